@@ -1,0 +1,33 @@
+//! Command-line arguments (clap derive; the doc comments are the help text).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Disaster-recovery procedures as versioned, executable TOML playbooks.
+#[derive(Debug, Parser)]
+#[command(name = "runbook", version, about, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// Folder searched first for playbooks named by NAME (then $RUNBOOK_PATH, then ./playbooks)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check playbooks and report every problem at once
+    Validate(crate::cli::validate::Args),
+    /// List the playbooks found: name, version, title, rto, tags
+    List(crate::cli::list::Args),
+    /// Show a playbook: steps, checks, vars, secrets (names only), objectives
+    Show(crate::cli::show::Args),
+    /// Plan a playbook without running anything: waves, critical path, planned RTO
+    Plan(crate::cli::plan::Args),
+    /// Print the JSON Schema of the playbook format
+    Schema,
+    /// Print shell completions
+    Completions(crate::cli::completions::Args),
+}

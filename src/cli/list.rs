@@ -1,0 +1,66 @@
+//! `runbook list`: every playbook found, with version, rto, title and tags.
+
+use std::process::ExitCode;
+
+use crate::cli::main::print_stdout;
+use crate::error::Error;
+use crate::playbook::duration::format_human;
+use crate::playbook::find::{self, Library};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
+    let entries = library.entries()?;
+    let mut rows = vec![["NAME", "VERSION", "RTO", "TITLE", "TAGS"].map(str::to_owned)];
+    let mut invalid = Vec::new();
+    for entry in &entries {
+        match find::load(&entry.path)? {
+            Ok(v) => {
+                let m = &v.playbook.meta;
+                rows.push([
+                    m.name.clone(),
+                    m.version.to_string(),
+                    m.rto.map_or_else(|| "-".to_owned(), |r| format_human(r.duration.as_millis())),
+                    m.display_title().to_owned(),
+                    m.tags.join(", "),
+                ]);
+            }
+            Err(d) => invalid.push((entry.path.clone(), d.errors())),
+        }
+    }
+    for (path, errors) in &invalid {
+        eprintln!(
+            "warning: `{}` is not listed: it has {}; run `runbook validate {}`",
+            path.display(),
+            crate::ui::count::count(*errors, "error"),
+            path.display()
+        );
+    }
+    if rows.len() == 1 {
+        let searched = library.dirs().iter().map(|d| format!("`{}`", d.display())).collect::<Vec<_>>().join(", ");
+        eprintln!("no playbooks found in {searched}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_stdout(&table(&rows))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Left-aligned columns separated by two spaces, the last column unpadded.
+pub(crate) fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,158 @@
+//! Planning: waves, skips by environment (cascading to dependents), earliest start and finish
+//! of every step from the budgets, the critical path and the planned RTO.
+
+use crate::playbook::Diagnostic;
+use crate::playbook::duration::format_human;
+use crate::playbook::graph::{self, Order};
+use crate::playbook::model::Playbook;
+
+/// Why a step will not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// Its `environments` do not include the target environment.
+    Environment,
+    /// It needs a step that is skipped.
+    Needs(String),
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Environment => f.write_str("not for this environment"),
+            Self::Needs(id) => write!(f, "needs skipped step `{id}`"),
+        }
+    }
+}
+
+/// What the plan knows about one step.
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    pub index: usize,
+    /// 0-based wave.
+    pub wave: usize,
+    pub skip: Option<Skip>,
+    /// From the run's start, if every budget holds and nothing waits for a slot.
+    pub earliest_start_ms: u64,
+    pub earliest_finish_ms: u64,
+}
+
+/// A playbook's plan for one environment.
+#[derive(Debug, Clone)]
+pub struct Plan<'p> {
+    pub playbook: &'p Playbook,
+    pub env: Option<String>,
+    pub order: Order,
+    /// By step index.
+    pub steps: Vec<PlanStep>,
+    /// Step indices, first to last.
+    pub critical_path: Vec<usize>,
+    /// The critical path's length, or the `rto_clock` part of it.
+    pub planned_rto_ms: u64,
+    /// Steps that will run without a `budget` (they count as 0).
+    pub unbudgeted: Vec<usize>,
+}
+
+impl<'p> Plan<'p> {
+    #[must_use]
+    pub fn new(playbook: &'p Playbook, env: Option<&str>) -> Self {
+        let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.clone()).collect();
+        let order = graph::order(&needs).expect("validated playbooks are acyclic");
+        let n = playbook.steps.len();
+        let mut skip: Vec<Option<Skip>> = vec![None; n];
+        let mut start = vec![0u64; n];
+        let mut finish = vec![0u64; n];
+        // The need that finishes last, for walking the critical path back.
+        let mut latest_need: Vec<Option<usize>> = vec![None; n];
+        for &i in &order.order {
+            let step = &playbook.steps[i];
+            if !step.runs_in(env) {
+                skip[i] = Some(Skip::Environment);
+            } else if let Some(&d) = step.needs.iter().find(|&&d| skip[d].is_some()) {
+                skip[i] = Some(Skip::Needs(playbook.steps[d].id.clone()));
+            }
+            for &d in &step.needs {
+                if latest_need[i].is_none_or(|l| finish[d] > finish[l]) {
+                    latest_need[i] = Some(d);
+                }
+            }
+            start[i] = latest_need[i].map_or(0, |l| finish[l]);
+            let budget = if skip[i].is_some() { 0 } else { step.budget.map_or(0, |b| b.as_millis()) };
+            finish[i] = start[i] + budget;
+        }
+        // The last step to finish ends the critical path; ties go to the first in file order.
+        let mut end = None;
+        for i in 0..n {
+            if skip[i].is_none() && end.is_none_or(|e: usize| finish[i] > finish[e]) {
+                end = Some(i);
+            }
+        }
+        let mut critical_path = Vec::new();
+        let mut at = end;
+        while let Some(i) = at {
+            critical_path.push(i);
+            at = latest_need[i];
+        }
+        critical_path.reverse();
+        let planned_rto_ms = match playbook.meta.rto_clock {
+            Some(clock) => finish[clock.stop].saturating_sub(start[clock.start]),
+            None => end.map_or(0, |e| finish[e]),
+        };
+        let unbudgeted = (0..n).filter(|&i| skip[i].is_none() && playbook.steps[i].budget.is_none()).collect();
+        let steps = (0..n)
+            .map(|i| PlanStep {
+                index: i,
+                wave: order.wave[i],
+                skip: skip[i].clone(),
+                earliest_start_ms: start[i],
+                earliest_finish_ms: finish[i],
+            })
+            .collect();
+        Self { playbook, env: env.map(str::to_owned), order, steps, critical_path, planned_rto_ms, unbudgeted }
+    }
+
+    /// The RTO objective in milliseconds, if the playbook has one.
+    #[must_use]
+    pub fn rto_objective_ms(&self) -> Option<u64> {
+        self.playbook.meta.rto.map(|o| o.duration.as_millis())
+    }
+
+    /// Whether the planned RTO is longer than the objective.
+    #[must_use]
+    pub fn exceeds_rto(&self) -> bool {
+        self.rto_objective_ms().is_some_and(|o| self.planned_rto_ms > o)
+    }
+
+    /// The length of the whole critical path (the planned RTO without an `rto_clock`).
+    #[must_use]
+    pub fn planned_rto_ms_of_path(&self) -> u64 {
+        self.critical_path.last().map_or(0, |&i| self.steps[i].earliest_finish_ms)
+    }
+
+    /// The critical path as `a → b → c`.
+    #[must_use]
+    pub fn critical_path_text(&self) -> String {
+        self.critical_path.iter().map(|&i| self.playbook.steps[i].id.as_str()).collect::<Vec<_>>().join(" → ")
+    }
+
+    /// A warning at `rto` when the planned RTO is longer than the objective.
+    #[must_use]
+    pub fn rto_warning(&self) -> Option<Diagnostic> {
+        let rto = self.playbook.meta.rto?;
+        if !self.exceeds_rto() {
+            return None;
+        }
+        Some(
+            Diagnostic::warning(
+                &self.playbook.source,
+                rto.span(),
+                format!(
+                    "planned RTO {} exceeds `rto` {} (critical path: {})",
+                    format_human(self.planned_rto_ms),
+                    format_human(rto.duration.as_millis()),
+                    self.critical_path_text()
+                ),
+            )
+            .with_help("shorten the budgets on the critical path, let more steps run in parallel, or revisit the objective"),
+        )
+    }
+}

@@ -1,0 +1,8 @@
+//! Playbook → Plan: the order of steps in parallel waves, the critical path by `budget`, and
+//! the planned RTO against the objective; rendered as text, JSON or a Mermaid flowchart.
+
+mod critical_path;
+mod render;
+
+pub use critical_path::{Plan, PlanStep, Skip};
+pub use render::{Format, render};

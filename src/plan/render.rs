@@ -1,0 +1,157 @@
+//! A plan for people (text), for tools (JSON) and for diagrams (a Mermaid flowchart).
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use crate::plan::critical_path::Plan;
+use crate::playbook::duration::format_human;
+use crate::ui::count::count;
+
+/// How `plan` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Mermaid,
+}
+
+#[must_use]
+pub fn render(plan: &Plan<'_>, format: Format) -> String {
+    match format {
+        Format::Text => text(plan),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&to_json(plan)).expect("a plan serializes");
+            s.push('\n');
+            s
+        }
+        Format::Mermaid => mermaid(plan),
+    }
+}
+
+fn text(plan: &Plan<'_>) -> String {
+    let p = plan.playbook;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}  {}", p.label(), p.meta.display_title());
+    let _ = writeln!(out, "environment: {}", plan.env.as_deref().unwrap_or("any (no --env)"));
+    let width = p.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    for (w, wave) in plan.order.waves().iter().enumerate() {
+        let running = wave.iter().filter(|&&i| plan.steps[i].skip.is_none()).count();
+        let parallel = if running > 1 { format!(" ({running} in parallel)") } else { String::new() };
+        let _ = writeln!(out, "\nwave {}{parallel}", w + 1);
+        for &i in wave {
+            let step = &p.steps[i];
+            let budget = step.budget.map_or_else(|| "-".to_owned(), |b| format_human(b.as_millis()));
+            let mut notes = Vec::new();
+            if !step.needs.is_empty() {
+                notes.push(format!("needs {}", step.needs.iter().map(|&d| p.steps[d].id.as_str()).collect::<Vec<_>>().join(", ")));
+            }
+            if step.confirm.is_some() {
+                notes.push("confirm".to_owned());
+            }
+            if step.read_only {
+                notes.push("read-only".to_owned());
+            }
+            if plan.critical_path.contains(&i) {
+                notes.push("critical".to_owned());
+            }
+            if let Some(skip) = &plan.steps[i].skip {
+                notes.push(format!("skipped: {skip}"));
+            }
+            let line = format!("  {:<width$}  {:<8}  {:>7}  {}", step.id, step.action.key(), budget, notes.join("; "));
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    let _ = writeln!(out);
+    if plan.critical_path.is_empty() {
+        let _ = writeln!(out, "critical path: none (every step is skipped)");
+    } else {
+        let _ = writeln!(out, "critical path: {} ({})", plan.critical_path_text(), format_human(plan.planned_rto_ms_of_path()));
+    }
+    let clock = p.meta.rto_clock.map_or_else(String::new, |c| format!(" (rto_clock {} → {})", p.steps[c.start].id, p.steps[c.stop].id));
+    let verdict = match plan.rto_objective_ms() {
+        Some(o) if plan.exceeds_rto() => format!("; objective {}: EXCEEDED", format_human(o)),
+        Some(o) => format!("; objective {}: within", format_human(o)),
+        None => "; no rto objective".to_owned(),
+    };
+    let _ = writeln!(out, "planned RTO: {}{clock}{verdict}", format_human(plan.planned_rto_ms));
+    if !plan.unbudgeted.is_empty() {
+        let ids: Vec<&str> = plan.unbudgeted.iter().map(|&i| p.steps[i].id.as_str()).collect();
+        let (has, counts) = if ids.len() == 1 { ("has", "counts") } else { ("have", "count") };
+        let _ = writeln!(out, "{} {has} no budget and {counts} as 0: {}", count(ids.len(), "step"), ids.join(", "));
+    }
+    out
+}
+
+fn to_json(plan: &Plan<'_>) -> serde_json::Value {
+    let p = plan.playbook;
+    let id = |i: &usize| p.steps[*i].id.clone();
+    let steps: Vec<serde_json::Value> = plan
+        .steps
+        .iter()
+        .map(|s| {
+            let step = &p.steps[s.index];
+            json!({
+                "id": step.id,
+                "title": step.title,
+                "action": step.action.key(),
+                "wave": s.wave + 1,
+                "needs": step.needs.iter().map(id).collect::<Vec<_>>(),
+                "budget_ms": step.budget.map(|b| b.as_millis()),
+                "earliest_start_ms": s.earliest_start_ms,
+                "earliest_finish_ms": s.earliest_finish_ms,
+                "critical": plan.critical_path.contains(&s.index),
+                "skipped": s.skip.as_ref().map(ToString::to_string),
+            })
+        })
+        .collect();
+    json!({
+        "playbook": p.meta.name,
+        "version": p.meta.version.to_string(),
+        "title": p.meta.title,
+        "path": p.path().display().to_string(),
+        "sha256": p.sha256,
+        "env": plan.env,
+        "waves": plan.order.waves().iter().map(|w| w.iter().map(id).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "steps": steps,
+        "critical_path": plan.critical_path.iter().map(id).collect::<Vec<_>>(),
+        "planned_rto_ms": plan.planned_rto_ms,
+        "rto_objective_ms": plan.rto_objective_ms(),
+        "rto_exceeded": plan.rto_objective_ms().map(|_| plan.exceeds_rto()),
+        "rto_clock": p.meta.rto_clock.map(|c| json!({"start": p.steps[c.start].id, "stop": p.steps[c.stop].id})),
+        "unbudgeted": plan.unbudgeted.iter().map(id).collect::<Vec<_>>(),
+    })
+}
+
+/// Text safe inside a quoted Mermaid label.
+fn label(s: &str) -> String {
+    s.replace('&', "#amp;").replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
+}
+
+fn mermaid(plan: &Plan<'_>) -> String {
+    let p = plan.playbook;
+    let mut out = String::from("flowchart TD\n");
+    for (i, step) in p.steps.iter().enumerate() {
+        let budget = step.budget.map_or_else(String::new, |b| format!(" · {}", format_human(b.as_millis())));
+        let title = step.title.as_deref().map_or_else(String::new, |t| format!("<br/>{}", label(t)));
+        let _ = writeln!(out, "  s{i}[\"{} ({}{budget}){title}\"]", label(&step.id), step.action.key());
+    }
+    let on_path = |a: usize, b: usize| plan.critical_path.windows(2).any(|w| w[0] == a && w[1] == b);
+    for (i, step) in p.steps.iter().enumerate() {
+        for &d in &step.needs {
+            let arrow = if on_path(d, i) { "==>" } else { "-->" };
+            let _ = writeln!(out, "  s{d} {arrow} s{i}");
+        }
+    }
+    let class = |ids: Vec<usize>| ids.iter().map(|i| format!("s{i}")).collect::<Vec<_>>().join(",");
+    if !plan.critical_path.is_empty() {
+        out.push_str("  classDef critical stroke:#d1242f,stroke-width:3px\n");
+        let _ = writeln!(out, "  class {} critical", class(plan.critical_path.clone()));
+    }
+    let skipped: Vec<usize> = plan.steps.iter().filter(|s| s.skip.is_some()).map(|s| s.index).collect();
+    if !skipped.is_empty() {
+        out.push_str("  classDef skipped stroke-dasharray:5 5,opacity:0.5\n");
+        let _ = writeln!(out, "  class {} skipped", class(skipped));
+    }
+    out
+}

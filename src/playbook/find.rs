@@ -1,0 +1,233 @@
+//! Finding playbooks: the search path (`--dir`, `$RUNBOOK_PATH`, `./playbooks`), `NAME` and
+//! `NAME@REQ` lookup, and duplicate name+version detection within a folder.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use semver::{Version, VersionReq};
+use toml::de::{DeTable, DeValue};
+
+use crate::playbook::decode::Span;
+use crate::playbook::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean};
+use crate::playbook::validate::{Validated, validate};
+
+/// Why a playbook could not be found or read.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    #[error("no playbook named `{name}` in {searched}{suggestion}")]
+    NotFound { name: String, searched: String, suggestion: String },
+    #[error("no version of `{name}` matches `{req}` (found {found})")]
+    NoMatchingVersion { name: String, req: String, found: String },
+    #[error("invalid version requirement `{req}` in `{arg}`: {reason}")]
+    BadRequirement { arg: String, req: String, reason: String },
+    #[error("playbook `{name}@{version}` is defined twice in one folder: `{}` and `{}`", first.display(), second.display())]
+    Duplicate { name: String, version: Version, first: PathBuf, second: PathBuf },
+    #[error("failed to read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is not valid UTF-8 text", path.display())]
+    NotText { path: PathBuf },
+}
+
+/// The folders searched for playbooks by name, in order.
+#[derive(Debug, Clone)]
+pub struct Library {
+    dirs: Vec<PathBuf>,
+}
+
+/// A playbook file found in a folder, identified by its `name` and `version` without being
+/// fully validated.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub name: String,
+    pub version: Option<Version>,
+    name_span: Span,
+}
+
+impl Library {
+    /// `--dir`, then each folder of `$RUNBOOK_PATH`, then `./playbooks`.
+    #[must_use]
+    pub fn new(dir: Option<&Path>, runbook_path: Option<&OsStr>) -> Self {
+        let mut dirs: Vec<PathBuf> = dir.into_iter().map(Path::to_path_buf).collect();
+        if let Some(paths) = runbook_path {
+            dirs.extend(std::env::split_paths(paths).filter(|p| !p.as_os_str().is_empty()));
+        }
+        dirs.push(PathBuf::from("playbooks"));
+        let mut seen = Vec::new();
+        dirs.retain(|d| {
+            let key = d.canonicalize().unwrap_or_else(|_| d.clone());
+            let new = !seen.contains(&key);
+            seen.push(key);
+            new
+        });
+        Self { dirs }
+    }
+
+    /// The folders searched, in order.
+    #[must_use]
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// Every playbook file in the folders that exist, folder by folder, sorted by path.
+    pub fn entries(&self) -> Result<Vec<Entry>, FindError> {
+        let mut out = Vec::new();
+        for dir in &self.dirs {
+            if dir.is_dir() {
+                for path in toml_files(dir)? {
+                    out.push(identify(&path)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An argument naming a playbook: an existing file or anything ending in `.toml` is a file;
+    /// anything else is `NAME` or `NAME@REQ`, looked up folder by folder.
+    pub fn resolve(&self, arg: &str) -> Result<PathBuf, FindError> {
+        if is_file_argument(arg) {
+            return Ok(PathBuf::from(arg));
+        }
+        let (name, req) = match arg.split_once('@') {
+            Some((name, req)) => {
+                let parsed = VersionReq::parse(req).map_err(|e| FindError::BadRequirement {
+                    arg: arg.to_owned(),
+                    req: req.to_owned(),
+                    reason: e.to_string(),
+                })?;
+                (name, parsed)
+            }
+            None => (arg, VersionReq::STAR),
+        };
+        let mut all_names = Vec::new();
+        for dir in &self.dirs {
+            if !dir.is_dir() {
+                continue;
+            }
+            let entries: Vec<Entry> = toml_files(dir)?.iter().map(|p| identify(p)).collect::<Result<_, _>>()?;
+            let named: Vec<&Entry> = entries.iter().filter(|e| e.name == name).collect();
+            if named.is_empty() {
+                all_names.extend(entries.iter().map(|e| e.name.clone()));
+                continue;
+            }
+            let best = named.iter().filter(|e| e.version.as_ref().is_some_and(|v| req.matches(v))).max_by(|a, b| a.version.cmp(&b.version));
+            return match best {
+                Some(entry) => {
+                    if let Some(twin) = named.iter().find(|e| e.version == entry.version && e.path != entry.path) {
+                        return Err(FindError::Duplicate {
+                            name: name.to_owned(),
+                            version: entry.version.clone().expect("a matching entry has a version"),
+                            first: entry.path.clone().min(twin.path.clone()),
+                            second: entry.path.clone().max(twin.path.clone()),
+                        });
+                    }
+                    Ok(entry.path.clone())
+                }
+                None => {
+                    let mut versions: Vec<String> = named.iter().filter_map(|e| e.version.as_ref().map(ToString::to_string)).collect();
+                    versions.sort();
+                    Err(FindError::NoMatchingVersion { name: name.to_owned(), req: req.to_string(), found: versions.join(", ") })
+                }
+            };
+        }
+        let suggestion = did_you_mean(name, all_names.iter().map(String::as_str))
+            .map_or_else(String::new, |c| format!("; did you mean `{c}`?"));
+        let searched = self.dirs.iter().map(|d| format!("`{}`", d.display())).collect::<Vec<_>>().join(", ");
+        Err(FindError::NotFound { name: name.to_owned(), searched: format!("{searched} (set --dir or $RUNBOOK_PATH)"), suggestion })
+    }
+}
+
+/// Whether a command-line argument names a file rather than a playbook.
+#[must_use]
+pub fn is_file_argument(arg: &str) -> bool {
+    arg.ends_with(".toml") || Path::new(arg).is_file()
+}
+
+/// The `*.toml` files directly inside `dir`, sorted.
+pub fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, FindError> {
+    let read = std::fs::read_dir(dir).map_err(|source| FindError::Read { path: dir.to_path_buf(), source })?;
+    let mut files = Vec::new();
+    for entry in read {
+        let entry = entry.map_err(|source| FindError::Read { path: dir.to_path_buf(), source })?;
+        let path = entry.path();
+        if path.extension() == Some(OsStr::new("toml")) && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads a file as text.
+pub fn read(path: &Path) -> Result<Arc<SourceFile>, FindError> {
+    let bytes = std::fs::read(path).map_err(|source| FindError::Read { path: path.to_path_buf(), source })?;
+    let text = String::from_utf8(bytes).map_err(|_| FindError::NotText { path: path.to_path_buf() })?;
+    Ok(SourceFile::new(path, text))
+}
+
+/// Reads and validates one playbook file.
+pub fn load(path: &Path) -> Result<Result<Validated, Diagnostics>, FindError> {
+    let file = read(path)?;
+    Ok(validate(&file))
+}
+
+/// Reads a file's `[playbook] name` and `version` without validating the rest.
+fn identify(path: &Path) -> Result<Entry, FindError> {
+    let file = read(path)?;
+    let mut entry = Entry { path: path.to_path_buf(), name: String::new(), version: None, name_span: 0..0 };
+    if let Ok(root) = DeTable::parse(&file.text)
+        && let Some(meta) = root.get_ref().get("playbook")
+        && let DeValue::Table(meta) = meta.get_ref()
+    {
+        if let Some(name) = meta.get("name")
+            && let Some(s) = name.get_ref().as_str()
+        {
+            entry.name = s.to_owned();
+            entry.name_span = name.span();
+        }
+        entry.version = meta.get("version").and_then(|v| v.get_ref().as_str()).and_then(|v| Version::parse(v).ok());
+    }
+    Ok(entry)
+}
+
+/// One diagnostic per file whose name and version another file in the same folder already has,
+/// at the later file's `name`.
+pub fn duplicates(entries: &[Entry]) -> Result<Diagnostics, FindError> {
+    let mut first: HashMap<(PathBuf, &str, &Version), &Entry> = HashMap::new();
+    let mut out = Diagnostics::default();
+    for e in entries {
+        let Some(version) = &e.version else { continue };
+        if e.name.is_empty() {
+            continue;
+        }
+        let folder = e.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        match first.get(&(folder.clone(), e.name.as_str(), version)) {
+            Some(original) => {
+                let file = read(&e.path)?;
+                out.push(
+                    Diagnostic::error(
+                        &file,
+                        e.name_span.clone(),
+                        format!("playbook `{}@{version}` is also defined in `{}`", e.name, original.path.display()),
+                    )
+                    .with_help("two files in one folder cannot share a name and version; bump `version` in one of them"),
+                );
+            }
+            None => {
+                first.insert((folder, e.name.as_str(), version), e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Identifies every `*.toml` file in a folder (for `validate DIR`).
+pub fn folder_entries(dir: &Path) -> Result<Vec<Entry>, FindError> {
+    toml_files(dir)?.iter().map(|p| identify(p)).collect()
+}

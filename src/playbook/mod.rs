@@ -1,0 +1,21 @@
+//! Playbook files → validated [`Playbook`]s: decoding with spans, validation that collects every
+//! problem, templates, and finding playbooks by name.
+
+mod decode;
+pub mod diagnostic;
+pub mod duration;
+pub mod find;
+pub mod graph;
+pub mod model;
+mod raw;
+mod references;
+pub mod schema;
+pub mod size;
+pub mod template;
+mod validate;
+mod validate_step;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
+pub use model::Playbook;
+pub use references::{PLAYBOOK_FIELDS, RUN_FIELDS};
+pub use validate::{Validated, validate};

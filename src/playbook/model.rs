@@ -1,0 +1,446 @@
+//! The validated playbook. Everything here has been checked: ids exist, the graph has no cycle,
+//! durations parse, regexes compile, templates parse and name only what can exist.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use regex::Regex;
+use semver::{Version, VersionReq};
+
+use crate::playbook::decode::Span;
+use crate::playbook::diagnostic::SourceFile;
+use crate::playbook::duration::HumanDuration;
+use crate::playbook::size::ByteSize;
+use crate::playbook::template::Template;
+
+/// A valid playbook.
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    pub source: Arc<SourceFile>,
+    /// Hex sha256 of the file's bytes.
+    pub sha256: String,
+    pub meta: Meta,
+    pub vars: IndexMap<String, VarValue>,
+    pub env: IndexMap<String, Template>,
+    pub notify: Notify,
+    pub report: ReportSettings,
+    pub checks: Vec<Check>,
+    /// In file order; `needs` are indices into this list.
+    pub steps: Vec<Step>,
+}
+
+impl Playbook {
+    #[must_use]
+    pub fn path(&self) -> &std::path::Path {
+        &self.source.path
+    }
+
+    /// The index of the step with this id.
+    #[must_use]
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// `name@version`.
+    #[must_use]
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.meta.name, self.meta.version)
+    }
+}
+
+/// `[playbook]`.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub name: String,
+    pub version: Version,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub tags: Vec<String>,
+    /// `None`: may run anywhere.
+    pub environments: Option<Vec<String>>,
+    pub secrets: Vec<String>,
+    pub rto: Option<Objective>,
+    pub rpo: Option<Objective>,
+    pub rto_clock: Option<RtoClock>,
+    pub recovery_point: Option<Template>,
+    pub drill_every: Option<HumanDuration>,
+    pub lock: LockPolicy,
+}
+
+impl Meta {
+    /// The title, or the name when there is none.
+    #[must_use]
+    pub fn display_title(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// An objective and where it is written (for the critical-path warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Objective {
+    pub duration: HumanDuration,
+    pub(crate) at: (usize, usize),
+}
+
+impl Objective {
+    pub(crate) fn new(duration: HumanDuration, span: &Span) -> Self {
+        Self { duration, at: (span.start, span.end) }
+    }
+
+    #[must_use]
+    pub fn span(&self) -> Span {
+        self.at.0..self.at.1
+    }
+}
+
+/// Which part of the run the RTO measures: from `start` starting to `stop` ending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtoClock {
+    pub start: usize,
+    pub stop: usize,
+}
+
+/// What a second run of a playbook does while one is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockPolicy {
+    #[default]
+    Fail,
+    Wait,
+    Skip,
+}
+
+impl LockPolicy {
+    pub const NAMES: [&'static str; 3] = ["fail", "wait", "skip"];
+}
+
+/// A var's value, keeping the type of its declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VarValue {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl VarValue {
+    /// Parses an override into the type of this declaration.
+    pub fn parse_like(&self, text: &str) -> Result<Self, String> {
+        match self {
+            Self::String(_) => Ok(Self::String(text.to_owned())),
+            Self::Integer(_) => text.trim().parse().map(Self::Integer).map_err(|_| "an integer".to_owned()),
+            Self::Float(_) => text.trim().parse().map(Self::Float).map_err(|_| "a number".to_owned()),
+            Self::Bool(_) => match text.trim() {
+                "true" => Ok(Self::Bool(true)),
+                "false" => Ok(Self::Bool(false)),
+                _ => Err("`true` or `false`".to_owned()),
+            },
+        }
+    }
+
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::String(s) => serde_json::Value::String(s.clone()),
+            Self::Integer(n) => serde_json::Value::from(*n),
+            Self::Float(x) => serde_json::Value::from(*x),
+            Self::Bool(b) => serde_json::Value::Bool(*b),
+        }
+    }
+}
+
+impl std::fmt::Display for VarValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::String(s) => write!(f, "{s:?}"),
+            Self::Integer(n) => write!(f, "{n}"),
+            Self::Float(x) => write!(f, "{x}"),
+            Self::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// `[notify]`.
+#[derive(Debug, Clone, Default)]
+pub struct Notify {
+    pub slack: Option<SlackSettings>,
+    pub webhook: Option<WebhookSettings>,
+}
+
+/// The events a channel can be sent.
+pub const NOTIFY_EVENTS: [&str; 8] =
+    ["started", "step_failed", "approval_needed", "rto_warning", "finished", "step_finished", "check_failed", "rollback"];
+
+/// The events sent when a channel does not say.
+pub const DEFAULT_NOTIFY_EVENTS: [&str; 5] = ["started", "step_failed", "approval_needed", "rto_warning", "finished"];
+
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    pub webhook: Template,
+    pub channel: Option<String>,
+    pub events: Vec<String>,
+    pub mention: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub url: Template,
+    pub events: Vec<String>,
+    pub headers: IndexMap<String, Template>,
+}
+
+/// `[report]`.
+#[derive(Debug, Clone, Default)]
+pub struct ReportSettings {
+    pub signoff: Vec<String>,
+    pub title: Option<Template>,
+    pub include_logs: IncludeLogs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IncludeLogs {
+    #[default]
+    Failures,
+    All,
+    None,
+}
+
+impl IncludeLogs {
+    pub const NAMES: [&'static str; 3] = ["failures", "all", "none"];
+}
+
+/// A health check with its polling settings.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub id: String,
+    pub title: Option<String>,
+    pub probe: Probe,
+    pub interval: HumanDuration,
+    pub timeout: HumanDuration,
+    pub attempt_timeout: HumanDuration,
+}
+
+impl Check {
+    pub const DEFAULT_INTERVAL: HumanDuration = HumanDuration::from_millis(2000);
+    pub const DEFAULT_TIMEOUT: HumanDuration = HumanDuration::from_millis(60_000);
+}
+
+/// What a check looks at.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    Http(HttpProbe),
+    Tcp(Template),
+    Command(CommandProbe),
+    File(FileProbe),
+}
+
+impl Probe {
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Http(_) => "http",
+            Self::Tcp(_) => "tcp",
+            Self::Command(_) => "command",
+            Self::File(_) => "file",
+        }
+    }
+
+    /// The probe's target as written: URL, address, command or glob.
+    #[must_use]
+    pub fn target(&self) -> &str {
+        match self {
+            Self::Http(h) => h.url.source(),
+            Self::Tcp(t) => t.source(),
+            Self::Command(c) => c.command.source(),
+            Self::File(f) => f.glob.source(),
+        }
+    }
+}
+
+/// An HTTP request and what its response must look like.
+#[derive(Debug, Clone)]
+pub struct HttpProbe {
+    pub url: Template,
+    pub method: String,
+    pub headers: IndexMap<String, Template>,
+    pub body: Option<HttpBody>,
+    /// `None`: any 2xx.
+    pub status: Option<u16>,
+    pub body_contains: Option<Template>,
+    pub body_matches: Option<Regex>,
+    pub json_pointer: Option<String>,
+    pub equals: Option<serde_json::Value>,
+    pub insecure_tls: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum HttpBody {
+    Text(Template),
+    Json(serde_json::Value),
+}
+
+#[derive(Debug, Clone)]
+pub struct CommandProbe {
+    pub command: Template,
+    pub stdout_contains: Option<Template>,
+    pub stdout_matches: Option<Regex>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileProbe {
+    pub glob: Template,
+    pub max_age: Option<HumanDuration>,
+    pub min_size: Option<ByteSize>,
+}
+
+/// One step of the procedure.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub title: Option<String>,
+    /// Indices of the steps that must finish first, in the order written.
+    pub needs: Vec<usize>,
+    pub when: Option<Template>,
+    pub action: Action,
+    /// `None` for actions without a default (manual, sleep, notify, playbook).
+    pub timeout: Option<HumanDuration>,
+    pub retries: u32,
+    pub retry_delay: HumanDuration,
+    pub backoff: f64,
+    pub budget: Option<HumanDuration>,
+    pub on_failure: OnFailure,
+    pub rollback: Option<Template>,
+    pub confirm: Option<Template>,
+    pub env: IndexMap<String, Template>,
+    pub cwd: Option<Template>,
+    pub outputs: IndexMap<String, OutputSource>,
+    pub expect: Expect,
+    pub verify: Vec<Check>,
+    pub environments: Option<Vec<String>>,
+    pub idempotent: bool,
+    pub read_only: bool,
+}
+
+impl Step {
+    /// The default `timeout` of a `run` step.
+    pub const DEFAULT_RUN_TIMEOUT: HumanDuration = HumanDuration::from_millis(600_000);
+
+    #[must_use]
+    pub fn display_title(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Whether this step runs in `env` (`None`: no `--env` given, so every step runs).
+    #[must_use]
+    pub fn runs_in(&self, env: Option<&str>) -> bool {
+        match (&self.environments, env) {
+            (Some(allowed), Some(env)) => allowed.iter().any(|e| e == env),
+            _ => true,
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Run(Template),
+    Http(HttpProbe),
+    Check(Check),
+    Manual(Template),
+    Sleep(HumanDuration),
+    Notify(Template),
+    Playbook(PlaybookRef),
+}
+
+impl Action {
+    /// The action key as written in the playbook.
+    #[must_use]
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Run(_) => "run",
+            Self::Http(_) => "http",
+            Self::Check(_) => "check",
+            Self::Manual(_) => "manual",
+            Self::Sleep(_) => "sleep",
+            Self::Notify(_) => "notify",
+            Self::Playbook(_) => "playbook",
+        }
+    }
+
+    /// A one-line summary: the command, URL, text, duration or playbook.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Run(t) | Self::Manual(t) | Self::Notify(t) => t.source().to_owned(),
+            Self::Http(h) => format!("{} {}", h.method, h.url.source()),
+            Self::Check(c) => format!("{} {}", c.probe.kind(), c.probe.target()),
+            Self::Sleep(d) => d.to_string(),
+            Self::Playbook(p) => p.to_string(),
+        }
+    }
+}
+
+/// The action keys, in the order the format lists them.
+pub const ACTION_KEYS: [&str; 7] = ["run", "http", "check", "manual", "sleep", "notify", "playbook"];
+
+/// `playbook = "name@req"`.
+#[derive(Debug, Clone)]
+pub struct PlaybookRef {
+    pub name: String,
+    pub req: VersionReq,
+    /// Where the reference is written, for errors when it cannot be resolved.
+    pub(crate) at: (usize, usize),
+}
+
+impl std::fmt::Display for PlaybookRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.req == VersionReq::STAR { f.write_str(&self.name) } else { write!(f, "{}@{}", self.name, self.req) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    #[default]
+    Abort,
+    Continue,
+    Rollback,
+}
+
+impl OnFailure {
+    pub const NAMES: [&'static str; 3] = ["abort", "continue", "rollback"];
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Abort => "abort",
+            Self::Continue => "continue",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
+/// Where an output's value comes from.
+#[derive(Debug, Clone)]
+pub enum OutputSource {
+    Stdout,
+    StdoutRegex(Regex),
+    JsonPointer(String),
+}
+
+/// What a successful step looks like.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    pub exit_code: i32,
+    pub stdout_contains: Option<Template>,
+    pub stdout_matches: Option<Regex>,
+    pub stderr_matches: Option<Regex>,
+}
+
+/// A playbook file that was found but is not necessarily valid: for `list` and lookups.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub path: PathBuf,
+    pub name: String,
+    pub version: Version,
+}

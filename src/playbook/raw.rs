@@ -1,0 +1,455 @@
+//! The raw playbook: the TOML's shape with a span on every value and nothing checked beyond
+//! types. Each table is declared once (`toml_table!`), which gives both its decoder and its part
+//! of the JSON Schema, so the two cannot drift.
+
+use std::borrow::Cow;
+
+use indexmap::IndexMap;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use toml::Spanned;
+use toml::de::DeValue;
+
+use crate::playbook::decode::{Cx, Decode, Sp, integer, toml_table};
+
+toml_table! {
+    /// A runbook playbook: one disaster-recovery procedure.
+    RawPlaybook {
+        /// Identity and objectives.
+        #[schemars(required)]
+        playbook: RawMeta,
+        /// Defaults for `{{vars.*}}`; `--var key=value` overrides them.
+        vars: IndexMap<String, Sp<RawVar>>,
+        /// Environment (templates) for every command step and check.
+        env: IndexMap<String, Sp<String>>,
+        /// Notification channels.
+        notify: RawNotify,
+        /// Report settings.
+        report: RawReport,
+        /// Steady-state health checks, run before the steps (assessment) and after (validation).
+        checks: Vec<Sp<RawCheck>>,
+        /// The procedure; at least one step.
+        #[schemars(required)]
+        steps: Vec<Sp<RawStep>>,
+    }
+}
+
+toml_table! {
+    /// `[playbook]`: identity and objectives.
+    RawMeta {
+        /// `[a-z0-9][a-z0-9-]*`, what `runbook run NAME` finds.
+        #[schemars(required, regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
+        name: String,
+        /// Semantic version of the procedure; bump it on every change.
+        #[schemars(required)]
+        version: String,
+        /// Human title.
+        title: String,
+        description: String,
+        owner: String,
+        tags: Vec<Sp<String>>,
+        /// Allowed values of `--env`; running outside them is refused.
+        environments: Vec<Sp<String>>,
+        /// Names of env vars whose values are masked everywhere.
+        secrets: Vec<Sp<String>>,
+        /// Recovery time objective, e.g. "30m".
+        rto: DurationStr,
+        /// Recovery point objective, e.g. "5m".
+        rpo: DurationStr,
+        /// Which part of the run the RTO measures.
+        rto_clock: RawRtoClock,
+        /// Template giving an RFC 3339 time: the moment the restored data is from.
+        recovery_point: String,
+        /// Warn when no run is recorded within this duration, e.g. "90d".
+        drill_every: DurationStr,
+        /// "fail" (default), "wait" or "skip": what a second concurrent run does.
+        #[schemars(extend("enum" = ["fail", "wait", "skip"]))]
+        lock: String,
+    }
+}
+
+toml_table! {
+    /// `[playbook.rto_clock]`: the clock starts when `start` starts and stops when `stop` ends.
+    RawRtoClock {
+        #[schemars(required)]
+        start: String,
+        #[schemars(required)]
+        stop: String,
+    }
+}
+
+toml_table! {
+    /// `[notify]`: one table per channel kind.
+    RawNotify {
+        /// Slack incoming webhook.
+        slack: RawSlack,
+        /// Generic JSON POST of the same events.
+        webhook: RawWebhook,
+    }
+}
+
+toml_table! {
+    /// `[notify.slack]`.
+    RawSlack {
+        /// Template, normally "{{env.SLACK_WEBHOOK_URL}}"; always masked.
+        #[schemars(required)]
+        webhook: String,
+        /// Channel override, where the webhook allows it.
+        channel: String,
+        /// Which events are sent.
+        events: Vec<Sp<String>>,
+        /// Added to failure and approval messages, e.g. "<!subteam^ID>".
+        mention: String,
+    }
+}
+
+toml_table! {
+    /// `[notify.webhook]`: a JSON POST of every selected event.
+    RawWebhook {
+        /// Template giving the URL; always masked.
+        #[schemars(required)]
+        url: String,
+        /// Which events are sent.
+        events: Vec<Sp<String>>,
+        /// Extra request headers (templates).
+        headers: IndexMap<String, Sp<String>>,
+    }
+}
+
+toml_table! {
+    /// `[report]`.
+    RawReport {
+        /// Role names, each given a sign-off row.
+        signoff: Vec<Sp<String>>,
+        /// Template; default the playbook title and run date.
+        title: String,
+        /// "failures" (default), "all" or "none".
+        #[schemars(extend("enum" = ["failures", "all", "none"]))]
+        include_logs: String,
+    }
+}
+
+toml_table! {
+    /// A health check: exactly one probe key (`http`, `tcp`, `command`, `file`) and polling keys.
+    RawCheck {
+        /// Name in the journal and report.
+        id: String,
+        title: String,
+        /// Passes on the expected status (default 2xx) and body expectations.
+        http: RawHttp,
+        /// "host:port": passes when a TCP connection opens.
+        tcp: String,
+        /// Shell command: passes on exit code 0 (and the stdout expectations).
+        command: String,
+        /// Glob: passes when the newest match exists, is younger than `max_age` and at least `min_size`.
+        file: String,
+        /// For `command`: trimmed stdout contains this text.
+        stdout_contains: String,
+        /// For `command`: trimmed stdout matches this regex.
+        stdout_matches: String,
+        /// For `file`: the newest match is younger than this.
+        max_age: DurationStr,
+        /// For `file`: the newest match is at least this big.
+        min_size: RawSize,
+        /// Time between attempts (default "2s").
+        interval: DurationStr,
+        /// Give up after this long (default "60s").
+        timeout: DurationStr,
+        /// One attempt's limit (default the smaller of interval and 10s).
+        attempt_timeout: DurationStr,
+    }
+}
+
+toml_table! {
+    /// The table form of an HTTP probe or request.
+    RawHttpTable {
+        /// Template giving the URL.
+        #[schemars(required)]
+        url: String,
+        /// Request method (steps only; default GET).
+        method: String,
+        /// Request headers (templates).
+        headers: IndexMap<String, Sp<String>>,
+        /// Request body (template; steps only).
+        body: String,
+        /// JSON request body (steps only).
+        json: serde_json::Value,
+        /// Expected status (default any 2xx).
+        status: i64,
+        /// The body contains this text.
+        body_contains: String,
+        /// The body matches this regex.
+        body_matches: String,
+        /// JSON pointer into the response body, compared with `equals`.
+        json_pointer: String,
+        /// The value at `json_pointer`.
+        equals: serde_json::Value,
+        /// Accept any TLS certificate.
+        insecure_tls: bool,
+    }
+}
+
+toml_table! {
+    /// A step: an `id` and exactly one action key (`run`, `http`, `check`, `manual`, `sleep`,
+    /// `notify`, `playbook`).
+    RawStep {
+        /// `[A-Za-z][A-Za-z0-9_-]*`, unique.
+        #[schemars(required, regex(pattern = r"^[A-Za-z][A-Za-z0-9_-]*$"))]
+        id: String,
+        title: String,
+        /// Steps that must finish first.
+        needs: Vec<Sp<String>>,
+        /// Template rendering to true or false; false skips the step.
+        when: String,
+        /// Shell command (`sh -c`) in its own process group.
+        run: String,
+        /// One HTTP request with expectations.
+        http: RawHttp,
+        /// A health check polled until it passes or times out.
+        check: RawCheck,
+        /// An instruction for a person; the run waits for confirmation.
+        manual: String,
+        /// Waits this long.
+        sleep: DurationStr,
+        /// Sends this text to the configured channels.
+        notify: String,
+        /// Runs another playbook as one step: "name" or "name@semver-requirement".
+        playbook: String,
+        /// Kill the whole process group after this long (default "10m" for `run`).
+        timeout: DurationStr,
+        /// Attempts after the first failure.
+        retries: i64,
+        /// Delay before the first retry (default "1s").
+        retry_delay: DurationStr,
+        /// Factor applied to the delay after each retry (default 1.0).
+        backoff: f64,
+        /// Expected duration, for the planned RTO and overrun warnings.
+        budget: DurationStr,
+        /// "abort" (default), "continue" or "rollback".
+        #[schemars(extend("enum" = ["abort", "continue", "rollback"]))]
+        on_failure: String,
+        /// Shell command that undoes this step.
+        rollback: String,
+        /// Template text; a person must approve before the step starts.
+        confirm: String,
+        /// Extra environment (templates) for this step.
+        env: IndexMap<String, Sp<String>>,
+        /// Working directory (template; default the run folder).
+        cwd: String,
+        /// Values captured from the step's output: "stdout", { stdout_regex = '…' } or { json_pointer = "/a" }.
+        outputs: IndexMap<String, Sp<RawOutput>>,
+        /// What success looks like (default exit code 0).
+        expect: RawExpect,
+        /// Checks that must pass after the step succeeds.
+        verify: Vec<Sp<RawCheck>>,
+        /// The step only runs in these environments, else it is skipped.
+        environments: Vec<Sp<String>>,
+        /// Safe to run twice: `resume` reruns it without asking.
+        idempotent: bool,
+        /// Changes nothing: `--dry-run` really executes it.
+        read_only: bool,
+    }
+}
+
+toml_table! {
+    /// What a successful step looks like.
+    RawExpect {
+        /// Required exit code (default 0).
+        exit_code: i64,
+        /// Trimmed stdout contains this text.
+        stdout_contains: String,
+        /// Trimmed stdout matches this regex.
+        stdout_matches: String,
+        /// Trimmed stderr matches this regex.
+        stderr_matches: String,
+    }
+}
+
+toml_table! {
+    /// The table form of an output source.
+    RawOutputTable {
+        /// First capture group of this regex applied to stdout.
+        stdout_regex: String,
+        /// JSON pointer into stdout parsed as JSON.
+        json_pointer: String,
+    }
+}
+
+/// A duration string in the playbook grammar, checked during validation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DurationStr(pub(crate) String);
+
+impl Decode for DurationStr {
+    const EXPECTED: &'static str = "a duration string such as \"30s\" or \"1h 30m\"";
+
+    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
+        if let DeValue::String(s) = v.get_ref() {
+            return Some(Self(s.to_string()));
+        }
+        let (what, _) = cx.describe();
+        let key = what.trim_matches('`');
+        let hint = integer(v.get_ref()).map(|n| format!("durations are strings with a unit: write {key} = \"{n}s\""));
+        cx.wrong_type(v, Self::EXPECTED, hint);
+        None
+    }
+}
+
+impl JsonSchema for DurationStr {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "One or more <integer><unit> groups, largest unit first: ms, s, m, h, d (\"500ms\", \"90s\", \"1h 30m\").",
+            "pattern": r"^[0-9]+(ms|s|m|h|d)( ?[0-9]+(ms|s|m|h|d))*$"
+        })
+    }
+}
+
+/// A var's default: string, number or boolean.
+#[derive(Debug, Clone)]
+pub(crate) enum RawVar {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Decode for RawVar {
+    const EXPECTED: &'static str = "a string, number or boolean";
+
+    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(Self::String(s.to_string())),
+            DeValue::Integer(_) => integer(v.get_ref()).map(Self::Integer),
+            DeValue::Float(x) => x.as_str().parse().ok().map(Self::Float),
+            DeValue::Boolean(b) => Some(Self::Bool(*b)),
+            _ => {
+                cx.wrong_type(v, Self::EXPECTED, Some("vars hold one string, number or boolean each".to_owned()));
+                None
+            }
+        }
+    }
+}
+
+impl JsonSchema for RawVar {
+    fn schema_name() -> Cow<'static, str> {
+        "Var".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": ["string", "number", "boolean"] })
+    }
+}
+
+/// `http = "URL"` or `http = { url = … }`.
+#[derive(Debug, Clone)]
+pub(crate) enum RawHttp {
+    Url(String),
+    Table(RawHttpTable),
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self::Url(String::new())
+    }
+}
+
+impl Decode for RawHttp {
+    const EXPECTED: &'static str = "a URL string or a table with `url`";
+
+    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(Self::Url(s.to_string())),
+            DeValue::Table(_) => RawHttpTable::decode(v, cx).map(Self::Table),
+            _ => {
+                cx.wrong_type(v, Self::EXPECTED, None);
+                None
+            }
+        }
+    }
+}
+
+impl JsonSchema for RawHttp {
+    fn schema_name() -> Cow<'static, str> {
+        "Http".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "oneOf": [
+            { "type": "string", "description": "URL (template)" },
+            generator.subschema_for::<RawHttpTable>()
+        ]})
+    }
+}
+
+/// `"stdout"` or `{ stdout_regex = … }` / `{ json_pointer = … }`.
+#[derive(Debug, Clone)]
+pub(crate) enum RawOutput {
+    Source(String),
+    Table(RawOutputTable),
+}
+
+impl Decode for RawOutput {
+    const EXPECTED: &'static str = "\"stdout\" or a table with `stdout_regex` or `json_pointer`";
+
+    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(Self::Source(s.to_string())),
+            DeValue::Table(_) => RawOutputTable::decode(v, cx).map(Self::Table),
+            _ => {
+                cx.wrong_type(v, Self::EXPECTED, None);
+                None
+            }
+        }
+    }
+}
+
+impl JsonSchema for RawOutput {
+    fn schema_name() -> Cow<'static, str> {
+        "Output".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "oneOf": [
+            { "const": "stdout", "description": "the trimmed stdout" },
+            generator.subschema_for::<RawOutputTable>()
+        ]})
+    }
+}
+
+/// A size: integer bytes or a string with a unit.
+#[derive(Debug, Clone)]
+pub(crate) enum RawSize {
+    Bytes(i64),
+    Text(String),
+}
+
+impl Decode for RawSize {
+    const EXPECTED: &'static str = "a number of bytes or a size string such as \"10MB\"";
+
+    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(Self::Text(s.to_string())),
+            DeValue::Integer(_) => integer(v.get_ref()).map(Self::Bytes),
+            _ => {
+                cx.wrong_type(v, Self::EXPECTED, None);
+                None
+            }
+        }
+    }
+}
+
+impl JsonSchema for RawSize {
+    fn schema_name() -> Cow<'static, str> {
+        "Size".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "oneOf": [
+            { "type": "integer", "minimum": 0, "description": "bytes" },
+            { "type": "string", "pattern": r"^[0-9]+ ?(B|KB|MB|GB|KiB|MiB|GiB)$" }
+        ]})
+    }
+}

@@ -1,0 +1,226 @@
+//! Template references, checked once the step graph is known: `vars.*` must be declared,
+//! `steps.<id>` must be a step that has finished before the template is rendered, outputs must
+//! be declared, helpers must exist. Also the `rto_clock` order.
+
+use std::sync::Arc;
+
+use crate::playbook::decode::Span;
+use crate::playbook::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean};
+use crate::playbook::graph::{self, Ancestry};
+use crate::playbook::model::Playbook;
+use crate::playbook::raw::RawPlaybook;
+use crate::playbook::template::{HELPERS, Usage};
+
+/// When a template is rendered, which decides the steps it may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Before any step runs (`[env]`, `[[checks]]`, notification settings).
+    NoSteps(&'static str),
+    /// For step `index`: its ancestors, and itself when rendered after it ran (`rollback`, `verify`).
+    Step { index: usize, include_self: bool },
+    /// After the run (`recovery_point`, the report title): any step.
+    AnyStep,
+}
+
+/// A template's uses, waiting for the graph.
+#[derive(Debug, Clone)]
+pub(crate) struct TemplateUse {
+    pub(crate) scope: Scope,
+    pub(crate) span: Span,
+    pub(crate) usages: Vec<Usage>,
+    /// "`run` in step `restore`".
+    pub(crate) what: String,
+}
+
+/// The fields of `run.*`.
+pub const RUN_FIELDS: [&str; 7] = ["id", "mode", "env", "started_at", "date", "commander", "dir"];
+/// The fields of `playbook.*`.
+pub const PLAYBOOK_FIELDS: [&str; 3] = ["name", "version", "title"];
+/// The fields of `steps.<id>.*`.
+pub(crate) const STEP_FIELDS: [&str; 3] = ["outputs", "status", "exit_code"];
+const ROOTS: [&str; 5] = ["vars", "env", "steps", "run", "playbook"];
+
+struct Checker<'a> {
+    file: &'a Arc<SourceFile>,
+    playbook: &'a Playbook,
+    diagnostics: Diagnostics,
+}
+
+pub(crate) fn check(file: &Arc<SourceFile>, playbook: &Playbook, uses: &[TemplateUse], raw: &RawPlaybook) -> Diagnostics {
+    let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.clone()).collect();
+    let order = graph::order(&needs).expect("validated playbooks are acyclic");
+    let mut targets: Vec<usize> = uses
+        .iter()
+        .filter(|u| matches!(u.scope, Scope::Step { .. }))
+        .flat_map(|u| &u.usages)
+        .filter_map(|u| match u {
+            Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => playbook.step_index(&p[1]),
+            _ => None,
+        })
+        .collect();
+    if let Some(clock) = playbook.meta.rto_clock {
+        targets.push(clock.start);
+    }
+    let ancestry = Ancestry::new(&needs, &order.order, &targets);
+    let mut checker = Checker { file, playbook, diagnostics: Diagnostics::default() };
+    for u in uses {
+        for usage in &u.usages {
+            checker.usage(u, usage, &ancestry);
+        }
+    }
+    if let Some(clock) = playbook.meta.rto_clock
+        && clock.start != clock.stop
+        && !ancestry.is_ancestor(clock.start, clock.stop)
+    {
+        let span = raw
+            .playbook
+            .as_ref()
+            .and_then(|m| m.value.rto_clock.as_ref())
+            .and_then(|c| c.value.stop.as_ref())
+            .map_or(0..0, |s| s.span.clone());
+        let (start, stop) = (&playbook.steps[clock.start].id, &playbook.steps[clock.stop].id);
+        checker.error(
+            span,
+            format!("`rto_clock` stops at `{stop}`, which does not run after `{start}`, where it starts"),
+            format!("choose a `stop` step that needs `{start}` (directly or through other steps)"),
+        );
+    }
+    checker.diagnostics
+}
+
+impl Checker<'_> {
+    fn error(&mut self, span: Span, message: String, help: String) {
+        self.diagnostics.push(Diagnostic::error(self.file, span, message).with_help(help));
+    }
+
+    /// Where `text` is written inside the template's value, else the whole value.
+    fn locate(&self, u: &TemplateUse, text: &str) -> Span {
+        self.file
+            .text
+            .get(u.span.clone())
+            .and_then(|written| written.find(text))
+            .map_or_else(|| u.span.clone(), |i| u.span.start + i..u.span.start + i + text.len())
+    }
+
+    fn usage(&mut self, u: &TemplateUse, usage: &Usage, ancestry: &Ancestry) {
+        let path = match usage {
+            Usage::Helper(name) => {
+                if !HELPERS.contains(&name.as_str()) {
+                    let span = self.locate(u, name);
+                    let mut message = format!("unknown helper `{name}` in {}", u.what);
+                    if let Some(close) = did_you_mean(name, HELPERS) {
+                        message.push_str(&format!(", did you mean `{close}`?"));
+                    }
+                    self.error(span, message, "the helpers are `quote`, `now`, `default` and Handlebars' built-ins (`if`, `unless`, `eq`, …)".to_owned());
+                }
+                return;
+            }
+            Usage::Path(path) => path,
+        };
+        let text = path.join(".");
+        let span = self.locate(u, &text);
+        let root = path[0].as_str();
+        let field = path.get(1).map(String::as_str);
+        match (root, field) {
+            ("env", _) | (_, None) if ROOTS.contains(&root) => {}
+            ("vars", Some(name)) => {
+                if !self.playbook.vars.contains_key(name) {
+                    let mut message = format!("unknown var `{name}` in {}", u.what);
+                    let help = match did_you_mean(name, self.playbook.vars.keys().map(String::as_str)) {
+                        Some(close) => {
+                            message.push_str(&format!(", did you mean `{close}`?"));
+                            format!("write `vars.{close}`, or declare `{name}` in [vars]")
+                        }
+                        None => format!("declare it in [vars]: {name} = \"...\""),
+                    };
+                    self.error(span, message, help);
+                }
+            }
+            ("run", Some(name)) => self.known_field(span, u, "run", name, &RUN_FIELDS),
+            ("playbook", Some(name)) => self.known_field(span, u, "playbook", name, &PLAYBOOK_FIELDS),
+            ("steps", Some(id)) => self.step_path(span, u, path, id, ancestry),
+            _ => {
+                let mut message = format!("unknown template value `{text}` in {}", u.what);
+                if let Some(close) = did_you_mean(root, ROOTS) {
+                    message.push_str(&format!(", did you mean `{close}`?"));
+                }
+                self.error(span, message, "templates can use `vars.*`, `env.*`, `steps.<id>.*`, `run.*` and `playbook.*`".to_owned());
+            }
+        }
+    }
+
+    fn known_field(&mut self, span: Span, u: &TemplateUse, root: &str, name: &str, fields: &[&str]) {
+        if fields.contains(&name) {
+            return;
+        }
+        let mut message = format!("unknown field `{root}.{name}` in {}", u.what);
+        if let Some(close) = did_you_mean(name, fields.iter().copied()) {
+            message.push_str(&format!(", did you mean `{close}`?"));
+        }
+        let list = fields.iter().map(|f| format!("`{root}.{f}`")).collect::<Vec<_>>().join(", ");
+        self.error(span, message, format!("use one of {list}"));
+    }
+
+    fn step_path(&mut self, span: Span, u: &TemplateUse, path: &[String], id: &str, ancestry: &Ancestry) {
+        let steps = &self.playbook.steps;
+        let Some(target) = self.playbook.step_index(id) else {
+            let mut message = format!("unknown step `{id}` in {}", u.what);
+            if let Some(close) = did_you_mean(id, steps.iter().map(|s| s.id.as_str())) {
+                message.push_str(&format!(", did you mean `{close}`?"));
+            }
+            self.error(span, message, "name a step that this one needs".to_owned());
+            return;
+        };
+        match u.scope {
+            Scope::NoSteps(place) => {
+                self.error(
+                    span,
+                    format!("{} cannot use `steps.{id}`: {place} is rendered before any step runs", u.what),
+                    "move this into a step that needs the step whose value it uses".to_owned(),
+                );
+                return;
+            }
+            Scope::Step { index, include_self } => {
+                let fine = ancestry.is_ancestor(target, index) || (include_self && target == index);
+                if !fine {
+                    let user = &steps[index].id;
+                    let reason = if target == index { "a step's own values exist only after it ran" } else { "it is not guaranteed to have finished" };
+                    self.error(
+                        span,
+                        format!("{} uses `steps.{id}`, but `{id}` does not run before `{user}`: {reason}", u.what),
+                        format!("add \"{id}\" to `needs` of step `{user}` (directly or through another step)"),
+                    );
+                    return;
+                }
+            }
+            Scope::AnyStep => {}
+        }
+        let Some(field) = path.get(2) else { return };
+        if !STEP_FIELDS.contains(&field.as_str()) {
+            let mut message = format!("unknown field `{field}` of step `{id}` in {}", u.what);
+            if let Some(close) = did_you_mean(field, STEP_FIELDS) {
+                message.push_str(&format!(", did you mean `{close}`?"));
+            }
+            self.error(span, message, "a step has `outputs.<name>`, `status` and `exit_code`".to_owned());
+            return;
+        }
+        if let (true, Some(name)) = (field == "outputs", path.get(3)) {
+            let outputs = &steps[target].outputs;
+            if !outputs.contains_key(name) {
+                let mut message = format!("step `{id}` has no output `{name}` (used in {})", u.what);
+                let help = match did_you_mean(name, outputs.keys().map(String::as_str)) {
+                    Some(close) => {
+                        message.push_str(&format!(", did you mean `{close}`?"));
+                        format!("write `steps.{id}.outputs.{close}`")
+                    }
+                    None if outputs.is_empty() => format!("declare it on step `{id}`: outputs = {{ {name} = \"stdout\" }}"),
+                    None => format!(
+                        "step `{id}` declares {}; add `{name}` to its `outputs`",
+                        outputs.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                self.error(span, message, help);
+            }
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Templates: Handlebars with HTML escaping off and strict mode on, the helpers `quote`, `now`
+//! and `default`, and an analysis of what a template refers to, so that validation can check
+//! every `vars.*` and `steps.*` before anything runs.
+
+use std::fmt;
+
+use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, PathSeg, RenderContext, RenderError, RenderErrorReason,
+};
+
+/// A template string that compiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    source: String,
+}
+
+impl Template {
+    /// Compiles `source` and lists what it uses.
+    pub fn parse(source: &str) -> Result<(Self, Vec<Usage>), TemplateSyntaxError> {
+        let compiled = handlebars::Template::compile(source).map_err(|e| TemplateSyntaxError {
+            line_col: e.pos(),
+            reason: e.reason().to_string(),
+        })?;
+        let mut uses = Vec::new();
+        walk(&compiled.elements, false, &mut uses);
+        Ok((Self { source: source.to_owned() }, uses))
+    }
+
+    /// A template known to have no `{{` (a literal).
+    #[must_use]
+    pub fn literal(source: &str) -> Option<Self> {
+        (!source.contains("{{")).then(|| Self { source: source.to_owned() })
+    }
+
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the template is plain text with nothing to render.
+    #[must_use]
+    pub fn is_literal(&self) -> bool {
+        !self.source.contains("{{")
+    }
+}
+
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+/// A template that does not compile.
+#[derive(Debug, Clone)]
+pub struct TemplateSyntaxError {
+    /// 1-based line and column inside the template text.
+    pub line_col: Option<(usize, usize)>,
+    pub reason: String,
+}
+
+/// Something a template uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Usage {
+    /// A value path such as `steps.backup.outputs.file`, split into segments.
+    Path(Vec<String>),
+    /// A helper call.
+    Helper(String),
+}
+
+/// The helpers every template may call: Handlebars' built-ins and ours.
+pub const HELPERS: [&str; 20] = [
+    "quote", "now", "default", "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt",
+    "lte", "and", "or", "not", "len",
+];
+
+/// Helpers whose block changes the context, so that paths inside are relative to something
+/// validation cannot see.
+const SCOPING_HELPERS: [&str; 2] = ["each", "with"];
+
+fn walk(elements: &[TemplateElement], scoped: bool, out: &mut Vec<Usage>) {
+    for element in elements {
+        match element {
+            TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) | TemplateElement::HelperBlock(h) => {
+                helper(h, scoped, out);
+            }
+            TemplateElement::DecoratorExpression(d)
+            | TemplateElement::DecoratorBlock(d)
+            | TemplateElement::PartialExpression(d)
+            | TemplateElement::PartialBlock(d) => {
+                for p in &d.params {
+                    parameter(p, scoped, out);
+                }
+                if let Some(t) = &d.template {
+                    walk(&t.elements, scoped, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn helper(h: &HelperTemplate, scoped: bool, out: &mut Vec<Usage>) {
+    let takes_arguments = !h.params.is_empty() || !h.hash.is_empty() || h.block;
+    let mut name_scopes = false;
+    match &h.name {
+        Parameter::Name(name) if takes_arguments || HELPERS.contains(&name.as_str()) => {
+            name_scopes = SCOPING_HELPERS.contains(&name.as_str());
+            out.push(Usage::Helper(name.clone()));
+        }
+        Parameter::Name(name) if !scoped => out.push(Usage::Path(vec![name.clone()])),
+        other => parameter(other, scoped, out),
+    }
+    for p in h.params.iter().chain(h.hash.values()) {
+        parameter(p, scoped, out);
+    }
+    let inner_scoped = scoped || name_scopes;
+    if let Some(t) = &h.template {
+        walk(&t.elements, inner_scoped, out);
+    }
+    if let Some(t) = &h.inverse {
+        walk(&t.elements, scoped, out);
+    }
+}
+
+fn parameter(p: &Parameter, scoped: bool, out: &mut Vec<Usage>) {
+    match p {
+        Parameter::Path(handlebars::Path::Relative((segments, _))) if !scoped => {
+            let named: Option<Vec<String>> = segments
+                .iter()
+                .map(|s| match s {
+                    PathSeg::Named(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(named) = named {
+                out.push(Usage::Path(named));
+            }
+        }
+        Parameter::Name(n) if !scoped => out.push(Usage::Path(vec![n.clone()])),
+        Parameter::Subexpression(sub) => walk(std::slice::from_ref(&sub.element), scoped, out),
+        _ => {}
+    }
+}
+
+/// Renders templates with the playbook's rules: strict, unescaped, our helpers.
+pub struct Renderer {
+    registry: Handlebars<'static>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Renderer {
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper("quote", Box::new(quote_helper));
+        registry.register_helper("now", Box::new(now_helper));
+        registry.register_helper("default", Box::new(default_helper));
+        Self { registry }
+    }
+
+    /// Renders a template against a context (`vars`, `env`, `steps`, `run`, `playbook`).
+    pub fn render(&self, template: &Template, context: &serde_json::Value) -> Result<String, RenderFailure> {
+        if template.is_literal() {
+            return Ok(template.source.clone());
+        }
+        self.registry.render_template(&template.source, context).map_err(|e| RenderFailure::from_error(&e))
+    }
+}
+
+/// Why a template could not be rendered, in words for the person running the playbook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderFailure(pub String);
+
+impl RenderFailure {
+    fn from_error(e: &RenderError) -> Self {
+        Self(match e.reason() {
+            RenderErrorReason::MissingVariable(Some(path)) => format!("`{path}` has no value"),
+            RenderErrorReason::MissingVariable(None) => "a value the template names is missing".to_owned(),
+            RenderErrorReason::HelperNotFound(name) => format!("unknown helper `{name}`"),
+            other => other.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for RenderFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// POSIX shell quoting: safe words stay as they are, anything else is single-quoted.
+#[must_use]
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
+    if safe { s.to_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+}
+
+fn param_text(h: &Helper<'_>, index: usize, name: &str) -> Result<String, RenderError> {
+    let param = h
+        .param(index)
+        .ok_or_else(|| RenderError::from(RenderErrorReason::ParamNotFoundForIndex("quote", index)))?;
+    if param.is_value_missing() {
+        return Err(RenderError::strict_error(param.relative_path()));
+    }
+    let _ = name;
+    Ok(match param.value() {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+fn quote_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let text = param_text(h, 0, "quote")?;
+    out.write(&shell_quote(&text))?;
+    Ok(())
+}
+
+fn now_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let now = chrono::Utc::now();
+    let text = match h.param(0).and_then(|p| p.value().as_str().map(str::to_owned)) {
+        Some(format) => {
+            check_time_format(&format).map_err(|e| RenderError::from(RenderErrorReason::Other(e)))?;
+            now.format(&format).to_string()
+        }
+        None => now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    out.write(&text)?;
+    Ok(())
+}
+
+/// Checks a chrono format string, so that a bad one is a validation error, not a panic.
+pub fn check_time_format(format: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
+        Err(format!("invalid time format {format:?} for `now`"))
+    } else {
+        Ok(())
+    }
+}
+
+fn default_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let value = h.param(0).filter(|p| !p.is_value_missing()).map(|p| p.value().clone());
+    let text = match value {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => s,
+        Some(serde_json::Value::Null | serde_json::Value::String(_)) | None => param_text(h, 1, "default")?,
+        Some(other) => other.to_string(),
+    };
+    out.write(&text)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn uses(src: &str) -> Vec<Usage> {
+        Template::parse(src).map(|(_, u)| u).expect("template compiles")
+    }
+
+    fn path(p: &str) -> Usage {
+        Usage::Path(p.split('.').map(str::to_owned).collect())
+    }
+
+    #[test]
+    fn finds_paths_and_helpers() {
+        assert_eq!(
+            uses("x {{quote steps.latest-backup.outputs.file}} {{vars.db}}"),
+            vec![Usage::Helper("quote".into()), path("steps.latest-backup.outputs.file"), path("vars.db")]
+        );
+        assert_eq!(uses("{{#if vars.a}}{{vars.b}}{{else}}{{vars.c}}{{/if}}").len(), 4);
+        assert_eq!(uses("{{#each vars.list}}{{this.name}}{{/each}}"), vec![Usage::Helper("each".into()), path("vars.list")]);
+        assert_eq!(uses("{{now}}"), vec![Usage::Helper("now".into())]);
+    }
+
+    #[test]
+    fn renders_strictly_without_escaping() {
+        let r = Renderer::new();
+        let ctx = json!({"vars": {"db": "a&b <c>"}, "steps": {"x": {"outputs": {"f": "it's here"}}}});
+        let t = |s: &str| Template::parse(s).expect("compiles").0;
+        assert_eq!(r.render(&t("{{vars.db}}"), &ctx), Ok("a&b <c>".to_owned()));
+        assert_eq!(r.render(&t("cat {{quote steps.x.outputs.f}}"), &ctx), Ok(r"cat 'it'\''s here'".to_owned()));
+        assert_eq!(r.render(&t("{{vars.nope}}"), &ctx), Err(RenderFailure("`vars.nope` has no value".to_owned())));
+        assert!(r.render(&t("{{quote vars.nope}}"), &ctx).is_err());
+        assert_eq!(r.render(&t("{{default vars.nope \"x\"}}"), &ctx), Ok("x".to_owned()));
+        assert_eq!(r.render(&t("{{default vars.db \"x\"}}"), &ctx), Ok("a&b <c>".to_owned()));
+    }
+
+    #[test]
+    fn quotes_for_posix_shells() {
+        assert_eq!(shell_quote("/backups/a.dump"), "/backups/a.dump");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+    }
+
+    #[test]
+    fn reports_syntax_errors_with_position() {
+        let err = Template::parse("ok {{vars.x").expect_err("unclosed");
+        assert!(err.line_col.is_some());
+    }
+
+    #[test]
+    fn rejects_bad_time_formats() {
+        assert!(check_time_format("%Y-%m-%d").is_ok());
+        assert!(check_time_format("%Q").is_err());
+    }
+}
