@@ -5,8 +5,8 @@
 
 mod cli;
 mod error;
-pub mod playbook;
 pub mod plan;
+pub mod playbook;
 mod ui;
 
 pub use error::Error;

@@ -6,9 +6,15 @@ use clap::{Parser, Subcommand};
 
 /// Disaster-recovery procedures as versioned, executable TOML playbooks.
 #[derive(Debug, Parser)]
-#[command(name = "runbook", version, about, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "runbook",
+    version,
+    about,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub(crate) struct Cli {
-    /// Folder searched first for playbooks named by NAME (then $RUNBOOK_PATH, then ./playbooks)
+    /// Folder searched first for playbooks named by NAME (then `$RUNBOOK_PATH`, then `./playbooks`)
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
 

@@ -1,5 +1,6 @@
 //! `runbook list`: every playbook found, with version, rto, title and tags.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use crate::cli::main::print_stdout;
@@ -21,7 +22,8 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
                 rows.push([
                     m.name.clone(),
                     m.version.to_string(),
-                    m.rto.map_or_else(|| "-".to_owned(), |r| format_human(r.duration.as_millis())),
+                    m.rto
+                        .map_or_else(|| "-".to_owned(), |r| format_human(r.duration.as_millis())),
                     m.display_title().to_owned(),
                     m.tags.join(", "),
                 ]);
@@ -38,7 +40,12 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
         );
     }
     if rows.len() == 1 {
-        let searched = library.dirs().iter().map(|d| format!("`{}`", d.display())).collect::<Vec<_>>().join(", ");
+        let searched = library
+            .dirs()
+            .iter()
+            .map(|d| format!("`{}`", d.display()))
+            .collect::<Vec<_>>()
+            .join(", ");
         eprintln!("no playbooks found in {searched}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -48,7 +55,9 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
 
 /// Left-aligned columns separated by two spaces, the last column unpadded.
 pub(crate) fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..N)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in rows {
         let mut line = String::new();
@@ -56,7 +65,7 @@ pub(crate) fn table<const N: usize>(rows: &[[String; N]]) -> String {
             if c + 1 == N {
                 line.push_str(cell);
             } else {
-                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
             }
         }
         out.push_str(line.trim_end());

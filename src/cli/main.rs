@@ -12,7 +12,10 @@ use crate::playbook::find::Library;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    let library = Library::new(cli.dir.as_deref(), std::env::var_os("RUNBOOK_PATH").as_deref());
+    let library = Library::new(
+        cli.dir.as_deref(),
+        std::env::var_os("RUNBOOK_PATH").as_deref(),
+    );
     let result = match cli.command {
         Command::Validate(args) => crate::cli::validate::run(&args, &library),
         Command::List(args) => crate::cli::list::run(&args, &library),
@@ -49,9 +52,10 @@ fn print_error(e: &Error) {
 pub(crate) fn print_stdout(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::Write { path: "<stdout>".into(), source: e })
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write {
+            path: "<stdout>".into(),
+            source: e,
+        }),
         _ => Ok(()),
     }
 }
@@ -73,12 +77,25 @@ pub(crate) fn load(library: &Library, arg: &str) -> Result<crate::playbook::Vali
 }
 
 /// Refuses an `--env` that the playbook does not allow.
-pub(crate) fn check_env(playbook: &crate::playbook::Playbook, env: Option<&str>) -> Result<(), String> {
+pub(crate) fn check_env(
+    playbook: &crate::playbook::Playbook,
+    env: Option<&str>,
+) -> Result<(), String> {
     match (&playbook.meta.environments, env) {
         (Some(allowed), Some(env)) if !allowed.iter().any(|a| a == env) => {
-            let list = allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
-            let hint = crate::playbook::diagnostic::did_you_mean_suffix(env, allowed.iter().map(String::as_str));
-            Err(format!("environment `{env}` is not allowed for `{}`: it may run in {list}{hint}", playbook.label()))
+            let list = allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let hint = crate::playbook::diagnostic::did_you_mean_suffix(
+                env,
+                allowed.iter().map(String::as_str),
+            );
+            Err(format!(
+                "environment `{env}` is not allowed for `{}`: it may run in {list}{hint}",
+                playbook.label()
+            ))
         }
         _ => Ok(()),
     }

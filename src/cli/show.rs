@@ -30,7 +30,10 @@ fn describe(p: &Playbook) -> String {
     let mut field = |key: &str, value: String| {
         let _ = writeln!(out, "  {:<15}{value}", format!("{key}:"));
     };
-    field("file", format!("{} (sha256 {})", p.path().display(), &p.sha256[..12]));
+    field(
+        "file",
+        format!("{} (sha256 {})", p.path().display(), &p.sha256[..12]),
+    );
     if let Some(d) = &m.description {
         field("description", d.clone());
     }
@@ -40,10 +43,29 @@ fn describe(p: &Playbook) -> String {
     if !m.tags.is_empty() {
         field("tags", m.tags.join(", "));
     }
-    field("environments", m.environments.as_ref().map_or_else(|| "any".to_owned(), |e| e.join(", ")));
-    let clock = m.rto_clock.map_or_else(String::new, |c| format!(" (clock: {} → {})", p.steps[c.start].id, p.steps[c.stop].id));
-    field("rto", m.rto.map_or_else(|| "none".to_owned(), |r| format!("{}{clock}", format_human(r.duration.as_millis()))));
-    field("rpo", m.rpo.map_or_else(|| "none".to_owned(), |r| format_human(r.duration.as_millis())));
+    field(
+        "environments",
+        m.environments
+            .as_ref()
+            .map_or_else(|| "any".to_owned(), |e| e.join(", ")),
+    );
+    let clock = m.rto_clock.map_or_else(String::new, |c| {
+        format!(" (clock: {} → {})", p.steps[c.start].id, p.steps[c.stop].id)
+    });
+    field(
+        "rto",
+        m.rto.map_or_else(
+            || "none".to_owned(),
+            |r| format!("{}{clock}", format_human(r.duration.as_millis())),
+        ),
+    );
+    field(
+        "rpo",
+        m.rpo.map_or_else(
+            || "none".to_owned(),
+            |r| format_human(r.duration.as_millis()),
+        ),
+    );
     if let Some(rp) = &m.recovery_point {
         field("recovery point", rp.source().to_owned());
     }
@@ -52,11 +74,20 @@ fn describe(p: &Playbook) -> String {
     }
     field("lock", format!("{:?}", m.lock).to_lowercase());
     if !m.secrets.is_empty() {
-        field("secrets", format!("{} (values are masked)", m.secrets.join(", ")));
+        field(
+            "secrets",
+            format!("{} (values are masked)", m.secrets.join(", ")),
+        );
     }
     let mut notify = Vec::new();
     if let Some(s) = &p.notify.slack {
-        notify.push(format!("slack{} ({})", s.channel.as_ref().map_or_else(String::new, |c| format!(" {c}")), s.events.join(", ")));
+        notify.push(format!(
+            "slack{} ({})",
+            s.channel
+                .as_ref()
+                .map_or_else(String::new, |c| format!(" {c}")),
+            s.events.join(", ")
+        ));
     }
     if let Some(w) = &p.notify.webhook {
         notify.push(format!("webhook ({})", w.events.join(", ")));
@@ -94,14 +125,16 @@ fn describe(p: &Playbook) -> String {
 
 fn check_line(c: &Check) -> String {
     let extra = match &c.probe {
-        Probe::Http(h) => h.status.map_or_else(String::new, |s| format!(" status {s}")),
+        Probe::Http(h) => h
+            .status
+            .map_or_else(String::new, |s| format!(" status {s}")),
         Probe::File(f) => {
             let mut e = String::new();
             if let Some(a) = f.max_age {
-                e.push_str(&format!(" max_age {}", format_human(a.as_millis())));
+                let _ = write!(e, " max_age {}", format_human(a.as_millis()));
             }
             if let Some(s) = f.min_size {
-                e.push_str(&format!(" min_size {s}"));
+                let _ = write!(e, " min_size {s}");
             }
             e
         }
@@ -118,19 +151,33 @@ fn check_line(c: &Check) -> String {
 }
 
 fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
-    let title = s.title.as_ref().map_or_else(String::new, |t| format!("  {t}"));
+    let title = s
+        .title
+        .as_ref()
+        .map_or_else(String::new, |t| format!("  {t}"));
     let _ = writeln!(out, "  {}. {}{title}", i + 1, s.id);
     let action = match &s.action {
         Action::Check(c) => check_line(c),
         other => other.summary(),
     };
     for (n, line) in action.lines().enumerate() {
-        let key = if n == 0 { format!("{}:", s.action.key()) } else { String::new() };
+        let key = if n == 0 {
+            format!("{}:", s.action.key())
+        } else {
+            String::new()
+        };
         let _ = writeln!(out, "       {key:<9}{line}");
     }
     let mut facts = Vec::new();
     if !s.needs.is_empty() {
-        facts.push(format!("needs {}", s.needs.iter().map(|&d| p.steps[d].id.as_str()).collect::<Vec<_>>().join(", ")));
+        facts.push(format!(
+            "needs {}",
+            s.needs
+                .iter()
+                .map(|&d| p.steps[d].id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if let Some(w) = &s.when {
         facts.push(format!("when {w}"));
@@ -145,7 +192,12 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
         facts.push(format!("timeout {}", format_human(t.as_millis())));
     }
     if s.retries > 0 {
-        facts.push(format!("retries {} (delay {}, backoff {})", s.retries, format_human(s.retry_delay.as_millis()), s.backoff));
+        facts.push(format!(
+            "retries {} (delay {}, backoff {})",
+            s.retries,
+            format_human(s.retry_delay.as_millis()),
+            s.backoff
+        ));
     }
     if s.on_failure != OnFailure::Abort {
         facts.push(format!("on failure {}", s.on_failure.name()));
@@ -157,7 +209,10 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
         facts.push("read-only".to_owned());
     }
     if !s.outputs.is_empty() {
-        facts.push(format!("outputs {}", s.outputs.keys().cloned().collect::<Vec<_>>().join(", ")));
+        facts.push(format!(
+            "outputs {}",
+            s.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
     }
     if !facts.is_empty() {
         let _ = writeln!(out, "       {}", facts.join("; "));

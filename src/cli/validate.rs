@@ -1,15 +1,16 @@
 //! `runbook validate [PATH...]`: every problem in every file, at once.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::main::{print_stdout, print_warnings};
 use crate::error::Error;
 use crate::plan::Plan;
+use crate::playbook::Validated;
 use crate::playbook::diagnostic::{Diagnostic, Diagnostics};
 use crate::playbook::find::{self, FindError, Library};
 use crate::playbook::model::Action;
-use crate::playbook::Validated;
 use crate::ui::count::count;
 
 #[derive(Debug, clap::Args)]
@@ -24,7 +25,12 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let paths: Vec<PathBuf> = if args.paths.is_empty() {
-        let existing: Vec<PathBuf> = library.dirs().iter().filter(|d| d.is_dir()).cloned().collect();
+        let existing: Vec<PathBuf> = library
+            .dirs()
+            .iter()
+            .filter(|d| d.is_dir())
+            .cloned()
+            .collect();
         if existing.is_empty() {
             return Err(Error::Usage("no playbook folder: `playbooks` does not exist here; name files or folders, or set --dir".to_owned()));
         }
@@ -42,7 +48,11 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         } else if path.exists() {
             files.push(path.clone());
         } else {
-            return Err(FindError::Read { path: path.clone(), source: std::io::Error::from(std::io::ErrorKind::NotFound) }.into());
+            return Err(FindError::Read {
+                path: path.clone(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }
+            .into());
         }
     }
     let mut ok_lines = String::new();
@@ -50,10 +60,22 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     for file in &files {
         match find::load(file)? {
             Ok(validated) => {
-                check_extra(&validated, library, &args.vars, &mut problems, &mut warnings);
+                check_extra(
+                    &validated,
+                    library,
+                    &args.vars,
+                    &mut problems,
+                    &mut warnings,
+                );
                 if !problems.0.iter().any(|d| d.path() == file.as_path()) {
                     let p = &validated.playbook;
-                    ok_lines.push_str(&format!("ok  {}  {} ({})\n", file.display(), p.label(), count(p.steps.len(), "step")));
+                    let _ = writeln!(
+                        ok_lines,
+                        "ok  {}  {} ({})",
+                        file.display(),
+                        p.label(),
+                        count(p.steps.len(), "step")
+                    );
                 }
             }
             Err(diagnostics) => {
@@ -77,7 +99,13 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
 }
 
 /// Checks that need more than the file: `--var` overrides, nested playbooks, the planned RTO.
-fn check_extra(v: &Validated, library: &Library, vars: &[String], problems: &mut Diagnostics, warnings: &mut Diagnostics) {
+fn check_extra(
+    v: &Validated,
+    library: &Library,
+    vars: &[String],
+    problems: &mut Diagnostics,
+    warnings: &mut Diagnostics,
+) {
     let p = &v.playbook;
     warnings.extend(v.warnings.clone());
     if let Some(w) = Plan::new(p, None).rto_warning() {
@@ -85,14 +113,23 @@ fn check_extra(v: &Validated, library: &Library, vars: &[String], problems: &mut
     }
     if let Err(e) = crate::cli::vars::apply(p, vars) {
         let span = p.source.text.find("[vars]").map_or(0..0, |i| i..i + 6);
-        problems.push(Diagnostic::error(&p.source, span, e.to_string()).with_help("declare the var in [vars] or fix the name in --var"));
+        problems.push(
+            Diagnostic::error(&p.source, span, e.to_string())
+                .with_help("declare the var in [vars] or fix the name in --var"),
+        );
     }
-    let folder = p.path().parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let folder = p
+        .path()
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let nested = Library::new(Some(folder), None);
     for step in &p.steps {
         if let Action::Playbook(r) = &step.action {
             let target = format!("{}@{}", r.name, r.req);
-            let found = nested.resolve(&target).or_else(|_| library.resolve(&target));
+            let found = nested
+                .resolve(&target)
+                .or_else(|_| library.resolve(&target));
             if let Err(e) = found {
                 problems.push(
                     Diagnostic::error(&p.source, r.at.0..r.at.1, format!("nested playbook `{r}` of step `{}` not found: {e}", step.id))

@@ -2,7 +2,7 @@
 //! of every step from the budgets, the critical path and the planned RTO.
 
 use crate::playbook::Diagnostic;
-use crate::playbook::duration::format_human;
+use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::graph::{self, Order};
 use crate::playbook::model::Playbook;
 
@@ -76,7 +76,11 @@ impl<'p> Plan<'p> {
                 }
             }
             start[i] = latest_need[i].map_or(0, |l| finish[l]);
-            let budget = if skip[i].is_some() { 0 } else { step.budget.map_or(0, |b| b.as_millis()) };
+            let budget = if skip[i].is_some() {
+                0
+            } else {
+                step.budget.map_or(0, HumanDuration::as_millis)
+            };
             finish[i] = start[i] + budget;
         }
         // The last step to finish ends the critical path; ties go to the first in file order.
@@ -97,7 +101,9 @@ impl<'p> Plan<'p> {
             Some(clock) => finish[clock.stop].saturating_sub(start[clock.start]),
             None => end.map_or(0, |e| finish[e]),
         };
-        let unbudgeted = (0..n).filter(|&i| skip[i].is_none() && playbook.steps[i].budget.is_none()).collect();
+        let unbudgeted = (0..n)
+            .filter(|&i| skip[i].is_none() && playbook.steps[i].budget.is_none())
+            .collect();
         let steps = (0..n)
             .map(|i| PlanStep {
                 index: i,
@@ -107,7 +113,15 @@ impl<'p> Plan<'p> {
                 earliest_finish_ms: finish[i],
             })
             .collect();
-        Self { playbook, env: env.map(str::to_owned), order, steps, critical_path, planned_rto_ms, unbudgeted }
+        Self {
+            playbook,
+            env: env.map(str::to_owned),
+            order,
+            steps,
+            critical_path,
+            planned_rto_ms,
+            unbudgeted,
+        }
     }
 
     /// The RTO objective in milliseconds, if the playbook has one.
@@ -119,19 +133,26 @@ impl<'p> Plan<'p> {
     /// Whether the planned RTO is longer than the objective.
     #[must_use]
     pub fn exceeds_rto(&self) -> bool {
-        self.rto_objective_ms().is_some_and(|o| self.planned_rto_ms > o)
+        self.rto_objective_ms()
+            .is_some_and(|o| self.planned_rto_ms > o)
     }
 
     /// The length of the whole critical path (the planned RTO without an `rto_clock`).
     #[must_use]
     pub fn planned_rto_ms_of_path(&self) -> u64 {
-        self.critical_path.last().map_or(0, |&i| self.steps[i].earliest_finish_ms)
+        self.critical_path
+            .last()
+            .map_or(0, |&i| self.steps[i].earliest_finish_ms)
     }
 
     /// The critical path as `a → b → c`.
     #[must_use]
     pub fn critical_path_text(&self) -> String {
-        self.critical_path.iter().map(|&i| self.playbook.steps[i].id.as_str()).collect::<Vec<_>>().join(" → ")
+        self.critical_path
+            .iter()
+            .map(|&i| self.playbook.steps[i].id.as_str())
+            .collect::<Vec<_>>()
+            .join(" → ")
     }
 
     /// A warning at `rto` when the planned RTO is longer than the objective.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::plan::critical_path::Plan;
-use crate::playbook::duration::format_human;
+use crate::playbook::duration::{HumanDuration, format_human};
 use crate::ui::count::count;
 
 /// How `plan` prints.
@@ -33,18 +33,38 @@ fn text(plan: &Plan<'_>) -> String {
     let p = plan.playbook;
     let mut out = String::new();
     let _ = writeln!(out, "{}  {}", p.label(), p.meta.display_title());
-    let _ = writeln!(out, "environment: {}", plan.env.as_deref().unwrap_or("any (no --env)"));
+    let _ = writeln!(
+        out,
+        "environment: {}",
+        plan.env.as_deref().unwrap_or("any (no --env)")
+    );
     let width = p.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
     for (w, wave) in plan.order.waves().iter().enumerate() {
-        let running = wave.iter().filter(|&&i| plan.steps[i].skip.is_none()).count();
-        let parallel = if running > 1 { format!(" ({running} in parallel)") } else { String::new() };
+        let running = wave
+            .iter()
+            .filter(|&&i| plan.steps[i].skip.is_none())
+            .count();
+        let parallel = if running > 1 {
+            format!(" ({running} in parallel)")
+        } else {
+            String::new()
+        };
         let _ = writeln!(out, "\nwave {}{parallel}", w + 1);
         for &i in wave {
             let step = &p.steps[i];
-            let budget = step.budget.map_or_else(|| "-".to_owned(), |b| format_human(b.as_millis()));
+            let budget = step
+                .budget
+                .map_or_else(|| "-".to_owned(), |b| format_human(b.as_millis()));
             let mut notes = Vec::new();
             if !step.needs.is_empty() {
-                notes.push(format!("needs {}", step.needs.iter().map(|&d| p.steps[d].id.as_str()).collect::<Vec<_>>().join(", ")));
+                notes.push(format!(
+                    "needs {}",
+                    step.needs
+                        .iter()
+                        .map(|&d| p.steps[d].id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
             }
             if step.confirm.is_some() {
                 notes.push("confirm".to_owned());
@@ -58,7 +78,13 @@ fn text(plan: &Plan<'_>) -> String {
             if let Some(skip) = &plan.steps[i].skip {
                 notes.push(format!("skipped: {skip}"));
             }
-            let line = format!("  {:<width$}  {:<8}  {:>7}  {}", step.id, step.action.key(), budget, notes.join("; "));
+            let line = format!(
+                "  {:<width$}  {:<8}  {:>7}  {}",
+                step.id,
+                step.action.key(),
+                budget,
+                notes.join("; ")
+            );
             let _ = writeln!(out, "{}", line.trim_end());
         }
     }
@@ -66,19 +92,46 @@ fn text(plan: &Plan<'_>) -> String {
     if plan.critical_path.is_empty() {
         let _ = writeln!(out, "critical path: none (every step is skipped)");
     } else {
-        let _ = writeln!(out, "critical path: {} ({})", plan.critical_path_text(), format_human(plan.planned_rto_ms_of_path()));
+        let _ = writeln!(
+            out,
+            "critical path: {} ({})",
+            plan.critical_path_text(),
+            format_human(plan.planned_rto_ms_of_path())
+        );
     }
-    let clock = p.meta.rto_clock.map_or_else(String::new, |c| format!(" (rto_clock {} → {})", p.steps[c.start].id, p.steps[c.stop].id));
+    let clock = p.meta.rto_clock.map_or_else(String::new, |c| {
+        format!(
+            " (rto_clock {} → {})",
+            p.steps[c.start].id, p.steps[c.stop].id
+        )
+    });
     let verdict = match plan.rto_objective_ms() {
         Some(o) if plan.exceeds_rto() => format!("; objective {}: EXCEEDED", format_human(o)),
         Some(o) => format!("; objective {}: within", format_human(o)),
         None => "; no rto objective".to_owned(),
     };
-    let _ = writeln!(out, "planned RTO: {}{clock}{verdict}", format_human(plan.planned_rto_ms));
+    let _ = writeln!(
+        out,
+        "planned RTO: {}{clock}{verdict}",
+        format_human(plan.planned_rto_ms)
+    );
     if !plan.unbudgeted.is_empty() {
-        let ids: Vec<&str> = plan.unbudgeted.iter().map(|&i| p.steps[i].id.as_str()).collect();
-        let (has, counts) = if ids.len() == 1 { ("has", "counts") } else { ("have", "count") };
-        let _ = writeln!(out, "{} {has} no budget and {counts} as 0: {}", count(ids.len(), "step"), ids.join(", "));
+        let ids: Vec<&str> = plan
+            .unbudgeted
+            .iter()
+            .map(|&i| p.steps[i].id.as_str())
+            .collect();
+        let (has, counts) = if ids.len() == 1 {
+            ("has", "counts")
+        } else {
+            ("have", "count")
+        };
+        let _ = writeln!(
+            out,
+            "{} {has} no budget and {counts} as 0: {}",
+            count(ids.len(), "step"),
+            ids.join(", ")
+        );
     }
     out
 }
@@ -97,7 +150,7 @@ fn to_json(plan: &Plan<'_>) -> serde_json::Value {
                 "action": step.action.key(),
                 "wave": s.wave + 1,
                 "needs": step.needs.iter().map(id).collect::<Vec<_>>(),
-                "budget_ms": step.budget.map(|b| b.as_millis()),
+                "budget_ms": step.budget.map(HumanDuration::as_millis),
                 "earliest_start_ms": s.earliest_start_ms,
                 "earliest_finish_ms": s.earliest_finish_ms,
                 "critical": plan.critical_path.contains(&s.index),
@@ -125,30 +178,61 @@ fn to_json(plan: &Plan<'_>) -> serde_json::Value {
 
 /// Text safe inside a quoted Mermaid label.
 fn label(s: &str) -> String {
-    s.replace('&', "#amp;").replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
+    s.replace('&', "#amp;")
+        .replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
 }
 
 fn mermaid(plan: &Plan<'_>) -> String {
     let p = plan.playbook;
     let mut out = String::from("flowchart TD\n");
     for (i, step) in p.steps.iter().enumerate() {
-        let budget = step.budget.map_or_else(String::new, |b| format!(" · {}", format_human(b.as_millis())));
-        let title = step.title.as_deref().map_or_else(String::new, |t| format!("<br/>{}", label(t)));
-        let _ = writeln!(out, "  s{i}[\"{} ({}{budget}){title}\"]", label(&step.id), step.action.key());
+        let budget = step.budget.map_or_else(String::new, |b| {
+            format!(" · {}", format_human(b.as_millis()))
+        });
+        let title = step
+            .title
+            .as_deref()
+            .map_or_else(String::new, |t| format!("<br/>{}", label(t)));
+        let _ = writeln!(
+            out,
+            "  s{i}[\"{} ({}{budget}){title}\"]",
+            label(&step.id),
+            step.action.key()
+        );
     }
-    let on_path = |a: usize, b: usize| plan.critical_path.windows(2).any(|w| w[0] == a && w[1] == b);
+    let on_path = |a: usize, b: usize| {
+        plan.critical_path
+            .windows(2)
+            .any(|w| w[0] == a && w[1] == b)
+    };
     for (i, step) in p.steps.iter().enumerate() {
         for &d in &step.needs {
             let arrow = if on_path(d, i) { "==>" } else { "-->" };
             let _ = writeln!(out, "  s{d} {arrow} s{i}");
         }
     }
-    let class = |ids: Vec<usize>| ids.iter().map(|i| format!("s{i}")).collect::<Vec<_>>().join(",");
+    let class = |ids: Vec<usize>| {
+        ids.iter()
+            .map(|i| format!("s{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     if !plan.critical_path.is_empty() {
         out.push_str("  classDef critical stroke:#d1242f,stroke-width:3px\n");
-        let _ = writeln!(out, "  class {} critical", class(plan.critical_path.clone()));
+        let _ = writeln!(
+            out,
+            "  class {} critical",
+            class(plan.critical_path.clone())
+        );
     }
-    let skipped: Vec<usize> = plan.steps.iter().filter(|s| s.skip.is_some()).map(|s| s.index).collect();
+    let skipped: Vec<usize> = plan
+        .steps
+        .iter()
+        .filter(|s| s.skip.is_some())
+        .map(|s| s.index)
+        .collect();
     if !skipped.is_empty() {
         out.push_str("  classDef skipped stroke-dasharray:5 5,opacity:0.5\n");
         let _ = writeln!(out, "  class {} skipped", class(skipped));

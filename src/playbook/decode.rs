@@ -48,7 +48,13 @@ pub(crate) struct Cx<'f> {
 
 impl<'f> Cx<'f> {
     pub(crate) fn new(file: &'f Arc<SourceFile>) -> Self {
-        Self { file, diagnostics: Vec::new(), path: Vec::new(), broken: HashSet::new(), tables: Vec::new() }
+        Self {
+            file,
+            diagnostics: Vec::new(),
+            path: Vec::new(),
+            broken: HashSet::new(),
+            tables: Vec::new(),
+        }
     }
 
     pub(crate) fn file(&self) -> &'f Arc<SourceFile> {
@@ -61,7 +67,11 @@ impl<'f> Cx<'f> {
     }
 
     /// Decodes the value of `key` in the current table.
-    pub(crate) fn field<T: Decode>(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<Sp<T>> {
+    pub(crate) fn field<T: Decode>(
+        &mut self,
+        key: &str,
+        v: &Spanned<DeValue<'_>>,
+    ) -> Option<Sp<T>> {
         self.path.push(Segment::Key(key.to_owned()));
         let out = T::decode(v, self).map(|value| Sp::new(value, v.span()));
         self.path.pop();
@@ -93,20 +103,33 @@ impl<'f> Cx<'f> {
                 let _ = write!(message, ", did you mean `{close}`?");
                 format!("rename it to `{close}`")
             }
-            None => format!("remove it; the keys allowed here are {}", backticked(allowed)),
+            None => format!(
+                "remove it; the keys allowed here are {}",
+                backticked(allowed)
+            ),
         };
-        self.diagnostics.push(Diagnostic::error(self.file, span, message).with_help(help));
+        self.diagnostics
+            .push(Diagnostic::error(self.file, span, message).with_help(help));
     }
 
     /// Reports a value of the wrong type at the current path.
-    pub(crate) fn wrong_type(&mut self, v: &Spanned<DeValue<'_>>, expected: &str, hint: Option<String>) {
+    pub(crate) fn wrong_type(
+        &mut self,
+        v: &Spanned<DeValue<'_>>,
+        expected: &str,
+        hint: Option<String>,
+    ) {
         let (what, location) = self.describe();
-        let message = format!("wrong type for {what}{location}: expected {expected}, found {}", found(v.get_ref()));
+        let message = format!(
+            "wrong type for {what}{location}: expected {expected}, found {}",
+            found(v.get_ref())
+        );
         let help = hint.unwrap_or_else(|| format!("write {expected}"));
-        self.diagnostics.push(Diagnostic::error(self.file, v.span(), message).with_help(help));
+        self.diagnostics
+            .push(Diagnostic::error(self.file, v.span(), message).with_help(help));
     }
 
-    /// `` `timeout` `` and ` in step `restore`` for the value being decoded.
+    /// What is being decoded and where, e.g. ("`timeout`", " in step `restore`").
     pub(crate) fn describe(&self) -> (String, String) {
         let mut path = self.path.clone();
         let what = match path.pop() {
@@ -122,11 +145,18 @@ impl<'f> Cx<'f> {
             None => "the document".to_owned(),
         };
         let location = self.location(&path);
-        (what, if location.is_empty() { String::new() } else { format!(" {location}") })
+        (
+            what,
+            if location.is_empty() {
+                String::new()
+            } else {
+                format!(" {location}")
+            },
+        )
     }
 
-    /// Where a path points, in words: `in step `restore``, `in [notify.slack]`, or nothing at
-    /// the top level.
+    /// Where a path points, in words ("in step \`restore\`", "in [notify.slack]"), or nothing
+    /// at the top level.
     fn location(&self, path: &[Segment]) -> String {
         let _ = self;
         let keys = |segments: &[Segment]| {
@@ -141,19 +171,32 @@ impl<'f> Cx<'f> {
         };
         match path {
             [] => String::new(),
-            [Segment::Key(list), Segment::Element(i, id), rest @ ..] if list == "steps" || list == "checks" => {
+            [Segment::Key(list), Segment::Element(i, id), rest @ ..]
+                if list == "steps" || list == "checks" =>
+            {
                 let noun = if list == "steps" { "step" } else { "check" };
-                let name = id.as_ref().map_or_else(|| format!("#{}", i + 1), |id| format!("`{id}`"));
-                if rest.is_empty() { format!("in {noun} {name}") } else { format!("in `{}` of {noun} {name}", keys(rest)) }
+                let name = id
+                    .as_ref()
+                    .map_or_else(|| format!("#{}", i + 1), |id| format!("`{id}`"));
+                if rest.is_empty() {
+                    format!("in {noun} {name}")
+                } else {
+                    format!("in `{}` of {noun} {name}", keys(rest))
+                }
             }
-            _ if path.iter().all(|s| matches!(s, Segment::Key(_))) => format!("in [{}]", keys(path)),
+            _ if path.iter().all(|s| matches!(s, Segment::Key(_))) => {
+                format!("in [{}]", keys(path))
+            }
             _ => format!("in `{}`", keys(path)),
         }
     }
 }
 
 fn backticked(keys: &[&str]) -> String {
-    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How a found value is named in "expected X, found Y".
@@ -203,7 +246,9 @@ impl Decode for bool {
             return Some(*b);
         }
         let hint = match v.get_ref() {
-            DeValue::String(s) if s == "true" || s == "false" => Some(format!("remove the quotes: {s}")),
+            DeValue::String(s) if s == "true" || s == "false" => {
+                Some(format!("remove the quotes: {s}"))
+            }
             _ => None,
         };
         cx.wrong_type(v, Self::EXPECTED, hint);
@@ -224,7 +269,9 @@ impl Decode for i64 {
             return Some(n);
         }
         let hint = match v.get_ref() {
-            DeValue::String(s) if s.trim().parse::<i64>().is_ok() => Some(format!("remove the quotes: {}", s.trim())),
+            DeValue::String(s) if s.trim().parse::<i64>().is_ok() => {
+                Some(format!("remove the quotes: {}", s.trim()))
+            }
             _ => None,
         };
         cx.wrong_type(v, Self::EXPECTED, hint);
@@ -263,7 +310,10 @@ impl<T: Decode> Decode for Vec<Sp<T>> {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let id = match item.get_ref() {
-                DeValue::Table(t) => t.get("id").and_then(|id| id.get_ref().as_str()).map(str::to_owned),
+                DeValue::Table(t) => t
+                    .get("id")
+                    .and_then(|id| id.get_ref().as_str())
+                    .map(str::to_owned),
                 _ => None,
             };
             cx.path.push(Segment::Element(i, id));
@@ -314,7 +364,11 @@ pub(crate) fn to_json(v: &DeValue<'_>) -> serde_json::Value {
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::String(d.to_string()),
         DeValue::Array(a) => Value::Array(a.iter().map(|x| to_json(x.get_ref())).collect()),
-        DeValue::Table(t) => Value::Object(t.iter().map(|(k, x)| (k.get_ref().to_string(), to_json(x.get_ref()))).collect()),
+        DeValue::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, x)| (k.get_ref().to_string(), to_json(x.get_ref())))
+                .collect(),
+        ),
     }
 }
 

@@ -24,7 +24,10 @@ pub struct SourceFile {
 impl SourceFile {
     #[must_use]
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Arc<Self> {
-        Arc::new(Self { path: path.into(), text: text.into() })
+        Arc::new(Self {
+            path: path.into(),
+            text: text.into(),
+        })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -83,7 +86,10 @@ impl Diagnostic {
 
     #[must_use]
     pub fn warning(file: &Arc<SourceFile>, span: Range<usize>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::error(file, span, message) }
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(file, span, message)
+        }
     }
 
     #[must_use]
@@ -119,14 +125,23 @@ impl fmt::Display for Diagnostic {
             return Ok(());
         };
         let (line, col) = self.file.line_col(span.start);
-        writeln!(f, "{}:{line}:{col}: {label}: {}", self.file.path.display(), self.message)?;
+        writeln!(
+            f,
+            "{}:{line}:{col}: {label}: {}",
+            self.file.path.display(),
+            self.message
+        )?;
         let text = self.file.line_text(line);
         let number = line.to_string();
         let gutter = " ".repeat(number.len());
         // Underline the span's part of its first line, at least one caret.
         let (end_line, end_col) = self.file.line_col(span.end.max(span.start));
         let line_chars = text.chars().count();
-        let carets = if end_line == line { end_col.saturating_sub(col) } else { line_chars + 1 - col };
+        let carets = if end_line == line {
+            end_col.saturating_sub(col)
+        } else {
+            line_chars + 1 - col
+        };
         let carets = carets.max(1);
         let mut underline = String::new();
         for c in text.chars().take(col - 1) {
@@ -162,12 +177,18 @@ impl Diagnostics {
 
     #[must_use]
     pub fn errors(&self) -> usize {
-        self.0.iter().filter(|d| d.severity == Severity::Error).count()
+        self.0
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     #[must_use]
     pub fn warnings(&self) -> usize {
-        self.0.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.0
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 
     pub fn push(&mut self, d: Diagnostic) {
@@ -181,10 +202,12 @@ impl Diagnostics {
     /// Sorts by file, then position, keeping the order of problems found at one position.
     pub fn sort(&mut self) {
         self.0.sort_by(|a, b| {
-            a.file
-                .path
-                .cmp(&b.file.path)
-                .then_with(|| a.span.as_ref().map(|s| s.start).cmp(&b.span.as_ref().map(|s| s.start)))
+            a.file.path.cmp(&b.file.path).then_with(|| {
+                a.span
+                    .as_ref()
+                    .map(|s| s.start)
+                    .cmp(&b.span.as_ref().map(|s| s.start))
+            })
         });
     }
 }
@@ -203,19 +226,26 @@ impl fmt::Display for Diagnostics {
 
 /// The closest candidate within edit distance 2, for "did you mean".
 #[must_use]
-pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = given.to_ascii_lowercase();
     candidates
         .into_iter()
         .map(|c| (strsim::levenshtein(&lower, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| *d < 3 && *d < c.len().max(2))
+        // Close, and not a different word: at most half of the longer name may change.
+        .filter(|(d, c)| *d < 3 && *d * 2 <= c.len().max(lower.len()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 
 /// `, did you mean `x`?` or nothing.
 #[must_use]
-pub fn did_you_mean_suffix<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub fn did_you_mean_suffix<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
     did_you_mean(given, candidates).map_or_else(String::new, |c| format!(", did you mean `{c}`?"))
 }
 
@@ -241,7 +271,10 @@ mod tests {
 
     #[test]
     fn did_you_mean_picks_the_closest() {
-        assert_eq!(did_you_mean("neds", ["needs", "name", "when"]), Some("needs"));
+        assert_eq!(
+            did_you_mean("neds", ["needs", "name", "when"]),
+            Some("needs")
+        );
         assert_eq!(did_you_mean("zzzzzz", ["needs"]), None);
     }
 }

@@ -9,7 +9,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct HumanDuration(Duration);
 
-const UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)];
+const UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1000),
+    ("ms", 1),
+];
 
 /// Why a duration string is not in the grammar, and what it probably meant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +56,11 @@ impl FromStr for HumanDuration {
     type Err = DurationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_strict(s).map(Self::from_millis).ok_or_else(|| DurationError { suggestion: suggest(s) })
+        parse_strict(s)
+            .map(Self::from_millis)
+            .ok_or_else(|| DurationError {
+                suggestion: suggest(s),
+            })
     }
 }
 
@@ -74,7 +84,9 @@ fn parse_strict(s: &str) -> Option<u64> {
         let n: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
         // `ms` before `m` so that "500ms" is not read as minutes followed by garbage.
-        let unit = [4, 0, 1, 2, 3].into_iter().find(|&i| rest.starts_with(UNITS[i].0))?;
+        let unit = [4, 0, 1, 2, 3]
+            .into_iter()
+            .find(|&i| rest.starts_with(UNITS[i].0))?;
         if unit != usize::MAX && last_unit != usize::MAX && unit <= last_unit {
             return None;
         }
@@ -130,7 +142,11 @@ fn suggest(s: &str) -> Option<String> {
     if groups.is_empty() || !total_ms.is_finite() {
         return None;
     }
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "finite, non-negative, rounded")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "finite, non-negative, rounded"
+    )]
     let ms = total_ms.round() as u64;
     let canonical = match groups.as_slice() {
         // One whole group keeps its unit: "90" becomes "90s", not "1m 30s".
@@ -173,12 +189,19 @@ pub fn format_exact(ms: u64) -> String {
 /// fraction on seconds under a minute (`41.2s`, `10m 30s`, `45m`, `1h 5m`).
 #[must_use]
 pub fn format_human(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".to_owned();
+    }
     if ms < 1000 {
         return format!("{ms}ms");
     }
     if ms < 60_000 {
         let tenths = (ms + 50) / 100;
-        return if tenths % 10 == 0 { format!("{}s", tenths / 10) } else { format!("{}.{}s", tenths / 10, tenths % 10) };
+        return if tenths % 10 == 0 {
+            format!("{}s", tenths / 10)
+        } else {
+            format!("{}.{}s", tenths / 10, tenths % 10)
+        };
     }
     let secs = (ms + 500) / 1000;
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
@@ -204,7 +227,9 @@ mod tests {
     use super::*;
 
     fn ms(s: &str) -> Option<u64> {
-        s.parse::<HumanDuration>().ok().map(HumanDuration::as_millis)
+        s.parse::<HumanDuration>()
+            .ok()
+            .map(HumanDuration::as_millis)
     }
 
     fn suggestion(s: &str) -> Option<String> {
@@ -224,7 +249,21 @@ mod tests {
 
     #[test]
     fn rejects_everything_else() {
-        for bad in ["", " ", "5", "5 minutes", "1.5m", "5M", "30m 1h", "1m 1m", "5 m", "1h  30m", "-5s", "5sec", "1m30"] {
+        for bad in [
+            "",
+            " ",
+            "5",
+            "5 minutes",
+            "1.5m",
+            "5M",
+            "30m 1h",
+            "1m 1m",
+            "5 m",
+            "1h  30m",
+            "-5s",
+            "5sec",
+            "1m30",
+        ] {
             assert_eq!(ms(bad), None, "{bad:?} should be rejected");
         }
     }

@@ -17,13 +17,30 @@ use crate::playbook::validate::{Validated, validate};
 #[derive(Debug, thiserror::Error)]
 pub enum FindError {
     #[error("no playbook named `{name}` in {searched}{suggestion}")]
-    NotFound { name: String, searched: String, suggestion: String },
+    NotFound {
+        name: String,
+        searched: String,
+        suggestion: String,
+    },
     #[error("no version of `{name}` matches `{req}` (found {found})")]
-    NoMatchingVersion { name: String, req: String, found: String },
+    NoMatchingVersion {
+        name: String,
+        req: String,
+        found: String,
+    },
     #[error("invalid version requirement `{req}` in `{arg}`: {reason}")]
-    BadRequirement { arg: String, req: String, reason: String },
+    BadRequirement {
+        arg: String,
+        req: String,
+        reason: String,
+    },
     #[error("playbook `{name}@{version}` is defined twice in one folder: `{}` and `{}`", first.display(), second.display())]
-    Duplicate { name: String, version: Version, first: PathBuf, second: PathBuf },
+    Duplicate {
+        name: String,
+        version: Version,
+        first: PathBuf,
+        second: PathBuf,
+    },
     #[error("failed to read `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -110,51 +127,84 @@ impl Library {
             if !dir.is_dir() {
                 continue;
             }
-            let entries: Vec<Entry> = toml_files(dir)?.iter().map(|p| identify(p)).collect::<Result<_, _>>()?;
+            let entries: Vec<Entry> = toml_files(dir)?
+                .iter()
+                .map(|p| identify(p))
+                .collect::<Result<_, _>>()?;
             let named: Vec<&Entry> = entries.iter().filter(|e| e.name == name).collect();
             if named.is_empty() {
                 all_names.extend(entries.iter().map(|e| e.name.clone()));
                 continue;
             }
-            let best = named.iter().filter(|e| e.version.as_ref().is_some_and(|v| req.matches(v))).max_by(|a, b| a.version.cmp(&b.version));
-            return match best {
-                Some(entry) => {
-                    if let Some(twin) = named.iter().find(|e| e.version == entry.version && e.path != entry.path) {
-                        return Err(FindError::Duplicate {
-                            name: name.to_owned(),
-                            version: entry.version.clone().expect("a matching entry has a version"),
-                            first: entry.path.clone().min(twin.path.clone()),
-                            second: entry.path.clone().max(twin.path.clone()),
-                        });
-                    }
-                    Ok(entry.path.clone())
-                }
-                None => {
-                    let mut versions: Vec<String> = named.iter().filter_map(|e| e.version.as_ref().map(ToString::to_string)).collect();
-                    versions.sort();
-                    Err(FindError::NoMatchingVersion { name: name.to_owned(), req: req.to_string(), found: versions.join(", ") })
-                }
+            let best = named
+                .iter()
+                .filter(|e| e.version.as_ref().is_some_and(|v| req.matches(v)))
+                .max_by(|a, b| a.version.cmp(&b.version));
+            let Some(entry) = best else {
+                let mut versions: Vec<String> = named
+                    .iter()
+                    .filter_map(|e| e.version.as_ref().map(ToString::to_string))
+                    .collect();
+                versions.sort();
+                return Err(FindError::NoMatchingVersion {
+                    name: name.to_owned(),
+                    req: req.to_string(),
+                    found: versions.join(", "),
+                });
             };
+            if let Some(twin) = named
+                .iter()
+                .find(|e| e.version == entry.version && e.path != entry.path)
+            {
+                return Err(FindError::Duplicate {
+                    name: name.to_owned(),
+                    version: entry
+                        .version
+                        .clone()
+                        .expect("a matching entry has a version"),
+                    first: entry.path.clone().min(twin.path.clone()),
+                    second: entry.path.clone().max(twin.path.clone()),
+                });
+            }
+            return Ok(entry.path.clone());
         }
         let suggestion = did_you_mean(name, all_names.iter().map(String::as_str))
             .map_or_else(String::new, |c| format!("; did you mean `{c}`?"));
-        let searched = self.dirs.iter().map(|d| format!("`{}`", d.display())).collect::<Vec<_>>().join(", ");
-        Err(FindError::NotFound { name: name.to_owned(), searched: format!("{searched} (set --dir or $RUNBOOK_PATH)"), suggestion })
+        let searched = self
+            .dirs
+            .iter()
+            .map(|d| format!("`{}`", d.display()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(FindError::NotFound {
+            name: name.to_owned(),
+            searched: format!("{searched} (set --dir or $RUNBOOK_PATH)"),
+            suggestion,
+        })
     }
 }
 
 /// Whether a command-line argument names a file rather than a playbook.
 #[must_use]
 pub fn is_file_argument(arg: &str) -> bool {
-    arg.ends_with(".toml") || Path::new(arg).is_file()
+    Path::new(arg)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+        || Path::new(arg).is_file()
 }
 
 /// The `*.toml` files directly inside `dir`, sorted.
 pub fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, FindError> {
-    let read = std::fs::read_dir(dir).map_err(|source| FindError::Read { path: dir.to_path_buf(), source })?;
+    let read = std::fs::read_dir(dir).map_err(|source| FindError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut files = Vec::new();
     for entry in read {
-        let entry = entry.map_err(|source| FindError::Read { path: dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| FindError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = entry.path();
         if path.extension() == Some(OsStr::new("toml")) && path.is_file() {
             files.push(path);
@@ -166,8 +216,13 @@ pub fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, FindError> {
 
 /// Reads a file as text.
 pub fn read(path: &Path) -> Result<Arc<SourceFile>, FindError> {
-    let bytes = std::fs::read(path).map_err(|source| FindError::Read { path: path.to_path_buf(), source })?;
-    let text = String::from_utf8(bytes).map_err(|_| FindError::NotText { path: path.to_path_buf() })?;
+    let bytes = std::fs::read(path).map_err(|source| FindError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| FindError::NotText {
+        path: path.to_path_buf(),
+    })?;
     Ok(SourceFile::new(path, text))
 }
 
@@ -180,7 +235,12 @@ pub fn load(path: &Path) -> Result<Result<Validated, Diagnostics>, FindError> {
 /// Reads a file's `[playbook] name` and `version` without validating the rest.
 fn identify(path: &Path) -> Result<Entry, FindError> {
     let file = read(path)?;
-    let mut entry = Entry { path: path.to_path_buf(), name: String::new(), version: None, name_span: 0..0 };
+    let mut entry = Entry {
+        path: path.to_path_buf(),
+        name: String::new(),
+        version: None,
+        name_span: 0..0,
+    };
     if let Ok(root) = DeTable::parse(&file.text)
         && let Some(meta) = root.get_ref().get("playbook")
         && let DeValue::Table(meta) = meta.get_ref()
@@ -188,10 +248,13 @@ fn identify(path: &Path) -> Result<Entry, FindError> {
         if let Some(name) = meta.get("name")
             && let Some(s) = name.get_ref().as_str()
         {
-            entry.name = s.to_owned();
+            s.clone_into(&mut entry.name);
             entry.name_span = name.span();
         }
-        entry.version = meta.get("version").and_then(|v| v.get_ref().as_str()).and_then(|v| Version::parse(v).ok());
+        entry.version = meta
+            .get("version")
+            .and_then(|v| v.get_ref().as_str())
+            .and_then(|v| Version::parse(v).ok());
     }
     Ok(entry)
 }

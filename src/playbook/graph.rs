@@ -142,7 +142,8 @@ impl Ancestry {
     /// Whether `ancestor` (one of the targets) is transitively needed by `step`.
     #[must_use]
     pub fn is_ancestor(&self, ancestor: usize, step: usize) -> bool {
-        self.slot[ancestor].is_some_and(|s| self.bits[step * self.words + s / 64] & (1 << (s % 64)) != 0)
+        self.slot[ancestor]
+            .is_some_and(|s| self.bits[step * self.words + s / 64] & (1 << (s % 64)) != 0)
     }
 }
 
@@ -170,7 +171,9 @@ mod tests {
     #[test]
     fn long_chains_do_not_recurse() {
         let n = 100_000;
-        let needs: Vec<Vec<usize>> = (0..n).map(|i| if i == 0 { vec![] } else { vec![i - 1] }).collect();
+        let needs: Vec<Vec<usize>> = (0..n)
+            .map(|i| if i == 0 { vec![] } else { vec![i - 1] })
+            .collect();
         let o = order(&needs).expect("acyclic");
         assert_eq!(o.wave[n - 1], n - 1);
         let a = Ancestry::new(&needs, &o.order, &[0, n / 2]);

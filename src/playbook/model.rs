@@ -86,7 +86,10 @@ pub struct Objective {
 
 impl Objective {
     pub(crate) fn new(duration: HumanDuration, span: &Span) -> Self {
-        Self { duration, at: (span.start, span.end) }
+        Self {
+            duration,
+            at: (span.start, span.end),
+        }
     }
 
     #[must_use]
@@ -129,8 +132,16 @@ impl VarValue {
     pub fn parse_like(&self, text: &str) -> Result<Self, String> {
         match self {
             Self::String(_) => Ok(Self::String(text.to_owned())),
-            Self::Integer(_) => text.trim().parse().map(Self::Integer).map_err(|_| "an integer".to_owned()),
-            Self::Float(_) => text.trim().parse().map(Self::Float).map_err(|_| "a number".to_owned()),
+            Self::Integer(_) => text
+                .trim()
+                .parse()
+                .map(Self::Integer)
+                .map_err(|_| "an integer".to_owned()),
+            Self::Float(_) => text
+                .trim()
+                .parse()
+                .map(Self::Float)
+                .map_err(|_| "a number".to_owned()),
             Self::Bool(_) => match text.trim() {
                 "true" => Ok(Self::Bool(true)),
                 "false" => Ok(Self::Bool(false)),
@@ -169,11 +180,25 @@ pub struct Notify {
 }
 
 /// The events a channel can be sent.
-pub const NOTIFY_EVENTS: [&str; 8] =
-    ["started", "step_failed", "approval_needed", "rto_warning", "finished", "step_finished", "check_failed", "rollback"];
+pub const NOTIFY_EVENTS: [&str; 8] = [
+    "started",
+    "step_failed",
+    "approval_needed",
+    "rto_warning",
+    "finished",
+    "step_finished",
+    "check_failed",
+    "rollback",
+];
 
 /// The events sent when a channel does not say.
-pub const DEFAULT_NOTIFY_EVENTS: [&str; 5] = ["started", "step_failed", "approval_needed", "rto_warning", "finished"];
+pub const DEFAULT_NOTIFY_EVENTS: [&str; 5] = [
+    "started",
+    "step_failed",
+    "approval_needed",
+    "rto_warning",
+    "finished",
+];
 
 #[derive(Debug, Clone)]
 pub struct SlackSettings {
@@ -229,7 +254,7 @@ impl Check {
 /// What a check looks at.
 #[derive(Debug, Clone)]
 pub enum Probe {
-    Http(HttpProbe),
+    Http(Box<HttpProbe>),
     Tcp(Template),
     Command(CommandProbe),
     File(FileProbe),
@@ -345,7 +370,7 @@ impl Step {
 #[derive(Debug, Clone)]
 pub enum Action {
     Run(Template),
-    Http(HttpProbe),
+    Http(Box<HttpProbe>),
     Check(Check),
     Manual(Template),
     Sleep(HumanDuration),
@@ -382,7 +407,9 @@ impl Action {
 }
 
 /// The action keys, in the order the format lists them.
-pub const ACTION_KEYS: [&str; 7] = ["run", "http", "check", "manual", "sleep", "notify", "playbook"];
+pub const ACTION_KEYS: [&str; 7] = [
+    "run", "http", "check", "manual", "sleep", "notify", "playbook",
+];
 
 /// `playbook = "name@req"`.
 #[derive(Debug, Clone)]
@@ -395,7 +422,11 @@ pub struct PlaybookRef {
 
 impl std::fmt::Display for PlaybookRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.req == VersionReq::STAR { f.write_str(&self.name) } else { write!(f, "{}@{}", self.name, self.req) }
+        if self.req == VersionReq::STAR {
+            f.write_str(&self.name)
+        } else {
+            write!(f, "{}@{}", self.name, self.req)
+        }
     }
 }
 

@@ -90,7 +90,7 @@ toml_table! {
 toml_table! {
     /// `[notify.slack]`.
     RawSlack {
-        /// Template, normally "{{env.SLACK_WEBHOOK_URL}}"; always masked.
+        /// Template, normally `"{{env.SLACK_WEBHOOK_URL}}"`; always masked.
         #[schemars(required)]
         webhook: String,
         /// Channel override, where the webhook allows it.
@@ -235,7 +235,7 @@ toml_table! {
         env: IndexMap<String, Sp<String>>,
         /// Working directory (template; default the run folder).
         cwd: String,
-        /// Values captured from the step's output: "stdout", { stdout_regex = '…' } or { json_pointer = "/a" }.
+        /// Values captured from the step's output: `"stdout"`, `{ stdout_regex = '…' }` or `{ json_pointer = "/a" }`.
         outputs: IndexMap<String, Sp<RawOutput>>,
         /// What success looks like (default exit code 0).
         expect: RawExpect,
@@ -287,7 +287,8 @@ impl Decode for DurationStr {
         }
         let (what, _) = cx.describe();
         let key = what.trim_matches('`');
-        let hint = integer(v.get_ref()).map(|n| format!("durations are strings with a unit: write {key} = \"{n}s\""));
+        let hint = integer(v.get_ref())
+            .map(|n| format!("durations are strings with a unit: write {key} = \"{n}s\""));
         cx.wrong_type(v, Self::EXPECTED, hint);
         None
     }
@@ -326,7 +327,11 @@ impl Decode for RawVar {
             DeValue::Float(x) => x.as_str().parse().ok().map(Self::Float),
             DeValue::Boolean(b) => Some(Self::Bool(*b)),
             _ => {
-                cx.wrong_type(v, Self::EXPECTED, Some("vars hold one string, number or boolean each".to_owned()));
+                cx.wrong_type(
+                    v,
+                    Self::EXPECTED,
+                    Some("vars hold one string, number or boolean each".to_owned()),
+                );
                 None
             }
         }
@@ -347,7 +352,7 @@ impl JsonSchema for RawVar {
 #[derive(Debug, Clone)]
 pub(crate) enum RawHttp {
     Url(String),
-    Table(RawHttpTable),
+    Table(Box<RawHttpTable>),
 }
 
 impl Default for RawHttp {
@@ -362,7 +367,7 @@ impl Decode for RawHttp {
     fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
         match v.get_ref() {
             DeValue::String(s) => Some(Self::Url(s.to_string())),
-            DeValue::Table(_) => RawHttpTable::decode(v, cx).map(Self::Table),
+            DeValue::Table(_) => RawHttpTable::decode(v, cx).map(|t| Self::Table(Box::new(t))),
             _ => {
                 cx.wrong_type(v, Self::EXPECTED, None);
                 None

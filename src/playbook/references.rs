@@ -2,6 +2,7 @@
 //! `steps.<id>` must be a step that has finished before the template is rendered, outputs must
 //! be declared, helpers must exist. Also the `rto_clock` order.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::playbook::decode::Span;
@@ -33,7 +34,15 @@ pub(crate) struct TemplateUse {
 }
 
 /// The fields of `run.*`.
-pub const RUN_FIELDS: [&str; 7] = ["id", "mode", "env", "started_at", "date", "commander", "dir"];
+pub const RUN_FIELDS: [&str; 7] = [
+    "id",
+    "mode",
+    "env",
+    "started_at",
+    "date",
+    "commander",
+    "dir",
+];
 /// The fields of `playbook.*`.
 pub const PLAYBOOK_FIELDS: [&str; 3] = ["name", "version", "title"];
 /// The fields of `steps.<id>.*`.
@@ -42,33 +51,80 @@ const ROOTS: [&str; 5] = ["vars", "env", "steps", "run", "playbook"];
 
 struct Checker<'a> {
     file: &'a Arc<SourceFile>,
-    playbook: &'a Playbook,
+    /// Declared var names.
+    vars: Vec<String>,
+    /// Step ids by position (`None` where the id is missing or invalid).
+    ids: Vec<Option<String>>,
+    /// Declared output names by step position.
+    outputs: Vec<Vec<String>>,
+    /// Only when the step graph is valid.
+    ancestry: Option<Ancestry>,
     diagnostics: Diagnostics,
 }
 
-pub(crate) fn check(file: &Arc<SourceFile>, playbook: &Playbook, uses: &[TemplateUse], raw: &RawPlaybook) -> Diagnostics {
-    let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.clone()).collect();
-    let order = graph::order(&needs).expect("validated playbooks are acyclic");
-    let mut targets: Vec<usize> = uses
+/// Checks every template use. Names (vars, steps, outputs, fields, helpers) are checked from
+/// the raw tables, so they are reported alongside other errors; whether a step runs before the
+/// template needs a valid graph, so that is checked only when `playbook` is given.
+pub(crate) fn check(
+    file: &Arc<SourceFile>,
+    raw: &RawPlaybook,
+    playbook: Option<&Playbook>,
+    uses: &[TemplateUse],
+) -> Diagnostics {
+    let raw_steps = raw
+        .steps
+        .as_ref()
+        .map(|s| s.value.as_slice())
+        .unwrap_or_default();
+    let ids: Vec<Option<String>> = raw_steps
         .iter()
-        .filter(|u| matches!(u.scope, Scope::Step { .. }))
-        .flat_map(|u| &u.usages)
-        .filter_map(|u| match u {
-            Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => playbook.step_index(&p[1]),
-            _ => None,
+        .map(|s| s.value.id.as_ref().map(|i| i.value.clone()))
+        .collect();
+    let outputs = raw_steps
+        .iter()
+        .map(|s| {
+            s.value
+                .outputs
+                .as_ref()
+                .map(|o| o.value.keys().cloned().collect())
+                .unwrap_or_default()
         })
         .collect();
-    if let Some(clock) = playbook.meta.rto_clock {
-        targets.push(clock.start);
-    }
-    let ancestry = Ancestry::new(&needs, &order.order, &targets);
-    let mut checker = Checker { file, playbook, diagnostics: Diagnostics::default() };
+    let vars = raw
+        .vars
+        .as_ref()
+        .map(|v| v.value.keys().cloned().collect())
+        .unwrap_or_default();
+    let ancestry = playbook.map(|playbook| {
+        let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.clone()).collect();
+        let order = graph::order(&needs).expect("validated playbooks are acyclic");
+        let mut targets: Vec<usize> = uses
+            .iter()
+            .filter(|u| matches!(u.scope, Scope::Step { .. }))
+            .flat_map(|u| &u.usages)
+            .filter_map(|u| match u {
+                Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => playbook.step_index(&p[1]),
+                _ => None,
+            })
+            .collect();
+        targets.extend(playbook.meta.rto_clock.map(|c| c.start));
+        Ancestry::new(&needs, &order.order, &targets)
+    });
+    let mut checker = Checker {
+        file,
+        vars,
+        ids,
+        outputs,
+        ancestry,
+        diagnostics: Diagnostics::default(),
+    };
     for u in uses {
         for usage in &u.usages {
-            checker.usage(u, usage, &ancestry);
+            checker.usage(u, usage);
         }
     }
-    if let Some(clock) = playbook.meta.rto_clock
+    if let (Some(playbook), Some(ancestry)) = (playbook, &checker.ancestry)
+        && let Some(clock) = playbook.meta.rto_clock
         && clock.start != clock.stop
         && !ancestry.is_ancestor(clock.start, clock.stop)
     {
@@ -78,10 +134,15 @@ pub(crate) fn check(file: &Arc<SourceFile>, playbook: &Playbook, uses: &[Templat
             .and_then(|m| m.value.rto_clock.as_ref())
             .and_then(|c| c.value.stop.as_ref())
             .map_or(0..0, |s| s.span.clone());
-        let (start, stop) = (&playbook.steps[clock.start].id, &playbook.steps[clock.stop].id);
+        let (start, stop) = (
+            &playbook.steps[clock.start].id,
+            &playbook.steps[clock.stop].id,
+        );
         checker.error(
             span,
-            format!("`rto_clock` stops at `{stop}`, which does not run after `{start}`, where it starts"),
+            format!(
+                "`rto_clock` stops at `{stop}`, which does not run after `{start}`, where it starts"
+            ),
             format!("choose a `stop` step that needs `{start}` (directly or through other steps)"),
         );
     }
@@ -90,7 +151,8 @@ pub(crate) fn check(file: &Arc<SourceFile>, playbook: &Playbook, uses: &[Templat
 
 impl Checker<'_> {
     fn error(&mut self, span: Span, message: String, help: String) {
-        self.diagnostics.push(Diagnostic::error(self.file, span, message).with_help(help));
+        self.diagnostics
+            .push(Diagnostic::error(self.file, span, message).with_help(help));
     }
 
     /// Where `text` is written inside the template's value, else the whole value.
@@ -99,17 +161,20 @@ impl Checker<'_> {
             .text
             .get(u.span.clone())
             .and_then(|written| written.find(text))
-            .map_or_else(|| u.span.clone(), |i| u.span.start + i..u.span.start + i + text.len())
+            .map_or_else(
+                || u.span.clone(),
+                |i| u.span.start + i..u.span.start + i + text.len(),
+            )
     }
 
-    fn usage(&mut self, u: &TemplateUse, usage: &Usage, ancestry: &Ancestry) {
+    fn usage(&mut self, u: &TemplateUse, usage: &Usage) {
         let path = match usage {
             Usage::Helper(name) => {
                 if !HELPERS.contains(&name.as_str()) {
                     let span = self.locate(u, name);
                     let mut message = format!("unknown helper `{name}` in {}", u.what);
                     if let Some(close) = did_you_mean(name, HELPERS) {
-                        message.push_str(&format!(", did you mean `{close}`?"));
+                        let _ = write!(message, ", did you mean `{close}`?");
                     }
                     self.error(span, message, "the helpers are `quote`, `now`, `default` and Handlebars' built-ins (`if`, `unless`, `eq`, …)".to_owned());
                 }
@@ -124,11 +189,11 @@ impl Checker<'_> {
         match (root, field) {
             ("env", _) | (_, None) if ROOTS.contains(&root) => {}
             ("vars", Some(name)) => {
-                if !self.playbook.vars.contains_key(name) {
+                if !self.vars.iter().any(|v| v == name) {
                     let mut message = format!("unknown var `{name}` in {}", u.what);
-                    let help = match did_you_mean(name, self.playbook.vars.keys().map(String::as_str)) {
+                    let help = match did_you_mean(name, self.vars.iter().map(String::as_str)) {
                         Some(close) => {
-                            message.push_str(&format!(", did you mean `{close}`?"));
+                            let _ = write!(message, ", did you mean `{close}`?");
                             format!("write `vars.{close}`, or declare `{name}` in [vars]")
                         }
                         None => format!("declare it in [vars]: {name} = \"...\""),
@@ -137,36 +202,53 @@ impl Checker<'_> {
                 }
             }
             ("run", Some(name)) => self.known_field(span, u, "run", name, &RUN_FIELDS),
-            ("playbook", Some(name)) => self.known_field(span, u, "playbook", name, &PLAYBOOK_FIELDS),
-            ("steps", Some(id)) => self.step_path(span, u, path, id, ancestry),
+            ("playbook", Some(name)) => {
+                self.known_field(span, u, "playbook", name, &PLAYBOOK_FIELDS)
+            }
+            ("steps", Some(id)) => self.step_path(span, u, path, id),
             _ => {
                 let mut message = format!("unknown template value `{text}` in {}", u.what);
                 if let Some(close) = did_you_mean(root, ROOTS) {
-                    message.push_str(&format!(", did you mean `{close}`?"));
+                    let _ = write!(message, ", did you mean `{close}`?");
                 }
-                self.error(span, message, "templates can use `vars.*`, `env.*`, `steps.<id>.*`, `run.*` and `playbook.*`".to_owned());
+                self.error(
+                    span,
+                    message,
+                    "templates can use `vars.*`, `env.*`, `steps.<id>.*`, `run.*` and `playbook.*`"
+                        .to_owned(),
+                );
             }
         }
     }
 
-    fn known_field(&mut self, span: Span, u: &TemplateUse, root: &str, name: &str, fields: &[&str]) {
+    fn known_field(
+        &mut self,
+        span: Span,
+        u: &TemplateUse,
+        root: &str,
+        name: &str,
+        fields: &[&str],
+    ) {
         if fields.contains(&name) {
             return;
         }
         let mut message = format!("unknown field `{root}.{name}` in {}", u.what);
         if let Some(close) = did_you_mean(name, fields.iter().copied()) {
-            message.push_str(&format!(", did you mean `{close}`?"));
+            let _ = write!(message, ", did you mean `{close}`?");
         }
-        let list = fields.iter().map(|f| format!("`{root}.{f}`")).collect::<Vec<_>>().join(", ");
+        let list = fields
+            .iter()
+            .map(|f| format!("`{root}.{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         self.error(span, message, format!("use one of {list}"));
     }
 
-    fn step_path(&mut self, span: Span, u: &TemplateUse, path: &[String], id: &str, ancestry: &Ancestry) {
-        let steps = &self.playbook.steps;
-        let Some(target) = self.playbook.step_index(id) else {
+    fn step_path(&mut self, span: Span, u: &TemplateUse, path: &[String], id: &str) {
+        let Some(target) = self.ids.iter().position(|i| i.as_deref() == Some(id)) else {
             let mut message = format!("unknown step `{id}` in {}", u.what);
-            if let Some(close) = did_you_mean(id, steps.iter().map(|s| s.id.as_str())) {
-                message.push_str(&format!(", did you mean `{close}`?"));
+            if let Some(close) = did_you_mean(id, self.ids.iter().flatten().map(String::as_str)) {
+                let _ = write!(message, ", did you mean `{close}`?");
             }
             self.error(span, message, "name a step that this one needs".to_owned());
             return;
@@ -175,16 +257,29 @@ impl Checker<'_> {
             Scope::NoSteps(place) => {
                 self.error(
                     span,
-                    format!("{} cannot use `steps.{id}`: {place} is rendered before any step runs", u.what),
+                    format!(
+                        "{} cannot use `steps.{id}`: {place} is rendered before any step runs",
+                        u.what
+                    ),
                     "move this into a step that needs the step whose value it uses".to_owned(),
                 );
                 return;
             }
-            Scope::Step { index, include_self } => {
-                let fine = ancestry.is_ancestor(target, index) || (include_self && target == index);
-                if !fine {
-                    let user = &steps[index].id;
-                    let reason = if target == index { "a step's own values exist only after it ran" } else { "it is not guaranteed to have finished" };
+            Scope::Step {
+                index,
+                include_self,
+            } => {
+                let runs_before = self
+                    .ancestry
+                    .as_ref()
+                    .is_none_or(|a| a.is_ancestor(target, index));
+                if !(runs_before || (include_self && target == index)) {
+                    let user = self.ids[index].clone().unwrap_or_default();
+                    let reason = if target == index {
+                        "a step's own values exist only after it ran"
+                    } else {
+                        "it is not guaranteed to have finished"
+                    };
                     self.error(
                         span,
                         format!("{} uses `steps.{id}`, but `{id}` does not run before `{user}`: {reason}", u.what),
@@ -199,24 +294,35 @@ impl Checker<'_> {
         if !STEP_FIELDS.contains(&field.as_str()) {
             let mut message = format!("unknown field `{field}` of step `{id}` in {}", u.what);
             if let Some(close) = did_you_mean(field, STEP_FIELDS) {
-                message.push_str(&format!(", did you mean `{close}`?"));
+                let _ = write!(message, ", did you mean `{close}`?");
             }
-            self.error(span, message, "a step has `outputs.<name>`, `status` and `exit_code`".to_owned());
+            self.error(
+                span,
+                message,
+                "a step has `outputs.<name>`, `status` and `exit_code`".to_owned(),
+            );
             return;
         }
         if let (true, Some(name)) = (field == "outputs", path.get(3)) {
-            let outputs = &steps[target].outputs;
-            if !outputs.contains_key(name) {
-                let mut message = format!("step `{id}` has no output `{name}` (used in {})", u.what);
-                let help = match did_you_mean(name, outputs.keys().map(String::as_str)) {
+            let outputs = &self.outputs[target];
+            if !outputs.contains(name) {
+                let mut message =
+                    format!("step `{id}` has no output `{name}` (used in {})", u.what);
+                let help = match did_you_mean(name, outputs.iter().map(String::as_str)) {
                     Some(close) => {
-                        message.push_str(&format!(", did you mean `{close}`?"));
+                        let _ = write!(message, ", did you mean `{close}`?");
                         format!("write `steps.{id}.outputs.{close}`")
                     }
-                    None if outputs.is_empty() => format!("declare it on step `{id}`: outputs = {{ {name} = \"stdout\" }}"),
+                    None if outputs.is_empty() => {
+                        format!("declare it on step `{id}`: outputs = {{ {name} = \"stdout\" }}")
+                    }
                     None => format!(
                         "step `{id}` declares {}; add `{name}` to its `outputs`",
-                        outputs.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        outputs
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 };
                 self.error(span, message, help);

@@ -24,7 +24,9 @@ pub fn parse_size(s: &str) -> Result<ByteSize, Option<String>> {
     if digits == 0 {
         return Err(None);
     }
-    let Ok(n) = t[..digits].parse::<u64>() else { return Err(None) };
+    let Ok(n) = t[..digits].parse::<u64>() else {
+        return Err(None);
+    };
     let word = t[digits..].trim_start();
     if let Some((_, mult)) = UNITS.iter().find(|(u, _)| *u == word) {
         return n.checked_mul(*mult).map(ByteSize).ok_or(None);

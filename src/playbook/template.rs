@@ -6,7 +6,8 @@ use std::fmt;
 
 use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, PathSeg, RenderContext, RenderError, RenderErrorReason,
+    Context, Handlebars, Helper, HelperResult, Output, PathSeg, RenderContext, RenderError,
+    RenderErrorReason,
 };
 
 /// A template string that compiles.
@@ -24,13 +25,20 @@ impl Template {
         })?;
         let mut uses = Vec::new();
         walk(&compiled.elements, false, &mut uses);
-        Ok((Self { source: source.to_owned() }, uses))
+        Ok((
+            Self {
+                source: source.to_owned(),
+            },
+            uses,
+        ))
     }
 
     /// A template known to have no `{{` (a literal).
     #[must_use]
     pub fn literal(source: &str) -> Option<Self> {
-        (!source.contains("{{")).then(|| Self { source: source.to_owned() })
+        (!source.contains("{{")).then(|| Self {
+            source: source.to_owned(),
+        })
     }
 
     #[must_use]
@@ -70,8 +78,8 @@ pub enum Usage {
 
 /// The helpers every template may call: Handlebars' built-ins and ours.
 pub const HELPERS: [&str; 20] = [
-    "quote", "now", "default", "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt",
-    "lte", "and", "or", "not", "len",
+    "quote", "now", "default", "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne",
+    "gt", "gte", "lt", "lte", "and", "or", "not", "len",
 ];
 
 /// Helpers whose block changes the context, so that paths inside are relative to something
@@ -81,7 +89,9 @@ const SCOPING_HELPERS: [&str; 2] = ["each", "with"];
 fn walk(elements: &[TemplateElement], scoped: bool, out: &mut Vec<Usage>) {
     for element in elements {
         match element {
-            TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) | TemplateElement::HelperBlock(h) => {
+            TemplateElement::Expression(h)
+            | TemplateElement::HtmlExpression(h)
+            | TemplateElement::HelperBlock(h) => {
                 helper(h, scoped, out);
             }
             TemplateElement::DecoratorExpression(d)
@@ -102,14 +112,22 @@ fn walk(elements: &[TemplateElement], scoped: bool, out: &mut Vec<Usage>) {
 
 fn helper(h: &HelperTemplate, scoped: bool, out: &mut Vec<Usage>) {
     let takes_arguments = !h.params.is_empty() || !h.hash.is_empty() || h.block;
+    // `{{now}}` parses as a one-segment path; Handlebars calls a helper of that name if one exists.
+    let simple_name = match &h.name {
+        Parameter::Name(name) => Some(name.clone()),
+        Parameter::Path(handlebars::Path::Relative((segments, _))) => match segments.as_slice() {
+            [PathSeg::Named(name)] => Some(name.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
     let mut name_scopes = false;
-    match &h.name {
-        Parameter::Name(name) if takes_arguments || HELPERS.contains(&name.as_str()) => {
+    match simple_name {
+        Some(name) if takes_arguments || HELPERS.contains(&name.as_str()) => {
             name_scopes = SCOPING_HELPERS.contains(&name.as_str());
-            out.push(Usage::Helper(name.clone()));
+            out.push(Usage::Helper(name));
         }
-        Parameter::Name(name) if !scoped => out.push(Usage::Path(vec![name.clone()])),
-        other => parameter(other, scoped, out),
+        _ => parameter(&h.name, scoped, out),
     }
     for p in h.params.iter().chain(h.hash.values()) {
         parameter(p, scoped, out);
@@ -167,11 +185,17 @@ impl Renderer {
     }
 
     /// Renders a template against a context (`vars`, `env`, `steps`, `run`, `playbook`).
-    pub fn render(&self, template: &Template, context: &serde_json::Value) -> Result<String, RenderFailure> {
+    pub fn render(
+        &self,
+        template: &Template,
+        context: &serde_json::Value,
+    ) -> Result<String, RenderFailure> {
         if template.is_literal() {
             return Ok(template.source.clone());
         }
-        self.registry.render_template(&template.source, context).map_err(|e| RenderFailure::from_error(&e))
+        self.registry
+            .render_template(&template.source, context)
+            .map_err(|e| RenderFailure::from_error(&e))
     }
 }
 
@@ -183,7 +207,9 @@ impl RenderFailure {
     fn from_error(e: &RenderError) -> Self {
         Self(match e.reason() {
             RenderErrorReason::MissingVariable(Some(path)) => format!("`{path}` has no value"),
-            RenderErrorReason::MissingVariable(None) => "a value the template names is missing".to_owned(),
+            RenderErrorReason::MissingVariable(None) => {
+                "a value the template names is missing".to_owned()
+            }
             RenderErrorReason::HelperNotFound(name) => format!("unknown helper `{name}`"),
             other => other.to_string(),
         })
@@ -200,14 +226,19 @@ impl fmt::Display for RenderFailure {
 #[must_use]
 pub fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
-    if safe { s.to_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
+    if safe {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 fn param_text(h: &Helper<'_>, index: usize, name: &str) -> Result<String, RenderError> {
-    let param = h
-        .param(index)
-        .ok_or_else(|| RenderError::from(RenderErrorReason::ParamNotFoundForIndex("quote", index)))?;
+    let param = h.param(index).ok_or_else(|| {
+        RenderError::from(RenderErrorReason::ParamNotFoundForIndex("quote", index))
+    })?;
     if param.is_value_missing() {
         return Err(RenderError::strict_error(param.relative_path()));
     }
@@ -239,9 +270,13 @@ fn now_helper(
     out: &mut dyn Output,
 ) -> HelperResult {
     let now = chrono::Utc::now();
-    let text = match h.param(0).and_then(|p| p.value().as_str().map(str::to_owned)) {
+    let text = match h
+        .param(0)
+        .and_then(|p| p.value().as_str().map(str::to_owned))
+    {
         Some(format) => {
-            check_time_format(&format).map_err(|e| RenderError::from(RenderErrorReason::Other(e)))?;
+            check_time_format(&format)
+                .map_err(|e| RenderError::from(RenderErrorReason::Other(e)))?;
             now.format(&format).to_string()
         }
         None => now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -267,10 +302,15 @@ fn default_helper(
     _: &mut RenderContext<'_, '_>,
     out: &mut dyn Output,
 ) -> HelperResult {
-    let value = h.param(0).filter(|p| !p.is_value_missing()).map(|p| p.value().clone());
+    let value = h
+        .param(0)
+        .filter(|p| !p.is_value_missing())
+        .map(|p| p.value().clone());
     let text = match value {
         Some(serde_json::Value::String(s)) if !s.is_empty() => s,
-        Some(serde_json::Value::Null | serde_json::Value::String(_)) | None => param_text(h, 1, "default")?,
+        Some(serde_json::Value::Null | serde_json::Value::String(_)) | None => {
+            param_text(h, 1, "default")?
+        }
         Some(other) => other.to_string(),
     };
     out.write(&text)?;
@@ -283,7 +323,9 @@ mod tests {
     use serde_json::json;
 
     fn uses(src: &str) -> Vec<Usage> {
-        Template::parse(src).map(|(_, u)| u).expect("template compiles")
+        Template::parse(src)
+            .map(|(_, u)| u)
+            .expect("template compiles")
     }
 
     fn path(p: &str) -> Usage {
@@ -294,24 +336,47 @@ mod tests {
     fn finds_paths_and_helpers() {
         assert_eq!(
             uses("x {{quote steps.latest-backup.outputs.file}} {{vars.db}}"),
-            vec![Usage::Helper("quote".into()), path("steps.latest-backup.outputs.file"), path("vars.db")]
+            vec![
+                Usage::Helper("quote".into()),
+                path("steps.latest-backup.outputs.file"),
+                path("vars.db")
+            ]
         );
-        assert_eq!(uses("{{#if vars.a}}{{vars.b}}{{else}}{{vars.c}}{{/if}}").len(), 4);
-        assert_eq!(uses("{{#each vars.list}}{{this.name}}{{/each}}"), vec![Usage::Helper("each".into()), path("vars.list")]);
+        assert_eq!(
+            uses("{{#if vars.a}}{{vars.b}}{{else}}{{vars.c}}{{/if}}").len(),
+            4
+        );
+        assert_eq!(
+            uses("{{#each vars.list}}{{this.name}}{{/each}}"),
+            vec![Usage::Helper("each".into()), path("vars.list")]
+        );
         assert_eq!(uses("{{now}}"), vec![Usage::Helper("now".into())]);
     }
 
     #[test]
     fn renders_strictly_without_escaping() {
         let r = Renderer::new();
-        let ctx = json!({"vars": {"db": "a&b <c>"}, "steps": {"x": {"outputs": {"f": "it's here"}}}});
+        let ctx =
+            json!({"vars": {"db": "a&b <c>"}, "steps": {"x": {"outputs": {"f": "it's here"}}}});
         let t = |s: &str| Template::parse(s).expect("compiles").0;
         assert_eq!(r.render(&t("{{vars.db}}"), &ctx), Ok("a&b <c>".to_owned()));
-        assert_eq!(r.render(&t("cat {{quote steps.x.outputs.f}}"), &ctx), Ok(r"cat 'it'\''s here'".to_owned()));
-        assert_eq!(r.render(&t("{{vars.nope}}"), &ctx), Err(RenderFailure("`vars.nope` has no value".to_owned())));
+        assert_eq!(
+            r.render(&t("cat {{quote steps.x.outputs.f}}"), &ctx),
+            Ok(r"cat 'it'\''s here'".to_owned())
+        );
+        assert_eq!(
+            r.render(&t("{{vars.nope}}"), &ctx),
+            Err(RenderFailure("`vars.nope` has no value".to_owned()))
+        );
         assert!(r.render(&t("{{quote vars.nope}}"), &ctx).is_err());
-        assert_eq!(r.render(&t("{{default vars.nope \"x\"}}"), &ctx), Ok("x".to_owned()));
-        assert_eq!(r.render(&t("{{default vars.db \"x\"}}"), &ctx), Ok("a&b <c>".to_owned()));
+        assert_eq!(
+            r.render(&t("{{default vars.nope \"x\"}}"), &ctx),
+            Ok("x".to_owned())
+        );
+        assert_eq!(
+            r.render(&t("{{default vars.db \"x\"}}"), &ctx),
+            Ok("a&b <c>".to_owned())
+        );
     }
 
     #[test]

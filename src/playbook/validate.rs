@@ -1,6 +1,7 @@
 //! Raw playbook → model, recording every problem: TOML syntax, unknown keys and wrong types
 //! (while decoding), then values, ids, the graph and template references.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -9,12 +10,12 @@ use semver::Version;
 use sha2::{Digest, Sha256};
 use toml::de::DeTable;
 
-use crate::playbook::decode::{Cx, Decode, Span, Sp};
+use crate::playbook::decode::{Cx, Decode, Sp, Span};
 use crate::playbook::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean};
 use crate::playbook::duration::HumanDuration;
 use crate::playbook::model::{
-    DEFAULT_NOTIFY_EVENTS, IncludeLogs, LockPolicy, Meta, NOTIFY_EVENTS, Notify, Objective, Playbook, ReportSettings,
-    RtoClock, SlackSettings, VarValue, WebhookSettings,
+    DEFAULT_NOTIFY_EVENTS, IncludeLogs, LockPolicy, Meta, NOTIFY_EVENTS, Notify, Objective,
+    Playbook, ReportSettings, RtoClock, SlackSettings, VarValue, WebhookSettings,
 };
 use crate::playbook::raw::{DurationStr, RawMeta, RawNotify, RawPlaybook, RawReport, RawVar};
 use crate::playbook::references::{Scope, TemplateUse};
@@ -48,11 +49,15 @@ pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
                     "close the string with `\"` on the same line; use `\"\"\"` for text over several lines".to_owned(),
                 )
             } else if reason.contains("expected `=`") {
-                (format!("invalid TOML: {reason}"), "write `key = value`".to_owned())
+                (
+                    format!("invalid TOML: {reason}"),
+                    "write `key = value`".to_owned(),
+                )
             } else {
                 (
                     format!("invalid TOML: {reason}"),
-                    "fix the TOML syntax here; strings need quotes and every key needs `= value`".to_owned(),
+                    "fix the TOML syntax here; strings need quotes and every key needs `= value`"
+                        .to_owned(),
                 )
             };
             diagnostics.push(Diagnostic::error(file, span, message).with_help(help));
@@ -63,17 +68,26 @@ pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     let root = toml::Spanned::new(root.span(), toml::de::DeValue::Table(root.into_inner()));
     let mut cx = Cx::new(file);
     let raw = RawPlaybook::decode(&root, &mut cx).unwrap_or_default();
-    let mut v = Validator { cx, uses: Vec::new() };
+    let mut v = Validator {
+        cx,
+        uses: Vec::new(),
+    };
     let playbook = v.playbook(&raw);
     let Validator { cx, uses } = v;
     let mut diagnostics = Diagnostics(cx.diagnostics);
     let playbook = playbook.filter(|_| !diagnostics.has_errors());
-    if let Some(playbook) = &playbook {
-        diagnostics.extend(crate::playbook::references::check(file, playbook, &uses, &raw));
-    }
+    diagnostics.extend(crate::playbook::references::check(
+        file,
+        &raw,
+        playbook.as_ref(),
+        &uses,
+    ));
     diagnostics.sort();
     match playbook {
-        Some(playbook) if !diagnostics.has_errors() => Ok(Validated { playbook, warnings: diagnostics }),
+        Some(playbook) if !diagnostics.has_errors() => Ok(Validated {
+            playbook,
+            warnings: diagnostics,
+        }),
         _ => Err(diagnostics),
     }
 }
@@ -86,14 +100,28 @@ pub(crate) struct Validator<'f> {
 }
 
 impl Validator<'_> {
-    pub(crate) fn error(&mut self, span: Span, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn error(
+        &mut self,
+        span: Span,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         let file = self.cx.file();
-        self.cx.diagnostics.push(Diagnostic::error(file, span, message).with_help(help));
+        self.cx
+            .diagnostics
+            .push(Diagnostic::error(file, span, message).with_help(help));
     }
 
-    pub(crate) fn warning(&mut self, span: Span, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn warning(
+        &mut self,
+        span: Span,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         let file = self.cx.file();
-        self.cx.diagnostics.push(Diagnostic::warning(file, span, message).with_help(help));
+        self.cx
+            .diagnostics
+            .push(Diagnostic::warning(file, span, message).with_help(help));
     }
 
     /// A required key: reports it missing at its table's header unless it was written wrongly.
@@ -106,12 +134,21 @@ impl Validator<'_> {
         example: &str,
     ) -> Option<&'r Sp<T>> {
         if value.is_none() && !self.cx.was_broken(table.start, key) {
-            self.error(table.clone(), format!("missing `{key}` {location}"), format!("add `{key} = {example}`"));
+            self.error(
+                table.clone(),
+                format!("missing `{key}` {location}"),
+                format!("add `{key} = {example}`"),
+            );
         }
         value
     }
 
-    pub(crate) fn duration(&mut self, value: Option<&Sp<DurationStr>>, key: &str, location: &str) -> Option<HumanDuration> {
+    pub(crate) fn duration(
+        &mut self,
+        value: Option<&Sp<DurationStr>>,
+        key: &str,
+        location: &str,
+    ) -> Option<HumanDuration> {
         let value = value?;
         match value.value.0.parse::<HumanDuration>() {
             Ok(d) => Some(d),
@@ -129,23 +166,42 @@ impl Validator<'_> {
     }
 
     /// A duration that must be longer than zero.
-    pub(crate) fn positive_duration(&mut self, value: Option<&Sp<DurationStr>>, key: &str, location: &str) -> Option<HumanDuration> {
+    pub(crate) fn positive_duration(
+        &mut self,
+        value: Option<&Sp<DurationStr>>,
+        key: &str,
+        location: &str,
+    ) -> Option<HumanDuration> {
         let d = self.duration(value, key, location)?;
         if d.is_zero() {
             let span = value.map(|v| v.span.clone()).unwrap_or_default();
-            self.error(span, format!("`{key}` {location} must be longer than zero"), format!("give `{key}` a length such as \"30s\""));
+            self.error(
+                span,
+                format!("`{key}` {location} must be longer than zero"),
+                format!("give `{key}` a length such as \"30s\""),
+            );
             return None;
         }
         Some(d)
     }
 
-    pub(crate) fn regex(&mut self, value: Option<&Sp<String>>, key: &str, location: &str) -> Option<Regex> {
+    pub(crate) fn regex(
+        &mut self,
+        value: Option<&Sp<String>>,
+        key: &str,
+        location: &str,
+    ) -> Option<Regex> {
         let value = value?;
         match Regex::new(&value.value) {
             Ok(r) => Some(r),
             Err(e) => {
                 let reason = e.to_string();
-                let last = reason.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim().trim_start_matches("error: ");
+                let last = reason
+                    .lines()
+                    .rfind(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim()
+                    .trim_start_matches("error: ");
                 self.error(
                     value.span.clone(),
                     format!("invalid regex {:?} for `{key}` {location}: {last}", value.value),
@@ -157,27 +213,51 @@ impl Validator<'_> {
     }
 
     /// A string that must be one of `allowed`.
-    pub(crate) fn choice<'a>(&mut self, value: Option<&Sp<String>>, key: &str, location: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    pub(crate) fn choice<'a>(
+        &mut self,
+        value: Option<&Sp<String>>,
+        key: &str,
+        location: &str,
+        allowed: &[&'a str],
+    ) -> Option<&'a str> {
         let value = value?;
         if let Some(found) = allowed.iter().find(|a| **a == value.value) {
             return Some(found);
         }
-        let list = allowed.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
+        let list = allowed
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut message = format!("invalid value {:?} for `{key}` {location}", value.value);
         if let Some(close) = did_you_mean(&value.value, allowed.iter().copied()) {
-            message.push_str(&format!(", did you mean `{close}`?"));
+            let _ = write!(message, ", did you mean `{close}`?");
         }
-        self.error(value.span.clone(), message, format!("`{key}` is one of {list}"));
+        self.error(
+            value.span.clone(),
+            message,
+            format!("`{key}` is one of {list}"),
+        );
         None
     }
 
     /// A template string: compiled now, its references checked after the graph is known.
-    pub(crate) fn template(&mut self, value: Option<&Sp<String>>, scope: Scope, what: &str) -> Option<Template> {
+    pub(crate) fn template(
+        &mut self,
+        value: Option<&Sp<String>>,
+        scope: Scope,
+        what: &str,
+    ) -> Option<Template> {
         let value = value?;
         match Template::parse(&value.value) {
             Ok((template, usages)) => {
                 if !usages.is_empty() {
-                    self.uses.push(TemplateUse { scope, span: value.span.clone(), usages, what: what.to_owned() });
+                    self.uses.push(TemplateUse {
+                        scope,
+                        span: value.span.clone(),
+                        usages,
+                        what: what.to_owned(),
+                    });
                 }
                 Some(template)
             }
@@ -186,8 +266,21 @@ impl Validator<'_> {
                 // Handlebars' parser speaks in grammar rules; an unclosed `{{` is the usual cause.
                 let unclosed = unclosed_braces(&value.value);
                 let (reason, at) = match unclosed {
-                    Some(offset) => ("`{{` is not closed with `}}`".to_owned(), offset_in_string(text, &value.span, &value.value, line_col_of(&value.value, offset))),
-                    None => (e.reason.replace("invalid handlebars syntax: ", "invalid syntax: "), e.line_col.and_then(|lc| offset_in_string(text, &value.span, &value.value, lc))),
+                    Some(offset) => (
+                        "`{{` is not closed with `}}`".to_owned(),
+                        offset_in_string(
+                            text,
+                            &value.span,
+                            &value.value,
+                            line_col_of(&value.value, offset),
+                        ),
+                    ),
+                    None => (
+                        e.reason
+                            .replace("invalid handlebars syntax: ", "invalid syntax: "),
+                        e.line_col
+                            .and_then(|lc| offset_in_string(text, &value.span, &value.value, lc)),
+                    ),
                 };
                 let span = at.map_or_else(|| value.span.clone(), |at| at..at + 2);
                 self.error(
@@ -200,7 +293,12 @@ impl Validator<'_> {
         }
     }
 
-    pub(crate) fn templates(&mut self, map: Option<&Sp<IndexMap<String, Sp<String>>>>, scope: Scope, what: &str) -> IndexMap<String, Template> {
+    pub(crate) fn templates(
+        &mut self,
+        map: Option<&Sp<IndexMap<String, Sp<String>>>>,
+        scope: Scope,
+        what: &str,
+    ) -> IndexMap<String, Template> {
         let mut out = IndexMap::new();
         for (key, value) in map.map(|m| &m.value).into_iter().flatten() {
             if let Some(t) = self.template(Some(value), scope, &format!("`{key}` of {what}")) {
@@ -210,15 +308,24 @@ impl Validator<'_> {
         out
     }
 
-    pub(crate) fn env_map(&mut self, map: Option<&Sp<IndexMap<String, Sp<String>>>>, scope: Scope, what: &str) -> IndexMap<String, Template> {
+    pub(crate) fn env_map(
+        &mut self,
+        map: Option<&Sp<IndexMap<String, Sp<String>>>>,
+        scope: Scope,
+        what: &str,
+    ) -> IndexMap<String, Template> {
         if let Some(map) = map {
             for (key, value) in &map.value {
                 if !is_env_name(key) {
-                    let span = key_span(&self.cx.file().text, &map.span, key).unwrap_or_else(|| value.span.clone());
+                    let span = key_span(&self.cx.file().text, &map.span, key)
+                        .unwrap_or_else(|| value.span.clone());
                     self.error(
                         span,
                         format!("invalid environment variable name `{key}` in {what}"),
-                        format!("use letters, digits and `_`, not starting with a digit, e.g. `{}`", env_name_like(key)),
+                        format!(
+                            "use letters, digits and `_`, not starting with a digit, e.g. `{}`",
+                            env_name_like(key)
+                        ),
                     );
                 }
             }
@@ -227,7 +334,9 @@ impl Validator<'_> {
     }
 
     fn strings(values: Option<&Sp<Vec<Sp<String>>>>) -> Vec<String> {
-        values.map(|v| v.value.iter().map(|s| s.value.clone()).collect()).unwrap_or_default()
+        values
+            .map(|v| v.value.iter().map(|s| s.value.clone()).collect())
+            .unwrap_or_default()
     }
 
     fn playbook(&mut self, raw: &RawPlaybook) -> Option<Playbook> {
@@ -247,19 +356,37 @@ impl Validator<'_> {
         let notify = self.notify(raw.notify.as_ref());
         let report = self.report(raw.report.as_ref());
         let checks = self.top_checks(raw.checks.as_ref());
-        let steps = self.finish_steps(raw, steps, meta.as_ref());
+        let steps = self.finish_steps(raw, &steps, meta.as_ref());
         let meta = meta?;
         let mut hasher = Sha256::new();
         hasher.update(file.text.as_bytes());
         let sha256 = format!("{:x}", hasher.finalize());
-        Some(Playbook { source: file, sha256, meta, vars, env, notify, report, checks, steps: steps? })
+        Some(Playbook {
+            source: file,
+            sha256,
+            meta,
+            vars,
+            env,
+            notify,
+            report,
+            checks,
+            steps: steps?,
+        })
     }
 
-    fn meta(&mut self, raw: &RawMeta, steps: &crate::playbook::validate_step::StepIds) -> Option<Meta> {
+    fn meta(
+        &mut self,
+        raw: &RawMeta,
+        steps: &crate::playbook::validate_step::StepIds,
+    ) -> Option<Meta> {
         let at = "in [playbook]";
-        let name = self.required(raw.name.as_ref(), &raw.span, "name", at, "\"my-playbook\"").cloned();
+        let name = self
+            .required(raw.name.as_ref(), &raw.span, "name", at, "\"my-playbook\"")
+            .cloned();
         let name = name.and_then(|n| self.name(&n));
-        let version = self.required(raw.version.as_ref(), &raw.span, "version", at, "\"1.0.0\"").cloned();
+        let version = self
+            .required(raw.version.as_ref(), &raw.span, "version", at, "\"1.0.0\"")
+            .cloned();
         let version = version.and_then(|v| self.version(&v));
         let environments = raw.environments.as_ref().map(|e| Self::strings(Some(e)));
         let mut secrets = Vec::new();
@@ -274,8 +401,22 @@ impl Validator<'_> {
                 );
             }
         }
-        let rto = self.positive_duration(raw.rto.as_ref(), "rto", at).map(|d| Objective::new(d, &raw.rto.as_ref().map(|r| r.span.clone()).unwrap_or_default()));
-        let rpo = self.positive_duration(raw.rpo.as_ref(), "rpo", at).map(|d| Objective::new(d, &raw.rpo.as_ref().map(|r| r.span.clone()).unwrap_or_default()));
+        let rto = self
+            .positive_duration(raw.rto.as_ref(), "rto", at)
+            .map(|d| {
+                Objective::new(
+                    d,
+                    &raw.rto.as_ref().map(|r| r.span.clone()).unwrap_or_default(),
+                )
+            });
+        let rpo = self
+            .positive_duration(raw.rpo.as_ref(), "rpo", at)
+            .map(|d| {
+                Objective::new(
+                    d,
+                    &raw.rpo.as_ref().map(|r| r.span.clone()).unwrap_or_default(),
+                )
+            });
         let drill_every = self.positive_duration(raw.drill_every.as_ref(), "drill_every", at);
         let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
             Some("wait") => LockPolicy::Wait,
@@ -285,13 +426,26 @@ impl Validator<'_> {
         let rto_clock = raw.rto_clock.as_ref().and_then(|c| {
             let c = &c.value;
             let where_ = "in [playbook.rto_clock]";
-            let start = self.required(c.start.as_ref(), &c.span, "start", where_, "\"first-step\"").cloned();
-            let stop = self.required(c.stop.as_ref(), &c.span, "stop", where_, "\"last-step\"").cloned();
-            let start = start.and_then(|s| self.step_ref(steps, &s, "`start` of [playbook.rto_clock]"));
-            let stop = stop.and_then(|s| self.step_ref(steps, &s, "`stop` of [playbook.rto_clock]"));
-            Some(RtoClock { start: start?, stop: stop? })
+            let start = self
+                .required(c.start.as_ref(), &c.span, "start", where_, "\"first-step\"")
+                .cloned();
+            let stop = self
+                .required(c.stop.as_ref(), &c.span, "stop", where_, "\"last-step\"")
+                .cloned();
+            let start =
+                start.and_then(|s| self.step_ref(steps, &s, "`start` of [playbook.rto_clock]"));
+            let stop =
+                stop.and_then(|s| self.step_ref(steps, &s, "`stop` of [playbook.rto_clock]"));
+            Some(RtoClock {
+                start: start?,
+                stop: stop?,
+            })
         });
-        let recovery_point = self.template(raw.recovery_point.as_ref(), Scope::AnyStep, "`recovery_point` of [playbook]");
+        let recovery_point = self.template(
+            raw.recovery_point.as_ref(),
+            Scope::AnyStep,
+            "`recovery_point` of [playbook]",
+        );
         Some(Meta {
             name: name?,
             version: version?,
@@ -341,18 +495,26 @@ impl Validator<'_> {
                 } else {
                     "versions are semver MAJOR.MINOR.PATCH, e.g. \"1.0.0\"".to_owned()
                 };
-                self.error(version.span.clone(), format!("invalid version {:?} in [playbook]: {e}", version.value), help);
+                self.error(
+                    version.span.clone(),
+                    format!("invalid version {:?} in [playbook]: {e}", version.value),
+                    help,
+                );
                 None
             }
         }
     }
 
-    fn vars(&mut self, raw: Option<&Sp<IndexMap<String, Sp<RawVar>>>>) -> IndexMap<String, VarValue> {
+    fn vars(
+        &mut self,
+        raw: Option<&Sp<IndexMap<String, Sp<RawVar>>>>,
+    ) -> IndexMap<String, VarValue> {
         let mut out = IndexMap::new();
         let Some(raw) = raw else { return out };
         for (name, value) in &raw.value {
             if !is_var_name(name) {
-                let span = key_span(&self.cx.file().text, &raw.span, name).unwrap_or_else(|| value.span.clone());
+                let span = key_span(&self.cx.file().text, &raw.span, name)
+                    .unwrap_or_else(|| value.span.clone());
                 self.error(
                     span,
                     format!("invalid var name `{name}` in [vars]"),
@@ -372,7 +534,12 @@ impl Validator<'_> {
     }
 
     fn events(&mut self, raw: Option<&Sp<Vec<Sp<String>>>>, location: &str) -> Vec<String> {
-        let Some(raw) = raw else { return DEFAULT_NOTIFY_EVENTS.iter().map(|e| (*e).to_owned()).collect() };
+        let Some(raw) = raw else {
+            return DEFAULT_NOTIFY_EVENTS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect();
+        };
         let mut out = Vec::new();
         for e in &raw.value {
             if let Some(event) = self.choice(Some(e), "events", location, &NOTIFY_EVENTS) {
@@ -383,12 +550,26 @@ impl Validator<'_> {
     }
 
     fn notify(&mut self, raw: Option<&Sp<RawNotify>>) -> Notify {
-        let Some(raw) = raw else { return Notify::default() };
+        let Some(raw) = raw else {
+            return Notify::default();
+        };
         let slack = raw.value.slack.as_ref().and_then(|s| {
             let s = &s.value;
             let at = "in [notify.slack]";
-            let webhook = self.required(s.webhook.as_ref(), &s.span, "webhook", at, "\"{{env.SLACK_WEBHOOK_URL}}\"").cloned();
-            let webhook = self.template(webhook.as_ref(), Scope::NoSteps("[notify.slack]"), "`webhook` of [notify.slack]");
+            let webhook = self
+                .required(
+                    s.webhook.as_ref(),
+                    &s.span,
+                    "webhook",
+                    at,
+                    "\"{{env.SLACK_WEBHOOK_URL}}\"",
+                )
+                .cloned();
+            let webhook = self.template(
+                webhook.as_ref(),
+                Scope::NoSteps("[notify.slack]"),
+                "`webhook` of [notify.slack]",
+            );
             let events = self.events(s.events.as_ref(), at);
             Some(SlackSettings {
                 webhook: webhook?,
@@ -400,19 +581,46 @@ impl Validator<'_> {
         let webhook = raw.value.webhook.as_ref().and_then(|w| {
             let w = &w.value;
             let at = "in [notify.webhook]";
-            let url = self.required(w.url.as_ref(), &w.span, "url", at, "\"{{env.WEBHOOK_URL}}\"").cloned();
-            let url = self.template(url.as_ref(), Scope::NoSteps("[notify.webhook]"), "`url` of [notify.webhook]");
+            let url = self
+                .required(
+                    w.url.as_ref(),
+                    &w.span,
+                    "url",
+                    at,
+                    "\"{{env.WEBHOOK_URL}}\"",
+                )
+                .cloned();
+            let url = self.template(
+                url.as_ref(),
+                Scope::NoSteps("[notify.webhook]"),
+                "`url` of [notify.webhook]",
+            );
             let events = self.events(w.events.as_ref(), at);
-            let headers = self.templates(w.headers.as_ref(), Scope::NoSteps("[notify.webhook]"), "`headers` of [notify.webhook]");
-            Some(WebhookSettings { url: url?, events, headers })
+            let headers = self.templates(
+                w.headers.as_ref(),
+                Scope::NoSteps("[notify.webhook]"),
+                "`headers` of [notify.webhook]",
+            );
+            Some(WebhookSettings {
+                url: url?,
+                events,
+                headers,
+            })
         });
         Notify { slack, webhook }
     }
 
     fn report(&mut self, raw: Option<&Sp<RawReport>>) -> ReportSettings {
-        let Some(raw) = raw else { return ReportSettings::default() };
+        let Some(raw) = raw else {
+            return ReportSettings::default();
+        };
         let r = &raw.value;
-        let include_logs = match self.choice(r.include_logs.as_ref(), "include_logs", "in [report]", &IncludeLogs::NAMES) {
+        let include_logs = match self.choice(
+            r.include_logs.as_ref(),
+            "include_logs",
+            "in [report]",
+            &IncludeLogs::NAMES,
+        ) {
             Some("all") => IncludeLogs::All,
             Some("none") => IncludeLogs::None,
             _ => IncludeLogs::Failures,
@@ -441,16 +649,27 @@ fn line_col_of(s: &str, offset: usize) -> (usize, usize) {
 
 /// Maps a 1-based line/column inside a string value to a byte offset in the file, when the
 /// value is written without escapes (so the file holds the string's text verbatim).
-fn offset_in_string(text: &str, span: &Span, value: &str, (line, col): (usize, usize)) -> Option<usize> {
+fn offset_in_string(
+    text: &str,
+    span: &Span,
+    value: &str,
+    (line, col): (usize, usize),
+) -> Option<usize> {
     let written = text.get(span.clone())?;
     let start = written.find(value.lines().next().unwrap_or(""))?;
     let mut offset = 0;
     for (i, l) in value.split('\n').enumerate() {
         if i + 1 == line {
-            let within = l.char_indices().nth(col.saturating_sub(1)).map_or(l.len(), |(b, _)| b);
+            let within = l
+                .char_indices()
+                .nth(col.saturating_sub(1))
+                .map_or(l.len(), |(b, _)| b);
             let at = offset + within;
             // Only trust the mapping when the text up to there is written verbatim.
-            return written.get(start..start + at).filter(|w| *w == &value[..at]).map(|_| span.start + start + at);
+            return written
+                .get(start..start + at)
+                .filter(|w| *w == &value[..at])
+                .map(|_| span.start + start + at);
         }
         offset += l.len() + 1;
     }
@@ -465,7 +684,9 @@ pub(crate) fn key_span(text: &str, table: &Span, key: &str) -> Option<Span> {
         let at = from + i;
         let before = written[..at].chars().next_back();
         let after = written[at + key.len()..].trim_start().chars().next();
-        if matches!(before, None | Some(' ' | '\n' | '{' | ',' | '\t' | '"')) && matches!(after, Some('=' | '"')) {
+        if matches!(before, None | Some(' ' | '\n' | '{' | ',' | '\t' | '"'))
+            && matches!(after, Some('=' | '"'))
+        {
             return Some(table.start + at..table.start + at + key.len());
         }
         from = at + key.len();
@@ -475,7 +696,9 @@ pub(crate) fn key_span(text: &str, table: &Span, key: &str) -> Option<Span> {
 
 pub(crate) fn is_playbook_name(s: &str) -> bool {
     let mut bytes = s.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
@@ -483,13 +706,23 @@ pub(crate) fn playbook_name_like(s: &str) -> String {
     let mut out: String = s
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     while out.contains("--") {
         out = out.replace("--", "-");
     }
     let out = out.trim_matches('-').to_owned();
-    if out.is_empty() { "my-playbook".to_owned() } else { out }
+    if out.is_empty() {
+        "my-playbook".to_owned()
+    } else {
+        out
+    }
 }
 
 pub(crate) fn is_step_id(s: &str) -> bool {
@@ -500,17 +733,36 @@ pub(crate) fn is_step_id(s: &str) -> bool {
 
 pub(crate) fn is_env_name(s: &str) -> bool {
     let mut bytes = s.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_') && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn env_name_like(s: &str) -> String {
-    let out: String = s.trim().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
-    if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() { format!("_{out}") } else { out }
+    let out: String = s
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
+        format!("_{out}")
+    } else {
+        out
+    }
 }
 
 fn is_var_name(s: &str) -> bool {
     let mut bytes = s.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 

@@ -2,6 +2,7 @@
 //! keys, probes, outputs and expectations.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use indexmap::IndexMap;
 use semver::VersionReq;
@@ -10,10 +11,12 @@ use crate::playbook::decode::{Sp, Span};
 use crate::playbook::diagnostic::did_you_mean;
 use crate::playbook::graph;
 use crate::playbook::model::{
-    ACTION_KEYS, Action, Check, CommandProbe, Expect, FileProbe, HttpBody, HttpProbe, Meta, OnFailure, OutputSource,
-    PlaybookRef, Probe, Step,
+    ACTION_KEYS, Action, Check, CommandProbe, Expect, FileProbe, HttpBody, HttpProbe, Meta,
+    OnFailure, OutputSource, PlaybookRef, Probe, Step,
 };
-use crate::playbook::raw::{RawCheck, RawHttp, RawHttpTable, RawOutput, RawPlaybook, RawSize, RawStep};
+use crate::playbook::raw::{
+    RawCheck, RawHttp, RawHttpTable, RawOutput, RawPlaybook, RawSize, RawStep,
+};
 use crate::playbook::references::Scope;
 use crate::playbook::size::{ByteSize, parse_size};
 use crate::playbook::validate::{Validator, is_playbook_name, is_step_id};
@@ -32,7 +35,10 @@ impl StepIds {
 }
 
 fn location(id: Option<&String>, index: usize) -> String {
-    id.map_or_else(|| format!("in step #{}", index + 1), |id| format!("in step `{id}`"))
+    id.map_or_else(
+        || format!("in step #{}", index + 1),
+        |id| format!("in step `{id}`"),
+    )
 }
 
 impl Validator<'_> {
@@ -50,11 +56,23 @@ impl Validator<'_> {
             return ids;
         };
         if steps.value.is_empty() {
-            self.error(steps.span.clone(), "no steps: `steps` is empty", "add at least one [[steps]] table with an `id` and an action");
+            self.error(
+                steps.span.clone(),
+                "no steps: `steps` is empty",
+                "add at least one [[steps]] table with an `id` and an action",
+            );
         }
         for (i, step) in steps.value.iter().enumerate() {
             let s = &step.value;
-            let id = self.required(s.id.as_ref(), &s.span, "id", &format!("in step #{}", i + 1), "\"step-name\"").cloned();
+            let id = self
+                .required(
+                    s.id.as_ref(),
+                    &s.span,
+                    "id",
+                    &format!("in step #{}", i + 1),
+                    "\"step-name\"",
+                )
+                .cloned();
             let id = id.filter(|id| {
                 if is_step_id(&id.value) {
                     return true;
@@ -72,11 +90,19 @@ impl Validator<'_> {
             });
             let name = id.map(|id| {
                 if let Some(&first) = ids.by_id.get(&id.value) {
-                    let first_at = steps.value[first].value.id.as_ref().map_or(0, |f| f.span.start);
+                    let first_at = steps.value[first]
+                        .value
+                        .id
+                        .as_ref()
+                        .map_or(0, |f| f.span.start);
                     let (line, _) = self.cx.file().line_col(first_at);
                     self.error(
                         id.span.clone(),
-                        format!("duplicate step id `{}`: step #{} on line {line} already uses it", id.value, first + 1),
+                        format!(
+                            "duplicate step id `{}`: step #{} on line {line} already uses it",
+                            id.value,
+                            first + 1
+                        ),
                         "give each step its own id",
                     );
                 } else {
@@ -90,30 +116,50 @@ impl Validator<'_> {
     }
 
     /// A reference to a step by id, with "did you mean".
-    pub(crate) fn step_ref(&mut self, ids: &StepIds, value: &Sp<String>, what: &str) -> Option<usize> {
+    pub(crate) fn step_ref(
+        &mut self,
+        ids: &StepIds,
+        value: &Sp<String>,
+        what: &str,
+    ) -> Option<usize> {
         if let Some(&i) = ids.by_id.get(&value.value) {
             return Some(i);
         }
         let mut message = format!("unknown step `{}` in {what}", value.value);
         let help = match did_you_mean(&value.value, ids.names()) {
             Some(close) => {
-                message.push_str(&format!(", did you mean `{close}`?"));
+                let _ = write!(message, ", did you mean `{close}`?");
                 format!("change it to `{close}`")
             }
-            None => format!("name one of the steps: {}", ids.names().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+            None => format!(
+                "name one of the steps: {}",
+                ids.names()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         self.error(value.span.clone(), message, help);
         None
     }
 
     /// Second pass: every step, then the graph.
-    pub(crate) fn finish_steps(&mut self, raw: &RawPlaybook, ids: StepIds, meta: Option<&Meta>) -> Option<Vec<Step>> {
-        let raw_steps = raw.steps.as_ref().map(|s| s.value.as_slice()).unwrap_or_default();
+    pub(crate) fn finish_steps(
+        &mut self,
+        raw: &RawPlaybook,
+        ids: &StepIds,
+        meta: Option<&Meta>,
+    ) -> Option<Vec<Step>> {
+        let raw_steps = raw
+            .steps
+            .as_ref()
+            .map(|s| s.value.as_slice())
+            .unwrap_or_default();
         let any_rollback = raw_steps.iter().any(|s| s.value.rollback.is_some());
         let mut steps = Vec::with_capacity(raw_steps.len());
         let mut complete = true;
         for (i, raw_step) in raw_steps.iter().enumerate() {
-            match self.step(&raw_step.value, i, &ids, meta, any_rollback) {
+            match self.step(&raw_step.value, i, ids, meta, any_rollback) {
                 Some(step) => steps.push(step),
                 None => complete = false,
             }
@@ -133,7 +179,10 @@ impl Validator<'_> {
 
     fn cycle(&mut self, raw_steps: &[Sp<RawStep>], steps: &[Step], cycle: &[usize]) {
         let first = *cycle.iter().min().expect("a cycle has steps");
-        let at = cycle.iter().position(|&c| c == first).expect("first is in the cycle");
+        let at = cycle
+            .iter()
+            .position(|&c| c == first)
+            .expect("first is in the cycle");
         let rotated: Vec<usize> = cycle[at..].iter().chain(&cycle[..at]).copied().collect();
         let mut words = Vec::new();
         for (k, &s) in rotated.iter().enumerate() {
@@ -145,7 +194,12 @@ impl Validator<'_> {
             .value
             .needs
             .as_ref()
-            .and_then(|n| n.value.iter().find(|x| x.value == steps[next].id).map(|x| x.span.clone()))
+            .and_then(|n| {
+                n.value
+                    .iter()
+                    .find(|x| x.value == steps[next].id)
+                    .map(|x| x.span.clone())
+            })
             .unwrap_or_else(|| raw_steps[first].span.clone());
         self.error(
             span,
@@ -154,24 +208,48 @@ impl Validator<'_> {
         );
     }
 
-    #[expect(clippy::too_many_lines, reason = "one check per key of a step, in the order the format lists them")]
-    fn step(&mut self, s: &RawStep, index: usize, ids: &StepIds, meta: Option<&Meta>, any_rollback: bool) -> Option<Step> {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one check per key of a step, in the order the format lists them"
+    )]
+    fn step(
+        &mut self,
+        s: &RawStep,
+        index: usize,
+        ids: &StepIds,
+        meta: Option<&Meta>,
+        any_rollback: bool,
+    ) -> Option<Step> {
         let id = ids.by_index.get(index).cloned().flatten();
         let at = location(id.as_ref(), index);
-        let step_scope = Scope::Step { index, include_self: false };
-        let after_scope = Scope::Step { index, include_self: true };
+        let step_scope = Scope::Step {
+            index,
+            include_self: false,
+        };
+        let after_scope = Scope::Step {
+            index,
+            include_self: true,
+        };
         let mut ok = true;
 
         let mut needs = Vec::new();
         for need in s.needs.iter().flat_map(|n| &n.value) {
             if id.as_ref() == Some(&need.value) {
-                self.error(need.span.clone(), format!("step `{}` needs itself", need.value), "remove it from its own `needs`");
+                self.error(
+                    need.span.clone(),
+                    format!("step `{}` needs itself", need.value),
+                    "remove it from its own `needs`",
+                );
                 ok = false;
                 continue;
             }
             match self.step_ref(ids, need, &format!("`needs` {at}")) {
                 Some(n) if needs.contains(&n) => {
-                    self.warning(need.span.clone(), format!("`{}` is listed twice in `needs` {at}", need.value), "list each step once");
+                    self.warning(
+                        need.span.clone(),
+                        format!("`{}` is listed twice in `needs` {at}", need.value),
+                        "list each step once",
+                    );
                 }
                 Some(n) => needs.push(n),
                 None => ok = false,
@@ -190,22 +268,40 @@ impl Validator<'_> {
         .into_iter()
         .filter_map(|(k, span)| span.map(|span| (k, span)))
         .collect();
-        let keys = ACTION_KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+        let keys = ACTION_KEYS
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let action_key = match present.as_slice() {
             [] => {
-                let broken = ACTION_KEYS.iter().any(|k| self.cx.was_broken(s.span.start, k));
+                let broken = ACTION_KEYS
+                    .iter()
+                    .any(|k| self.cx.was_broken(s.span.start, k));
                 if !broken {
-                    self.error(s.span.clone(), format!("no action {at}: a step needs exactly one of {keys}"), "add what the step does, e.g. run = \"...\"");
+                    self.error(
+                        s.span.clone(),
+                        format!("no action {at}: a step needs exactly one of {keys}"),
+                        "add what the step does, e.g. run = \"...\"",
+                    );
                 }
                 return None;
             }
             [(key, _)] => *key,
             [(first, _), (second, span), ..] => {
-                let name = id.as_ref().map_or_else(|| format!("step #{}", index + 1), |id| format!("step `{id}`"));
+                let name = id.as_ref().map_or_else(
+                    || format!("step #{}", index + 1),
+                    |id| format!("step `{id}`"),
+                );
                 self.error(
                     span.clone(),
-                    format!("{name} has both `{first}` and `{second}`: a step does exactly one thing"),
-                    format!("split it into two steps, the second with needs = [\"{}\"]", id.as_deref().unwrap_or("first")),
+                    format!(
+                        "{name} has both `{first}` and `{second}`: a step does exactly one thing"
+                    ),
+                    format!(
+                        "split it into two steps, the second with needs = [\"{}\"]",
+                        id.as_deref().unwrap_or("first")
+                    ),
                 );
                 return None;
             }
@@ -213,14 +309,46 @@ impl Validator<'_> {
 
         // Keys that only make sense for some actions.
         let rules: [(&str, Option<Span>, &[&str]); 8] = [
-            ("timeout", s.timeout.as_ref().map(|v| v.span.clone()), &["run", "http", "manual", "playbook"]),
-            ("retries", s.retries.as_ref().map(|v| v.span.clone()), &["run", "http", "check", "playbook"]),
-            ("retry_delay", s.retry_delay.as_ref().map(|v| v.span.clone()), &["run", "http", "check", "playbook"]),
-            ("backoff", s.backoff.as_ref().map(|v| v.span.clone()), &["run", "http", "check", "playbook"]),
-            ("outputs", s.outputs.as_ref().map(|v| v.span.clone()), &["run", "http"]),
-            ("expect", s.expect.as_ref().map(|v| v.span.clone()), &["run"]),
-            ("env", s.env.as_ref().map(|v| v.span.clone()), &["run", "check"]),
-            ("cwd", s.cwd.as_ref().map(|v| v.span.clone()), &["run", "check"]),
+            (
+                "timeout",
+                s.timeout.as_ref().map(|v| v.span.clone()),
+                &["run", "http", "manual", "playbook"],
+            ),
+            (
+                "retries",
+                s.retries.as_ref().map(|v| v.span.clone()),
+                &["run", "http", "check", "playbook"],
+            ),
+            (
+                "retry_delay",
+                s.retry_delay.as_ref().map(|v| v.span.clone()),
+                &["run", "http", "check", "playbook"],
+            ),
+            (
+                "backoff",
+                s.backoff.as_ref().map(|v| v.span.clone()),
+                &["run", "http", "check", "playbook"],
+            ),
+            (
+                "outputs",
+                s.outputs.as_ref().map(|v| v.span.clone()),
+                &["run", "http"],
+            ),
+            (
+                "expect",
+                s.expect.as_ref().map(|v| v.span.clone()),
+                &["run"],
+            ),
+            (
+                "env",
+                s.env.as_ref().map(|v| v.span.clone()),
+                &["run", "check"],
+            ),
+            (
+                "cwd",
+                s.cwd.as_ref().map(|v| v.span.clone()),
+                &["run", "check"],
+            ),
         ];
         for (key, span, allowed) in rules {
             let Some(span) = span else { continue };
@@ -228,38 +356,80 @@ impl Validator<'_> {
                 let hint = if key == "timeout" && action_key == "check" {
                     "put it inside the check: check = { ..., timeout = \"2m\" }".to_owned()
                 } else {
-                    format!("`{key}` applies to {} steps; remove it here", allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "`{key}` applies to {} steps; remove it here",
+                        allowed
+                            .iter()
+                            .map(|a| format!("`{a}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
-                self.error(span, format!("`{key}` has no effect on a `{action_key}` step {at}"), hint);
+                self.error(
+                    span,
+                    format!("`{key}` has no effect on a `{action_key}` step {at}"),
+                    hint,
+                );
                 ok = false;
             }
         }
 
         let what = |key: &str| format!("`{key}` {at}");
         let action = match action_key {
-            "run" => self.template(s.run.as_ref(), step_scope, &what("run")).map(Action::Run),
-            "http" => s.http.as_ref().and_then(|h| self.http(h, step_scope, &at, true)).map(Action::Http),
-            "check" => s.check.as_ref().and_then(|c| self.check(c, id.clone().unwrap_or_default(), step_scope, &format!("`check` {at}"))).map(Action::Check),
-            "manual" => self.template(s.manual.as_ref(), step_scope, &what("manual")).map(Action::Manual),
-            "sleep" => self.duration(s.sleep.as_ref(), "sleep", &at).map(Action::Sleep),
-            "notify" => self.template(s.notify.as_ref(), step_scope, &what("notify")).map(Action::Notify),
-            _ => s.playbook.as_ref().and_then(|p| self.playbook_ref(p, &at)).map(Action::Playbook),
+            "run" => self
+                .template(s.run.as_ref(), step_scope, &what("run"))
+                .map(Action::Run),
+            "http" => s
+                .http
+                .as_ref()
+                .and_then(|h| self.http(h, step_scope, &at, true))
+                .map(|h| Action::Http(Box::new(h))),
+            "check" => s
+                .check
+                .as_ref()
+                .and_then(|c| {
+                    self.check(
+                        c,
+                        id.clone().unwrap_or_default(),
+                        step_scope,
+                        &format!("`check` {at}"),
+                    )
+                })
+                .map(Action::Check),
+            "manual" => self
+                .template(s.manual.as_ref(), step_scope, &what("manual"))
+                .map(Action::Manual),
+            "sleep" => self
+                .duration(s.sleep.as_ref(), "sleep", &at)
+                .map(Action::Sleep),
+            "notify" => self
+                .template(s.notify.as_ref(), step_scope, &what("notify"))
+                .map(Action::Notify),
+            _ => s
+                .playbook
+                .as_ref()
+                .and_then(|p| self.playbook_ref(p, &at))
+                .map(Action::Playbook),
         };
 
         let timeout = self.positive_duration(s.timeout.as_ref(), "timeout", &at);
         let timeout = timeout.or((action_key == "run").then_some(Step::DEFAULT_RUN_TIMEOUT));
         let retries = match s.retries.as_ref() {
-            Some(r) => match u32::try_from(r.value) {
-                Ok(n) if n <= 100 => n,
-                _ => {
-                    self.error(r.span.clone(), format!("invalid `retries` {} {at}: it counts attempts after the first failure", r.value), "use a whole number from 0 to 100");
-                    ok = false;
-                    0
+            Some(r) => {
+                match u32::try_from(r.value) {
+                    Ok(n) if n <= 100 => n,
+                    _ => {
+                        self.error(r.span.clone(), format!("invalid `retries` {} {at}: it counts attempts after the first failure", r.value), "use a whole number from 0 to 100");
+                        ok = false;
+                        0
+                    }
                 }
-            },
+            }
             None => 0,
         };
-        let retry_delay = self.duration(s.retry_delay.as_ref(), "retry_delay", &at).unwrap_or(crate::playbook::duration::HumanDuration::from_millis(1000));
+        let retry_delay = self
+            .duration(s.retry_delay.as_ref(), "retry_delay", &at)
+            .unwrap_or(crate::playbook::duration::HumanDuration::from_millis(1000));
         let backoff = match s.backoff.as_ref() {
             Some(b) if !(b.value.is_finite() && (1.0..=100.0).contains(&b.value)) => {
                 self.error(b.span.clone(), format!("invalid `backoff` {} {at}: the retry delay is multiplied by it after each attempt", b.value), "use a number from 1.0 (a constant delay) to 100, e.g. 2.0 to double it");
@@ -270,11 +440,20 @@ impl Validator<'_> {
             None => 1.0,
         };
         let budget = self.duration(s.budget.as_ref(), "budget", &at);
-        let on_failure = match self.choice(s.on_failure.as_ref(), "on_failure", &at, &OnFailure::NAMES) {
+        let on_failure = match self.choice(
+            s.on_failure.as_ref(),
+            "on_failure",
+            &at,
+            &OnFailure::NAMES,
+        ) {
             Some("continue") => OnFailure::Continue,
             Some("rollback") => {
                 if !any_rollback {
-                    let span = s.on_failure.as_ref().map(|o| o.span.clone()).unwrap_or_default();
+                    let span = s
+                        .on_failure
+                        .as_ref()
+                        .map(|o| o.span.clone())
+                        .unwrap_or_default();
                     self.error(span, format!("`on_failure = \"rollback\"` {at}, but no step has a `rollback` command, so nothing would be undone"), "add `rollback = \"...\"` to the steps that change things, or use on_failure = \"abort\"");
                     ok = false;
                 }
@@ -292,18 +471,33 @@ impl Validator<'_> {
         let mut verify = Vec::new();
         for (k, check) in s.verify.iter().flat_map(|v| &v.value).enumerate() {
             let default_id = format!("{}-verify-{}", id.as_deref().unwrap_or("step"), k + 1);
-            match self.check(check, default_id, after_scope, &format!("`verify` #{} {at}", k + 1)) {
+            match self.check(
+                check,
+                default_id,
+                after_scope,
+                &format!("`verify` #{} {at}", k + 1),
+            ) {
                 Some(c) => verify.push(c),
                 None => ok = false,
             }
         }
-        let environments = s.environments.as_ref().map(|e| e.value.iter().map(|x| x.value.clone()).collect::<Vec<_>>());
-        if let (Some(step_envs), Some(allowed)) = (s.environments.as_ref(), meta.and_then(|m| m.environments.as_ref())) {
+        let environments = s
+            .environments
+            .as_ref()
+            .map(|e| e.value.iter().map(|x| x.value.clone()).collect::<Vec<_>>());
+        if let (Some(step_envs), Some(allowed)) = (
+            s.environments.as_ref(),
+            meta.and_then(|m| m.environments.as_ref()),
+        ) {
             for e in &step_envs.value {
                 if !allowed.contains(&e.value) {
-                    let mut message = format!("environment {:?} {at} is not one of the playbook's environments", e.value);
-                    if let Some(close) = did_you_mean(&e.value, allowed.iter().map(String::as_str)) {
-                        message.push_str(&format!(", did you mean `{close}`?"));
+                    let mut message = format!(
+                        "environment {:?} {at} is not one of the playbook's environments",
+                        e.value
+                    );
+                    if let Some(close) = did_you_mean(&e.value, allowed.iter().map(String::as_str))
+                    {
+                        let _ = write!(message, ", did you mean `{close}`?");
                     }
                     self.error(e.span.clone(), message, format!("the playbook may run in {}; add it to [playbook] environments or fix the name", allowed.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ")));
                     ok = false;
@@ -338,7 +532,10 @@ impl Validator<'_> {
     }
 
     fn playbook_ref(&mut self, value: &Sp<String>, at: &str) -> Option<PlaybookRef> {
-        let (name, req) = value.value.split_once('@').map_or((value.value.as_str(), None), |(n, r)| (n, Some(r)));
+        let (name, req) = value
+            .value
+            .split_once('@')
+            .map_or((value.value.as_str(), None), |(n, r)| (n, Some(r)));
         if !is_playbook_name(name) {
             self.error(value.span.clone(), format!("invalid playbook reference {:?} {at}", value.value), "write the playbook's name, optionally with a semver requirement: \"postgres-restore@^2\"");
             return None;
@@ -347,23 +544,36 @@ impl Validator<'_> {
             None => VersionReq::STAR,
             Some(Ok(r)) => r,
             Some(Err(e)) => {
-                self.error(value.span.clone(), format!("invalid version requirement in {:?} {at}: {e}", value.value), "use a semver requirement such as `^2`, `~1.4` or `>=1.2, <2`");
+                self.error(
+                    value.span.clone(),
+                    format!("invalid version requirement in {:?} {at}: {e}", value.value),
+                    "use a semver requirement such as `^2`, `~1.4` or `>=1.2, <2`",
+                );
                 return None;
             }
         };
-        Some(PlaybookRef { name: name.to_owned(), req, at: (value.span.start, value.span.end) })
+        Some(PlaybookRef {
+            name: name.to_owned(),
+            req,
+            at: (value.span.start, value.span.end),
+        })
     }
 
-    fn outputs(&mut self, raw: Option<&Sp<IndexMap<String, Sp<RawOutput>>>>, at: &str) -> Option<IndexMap<String, OutputSource>> {
+    fn outputs(
+        &mut self,
+        raw: Option<&Sp<IndexMap<String, Sp<RawOutput>>>>,
+        at: &str,
+    ) -> Option<IndexMap<String, OutputSource>> {
         let mut out = IndexMap::new();
         let mut ok = true;
         for (name, source) in raw.iter().flat_map(|o| &o.value) {
             let parsed = match &source.value {
                 RawOutput::Source(s) if s == "stdout" => Some(OutputSource::Stdout),
                 RawOutput::Source(s) => {
-                    let mut message = format!("unknown output source {s:?} for output `{name}` {at}");
+                    let mut message =
+                        format!("unknown output source {s:?} for output `{name}` {at}");
                     if let Some(close) = did_you_mean(s, ["stdout"]) {
-                        message.push_str(&format!(", did you mean `{close}`?"));
+                        let _ = write!(message, ", did you mean `{close}`?");
                     }
                     self.error(source.span.clone(), message, "an output is \"stdout\", { stdout_regex = '...' } or { json_pointer = \"/a/b\" }");
                     None
@@ -373,7 +583,13 @@ impl Validator<'_> {
                         if re.captures_len() > 1 {
                             Some(OutputSource::StdoutRegex(re))
                         } else {
-                            self.error(r.span.clone(), format!("`stdout_regex` of output `{name}` {at} has no capture group"), "wrap the part to capture in parentheses, e.g. 'size: ([0-9]+)'");
+                            self.error(
+                                r.span.clone(),
+                                format!(
+                                    "`stdout_regex` of output `{name}` {at} has no capture group"
+                                ),
+                                "wrap the part to capture in parentheses, e.g. 'size: ([0-9]+)'",
+                            );
                             None
                         }
                     }),
@@ -398,28 +614,51 @@ impl Validator<'_> {
         if p.value.is_empty() || p.value.starts_with('/') {
             return Some(p.value.clone());
         }
-        self.error(p.span.clone(), format!("invalid JSON pointer {:?} {at}: it must start with `/`", p.value), format!("write \"/{}\"", p.value.replace('.', "/")));
+        self.error(
+            p.span.clone(),
+            format!(
+                "invalid JSON pointer {:?} {at}: it must start with `/`",
+                p.value
+            ),
+            format!("write \"/{}\"", p.value.replace('.', "/")),
+        );
         None
     }
 
     fn expect(&mut self, s: &RawStep, scope: Scope, at: &str) -> Option<Expect> {
-        let Some(e) = s.expect.as_ref() else { return Some(Expect::default()) };
+        let Some(e) = s.expect.as_ref() else {
+            return Some(Expect::default());
+        };
         let e = &e.value;
         let exit_code = match e.exit_code.as_ref() {
             Some(c) => match i32::try_from(c.value) {
                 Ok(n) if (0..=255).contains(&n) => n,
                 _ => {
-                    self.error(c.span.clone(), format!("invalid `exit_code` {} in `expect` {at}", c.value), "exit codes are 0 to 255");
+                    self.error(
+                        c.span.clone(),
+                        format!("invalid `exit_code` {} in `expect` {at}", c.value),
+                        "exit codes are 0 to 255",
+                    );
                     return None;
                 }
             },
             None => 0,
         };
-        let stdout_contains = self.template(e.stdout_contains.as_ref(), scope, &format!("`expect.stdout_contains` {at}"));
+        let stdout_contains = self.template(
+            e.stdout_contains.as_ref(),
+            scope,
+            &format!("`expect.stdout_contains` {at}"),
+        );
         let stdout_matches = self.regex(e.stdout_matches.as_ref(), "expect.stdout_matches", at);
         let stderr_matches = self.regex(e.stderr_matches.as_ref(), "expect.stderr_matches", at);
-        let broken = (e.stdout_matches.is_some() && stdout_matches.is_none()) || (e.stderr_matches.is_some() && stderr_matches.is_none());
-        (!broken).then_some(Expect { exit_code, stdout_contains, stdout_matches, stderr_matches })
+        let broken = (e.stdout_matches.is_some() && stdout_matches.is_none())
+            || (e.stderr_matches.is_some() && stderr_matches.is_none());
+        (!broken).then_some(Expect {
+            exit_code,
+            stdout_contains,
+            stdout_matches,
+            stderr_matches,
+        })
     }
 
     /// `[[checks]]`, with default ids and duplicates reported.
@@ -427,14 +666,32 @@ impl Validator<'_> {
         let mut out: Vec<Check> = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, c) in raw.iter().flat_map(|c| &c.value).enumerate() {
-            let id = c.value.id.as_ref().map_or_else(|| format!("check-{}", i + 1), |id| id.value.clone());
+            let id = c
+                .value
+                .id
+                .as_ref()
+                .map_or_else(|| format!("check-{}", i + 1), |id| id.value.clone());
             if let Some(first) = seen.get(&id) {
-                let span = c.value.id.as_ref().map_or_else(|| c.span.clone(), |s| s.span.clone());
-                self.error(span, format!("duplicate check id `{id}`: check #{} already uses it", first + 1), "give each check its own id");
+                let span = c
+                    .value
+                    .id
+                    .as_ref()
+                    .map_or_else(|| c.span.clone(), |s| s.span.clone());
+                self.error(
+                    span,
+                    format!(
+                        "duplicate check id `{id}`: check #{} already uses it",
+                        first + 1
+                    ),
+                    "give each check its own id",
+                );
                 continue;
             }
             seen.insert(id.clone(), i);
-            let at = c.value.id.as_ref().map_or_else(|| format!("check #{}", i + 1), |id| format!("check `{}`", id.value));
+            let at = c.value.id.as_ref().map_or_else(
+                || format!("check #{}", i + 1),
+                |id| format!("check `{}`", id.value),
+            );
             if let Some(check) = self.check(c, id, Scope::NoSteps("[[checks]]"), &at) {
                 out.push(check);
             }
@@ -443,7 +700,13 @@ impl Validator<'_> {
     }
 
     /// A health check anywhere: `[[checks]]`, a step's `check`, `verify`.
-    pub(crate) fn check(&mut self, raw: &Sp<RawCheck>, default_id: String, scope: Scope, what: &str) -> Option<Check> {
+    pub(crate) fn check(
+        &mut self,
+        raw: &Sp<RawCheck>,
+        default_id: String,
+        scope: Scope,
+        what: &str,
+    ) -> Option<Check> {
         let c = &raw.value;
         let at = format!("in {what}");
         let probes: Vec<(&str, Span)> = [
@@ -458,39 +721,84 @@ impl Validator<'_> {
         let probe_key = match probes.as_slice() {
             [(one, _)] => *one,
             [] => {
-                if !["http", "tcp", "command", "file"].iter().any(|k| self.cx.was_broken(c.span.start, k)) {
+                if !["http", "tcp", "command", "file"]
+                    .iter()
+                    .any(|k| self.cx.was_broken(c.span.start, k))
+                {
                     self.error(raw.span.clone(), format!("{what} has no probe: a check needs exactly one of `http`, `tcp`, `command`, `file`"), "add what to look at, e.g. http = \"http://localhost:8080/health\"");
                 }
                 return None;
             }
             [(first, _), (second, span), ..] => {
-                self.error(span.clone(), format!("{what} has both `{first}` and `{second}`: a check has exactly one probe"), "split it into two checks, each with one probe");
+                self.error(
+                    span.clone(),
+                    format!(
+                        "{what} has both `{first}` and `{second}`: a check has exactly one probe"
+                    ),
+                    "split it into two checks, each with one probe",
+                );
                 return None;
             }
         };
         let mut ok = true;
         for (key, span, owner) in [
-            ("stdout_contains", c.stdout_contains.as_ref().map(|v| v.span.clone()), "command"),
-            ("stdout_matches", c.stdout_matches.as_ref().map(|v| v.span.clone()), "command"),
-            ("max_age", c.max_age.as_ref().map(|v| v.span.clone()), "file"),
-            ("min_size", c.min_size.as_ref().map(|v| v.span.clone()), "file"),
+            (
+                "stdout_contains",
+                c.stdout_contains.as_ref().map(|v| v.span.clone()),
+                "command",
+            ),
+            (
+                "stdout_matches",
+                c.stdout_matches.as_ref().map(|v| v.span.clone()),
+                "command",
+            ),
+            (
+                "max_age",
+                c.max_age.as_ref().map(|v| v.span.clone()),
+                "file",
+            ),
+            (
+                "min_size",
+                c.min_size.as_ref().map(|v| v.span.clone()),
+                "file",
+            ),
         ] {
             if let Some(span) = span
                 && probe_key != owner
             {
-                self.error(span, format!("`{key}` applies to a `{owner}` probe, not `{probe_key}` {at}"), format!("remove `{key}` or use a `{owner}` probe"));
+                self.error(
+                    span,
+                    format!("`{key}` applies to a `{owner}` probe, not `{probe_key}` {at}"),
+                    format!("remove `{key}` or use a `{owner}` probe"),
+                );
                 ok = false;
             }
         }
         let probe = match probe_key {
-            "http" => c.http.as_ref().and_then(|h| self.http(h, scope, &at, false)).map(Probe::Http),
-            "tcp" => self.template(c.tcp.as_ref(), scope, &format!("`tcp` {at}")).map(Probe::Tcp),
+            "http" => c
+                .http
+                .as_ref()
+                .and_then(|h| self.http(h, scope, &at, false))
+                .map(|h| Probe::Http(Box::new(h))),
+            "tcp" => self
+                .template(c.tcp.as_ref(), scope, &format!("`tcp` {at}"))
+                .map(Probe::Tcp),
             "command" => {
                 let command = self.template(c.command.as_ref(), scope, &format!("`command` {at}"));
-                let stdout_contains = self.template(c.stdout_contains.as_ref(), scope, &format!("`stdout_contains` {at}"));
+                let stdout_contains = self.template(
+                    c.stdout_contains.as_ref(),
+                    scope,
+                    &format!("`stdout_contains` {at}"),
+                );
                 let stdout_matches = self.regex(c.stdout_matches.as_ref(), "stdout_matches", &at);
                 ok &= c.stdout_matches.is_none() || stdout_matches.is_some();
-                command.map(|command| Probe::Command(CommandProbe { command, stdout_contains, stdout_matches }))
+                command.map(|command| {
+                    Probe::Command(CommandProbe {
+                        command,
+                        stdout_contains,
+                        stdout_matches,
+                    })
+                })
             }
             _ => {
                 let glob = self.template(c.file.as_ref(), scope, &format!("`file` {at}"));
@@ -498,17 +806,28 @@ impl Validator<'_> {
                 let min_size = c.min_size.as_ref().and_then(|m| self.size(m, &at));
                 ok &= c.max_age.is_none() || max_age.is_some();
                 ok &= c.min_size.is_none() || min_size.is_some();
-                glob.map(|glob| Probe::File(FileProbe { glob, max_age, min_size }))
+                glob.map(|glob| {
+                    Probe::File(FileProbe {
+                        glob,
+                        max_age,
+                        min_size,
+                    })
+                })
             }
         };
         let interval = self.positive_duration(c.interval.as_ref(), "interval", &at);
         let timeout = self.positive_duration(c.timeout.as_ref(), "timeout", &at);
-        let attempt_timeout = self.positive_duration(c.attempt_timeout.as_ref(), "attempt_timeout", &at);
+        let attempt_timeout =
+            self.positive_duration(c.attempt_timeout.as_ref(), "attempt_timeout", &at);
         ok &= c.interval.is_none() || interval.is_some();
         ok &= c.timeout.is_none() || timeout.is_some();
         ok &= c.attempt_timeout.is_none() || attempt_timeout.is_some();
         let interval = interval.unwrap_or(Check::DEFAULT_INTERVAL);
-        let attempt_timeout = attempt_timeout.unwrap_or_else(|| interval.min(crate::playbook::duration::HumanDuration::from_millis(10_000)));
+        let attempt_timeout = attempt_timeout.unwrap_or_else(|| {
+            interval.min(crate::playbook::duration::HumanDuration::from_millis(
+                10_000,
+            ))
+        });
         let check = Check {
             id: c.id.as_ref().map_or(default_id, |i| i.value.clone()),
             title: c.title.as_ref().map(|t| t.value.clone()),
@@ -536,24 +855,55 @@ impl Validator<'_> {
                     || "write a number of bytes or a size with a unit: B, KB, MB, GB (powers of 1000), KiB, MiB, GiB (powers of 1024)".to_owned(),
                     |s| format!("write \"{s}\"; units are B, KB, MB, GB (powers of 1000) and KiB, MiB, GiB (powers of 1024)"),
                 );
-                self.error(raw.span.clone(), format!("invalid size {shown} for `min_size` {at}"), help);
+                self.error(
+                    raw.span.clone(),
+                    format!("invalid size {shown} for `min_size` {at}"),
+                    help,
+                );
                 None
             }
         }
     }
 
-    fn http(&mut self, raw: &Sp<RawHttp>, scope: Scope, at: &str, is_step: bool) -> Option<HttpProbe> {
+    fn http(
+        &mut self,
+        raw: &Sp<RawHttp>,
+        scope: Scope,
+        at: &str,
+        is_step: bool,
+    ) -> Option<HttpProbe> {
         let table = match &raw.value {
             RawHttp::Url(url) => {
-                let url = self.template(Some(&Sp::new(url.clone(), raw.span.clone())), scope, &format!("`http` {at}"))?;
-                return Some(HttpProbe { url, method: "GET".to_owned(), headers: IndexMap::new(), body: None, status: None, body_contains: None, body_matches: None, json_pointer: None, equals: None, insecure_tls: false });
+                let url = self.template(
+                    Some(&Sp::new(url.clone(), raw.span.clone())),
+                    scope,
+                    &format!("`http` {at}"),
+                )?;
+                return Some(HttpProbe {
+                    url,
+                    method: "GET".to_owned(),
+                    headers: IndexMap::new(),
+                    body: None,
+                    status: None,
+                    body_contains: None,
+                    body_matches: None,
+                    json_pointer: None,
+                    equals: None,
+                    insecure_tls: false,
+                });
             }
             RawHttp::Table(t) => t,
         };
         self.http_table(table, scope, at, is_step)
     }
 
-    fn http_table(&mut self, t: &RawHttpTable, scope: Scope, at: &str, is_step: bool) -> Option<HttpProbe> {
+    fn http_table(
+        &mut self,
+        t: &RawHttpTable,
+        scope: Scope,
+        at: &str,
+        is_step: bool,
+    ) -> Option<HttpProbe> {
         let mut ok = true;
         if !is_step {
             for (key, span) in [
@@ -567,23 +917,45 @@ impl Validator<'_> {
                 }
             }
         }
-        let url = self.required(t.url.as_ref(), &t.span, "url", &format!("in `http` {at}"), "\"http://localhost:8080/health\"").cloned();
+        let url = self
+            .required(
+                t.url.as_ref(),
+                &t.span,
+                "url",
+                &format!("in `http` {at}"),
+                "\"http://localhost:8080/health\"",
+            )
+            .cloned();
         let url = self.template(url.as_ref(), scope, &format!("`http.url` {at}"));
-        let method = t.method.as_ref().map_or_else(|| "GET".to_owned(), |m| m.value.to_ascii_uppercase());
+        let method = t
+            .method
+            .as_ref()
+            .map_or_else(|| "GET".to_owned(), |m| m.value.to_ascii_uppercase());
         if let Some(m) = t.method.as_ref()
-            && !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str())
+            && !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+                .contains(&method.as_str())
         {
-            self.error(m.span.clone(), format!("unknown HTTP method {:?} {at}", m.value), "use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS");
+            self.error(
+                m.span.clone(),
+                format!("unknown HTTP method {:?} {at}", m.value),
+                "use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS",
+            );
             ok = false;
         }
         let headers = self.templates(t.headers.as_ref(), scope, &format!("`http.headers` {at}"));
         let body = match (&t.body, &t.json) {
             (Some(_), Some(j)) => {
-                self.error(j.span.clone(), format!("`http` has both `body` and `json` {at}"), "send one body: `body` for text, `json` for a JSON document");
+                self.error(
+                    j.span.clone(),
+                    format!("`http` has both `body` and `json` {at}"),
+                    "send one body: `body` for text, `json` for a JSON document",
+                );
                 ok = false;
                 None
             }
-            (Some(b), None) => self.template(Some(b), scope, &format!("`http.body` {at}")).map(HttpBody::Text),
+            (Some(b), None) => self
+                .template(Some(b), scope, &format!("`http.body` {at}"))
+                .map(HttpBody::Text),
             (None, Some(j)) => Some(HttpBody::Json(j.value.clone())),
             (None, None) => None,
         };
@@ -591,20 +963,35 @@ impl Validator<'_> {
             Some(s) => match u16::try_from(s.value) {
                 Ok(code) if (100..=599).contains(&code) => Some(code),
                 _ => {
-                    self.error(s.span.clone(), format!("invalid HTTP status {} {at}", s.value), "HTTP statuses are 100 to 599, e.g. 200");
+                    self.error(
+                        s.span.clone(),
+                        format!("invalid HTTP status {} {at}", s.value),
+                        "HTTP statuses are 100 to 599, e.g. 200",
+                    );
                     ok = false;
                     None
                 }
             },
             None => None,
         };
-        let body_contains = self.template(t.body_contains.as_ref(), scope, &format!("`http.body_contains` {at}"));
+        let body_contains = self.template(
+            t.body_contains.as_ref(),
+            scope,
+            &format!("`http.body_contains` {at}"),
+        );
         let body_matches = self.regex(t.body_matches.as_ref(), "body_matches", at);
         ok &= t.body_matches.is_none() || body_matches.is_some();
-        let json_pointer = t.json_pointer.as_ref().and_then(|p| self.json_pointer(p, at));
+        let json_pointer = t
+            .json_pointer
+            .as_ref()
+            .and_then(|p| self.json_pointer(p, at));
         ok &= t.json_pointer.is_none() || json_pointer.is_some();
         if let (Some(e), None) = (&t.equals, &t.json_pointer) {
-            self.error(e.span.clone(), format!("`equals` without `json_pointer` {at}"), "say which value to compare: json_pointer = \"/status\"");
+            self.error(
+                e.span.clone(),
+                format!("`equals` without `json_pointer` {at}"),
+                "say which value to compare: json_pointer = \"/status\"",
+            );
             ok = false;
         }
         let probe = HttpProbe {

@@ -2,13 +2,20 @@
 
 /// `n` and the noun, plural when `n != 1`.
 pub(crate) fn count(n: usize, noun: &str) -> String {
-    if n == 1 { format!("1 {noun}") } else { format!("{n} {}", plural(noun)) }
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {}", plural(noun))
+    }
 }
 
 fn plural(noun: &str) -> String {
     if noun.ends_with('s') || noun.ends_with("sh") || noun.ends_with("ch") {
         format!("{noun}es")
-    } else if let Some(stem) = noun.strip_suffix('y').filter(|s| !s.ends_with(['a', 'e', 'o', 'u'])) {
+    } else if let Some(stem) = noun
+        .strip_suffix('y')
+        .filter(|s| !s.ends_with(['a', 'e', 'o', 'u']))
+    {
         format!("{stem}ies")
     } else {
         format!("{noun}s")

@@ -1,0 +1,115 @@
+//! A small builder for running the real binary in a scratch folder.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// The repository root, where `playbooks/` and `tests/fixtures/` live.
+pub(crate) fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A run of `runbook` in a fresh temporary folder.
+pub(crate) struct Test {
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: Option<PathBuf>,
+}
+
+impl Test {
+    pub(crate) fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    /// Writes a file (relative to the scratch folder), creating parent folders.
+    pub(crate) fn file(self, relative: &str, text: &str) -> Self {
+        let path = self.dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+        self
+    }
+
+    pub(crate) fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Runs from the repository root instead of the scratch folder.
+    pub(crate) fn in_repo(mut self) -> Self {
+        self.cwd = Some(root().to_path_buf());
+        self
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn run(&self) -> Run {
+        let mut cmd = Command::cargo_bin("runbook").expect("the runbook binary is built");
+        cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()));
+        cmd.env_remove("RUNBOOK_PATH")
+            .env_remove("RUNBOOK_RUNS")
+            .env("NO_COLOR", "1");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.args(&self.args);
+        Run(cmd.output().expect("runbook runs"))
+    }
+}
+
+/// What a run left: exit code, stdout, stderr.
+pub(crate) struct Run(pub(crate) Output);
+
+impl Run {
+    pub(crate) fn code(&self) -> i32 {
+        self.0.status.code().expect("runbook exited, not killed")
+    }
+
+    pub(crate) fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    pub(crate) fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    /// Asserts the exit code, showing both streams when it differs.
+    #[track_caller]
+    pub(crate) fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        assert!(
+            !self.stderr().contains("panicked"),
+            "runbook panicked:\n{}",
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// A minimal valid playbook with the given extra TOML after `[playbook]` and steps.
+pub(crate) fn playbook(name: &str, body: &str) -> String {
+    format!("[playbook]\nname = \"{name}\"\nversion = \"1.0.0\"\n{body}")
+}
