@@ -137,3 +137,48 @@ fn completions_are_printed_for_each_shell() {
         .run()
         .expect_code(2);
 }
+
+/// The schema is what editors check playbooks against: it must accept every valid playbook
+/// and flag a misspelled key, or it would teach people to ignore their editor.
+#[test]
+fn the_schema_accepts_valid_playbooks_and_rejects_unknown_keys() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schemas/playbook.schema.json")).expect("schema"),
+    )
+    .expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let as_json = |text: &str| -> serde_json::Value {
+        let value: toml::Value = toml::from_str(text).expect("TOML");
+        serde_json::to_value(value).expect("JSON")
+    };
+    let mut files: Vec<_> = std::fs::read_dir(root().join("tests/fixtures/valid"))
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.push(root().join("playbooks/local-backup-drill.toml"));
+    for path in files {
+        let doc = as_json(&std::fs::read_to_string(&path).expect("read"));
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} fails the schema: {errors:#?}",
+            path.display()
+        );
+    }
+    let typo = as_json(&playbook(
+        "typo",
+        "[[steps]]\nid = \"a\"\nrun = \"true\"\nneds = [\"b\"]\n",
+    ));
+    assert!(!validator.is_valid(&typo), "an unknown step key is flagged");
+    let bad_duration = as_json(&playbook(
+        "d",
+        "rto = \"5 minutes\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+    ));
+    assert!(
+        !validator.is_valid(&bad_duration),
+        "a duration outside the grammar is flagged"
+    );
+}
