@@ -16,6 +16,14 @@ pub enum Error {
     /// A command-line mistake that clap cannot see (e.g. an undeclared `--var`).
     #[error("{0}")]
     Usage(String),
+    /// Refused before anything ran (environment not allowed, lock held).
+    #[error("{0}")]
+    Refused(String),
+    /// The run could not start or go on.
+    #[error("{0}")]
+    Run(String),
+    #[error("failed to start the async runtime: {0}")]
+    Runtime(String),
     #[error("failed to write `{}`", path.display())]
     Write {
         path: PathBuf,
@@ -40,7 +48,20 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Invalid(_) | Self::Find(_) | Self::Usage(_) => 2,
-            Self::Write { .. } => 1,
+            Self::Refused(_) => 3,
+            Self::Write { .. } | Self::Run(_) | Self::Runtime(_) => 1,
         }
     }
+}
+
+/// An error and its causes on one line: `a: b: c`.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -1,12 +1,15 @@
 //! `runbook`: disaster-recovery procedures as versioned, executable TOML playbooks.
 //!
 //! The stages are the folders: `playbook` (file → validated model) → `plan` (model → order,
-//! waves, critical path) → the commands in `cli` that wire them to the terminal.
+//! waves, critical path) → `engine` (plan → events) → sinks (`record`, `ui`); `cli` wires them
+//! to the terminal.
 
 mod cli;
+pub mod engine;
 mod error;
 pub mod plan;
 pub mod playbook;
+pub mod record;
 mod ui;
 
 pub use error::Error;

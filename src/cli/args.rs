@@ -32,6 +32,8 @@ pub(crate) enum Command {
     Show(crate::cli::show::Args),
     /// Plan a playbook without running anything: waves, critical path, planned RTO
     Plan(crate::cli::plan::Args),
+    /// Run a playbook
+    Run(crate::cli::run::Args),
     /// Print the JSON Schema of the playbook format
     Schema,
     /// Print shell completions

@@ -21,6 +21,7 @@ pub(crate) fn main() -> ExitCode {
         Command::List(args) => crate::cli::list::run(&args, &library),
         Command::Show(args) => crate::cli::show::run(&args, &library),
         Command::Plan(args) => crate::cli::plan::run(&args, &library),
+        Command::Run(args) => crate::cli::run::run(&args, &library),
         Command::Schema => crate::cli::schema::run(),
         Command::Completions(args) => crate::cli::completions::run(&args),
     };

@@ -5,6 +5,7 @@ mod completions;
 mod list;
 mod main;
 mod plan;
+mod run;
 mod schema;
 mod show;
 mod validate;

@@ -1,0 +1,234 @@
+//! `runbook run NAME|FILE`: execute a playbook.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+
+use crate::cli::main::{check_env, load};
+use crate::engine::event::{Mode, RunStatus};
+use crate::engine::run::{RunSettings, execute};
+use crate::error::Error;
+use crate::playbook::Playbook;
+use crate::playbook::diagnostic::did_you_mean_suffix;
+use crate::playbook::find::Library;
+
+#[derive(Debug, clap::Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each flag is one documented command-line switch"
+)]
+pub(crate) struct Args {
+    /// Playbook name, name@semver-requirement, or file
+    #[arg(value_name = "NAME|FILE")]
+    playbook: String,
+    /// Override a declared var
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    vars: Vec<String>,
+    /// Target environment, checked against the playbook's `environments`
+    #[arg(long)]
+    env: Option<String>,
+    /// Why this run happens: recorded, shown in the report and notifications
+    #[arg(long, value_enum, default_value_t = RunMode::Drill)]
+    mode: RunMode,
+    /// Execute only `read_only` steps; print every other step's rendered command
+    #[arg(long)]
+    dry_run: bool,
+    /// Approve every `confirm` and manual step in advance
+    #[arg(long)]
+    yes: bool,
+    /// Approve one step's `confirm` in advance (repeatable)
+    #[arg(long, value_name = "ID")]
+    approve: Vec<String>,
+    /// Who runs it (default: $USER)
+    #[arg(long, value_name = "NAME")]
+    commander: Option<String>,
+    /// When the incident started (RFC 3339), for the achieved RPO and the RTO in incident mode
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    incident_start: Option<DateTime<Utc>>,
+    /// Run folder (default: runs/<run-id> beside the playbook folder, or under $RUNBOOK_RUNS)
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// How many steps may run at once (default: the number of CPUs)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_parallel: Option<u32>,
+    /// Send no notifications
+    #[arg(long)]
+    no_notify: bool,
+    /// Run only this step and what it needs
+    #[arg(long, value_name = "ID", conflicts_with = "from")]
+    only: Option<String>,
+    /// Run this step and everything after it; the steps before it count as done
+    #[arg(long, value_name = "ID")]
+    from: Option<String>,
+    /// Print the journal's events as JSON lines on stdout instead of the human view
+    #[arg(long)]
+    json: bool,
+    /// Show step output on the terminal too (it always goes to the step logs)
+    #[arg(long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RunMode {
+    Incident,
+    Drill,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time such as 2026-11-23T02:00:00Z ({e})"))
+}
+
+pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
+    let validated = load(library, &args.playbook)?;
+    let playbook = Arc::new(validated.playbook);
+    let vars = crate::cli::vars::apply(&playbook, &args.vars)?;
+    if let Err(refusal) = check_env(&playbook, args.env.as_deref()) {
+        return Err(Error::Refused(refusal));
+    }
+    let unselected = selection(&playbook, args.only.as_deref(), args.from.as_deref())?;
+    let bytes = std::fs::read(playbook.path()).map_err(|source| {
+        Error::Find(crate::playbook::find::FindError::Read {
+            path: playbook.path().to_path_buf(),
+            source,
+        })
+    })?;
+    let started = Utc::now();
+    let run_id = run_id(&playbook, started);
+    let run_dir = match &args.out {
+        Some(out) => out.clone(),
+        None => runs_root(playbook.path()).join(&run_id),
+    };
+    let commander = args
+        .commander
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let max_parallel = args.max_parallel.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        |n| n as usize,
+    );
+    let settings = RunSettings {
+        playbook,
+        playbook_bytes: bytes,
+        vars,
+        mode: match args.mode {
+            RunMode::Incident => Mode::Incident,
+            RunMode::Drill => Mode::Drill,
+        },
+        dry_run: args.dry_run,
+        env: args.env.clone(),
+        commander,
+        incident_start: args.incident_start,
+        yes: args.yes,
+        approve: args.approve.clone(),
+        max_parallel,
+        run_id,
+        run_dir,
+        unselected,
+        no_notify: args.no_notify,
+    };
+    let sinks = vec![crate::ui::for_terminal(args.json, args.verbose)];
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    let outcome = runtime.block_on(execute(settings, sinks));
+    // A prompt blocked on the terminal must not keep the process alive after the run.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    let outcome = outcome.map_err(|e| Error::Run(crate::error::chain(&e)))?;
+    Ok(match outcome.status {
+        RunStatus::Ok => ExitCode::SUCCESS,
+        RunStatus::Failed => ExitCode::from(1),
+        RunStatus::Interrupted => ExitCode::from(130),
+    })
+}
+
+/// `20261123T020000Z-postgres-restore-7f3a`: sortable, readable, unique.
+fn run_id(playbook: &Playbook, at: DateTime<Utc>) -> String {
+    let mut h = Sha256::new();
+    h.update(at.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(playbook.sha256.as_bytes());
+    let suffix = format!("{:x}", h.finalize());
+    format!(
+        "{}-{}-{}",
+        at.format("%Y%m%dT%H%M%SZ"),
+        playbook.meta.name,
+        &suffix[..4]
+    )
+}
+
+/// `$RUNBOOK_RUNS`, else `runs/` beside the playbook folder's parent.
+pub(crate) fn runs_root(playbook_path: &Path) -> PathBuf {
+    if let Some(root) = std::env::var_os("RUNBOOK_RUNS").filter(|r| !r.is_empty()) {
+        return PathBuf::from(root);
+    }
+    let folder = playbook_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let parent = folder
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parent.join("runs")
+}
+
+/// The steps `--only`/`--from` leave out, with the reason.
+fn selection(
+    playbook: &Playbook,
+    only: Option<&str>,
+    from: Option<&str>,
+) -> Result<Vec<Option<String>>, Error> {
+    let n = playbook.steps.len();
+    let Some((flag, id)) = only.map(|o| ("--only", o)).or(from.map(|f| ("--from", f))) else {
+        return Ok(vec![None; n]);
+    };
+    let Some(target) = playbook.step_index(id) else {
+        let hint = did_you_mean_suffix(id, playbook.steps.iter().map(|s| s.id.as_str()));
+        return Err(Error::Usage(format!(
+            "unknown step `{id}` in `{flag} {id}`{hint}"
+        )));
+    };
+    let mut selected = vec![false; n];
+    selected[target] = true;
+    if flag == "--only" {
+        // The step and everything it needs, transitively.
+        let mut stack = vec![target];
+        while let Some(i) = stack.pop() {
+            for &d in &playbook.steps[i].needs {
+                if !selected[d] {
+                    selected[d] = true;
+                    stack.push(d);
+                }
+            }
+        }
+    } else {
+        // The step and everything after it.
+        let mut dependents = vec![Vec::new(); n];
+        for (i, s) in playbook.steps.iter().enumerate() {
+            for &d in &s.needs {
+                dependents[d].push(i);
+            }
+        }
+        let mut stack = vec![target];
+        while let Some(i) = stack.pop() {
+            for &d in &dependents[i] {
+                if !selected[d] {
+                    selected[d] = true;
+                    stack.push(d);
+                }
+            }
+        }
+    }
+    Ok(selected
+        .iter()
+        .map(|&s| (!s).then(|| format!("not selected by `{flag} {id}`")))
+        .collect())
+}

@@ -1,0 +1,100 @@
+//! Health checks: a probe polled every `interval` until it passes or `timeout` ends, every
+//! attempt recorded as an event, with the time to the first pass.
+
+use std::time::{Duration, Instant};
+
+use crate::engine::clock::millis;
+use crate::engine::emitter::Emitter;
+use crate::engine::event::{CheckPhase, Event};
+use crate::engine::probe::{self, ProbeEnv};
+use crate::playbook::model::Check;
+
+/// How a check ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOutcome {
+    pub passed: bool,
+    pub attempts: u32,
+    /// The last attempt's words.
+    pub detail: String,
+}
+
+/// Runs a check: once for an assessment, polled otherwise.
+pub async fn run(
+    check: &Check,
+    phase: CheckPhase,
+    step: Option<&str>,
+    env: &ProbeEnv<'_>,
+    emitter: &Emitter,
+) -> CheckOutcome {
+    let started = Instant::now();
+    let target = env
+        .context
+        .render(probe_target(check))
+        .unwrap_or_else(|_| check.probe.target().to_owned());
+    emitter.emit(Event::CheckStarted {
+        check: check.id.clone(),
+        step: step.map(str::to_owned),
+        phase,
+        probe: check.probe.kind().to_owned(),
+        target,
+    });
+    let deadline = started + check.timeout.get();
+    let once = phase == CheckPhase::Assessment;
+    let mut attempts = 0;
+    let mut first_pass = None;
+    let detail = loop {
+        attempts += 1;
+        let attempt_started = Instant::now();
+        let remaining = deadline
+            .saturating_duration_since(attempt_started)
+            .max(Duration::from_millis(1));
+        let limit = check.attempt_timeout.get().min(remaining);
+        let result = probe::attempt(&check.probe, env, limit).await;
+        emitter.emit(Event::CheckAttempt {
+            check: check.id.clone(),
+            step: step.map(str::to_owned),
+            attempt: attempts,
+            passed: result.passed,
+            detail: result.detail.clone(),
+            duration_ms: millis(attempt_started.elapsed()),
+        });
+        if result.passed {
+            first_pass = Some(millis(started.elapsed()));
+            break result.detail;
+        }
+        let next = Instant::now() + check.interval.get();
+        if once || next >= deadline || env.cancel.is_cancelled() {
+            break result.detail;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(next.into()) => {}
+            () = env.cancel.cancelled() => break "cancelled".to_owned(),
+        }
+    };
+    let passed = first_pass.is_some();
+    emitter.emit(Event::CheckFinished {
+        check: check.id.clone(),
+        step: step.map(str::to_owned),
+        phase,
+        passed,
+        attempts,
+        first_pass_ms: first_pass,
+        duration_ms: millis(started.elapsed()),
+        detail: detail.clone(),
+    });
+    CheckOutcome {
+        passed,
+        attempts,
+        detail,
+    }
+}
+
+fn probe_target(check: &Check) -> &crate::playbook::template::Template {
+    use crate::playbook::model::Probe;
+    match &check.probe {
+        Probe::Http(h) => &h.url,
+        Probe::Tcp(t) => t,
+        Probe::Command(c) => &c.command,
+        Probe::File(f) => &f.glob,
+    }
+}

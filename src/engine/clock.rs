@@ -1,0 +1,47 @@
+//! The run's clock: a wall-clock start for the record and a monotonic elapsed time for every
+//! duration, so that a clock change during an incident cannot bend the RTO.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+/// When the run started, both ways.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub started_at: DateTime<Utc>,
+    started: Instant,
+}
+
+impl Clock {
+    #[must_use]
+    pub fn start() -> Self {
+        Self {
+            started_at: Utc::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Time since the start.
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The wall-clock time now, derived from the monotonic clock.
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        self.started_at + chrono::Duration::from_std(self.elapsed()).unwrap_or_default()
+    }
+
+    /// The monotonic instant `offset` after the start.
+    #[must_use]
+    pub fn instant_at(&self, offset: Duration) -> Instant {
+        self.started + offset
+    }
+}
+
+/// Milliseconds in a `u64`, saturating.
+#[must_use]
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,127 @@
+//! The template context of a run: `vars`, `env`, `steps.<id>.{outputs,status,exit_code}`,
+//! `run.*` and `playbook.*`, updated as steps finish and read by every render.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde_json::{Map, Value, json};
+
+use crate::engine::event::{Mode, StepStatus};
+use crate::playbook::model::{Playbook, Step, VarValue};
+use crate::playbook::template::{RenderFailure, Renderer, Template};
+
+/// What `run.*` says.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub id: String,
+    pub mode: Mode,
+    pub env: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub commander: String,
+    pub dir: PathBuf,
+}
+
+/// The values templates render against, shared by every step of a run.
+pub struct Context {
+    value: RwLock<Value>,
+    renderer: Renderer,
+}
+
+impl Context {
+    #[must_use]
+    pub fn new(
+        playbook: &Playbook,
+        vars: &IndexMap<String, VarValue>,
+        run: &RunInfo,
+        env: &BTreeMap<String, String>,
+    ) -> Self {
+        let vars: Map<String, Value> = vars.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        let value = json!({
+            "vars": vars,
+            "env": env,
+            "steps": {},
+            "run": {
+                "id": run.id,
+                "mode": run.mode.as_str(),
+                "env": run.env,
+                "started_at": run.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "date": run.started_at.format("%Y-%m-%d").to_string(),
+                "commander": run.commander,
+                "dir": run.dir.display().to_string(),
+            },
+            "playbook": {
+                "name": playbook.meta.name,
+                "version": playbook.meta.version.to_string(),
+                "title": playbook.meta.display_title(),
+            },
+        });
+        Self {
+            value: RwLock::new(value),
+            renderer: Renderer::new(),
+        }
+    }
+
+    pub fn render(&self, template: &Template) -> Result<String, RenderFailure> {
+        let value = self
+            .value
+            .read()
+            .expect("the context lock is never poisoned: renders do not panic");
+        self.renderer.render(template, &value)
+    }
+
+    /// Renders a `when` condition: `true` or `false`, nothing else.
+    pub fn condition(&self, template: &Template) -> Result<bool, RenderFailure> {
+        let text = self.render(template)?;
+        match text.trim() {
+            "true" => Ok(true),
+            "false" | "" => Ok(false),
+            other => Err(RenderFailure(format!(
+                "`when` rendered to {other:?}, not `true` or `false`"
+            ))),
+        }
+    }
+
+    /// Records a finished step for the templates of the steps after it.
+    pub fn record_step(
+        &self,
+        id: &str,
+        status: StepStatus,
+        exit_code: Option<i32>,
+        outputs: &BTreeMap<String, String>,
+    ) {
+        let mut value = self
+            .value
+            .write()
+            .expect("the context lock is never poisoned");
+        value["steps"][id] =
+            json!({ "status": status.as_str(), "exit_code": exit_code, "outputs": outputs });
+    }
+
+    /// For a step a dry run did not execute: placeholders (`<steps.ID.outputs.NAME>`) that render
+    /// in place of values that would only exist after a real run.
+    pub fn record_placeholder(&self, step: &Step) {
+        let id = &step.id;
+        let outputs: Map<String, Value> = step
+            .outputs
+            .keys()
+            .map(|name| {
+                (
+                    name.clone(),
+                    Value::String(format!("<steps.{id}.outputs.{name}>")),
+                )
+            })
+            .collect();
+        let mut value = self
+            .value
+            .write()
+            .expect("the context lock is never poisoned");
+        value["steps"][id.as_str()] = json!({
+            "status": format!("<steps.{id}.status>"),
+            "exit_code": format!("<steps.{id}.exit_code>"),
+            "outputs": outputs,
+        });
+    }
+}

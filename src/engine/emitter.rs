@@ -1,0 +1,97 @@
+//! The event bus: masks every secret in an event once, stamps it, and hands it to each sink in
+//! turn, synchronously, so that a journal sink can make it durable before the engine moves on.
+//! The engine knows the bus, never a sink.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+
+use crate::engine::event::{Event, Record};
+use crate::record::redact::Masker;
+
+/// Something that consumes a run's events: the journal, the live view, notifications.
+pub trait Sink: Send {
+    fn event(&mut self, record: &Record);
+
+    /// The last lines (masked) of a step that failed, for people to read.
+    fn tail(&mut self, _step: &str, _lines: &[String]) {}
+
+    /// The run is over: flush, clear, summarise.
+    fn finish(&mut self) {}
+}
+
+/// Fans events out to the sinks of one run.
+pub struct Emitter {
+    run_id: String,
+    masker: Arc<Masker>,
+    sinks: Mutex<Vec<Box<dyn Sink>>>,
+}
+
+impl Emitter {
+    #[must_use]
+    pub fn new(run_id: String, masker: Arc<Masker>, sinks: Vec<Box<dyn Sink>>) -> Arc<Self> {
+        Arc::new(Self {
+            run_id,
+            masker,
+            sinks: Mutex::new(sinks),
+        })
+    }
+
+    #[must_use]
+    pub fn masker(&self) -> &Arc<Masker> {
+        &self.masker
+    }
+
+    #[must_use]
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Masks, stamps and delivers an event; returns once every sink has it.
+    pub fn emit(&self, mut event: Event) {
+        if !self.masker.is_empty() {
+            event.mask(&|s| match self.masker.mask(s) {
+                Cow::Owned(masked) => Some(masked),
+                Cow::Borrowed(_) => None,
+            });
+        }
+        let record = Record {
+            ts: Utc::now(),
+            run_id: self.run_id.clone(),
+            event,
+        };
+        let mut sinks = self
+            .sinks
+            .lock()
+            .expect("a sink never panics while holding the lock");
+        for sink in sinks.iter_mut() {
+            sink.event(&record);
+        }
+    }
+
+    /// Shows a failed step's last lines (already masked by the log writer; masked again here).
+    pub fn tail(&self, step: &str, lines: &[String]) {
+        let masked: Vec<String> = lines
+            .iter()
+            .map(|l| self.masker.mask(l).into_owned())
+            .collect();
+        let mut sinks = self
+            .sinks
+            .lock()
+            .expect("a sink never panics while holding the lock");
+        for sink in sinks.iter_mut() {
+            sink.tail(step, &masked);
+        }
+    }
+
+    pub fn finish(&self) {
+        let mut sinks = self
+            .sinks
+            .lock()
+            .expect("a sink never panics while holding the lock");
+        for sink in sinks.iter_mut() {
+            sink.finish();
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! Events: every state change of a run, as data. The journal, the report, the live view and
+//! notifications are all built from these; the engine itself never calls any of them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How a process ended; never a raw wait status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Exit {
+    Success,
+    /// A non-zero exit code.
+    Code(i32),
+    /// Killed by a signal it did not get from us.
+    Signal(i32),
+    /// Its `timeout` passed and its process group was terminated.
+    TimedOut,
+    /// The run was interrupted and its process group was terminated.
+    Cancelled,
+}
+
+impl Exit {
+    /// The exit code, for `steps.ID.exit_code` and the report.
+    #[must_use]
+    pub fn code(self) -> Option<i32> {
+        match self {
+            Self::Success => Some(0),
+            Self::Code(c) => Some(c),
+            Self::Signal(_) | Self::TimedOut | Self::Cancelled => None,
+        }
+    }
+}
+
+/// A step's final status, in the journal's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Ok,
+    Failed,
+    Skipped,
+    RolledBack,
+    Cancelled,
+}
+
+impl StepStatus {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::RolledBack => "rolled_back",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run's final status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Ok,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Why the run exists: an outage or practice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Incident,
+    Drill,
+    DryRun,
+}
+
+impl Mode {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Incident => "incident",
+            Self::Drill => "drill",
+            Self::DryRun => "dry-run",
+        }
+    }
+}
+
+/// When a health check runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckPhase {
+    /// `[[checks]]` before the steps: the state found (never fails the run).
+    Assessment,
+    /// `[[checks]]` after the steps: the state left (fails the run if not passing).
+    Validation,
+    /// A step's `check` action.
+    Step,
+    /// A step's `verify`.
+    Verify,
+}
+
+/// How an approval was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalHow {
+    Prompt,
+    Flag,
+}
+
+/// One state change. Serialized with `event` as the tag; `ts` and `run_id` come from [`Record`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        playbook: String,
+        path: String,
+        version: String,
+        sha256: String,
+        mode: Mode,
+        env: Option<String>,
+        commander: String,
+        /// Secrets masked.
+        vars: BTreeMap<String, serde_json::Value>,
+        incident_start: Option<DateTime<Utc>>,
+        dry_run: bool,
+        host: String,
+        run_dir: String,
+        runbook_version: String,
+        max_parallel: usize,
+    },
+    CheckStarted {
+        check: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        step: Option<String>,
+        phase: CheckPhase,
+        probe: String,
+        target: String,
+    },
+    CheckAttempt {
+        check: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        step: Option<String>,
+        attempt: u32,
+        passed: bool,
+        detail: String,
+        duration_ms: u64,
+    },
+    CheckFinished {
+        check: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        step: Option<String>,
+        phase: CheckPhase,
+        passed: bool,
+        attempts: u32,
+        /// From the check's start to its first passing attempt.
+        first_pass_ms: Option<u64>,
+        duration_ms: u64,
+        detail: String,
+    },
+    StepStarted {
+        step: String,
+        title: String,
+        action: String,
+        /// The rendered command, URL or text, masked.
+        command: String,
+    },
+    StepAttemptFinished {
+        step: String,
+        attempt: u32,
+        /// How the step's process ended; `None` for actions without one (http, check, …).
+        exit: Option<Exit>,
+        exit_code: Option<i32>,
+        duration_ms: u64,
+        /// Why the attempt failed, in words; `None` when it succeeded.
+        reason: Option<String>,
+    },
+    /// After a kill, whether the step's process group is really empty.
+    ProcessGroupChecked {
+        step: String,
+        pgid: i32,
+        empty: bool,
+    },
+    StepFinished {
+        step: String,
+        status: StepStatus,
+        reason: Option<String>,
+        outputs: BTreeMap<String, String>,
+        exit_code: Option<i32>,
+        attempts: u32,
+        duration_ms: u64,
+        /// For a step a dry run did not execute: what would have run.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        would_run: Option<String>,
+    },
+    BudgetExceeded {
+        step: String,
+        budget_ms: u64,
+        elapsed_ms: u64,
+    },
+    ApprovalRequested {
+        step: String,
+        question: String,
+    },
+    ApprovalGiven {
+        step: String,
+        by: String,
+        how: ApprovalHow,
+    },
+    ApprovalDeclined {
+        step: String,
+        by: String,
+        reason: String,
+    },
+    RollbackStarted {
+        step: String,
+        command: String,
+    },
+    RollbackFinished {
+        step: String,
+        ok: bool,
+        exit_code: Option<i32>,
+        duration_ms: u64,
+        reason: Option<String>,
+    },
+    /// A `notify` step's text, for every configured channel to deliver.
+    NotifyRequested {
+        step: String,
+        text: String,
+    },
+    NotificationSent {
+        channel: String,
+        about: String,
+        text: String,
+    },
+    NotificationFailed {
+        channel: String,
+        about: String,
+        reason: String,
+        http_status: Option<u16>,
+    },
+    RtoWarning {
+        elapsed_ms: u64,
+        rto_objective_ms: u64,
+    },
+    RunInterrupted {
+        signal: String,
+    },
+    RunFinished {
+        status: RunStatus,
+        duration_ms: u64,
+        failures_tolerated: u32,
+        rto_objective_ms: Option<u64>,
+        rto_achieved_ms: Option<u64>,
+        rpo_objective_ms: Option<u64>,
+        rpo_achieved_ms: Option<u64>,
+    },
+    /// The last line a running step printed (masked); for the live view, never journaled.
+    #[serde(skip)]
+    StepOutput {
+        step: String,
+        line: String,
+    },
+}
+
+impl Event {
+    /// Whether the event belongs in the journal (not the live view's transient lines).
+    #[must_use]
+    pub fn is_durable(&self) -> bool {
+        !matches!(self, Self::StepOutput { .. })
+    }
+
+    /// The step the event is about, if any.
+    #[must_use]
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Self::StepStarted { step, .. }
+            | Self::StepAttemptFinished { step, .. }
+            | Self::ProcessGroupChecked { step, .. }
+            | Self::StepFinished { step, .. }
+            | Self::BudgetExceeded { step, .. }
+            | Self::ApprovalRequested { step, .. }
+            | Self::ApprovalGiven { step, .. }
+            | Self::ApprovalDeclined { step, .. }
+            | Self::RollbackStarted { step, .. }
+            | Self::RollbackFinished { step, .. }
+            | Self::NotifyRequested { step, .. }
+            | Self::StepOutput { step, .. } => Some(step),
+            Self::CheckStarted { step, .. }
+            | Self::CheckAttempt { step, .. }
+            | Self::CheckFinished { step, .. } => step.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Replaces every secret in every string the event carries.
+    pub fn mask(&mut self, mask: &dyn Fn(&str) -> Option<String>) {
+        let mut m = |s: &mut String| {
+            if let Some(masked) = mask(s) {
+                *s = masked;
+            }
+        };
+        match self {
+            Self::RunStarted {
+                vars,
+                path,
+                run_dir,
+                commander,
+                ..
+            } => {
+                m(path);
+                m(run_dir);
+                m(commander);
+                for v in vars.values_mut() {
+                    mask_json(v, &mut m);
+                }
+            }
+            Self::CheckStarted { target, .. } => m(target),
+            Self::CheckAttempt { detail, .. } | Self::CheckFinished { detail, .. } => m(detail),
+            Self::StepStarted { command, title, .. } => {
+                m(command);
+                m(title);
+            }
+            Self::StepAttemptFinished { reason, .. }
+            | Self::StepFinished { reason, .. }
+            | Self::RollbackFinished { reason, .. } => {
+                if let Some(r) = reason {
+                    m(r);
+                }
+                if let Self::StepFinished {
+                    outputs, would_run, ..
+                } = self
+                {
+                    outputs.values_mut().for_each(&mut m);
+                    if let Some(w) = would_run {
+                        m(w);
+                    }
+                }
+            }
+            Self::ApprovalRequested { question, .. } => m(question),
+            Self::ApprovalGiven { by, .. } => m(by),
+            Self::ApprovalDeclined { by, reason, .. } => {
+                m(by);
+                m(reason);
+            }
+            Self::RollbackStarted { command, .. } => m(command),
+            Self::NotificationSent { text, .. } | Self::NotifyRequested { text, .. } => m(text),
+            Self::NotificationFailed { reason, .. } => m(reason),
+            Self::StepOutput { line, .. } => m(line),
+            Self::ProcessGroupChecked { .. }
+            | Self::BudgetExceeded { .. }
+            | Self::RtoWarning { .. }
+            | Self::RunInterrupted { .. }
+            | Self::RunFinished { .. } => {}
+        }
+    }
+}
+
+fn mask_json(v: &mut serde_json::Value, m: &mut impl FnMut(&mut String)) {
+    match v {
+        serde_json::Value::String(s) => m(s),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| mask_json(x, m)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| mask_json(x, m)),
+        _ => {}
+    }
+}
+
+/// An event as written to the journal: one JSON object per line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// RFC 3339, UTC, milliseconds.
+    #[serde(with = "millis")]
+    pub ts: DateTime<Utc>,
+    pub run_id: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+mod millis {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&ts.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_lines_have_ts_event_run_id_and_ms_durations() {
+        let record = Record {
+            ts: DateTime::parse_from_rfc3339("2026-11-23T02:00:00.123Z")
+                .expect("time")
+                .with_timezone(&Utc),
+            run_id: "r1".into(),
+            event: Event::StepAttemptFinished {
+                step: "restore".into(),
+                attempt: 1,
+                exit: Some(Exit::Code(3)),
+                exit_code: Some(3),
+                duration_ms: 41_200,
+                reason: Some("exit code 3".into()),
+            },
+        };
+        let line = serde_json::to_string(&record).expect("serializes");
+        assert_eq!(
+            line,
+            r#"{"ts":"2026-11-23T02:00:00.123Z","run_id":"r1","event":"step_attempt_finished","step":"restore","attempt":1,"exit":{"kind":"code","value":3},"exit_code":3,"duration_ms":41200,"reason":"exit code 3"}"#
+        );
+        let back: Record = serde_json::from_str(&line).expect("reads back");
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn masking_reaches_nested_strings() {
+        let mut e = Event::StepFinished {
+            step: "s".into(),
+            status: StepStatus::Ok,
+            reason: None,
+            outputs: BTreeMap::from([("url".to_owned(), "postgres://u:hunter2@db".to_owned())]),
+            exit_code: Some(0),
+            attempts: 1,
+            duration_ms: 1,
+            would_run: None,
+        };
+        e.mask(&|s| s.contains("hunter2").then(|| s.replace("hunter2", "***")));
+        let Event::StepFinished { outputs, .. } = e else {
+            unreachable!("same variant")
+        };
+        assert_eq!(outputs["url"], "postgres://u:***@db");
+    }
+}

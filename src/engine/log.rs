@@ -1,0 +1,166 @@
+//! A step's output: masked into `logs/<step>.log` as it comes (with a separator per attempt),
+//! kept raw but bounded for outputs and expectations, and summarised as masked last lines for
+//! people. Memory stays flat however much a step prints.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::engine::emitter::Emitter;
+use crate::engine::event::Event;
+use crate::engine::process::OutputSink;
+use crate::record::redact::StreamMasker;
+
+/// How much raw stdout and stderr is kept for outputs and `expect` (the log has everything).
+pub const CAPTURE_LIMIT: usize = 1024 * 1024;
+/// How many last lines a failure shows.
+pub const TAIL_LINES: usize = 20;
+const LINE_LIMIT: usize = 4096;
+/// The live view needs no more than a few updates a second.
+const OUTPUT_EVENT_EVERY: Duration = Duration::from_millis(100);
+
+/// What a finished command left.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// Raw, up to [`CAPTURE_LIMIT`] bytes.
+    pub stdout: String,
+    pub stderr: String,
+    /// Masked, the last [`TAIL_LINES`] lines of stdout and stderr as they interleaved.
+    pub tail: Vec<String>,
+}
+
+/// The sink a step's process writes into.
+pub struct StepLog {
+    file: BufWriter<File>,
+    stdout_mask: StreamMasker,
+    stderr_mask: StreamMasker,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    tail: VecDeque<String>,
+    /// Masked bytes of the line not yet ended, per stream.
+    partial: [Vec<u8>; 2],
+    emitter: Arc<Emitter>,
+    step: String,
+    last_event: Option<Instant>,
+    write_error: Option<std::io::Error>,
+}
+
+impl StepLog {
+    /// Opens the step's log for appending and writes a separator.
+    pub fn open(
+        path: &Path,
+        step: &str,
+        emitter: Arc<Emitter>,
+        what: &str,
+    ) -> std::io::Result<Self> {
+        let mut file = BufWriter::new(OpenOptions::new().create(true).append(true).open(path)?);
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        writeln!(file, "=== {step}: {what} at {now} ===")?;
+        let masker = emitter.masker().clone();
+        Ok(Self {
+            file,
+            stdout_mask: masker.stream(),
+            stderr_mask: masker.stream(),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            tail: VecDeque::with_capacity(TAIL_LINES + 1),
+            partial: [Vec::new(), Vec::new()],
+            emitter,
+            step: step.to_owned(),
+            last_event: None,
+            write_error: None,
+        })
+    }
+
+    fn masked(&mut self, stream: usize, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Err(e) = self.file.write_all(bytes) {
+            self.write_error.get_or_insert(e);
+        }
+        let mut newest = None;
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            let partial = &mut self.partial[stream];
+            if partial.len() < LINE_LIMIT {
+                let room = LINE_LIMIT - partial.len();
+                partial.extend_from_slice(&piece[..piece.len().min(room)]);
+            }
+            if piece.ends_with(b"\n") {
+                let line = String::from_utf8_lossy(&partial[..])
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned();
+                partial.clear();
+                newest = Some(line.clone());
+                self.tail.push_back(line);
+                if self.tail.len() > TAIL_LINES {
+                    self.tail.pop_front();
+                }
+            }
+        }
+        if let Some(line) = newest {
+            let due = self
+                .last_event
+                .is_none_or(|t| t.elapsed() >= OUTPUT_EVENT_EVERY);
+            if due && !line.trim().is_empty() {
+                self.last_event = Some(Instant::now());
+                self.emitter.emit(Event::StepOutput {
+                    step: self.step.clone(),
+                    line,
+                });
+            }
+        }
+    }
+
+    /// Flushes what the maskers held back and returns what was captured.
+    pub fn finish(mut self) -> Captured {
+        let rest_out =
+            std::mem::replace(&mut self.stdout_mask, self.emitter.masker().stream()).finish();
+        self.masked(0, &rest_out);
+        let rest_err =
+            std::mem::replace(&mut self.stderr_mask, self.emitter.masker().stream()).finish();
+        self.masked(1, &rest_err);
+        for stream in 0..2 {
+            if !self.partial[stream].is_empty() {
+                let line = String::from_utf8_lossy(&self.partial[stream]).into_owned();
+                self.tail.push_back(line);
+                if self.tail.len() > TAIL_LINES {
+                    self.tail.pop_front();
+                }
+            }
+        }
+        if let Err(e) = self.file.flush() {
+            self.write_error.get_or_insert(e);
+        }
+        if let Some(e) = &self.write_error {
+            tracing::warn!(step = %self.step, error = %e, "failed to write the step log");
+        }
+        Captured {
+            stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
+            tail: self.tail.into_iter().collect(),
+        }
+    }
+}
+
+fn keep(buffer: &mut Vec<u8>, chunk: &[u8]) {
+    let room = CAPTURE_LIMIT.saturating_sub(buffer.len());
+    buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+}
+
+impl OutputSink for StepLog {
+    fn stdout(&mut self, chunk: &[u8]) {
+        keep(&mut self.stdout, chunk);
+        let masked = self.stdout_mask.push(chunk).into_owned();
+        self.masked(0, &masked);
+    }
+
+    fn stderr(&mut self, chunk: &[u8]) {
+        keep(&mut self.stderr, chunk);
+        let masked = self.stderr_mask.push(chunk).into_owned();
+        self.masked(1, &masked);
+    }
+}

@@ -1,0 +1,17 @@
+//! Plan → Events: runs a playbook as a DAG of steps on tokio, with health checks, process
+//! groups, retries, approvals, rollbacks and masking; every state change an [`event::Event`].
+
+pub mod approval;
+pub mod check;
+pub mod clock;
+pub mod context;
+pub mod emitter;
+pub mod event;
+pub mod log;
+pub mod probe;
+pub mod process;
+pub mod run;
+pub mod scheduler;
+pub mod shared;
+pub mod signal;
+pub mod step;

@@ -1,0 +1,1057 @@
+//! Child processes for user commands: every `sh -c` that runbook starts is spawned here, in a
+//! process group of its own, with its output streamed to an [`OutputSink`] as it comes. On
+//! timeout or cancel the whole group gets TERM, then KILL after a grace period, and the group is
+//! checked to be empty afterwards, so no grandchild outlives its step.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+/// How long a group has between TERM and KILL unless a step says otherwise.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+/// How long output is still read after the direct child exited while members of its group hold
+/// the output pipes open, before those stragglers are terminated.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
+
+/// One read from a pipe; the size of a Linux pipe buffer, so a full pipe drains in one read.
+const READ_CHUNK: usize = 64 * 1024;
+/// How often a group being terminated is checked for remaining members.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long after KILL the group may take to disappear before it is reported as not empty.
+const KILL_SETTLE: Duration = Duration::from_secs(2);
+/// How long output is still read once the group is gone: a process that left the group
+/// (`setsid`) may hold the pipes open, and must not keep the step alive.
+const CLOSE_DRAIN: Duration = Duration::from_millis(100);
+
+/// A shell command to run as one attempt of a step, a rollback or a `command` probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// Run with `sh -c`.
+    pub script: String,
+    /// Added to the environment runbook inherited.
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    /// When it passes, the group is terminated and the exit is [`Exit::TimedOut`].
+    pub timeout: Option<Duration>,
+    /// Delay between TERM and KILL.
+    pub grace: Duration,
+    /// See [`DEFAULT_LINGER`].
+    pub linger: Duration,
+}
+
+impl CommandSpec {
+    /// A command with no extra environment, no timeout and the default grace and linger.
+    #[must_use]
+    pub fn new(script: impl Into<String>, cwd: impl Into<PathBuf>) -> Self {
+        Self {
+            script: script.into(),
+            env: Vec::new(),
+            cwd: cwd.into(),
+            timeout: None,
+            grace: DEFAULT_GRACE,
+            linger: DEFAULT_LINGER,
+        }
+    }
+}
+
+pub use crate::engine::event::Exit;
+
+/// How a finished child ended, in our words.
+fn exit_from_status(status: ExitStatus) -> Exit {
+    match (status.code(), status.signal()) {
+        (Some(0), _) => Exit::Success,
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        // Neither code nor signal is only possible for a stopped process, never from wait.
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Success => f.write_str("exit code 0"),
+            Self::Code(code) => write!(f, "exit code {code}"),
+            Self::Signal(signal) => match Signal::try_from(*signal) {
+                Ok(name) => write!(f, "killed by {name}"),
+                Err(_) => write!(f, "killed by signal {signal}"),
+            },
+            Self::TimedOut => f.write_str("timed out"),
+            Self::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+/// Which signals runbook had to send to the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Teardown {
+    /// None: the command ended by itself.
+    NotNeeded,
+    /// TERM was enough.
+    Term,
+    /// Something outlived the grace period and got KILL.
+    Kill,
+}
+
+/// The outcome of [`run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub exit: Exit,
+    /// From spawn until the group was dealt with and the output read (including any grace).
+    pub duration: Duration,
+    pub pid: u32,
+    /// Equal to `pid`: the child leads its own group.
+    pub pgid: u32,
+    pub teardown: Teardown,
+    /// No live member of the group is left (zombies waiting for init to reap them count as
+    /// gone). Can be false after a normal exit: a member that detached from the output
+    /// (`cmd >/dev/null 2>&1 &`) is left running on purpose, since a step may start a service.
+    pub group_empty: bool,
+    /// Members of the group still held the output open after the direct child exited and were
+    /// terminated.
+    pub stragglers_killed: bool,
+}
+
+/// Where [`run`] hands output, chunk by chunk as it is read; masking, log writing and capture
+/// happen inside. Called from the select loop, so it must not block for long.
+pub trait OutputSink {
+    fn stdout(&mut self, chunk: &[u8]);
+    fn stderr(&mut self, chunk: &[u8]);
+}
+
+impl<T: OutputSink + ?Sized> OutputSink for &mut T {
+    fn stdout(&mut self, chunk: &[u8]) {
+        (**self).stdout(chunk);
+    }
+    fn stderr(&mut self, chunk: &[u8]) {
+        (**self).stderr(chunk);
+    }
+}
+
+/// runbook itself cannot go on with this command (a failing command is an [`Exit`], not this).
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("failed to start `sh` in `{cwd}`: {}", describe(.error), cwd = .cwd.display())]
+    Spawn { cwd: PathBuf, error: io::Error },
+    #[error("failed to read the output of process {pid}: {}", describe(.error))]
+    Read { pid: u32, error: io::Error },
+    #[error("failed to wait for process {pid}: {}", describe(.error))]
+    Wait { pid: u32, error: io::Error },
+}
+
+/// The OS's words for an error, without Rust's ` (os error 2)` suffix.
+pub(crate) fn describe(error: &io::Error) -> String {
+    match error.raw_os_error() {
+        Some(code) => Errno::from_raw(code).desc().to_owned(),
+        None => error.to_string(),
+    }
+}
+
+/// Runs `spec` to the end, streaming its output to `sink`.
+///
+/// The child gets stdin from `/dev/null` and its own process group. On timeout or `cancel` its
+/// group gets TERM, then KILL after `spec.grace`; the result says whether the group ended
+/// up empty. If the direct child exits while its group still holds the output pipes open, output
+/// is read for `spec.linger` more, then the group is terminated the same way. If this future is
+/// dropped before it completes, the group gets KILL.
+///
+/// # Errors
+///
+/// [`ProcessError::Spawn`] when `sh` cannot be started (missing `cwd`, no `sh` on `PATH`);
+/// reading the pipes or waiting for the child failing is an error too, after which the group
+/// gets KILL. A command that fails, times out or is cancelled is an [`Exit`], not an error.
+///
+/// # Panics
+///
+/// Only if an invariant breaks: a freshly spawned child has a pid and the piped stdout and
+/// stderr that were asked for.
+pub async fn run<S: OutputSink + ?Sized>(
+    spec: &CommandSpec,
+    sink: &mut S,
+    cancel: &CancellationToken,
+    registry: &Registry,
+) -> Result<Finished, ProcessError> {
+    let started = Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&spec.script)
+        .envs(spec.env.iter().map(|(key, value)| (key, value)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|error| ProcessError::Spawn {
+            cwd: spec.cwd.clone(),
+            error,
+        })?;
+    let pid = child.id().expect("a child not yet waited for has a pid");
+    let _registered = registry.register(pid);
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    // Filled by `read_buf` into spare capacity: nothing to zero on each spawn.
+    let mut stdout_buf = Vec::with_capacity(READ_CHUNK);
+    let mut stderr_buf = Vec::with_capacity(READ_CHUNK);
+    let (mut stdout_open, mut stderr_open) = (true, true);
+    let mut status: Option<ExitStatus> = None;
+    let mut life = Lifecycle::new(pid, spec, started);
+
+    loop {
+        if life.settle(status.is_some(), !stdout_open && !stderr_open) {
+            break;
+        }
+        let may_cancel = life.may_cancel();
+        tokio::select! {
+            read = stdout.read_buf(&mut stdout_buf), if stdout_open => match read {
+                Ok(0) => stdout_open = false,
+                Ok(_) => {
+                    sink.stdout(&stdout_buf);
+                    stdout_buf.clear();
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(ProcessError::Read { pid, error }),
+            },
+            read = stderr.read_buf(&mut stderr_buf), if stderr_open => match read {
+                Ok(0) => stderr_open = false,
+                Ok(_) => {
+                    sink.stderr(&stderr_buf);
+                    stderr_buf.clear();
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(ProcessError::Read { pid, error }),
+            },
+            exited = child.wait(), if status.is_none() => {
+                status = Some(exited.map_err(|error| ProcessError::Wait { pid, error })?);
+            }
+            () = cancel.cancelled(), if may_cancel => life.stop(Exit::Cancelled),
+            () = sleep_until_some(life.wake()) => {
+                if life.tick(status.is_some()) {
+                    break;
+                }
+            }
+        }
+    }
+
+    let exit = life
+        .stopped
+        .or_else(|| status.map(exit_from_status))
+        .expect("the loop ends only once the child was reaped or runbook stopped it");
+    // A normal end checks the group once: a member may have detached from the output.
+    let group_empty = life
+        .group_empty
+        .unwrap_or_else(|| !life.group.has_live_members());
+    life.group.disarm();
+    Ok(Finished {
+        exit,
+        duration: started.elapsed(),
+        pid,
+        pgid: pid,
+        teardown: life.teardown,
+        group_empty,
+        stragglers_killed: life.stragglers_killed,
+    })
+}
+
+async fn sleep_until_some(wake: Option<Instant>) {
+    match wake {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where [`run`] is in a command's life.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Waiting for output, exit, the deadline or cancel.
+    Running,
+    /// The direct child exited; reading what its group still writes until `until`.
+    Lingering { until: Instant },
+    /// TERM sent; polling the group until it is empty or `kill_at`.
+    Terminating { kill_at: Instant, poll_at: Instant },
+    /// KILL sent; polling the group until it is empty or `give_up_at`.
+    Killed {
+        give_up_at: Instant,
+        poll_at: Instant,
+    },
+    /// The group is dealt with; reading what is left in the pipes until `until`.
+    Closing { until: Instant },
+}
+
+/// The state of [`run`]'s select loop apart from the pipes and the child: the phase, the
+/// timers and what was done to the group. Only the loop's own task touches it.
+struct Lifecycle {
+    group: Group,
+    phase: Phase,
+    deadline: Option<Instant>,
+    grace: Duration,
+    linger: Duration,
+    /// Why runbook ended the command, when it did.
+    stopped: Option<Exit>,
+    teardown: Teardown,
+    stragglers_killed: bool,
+    /// Known once a teardown has checked the group.
+    group_empty: Option<bool>,
+}
+
+impl Lifecycle {
+    fn new(pid: u32, spec: &CommandSpec, started: Instant) -> Self {
+        Self {
+            group: Group::new(pid),
+            phase: Phase::Running,
+            deadline: spec.timeout.map(|timeout| started + timeout),
+            grace: spec.grace,
+            linger: spec.linger,
+            stopped: None,
+            teardown: Teardown::NotNeeded,
+            stragglers_killed: false,
+            group_empty: None,
+        }
+    }
+
+    /// Moves on from what the child and pipes did; true when the run is over.
+    fn settle(&mut self, exited: bool, output_closed: bool) -> bool {
+        match self.phase {
+            Phase::Running if exited && output_closed => true,
+            Phase::Running if exited => {
+                self.phase = Phase::Lingering {
+                    until: Instant::now() + self.linger,
+                };
+                false
+            }
+            Phase::Lingering { .. } | Phase::Closing { .. } => output_closed,
+            _ => false,
+        }
+    }
+
+    fn may_cancel(&self) -> bool {
+        matches!(self.phase, Phase::Running | Phase::Lingering { .. })
+    }
+
+    /// When the timer branch should fire next.
+    fn wake(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Running => self.deadline,
+            Phase::Lingering { until } | Phase::Closing { until } => Some(until),
+            Phase::Terminating { poll_at, .. } | Phase::Killed { poll_at, .. } => Some(poll_at),
+        }
+    }
+
+    /// Starts the teardown: TERM to the group. While lingering, the direct child already exited
+    /// by itself, so its own exit stands (even on cancel) and the members are stragglers.
+    fn stop(&mut self, reason: Exit) {
+        let lingering = matches!(self.phase, Phase::Lingering { .. });
+        if !lingering {
+            self.stopped = Some(reason);
+        }
+        if self.group.terminate() {
+            self.teardown = Teardown::Term;
+            self.stragglers_killed = lingering;
+        }
+        let now = Instant::now();
+        self.phase = Phase::Terminating {
+            kill_at: now + self.grace,
+            poll_at: now,
+        };
+    }
+
+    /// The timer fired; true when the run is over.
+    fn tick(&mut self, reaped: bool) -> bool {
+        let now = Instant::now();
+        let poll_at = now + POLL_INTERVAL;
+        let closing = Phase::Closing {
+            until: now + CLOSE_DRAIN,
+        };
+        match self.phase {
+            Phase::Running => self.stop(Exit::TimedOut),
+            Phase::Lingering { .. } => self.stop(Exit::Success),
+            Phase::Terminating { kill_at, .. } => {
+                if reaped && !self.group.has_live_members() {
+                    self.group_empty = Some(true);
+                    self.phase = closing;
+                } else if now >= kill_at {
+                    self.group.signal(Signal::SIGKILL);
+                    self.teardown = Teardown::Kill;
+                    self.phase = Phase::Killed {
+                        give_up_at: now + KILL_SETTLE,
+                        poll_at,
+                    };
+                } else {
+                    self.phase = Phase::Terminating { kill_at, poll_at };
+                }
+            }
+            Phase::Killed { give_up_at, .. } => {
+                if reaped && !self.group.has_live_members() {
+                    self.group_empty = Some(true);
+                    self.phase = closing;
+                } else if now >= give_up_at {
+                    self.group_empty = Some(false);
+                    self.phase = closing;
+                } else {
+                    self.phase = Phase::Killed {
+                        give_up_at,
+                        poll_at,
+                    };
+                }
+            }
+            Phase::Closing { .. } => return true,
+        }
+        false
+    }
+}
+
+/// Every process group runbook has alive, so that a second Ctrl-C can KILL them all at once.
+#[derive(Debug, Default)]
+pub struct Registry {
+    groups: std::sync::Mutex<std::collections::HashSet<i32>>,
+}
+
+impl Registry {
+    /// Records a group until the returned guard is dropped.
+    fn register(&self, pid: u32) -> Registered<'_> {
+        let pgid = i32::try_from(pid).expect("Linux pids fit in i32");
+        self.groups.lock().expect("never poisoned").insert(pgid);
+        Registered {
+            registry: self,
+            pgid,
+        }
+    }
+
+    /// KILL to every live group, now.
+    pub fn kill_all(&self) {
+        for &pgid in self.groups.lock().expect("never poisoned").iter() {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+    }
+}
+
+struct Registered<'a> {
+    registry: &'a Registry,
+    pgid: i32,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.registry
+            .groups
+            .lock()
+            .expect("never poisoned")
+            .remove(&self.pgid);
+    }
+}
+
+/// The child's process group. Until disarmed, dropping it sends KILL to the whole group, so
+/// a cancelled `run` future or an error return leaves nothing behind.
+struct Group {
+    pgid: Pid,
+    armed: bool,
+}
+
+impl Group {
+    fn new(pid: u32) -> Self {
+        Self {
+            pgid: Pid::from_raw(i32::try_from(pid).expect("Linux pids fit in i32")),
+            armed: true,
+        }
+    }
+
+    /// Sends `signal` to every member; false when the group no longer exists.
+    fn signal(&self, signal: Signal) -> bool {
+        killpg(self.pgid, signal).is_ok()
+    }
+
+    /// TERM to every member, then CONT so that a stopped member gets to handle the TERM;
+    /// false when the group no longer exists.
+    fn terminate(&self) -> bool {
+        let delivered = self.signal(Signal::SIGTERM);
+        if delivered {
+            self.signal(Signal::SIGCONT);
+        }
+        delivered
+    }
+
+    /// Whether a member is alive. Zombies do not count: the direct child's is reaped by
+    /// `wait`, but an orphaned grandchild's waits for PID 1, which may be slow to reap.
+    fn has_live_members(&self) -> bool {
+        match killpg(self.pgid, None) {
+            Err(Errno::ESRCH) => false,
+            _ => has_live_member_in_proc(self.pgid.as_raw()),
+        }
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Scans `/proc/*/stat` for a process of group `pgid` that is not a zombie. Without a readable
+/// `/proc` the group is assumed alive, since `kill` said it has members.
+fn has_live_member_in_proc(pgid: i32) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return true;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some(member) = name
+            .to_str()
+            .filter(|name| name.bytes().all(|byte| byte.is_ascii_digit()))
+        else {
+            return false;
+        };
+        // A process that exits while we scan simply has no stat file any more.
+        fs::read_to_string(format!("/proc/{member}/stat"))
+            .ok()
+            .and_then(|stat| parse_stat(&stat))
+            .is_some_and(|(state, group)| group == pgid && !matches!(state, 'Z' | 'X'))
+    })
+}
+
+/// State and process group from a `/proc/PID/stat` line. The command name may contain spaces
+/// and parentheses, so fields are counted from the last `)`.
+fn parse_stat(stat: &str) -> Option<(char, i32)> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// An [`OutputSink`] that keeps a bounded copy of the output: the head of stdout and of stderr
+/// (for `outputs` and `expect`) up to a cap each, and the last [`TAIL_LINES`] lines of the
+/// combined output (for failure reports), each line cut at [`MAX_LINE`] bytes.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    cap: usize,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    stdout_total: u64,
+    stderr_total: u64,
+    tail: VecDeque<Vec<u8>>,
+    /// The unfinished last line of stdout and of stderr.
+    partial: [Vec<u8>; 2],
+}
+
+/// How many lines of combined output [`Capture`] keeps at the end.
+pub const TAIL_LINES: usize = 20;
+/// Longest line [`Capture`] keeps in its tail; the rest of a longer line is dropped.
+pub const MAX_LINE: usize = 4096;
+/// Default cap of [`Capture`] on each of stdout and stderr.
+pub const DEFAULT_CAPTURE_CAP: usize = 1024 * 1024;
+
+impl Default for Capture {
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPTURE_CAP)
+    }
+}
+
+impl Capture {
+    /// Keeps up to `cap` bytes of the head of stdout and of stderr.
+    #[must_use]
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_total: 0,
+            stderr_total: 0,
+            tail: VecDeque::with_capacity(TAIL_LINES + 1),
+            partial: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// The first `cap` bytes of stdout.
+    #[must_use]
+    pub fn stdout_head(&self) -> &[u8] {
+        &self.stdout
+    }
+
+    /// The first `cap` bytes of stderr.
+    #[must_use]
+    pub fn stderr_head(&self) -> &[u8] {
+        &self.stderr
+    }
+
+    /// How many bytes stdout had in all.
+    #[must_use]
+    pub fn stdout_total(&self) -> u64 {
+        self.stdout_total
+    }
+
+    /// How many bytes stderr had in all.
+    #[must_use]
+    pub fn stderr_total(&self) -> u64 {
+        self.stderr_total
+    }
+
+    /// Whether stdout was longer than the cap.
+    #[must_use]
+    pub fn stdout_truncated(&self) -> bool {
+        self.stdout_total > self.stdout.len() as u64
+    }
+
+    /// The last [`TAIL_LINES`] lines of stdout and stderr as they came, invalid UTF-8 replaced.
+    #[must_use]
+    pub fn tail_lines(&self) -> Vec<String> {
+        let lines: Vec<&Vec<u8>> = self
+            .tail
+            .iter()
+            .chain(self.partial.iter().filter(|line| !line.is_empty()))
+            .collect();
+        lines[lines.len().saturating_sub(TAIL_LINES)..]
+            .iter()
+            .map(|line| String::from_utf8_lossy(line).into_owned())
+            .collect()
+    }
+
+    /// Bytes of memory held for output, to check that capture stays bounded.
+    #[must_use]
+    pub fn retained_bytes(&self) -> usize {
+        self.stdout.capacity()
+            + self.stderr.capacity()
+            + self.tail.iter().map(Vec::capacity).sum::<usize>()
+            + self.partial.iter().map(Vec::capacity).sum::<usize>()
+    }
+
+    fn keep(cap: usize, head: &mut Vec<u8>, chunk: &[u8]) {
+        let room = cap.saturating_sub(head.len()).min(chunk.len());
+        if room > 0 {
+            head.reserve_exact(room);
+            head.extend_from_slice(&chunk[..room]);
+        }
+    }
+
+    fn keep_lines(&mut self, stream: usize, chunk: &[u8]) {
+        let mut pieces = chunk.split(|&byte| byte == b'\n');
+        let first = pieces.next().expect("split yields at least one piece");
+        Self::extend_line(&mut self.partial[stream], first);
+        for piece in pieces {
+            let line = std::mem::take(&mut self.partial[stream]);
+            self.tail.push_back(line);
+            if self.tail.len() > TAIL_LINES {
+                self.tail.pop_front();
+            }
+            Self::extend_line(&mut self.partial[stream], piece);
+        }
+    }
+
+    fn extend_line(line: &mut Vec<u8>, piece: &[u8]) {
+        let room = MAX_LINE.saturating_sub(line.len()).min(piece.len());
+        line.extend_from_slice(&piece[..room]);
+    }
+}
+
+impl OutputSink for Capture {
+    fn stdout(&mut self, chunk: &[u8]) {
+        self.stdout_total += chunk.len() as u64;
+        Self::keep(self.cap, &mut self.stdout, chunk);
+        self.keep_lines(0, chunk);
+    }
+
+    fn stderr(&mut self, chunk: &[u8]) {
+        self.stderr_total += chunk.len() as u64;
+        Self::keep(self.cap, &mut self.stderr, chunk);
+        self.keep_lines(1, chunk);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use nix::errno::Errno;
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use tokio_util::sync::CancellationToken;
+
+    use super::{
+        Capture, CommandSpec, Exit, Finished, MAX_LINE, OutputSink, ProcessError, TAIL_LINES,
+        Teardown, parse_stat, run,
+    };
+
+    fn spec(script: &str, cwd: &Path) -> CommandSpec {
+        CommandSpec::new(script, cwd)
+    }
+
+    async fn run_capture(spec: &CommandSpec) -> (Finished, Capture) {
+        let mut capture = Capture::default();
+        let finished = run(
+            spec,
+            &mut capture,
+            &CancellationToken::new(),
+            &Registry::default(),
+        )
+        .await
+        .expect("sh starts");
+        (finished, capture)
+    }
+
+    fn text(bytes: &[u8]) -> &str {
+        std::str::from_utf8(bytes).expect("test output is UTF-8")
+    }
+
+    /// Gone: no such process, or a zombie nobody has reaped yet.
+    fn is_gone(pid: i32) -> bool {
+        if kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH) {
+            return true;
+        }
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| parse_stat(&stat))
+            .is_none_or(|(state, _)| state == 'Z')
+    }
+
+    async fn wait_for_pid(path: &Path) -> i32 {
+        for _ in 0..1000 {
+            if let Some(pid) = fs::read_to_string(path)
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+            {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} was never written", path.display());
+    }
+
+    fn read_pid(path: &Path) -> i32 {
+        fs::read_to_string(path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .trim()
+            .parse()
+            .expect("a pid")
+    }
+
+    /// A grandchild (and its child) that ignore TERM, so only KILL ends them; both write
+    /// their pids into the working directory.
+    const STUBBORN: &str =
+        r#"sh -c 'trap "" TERM; sleep 100 & echo $! > sleep.pid; echo $$ > sh.pid; wait' & wait"#;
+
+    #[tokio::test]
+    async fn exit_codes() {
+        let cwd = Path::new("/");
+        let (finished, _) = run_capture(&spec("true", cwd)).await;
+        assert_eq!(finished.exit, Exit::Success);
+        assert_eq!(finished.teardown, Teardown::NotNeeded);
+        assert!(finished.group_empty);
+        assert!(!finished.stragglers_killed);
+        assert_eq!(finished.pid, finished.pgid);
+        assert_eq!(
+            run_capture(&spec("exit 3", cwd)).await.0.exit,
+            Exit::Code(3)
+        );
+        let killed = run_capture(&spec("kill -KILL $$", cwd)).await.0.exit;
+        assert_eq!(killed, Exit::Signal(9));
+        assert_eq!(killed.to_string(), "killed by SIGKILL");
+    }
+
+    #[tokio::test]
+    async fn stdout_and_stderr_are_separate() {
+        let script = "echo out; echo err >&2; echo out2";
+        let (finished, capture) = run_capture(&spec(script, Path::new("/"))).await;
+        assert_eq!(finished.exit, Exit::Success);
+        assert_eq!(text(capture.stdout_head()), "out\nout2\n");
+        assert_eq!(text(capture.stderr_head()), "err\n");
+        let mut tail = capture.tail_lines();
+        tail.sort();
+        assert_eq!(tail, ["err", "out", "out2"]);
+    }
+
+    #[tokio::test]
+    async fn env_and_cwd_are_honoured() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut spec = spec(
+            r#"printf '%s|%s|' "$RUNBOOK_TEST" "$HOME"; pwd -P"#,
+            dir.path(),
+        );
+        spec.env.push(("RUNBOOK_TEST".into(), "it's $set".into()));
+        let (finished, capture) = run_capture(&spec).await;
+        assert_eq!(finished.exit, Exit::Success);
+        let home = std::env::var("HOME").unwrap_or_default();
+        let cwd = dir.path().canonicalize().expect("temp dir exists");
+        assert_eq!(
+            text(capture.stdout_head()),
+            format!("it's $set|{home}|{}\n", cwd.display())
+        );
+    }
+
+    #[tokio::test]
+    async fn stdin_is_null() {
+        let (finished, capture) = run_capture(&spec("cat; echo done", Path::new("/"))).await;
+        assert_eq!(finished.exit, Exit::Success);
+        assert_eq!(text(capture.stdout_head()), "done\n");
+    }
+
+    #[tokio::test]
+    async fn spawn_failure_names_sh_and_cwd() {
+        let mut capture = Capture::default();
+        let missing = spec("true", Path::new("/nope"));
+        let error = run(
+            &missing,
+            &mut capture,
+            &CancellationToken::new(),
+            &Registry::default(),
+        )
+        .await
+        .expect_err("cwd is missing");
+        assert!(matches!(error, ProcessError::Spawn { .. }));
+        assert_eq!(
+            error.to_string(),
+            "failed to start `sh` in `/nope`: No such file or directory"
+        );
+
+        let mut no_sh = spec("true", Path::new("/"));
+        no_sh.env.push(("PATH".into(), "/nonexistent".into()));
+        let error = run(
+            &no_sh,
+            &mut capture,
+            &CancellationToken::new(),
+            &Registry::default(),
+        )
+        .await
+        .expect_err("sh is not on PATH");
+        assert_eq!(
+            error.to_string(),
+            "failed to start `sh` in `/`: No such file or directory"
+        );
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_grandchild_that_ignores_term() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut spec = spec(STUBBORN, dir.path());
+        spec.timeout = Some(Duration::from_secs(1));
+        spec.grace = Duration::from_millis(300);
+        let (finished, _) = run_capture(&spec).await;
+        assert_eq!(finished.exit, Exit::TimedOut);
+        assert_eq!(finished.teardown, Teardown::Kill);
+        assert!(finished.group_empty);
+        assert!(
+            finished.duration < Duration::from_millis(1300) * 10,
+            "{finished:?}"
+        );
+        for file in ["sh.pid", "sleep.pid"] {
+            let pid = read_pid(&dir.path().join(file));
+            assert!(is_gone(pid), "{file}: {pid} survived");
+        }
+    }
+
+    #[tokio::test]
+    async fn term_is_enough_for_a_cooperative_command() {
+        let mut spec = spec("sleep 100", Path::new("/"));
+        spec.timeout = Some(Duration::from_millis(200));
+        let (finished, _) = run_capture(&spec).await;
+        assert_eq!(finished.exit, Exit::TimedOut);
+        assert_eq!(finished.teardown, Teardown::Term);
+        assert!(finished.group_empty);
+        // TERM ended it: the 2 s grace was not waited out.
+        assert!(finished.duration < Duration::from_secs(2), "{finished:?}");
+    }
+
+    #[tokio::test]
+    async fn stopped_command_still_gets_term() {
+        // The trap runs only if the shell is continued, which TERM alone does not do.
+        let mut spec = spec("trap 'exit 0' TERM; kill -STOP $$; exit 7", Path::new("/"));
+        spec.timeout = Some(Duration::from_millis(200));
+        let (finished, _) = run_capture(&spec).await;
+        assert_eq!(finished.exit, Exit::TimedOut);
+        assert_eq!(finished.teardown, Teardown::Term);
+        assert!(finished.group_empty);
+    }
+
+    #[tokio::test]
+    async fn cancel_mid_run_kills_the_group() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut spec = spec(STUBBORN, dir.path());
+        spec.grace = Duration::from_millis(300);
+        let cancel = CancellationToken::new();
+        let canceller = {
+            let cancel = cancel.clone();
+            let pid_file = dir.path().join("sh.pid");
+            tokio::spawn(async move {
+                wait_for_pid(&pid_file).await;
+                cancel.cancel();
+            })
+        };
+        let mut capture = Capture::default();
+        let finished = run(&spec, &mut capture, &cancel, &Registry::default())
+            .await
+            .expect("sh starts");
+        canceller.await.expect("canceller finishes");
+        assert_eq!(finished.exit, Exit::Cancelled);
+        assert_eq!(finished.teardown, Teardown::Kill);
+        assert!(finished.group_empty);
+        for file in ["sh.pid", "sleep.pid"] {
+            let pid = read_pid(&dir.path().join(file));
+            assert!(is_gone(pid), "{file}: {pid} survived");
+        }
+    }
+
+    /// Cancels as soon as the first stdout arrives, which only works if output streams live.
+    struct CancelOnOutput(CancellationToken);
+
+    impl OutputSink for CancelOnOutput {
+        fn stdout(&mut self, _chunk: &[u8]) {
+            self.0.cancel();
+        }
+        fn stderr(&mut self, _chunk: &[u8]) {}
+    }
+
+    #[tokio::test]
+    async fn output_streams_while_the_command_runs() {
+        let cancel = CancellationToken::new();
+        let mut sink = CancelOnOutput(cancel.clone());
+        let spec = spec("echo ready; exec sleep 100", Path::new("/"));
+        let finished = run(&spec, &mut sink, &cancel, &Registry::default())
+            .await
+            .expect("sh starts");
+        assert_eq!(finished.exit, Exit::Cancelled);
+        assert!(finished.group_empty);
+    }
+
+    #[tokio::test]
+    async fn large_output_keeps_capture_bounded() {
+        let (finished, capture) = run_capture(&spec(
+            "head -c 200000000 /dev/zero; echo; echo end",
+            Path::new("/"),
+        ))
+        .await;
+        assert_eq!(finished.exit, Exit::Success);
+        assert_eq!(capture.stdout_total(), 200_000_005);
+        assert!(capture.stdout_truncated());
+        assert_eq!(capture.stdout_head().len(), super::DEFAULT_CAPTURE_CAP);
+        assert!(
+            capture.retained_bytes() < 2 * super::DEFAULT_CAPTURE_CAP,
+            "{}",
+            capture.retained_bytes()
+        );
+        let tail = capture.tail_lines();
+        assert_eq!(tail.len(), 2);
+        assert_eq!(tail[0].len(), MAX_LINE);
+        assert_eq!(tail[1], "end");
+    }
+
+    #[tokio::test]
+    async fn backgrounded_straggler_does_not_hang() {
+        let mut spec = spec("sleep 100 & echo $!", Path::new("/"));
+        spec.linger = Duration::from_millis(200);
+        let (finished, capture) = run_capture(&spec).await;
+        assert_eq!(finished.exit, Exit::Success);
+        assert!(finished.stragglers_killed);
+        assert_eq!(finished.teardown, Teardown::Term);
+        assert!(finished.group_empty);
+        assert!(finished.duration < Duration::from_secs(5), "{finished:?}");
+        let pid = text(capture.stdout_head()).trim().parse().expect("a pid");
+        assert!(is_gone(pid), "straggler {pid} survived");
+    }
+
+    #[tokio::test]
+    async fn straggler_that_ignores_term_gets_kill() {
+        let mut spec = spec(
+            r#"sh -c 'trap "" TERM; sleep 100' & echo $!; exit 4"#,
+            Path::new("/"),
+        );
+        spec.linger = Duration::from_millis(200);
+        spec.grace = Duration::from_millis(300);
+        let (finished, capture) = run_capture(&spec).await;
+        assert_eq!(finished.exit, Exit::Code(4));
+        assert!(finished.stragglers_killed);
+        assert_eq!(finished.teardown, Teardown::Kill);
+        assert!(finished.group_empty);
+        let pid = text(capture.stdout_head()).trim().parse().expect("a pid");
+        assert!(is_gone(pid), "straggler {pid} survived");
+    }
+
+    #[tokio::test]
+    async fn detached_member_is_left_running_and_reported() {
+        let spec = spec("sleep 100 >/dev/null 2>&1 & echo $!", Path::new("/"));
+        let (finished, capture) = run_capture(&spec).await;
+        let pid: i32 = text(capture.stdout_head()).trim().parse().expect("a pid");
+        let alive = !is_gone(pid);
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        assert_eq!(finished.exit, Exit::Success);
+        assert!(!finished.stragglers_killed);
+        assert!(!finished.group_empty);
+        assert_eq!(finished.teardown, Teardown::NotNeeded);
+        assert!(alive, "a detached member is not killed after a normal exit");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_run_kills_the_group() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spec = spec(STUBBORN, dir.path());
+        let mut capture = Capture::default();
+        let cancel = CancellationToken::new();
+        let pid_file = dir.path().join("sleep.pid");
+        let pid = tokio::select! {
+            finished = run(&spec, &mut capture, &cancel, &Registry::default()) => panic!("ended by itself: {finished:?}"),
+            pid = wait_for_pid(&pid_file) => pid,
+        };
+        let mut gone = false;
+        for _ in 0..500 {
+            gone = is_gone(pid);
+            if gone {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone, "{pid} survived the dropped run");
+    }
+
+    #[test]
+    fn capture_keeps_the_last_lines_and_cuts_long_ones() {
+        let mut capture = Capture::new(8);
+        for line in 0..30 {
+            capture.stdout(format!("line {line}\n").as_bytes());
+        }
+        capture.stderr(b"partial err");
+        capture.stdout(&vec![b'x'; MAX_LINE + 10]);
+        let tail = capture.tail_lines();
+        assert_eq!(tail.len(), TAIL_LINES);
+        assert_eq!(tail[0], "line 12");
+        assert_eq!(tail[17], "line 29");
+        assert_eq!(tail[18], "x".repeat(MAX_LINE));
+        assert_eq!(tail[19], "partial err");
+        assert_eq!(capture.stdout_head(), b"line 0\nl");
+        assert_eq!(capture.stderr_head(), b"partial ");
+        assert_eq!(capture.stderr_total(), 11);
+    }
+
+    #[test]
+    fn stat_lines_with_odd_command_names() {
+        let stat = "4242 (a (weird) name) S 1 4200 4200 0 -1";
+        assert_eq!(parse_stat(stat), Some(('S', 4200)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn exits_read_like_the_report() {
+        assert_eq!(Exit::Code(3).to_string(), "exit code 3");
+        assert_eq!(Exit::Signal(15).to_string(), "killed by SIGTERM");
+        assert_eq!(Exit::TimedOut.to_string(), "timed out");
+    }
+}

@@ -1,0 +1,316 @@
+//! A whole run: secrets and masking, the run folder, the template context, assessment checks,
+//! the steps, validation checks, the RTO and RPO achieved, and the final status.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::approval::Approvals;
+use crate::engine::check;
+use crate::engine::clock::{Clock, millis};
+use crate::engine::context::{Context, RunInfo};
+use crate::engine::emitter::{Emitter, Sink};
+use crate::engine::event::{CheckPhase, Event, Mode, RunStatus, StepStatus};
+use crate::engine::probe::{HttpClients, ProbeEnv};
+use crate::engine::process::Registry;
+use crate::engine::scheduler::{self, Schedule};
+use crate::engine::shared::Shared;
+use crate::engine::signal;
+use crate::playbook::model::{Playbook, VarValue};
+use crate::record::redact::Masker;
+
+/// Everything a run is told.
+pub struct RunSettings {
+    pub playbook: Arc<Playbook>,
+    /// The playbook file's exact bytes, kept in the run folder.
+    pub playbook_bytes: Vec<u8>,
+    pub vars: IndexMap<String, VarValue>,
+    /// `incident` or `drill`; a dry run is recorded as `dry-run`.
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub env: Option<String>,
+    pub commander: String,
+    pub incident_start: Option<DateTime<Utc>>,
+    pub yes: bool,
+    pub approve: Vec<String>,
+    pub max_parallel: usize,
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    /// Steps left out by `--only`/`--from`, with the reason.
+    pub unselected: Vec<Option<String>>,
+    /// Deliver no notifications; they are still journaled.
+    pub no_notify: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub steps: Vec<StepStatus>,
+}
+
+/// Why a run could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("failed to create the run folder `{}`", path.display())]
+    RunFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to render `{key}` of [env]: {reason}")]
+    Env { key: String, reason: String },
+    #[error("failed to set up HTTP: {0}")]
+    Http(#[source] reqwest::Error),
+    #[error("failed to listen for signals")]
+    Signals(#[source] std::io::Error),
+    #[error("invalid secret: {0}")]
+    Secret(String),
+}
+
+/// The values of the playbook's `secrets` found in the environment.
+#[must_use]
+pub fn secret_values(playbook: &Playbook) -> Vec<String> {
+    playbook
+        .meta
+        .secrets
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Runs a playbook to its end. `sinks` receive every event.
+#[expect(clippy::too_many_lines, reason = "the run's phases in order")]
+pub async fn execute(
+    settings: RunSettings,
+    sinks: Vec<Box<dyn Sink>>,
+) -> Result<RunOutcome, StartError> {
+    let clock = Clock::start();
+    let started = Instant::now();
+    let playbook = Arc::clone(&settings.playbook);
+    let run_dir = settings.run_dir.clone();
+    let logs_dir = run_dir.join("logs");
+    std::fs::create_dir_all(&logs_dir).map_err(|source| StartError::RunFolder {
+        path: logs_dir.clone(),
+        source,
+    })?;
+    let copy = run_dir.join("playbook.toml");
+    std::fs::write(&copy, &settings.playbook_bytes)
+        .map_err(|source| StartError::RunFolder { path: copy, source })?;
+
+    let process_env: BTreeMap<String, String> = std::env::vars().collect();
+    let mode = if settings.dry_run {
+        Mode::DryRun
+    } else {
+        settings.mode
+    };
+    let info = RunInfo {
+        id: settings.run_id.clone(),
+        mode,
+        env: settings.env.clone(),
+        started_at: clock.started_at,
+        commander: settings.commander.clone(),
+        dir: run_dir.clone(),
+    };
+    let context = Context::new(&playbook, &settings.vars, &info, &process_env);
+    let mut secrets = secret_values(&playbook);
+    // Webhook URLs carry their own credentials: masked like secrets.
+    for template in playbook
+        .notify
+        .slack
+        .iter()
+        .map(|s| &s.webhook)
+        .chain(playbook.notify.webhook.iter().map(|w| &w.url))
+    {
+        if let Ok(url) = context.render(template) {
+            secrets.push(url);
+        }
+    }
+    let masker = Arc::new(Masker::new(secrets).map_err(|e| StartError::Secret(e.to_string()))?);
+    let mut env = vec![
+        ("RUNBOOK_RUN_ID".to_owned(), settings.run_id.clone()),
+        ("RUNBOOK_RUN_DIR".to_owned(), run_dir.display().to_string()),
+        ("RUNBOOK_MODE".to_owned(), mode.as_str().to_owned()),
+    ];
+    for (key, template) in &playbook.env {
+        let value = context.render(template).map_err(|e| StartError::Env {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+        env.push((key.clone(), value));
+    }
+    let emitter = Emitter::new(settings.run_id.clone(), masker, sinks);
+    let cancel = CancellationToken::new();
+    let groups = Arc::new(Registry::default());
+    let interrupt =
+        signal::listen(cancel.clone(), Arc::clone(&groups)).map_err(StartError::Signals)?;
+    let shared = Arc::new(Shared {
+        playbook: Arc::clone(&playbook),
+        context,
+        emitter: Arc::clone(&emitter),
+        http: HttpClients::new().map_err(StartError::Http)?,
+        approvals: Approvals::new(
+            settings.yes,
+            settings.approve.clone(),
+            settings.commander.clone(),
+        ),
+        cancel: cancel.clone(),
+        groups,
+        run_dir: run_dir.clone(),
+        logs_dir,
+        env,
+        dry_run: settings.dry_run,
+    });
+
+    emitter.emit(Event::RunStarted {
+        playbook: playbook.meta.name.clone(),
+        path: playbook.path().display().to_string(),
+        version: playbook.meta.version.to_string(),
+        sha256: playbook.sha256.clone(),
+        mode,
+        env: settings.env.clone(),
+        commander: settings.commander.clone(),
+        vars: settings
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect(),
+        incident_start: settings.incident_start,
+        dry_run: settings.dry_run,
+        host: host(),
+        run_dir: run_dir.display().to_string(),
+        runbook_version: env!("CARGO_PKG_VERSION").to_owned(),
+        max_parallel: settings.max_parallel,
+    });
+
+    checks(&shared, CheckPhase::Assessment).await;
+
+    let schedule = Schedule {
+        max_parallel: settings.max_parallel,
+        env: settings.env.clone(),
+        unselected: settings.unselected.clone(),
+        rto_warning_after: playbook.meta.rto.map(|r| r.duration.get().mul_f64(0.8)),
+    };
+    let outcome = scheduler::run(&shared, &schedule, started).await;
+
+    let mut failed = outcome.failed;
+    if !outcome.interrupted && !failed && !settings.dry_run && !cancel.is_cancelled() {
+        failed |= !checks(&shared, CheckPhase::Validation).await;
+    }
+    let interrupted = outcome.interrupted || cancel.is_cancelled();
+    let status = if interrupted {
+        emitter.emit(Event::RunInterrupted {
+            signal: interrupt.signal().unwrap_or("SIGINT").to_owned(),
+        });
+        RunStatus::Interrupted
+    } else if failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Ok
+    };
+
+    let end = started.elapsed();
+    let rto_achieved = rto_achieved(
+        &playbook,
+        &outcome.times,
+        &outcome.status,
+        end,
+        &clock,
+        mode,
+        settings.incident_start,
+    );
+    let rpo_achieved = playbook.meta.recovery_point.as_ref().and_then(|t| {
+        let text = shared.context.render(t).ok()?;
+        let point = DateTime::parse_from_rfc3339(text.trim())
+            .ok()?
+            .with_timezone(&Utc);
+        let reference = settings.incident_start.unwrap_or(clock.started_at);
+        (reference - point).to_std().ok().map(millis)
+    });
+    emitter.emit(Event::RunFinished {
+        status,
+        duration_ms: millis(end),
+        failures_tolerated: outcome.failures_tolerated,
+        rto_objective_ms: playbook.meta.rto.map(|r| r.duration.as_millis()),
+        rto_achieved_ms: rto_achieved,
+        rpo_objective_ms: playbook.meta.rpo.map(|r| r.duration.as_millis()),
+        rpo_achieved_ms: rpo_achieved,
+    });
+    emitter.finish();
+    Ok(RunOutcome {
+        status,
+        steps: outcome.status,
+    })
+}
+
+/// The RTO: the `rto_clock` part of the run when both its steps ran, else the whole run; in
+/// incident mode with `--incident-start`, from the incident's start.
+fn rto_achieved(
+    playbook: &Playbook,
+    times: &[Option<(Duration, Duration)>],
+    status: &[StepStatus],
+    end: Duration,
+    clock: &Clock,
+    mode: Mode,
+    incident_start: Option<DateTime<Utc>>,
+) -> Option<u64> {
+    let (mut from, mut to) = (Duration::ZERO, end);
+    if let Some(c) = playbook.meta.rto_clock {
+        let (Some((start, _)), Some((_, stop))) = (times[c.start], times[c.stop]) else {
+            return None;
+        };
+        if status[c.stop] != StepStatus::Ok {
+            return None;
+        }
+        (from, to) = (start, stop);
+    }
+    let achieved = millis(to.saturating_sub(from));
+    match (mode, incident_start) {
+        (Mode::Incident, Some(incident)) => {
+            let before_run = (clock.started_at - incident).num_milliseconds().max(0);
+            Some(u64::try_from(before_run).unwrap_or(0) + millis(to))
+        }
+        _ => Some(achieved),
+    }
+}
+
+/// Runs `[[checks]]` concurrently; whether all passed.
+async fn checks(shared: &Arc<Shared>, phase: CheckPhase) -> bool {
+    let mut set = JoinSet::new();
+    for i in 0..shared.playbook.checks.len() {
+        let shared = Arc::clone(shared);
+        set.spawn(async move {
+            let check = &shared.playbook.checks[i];
+            let env = ProbeEnv {
+                context: &shared.context,
+                http: &shared.http,
+                cwd: &shared.run_dir,
+                env: &shared.env,
+                cancel: &shared.cancel,
+                groups: &shared.groups,
+            };
+            check::run(check, phase, None, &env, &shared.emitter)
+                .await
+                .passed
+        });
+    }
+    let mut all = true;
+    while let Some(result) = set.join_next().await {
+        all &= result.unwrap_or(false);
+    }
+    all
+}
+
+fn host() -> String {
+    nix::unistd::gethostname().map_or_else(
+        |_| "unknown".to_owned(),
+        |h| h.to_string_lossy().into_owned(),
+    )
+}

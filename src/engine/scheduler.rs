@@ -1,0 +1,386 @@
+//! The DAG: steps start as soon as every need has finished `ok`, up to `--max-parallel` at
+//! once; dependents of a failed or skipped step are skipped with the reason; a failure stops
+//! scheduling (`abort`), is tolerated (`continue`) or rolls back (`rollback`); an interrupt
+//! cancels what runs and starts nothing new.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use crate::engine::clock::millis;
+use crate::engine::event::{Event, Exit, StepStatus};
+use crate::engine::log::StepLog;
+use crate::engine::process::{self, CommandSpec};
+use crate::engine::shared::Shared;
+use crate::engine::step::{self, StepResult};
+use crate::playbook::model::{OnFailure, Step};
+
+/// What the scheduler was told about the run.
+pub struct Schedule {
+    pub max_parallel: usize,
+    pub env: Option<String>,
+    /// Steps outside the `--only`/`--from` selection, with the reason they do not run; their
+    /// dependents treat them as done.
+    pub unselected: Vec<Option<String>>,
+    /// The RTO objective and when its clock starts (`None`: at the first step of `rto_clock`).
+    pub rto_warning_after: Option<Duration>,
+}
+
+/// How the steps went.
+#[derive(Debug, Clone)]
+pub struct StepsOutcome {
+    pub status: Vec<StepStatus>,
+    /// When each step started and ended, from the run's start.
+    pub times: Vec<Option<(Duration, Duration)>>,
+    pub failures_tolerated: u32,
+    /// A step failed and was not tolerated, or a rollback failed.
+    pub failed: bool,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Running,
+    Done(StepStatus),
+}
+
+/// Why scheduling stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stop {
+    Abort(String),
+    Rollback(usize),
+    Interrupt,
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "the scheduling loop reads best in one piece"
+)]
+pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant) -> StepsOutcome {
+    let steps = &shared.playbook.steps;
+    let n = steps.len();
+    let mut dependents = vec![Vec::new(); n];
+    let mut waiting_on = vec![0usize; n];
+    for (i, s) in steps.iter().enumerate() {
+        for &d in &s.needs {
+            dependents[d].push(i);
+            waiting_on[i] += 1;
+        }
+    }
+    let mut state = vec![State::Waiting; n];
+    let mut times: Vec<Option<(Duration, Duration)>> = vec![None; n];
+    let mut started_at: Vec<Option<Duration>> = vec![None; n];
+    let mut completed: Vec<usize> = Vec::new();
+    // Ready steps, first in file order.
+    let mut ready: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
+    let mut failures_tolerated = 0;
+    let mut failed = false;
+    let mut stop: Option<Stop> = None;
+    let mut running = JoinSet::new();
+    let mut rto_warned = schedule.rto_warning_after.is_none();
+    let rto_at = schedule
+        .rto_warning_after
+        .map_or(run_started, |d| run_started + d);
+
+    // Unselected steps count as done for their dependents.
+    let mut settle: Vec<(usize, StepStatus, Option<String>)> = Vec::new();
+    for (i, reason) in schedule.unselected.iter().enumerate() {
+        if let Some(reason) = reason {
+            settle.push((i, StepStatus::Skipped, Some(reason.clone())));
+        }
+    }
+    for i in 0..n {
+        if waiting_on[i] == 0 && schedule.unselected[i].is_none() {
+            ready.push(Reverse(i));
+        }
+    }
+    let finish_unselected = |i: usize, reason: &str| Event::StepFinished {
+        step: steps[i].id.clone(),
+        status: StepStatus::Skipped,
+        reason: Some(reason.to_owned()),
+        outputs: BTreeMap::new(),
+        exit_code: None,
+        attempts: 0,
+        duration_ms: 0,
+        would_run: None,
+    };
+    for (i, _, reason) in settle.drain(..) {
+        let reason = reason.unwrap_or_default();
+        state[i] = State::Done(StepStatus::Skipped);
+        shared.emitter.emit(finish_unselected(i, &reason));
+        if shared.dry_run {
+            shared.context.record_placeholder(&steps[i]);
+        }
+        for &d in &dependents[i] {
+            waiting_on[d] -= 1;
+            if waiting_on[d] == 0 && schedule.unselected[d].is_none() {
+                ready.push(Reverse(d));
+            }
+        }
+    }
+
+    loop {
+        // Start what may start.
+        while stop.is_none() && running.len() < schedule.max_parallel.max(1) {
+            let Some(Reverse(i)) = ready.pop() else { break };
+            if !steps[i].runs_in(schedule.env.as_deref()) {
+                let env = schedule.env.clone().unwrap_or_default();
+                skip(
+                    shared,
+                    &mut state,
+                    &dependents,
+                    i,
+                    format!("not for environment `{env}`"),
+                );
+                continue;
+            }
+            state[i] = State::Running;
+            started_at[i] = Some(run_started.elapsed());
+            let task_shared = Arc::clone(shared);
+            running.spawn(async move { (i, step::run(&task_shared, i).await) });
+        }
+        if running.is_empty() {
+            break;
+        }
+        let joined = tokio::select! {
+            joined = running.join_next() => joined,
+            () = shared.cancel.cancelled(), if stop != Some(Stop::Interrupt) => {
+                stop = Some(Stop::Interrupt);
+                continue;
+            }
+            () = tokio::time::sleep_until(rto_at.into()), if !rto_warned => {
+                rto_warned = true;
+                let objective = shared.playbook.meta.rto.map_or(0, |r| r.duration.as_millis());
+                shared.emitter.emit(Event::RtoWarning { elapsed_ms: millis(run_started.elapsed()), rto_objective_ms: objective });
+                continue;
+            }
+        };
+        let Some(joined) = joined else { break };
+        let (i, result) = match joined {
+            Ok(pair) => pair,
+            Err(e) => {
+                // A step task panicked: a bug in runbook, reported rather than hidden.
+                tracing::error!(error = %e, "a step task failed");
+                failed = true;
+                stop.get_or_insert(Stop::Abort("an internal error".to_owned()));
+                continue;
+            }
+        };
+        times[i] = started_at[i].map(|s| (s, run_started.elapsed()));
+        state[i] = State::Done(result.status);
+        record(shared, &steps[i], &result);
+        match result.status {
+            StepStatus::Ok => {
+                completed.push(i);
+                for &d in &dependents[i] {
+                    waiting_on[d] -= 1;
+                    if waiting_on[d] == 0
+                        && state[d] == State::Waiting
+                        && schedule.unselected[d].is_none()
+                    {
+                        ready.push(Reverse(d));
+                    }
+                }
+            }
+            StepStatus::Skipped => cascade(shared, &mut state, &dependents, i, "skipped"),
+            StepStatus::Cancelled => cascade(shared, &mut state, &dependents, i, "cancelled"),
+            StepStatus::Failed | StepStatus::RolledBack => {
+                cascade(shared, &mut state, &dependents, i, "failed");
+                if shared.dry_run && steps[i].read_only {
+                    failed = true;
+                    stop.get_or_insert(Stop::Abort(steps[i].id.clone()));
+                    continue;
+                }
+                match steps[i].on_failure {
+                    OnFailure::Continue => failures_tolerated += 1,
+                    OnFailure::Abort => {
+                        failed = true;
+                        stop.get_or_insert(Stop::Abort(steps[i].id.clone()));
+                    }
+                    OnFailure::Rollback => {
+                        failed = true;
+                        stop.get_or_insert(Stop::Rollback(i));
+                    }
+                }
+            }
+        }
+    }
+
+    // Steps that never started.
+    let why = match &stop {
+        Some(Stop::Interrupt) => "the run was interrupted".to_owned(),
+        Some(Stop::Abort(id)) => format!("the run stopped after `{id}` failed"),
+        Some(Stop::Rollback(i)) => format!("the run stopped after `{}` failed", steps[*i].id),
+        None => "not reached".to_owned(),
+    };
+    for i in 0..n {
+        if state[i] == State::Waiting {
+            state[i] = State::Done(StepStatus::Skipped);
+            shared.emitter.emit(finish_unselected(i, &why));
+        }
+    }
+
+    if let Some(Stop::Rollback(trigger)) = stop
+        && !shared.cancel.is_cancelled()
+    {
+        // The failed step's own rollback first (it may have half-applied), then every
+        // completed step's, newest first.
+        let order = std::iter::once(trigger).chain(completed.iter().rev().copied());
+        for i in order {
+            if steps[i].rollback.is_none() || shared.cancel.is_cancelled() {
+                continue;
+            }
+            let ok = rollback(shared, &steps[i]).await;
+            if !ok {
+                failed = true;
+            }
+            if ok && i != trigger {
+                state[i] = State::Done(StepStatus::RolledBack);
+            }
+        }
+    }
+    let interrupted = matches!(stop, Some(Stop::Interrupt)) || shared.cancel.is_cancelled();
+    let status = state
+        .iter()
+        .map(|s| {
+            if let State::Done(st) = s {
+                *st
+            } else {
+                StepStatus::Skipped
+            }
+        })
+        .collect();
+    StepsOutcome {
+        status,
+        times,
+        failures_tolerated,
+        failed,
+        interrupted,
+    }
+}
+
+fn record(shared: &Shared, step: &Step, result: &StepResult) {
+    if shared.dry_run && result.would_run.is_some() {
+        shared.context.record_placeholder(step);
+    } else {
+        shared
+            .context
+            .record_step(&step.id, result.status, result.exit_code, &result.outputs);
+    }
+}
+
+/// Skips step `i` (never started) and everything after it.
+fn skip(shared: &Shared, state: &mut [State], dependents: &[Vec<usize>], i: usize, reason: String) {
+    state[i] = State::Done(StepStatus::Skipped);
+    emit_skip(shared, i, reason);
+    cascade(shared, state, dependents, i, "skipped");
+}
+
+fn emit_skip(shared: &Shared, i: usize, reason: String) {
+    let step = &shared.playbook.steps[i];
+    shared
+        .context
+        .record_step(&step.id, StepStatus::Skipped, None, &BTreeMap::new());
+    shared.emitter.emit(Event::StepFinished {
+        step: step.id.clone(),
+        status: StepStatus::Skipped,
+        reason: Some(reason),
+        outputs: BTreeMap::new(),
+        exit_code: None,
+        attempts: 0,
+        duration_ms: 0,
+        would_run: None,
+    });
+}
+
+/// Skips every waiting step downstream of `i`, each naming the need that stopped it.
+fn cascade(shared: &Shared, state: &mut [State], dependents: &[Vec<usize>], i: usize, what: &str) {
+    let mut stack: Vec<(usize, usize)> = dependents[i].iter().map(|&d| (d, i)).collect();
+    while let Some((d, because)) = stack.pop() {
+        if state[d] != State::Waiting {
+            continue;
+        }
+        state[d] = State::Done(StepStatus::Skipped);
+        let cause = &shared.playbook.steps[because].id;
+        let word = if because == i { what } else { "skipped" };
+        emit_skip(shared, d, format!("needs {word} step `{cause}`"));
+        stack.extend(dependents[d].iter().map(|&x| (x, d)));
+    }
+}
+
+/// Runs a step's `rollback` command; whether it succeeded.
+async fn rollback(shared: &Shared, step: &Step) -> bool {
+    let Some(template) = &step.rollback else {
+        return true;
+    };
+    let started = Instant::now();
+    let command = match shared.context.render(template) {
+        Ok(c) => c,
+        Err(e) => {
+            shared.emitter.emit(Event::RollbackStarted {
+                step: step.id.clone(),
+                command: template.source().to_owned(),
+            });
+            shared.emitter.emit(Event::RollbackFinished {
+                step: step.id.clone(),
+                ok: false,
+                exit_code: None,
+                duration_ms: 0,
+                reason: Some(format!("template error in `rollback`: {e}")),
+            });
+            return false;
+        }
+    };
+    shared.emitter.emit(Event::RollbackStarted {
+        step: step.id.clone(),
+        command: command.clone(),
+    });
+    let cwd = match &step.cwd {
+        Some(t) => shared
+            .context
+            .render(t)
+            .map_or_else(|_| shared.run_dir.clone(), |c| shared.run_dir.join(c)),
+        None => shared.run_dir.clone(),
+    };
+    let mut spec = CommandSpec::new(command, cwd);
+    spec.env.clone_from(&shared.env);
+    spec.env.push(("RUNBOOK_STEP".to_owned(), step.id.clone()));
+    spec.timeout = Some(step.timeout.unwrap_or(Step::DEFAULT_RUN_TIMEOUT).get());
+    let log_path = shared.logs_dir.join(format!("{}.log", step.id));
+    let (exit, reason, tail) =
+        match StepLog::open(&log_path, &step.id, Arc::clone(&shared.emitter), "rollback") {
+            Ok(mut log) => {
+                let finished = process::run(&spec, &mut log, &shared.cancel, &shared.groups).await;
+                let captured = log.finish();
+                match finished {
+                    Ok(f) => (
+                        Some(f.exit),
+                        (f.exit != Exit::Success).then(|| f.exit.to_string()),
+                        captured.tail,
+                    ),
+                    Err(e) => (None, Some(e.to_string()), captured.tail),
+                }
+            }
+            Err(e) => (
+                None,
+                Some(format!("failed to write `{}`: {e}", log_path.display())),
+                Vec::new(),
+            ),
+        };
+    let ok = reason.is_none();
+    if !ok && !tail.is_empty() {
+        shared.emitter.tail(&step.id, &tail);
+    }
+    shared.emitter.emit(Event::RollbackFinished {
+        step: step.id.clone(),
+        ok,
+        exit_code: exit.and_then(Exit::code),
+        duration_ms: millis(started.elapsed()),
+        reason,
+    });
+    ok
+}

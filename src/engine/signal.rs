@@ -1,0 +1,51 @@
+//! SIGINT and SIGTERM: the first cancels the run (running process groups get TERM, then KILL
+//! after the grace period; nothing new starts); a second kills every process group at once.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::process::Registry;
+
+/// Which signal interrupted the run, once one has.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    signal: Mutex<Option<&'static str>>,
+}
+
+impl Interrupt {
+    #[must_use]
+    pub fn signal(&self) -> Option<&'static str> {
+        *self.signal.lock().expect("never poisoned")
+    }
+}
+
+/// Listens for SIGINT and SIGTERM for the rest of the process.
+pub fn listen(cancel: CancellationToken, groups: Arc<Registry>) -> std::io::Result<Arc<Interrupt>> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let interrupt = Arc::new(Interrupt::default());
+    let seen = Arc::clone(&interrupt);
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            let name = tokio::select! {
+                Some(()) = int.recv() => "SIGINT",
+                Some(()) = term.recv() => "SIGTERM",
+                else => break,
+            };
+            count += 1;
+            if count == 1 {
+                seen.signal
+                    .lock()
+                    .expect("never poisoned")
+                    .get_or_insert(name);
+                cancel.cancel();
+            } else {
+                groups.kill_all();
+            }
+        }
+    });
+    Ok(interrupt)
+}

@@ -1,0 +1,580 @@
+//! One step: `when`, approval, the action with retries and backoff, expectations, outputs and
+//! `verify`, with every attempt an event and the output in a masked per-step log.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::engine::approval::{Ask, Decision};
+use crate::engine::check;
+use crate::engine::clock::millis;
+use crate::engine::event::{CheckPhase, Event, Exit, StepStatus};
+use crate::engine::log::StepLog;
+use crate::engine::probe::{self, ProbeEnv};
+use crate::engine::process::{self, CommandSpec};
+use crate::engine::shared::Shared;
+use crate::playbook::duration::format_human;
+use crate::playbook::model::{Action, OutputSource, Step};
+use crate::playbook::template::Template;
+
+/// How a step ended.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    pub status: StepStatus,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub outputs: BTreeMap<String, String>,
+    pub attempts: u32,
+    pub duration: Duration,
+    /// The last lines of output (masked), for a failure.
+    pub tail: Vec<String>,
+    /// What a dry run would have executed.
+    pub would_run: Option<String>,
+}
+
+impl StepResult {
+    fn new(status: StepStatus, reason: Option<String>) -> Self {
+        Self {
+            status,
+            reason,
+            exit_code: None,
+            outputs: BTreeMap::new(),
+            attempts: 0,
+            duration: Duration::ZERO,
+            tail: Vec::new(),
+            would_run: None,
+        }
+    }
+
+    fn failed(reason: impl Into<String>) -> Self {
+        Self::new(StepStatus::Failed, Some(reason.into()))
+    }
+}
+
+/// One attempt's result.
+struct Attempt {
+    ok: bool,
+    exit: Option<Exit>,
+    reason: Option<String>,
+    outputs: BTreeMap<String, String>,
+    tail: Vec<String>,
+}
+
+impl Attempt {
+    fn fail(exit: Option<Exit>, reason: String, tail: Vec<String>) -> Self {
+        Self {
+            ok: false,
+            exit,
+            reason: Some(reason),
+            outputs: BTreeMap::new(),
+            tail,
+        }
+    }
+}
+
+/// Runs step `index` to its end and emits `step_finished`.
+pub async fn run(shared: &Shared, index: usize) -> StepResult {
+    let step = &shared.playbook.steps[index];
+    let started = Instant::now();
+    let mut result = execute(shared, step).await;
+    result.duration = started.elapsed();
+    if result.status == StepStatus::Failed && !result.tail.is_empty() {
+        shared.emitter.tail(&step.id, &result.tail);
+    }
+    shared.emitter.emit(Event::StepFinished {
+        step: step.id.clone(),
+        status: result.status,
+        reason: result.reason.clone(),
+        outputs: result.outputs.clone(),
+        exit_code: result.exit_code,
+        attempts: result.attempts,
+        duration_ms: millis(result.duration),
+        would_run: result.would_run.clone(),
+    });
+    result
+}
+
+fn render(shared: &Shared, t: &Template, what: &str) -> Result<String, String> {
+    shared
+        .context
+        .render(t)
+        .map_err(|e| format!("template error in `{what}`: {e}"))
+}
+
+async fn execute(shared: &Shared, step: &Step) -> StepResult {
+    if let Some(when) = &step.when {
+        match shared.context.condition(when) {
+            Ok(true) => {}
+            Ok(false) => {
+                return StepResult::new(StepStatus::Skipped, Some("`when` is false".to_owned()));
+            }
+            Err(e) => return StepResult::failed(format!("template error in `when`: {e}")),
+        }
+    }
+    let summary = match describe(shared, step) {
+        Ok(s) => s,
+        Err(e) => return StepResult::failed(e),
+    };
+    if shared.dry_run && !step.read_only {
+        let mut r = StepResult::new(
+            StepStatus::Skipped,
+            Some("dry run: not executed".to_owned()),
+        );
+        r.would_run = Some(summary);
+        return r;
+    }
+    if let Some(confirm) = &step.confirm {
+        let question = match render(shared, confirm, "confirm") {
+            Ok(q) => q,
+            Err(e) => return StepResult::failed(e),
+        };
+        if let Err(reason) = approve(shared, step, Ask::Confirm, &question).await {
+            return StepResult::failed(reason);
+        }
+    }
+    shared.emitter.emit(Event::StepStarted {
+        step: step.id.clone(),
+        title: step.display_title().to_owned(),
+        action: step.action.key().to_owned(),
+        command: summary,
+    });
+    let work = attempts(shared, step);
+    let Some(budget) = step.budget else {
+        return work.await;
+    };
+    // A step over its budget is not stopped, only reported, once.
+    tokio::pin!(work);
+    let over = tokio::time::sleep(budget.get());
+    tokio::pin!(over);
+    let started = Instant::now();
+    let mut warned = false;
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            () = &mut over, if !warned => {
+                warned = true;
+                shared.emitter.emit(Event::BudgetExceeded {
+                    step: step.id.clone(),
+                    budget_ms: budget.as_millis(),
+                    elapsed_ms: millis(started.elapsed()),
+                });
+            }
+        }
+    }
+}
+
+/// The action in words, rendered: what `step_started` and a dry run show.
+fn describe(shared: &Shared, step: &Step) -> Result<String, String> {
+    Ok(match &step.action {
+        Action::Run(t) => render(shared, t, "run")?,
+        Action::Http(h) => format!("{} {}", h.method, render(shared, &h.url, "http.url")?),
+        Action::Check(c) => format!(
+            "{} check {}",
+            c.probe.kind(),
+            shared
+                .context
+                .render(probe_target(&c.probe))
+                .unwrap_or_else(|_| c.probe.target().to_owned())
+        ),
+        Action::Manual(t) => render(shared, t, "manual")?,
+        Action::Sleep(d) => format!("sleep {d}"),
+        Action::Notify(t) => render(shared, t, "notify")?,
+        Action::Playbook(p) => format!("playbook {p}"),
+    })
+}
+
+fn probe_target(p: &crate::playbook::model::Probe) -> &Template {
+    use crate::playbook::model::Probe;
+    match p {
+        Probe::Http(h) => &h.url,
+        Probe::Tcp(t) => t,
+        Probe::Command(c) => &c.command,
+        Probe::File(f) => &f.glob,
+    }
+}
+
+async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<(), String> {
+    shared.emitter.emit(Event::ApprovalRequested {
+        step: step.id.clone(),
+        question: text.to_owned(),
+    });
+    let decision = tokio::select! {
+        d = shared.approvals.ask(kind, &step.id, text) => d,
+        () = shared.cancel.cancelled() => Decision::Impossible("the run was interrupted".to_owned()),
+    };
+    match decision {
+        Decision::Given { by, how } => {
+            shared.emitter.emit(Event::ApprovalGiven {
+                step: step.id.clone(),
+                by,
+                how,
+            });
+            Ok(())
+        }
+        Decision::Declined { by, reason } => {
+            shared.emitter.emit(Event::ApprovalDeclined {
+                step: step.id.clone(),
+                by: by.clone(),
+                reason: reason.clone(),
+            });
+            Err(format!("approval declined by {by} ({reason})"))
+        }
+        Decision::Impossible(reason) => {
+            shared.emitter.emit(Event::ApprovalDeclined {
+                step: step.id.clone(),
+                by: "nobody".to_owned(),
+                reason: reason.clone(),
+            });
+            Err(reason)
+        }
+    }
+}
+
+/// The attempts of a step: the first, then `retries` more after failures, each after
+/// `retry_delay × backoff^(n-1)`.
+async fn attempts(shared: &Shared, step: &Step) -> StepResult {
+    let prepared = match prepare(shared, step) {
+        Ok(p) => p,
+        Err(e) => return StepResult::failed(e),
+    };
+    let total = 1 + step.retries;
+    let mut delay = step.retry_delay.get();
+    let mut last = None;
+    let mut made = 0;
+    for n in 1..=total {
+        made = n;
+        let started = Instant::now();
+        let mut attempt = once(shared, step, &prepared, n).await;
+        if attempt.ok && !step.verify.is_empty() {
+            // `verify` may name the step's own outputs.
+            shared.context.record_step(
+                &step.id,
+                StepStatus::Ok,
+                attempt.exit.and_then(Exit::code),
+                &attempt.outputs,
+            );
+            if let Err(reason) = verify(shared, step, &prepared).await {
+                attempt.ok = false;
+                attempt.reason = Some(reason);
+            }
+        }
+        shared.emitter.emit(Event::StepAttemptFinished {
+            step: step.id.clone(),
+            attempt: n,
+            exit: attempt.exit,
+            exit_code: attempt.exit.and_then(Exit::code),
+            duration_ms: millis(started.elapsed()),
+            reason: attempt.reason.clone(),
+        });
+        let cancelled =
+            matches!(attempt.exit, Some(Exit::Cancelled)) || shared.cancel.is_cancelled();
+        let done = attempt.ok || cancelled || n == total;
+        last = Some(attempt);
+        if done {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.cancel.cancelled() => break,
+        }
+        delay = delay.mul_f64(step.backoff);
+    }
+    let attempt = last.expect("a step makes at least one attempt");
+    let status = if attempt.ok {
+        StepStatus::Ok
+    } else if matches!(attempt.exit, Some(Exit::Cancelled)) || shared.cancel.is_cancelled() {
+        StepStatus::Cancelled
+    } else {
+        StepStatus::Failed
+    };
+    let mut result = StepResult::new(status, attempt.reason);
+    result.exit_code = attempt.exit.and_then(Exit::code);
+    result.outputs = attempt.outputs;
+    result.tail = attempt.tail;
+    result.attempts = made;
+    result
+}
+
+/// Everything rendered once per step: command, environment, working directory, log.
+struct Prepared {
+    env: Vec<(String, String)>,
+    cwd: PathBuf,
+    log: PathBuf,
+}
+
+fn prepare(shared: &Shared, step: &Step) -> Result<Prepared, String> {
+    let mut env = shared.env.clone();
+    env.push(("RUNBOOK_STEP".to_owned(), step.id.clone()));
+    for (k, t) in &step.env {
+        env.push((k.clone(), render(shared, t, &format!("env.{k}"))?));
+    }
+    let cwd = match &step.cwd {
+        Some(t) => shared.run_dir.join(render(shared, t, "cwd")?),
+        None => shared.run_dir.clone(),
+    };
+    Ok(Prepared {
+        env,
+        cwd,
+        log: shared.logs_dir.join(format!("{}.log", step.id)),
+    })
+}
+
+async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Attempt {
+    match &step.action {
+        Action::Run(t) => match render(shared, t, "run") {
+            Ok(script) => command(shared, step, prepared, n, script).await,
+            Err(e) => Attempt::fail(None, e, Vec::new()),
+        },
+        Action::Http(h) => {
+            let penv = probe_env(shared, prepared);
+            let limit = step.timeout.map_or(Duration::from_secs(30), |t| t.get());
+            match probe::http(h, &penv, limit).await {
+                Ok((result, body)) if result.passed => match outputs(step, &body) {
+                    Ok(outputs) => Attempt {
+                        ok: true,
+                        exit: None,
+                        reason: None,
+                        outputs,
+                        tail: Vec::new(),
+                    },
+                    Err(e) => Attempt::fail(None, e, Vec::new()),
+                },
+                Ok((result, _)) | Err(result) => Attempt::fail(None, result.detail, Vec::new()),
+            }
+        }
+        Action::Check(c) => {
+            let penv = probe_env(shared, prepared);
+            let outcome =
+                check::run(c, CheckPhase::Step, Some(&step.id), &penv, &shared.emitter).await;
+            if outcome.passed {
+                Attempt {
+                    ok: true,
+                    exit: None,
+                    reason: None,
+                    outputs: BTreeMap::new(),
+                    tail: Vec::new(),
+                }
+            } else {
+                let why = format!(
+                    "check did not pass after {} ({})",
+                    crate::ui::count::count(outcome.attempts as usize, "attempt"),
+                    outcome.detail
+                );
+                Attempt::fail(None, why, Vec::new())
+            }
+        }
+        Action::Manual(t) => {
+            let text = match render(shared, t, "manual") {
+                Ok(text) => text,
+                Err(e) => return Attempt::fail(None, e, Vec::new()),
+            };
+            let asked = approve(shared, step, Ask::Manual, &text);
+            let answer = match step.timeout {
+                Some(limit) => tokio::time::timeout(limit.get(), asked)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "nobody confirmed within {}",
+                            format_human(limit.as_millis())
+                        ))
+                    }),
+                None => asked.await,
+            };
+            match answer {
+                Ok(()) => Attempt {
+                    ok: true,
+                    exit: None,
+                    reason: None,
+                    outputs: BTreeMap::new(),
+                    tail: Vec::new(),
+                },
+                Err(e) => Attempt::fail(None, e, Vec::new()),
+            }
+        }
+        Action::Sleep(d) => tokio::select! {
+            () = tokio::time::sleep(d.get()) => Attempt { ok: true, exit: None, reason: None, outputs: BTreeMap::new(), tail: Vec::new() },
+            () = shared.cancel.cancelled() => Attempt::fail(Some(Exit::Cancelled), "cancelled".to_owned(), Vec::new()),
+        },
+        Action::Notify(t) => match render(shared, t, "notify") {
+            Ok(text) => {
+                shared.emitter.emit(Event::NotifyRequested {
+                    step: step.id.clone(),
+                    text,
+                });
+                Attempt {
+                    ok: true,
+                    exit: None,
+                    reason: None,
+                    outputs: BTreeMap::new(),
+                    tail: Vec::new(),
+                }
+            }
+            Err(e) => Attempt::fail(None, e, Vec::new()),
+        },
+        Action::Playbook(p) => Attempt::fail(
+            None,
+            format!("nested playbook `{p}` cannot run: runbook does not run nested playbooks yet"),
+            Vec::new(),
+        ),
+    }
+}
+
+fn probe_env<'a>(shared: &'a Shared, prepared: &'a Prepared) -> ProbeEnv<'a> {
+    ProbeEnv {
+        context: &shared.context,
+        http: &shared.http,
+        cwd: &prepared.cwd,
+        env: &prepared.env,
+        cancel: &shared.cancel,
+        groups: &shared.groups,
+    }
+}
+
+async fn command(
+    shared: &Shared,
+    step: &Step,
+    prepared: &Prepared,
+    n: u32,
+    script: String,
+) -> Attempt {
+    let mut spec = CommandSpec::new(script, &prepared.cwd);
+    spec.env.clone_from(&prepared.env);
+    spec.timeout = step.timeout.map(|t| t.get());
+    let mut log = match StepLog::open(
+        &prepared.log,
+        &step.id,
+        shared.emitter.clone(),
+        &format!("attempt {n}"),
+    ) {
+        Ok(log) => log,
+        Err(e) => {
+            return Attempt::fail(
+                None,
+                format!("failed to write `{}`: {e}", prepared.log.display()),
+                Vec::new(),
+            );
+        }
+    };
+    let finished = process::run(&spec, &mut log, &shared.cancel, &shared.groups).await;
+    let captured = log.finish();
+    let finished = match finished {
+        Ok(f) => f,
+        Err(e) => return Attempt::fail(None, e.to_string(), captured.tail),
+    };
+    if matches!(finished.exit, Exit::TimedOut | Exit::Cancelled) {
+        shared.emitter.emit(Event::ProcessGroupChecked {
+            step: step.id.clone(),
+            pgid: i32::try_from(finished.pgid).unwrap_or(-1),
+            empty: finished.group_empty,
+        });
+    }
+    let exit = finished.exit;
+    let reason = match exit {
+        Exit::TimedOut => Some(format!(
+            "timed out after {}",
+            format_human(step.timeout.map_or(0, |t| t.as_millis()))
+        )),
+        Exit::Cancelled => Some("cancelled".to_owned()),
+        Exit::Signal(_) => Some(exit.to_string()),
+        Exit::Success | Exit::Code(_) => {
+            let code = exit.code().unwrap_or(-1);
+            (code != step.expect.exit_code).then(|| {
+                if step.expect.exit_code == 0 {
+                    format!("exit code {code}")
+                } else {
+                    format!("exit code {code}, expected {}", step.expect.exit_code)
+                }
+            })
+        }
+    };
+    if let Some(reason) = reason {
+        return Attempt::fail(Some(exit), reason, captured.tail);
+    }
+    let stdout = captured.stdout.trim();
+    let stderr = captured.stderr.trim();
+    if let Some(t) = &step.expect.stdout_contains {
+        match render(shared, t, "expect.stdout_contains") {
+            Ok(needle) if stdout.contains(&needle) => {}
+            Ok(needle) => {
+                return Attempt::fail(
+                    Some(exit),
+                    format!("stdout does not contain {needle:?}"),
+                    captured.tail,
+                );
+            }
+            Err(e) => return Attempt::fail(Some(exit), e, captured.tail),
+        }
+    }
+    if let Some(re) = &step.expect.stdout_matches
+        && !re.is_match(stdout)
+    {
+        return Attempt::fail(
+            Some(exit),
+            format!("stdout does not match /{re}/"),
+            captured.tail,
+        );
+    }
+    if let Some(re) = &step.expect.stderr_matches
+        && !re.is_match(stderr)
+    {
+        return Attempt::fail(
+            Some(exit),
+            format!("stderr does not match /{re}/"),
+            captured.tail,
+        );
+    }
+    match outputs(step, &captured.stdout) {
+        Ok(outputs) => Attempt {
+            ok: true,
+            exit: Some(exit),
+            reason: None,
+            outputs,
+            tail: captured.tail,
+        },
+        Err(e) => Attempt::fail(Some(exit), e, captured.tail),
+    }
+}
+
+/// The step's declared outputs, from its stdout (or an `http` step's response body).
+fn outputs(step: &Step, stdout: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (name, source) in &step.outputs {
+        let value = match source {
+            OutputSource::Stdout => stdout.trim().to_owned(),
+            OutputSource::StdoutRegex(re) => re
+                .captures(stdout)
+                .and_then(|c| c.get(1))
+                .map(|m| m.as_str().to_owned())
+                .ok_or_else(|| format!("output `{name}`: /{re}/ does not match the output"))?,
+            OutputSource::JsonPointer(pointer) => {
+                let doc: serde_json::Value = serde_json::from_str(stdout.trim())
+                    .map_err(|e| format!("output `{name}`: the output is not JSON ({e})"))?;
+                match doc.pointer(pointer) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => return Err(format!("output `{name}`: no value at {pointer}")),
+                }
+            }
+        };
+        out.insert(name.clone(), value);
+    }
+    Ok(out)
+}
+
+async fn verify(shared: &Shared, step: &Step, prepared: &Prepared) -> Result<(), String> {
+    let penv = probe_env(shared, prepared);
+    for c in &step.verify {
+        let outcome = check::run(
+            c,
+            CheckPhase::Verify,
+            Some(&step.id),
+            &penv,
+            &shared.emitter,
+        )
+        .await;
+        if !outcome.passed {
+            return Err(format!("verify `{}` failed: {}", c.id, outcome.detail));
+        }
+    }
+    Ok(())
+}
