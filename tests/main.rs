@@ -4,4 +4,6 @@ mod util;
 
 mod cli;
 mod plan;
+mod run;
+mod timeouts;
 mod validate;

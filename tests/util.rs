@@ -60,7 +60,22 @@ impl Test {
         self.dir.path()
     }
 
+    /// Runs with these arguments (after any given with `args`), keeping the scratch folder.
+    pub(crate) fn run_args<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut all = self.args.clone();
+        all.extend(args.into_iter().map(Into::into));
+        self.command(&all)
+    }
+
     pub(crate) fn run(&self) -> Run {
+        self.command(&self.args)
+    }
+
+    fn command(&self, args: &[String]) -> Run {
         let mut cmd = Command::cargo_bin("runbook").expect("the runbook binary is built");
         cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()));
         cmd.env_remove("RUNBOOK_PATH")
@@ -69,7 +84,7 @@ impl Test {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        cmd.args(&self.args);
+        cmd.args(args);
         Run(cmd.output().expect("runbook runs"))
     }
 }

@@ -173,9 +173,17 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
         times[i] = started_at[i].map(|s| (s, run_started.elapsed()));
         state[i] = State::Done(result.status);
         record(shared, &steps[i], &result);
-        match result.status {
+        // A step a dry run only printed lets its dependents be printed too.
+        let status = if result.would_run.is_some() {
+            StepStatus::Ok
+        } else {
+            result.status
+        };
+        match status {
             StepStatus::Ok => {
-                completed.push(i);
+                if result.would_run.is_none() {
+                    completed.push(i);
+                }
                 for &d in &dependents[i] {
                     waiting_on[d] -= 1;
                     if waiting_on[d] == 0
