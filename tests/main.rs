@@ -1,9 +1,11 @@
 //! Integration tests: the real `runbook` binary, driven like a user would, one module per feature.
 
+mod support;
 mod util;
 
 mod cli;
 mod plan;
+mod probes;
 mod run;
 mod timeouts;
 mod validate;

@@ -49,7 +49,7 @@ pub(crate) struct Args {
     /// When the incident started (RFC 3339), for the achieved RPO and the RTO in incident mode
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     incident_start: Option<DateTime<Utc>>,
-    /// Run folder (default: runs/<run-id> beside the playbook folder, or under $RUNBOOK_RUNS)
+    /// Run folder (default: `runs/<run-id>` beside the playbook folder, or under `$RUNBOOK_RUNS`)
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// How many steps may run at once (default: the number of CPUs)
@@ -132,8 +132,28 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         run_dir,
         unselected,
         no_notify: args.no_notify,
+        library: library.clone(),
     };
-    let sinks = vec![crate::ui::for_terminal(args.json, args.verbose)];
+    let objectives = crate::ui::Objectives {
+        rto_ms: settings.playbook.meta.rto.map(|r| r.duration.as_millis()),
+        budgets: settings
+            .playbook
+            .steps
+            .iter()
+            .filter_map(|s| s.budget.map(|b| (s.id.clone(), b.as_millis())))
+            .collect(),
+        rto_start: settings
+            .playbook
+            .meta
+            .rto_clock
+            .map(|c| settings.playbook.steps[c.start].id.clone()),
+        rto_stop: settings
+            .playbook
+            .meta
+            .rto_clock
+            .map(|c| settings.playbook.steps[c.stop].id.clone()),
+    };
+    let sinks = vec![crate::ui::for_terminal(args.json, args.verbose, objectives)];
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

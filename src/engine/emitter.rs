@@ -25,7 +25,17 @@ pub trait Sink: Send {
 pub struct Emitter {
     run_id: String,
     masker: Arc<Masker>,
-    sinks: Mutex<Vec<Box<dyn Sink>>>,
+    target: Target,
+}
+
+/// Where an emitter's events go.
+enum Target {
+    Sinks(Mutex<Vec<Box<dyn Sink>>>),
+    /// A nested playbook's events go up through its parent, named `prefix/step`.
+    Parent {
+        parent: Arc<Emitter>,
+        prefix: String,
+    },
 }
 
 impl Emitter {
@@ -34,7 +44,21 @@ impl Emitter {
         Arc::new(Self {
             run_id,
             masker,
-            sinks: Mutex::new(sinks),
+            target: Target::Sinks(Mutex::new(sinks)),
+        })
+    }
+
+    /// The emitter of a nested playbook run by step `prefix`, masking with `masker` (the
+    /// parent's secrets and the nested playbook's).
+    #[must_use]
+    pub fn nested(self: &Arc<Self>, prefix: &str, masker: Arc<Masker>) -> Arc<Self> {
+        Arc::new(Self {
+            run_id: self.run_id.clone(),
+            masker,
+            target: Target::Parent {
+                parent: Arc::clone(self),
+                prefix: prefix.to_owned(),
+            },
         })
     }
 
@@ -56,17 +80,24 @@ impl Emitter {
                 Cow::Borrowed(_) => None,
             });
         }
-        let record = Record {
-            ts: Utc::now(),
-            run_id: self.run_id.clone(),
-            event,
-        };
-        let mut sinks = self
-            .sinks
-            .lock()
-            .expect("a sink never panics while holding the lock");
-        for sink in sinks.iter_mut() {
-            sink.event(&record);
+        match &self.target {
+            Target::Parent { parent, prefix } => {
+                event.nest(prefix);
+                parent.emit(event);
+            }
+            Target::Sinks(sinks) => {
+                let record = Record {
+                    ts: Utc::now(),
+                    run_id: self.run_id.clone(),
+                    event,
+                };
+                let mut sinks = sinks
+                    .lock()
+                    .expect("a sink never panics while holding the lock");
+                for sink in sinks.iter_mut() {
+                    sink.event(&record);
+                }
+            }
         }
     }
 
@@ -76,22 +107,28 @@ impl Emitter {
             .iter()
             .map(|l| self.masker.mask(l).into_owned())
             .collect();
-        let mut sinks = self
-            .sinks
-            .lock()
-            .expect("a sink never panics while holding the lock");
-        for sink in sinks.iter_mut() {
-            sink.tail(step, &masked);
+        match &self.target {
+            Target::Parent { parent, prefix } => parent.tail(&format!("{prefix}/{step}"), &masked),
+            Target::Sinks(sinks) => {
+                let mut sinks = sinks
+                    .lock()
+                    .expect("a sink never panics while holding the lock");
+                for sink in sinks.iter_mut() {
+                    sink.tail(step, &masked);
+                }
+            }
         }
     }
 
+    /// The run is over (a nested emitter has nothing to finish: its parent does).
     pub fn finish(&self) {
-        let mut sinks = self
-            .sinks
-            .lock()
-            .expect("a sink never panics while holding the lock");
-        for sink in sinks.iter_mut() {
-            sink.finish();
+        if let Target::Sinks(sinks) = &self.target {
+            let mut sinks = sinks
+                .lock()
+                .expect("a sink never panics while holding the lock");
+            for sink in sinks.iter_mut() {
+                sink.finish();
+            }
         }
     }
 }

@@ -310,6 +310,41 @@ impl Event {
         }
     }
 
+    /// Names the step (and the check) as seen from the parent of a nested playbook:
+    /// `restore-db/verify`. Events about the nested run as a whole have no place above it.
+    pub fn nest(&mut self, prefix: &str) {
+        let join = |s: &mut String| *s = format!("{prefix}/{s}");
+        match self {
+            Self::StepStarted { step, .. }
+            | Self::StepAttemptFinished { step, .. }
+            | Self::ProcessGroupChecked { step, .. }
+            | Self::StepFinished { step, .. }
+            | Self::BudgetExceeded { step, .. }
+            | Self::ApprovalRequested { step, .. }
+            | Self::ApprovalGiven { step, .. }
+            | Self::ApprovalDeclined { step, .. }
+            | Self::RollbackStarted { step, .. }
+            | Self::RollbackFinished { step, .. }
+            | Self::NotifyRequested { step, .. }
+            | Self::StepOutput { step, .. } => join(step),
+            Self::CheckStarted { check, step, .. }
+            | Self::CheckAttempt { check, step, .. }
+            | Self::CheckFinished { check, step, .. } => {
+                join(check);
+                match step {
+                    Some(s) => join(s),
+                    None => *step = Some(prefix.to_owned()),
+                }
+            }
+            Self::RunStarted { .. }
+            | Self::NotificationSent { .. }
+            | Self::NotificationFailed { .. }
+            | Self::RtoWarning { .. }
+            | Self::RunInterrupted { .. }
+            | Self::RunFinished { .. } => {}
+        }
+    }
+
     /// Replaces every secret in every string the event carries.
     pub fn mask(&mut self, mask: &dyn Fn(&str) -> Option<String>) {
         let mut m = |s: &mut String| {

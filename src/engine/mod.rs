@@ -8,6 +8,7 @@ pub mod context;
 pub mod emitter;
 pub mod event;
 pub mod log;
+pub mod nested;
 pub mod probe;
 pub mod process;
 pub mod run;

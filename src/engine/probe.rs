@@ -190,8 +190,12 @@ fn json_equal(found: &serde_json::Value, expected: &serde_json::Value) -> bool {
         return true;
     }
     match (found, expected) {
-        (Value::String(s), Value::Number(_) | Value::Bool(_)) => *s == expected.to_string(),
-        (Value::Number(_) | Value::Bool(_), Value::String(s)) => found.to_string() == *s,
+        (Value::String(s), Value::Number(_) | Value::Bool(_)) => {
+            s.as_str() == expected.to_string().as_str()
+        }
+        (Value::Number(_) | Value::Bool(_), Value::String(s)) => {
+            found.to_string().as_str() == s.as_str()
+        }
         _ => false,
     }
 }

@@ -423,11 +423,11 @@ pub struct Registry {
 impl Registry {
     /// Records a group until the returned guard is dropped.
     fn register(&self, pid: u32) -> Registered<'_> {
-        let pgid = i32::try_from(pid).expect("Linux pids fit in i32");
-        self.groups.lock().expect("never poisoned").insert(pgid);
+        let group = i32::try_from(pid).expect("Linux pids fit in i32");
+        self.groups.lock().expect("never poisoned").insert(group);
         Registered {
             registry: self,
-            pgid,
+            pgid: group,
         }
     }
 
@@ -679,6 +679,7 @@ impl OutputSink for Capture {
 
 #[cfg(test)]
 mod tests {
+    use super::Registry;
     use std::fs;
     use std::path::Path;
     use std::time::Duration;
@@ -1007,8 +1008,9 @@ mod tests {
         let mut capture = Capture::default();
         let cancel = CancellationToken::new();
         let pid_file = dir.path().join("sleep.pid");
+        let registry = Registry::default();
         let pid = tokio::select! {
-            finished = run(&spec, &mut capture, &cancel, &Registry::default()) => panic!("ended by itself: {finished:?}"),
+            finished = run(&spec, &mut capture, &cancel, &registry) => panic!("ended by itself: {finished:?}"),
             pid = wait_for_pid(&pid_file) => pid,
         };
         let mut gone = false;

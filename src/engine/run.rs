@@ -19,9 +19,10 @@ use crate::engine::emitter::{Emitter, Sink};
 use crate::engine::event::{CheckPhase, Event, Mode, RunStatus, StepStatus};
 use crate::engine::probe::{HttpClients, ProbeEnv};
 use crate::engine::process::Registry;
-use crate::engine::scheduler::{self, Schedule};
+use crate::engine::scheduler::{self, Schedule, StepsOutcome};
 use crate::engine::shared::Shared;
 use crate::engine::signal;
+use crate::playbook::find::Library;
 use crate::playbook::model::{Playbook, VarValue};
 use crate::record::redact::Masker;
 
@@ -46,6 +47,8 @@ pub struct RunSettings {
     pub unselected: Vec<Option<String>>,
     /// Deliver no notifications; they are still journaled.
     pub no_notify: bool,
+    /// Where nested playbooks are looked up after their parent's folder.
+    pub library: Library,
 }
 
 /// How a run ended.
@@ -133,7 +136,7 @@ pub async fn execute(
             secrets.push(url);
         }
     }
-    let masker = Arc::new(Masker::new(secrets).map_err(|e| StartError::Secret(e.to_string()))?);
+    let masker = Arc::new(Masker::new(&secrets).map_err(|e| StartError::Secret(e.to_string()))?);
     let mut env = vec![
         ("RUNBOOK_RUN_ID".to_owned(), settings.run_id.clone()),
         ("RUNBOOK_RUN_DIR".to_owned(), run_dir.display().to_string()),
@@ -155,18 +158,26 @@ pub async fn execute(
         playbook: Arc::clone(&playbook),
         context,
         emitter: Arc::clone(&emitter),
-        http: HttpClients::new().map_err(StartError::Http)?,
-        approvals: Approvals::new(
+        http: Arc::new(HttpClients::new().map_err(StartError::Http)?),
+        approvals: Arc::new(Approvals::new(
             settings.yes,
             settings.approve.clone(),
             settings.commander.clone(),
-        ),
+        )),
         cancel: cancel.clone(),
         groups,
         run_dir: run_dir.clone(),
         logs_dir,
         env,
         dry_run: settings.dry_run,
+        info,
+        process_env: Arc::new(process_env),
+        target_env: settings.env.clone(),
+        max_parallel: settings.max_parallel,
+        library: settings.library.clone(),
+        stack: vec![playbook.meta.name.clone()],
+        log_prefix: String::new(),
+        secrets: Arc::new(secrets),
     });
 
     emitter.emit(Event::RunStarted {
@@ -190,34 +201,21 @@ pub async fn execute(
         max_parallel: settings.max_parallel,
     });
 
-    checks(&shared, CheckPhase::Assessment).await;
-
     let schedule = Schedule {
         max_parallel: settings.max_parallel,
         env: settings.env.clone(),
         unselected: settings.unselected.clone(),
         rto_warning_after: playbook.meta.rto.map(|r| r.duration.get().mul_f64(0.8)),
     };
-    let outcome = scheduler::run(&shared, &schedule, started).await;
-
-    let mut failed = outcome.failed;
-    if !outcome.interrupted && !failed && !settings.dry_run && !cancel.is_cancelled() {
-        failed |= !checks(&shared, CheckPhase::Validation).await;
-    }
-    let interrupted = outcome.interrupted || cancel.is_cancelled();
-    let status = if interrupted {
+    let (outcome, status) = steps_and_checks(&shared, &schedule, started).await;
+    if status == RunStatus::Interrupted {
         emitter.emit(Event::RunInterrupted {
             signal: interrupt.signal().unwrap_or("SIGINT").to_owned(),
         });
-        RunStatus::Interrupted
-    } else if failed {
-        RunStatus::Failed
-    } else {
-        RunStatus::Ok
-    };
+    }
 
     let end = started.elapsed();
-    let rto_achieved = rto_achieved(
+    let rto = rto_achieved(
         &playbook,
         &outcome.times,
         &outcome.status,
@@ -239,7 +237,7 @@ pub async fn execute(
         duration_ms: millis(end),
         failures_tolerated: outcome.failures_tolerated,
         rto_objective_ms: playbook.meta.rto.map(|r| r.duration.as_millis()),
-        rto_achieved_ms: rto_achieved,
+        rto_achieved_ms: rto,
         rpo_objective_ms: playbook.meta.rpo.map(|r| r.duration.as_millis()),
         rpo_achieved_ms: rpo_achieved,
     });
@@ -279,6 +277,28 @@ fn rto_achieved(
         }
         _ => Some(achieved),
     }
+}
+
+/// The assessment checks, the steps, and (when they all went well) the validation checks.
+pub async fn steps_and_checks(
+    shared: &Arc<Shared>,
+    schedule: &Schedule,
+    started: Instant,
+) -> (StepsOutcome, RunStatus) {
+    checks(shared, CheckPhase::Assessment).await;
+    let outcome = scheduler::run(shared, schedule, started).await;
+    let mut failed = outcome.failed;
+    if !outcome.interrupted && !failed && !shared.dry_run && !shared.cancel.is_cancelled() {
+        failed |= !checks(shared, CheckPhase::Validation).await;
+    }
+    let status = if outcome.interrupted || shared.cancel.is_cancelled() {
+        RunStatus::Interrupted
+    } else if failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Ok
+    };
+    (outcome, status)
 }
 
 /// Runs `[[checks]]` concurrently; whether all passed.

@@ -93,8 +93,8 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
             settle.push((i, StepStatus::Skipped, Some(reason.clone())));
         }
     }
-    for i in 0..n {
-        if waiting_on[i] == 0 && schedule.unselected[i].is_none() {
+    for (i, &waiting) in waiting_on.iter().enumerate() {
+        if waiting == 0 && schedule.unselected[i].is_none() {
             ready.push(Reverse(i));
         }
     }
@@ -225,9 +225,9 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
         Some(Stop::Rollback(i)) => format!("the run stopped after `{}` failed", steps[*i].id),
         None => "not reached".to_owned(),
     };
-    for i in 0..n {
-        if state[i] == State::Waiting {
-            state[i] = State::Done(StepStatus::Skipped);
+    for (i, s) in state.iter_mut().enumerate() {
+        if *s == State::Waiting {
+            *s = State::Done(StepStatus::Skipped);
             shared.emitter.emit(finish_unselected(i, &why));
         }
     }
@@ -358,7 +358,7 @@ async fn rollback(shared: &Shared, step: &Step) -> bool {
     spec.env.clone_from(&shared.env);
     spec.env.push(("RUNBOOK_STEP".to_owned(), step.id.clone()));
     spec.timeout = Some(step.timeout.unwrap_or(Step::DEFAULT_RUN_TIMEOUT).get());
-    let log_path = shared.logs_dir.join(format!("{}.log", step.id));
+    let log_path = shared.log_path(&step.id);
     let (exit, reason, tail) =
         match StepLog::open(&log_path, &step.id, Arc::clone(&shared.emitter), "rollback") {
             Ok(mut log) => {

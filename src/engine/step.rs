@@ -13,7 +13,7 @@ use crate::engine::log::StepLog;
 use crate::engine::probe::{self, ProbeEnv};
 use crate::engine::process::{self, CommandSpec};
 use crate::engine::shared::Shared;
-use crate::playbook::duration::format_human;
+use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::model::{Action, OutputSource, Step};
 use crate::playbook::template::Template;
 
@@ -61,6 +61,16 @@ struct Attempt {
 }
 
 impl Attempt {
+    fn succeeded(outputs: BTreeMap<String, String>) -> Self {
+        Self {
+            ok: true,
+            exit: None,
+            reason: None,
+            outputs,
+            tail: Vec::new(),
+        }
+    }
+
     fn fail(exit: Option<Exit>, reason: String, tail: Vec<String>) -> Self {
         Self {
             ok: false,
@@ -78,9 +88,6 @@ pub async fn run(shared: &Shared, index: usize) -> StepResult {
     let started = Instant::now();
     let mut result = execute(shared, step).await;
     result.duration = started.elapsed();
-    if result.status == StepStatus::Failed && !result.tail.is_empty() {
-        shared.emitter.tail(&step.id, &result.tail);
-    }
     shared.emitter.emit(Event::StepFinished {
         step: step.id.clone(),
         status: result.status,
@@ -91,6 +98,9 @@ pub async fn run(shared: &Shared, index: usize) -> StepResult {
         duration_ms: millis(result.duration),
         would_run: result.would_run.clone(),
     });
+    if result.status == StepStatus::Failed && !result.tail.is_empty() {
+        shared.emitter.tail(&step.id, &result.tail);
+    }
     result
 }
 
@@ -115,7 +125,8 @@ async fn execute(shared: &Shared, step: &Step) -> StepResult {
         Ok(s) => s,
         Err(e) => return StepResult::failed(e),
     };
-    if shared.dry_run && !step.read_only {
+    // A nested playbook is entered in a dry run too: its own steps follow the dry-run rules.
+    if shared.dry_run && !step.read_only && !matches!(step.action, Action::Playbook(_)) {
         let mut r = StepResult::new(
             StepStatus::Skipped,
             Some("dry run: not executed".to_owned()),
@@ -315,7 +326,7 @@ fn prepare(shared: &Shared, step: &Step) -> Result<Prepared, String> {
     Ok(Prepared {
         env,
         cwd,
-        log: shared.logs_dir.join(format!("{}.log", step.id)),
+        log: shared.log_path(&step.id),
     })
 }
 
@@ -327,16 +338,12 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
         },
         Action::Http(h) => {
             let penv = probe_env(shared, prepared);
-            let limit = step.timeout.map_or(Duration::from_secs(30), |t| t.get());
+            let limit = step
+                .timeout
+                .map_or(Duration::from_secs(30), HumanDuration::get);
             match probe::http(h, &penv, limit).await {
                 Ok((result, body)) if result.passed => match outputs(step, &body) {
-                    Ok(outputs) => Attempt {
-                        ok: true,
-                        exit: None,
-                        reason: None,
-                        outputs,
-                        tail: Vec::new(),
-                    },
+                    Ok(outputs) => Attempt::succeeded(outputs),
                     Err(e) => Attempt::fail(None, e, Vec::new()),
                 },
                 Ok((result, _)) | Err(result) => Attempt::fail(None, result.detail, Vec::new()),
@@ -347,13 +354,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
             let outcome =
                 check::run(c, CheckPhase::Step, Some(&step.id), &penv, &shared.emitter).await;
             if outcome.passed {
-                Attempt {
-                    ok: true,
-                    exit: None,
-                    reason: None,
-                    outputs: BTreeMap::new(),
-                    tail: Vec::new(),
-                }
+                Attempt::succeeded(BTreeMap::new())
             } else {
                 let why = format!(
                     "check did not pass after {} ({})",
@@ -381,18 +382,12 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
                 None => asked.await,
             };
             match answer {
-                Ok(()) => Attempt {
-                    ok: true,
-                    exit: None,
-                    reason: None,
-                    outputs: BTreeMap::new(),
-                    tail: Vec::new(),
-                },
+                Ok(()) => Attempt::succeeded(BTreeMap::new()),
                 Err(e) => Attempt::fail(None, e, Vec::new()),
             }
         }
         Action::Sleep(d) => tokio::select! {
-            () = tokio::time::sleep(d.get()) => Attempt { ok: true, exit: None, reason: None, outputs: BTreeMap::new(), tail: Vec::new() },
+            () = tokio::time::sleep(d.get()) => Attempt::succeeded(BTreeMap::new()),
             () = shared.cancel.cancelled() => Attempt::fail(Some(Exit::Cancelled), "cancelled".to_owned(), Vec::new()),
         },
         Action::Notify(t) => match render(shared, t, "notify") {
@@ -401,21 +396,14 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
                     step: step.id.clone(),
                     text,
                 });
-                Attempt {
-                    ok: true,
-                    exit: None,
-                    reason: None,
-                    outputs: BTreeMap::new(),
-                    tail: Vec::new(),
-                }
+                Attempt::succeeded(BTreeMap::new())
             }
             Err(e) => Attempt::fail(None, e, Vec::new()),
         },
-        Action::Playbook(p) => Attempt::fail(
-            None,
-            format!("nested playbook `{p}` cannot run: runbook does not run nested playbooks yet"),
-            Vec::new(),
-        ),
+        Action::Playbook(p) => match crate::engine::nested::run(shared, step, p).await {
+            Ok(()) => Attempt::succeeded(BTreeMap::new()),
+            Err(e) => Attempt::fail(None, e, Vec::new()),
+        },
     }
 }
 
@@ -439,7 +427,7 @@ async fn command(
 ) -> Attempt {
     let mut spec = CommandSpec::new(script, &prepared.cwd);
     spec.env.clone_from(&prepared.env);
-    spec.timeout = step.timeout.map(|t| t.get());
+    spec.timeout = step.timeout.map(HumanDuration::get);
     let mut log = match StepLog::open(
         &prepared.log,
         &step.id,
@@ -472,7 +460,7 @@ async fn command(
     let reason = match exit {
         Exit::TimedOut => Some(format!(
             "timed out after {}",
-            format_human(step.timeout.map_or(0, |t| t.as_millis()))
+            format_human(step.timeout.map_or(0, HumanDuration::as_millis))
         )),
         Exit::Cancelled => Some("cancelled".to_owned()),
         Exit::Signal(_) => Some(exit.to_string()),

@@ -29,6 +29,7 @@ pub fn render(plan: &Plan<'_>, format: Format) -> String {
     }
 }
 
+#[expect(clippy::too_many_lines, reason = "the text plan top to bottom")]
 fn text(plan: &Plan<'_>) -> String {
     let p = plan.playbook;
     let mut out = String::new();

@@ -203,7 +203,7 @@ impl Checker<'_> {
             }
             ("run", Some(name)) => self.known_field(span, u, "run", name, &RUN_FIELDS),
             ("playbook", Some(name)) => {
-                self.known_field(span, u, "playbook", name, &PLAYBOOK_FIELDS)
+                self.known_field(span, u, "playbook", name, &PLAYBOOK_FIELDS);
             }
             ("steps", Some(id)) => self.step_path(span, u, path, id),
             _ => {

@@ -700,6 +700,10 @@ impl Validator<'_> {
     }
 
     /// A health check anywhere: `[[checks]]`, a step's `check`, `verify`.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one check per key of a health check, in the format's order"
+    )]
     pub(crate) fn check(
         &mut self,
         raw: &Sp<RawCheck>,
@@ -897,6 +901,10 @@ impl Validator<'_> {
         self.http_table(table, scope, at, is_step)
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one check per key of an http table, in the format's order"
+    )]
     fn http_table(
         &mut self,
         t: &RawHttpTable,

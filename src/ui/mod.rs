@@ -1,7 +1,15 @@
-//! Text for people: plurals and lists, and the sinks that show a run (live view, plain lines,
-//! JSON events).
+//! Text for people, and the sinks that turn the engine's events into it: the live view on a
+//! terminal, plain timestamped lines without one, or the journal's JSON lines for `--json`.
 
 pub(crate) mod count;
-mod interim;
+mod json;
+mod live;
+mod paint;
+mod phrase;
+mod plain;
+mod rto;
+#[cfg(test)]
+mod script;
+mod sink;
 
-pub(crate) use interim::for_terminal;
+pub(crate) use sink::{Objectives, for_terminal};

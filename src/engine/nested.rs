@@ -1,0 +1,149 @@
+//! A `playbook = "name@req"` step: the nested playbook is found (its parent's folder first, then
+//! the search path), validated, and run with its own vars and template context, its steps
+//! reported as `step/nested-step`, its secrets masked too. A playbook nesting itself, directly
+//! or not, is refused.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::engine::context::Context;
+use crate::engine::event::RunStatus;
+use crate::engine::run::{secret_values, steps_and_checks};
+use crate::engine::scheduler::Schedule;
+use crate::engine::shared::Shared;
+use crate::playbook::find::{self, Library};
+use crate::playbook::model::{Playbook, PlaybookRef, Step};
+use crate::record::redact::Masker;
+use crate::ui::count::count;
+
+/// Runs the nested playbook of `step` to its end: `Err` says why it failed.
+///
+/// The future is boxed with an explicit `Send`: steps run nested playbooks, which run steps,
+/// and the compiler cannot see through that cycle of opaque types.
+pub fn run<'a>(
+    shared: &'a Shared,
+    step: &'a Step,
+    reference: &'a PlaybookRef,
+) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+    Box::pin(run_nested(shared, step, reference))
+}
+
+/// Finds, validates and admits the nested playbook: not a cycle, allowed in this environment.
+fn resolve(shared: &Shared, reference: &PlaybookRef) -> Result<Arc<Playbook>, String> {
+    let target = format!("{}@{}", reference.name, reference.req);
+    let folder = shared
+        .playbook
+        .path()
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let path = Library::new(Some(folder), None)
+        .resolve(&target)
+        .or_else(|_| shared.library.resolve(&target))
+        .map_err(|e| format!("nested playbook `{reference}`: {e}"))?;
+    let validated = find::load(&path)
+        .map_err(|e| format!("nested playbook `{reference}`: {e}"))?
+        .map_err(|d| {
+            format!(
+                "nested playbook `{}` is invalid ({}); run `runbook validate {}`",
+                path.display(),
+                count(d.errors(), "error"),
+                path.display()
+            )
+        })?;
+    let nested = Arc::new(validated.playbook);
+    if shared.stack.contains(&nested.meta.name) {
+        return Err(format!(
+            "nested playbooks form a cycle: {} → {}",
+            shared.stack.join(" → "),
+            nested.meta.name
+        ));
+    }
+    if let (Some(allowed), Some(env)) = (&nested.meta.environments, &shared.target_env)
+        && !allowed.contains(env)
+    {
+        return Err(format!(
+            "nested playbook `{}` may not run in environment `{env}`",
+            nested.label()
+        ));
+    }
+    Ok(nested)
+}
+
+async fn run_nested(shared: &Shared, step: &Step, reference: &PlaybookRef) -> Result<(), String> {
+    let nested = resolve(shared, reference)?;
+    let context = Context::new(&nested, &nested.vars, &shared.info, &shared.process_env);
+    let mut env: Vec<(String, String)> = shared
+        .env
+        .iter()
+        .filter(|(k, _)| k.starts_with("RUNBOOK_"))
+        .cloned()
+        .collect();
+    for (key, template) in &nested.env {
+        let value = context.render(template).map_err(|e| {
+            format!(
+                "nested playbook `{}`: `{key}` of [env]: {e}",
+                nested.label()
+            )
+        })?;
+        env.push((key.clone(), value));
+    }
+    let mut secrets = (*shared.secrets).clone();
+    secrets.extend(secret_values(&nested));
+    let masker = Arc::new(Masker::new(&secrets).map_err(|e| e.to_string())?);
+    let mut stack = shared.stack.clone();
+    stack.push(nested.meta.name.clone());
+    let child = Arc::new(Shared {
+        playbook: Arc::clone(&nested),
+        context,
+        emitter: shared.emitter.nested(&step.id, masker),
+        http: Arc::clone(&shared.http),
+        approvals: Arc::clone(&shared.approvals),
+        cancel: shared.cancel.clone(),
+        groups: Arc::clone(&shared.groups),
+        run_dir: shared.run_dir.clone(),
+        logs_dir: shared.logs_dir.clone(),
+        env,
+        dry_run: shared.dry_run,
+        info: shared.info.clone(),
+        process_env: Arc::clone(&shared.process_env),
+        target_env: shared.target_env.clone(),
+        max_parallel: shared.max_parallel,
+        library: shared.library.clone(),
+        stack,
+        log_prefix: format!("{}{}.", shared.log_prefix, step.id),
+        secrets: Arc::new(secrets),
+    });
+    let schedule = Schedule {
+        max_parallel: shared.max_parallel,
+        env: shared.target_env.clone(),
+        unselected: vec![None; nested.steps.len()],
+        rto_warning_after: None,
+    };
+    let (outcome, status) = steps_and_checks(&child, &schedule, Instant::now()).await;
+    match status {
+        RunStatus::Ok => Ok(()),
+        RunStatus::Interrupted => Err("interrupted".to_owned()),
+        RunStatus::Failed => {
+            let failed: Vec<&str> = nested
+                .steps
+                .iter()
+                .zip(&outcome.status)
+                .filter(|(_, s)| **s == crate::engine::event::StepStatus::Failed)
+                .map(|(s, _)| s.id.as_str())
+                .collect();
+            Err(if failed.is_empty() {
+                format!("nested playbook `{}` failed its checks", nested.label())
+            } else {
+                format!(
+                    "nested playbook `{}` failed at {}",
+                    nested.label(),
+                    failed.join(", ")
+                )
+            })
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! The words for each event, shared by the plain and live sinks so both say the same thing:
+//! `restore ok 41.2s`, `verify failed 3.1s: exit code 3`, `run ok in 1m 41s; RTO …`.
+
+use std::fmt::Write as _;
+
+use crate::engine::event::{ApprovalHow, CheckPhase, Event, Mode, RunStatus, StepStatus};
+
+use super::count::count;
+
+/// How a line should look: the live view picks a glyph and colour from it, plain ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tone {
+    /// Something happened (`restore started`, a notification).
+    Info,
+    /// Something went well (`ok`, approved, a check passed).
+    Good,
+    /// Something failed (`failed`, declined, `run failed`).
+    Bad,
+    /// Nothing happened (`skipped`).
+    Quiet,
+    /// Worth a look, not a failure (over budget, RTO warning, `cancelled`).
+    Warn,
+}
+
+/// One sentence about an event, with continuation lines (a dry run's `would run:`) indented
+/// relative to the start of the sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Line {
+    pub(crate) tone: Tone,
+    pub(crate) text: String,
+    pub(crate) detail: Vec<String>,
+}
+
+impl Line {
+    fn new(tone: Tone, text: String) -> Self {
+        Self {
+            tone,
+            text,
+            detail: Vec::new(),
+        }
+    }
+}
+
+/// The sentence for an event, or `None` for events people never see as a line
+/// (a passing check attempt, an empty process group, output lines).
+///
+/// `rto_ms` is the RTO objective when the sink knows it (the events carry it only at the end).
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per event: the table of what people read"
+)]
+pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
+    let line = match event {
+        Event::RunStarted {
+            playbook,
+            version,
+            mode,
+            dry_run,
+            env,
+            commander,
+            run_dir,
+            ..
+        } => {
+            let mut text = format!(
+                "{playbook}@{version} started: {}",
+                mode_label(*mode, *dry_run)
+            );
+            if let Some(env) = env {
+                let _ = write!(text, " in {env}");
+            }
+            let _ = write!(text, " by {commander}");
+            if let Some(rto) = rto_ms {
+                let _ = write!(text, ", RTO objective {}", format_human(rto));
+            }
+            let _ = write!(text, "; run folder {run_dir}");
+            Line::new(Tone::Info, text)
+        }
+        Event::CheckStarted {
+            check,
+            step,
+            phase,
+            probe,
+            target,
+        } => Line::new(
+            Tone::Info,
+            format!(
+                "{} started: {probe} {target}",
+                check_label(check, step.as_deref(), *phase)
+            ),
+        ),
+        Event::CheckAttempt {
+            check,
+            attempt,
+            passed: false,
+            detail,
+            duration_ms,
+            ..
+        } => Line::new(
+            Tone::Info,
+            format!(
+                "check {check} attempt {attempt} failed {}: {detail}",
+                format_human(*duration_ms)
+            ),
+        ),
+        Event::CheckFinished {
+            check,
+            step,
+            phase,
+            passed,
+            attempts,
+            duration_ms,
+            detail,
+            ..
+        } => {
+            let label = check_label(check, step.as_deref(), *phase);
+            let took = format_human(*duration_ms);
+            if *passed {
+                let text = if *attempts > 1 {
+                    format!(
+                        "{label} passed after {} ({took})",
+                        count(to_usize(*attempts), "attempt")
+                    )
+                } else {
+                    format!("{label} passed ({took})")
+                };
+                Line::new(Tone::Good, text)
+            } else {
+                // The state found before the steps is what the run is there to fix: not a failure.
+                let tone = if *phase == CheckPhase::Assessment {
+                    Tone::Info
+                } else {
+                    Tone::Bad
+                };
+                let mut text = format!(
+                    "{label} failed after {} ({took})",
+                    count(to_usize(*attempts), "attempt")
+                );
+                if !detail.is_empty() {
+                    let _ = write!(text, ": {detail}");
+                }
+                Line::new(tone, text)
+            }
+        }
+        Event::StepStarted { step, .. } => Line::new(Tone::Info, format!("{step} started")),
+        Event::StepAttemptFinished {
+            step,
+            attempt,
+            duration_ms,
+            reason: Some(reason),
+            ..
+        } => Line::new(
+            Tone::Info,
+            format!(
+                "{step} attempt {attempt} failed {}: {reason}",
+                format_human(*duration_ms)
+            ),
+        ),
+        Event::ProcessGroupChecked {
+            step,
+            pgid,
+            empty: false,
+        } => Line::new(
+            Tone::Warn,
+            format!("warning: {step} left processes behind in process group {pgid}"),
+        ),
+        Event::StepFinished {
+            step,
+            status,
+            reason,
+            attempts,
+            duration_ms,
+            would_run,
+            ..
+        } => {
+            let mut line = Line::new(
+                status_tone(*status),
+                step_finished(step, *status, reason.as_deref(), *attempts, *duration_ms),
+            );
+            if let Some(command) = would_run {
+                let mut lines = command.lines();
+                if let Some(first) = lines.next() {
+                    line.detail.push(format!("  would run: {first}"));
+                    line.detail
+                        .extend(lines.map(|l| format!("             {l}")));
+                }
+            }
+            line
+        }
+        Event::BudgetExceeded {
+            step,
+            budget_ms,
+            elapsed_ms,
+        } => Line::new(
+            Tone::Warn,
+            format!(
+                "warning: {step} is over its budget {} ({})",
+                format_human(*budget_ms),
+                format_human(*elapsed_ms)
+            ),
+        ),
+        Event::ApprovalRequested { step, question } => {
+            Line::new(Tone::Info, format!("{step} waits for approval: {question}"))
+        }
+        Event::ApprovalGiven { step, by, how } => {
+            let how = match how {
+                ApprovalHow::Prompt => "",
+                ApprovalHow::Flag => " (flag)",
+            };
+            Line::new(Tone::Good, format!("{step} approved by {by}{how}"))
+        }
+        Event::ApprovalDeclined { step, by, reason } => {
+            Line::new(Tone::Bad, format!("{step} declined by {by}: {reason}"))
+        }
+        Event::RollbackStarted { step, .. } => {
+            Line::new(Tone::Info, format!("{step} rollback started"))
+        }
+        Event::RollbackFinished {
+            step,
+            ok,
+            duration_ms,
+            reason,
+            ..
+        } => {
+            let (tone, word) = if *ok {
+                (Tone::Good, "ok")
+            } else {
+                (Tone::Bad, "failed")
+            };
+            let mut text = format!("{step} rollback {word} {}", format_human(*duration_ms));
+            if let Some(reason) = reason {
+                let _ = write!(text, ": {reason}");
+            }
+            Line::new(tone, text)
+        }
+        Event::NotifyRequested { text, .. } => {
+            let mut lines = text.lines();
+            let mut line = Line::new(
+                Tone::Info,
+                format!("notify: {}", lines.next().unwrap_or_default()),
+            );
+            line.detail.extend(lines.map(|l| format!("        {l}")));
+            line
+        }
+        Event::NotificationSent { channel, about, .. } => {
+            Line::new(Tone::Info, format!("sent {about} to {channel}"))
+        }
+        Event::NotificationFailed {
+            channel,
+            reason,
+            http_status,
+            ..
+        } => {
+            let mut text = format!("warning: notification to {channel} failed: {reason}");
+            if let Some(status) = http_status {
+                let _ = write!(text, " (HTTP {status})");
+            }
+            Line::new(Tone::Warn, text)
+        }
+        Event::RtoWarning {
+            elapsed_ms,
+            rto_objective_ms,
+        } => Line::new(
+            Tone::Warn,
+            format!(
+                "warning: RTO clock at {} of {} objective",
+                format_human(*elapsed_ms),
+                format_human(*rto_objective_ms)
+            ),
+        ),
+        Event::RunInterrupted { signal } => {
+            Line::new(Tone::Bad, format!("run interrupted by {signal}"))
+        }
+        Event::RunFinished { .. } => run_finished(event)?,
+        Event::CheckAttempt { .. }
+        | Event::StepAttemptFinished { .. }
+        | Event::ProcessGroupChecked { .. }
+        | Event::StepOutput { .. } => return None,
+    };
+    Some(line)
+}
+
+/// `restore ok 41.2s`, `verify failed 3.1s (2 attempts): exit code 3`, `cleanup skipped: reason`.
+fn step_finished(
+    step: &str,
+    status: StepStatus,
+    reason: Option<&str>,
+    attempts: u32,
+    ms: u64,
+) -> String {
+    let mut text = format!("{step} {status}");
+    if status != StepStatus::Skipped {
+        let _ = write!(text, " {}", format_human(ms));
+    }
+    if attempts > 1 {
+        let _ = write!(text, " ({})", count(to_usize(attempts), "attempt"));
+    }
+    if let Some(reason) = reason {
+        let _ = write!(text, ": {reason}");
+    }
+    text
+}
+
+fn status_tone(status: StepStatus) -> Tone {
+    match status {
+        StepStatus::Ok => Tone::Good,
+        StepStatus::Failed => Tone::Bad,
+        StepStatus::Skipped => Tone::Quiet,
+        StepStatus::RolledBack | StepStatus::Cancelled => Tone::Warn,
+    }
+}
+
+/// `run ok in 1m 41s; RTO 1m 30s of 5m objective (met)`.
+fn run_finished(event: &Event) -> Option<Line> {
+    let Event::RunFinished {
+        status,
+        duration_ms,
+        failures_tolerated,
+        rto_objective_ms,
+        rto_achieved_ms,
+        rpo_objective_ms,
+        rpo_achieved_ms,
+    } = event
+    else {
+        return None;
+    };
+    let (tone, how) = match status {
+        RunStatus::Ok => (Tone::Good, "in"),
+        RunStatus::Failed => (Tone::Bad, "in"),
+        RunStatus::Interrupted => (Tone::Bad, "after"),
+    };
+    let mut text = format!(
+        "run {} {how} {}",
+        status.as_str(),
+        format_human(*duration_ms)
+    );
+    if *failures_tolerated > 0 {
+        let _ = write!(
+            text,
+            ", {} tolerated",
+            count(to_usize(*failures_tolerated), "failure")
+        );
+    }
+    for (name, objective, achieved) in [
+        ("RTO", rto_objective_ms, rto_achieved_ms),
+        ("RPO", rpo_objective_ms, rpo_achieved_ms),
+    ] {
+        match (achieved, objective) {
+            (Some(achieved), Some(objective)) => {
+                let verdict = if achieved <= objective {
+                    "met"
+                } else {
+                    "missed"
+                };
+                let _ = write!(
+                    text,
+                    "; {name} {} of {} objective ({verdict})",
+                    format_human(*achieved),
+                    format_human(*objective)
+                );
+            }
+            (Some(achieved), None) => {
+                let _ = write!(text, "; {name} {}", format_human(*achieved));
+            }
+            (None, _) => {}
+        }
+    }
+    Some(Line::new(tone, text))
+}
+
+/// `check api-up`, with where it runs when that is not a `check` step of its own.
+pub(crate) fn check_label(check: &str, step: Option<&str>, phase: CheckPhase) -> String {
+    match (phase, step) {
+        (CheckPhase::Assessment, _) => format!("check {check} (before)"),
+        (CheckPhase::Validation, _) => format!("check {check} (after)"),
+        (CheckPhase::Verify, Some(step)) => format!("check {check} (verify of {step})"),
+        (CheckPhase::Step | CheckPhase::Verify, _) => format!("check {check}"),
+    }
+}
+
+/// `DRILL`, `INCIDENT`, `DRY RUN`, `DRY RUN (drill)`: loud, so a drill is never mistaken for the real thing.
+pub(crate) fn mode_label(mode: Mode, dry_run: bool) -> String {
+    match (mode, dry_run) {
+        (Mode::DryRun, _) => "DRY RUN".to_owned(),
+        (Mode::Incident, false) => "INCIDENT".to_owned(),
+        (Mode::Drill, false) => "DRILL".to_owned(),
+        (mode, true) => format!("DRY RUN ({})", mode.as_str()),
+    }
+}
+
+/// A command's output line made safe for one terminal row: colours stripped, only what follows
+/// the last carriage return (progress meters redraw with `\r`), tabs as spaces, no control bytes.
+pub(crate) fn sanitize(line: &str) -> String {
+    let plain = console::strip_ansi_codes(line);
+    let trimmed = plain.trim_end_matches(['\r', '\n']);
+    let last = trimmed.rsplit('\r').next().unwrap_or_default();
+    last.chars()
+        .filter_map(|c| match c {
+            '\t' => Some(' '),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
+fn to_usize(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+pub(crate) use crate::playbook::duration::format_human;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_the_playbook_grammar() {
+        assert_eq!(format_human(41_230), "41.2s");
+        assert_eq!(format_human(630_000), "10m 30s");
+        assert_eq!(format_human(2_700_000), "45m");
+        assert_eq!(format_human(3_900_000), "1h 5m");
+        assert_eq!(format_human(999), "999ms");
+        assert_eq!(format_human(5000), "5s");
+        assert_eq!(format_human(962_000), "16m 2s");
+    }
+
+    #[test]
+    fn output_lines_are_made_safe_for_one_row() {
+        assert_eq!(sanitize("\x1b[32mok\x1b[0m\tdone\r\n"), "ok done");
+        assert_eq!(sanitize("10%\r50%\r90%"), "90%");
+        assert_eq!(sanitize("bell\x07 here"), "bell here");
+    }
+
+    #[test]
+    fn modes_are_loud() {
+        assert_eq!(mode_label(Mode::Drill, false), "DRILL");
+        assert_eq!(mode_label(Mode::Incident, true), "DRY RUN (incident)");
+        assert_eq!(mode_label(Mode::DryRun, true), "DRY RUN");
+    }
+}
