@@ -2,6 +2,7 @@
 //! timeouts around it are `check.rs`'s.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -23,31 +24,27 @@ pub struct ProbeEnv<'a> {
 }
 
 /// The run's HTTP clients: one that checks certificates, one that does not (`insecure_tls`).
+/// Built on first use: loading TLS roots costs milliseconds that a run without HTTP should not pay.
+#[derive(Default)]
 pub struct HttpClients {
-    strict: reqwest::Client,
-    insecure: reqwest::Client,
+    strict: OnceLock<Result<reqwest::Client, String>>,
+    insecure: OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl HttpClients {
-    pub fn new() -> Result<Self, reqwest::Error> {
-        // No proxy: health checks talk to the service itself.
-        let builder = || {
+    fn get(&self, insecure: bool) -> Result<&reqwest::Client, Attempt> {
+        let cell = if insecure { &self.insecure } else { &self.strict };
+        cell.get_or_init(|| {
+            // No proxy: health checks talk to the service itself.
             reqwest::Client::builder()
                 .no_proxy()
                 .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
-        };
-        Ok(Self {
-            strict: builder().build()?,
-            insecure: builder().danger_accept_invalid_certs(true).build()?,
+                .danger_accept_invalid_certs(insecure)
+                .build()
+                .map_err(|e| format!("failed to set up HTTP: {e}"))
         })
-    }
-
-    fn get(&self, insecure: bool) -> &reqwest::Client {
-        if insecure {
-            &self.insecure
-        } else {
-            &self.strict
-        }
+        .as_ref()
+        .map_err(|e| Attempt::fail(e.clone()))
     }
 }
 
@@ -101,11 +98,7 @@ pub async fn http(
     let url = render(env, &h.url, "`url`")?;
     let method = reqwest::Method::from_bytes(h.method.as_bytes())
         .map_err(|_| Attempt::fail(format!("invalid method {}", h.method)))?;
-    let mut request = env
-        .http
-        .get(h.insecure_tls)
-        .request(method, &url)
-        .timeout(limit);
+    let mut request = env.http.get(h.insecure_tls)?.request(method, &url).timeout(limit);
     for (name, value) in &h.headers {
         request = request.header(
             name.as_str(),

@@ -69,8 +69,6 @@ pub enum StartError {
     },
     #[error("failed to render `{key}` of [env]: {reason}")]
     Env { key: String, reason: String },
-    #[error("failed to set up HTTP: {0}")]
-    Http(#[source] reqwest::Error),
     #[error("failed to listen for signals")]
     Signals(#[source] std::io::Error),
     #[error("invalid secret: {0}")]
@@ -158,7 +156,7 @@ pub async fn execute(
         playbook: Arc::clone(&playbook),
         context,
         emitter: Arc::clone(&emitter),
-        http: Arc::new(HttpClients::new().map_err(StartError::Http)?),
+        http: Arc::new(HttpClients::default()),
         approvals: Arc::new(Approvals::new(
             settings.yes,
             settings.approve.clone(),
