@@ -41,7 +41,10 @@ fn measure(n: usize, mut f: impl FnMut()) -> Duration {
 
 fn plain_spawns(n: usize) {
     for _ in 0..n {
-        let status = Command::new("sh").args(["-c", "true"]).status().expect("sh runs");
+        let status = Command::new("sh")
+            .args(["-c", "true"])
+            .status()
+            .expect("sh runs");
         assert!(status.success());
     }
 }
@@ -52,7 +55,11 @@ fn plain_spawns(n: usize) {
 fn contract_spawns(n: usize, dir: &Path) {
     let dir = fresh(dir);
     std::fs::create_dir_all(dir.join("logs")).expect("logs");
-    let mut journal = OpenOptions::new().create(true).append(true).open(dir.join("journal.jsonl")).expect("journal");
+    let mut journal = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("journal.jsonl"))
+        .expect("journal");
     for i in 0..n {
         let log = std::fs::File::create(dir.join("logs").join(format!("s{i}.log"))).expect("log");
         let status = Command::new("sh")
@@ -71,7 +78,11 @@ fn contract_spawns(n: usize, dir: &Path) {
 
 fn write_playbook(dir: &Path, name: &str, steps: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, format!("[playbook]\nname = \"{name}\"\nversion = \"1.0.0\"\n{steps}")).expect("write playbook");
+    std::fs::write(
+        &path,
+        format!("[playbook]\nname = \"{name}\"\nversion = \"1.0.0\"\n{steps}"),
+    )
+    .expect("write playbook");
     path
 }
 
@@ -97,7 +108,10 @@ fn independent(n: usize, command: &str) -> String {
 /// place makes ext4 scan its recently deleted inodes, which a real run never meets.
 fn fresh(dir: &Path) -> PathBuf {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    dir.join(format!("round-{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+    dir.join(format!(
+        "round-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ))
 }
 
 /// Runs `runbook run` into a fresh run folder under `out`; panics unless it succeeds.
@@ -112,7 +126,11 @@ fn run(playbook: &Path, out: &Path, extra: &[&str]) {
         .stdin(Stdio::null())
         .output()
         .expect("runbook runs");
-    assert!(output.status.success(), "runbook failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "runbook failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn ms(d: Duration) -> f64 {
@@ -123,7 +141,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
     let out = d.join("out");
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).to_string();
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .to_string();
     let rounds = 5;
 
     let plain = measure(rounds, || plain_spawns(1000));
@@ -131,7 +151,9 @@ fn main() {
     let chain_pb = write_playbook(d, "chain", &chain(1000));
     let wide_pb = write_playbook(d, "wide", &independent(1000, "true"));
     let chain_t = measure(rounds, || run(&chain_pb, &out, &["--json"]));
-    let wide_t = measure(rounds, || run(&wide_pb, &out, &["--json", "--max-parallel", &cpus]));
+    let wide_t = measure(rounds, || {
+        run(&wide_pb, &out, &["--json", "--max-parallel", &cpus])
+    });
 
     let one_pb = write_playbook(d, "one", &independent(1, "true"));
     let one_spawn = measure(21, || plain_spawns(1));
@@ -139,32 +161,83 @@ fn main() {
 
     let fan_pb = write_playbook(d, "fan", &independent(100, "sleep 0.05"));
     let fan_base = measure(rounds, || {
-        let mut children: Vec<_> =
-            (0..100).map(|_| Command::new("sh").args(["-c", "sleep 0.05"]).spawn().expect("sh runs")).collect();
+        let mut children: Vec<_> = (0..100)
+            .map(|_| {
+                Command::new("sh")
+                    .args(["-c", "sleep 0.05"])
+                    .spawn()
+                    .expect("sh runs")
+            })
+            .collect();
         for c in &mut children {
             assert!(c.wait().expect("wait").success());
         }
     });
-    let fan_t = measure(rounds, || run(&fan_pb, &out, &["--json", "--max-parallel", "100"]));
+    let fan_t = measure(rounds, || {
+        run(&fan_pb, &out, &["--json", "--max-parallel", "100"])
+    });
 
     let big_pb = write_playbook(d, "big", &independent(1, "head -c 1000000000 /dev/zero"));
-    let before = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    let before = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
     let big_t = measure(1, || run(&big_pb, &out, &["--json"]));
-    let after = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    let after = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
     // ru_maxrss of children is the largest child ever waited for: runbook itself here (head and
     // sh are tiny), unless an earlier child was larger, which the before/after pair shows.
-    let peak_kib = after.max_rss();
+    let peak_mib = |kib: i64| {
+        format!(
+            "{:.1}",
+            Duration::from_secs(u64::try_from(kib).unwrap_or(0)).as_secs_f64() / 1024.0
+        )
+    };
+    let peak = peak_mib(after.max_rss());
 
     println!("runbook engine benchmark ({cpus} CPUs, medians of {rounds} rounds)\n");
     println!("| what | time | ratio |");
     println!("|---|---|---|");
-    println!("| baseline: 1,000 × `sh -c true` (tiny loop) | {:.0} ms | 1.00 |", ms(plain));
-    println!("| baseline: same + own group, log file, fsync'd JSON line | {:.0} ms | {:.2} |", ms(contract), ms(contract) / ms(plain));
-    println!("| `runbook run`: 1,000 `true` in a chain | {:.0} ms | {:.2} (vs contract loop {:.2}) |", ms(chain_t), ms(chain_t) / ms(plain), ms(chain_t) / ms(contract));
-    println!("| `runbook run`: 1,000 independent `true`, --max-parallel {cpus} | {:.0} ms | {:.2} (vs contract loop {:.2}) |", ms(wide_t), ms(wide_t) / ms(plain), ms(wide_t) / ms(contract));
-    println!("| baseline: one `sh -c true` | {:.2} ms | 1.00 |", ms(one_spawn));
-    println!("| `runbook run`: startup + one `true` step | {:.2} ms | {:.2} |", ms(one_t), ms(one_t) / ms(one_spawn));
-    println!("| baseline: 100 × `sleep 0.05` in parallel | {:.0} ms | 1.00 |", ms(fan_base));
-    println!("| `runbook run`: 100-wide fan-out of `sleep 0.05`, --max-parallel 100 | {:.0} ms | {:.2} |", ms(fan_t), ms(fan_t) / ms(fan_base));
-    println!("| `runbook run`: one step printing 1 GB | {:.0} ms | peak RSS {:.1} MiB (before: {:.1} MiB) |", ms(big_t), peak_kib as f64 / 1024.0, before.max_rss() as f64 / 1024.0);
+    println!(
+        "| baseline: 1,000 × `sh -c true` (tiny loop) | {:.0} ms | 1.00 |",
+        ms(plain)
+    );
+    println!(
+        "| baseline: same + own group, log file, fsync'd JSON line | {:.0} ms | {:.2} |",
+        ms(contract),
+        ms(contract) / ms(plain)
+    );
+    println!(
+        "| `runbook run`: 1,000 `true` in a chain | {:.0} ms | {:.2} (vs contract loop {:.2}) |",
+        ms(chain_t),
+        ms(chain_t) / ms(plain),
+        ms(chain_t) / ms(contract)
+    );
+    println!(
+        "| `runbook run`: 1,000 independent `true`, --max-parallel {cpus} | {:.0} ms | {:.2} (vs contract loop {:.2}) |",
+        ms(wide_t),
+        ms(wide_t) / ms(plain),
+        ms(wide_t) / ms(contract)
+    );
+    println!(
+        "| baseline: one `sh -c true` | {:.2} ms | 1.00 |",
+        ms(one_spawn)
+    );
+    println!(
+        "| `runbook run`: startup + one `true` step | {:.2} ms | {:.2} |",
+        ms(one_t),
+        ms(one_t) / ms(one_spawn)
+    );
+    println!(
+        "| baseline: 100 × `sleep 0.05` in parallel | {:.0} ms | 1.00 |",
+        ms(fan_base)
+    );
+    println!(
+        "| `runbook run`: 100-wide fan-out of `sleep 0.05`, --max-parallel 100 | {:.0} ms | {:.2} |",
+        ms(fan_t),
+        ms(fan_t) / ms(fan_base)
+    );
+    println!(
+        "| `runbook run`: one step printing 1 GB | {:.0} ms | peak RSS {peak} MiB (largest child before it: {} MiB) |",
+        ms(big_t),
+        peak_mib(before.max_rss())
+    );
 }

@@ -29,8 +29,8 @@ const MAX_RUNS: u32 = 51;
 /// Runs of the release binary per case, and of the `sh -c true` baseline.
 const BINARY_RUNS: u32 = 5;
 const SPAWN_RUNS: u32 = 31;
-/// Runs per size in the scaling table (a quarter and a half of [`STEPS`]).
-const SCALING_RUNS: u32 = 5;
+/// Rounds of the scaling table (each validates a quarter, a half and all of [`STEPS`]).
+const SCALING_ROUNDS: u32 = 3;
 /// A stack far smaller than the main thread's 8 MiB: a validator that recursed once per step
 /// of a 10,000-step chain would need more than this.
 const SMALL_STACK: usize = 256 * 1024;
@@ -44,7 +44,7 @@ struct Case {
 
 /// What was measured for one case.
 struct Measured {
-    validate: Timings,
+    validate: Duration,
     plan: Duration,
     runs: u32,
     waves: usize,
@@ -77,7 +77,7 @@ fn main() {
     }
 
     let measured = in_process_table(&cases);
-    scaling_table(&measured);
+    scaling_table();
 
     println!(
         "\nend to end: `runbook validate FILE` (median of {BINARY_RUNS} runs) against `sh -c true` (median of {SPAWN_RUNS})"
@@ -87,7 +87,7 @@ fn main() {
     let slow: Vec<&str> = cases
         .iter()
         .zip(&measured)
-        .filter(|(_, m)| m.validate.median + m.plan >= TARGET)
+        .filter(|(_, m)| m.validate + m.plan >= TARGET)
         .map(|(c, _)| c.name)
         .collect();
     if slow.is_empty() {
@@ -244,7 +244,7 @@ fn in_process_table(cases: &[Case]) -> Vec<Measured> {
     let mut measured = Vec::new();
     for case in cases {
         let m = in_process(case);
-        let total = m.validate.median + m.plan;
+        let total = m.validate + m.plan;
         let verdict = if total < TARGET {
             "well under a second"
         } else {
@@ -255,7 +255,7 @@ fn in_process_table(cases: &[Case]) -> Vec<Measured> {
             case.name,
             case.steps,
             m.runs,
-            ms(m.validate.median),
+            ms(m.validate),
             ms(m.plan),
             ms(total),
             us(total / case.steps),
@@ -267,32 +267,38 @@ fn in_process_table(cases: &[Case]) -> Vec<Measured> {
     measured
 }
 
-/// Validates each shape at a quarter and a half of the size, to show how the time grows. It
-/// compares the fastest runs, which other work on the machine disturbs least.
-fn scaling_table(measured: &[Measured]) {
+/// Validates each shape at a quarter, a half and all of [`STEPS`], to show how the time grows.
+/// The sizes take turns, round after round, and the fastest run of each is compared, so that
+/// other work on the machine skews them alike and as little as possible.
+fn scaling_table() {
     println!(
-        "\nscaling: fastest validate time per size (of {SCALING_RUNS} runs; of N at {STEPS}); exponent = log4(t({STEPS}) / t({})): 1 = linear, 2 = quadratic",
+        "\nscaling: fastest validate time per size over {SCALING_ROUNDS} interleaved rounds; exponent = log4(t({STEPS}) / t({})): 1 = linear, 2 = quadratic",
         STEPS / 4
     );
+    let sizes = [STEPS / 4, STEPS / 2, STEPS];
     println!(
         "  {:<14} {:>12} {:>12} {:>12} {:>9}",
-        "case",
-        STEPS / 4,
-        STEPS / 2,
-        STEPS,
-        "exponent"
+        "case", sizes[0], sizes[1], sizes[2], "exponent"
     );
-    for (shape, m) in SHAPES.iter().zip(measured) {
-        let quarter = validate_times(&shape.generate(STEPS / 4), SCALING_RUNS).fastest;
-        let half = validate_times(&shape.generate(STEPS / 2), SCALING_RUNS).fastest;
-        let full = m.validate.fastest;
-        let exponent = (full.as_secs_f64() / quarter.as_secs_f64()).log(4.0);
+    for shape in SHAPES {
+        let cases = sizes.map(|n| shape.generate(n));
+        let files = cases.each_ref().map(source);
+        for (case, file) in cases.iter().zip(&files) {
+            validate_once(case, file); // warm-up
+        }
+        let mut fastest = [Duration::MAX; 3];
+        for _ in 0..SCALING_ROUNDS {
+            for ((case, file), best) in cases.iter().zip(&files).zip(&mut fastest) {
+                *best = (*best).min(validate_once(case, file));
+            }
+        }
+        let exponent = (fastest[2].as_secs_f64() / fastest[0].as_secs_f64()).log(4.0);
         println!(
             "  {:<14} {:>12} {:>12} {:>12} {exponent:>9.2}",
             shape.name(),
-            ms(quarter),
-            ms(half),
-            ms(full)
+            ms(fastest[0]),
+            ms(fastest[1]),
+            ms(fastest[2])
         );
     }
 }
@@ -349,26 +355,19 @@ fn in_process(case: &Case) -> Measured {
     drop(plan);
 
     let runs = runs_within(MEASURE_BUDGET, one_validate + one_plan);
-    let validate_times = Timings::of(runs, || validate_once(case, &file));
-    let plan_times = Timings::of(runs, || {
+    let validate_median = median(runs, || validate_once(case, &file));
+    let plan_median = median(runs, || {
         let started = Instant::now();
         black_box(Plan::new(black_box(&validated.playbook), None));
         started.elapsed()
     });
     Measured {
-        validate: validate_times,
-        plan: plan_times.median,
+        validate: validate_median,
+        plan: plan_median,
         runs,
         waves,
         critical_path,
     }
-}
-
-/// The times of `validate` over `runs` runs, after one warm-up.
-fn validate_times(case: &Case, runs: u32) -> Timings {
-    let file = source(case);
-    validate_once(case, &file);
-    Timings::of(runs, || validate_once(case, &file))
 }
 
 fn validate_once(case: &Case, file: &Arc<SourceFile>) -> Duration {
@@ -390,27 +389,10 @@ fn runs_within(budget: Duration, one: Duration) -> u32 {
     runs | 1
 }
 
-/// The median and the fastest of several runs. The median is the figure reported; the fastest
-/// is the least disturbed by other work on the machine, so the scaling table compares those.
-#[derive(Clone, Copy)]
-struct Timings {
-    median: Duration,
-    fastest: Duration,
-}
-
-impl Timings {
-    fn of(runs: u32, mut once: impl FnMut() -> Duration) -> Self {
-        let mut times: Vec<Duration> = (0..runs).map(|_| once()).collect();
-        times.sort_unstable();
-        Self {
-            median: times[times.len() / 2],
-            fastest: times[0],
-        }
-    }
-}
-
-fn median(runs: u32, once: impl FnMut() -> Duration) -> Duration {
-    Timings::of(runs, once).median
+fn median(runs: u32, mut once: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..runs).map(|_| once()).collect();
+    times.sort_unstable();
+    times[times.len() / 2]
 }
 
 /// Runs the release binary on each case written to a temp file, and `sh -c true` as the baseline.

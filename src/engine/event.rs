@@ -263,6 +263,25 @@ pub enum Event {
     RunInterrupted {
         signal: String,
     },
+    /// `runbook resume` picked the run up again.
+    RunResumed {
+        /// Who resumed it.
+        commander: String,
+        /// From the last event before the gap to this one.
+        gap_ms: u64,
+        /// Steps that were in flight when the runner died and run again.
+        rerun: Vec<String>,
+        /// Whether the playbook file changed since the run started (`--allow-changed`).
+        playbook_changed: bool,
+    },
+    /// The playbook's lock was taken from another run: a stale one (its process is gone) or a
+    /// live one with `--break-lock`.
+    LockBroken {
+        holder_run_id: String,
+        holder_pid: u32,
+        holder_host: String,
+        stale: bool,
+    },
     RunFinished {
         status: RunStatus,
         duration_ms: u64,
@@ -341,6 +360,8 @@ impl Event {
             | Self::NotificationFailed { .. }
             | Self::RtoWarning { .. }
             | Self::RunInterrupted { .. }
+            | Self::RunResumed { .. }
+            | Self::LockBroken { .. }
             | Self::RunFinished { .. } => {}
         }
     }
@@ -403,6 +424,8 @@ impl Event {
             | Self::BudgetExceeded { .. }
             | Self::RtoWarning { .. }
             | Self::RunInterrupted { .. }
+            | Self::RunResumed { .. }
+            | Self::LockBroken { .. }
             | Self::RunFinished { .. } => {}
         }
     }

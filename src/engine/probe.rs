@@ -33,7 +33,11 @@ pub struct HttpClients {
 
 impl HttpClients {
     fn get(&self, insecure: bool) -> Result<&reqwest::Client, Attempt> {
-        let cell = if insecure { &self.insecure } else { &self.strict };
+        let cell = if insecure {
+            &self.insecure
+        } else {
+            &self.strict
+        };
         cell.get_or_init(|| {
             // No proxy: health checks talk to the service itself.
             reqwest::Client::builder()
@@ -98,7 +102,11 @@ pub async fn http(
     let url = render(env, &h.url, "`url`")?;
     let method = reqwest::Method::from_bytes(h.method.as_bytes())
         .map_err(|_| Attempt::fail(format!("invalid method {}", h.method)))?;
-    let mut request = env.http.get(h.insecure_tls)?.request(method, &url).timeout(limit);
+    let mut request = env
+        .http
+        .get(h.insecure_tls)?
+        .request(method, &url)
+        .timeout(limit);
     for (name, value) in &h.headers {
         request = request.header(
             name.as_str(),

@@ -2,6 +2,7 @@
 //! `steps.<id>` must be a step that has finished before the template is rendered, outputs must
 //! be declared, helpers must exist. Also the `rto_clock` order.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -55,6 +56,8 @@ struct Checker<'a> {
     vars: Vec<String>,
     /// Step ids by position (`None` where the id is missing or invalid).
     ids: Vec<Option<String>>,
+    /// Position by step id (the first, for a duplicate): one lookup per reference, not a scan.
+    index: HashMap<String, usize>,
     /// Declared output names by step position.
     outputs: Vec<Vec<String>>,
     /// Only when the step graph is valid.
@@ -80,6 +83,12 @@ pub(crate) fn check(
         .iter()
         .map(|s| s.value.id.as_ref().map(|i| i.value.clone()))
         .collect();
+    let mut index = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(id) = id {
+            index.entry(id.clone()).or_insert(i);
+        }
+    }
     let outputs = raw_steps
         .iter()
         .map(|s| {
@@ -103,7 +112,7 @@ pub(crate) fn check(
             .filter(|u| matches!(u.scope, Scope::Step { .. }))
             .flat_map(|u| &u.usages)
             .filter_map(|u| match u {
-                Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => playbook.step_index(&p[1]),
+                Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => index.get(&p[1]).copied(),
                 _ => None,
             })
             .collect();
@@ -114,6 +123,7 @@ pub(crate) fn check(
         file,
         vars,
         ids,
+        index,
         outputs,
         ancestry,
         diagnostics: Diagnostics::default(),
@@ -245,7 +255,7 @@ impl Checker<'_> {
     }
 
     fn step_path(&mut self, span: Span, u: &TemplateUse, path: &[String], id: &str) {
-        let Some(target) = self.ids.iter().position(|i| i.as_deref() == Some(id)) else {
+        let Some(&target) = self.index.get(id) else {
             let mut message = format!("unknown step `{id}` in {}", u.what);
             if let Some(close) = did_you_mean(id, self.ids.iter().flatten().map(String::as_str)) {
                 let _ = write!(message, ", did you mean `{close}`?");

@@ -1,3 +1,7 @@
-//! Events → the run's record: secret masking now; the journal, report and lock to come.
+//! Events → the run's record: the run folder, the durable journal, replay of a journal into a
+//! run state, secret masking, and the lock that keeps two runs of one playbook apart.
 
+pub mod folder;
+pub mod journal;
 pub mod redact;
+pub mod replay;

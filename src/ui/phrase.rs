@@ -270,6 +270,44 @@ pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
         Event::RunInterrupted { signal } => {
             Line::new(Tone::Bad, format!("run interrupted by {signal}"))
         }
+        Event::RunResumed {
+            commander,
+            gap_ms,
+            rerun,
+            playbook_changed,
+        } => {
+            let mut text = format!(
+                "run resumed by {commander} after a gap of {}",
+                format_human(*gap_ms)
+            );
+            if !rerun.is_empty() {
+                let _ = write!(text, "; running again: {}", rerun.join(", "));
+            }
+            if *playbook_changed {
+                text.push_str(
+                    "; the playbook file changed since the run started (--allow-changed)",
+                );
+            }
+            Line::new(Tone::Warn, text)
+        }
+        Event::LockBroken {
+            holder_run_id,
+            holder_pid,
+            holder_host,
+            stale,
+        } => {
+            let how = if *stale {
+                "took over the stale lock"
+            } else {
+                "broke the lock (--break-lock)"
+            };
+            Line::new(
+                Tone::Warn,
+                format!(
+                    "warning: {how} of run {holder_run_id} (pid {holder_pid} on {holder_host})"
+                ),
+            )
+        }
         Event::RunFinished { .. } => run_finished(event)?,
         Event::CheckAttempt { .. }
         | Event::StepAttemptFinished { .. }

@@ -1,0 +1,591 @@
+//! Journal → [`RunState`]: what happened in a run, rebuilt from its events alone. A journal cut
+//! off mid-line by a crash is read up to its last whole line; a broken line anywhere else is an
+//! error, never skipped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+
+use crate::engine::event::{
+    ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus,
+};
+
+/// Why a journal cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("failed to read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` line {line} is not a journal event: {reason}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("`{}` has no run_started event", path.display())]
+    NoStart { path: PathBuf },
+}
+
+/// `run_started`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    pub ts: DateTime<Utc>,
+    pub playbook: String,
+    pub path: String,
+    pub version: String,
+    pub sha256: String,
+    pub mode: Mode,
+    pub env: Option<String>,
+    pub commander: String,
+    pub vars: BTreeMap<String, serde_json::Value>,
+    pub incident_start: Option<DateTime<Utc>>,
+    pub dry_run: bool,
+    pub host: String,
+    pub run_dir: String,
+    pub runbook_version: String,
+    pub max_parallel: usize,
+}
+
+/// `run_finished`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub ts: DateTime<Utc>,
+    pub status: RunStatus,
+    pub duration_ms: u64,
+    pub failures_tolerated: u32,
+    pub rto_objective_ms: Option<u64>,
+    pub rto_achieved_ms: Option<u64>,
+    pub rpo_objective_ms: Option<u64>,
+    pub rpo_achieved_ms: Option<u64>,
+}
+
+/// One attempt of a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub ts: DateTime<Utc>,
+    pub attempt: u32,
+    pub exit: Option<Exit>,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    pub reason: Option<String>,
+}
+
+/// Everything the journal says about one step (its last segment, after a resume).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StepRecord {
+    pub id: String,
+    pub title: Option<String>,
+    pub action: Option<String>,
+    pub command: Option<String>,
+    pub started: Option<DateTime<Utc>>,
+    pub finished: Option<DateTime<Utc>>,
+    pub status: Option<StepStatus>,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub outputs: BTreeMap<String, String>,
+    pub attempts: Vec<AttemptRecord>,
+    pub duration_ms: Option<u64>,
+    pub would_run: Option<String>,
+    pub budget_exceeded_ms: Option<(u64, u64)>,
+    /// After a kill: whether the process group was empty.
+    pub group_empty: Option<bool>,
+    /// Started and not finished: the runner died under it, or the run was cut short.
+    pub in_flight: bool,
+}
+
+/// One health check run (all its attempts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRecord {
+    pub check: String,
+    pub step: Option<String>,
+    pub phase: CheckPhase,
+    pub probe: String,
+    pub target: String,
+    pub started: DateTime<Utc>,
+    pub attempts: u32,
+    pub passed: Option<bool>,
+    pub first_pass_ms: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub detail: String,
+}
+
+/// An approval asked, and its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    pub step: String,
+    pub question: Option<String>,
+    pub asked: Option<DateTime<Utc>>,
+    pub answered: Option<DateTime<Utc>>,
+    pub given: Option<bool>,
+    pub by: Option<String>,
+    pub how: Option<ApprovalHow>,
+    pub reason: Option<String>,
+}
+
+/// A rollback run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackRecord {
+    pub step: String,
+    pub command: String,
+    pub started: DateTime<Utc>,
+    pub ok: Option<bool>,
+    pub exit_code: Option<i32>,
+    pub duration_ms: Option<u64>,
+    pub reason: Option<String>,
+}
+
+/// A notification sent or failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub ts: DateTime<Utc>,
+    pub channel: String,
+    pub about: String,
+    pub sent: bool,
+    pub detail: String,
+    pub http_status: Option<u16>,
+}
+
+/// A segment boundary: the run was resumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeRecord {
+    pub ts: DateTime<Utc>,
+    pub commander: String,
+    pub gap_ms: u64,
+    pub rerun: Vec<String>,
+    pub playbook_changed: bool,
+}
+
+/// A run as its journal tells it.
+#[derive(Debug, Clone, Default)]
+pub struct RunState {
+    pub run_id: String,
+    pub started: Option<Started>,
+    /// In the order they first appear.
+    pub steps: IndexMap<String, StepRecord>,
+    pub checks: Vec<CheckRecord>,
+    pub approvals: Vec<ApprovalRecord>,
+    pub rollbacks: Vec<RollbackRecord>,
+    pub notifications: Vec<NotificationRecord>,
+    pub notify_requests: Vec<(DateTime<Utc>, String, String)>,
+    pub rto_warnings: Vec<(DateTime<Utc>, u64)>,
+    pub locks_broken: Vec<(DateTime<Utc>, String, bool)>,
+    pub interrupted: Option<(DateTime<Utc>, String)>,
+    pub resumed: Vec<ResumeRecord>,
+    pub finished: Option<Finished>,
+    /// The time of the last event.
+    pub last_ts: Option<DateTime<Utc>>,
+    /// The journal ended in a cut-off line (the runner was killed while writing).
+    pub truncated: bool,
+}
+
+impl RunState {
+    /// Reads a journal file.
+    pub fn load(path: &Path) -> Result<Self, ReplayError> {
+        let text = std::fs::read(path).map_err(|source| ReplayError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8_lossy(&text);
+        let mut records = Vec::new();
+        let mut truncated = false;
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        for (i, line) in lines.iter().enumerate() {
+            let whole = line.ends_with('\n');
+            let content = line.trim_end();
+            if content.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Record>(content) {
+                Ok(record) => records.push(record),
+                // Only the last line can be cut off by a crash.
+                Err(_) if !whole && i + 1 == lines.len() => truncated = true,
+                Err(e) => {
+                    return Err(ReplayError::Corrupt {
+                        path: path.to_path_buf(),
+                        line: i + 1,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        let mut state = Self::from_records(&records);
+        state.truncated = truncated;
+        if state.started.is_none() {
+            return Err(ReplayError::NoStart {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(state)
+    }
+
+    /// Folds events into the state.
+    #[must_use]
+    #[expect(clippy::too_many_lines, reason = "one arm per event")]
+    pub fn from_records(records: &[Record]) -> Self {
+        let mut s = Self::default();
+        for r in records {
+            let ts = r.ts;
+            s.run_id.clone_from(&r.run_id);
+            s.last_ts = Some(ts);
+            match &r.event {
+                Event::RunStarted {
+                    playbook,
+                    path,
+                    version,
+                    sha256,
+                    mode,
+                    env,
+                    commander,
+                    vars,
+                    incident_start,
+                    dry_run,
+                    host,
+                    run_dir,
+                    runbook_version,
+                    max_parallel,
+                } => {
+                    s.started = Some(Started {
+                        ts,
+                        playbook: playbook.clone(),
+                        path: path.clone(),
+                        version: version.clone(),
+                        sha256: sha256.clone(),
+                        mode: *mode,
+                        env: env.clone(),
+                        commander: commander.clone(),
+                        vars: vars.clone(),
+                        incident_start: *incident_start,
+                        dry_run: *dry_run,
+                        host: host.clone(),
+                        run_dir: run_dir.clone(),
+                        runbook_version: runbook_version.clone(),
+                        max_parallel: *max_parallel,
+                    });
+                }
+                Event::StepStarted {
+                    step,
+                    title,
+                    action,
+                    command,
+                } => {
+                    let rec = s.step(step);
+                    // A step started again (after a resume) starts a new segment of its record.
+                    *rec = StepRecord {
+                        id: step.clone(),
+                        ..StepRecord::default()
+                    };
+                    rec.title = Some(title.clone());
+                    rec.action = Some(action.clone());
+                    rec.command = Some(command.clone());
+                    rec.started = Some(ts);
+                    rec.in_flight = true;
+                }
+                Event::StepAttemptFinished {
+                    step,
+                    attempt,
+                    exit,
+                    exit_code,
+                    duration_ms,
+                    reason,
+                } => {
+                    s.step(step).attempts.push(AttemptRecord {
+                        ts,
+                        attempt: *attempt,
+                        exit: *exit,
+                        exit_code: *exit_code,
+                        duration_ms: *duration_ms,
+                        reason: reason.clone(),
+                    });
+                }
+                Event::ProcessGroupChecked { step, empty, .. } => {
+                    s.step(step).group_empty = Some(*empty)
+                }
+                Event::StepFinished {
+                    step,
+                    status,
+                    reason,
+                    outputs,
+                    exit_code,
+                    duration_ms,
+                    would_run,
+                    ..
+                } => {
+                    let rec = s.step(step);
+                    rec.finished = Some(ts);
+                    rec.status = Some(*status);
+                    rec.reason.clone_from(reason);
+                    rec.outputs.clone_from(outputs);
+                    rec.exit_code = *exit_code;
+                    rec.duration_ms = Some(*duration_ms);
+                    rec.would_run.clone_from(would_run);
+                    rec.in_flight = false;
+                }
+                Event::BudgetExceeded {
+                    step,
+                    budget_ms,
+                    elapsed_ms,
+                } => {
+                    s.step(step).budget_exceeded_ms = Some((*budget_ms, *elapsed_ms));
+                }
+                Event::CheckStarted {
+                    check,
+                    step,
+                    phase,
+                    probe,
+                    target,
+                } => s.checks.push(CheckRecord {
+                    check: check.clone(),
+                    step: step.clone(),
+                    phase: *phase,
+                    probe: probe.clone(),
+                    target: target.clone(),
+                    started: ts,
+                    attempts: 0,
+                    passed: None,
+                    first_pass_ms: None,
+                    duration_ms: None,
+                    detail: String::new(),
+                }),
+                Event::CheckAttempt {
+                    check,
+                    step,
+                    attempt,
+                    detail,
+                    ..
+                } => {
+                    if let Some(c) = s.open_check(check, step.as_deref()) {
+                        c.attempts = *attempt;
+                        c.detail.clone_from(detail);
+                    }
+                }
+                Event::CheckFinished {
+                    check,
+                    step,
+                    passed,
+                    attempts,
+                    first_pass_ms,
+                    duration_ms,
+                    detail,
+                    ..
+                } => {
+                    if let Some(c) = s.open_check(check, step.as_deref()) {
+                        c.passed = Some(*passed);
+                        c.attempts = *attempts;
+                        c.first_pass_ms = *first_pass_ms;
+                        c.duration_ms = Some(*duration_ms);
+                        c.detail.clone_from(detail);
+                    }
+                }
+                Event::ApprovalRequested { step, question } => s.approvals.push(ApprovalRecord {
+                    step: step.clone(),
+                    question: Some(question.clone()),
+                    asked: Some(ts),
+                    answered: None,
+                    given: None,
+                    by: None,
+                    how: None,
+                    reason: None,
+                }),
+                Event::ApprovalGiven { step, by, how } => {
+                    let a = s.open_approval(step, ts);
+                    a.answered = Some(ts);
+                    a.given = Some(true);
+                    a.by = Some(by.clone());
+                    a.how = Some(*how);
+                }
+                Event::ApprovalDeclined { step, by, reason } => {
+                    let a = s.open_approval(step, ts);
+                    a.answered = Some(ts);
+                    a.given = Some(false);
+                    a.by = Some(by.clone());
+                    a.reason = Some(reason.clone());
+                }
+                Event::RollbackStarted { step, command } => s.rollbacks.push(RollbackRecord {
+                    step: step.clone(),
+                    command: command.clone(),
+                    started: ts,
+                    ok: None,
+                    exit_code: None,
+                    duration_ms: None,
+                    reason: None,
+                }),
+                Event::RollbackFinished {
+                    step,
+                    ok,
+                    exit_code,
+                    duration_ms,
+                    reason,
+                } => {
+                    if let Some(rb) = s
+                        .rollbacks
+                        .iter_mut()
+                        .rev()
+                        .find(|rb| rb.step == *step && rb.ok.is_none())
+                    {
+                        rb.ok = Some(*ok);
+                        rb.exit_code = *exit_code;
+                        rb.duration_ms = Some(*duration_ms);
+                        rb.reason.clone_from(reason);
+                    }
+                }
+                Event::NotifyRequested { step, text } => {
+                    s.notify_requests.push((ts, step.clone(), text.clone()))
+                }
+                Event::NotificationSent {
+                    channel,
+                    about,
+                    text,
+                } => s.notifications.push(NotificationRecord {
+                    ts,
+                    channel: channel.clone(),
+                    about: about.clone(),
+                    sent: true,
+                    detail: text.clone(),
+                    http_status: None,
+                }),
+                Event::NotificationFailed {
+                    channel,
+                    about,
+                    reason,
+                    http_status,
+                } => s.notifications.push(NotificationRecord {
+                    ts,
+                    channel: channel.clone(),
+                    about: about.clone(),
+                    sent: false,
+                    detail: reason.clone(),
+                    http_status: *http_status,
+                }),
+                Event::RtoWarning { elapsed_ms, .. } => s.rto_warnings.push((ts, *elapsed_ms)),
+                Event::RunInterrupted { signal } => s.interrupted = Some((ts, signal.clone())),
+                Event::RunResumed {
+                    commander,
+                    gap_ms,
+                    rerun,
+                    playbook_changed,
+                } => {
+                    // A resumed run is no longer finished or interrupted until it says so again.
+                    s.finished = None;
+                    s.interrupted = None;
+                    s.resumed.push(ResumeRecord {
+                        ts,
+                        commander: commander.clone(),
+                        gap_ms: *gap_ms,
+                        rerun: rerun.clone(),
+                        playbook_changed: *playbook_changed,
+                    });
+                }
+                Event::LockBroken {
+                    holder_run_id,
+                    stale,
+                    ..
+                } => s.locks_broken.push((ts, holder_run_id.clone(), *stale)),
+                Event::RunFinished {
+                    status,
+                    duration_ms,
+                    failures_tolerated,
+                    rto_objective_ms,
+                    rto_achieved_ms,
+                    rpo_objective_ms,
+                    rpo_achieved_ms,
+                } => {
+                    s.finished = Some(Finished {
+                        ts,
+                        status: *status,
+                        duration_ms: *duration_ms,
+                        failures_tolerated: *failures_tolerated,
+                        rto_objective_ms: *rto_objective_ms,
+                        rto_achieved_ms: *rto_achieved_ms,
+                        rpo_objective_ms: *rpo_objective_ms,
+                        rpo_achieved_ms: *rpo_achieved_ms,
+                    });
+                }
+                Event::StepOutput { .. } => {}
+            }
+        }
+        s
+    }
+
+    fn step(&mut self, id: &str) -> &mut StepRecord {
+        self.steps
+            .entry(id.to_owned())
+            .or_insert_with(|| StepRecord {
+                id: id.to_owned(),
+                ..StepRecord::default()
+            })
+    }
+
+    fn open_check(&mut self, check: &str, step: Option<&str>) -> Option<&mut CheckRecord> {
+        self.checks
+            .iter_mut()
+            .rev()
+            .find(|c| c.check == check && c.step.as_deref() == step)
+    }
+
+    fn open_approval(&mut self, step: &str, ts: DateTime<Utc>) -> &mut ApprovalRecord {
+        if let Some(i) = self
+            .approvals
+            .iter()
+            .rposition(|a| a.step == step && a.given.is_none())
+        {
+            return &mut self.approvals[i];
+        }
+        // Given by a flag without a request on record.
+        self.approvals.push(ApprovalRecord {
+            step: step.to_owned(),
+            question: None,
+            asked: Some(ts),
+            answered: None,
+            given: None,
+            by: None,
+            how: None,
+            reason: None,
+        });
+        self.approvals.last_mut().expect("just pushed")
+    }
+
+    /// Steps started and never finished: the runner died under them.
+    #[must_use]
+    pub fn in_flight(&self) -> Vec<&StepRecord> {
+        self.steps.values().filter(|s| s.in_flight).collect()
+    }
+
+    /// The run's status: finished, interrupted, or still open (crashed or running).
+    #[must_use]
+    pub fn status_word(&self) -> &'static str {
+        match (&self.finished, &self.interrupted) {
+            (Some(f), _) => f.status.as_str(),
+            (None, Some(_)) => "interrupted",
+            (None, None) => "incomplete",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_cut_off_by_a_crash_is_skipped_but_a_broken_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.jsonl");
+        let start = r#"{"ts":"2026-11-23T02:00:00.000Z","run_id":"r","event":"run_started","playbook":"p","path":"p.toml","version":"1.0.0","sha256":"x","mode":"drill","env":null,"commander":"me","vars":{},"incident_start":null,"dry_run":false,"host":"h","run_dir":"d","runbook_version":"0","max_parallel":1}"#;
+        let step = r#"{"ts":"2026-11-23T02:00:01.000Z","run_id":"r","event":"step_started","step":"a","title":"a","action":"run","command":"true"}"#;
+        std::fs::write(
+            &path,
+            format!("{start}\n{step}\n{{\"ts\":\"2026-11-23T02:00:02"),
+        )
+        .expect("write");
+        let state = RunState::load(&path).expect("readable");
+        assert!(state.truncated);
+        assert_eq!(state.in_flight().len(), 1);
+        std::fs::write(&path, format!("{start}\nnot json\n{step}\n")).expect("write");
+        let err = RunState::load(&path).expect_err("corrupt");
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+}
