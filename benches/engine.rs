@@ -137,6 +137,10 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "the measurements, then the table, top to bottom"
+)]
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
@@ -148,11 +152,14 @@ fn main() {
 
     let plain = measure(rounds, || plain_spawns(1000));
     let contract = measure(rounds, || contract_spawns(1000, d));
+    let contract_200 = measure(rounds, || contract_spawns(200, d));
+    let chain_200_pb = write_playbook(d, "chain200", &chain(200));
+    let chain_200_t = measure(rounds, || run(&chain_200_pb, &out, &["--json"]));
     let chain_pb = write_playbook(d, "chain", &chain(1000));
     let wide_pb = write_playbook(d, "wide", &independent(1000, "true"));
     let chain_t = measure(rounds, || run(&chain_pb, &out, &["--json"]));
     let wide_t = measure(rounds, || {
-        run(&wide_pb, &out, &["--json", "--max-parallel", &cpus])
+        run(&wide_pb, &out, &["--json", "--max-parallel", &cpus]);
     });
 
     let one_pb = write_playbook(d, "one", &independent(1, "true"));
@@ -174,7 +181,7 @@ fn main() {
         }
     });
     let fan_t = measure(rounds, || {
-        run(&fan_pb, &out, &["--json", "--max-parallel", "100"])
+        run(&fan_pb, &out, &["--json", "--max-parallel", "100"]);
     });
 
     let big_pb = write_playbook(d, "big", &independent(1, "head -c 1000000000 /dev/zero"));
@@ -204,6 +211,15 @@ fn main() {
         "| baseline: same + own group, log file, fsync'd JSON line | {:.0} ms | {:.2} |",
         ms(contract),
         ms(contract) / ms(plain)
+    );
+    println!(
+        "| baseline: 200 × contract loop | {:.0} ms | - |",
+        ms(contract_200)
+    );
+    println!(
+        "| `runbook run`: 200 `true` in a chain | {:.0} ms | {:.2} vs the 200-step contract loop |",
+        ms(chain_200_t),
+        ms(chain_200_t) / ms(contract_200)
     );
     println!(
         "| `runbook run`: 1,000 `true` in a chain | {:.0} ms | {:.2} (vs contract loop {:.2}) |",

@@ -4,8 +4,10 @@ mod support;
 mod util;
 
 mod cli;
+mod diff;
 mod plan;
 mod probes;
+mod resume;
 mod run;
 mod timeouts;
 mod validate;

@@ -43,14 +43,13 @@ fn the_example_playbook_runs_with_no_setup() {
     assert_eq!(named(&events, "run_finished")[0]["status"], "ok");
     let runs: Vec<_> = std::fs::read_dir(t.path().join("runs"))
         .expect("runs/ beside the playbook folder")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("journal.jsonl").is_file())
         .collect();
     assert_eq!(runs.len(), 1, "one run folder");
-    let folder = runs
-        .into_iter()
-        .next()
-        .expect("a run")
-        .expect("entry")
-        .path();
+    let folder = runs[0].clone();
+    assert!(folder.join("report.md").is_file(), "the report is written");
     assert_eq!(
         read(&folder.join("playbook.toml")),
         read(&root().join("playbooks/local-backup-drill.toml"))
@@ -306,7 +305,7 @@ run = "echo {{steps.restore.outputs.rows}} > counted"
     created.sort();
     assert_eq!(
         created,
-        ["logs", "playbook.toml"],
+        ["journal.jsonl", "logs", "playbook.toml", "report.md"],
         "no command of a non-read-only step ran"
     );
 }

@@ -34,6 +34,14 @@ pub(crate) enum Command {
     Plan(crate::cli::plan::Args),
     /// Run a playbook
     Run(crate::cli::run::Args),
+    /// Show what changed between two versions of a playbook, for reviewers
+    Diff(crate::cli::diff::Args),
+    /// Continue an interrupted or crashed run from its journal
+    Resume(crate::cli::resume::Args),
+    /// Past runs, newest first: id, playbook@version, mode, status, RTO achieved
+    Runs(crate::cli::runs::Args),
+    /// Write a run's report again from its journal, and print it
+    Report(crate::cli::report::Args),
     /// Print the JSON Schema of the playbook format
     Schema,
     /// Print shell completions

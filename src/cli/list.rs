@@ -39,6 +39,10 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
             path.display()
         );
     }
+    let (runs, _) = crate::record::history::scan(&crate::cli::resume::runs_roots(library));
+    for line in crate::cli::runs::drill_warnings(library, &runs, None) {
+        eprintln!("{line}");
+    }
     if rows.len() == 1 {
         let searched = library
             .dirs()

@@ -22,6 +22,10 @@ pub(crate) fn main() -> ExitCode {
         Command::Show(args) => crate::cli::show::run(&args, &library),
         Command::Plan(args) => crate::cli::plan::run(&args, &library),
         Command::Run(args) => crate::cli::run::run(&args, &library),
+        Command::Diff(args) => crate::cli::diff::run(&args, &library),
+        Command::Resume(args) => crate::cli::resume::run(&args, &library),
+        Command::Runs(args) => crate::cli::runs::run(&args, &library),
+        Command::Report(args) => crate::cli::report::run(&args, &library),
         Command::Schema => crate::cli::schema::run(),
         Command::Completions(args) => crate::cli::completions::run(&args),
     };

@@ -2,10 +2,14 @@
 
 mod args;
 mod completions;
+mod diff;
 mod list;
 mod main;
 mod plan;
+mod report;
+mod resume;
 mod run;
+mod runs;
 mod schema;
 mod show;
 mod validate;

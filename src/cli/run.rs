@@ -11,10 +11,15 @@ use sha2::{Digest as _, Sha256};
 use crate::cli::main::{check_env, load};
 use crate::engine::event::{Mode, RunStatus};
 use crate::engine::run::{RunSettings, execute};
+use crate::engine::scheduler::Preset;
 use crate::error::Error;
 use crate::playbook::Playbook;
 use crate::playbook::diagnostic::did_you_mean_suffix;
+use crate::playbook::find::FindError;
 use crate::playbook::find::Library;
+use crate::record::folder::RunFolder;
+use crate::record::journal::Journal;
+use crate::record::lock::{self, Holder, Lock, Outcome};
 
 #[derive(Debug, clap::Args)]
 #[expect(
@@ -70,6 +75,9 @@ pub(crate) struct Args {
     /// Show step output on the terminal too (it always goes to the step logs)
     #[arg(long)]
     verbose: bool,
+    /// Take the playbook's lock even from a live run (journaled)
+    #[arg(long)]
+    break_lock: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,31 +99,29 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     if let Err(refusal) = check_env(&playbook, args.env.as_deref()) {
         return Err(Error::Refused(refusal));
     }
-    let unselected = selection(&playbook, args.only.as_deref(), args.from.as_deref())?;
+    let preset = selection(&playbook, args.only.as_deref(), args.from.as_deref())?;
     let bytes = std::fs::read(playbook.path()).map_err(|source| {
-        Error::Find(crate::playbook::find::FindError::Read {
+        Error::Find(FindError::Read {
             path: playbook.path().to_path_buf(),
             source,
         })
     })?;
     let started = Utc::now();
     let run_id = run_id(&playbook, started);
-    let run_dir = match &args.out {
-        Some(out) => out.clone(),
-        None => runs_root(playbook.path()).join(&run_id),
+    let root = runs_root(playbook.path());
+    let run_dir = args.out.clone().unwrap_or_else(|| root.join(&run_id));
+    let Some(lock) = take_lock(&playbook, &root, &run_id, started, args.break_lock)? else {
+        return Ok(ExitCode::SUCCESS);
     };
+    let folder =
+        RunFolder::create(&run_dir, &bytes).map_err(|e| Error::Usage(crate::error::chain(&e)))?;
     let commander = args
         .commander
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".to_owned());
-    let max_parallel = args.max_parallel.map_or_else(
-        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        |n| n as usize,
-    );
     let settings = RunSettings {
         playbook,
-        playbook_bytes: bytes,
         vars,
         mode: match args.mode {
             RunMode::Incident => Mode::Incident,
@@ -127,33 +133,95 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         incident_start: args.incident_start,
         yes: args.yes,
         approve: args.approve.clone(),
-        max_parallel,
+        max_parallel: max_parallel(args.max_parallel),
         run_id,
         run_dir,
-        unselected,
+        preset,
+        resume: None,
+        lock_taken: lock.taken_from.clone(),
         no_notify: args.no_notify,
         library: library.clone(),
     };
+    launch(settings, &folder, &[root], args.json, args.verbose)
+}
+
+/// `--max-parallel`, else the number of CPUs.
+pub(crate) fn max_parallel(flag: Option<u32>) -> usize {
+    flag.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        |n| n as usize,
+    )
+}
+
+/// Takes the playbook's lock as its policy says: `None` when the run is skipped
+/// (`lock = "skip"`), an error naming the holder when it is refused.
+pub(crate) fn take_lock(
+    playbook: &Playbook,
+    runs_root: &Path,
+    run_id: &str,
+    started: DateTime<Utc>,
+    break_lock: bool,
+) -> Result<Option<Lock>, Error> {
+    let me = Holder {
+        run_id: run_id.to_owned(),
+        pid: std::process::id(),
+        host: crate::engine::run::host(),
+        started,
+    };
+    let path = lock::path(runs_root, &playbook.meta.name);
+    let mut waiting = |holder: &Holder| {
+        eprintln!(
+            "waiting for the lock of `{}`: held by {holder} (lock = \"wait\")",
+            playbook.meta.name
+        );
+    };
+    let outcome = lock::acquire(&path, &me, playbook.meta.lock, break_lock, &mut waiting)
+        .map_err(|e| Error::Run(crate::error::chain(&e)))?;
+    match outcome {
+        Outcome::Acquired(lock) => Ok(Some(lock)),
+        Outcome::Refused(holder) => Err(Error::Refused(format!(
+            "`{}` is already running: {holder}; wait for it to finish, or take over with --break-lock if that run is gone",
+            playbook.meta.name
+        ))),
+        Outcome::Skipped(holder) => {
+            eprintln!(
+                "skipped: `{}` is already running: {holder} (lock = \"skip\")",
+                playbook.meta.name
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Runs (or resumes) with the journal and the terminal view as sinks, writes the report, and
+/// turns the outcome into the exit code.
+pub(crate) fn launch(
+    settings: RunSettings,
+    folder: &RunFolder,
+    roots: &[PathBuf],
+    json: bool,
+    verbose: bool,
+) -> Result<ExitCode, Error> {
+    let p = &settings.playbook;
     let objectives = crate::ui::Objectives {
-        rto_ms: settings.playbook.meta.rto.map(|r| r.duration.as_millis()),
-        budgets: settings
-            .playbook
+        rto_ms: p.meta.rto.map(|r| r.duration.as_millis()),
+        budgets: p
             .steps
             .iter()
             .filter_map(|s| s.budget.map(|b| (s.id.clone(), b.as_millis())))
             .collect(),
-        rto_start: settings
-            .playbook
-            .meta
-            .rto_clock
-            .map(|c| settings.playbook.steps[c.start].id.clone()),
-        rto_stop: settings
-            .playbook
-            .meta
-            .rto_clock
-            .map(|c| settings.playbook.steps[c.stop].id.clone()),
+        rto_start: p.meta.rto_clock.map(|c| p.steps[c.start].id.clone()),
+        rto_stop: p.meta.rto_clock.map(|c| p.steps[c.stop].id.clone()),
     };
-    let sinks = vec![crate::ui::for_terminal(args.json, args.verbose, objectives)];
+    let journal = Journal::open(&folder.journal()).map_err(|source| Error::Write {
+        path: folder.journal(),
+        source,
+    })?;
+    // The journal first: an event is on disk before anyone sees it.
+    let sinks: Vec<Box<dyn crate::engine::emitter::Sink>> = vec![
+        Box::new(journal),
+        crate::ui::for_terminal(json, verbose, objectives),
+    ];
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -162,6 +230,15 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     // A prompt blocked on the terminal must not keep the process alive after the run.
     runtime.shutdown_timeout(Duration::from_millis(100));
     let outcome = outcome.map_err(|e| Error::Run(crate::error::chain(&e)))?;
+    // Written after every run, failed and interrupted ones too; a report that cannot be
+    // written is reported, not fatal: the journal has everything.
+    match crate::record::written::write(folder, roots) {
+        Ok(path) if !json => eprintln!("report: {}", path.display()),
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "warning: {e}; the journal has the record, `runbook report` can write it again"
+        ),
+    }
     Ok(match outcome.status {
         RunStatus::Ok => ExitCode::SUCCESS,
         RunStatus::Failed => ExitCode::from(1),
@@ -205,7 +282,7 @@ fn selection(
     playbook: &Playbook,
     only: Option<&str>,
     from: Option<&str>,
-) -> Result<Vec<Option<String>>, Error> {
+) -> Result<Vec<Option<Preset>>, Error> {
     let n = playbook.steps.len();
     let Some((flag, id)) = only.map(|o| ("--only", o)).or(from.map(|f| ("--from", f))) else {
         return Ok(vec![None; n]);
@@ -249,6 +326,6 @@ fn selection(
     }
     Ok(selected
         .iter()
-        .map(|&s| (!s).then(|| format!("not selected by `{flag} {id}`")))
+        .map(|&s| (!s).then(|| Preset::Unselected(format!("not selected by `{flag} {id}`"))))
         .collect())
 }

@@ -21,6 +21,24 @@ impl Clock {
         }
     }
 
+    /// The clock of a run that started at `started_at` and is resumed now: it keeps counting
+    /// from the original start.
+    #[must_use]
+    pub fn resumed(started_at: DateTime<Utc>) -> Self {
+        let behind = (Utc::now() - started_at).to_std().unwrap_or_default();
+        let now = Instant::now();
+        Self {
+            started_at,
+            started: now.checked_sub(behind).unwrap_or(now),
+        }
+    }
+
+    /// The monotonic instant of the start.
+    #[must_use]
+    pub fn instant(&self) -> Instant {
+        self.started
+    }
+
     /// Time since the start.
     #[must_use]
     pub fn elapsed(&self) -> Duration {

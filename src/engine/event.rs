@@ -192,6 +192,12 @@ pub enum Event {
         /// Why the attempt failed, in words; `None` when it succeeded.
         reason: Option<String>,
     },
+    /// A step's command started, leading its own process group (`resume` checks that a
+    /// crashed run's group is gone before running the step again).
+    ProcessStarted {
+        step: String,
+        pgid: u32,
+    },
     /// After a kill, whether the step's process group is really empty.
     ProcessGroupChecked {
         step: String,
@@ -313,6 +319,7 @@ impl Event {
             Self::StepStarted { step, .. }
             | Self::StepAttemptFinished { step, .. }
             | Self::ProcessGroupChecked { step, .. }
+            | Self::ProcessStarted { step, .. }
             | Self::StepFinished { step, .. }
             | Self::BudgetExceeded { step, .. }
             | Self::ApprovalRequested { step, .. }
@@ -337,6 +344,7 @@ impl Event {
             Self::StepStarted { step, .. }
             | Self::StepAttemptFinished { step, .. }
             | Self::ProcessGroupChecked { step, .. }
+            | Self::ProcessStarted { step, .. }
             | Self::StepFinished { step, .. }
             | Self::BudgetExceeded { step, .. }
             | Self::ApprovalRequested { step, .. }
@@ -421,6 +429,7 @@ impl Event {
             Self::NotificationFailed { reason, .. } => m(reason),
             Self::StepOutput { line, .. } => m(line),
             Self::ProcessGroupChecked { .. }
+            | Self::ProcessStarted { .. }
             | Self::BudgetExceeded { .. }
             | Self::RtoWarning { .. }
             | Self::RunInterrupted { .. }

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +34,9 @@ pub struct Captured {
 
 /// The sink a step's process writes into.
 pub struct StepLog {
-    file: BufWriter<File>,
+    /// Unbuffered: output is in the log as it comes, so a runner killed mid-step leaves the
+    /// log complete up to that moment (chunks are up to 64 KiB, so this is few writes).
+    file: File,
     stdout_mask: StreamMasker,
     stderr_mask: StreamMasker,
     stdout: Vec<u8>,
@@ -56,7 +58,7 @@ impl StepLog {
         emitter: Arc<Emitter>,
         what: &str,
     ) -> std::io::Result<Self> {
-        let mut file = BufWriter::new(OpenOptions::new().create(true).append(true).open(path)?);
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         writeln!(file, "=== {step}: {what} at {now} ===")?;
         let masker = emitter.masker().clone();
@@ -152,6 +154,13 @@ fn keep(buffer: &mut Vec<u8>, chunk: &[u8]) {
 }
 
 impl OutputSink for StepLog {
+    fn spawned(&mut self, pgid: u32) {
+        self.emitter.emit(Event::ProcessStarted {
+            step: self.step.clone(),
+            pgid,
+        });
+    }
+
     fn stdout(&mut self, chunk: &[u8]) {
         keep(&mut self.stdout, chunk);
         let masked = self.stdout_mask.push(chunk).into_owned();

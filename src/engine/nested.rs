@@ -120,7 +120,7 @@ async fn run_nested(shared: &Shared, step: &Step, reference: &PlaybookRef) -> Re
     let schedule = Schedule {
         max_parallel: shared.max_parallel,
         env: shared.target_env.clone(),
-        unselected: vec![None; nested.steps.len()],
+        preset: vec![None; nested.steps.len()],
         rto_warning_after: None,
     };
     let (outcome, status) = steps_and_checks(&child, &schedule, Instant::now()).await;

@@ -130,6 +130,9 @@ pub struct Finished {
 pub trait OutputSink {
     fn stdout(&mut self, chunk: &[u8]);
     fn stderr(&mut self, chunk: &[u8]);
+
+    /// The child was spawned as the leader of process group `pgid`.
+    fn spawned(&mut self, _pgid: u32) {}
 }
 
 impl<T: OutputSink + ?Sized> OutputSink for &mut T {
@@ -138,6 +141,10 @@ impl<T: OutputSink + ?Sized> OutputSink for &mut T {
     }
     fn stderr(&mut self, chunk: &[u8]) {
         (**self).stderr(chunk);
+    }
+
+    fn spawned(&mut self, pgid: u32) {
+        (**self).spawned(pgid);
     }
 }
 
@@ -202,6 +209,7 @@ pub async fn run<S: OutputSink + ?Sized>(
         })?;
     let pid = child.id().expect("a child not yet waited for has a pid");
     let _registered = registry.register(pid);
+    sink.spawned(pid);
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
     // Filled by `read_buf` into spare capacity: nothing to zero on each spawn.
@@ -412,6 +420,20 @@ impl Lifecycle {
         }
         false
     }
+}
+
+/// Whether process group `pgid` still has a live member (zombies do not count): a crashed
+/// runner's step may still be running.
+#[must_use]
+pub fn group_alive(pgid: u32) -> bool {
+    i32::try_from(pgid).is_ok_and(|raw| {
+        raw > 0
+            && Group {
+                pgid: Pid::from_raw(raw),
+                armed: false,
+            }
+            .has_live_members()
+    })
 }
 
 /// Every process group runbook has alive, so that a second Ctrl-C can KILL them all at once.

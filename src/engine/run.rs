@@ -16,21 +16,20 @@ use crate::engine::check;
 use crate::engine::clock::{Clock, millis};
 use crate::engine::context::{Context, RunInfo};
 use crate::engine::emitter::{Emitter, Sink};
-use crate::engine::event::{CheckPhase, Event, Mode, RunStatus, StepStatus};
+use crate::engine::event::{ApprovalHow, CheckPhase, Event, Mode, RunStatus, StepStatus};
 use crate::engine::probe::{HttpClients, ProbeEnv};
 use crate::engine::process::Registry;
-use crate::engine::scheduler::{self, Schedule, StepsOutcome};
+use crate::engine::scheduler::{self, Preset, Schedule, StepsOutcome};
 use crate::engine::shared::Shared;
 use crate::engine::signal;
 use crate::playbook::find::Library;
 use crate::playbook::model::{Playbook, VarValue};
+use crate::record::lock::Holder;
 use crate::record::redact::Masker;
 
 /// Everything a run is told.
 pub struct RunSettings {
     pub playbook: Arc<Playbook>,
-    /// The playbook file's exact bytes, kept in the run folder.
-    pub playbook_bytes: Vec<u8>,
     pub vars: IndexMap<String, VarValue>,
     /// `incident` or `drill`; a dry run is recorded as `dry-run`.
     pub mode: Mode,
@@ -43,12 +42,32 @@ pub struct RunSettings {
     pub max_parallel: usize,
     pub run_id: String,
     pub run_dir: PathBuf,
-    /// Steps left out by `--only`/`--from`, with the reason.
-    pub unselected: Vec<Option<String>>,
+    /// By step index: left out by `--only`/`--from`, or finished before a resume.
+    pub preset: Vec<Option<Preset>>,
+    /// Set when this continues an earlier run (`runbook resume`).
+    pub resume: Option<Resume>,
+    /// The lock this run took from another run, and whether that one was stale.
+    pub lock_taken: Option<(Holder, bool)>,
     /// Deliver no notifications; they are still journaled.
     pub no_notify: bool,
     /// Where nested playbooks are looked up after their parent's folder.
     pub library: Library,
+}
+
+/// What a resumed run continues from.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    /// The original run's start: the RTO clock keeps counting from it.
+    pub started_at: DateTime<Utc>,
+    /// From the journal's last event to now.
+    pub gap_ms: u64,
+    /// Steps in flight when the runner died, run again.
+    pub rerun: Vec<String>,
+    pub playbook_changed: bool,
+    /// Who resumed it.
+    pub commander: String,
+    /// Reruns of in-flight steps, confirmed: step, by whom, how.
+    pub confirmed: Vec<(String, String, ApprovalHow)>,
 }
 
 /// How a run ended.
@@ -93,8 +112,11 @@ pub async fn execute(
     settings: RunSettings,
     sinks: Vec<Box<dyn Sink>>,
 ) -> Result<RunOutcome, StartError> {
-    let clock = Clock::start();
-    let started = Instant::now();
+    let clock = settings
+        .resume
+        .as_ref()
+        .map_or_else(Clock::start, |r| Clock::resumed(r.started_at));
+    let started = clock.instant();
     let playbook = Arc::clone(&settings.playbook);
     let run_dir = settings.run_dir.clone();
     let logs_dir = run_dir.join("logs");
@@ -102,9 +124,6 @@ pub async fn execute(
         path: logs_dir.clone(),
         source,
     })?;
-    let copy = run_dir.join("playbook.toml");
-    std::fs::write(&copy, &settings.playbook_bytes)
-        .map_err(|source| StartError::RunFolder { path: copy, source })?;
 
     let process_env: BTreeMap<String, String> = std::env::vars().collect();
     let mode = if settings.dry_run {
@@ -178,31 +197,57 @@ pub async fn execute(
         secrets: Arc::new(secrets),
     });
 
-    emitter.emit(Event::RunStarted {
-        playbook: playbook.meta.name.clone(),
-        path: playbook.path().display().to_string(),
-        version: playbook.meta.version.to_string(),
-        sha256: playbook.sha256.clone(),
-        mode,
-        env: settings.env.clone(),
-        commander: settings.commander.clone(),
-        vars: settings
-            .vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_json()))
-            .collect(),
-        incident_start: settings.incident_start,
-        dry_run: settings.dry_run,
-        host: host(),
-        run_dir: run_dir.display().to_string(),
-        runbook_version: env!("CARGO_PKG_VERSION").to_owned(),
-        max_parallel: settings.max_parallel,
-    });
+    match &settings.resume {
+        None => emitter.emit(Event::RunStarted {
+            playbook: playbook.meta.name.clone(),
+            // Absolute, so that `resume` finds the file from anywhere.
+            path: absolute(playbook.path()),
+            version: playbook.meta.version.to_string(),
+            sha256: playbook.sha256.clone(),
+            mode,
+            env: settings.env.clone(),
+            commander: settings.commander.clone(),
+            vars: settings
+                .vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+            incident_start: settings.incident_start,
+            dry_run: settings.dry_run,
+            host: host(),
+            run_dir: absolute(&run_dir),
+            runbook_version: env!("CARGO_PKG_VERSION").to_owned(),
+            max_parallel: settings.max_parallel,
+        }),
+        Some(r) => {
+            emitter.emit(Event::RunResumed {
+                commander: r.commander.clone(),
+                gap_ms: r.gap_ms,
+                rerun: r.rerun.clone(),
+                playbook_changed: r.playbook_changed,
+            });
+            for (step, by, how) in &r.confirmed {
+                emitter.emit(Event::ApprovalGiven {
+                    step: step.clone(),
+                    by: by.clone(),
+                    how: *how,
+                });
+            }
+        }
+    }
+    if let Some((holder, stale)) = &settings.lock_taken {
+        emitter.emit(Event::LockBroken {
+            holder_run_id: holder.run_id.clone(),
+            holder_pid: holder.pid,
+            holder_host: holder.host.clone(),
+            stale: *stale,
+        });
+    }
 
     let schedule = Schedule {
         max_parallel: settings.max_parallel,
         env: settings.env.clone(),
-        unselected: settings.unselected.clone(),
+        preset: settings.preset.clone(),
         rto_warning_after: playbook.meta.rto.map(|r| r.duration.get().mul_f64(0.8)),
     };
     let (outcome, status) = steps_and_checks(&shared, &schedule, started).await;
@@ -326,7 +371,16 @@ async fn checks(shared: &Arc<Shared>, phase: CheckPhase) -> bool {
     all
 }
 
-fn host() -> String {
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// This machine's name, as the journal and the lock record it.
+#[must_use]
+pub fn host() -> String {
     nix::unistd::gethostname().map_or_else(
         |_| "unknown".to_owned(),
         |h| h.to_string_lossy().into_owned(),

@@ -18,13 +18,27 @@ use crate::engine::shared::Shared;
 use crate::engine::step::{self, StepResult};
 use crate::playbook::model::{OnFailure, Step};
 
+/// A step's state before scheduling starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Preset {
+    /// Outside the `--only`/`--from` selection: skipped with this reason, and its dependents
+    /// treat it as done.
+    Unselected(String),
+    /// Finished in an earlier segment of a resumed run: keeps its status and outputs, and is
+    /// not run again (nor journaled again).
+    Done {
+        status: StepStatus,
+        exit_code: Option<i32>,
+        outputs: BTreeMap<String, String>,
+    },
+}
+
 /// What the scheduler was told about the run.
 pub struct Schedule {
     pub max_parallel: usize,
     pub env: Option<String>,
-    /// Steps outside the `--only`/`--from` selection, with the reason they do not run; their
-    /// dependents treat them as done.
-    pub unselected: Vec<Option<String>>,
+    /// By step index: `None` for a step to schedule.
+    pub preset: Vec<Option<Preset>>,
     /// The RTO objective and when its clock starts (`None`: at the first step of `rto_clock`).
     pub rto_warning_after: Option<Duration>,
 }
@@ -86,18 +100,6 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
         .rto_warning_after
         .map_or(run_started, |d| run_started + d);
 
-    // Unselected steps count as done for their dependents.
-    let mut settle: Vec<(usize, StepStatus, Option<String>)> = Vec::new();
-    for (i, reason) in schedule.unselected.iter().enumerate() {
-        if let Some(reason) = reason {
-            settle.push((i, StepStatus::Skipped, Some(reason.clone())));
-        }
-    }
-    for (i, &waiting) in waiting_on.iter().enumerate() {
-        if waiting == 0 && schedule.unselected[i].is_none() {
-            ready.push(Reverse(i));
-        }
-    }
     let finish_unselected = |i: usize, reason: &str| Event::StepFinished {
         step: steps[i].id.clone(),
         status: StepStatus::Skipped,
@@ -108,18 +110,54 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
         duration_ms: 0,
         would_run: None,
     };
-    for (i, _, reason) in settle.drain(..) {
-        let reason = reason.unwrap_or_default();
-        state[i] = State::Done(StepStatus::Skipped);
-        shared.emitter.emit(finish_unselected(i, &reason));
-        if shared.dry_run {
-            shared.context.record_placeholder(&steps[i]);
-        }
-        for &d in &dependents[i] {
-            waiting_on[d] -= 1;
-            if waiting_on[d] == 0 && schedule.unselected[d].is_none() {
-                ready.push(Reverse(d));
+    // Presets first: steps left out, or finished in an earlier segment of a resumed run.
+    for (i, preset) in schedule.preset.iter().enumerate() {
+        match preset {
+            None => {}
+            Some(Preset::Unselected(reason)) => {
+                state[i] = State::Done(StepStatus::Skipped);
+                shared.emitter.emit(finish_unselected(i, reason));
+                if shared.dry_run {
+                    shared.context.record_placeholder(&steps[i]);
+                }
             }
+            Some(Preset::Done {
+                status,
+                exit_code,
+                outputs,
+            }) => {
+                state[i] = State::Done(*status);
+                shared
+                    .context
+                    .record_step(&steps[i].id, *status, *exit_code, outputs);
+                if *status == StepStatus::Ok {
+                    completed.push(i);
+                }
+            }
+        }
+    }
+    for (i, preset) in schedule.preset.iter().enumerate() {
+        match preset {
+            None => {}
+            Some(
+                Preset::Unselected(_)
+                | Preset::Done {
+                    status: StepStatus::Ok,
+                    ..
+                },
+            ) => {
+                for &d in &dependents[i] {
+                    waiting_on[d] -= 1;
+                }
+            }
+            Some(Preset::Done { status, .. }) => {
+                cascade(shared, &mut state, &dependents, i, status.as_str());
+            }
+        }
+    }
+    for (i, &waiting) in waiting_on.iter().enumerate() {
+        if waiting == 0 && state[i] == State::Waiting {
+            ready.push(Reverse(i));
         }
     }
 
@@ -186,10 +224,7 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
                 }
                 for &d in &dependents[i] {
                     waiting_on[d] -= 1;
-                    if waiting_on[d] == 0
-                        && state[d] == State::Waiting
-                        && schedule.unselected[d].is_none()
-                    {
+                    if waiting_on[d] == 0 && state[d] == State::Waiting {
                         ready.push(Reverse(d));
                     }
                 }

@@ -2,7 +2,12 @@
 //! the planned RTO against the objective; rendered as text, JSON or a Mermaid flowchart.
 
 mod critical_path;
+mod diff;
 mod render;
 
 pub use critical_path::{Plan, PlanStep, Skip};
+pub use diff::{
+    Changed, Changes, CheckEntry, FieldChange, LineEdit, LineOp, PlannedRto, PlaybookDiff, Side,
+    StepEntry, Warning, WarningKind,
+};
 pub use render::{Format, render};

@@ -2,6 +2,10 @@
 //! run state, secret masking, and the lock that keeps two runs of one playbook apart.
 
 pub mod folder;
+pub mod history;
 pub mod journal;
+pub mod lock;
 pub mod redact;
 pub mod replay;
+pub mod report;
+pub mod written;

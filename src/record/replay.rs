@@ -94,6 +94,8 @@ pub struct StepRecord {
     pub budget_exceeded_ms: Option<(u64, u64)>,
     /// After a kill: whether the process group was empty.
     pub group_empty: Option<bool>,
+    /// The process group of the latest attempt's command.
+    pub pgid: Option<u32>,
     /// Started and not finished: the runner died under it, or the run was cut short.
     pub in_flight: bool,
 }
@@ -303,8 +305,9 @@ impl RunState {
                     });
                 }
                 Event::ProcessGroupChecked { step, empty, .. } => {
-                    s.step(step).group_empty = Some(*empty)
+                    s.step(step).group_empty = Some(*empty);
                 }
+                Event::ProcessStarted { step, pgid } => s.step(step).pgid = Some(*pgid),
                 Event::StepFinished {
                     step,
                     status,
@@ -434,7 +437,7 @@ impl RunState {
                     }
                 }
                 Event::NotifyRequested { step, text } => {
-                    s.notify_requests.push((ts, step.clone(), text.clone()))
+                    s.notify_requests.push((ts, step.clone(), text.clone()));
                 }
                 Event::NotificationSent {
                     channel,

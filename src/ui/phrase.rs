@@ -312,6 +312,7 @@ pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
         Event::CheckAttempt { .. }
         | Event::StepAttemptFinished { .. }
         | Event::ProcessGroupChecked { .. }
+        | Event::ProcessStarted { .. }
         | Event::StepOutput { .. } => return None,
     };
     Some(line)

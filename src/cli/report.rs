@@ -1,0 +1,35 @@
+//! `runbook report RUN [--format md|json]`: write a run's report again from its folder alone,
+//! and print it.
+
+use std::process::ExitCode;
+
+use crate::cli::main::print_stdout;
+use crate::cli::resume::{find_run, runs_roots};
+use crate::error::Error;
+use crate::playbook::find::Library;
+use crate::record::written::{self, ReportFormat};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Run id (looked up in the runs root) or run folder
+    #[arg(value_name = "RUN")]
+    run: String,
+    /// Markdown (also written to the run folder's report.md) or one JSON document
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    format: ReportFormat,
+}
+
+pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
+    let folder = find_run(&args.run, library)?;
+    let roots = runs_roots(library);
+    let text = written::render(&folder, &roots, args.format)
+        .map_err(|e| Error::Usage(crate::error::chain(&e)))?;
+    if args.format == ReportFormat::Md {
+        std::fs::write(folder.report(), &text).map_err(|source| Error::Write {
+            path: folder.report(),
+            source,
+        })?;
+    }
+    print_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}

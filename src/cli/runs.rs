@@ -1,0 +1,131 @@
+//! `runbook runs [--playbook NAME]`: past runs, newest first, with status and RTO achieved,
+//! and the playbooks overdue for a drill.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+
+use crate::cli::list::table;
+use crate::cli::main::print_stdout;
+use crate::cli::resume::runs_roots;
+use crate::error::Error;
+use crate::playbook::duration::format_human;
+use crate::playbook::find::{self, Library};
+use crate::record::history::{self, Exercise, PastRun};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Only the runs of this playbook
+    #[arg(long, value_name = "NAME")]
+    playbook: Option<String>,
+}
+
+pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
+    let (runs, warnings) = history::scan(&runs_roots(library));
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    let shown: Vec<&PastRun> = runs
+        .iter()
+        .filter(|r| args.playbook.as_deref().is_none_or(|p| r.playbook() == p))
+        .collect();
+    if shown.is_empty() {
+        let which = args
+            .playbook
+            .as_ref()
+            .map_or_else(String::new, |p| format!(" of `{p}`"));
+        eprintln!(
+            "no runs{which} recorded in {}",
+            runs_roots(library)
+                .iter()
+                .map(|r| format!("`{}`", r.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    } else {
+        let mut rows =
+            vec![["RUN", "PLAYBOOK", "MODE", "STATUS", "RTO", "STARTED"].map(str::to_owned)];
+        for r in shown {
+            let s = r
+                .state
+                .started
+                .as_ref()
+                .expect("a loaded journal has run_started");
+            let rto = r
+                .state
+                .finished
+                .as_ref()
+                .and_then(|f| f.rto_achieved_ms)
+                .map_or_else(|| "-".to_owned(), format_human);
+            let objective = r
+                .state
+                .finished
+                .as_ref()
+                .and_then(|f| f.rto_objective_ms)
+                .map_or_else(String::new, |o| format!(" / {}", format_human(o)));
+            let mode = if s.dry_run {
+                "dry-run"
+            } else {
+                s.mode.as_str()
+            };
+            rows.push([
+                r.state.run_id.clone(),
+                format!("{}@{}", s.playbook, s.version),
+                mode.to_owned(),
+                r.state.status_word().to_owned(),
+                format!("{rto}{objective}"),
+                s.ts.format("%Y-%m-%d %H:%M UTC").to_string(),
+            ]);
+        }
+        print_stdout(&table(&rows))?;
+    }
+    for line in drill_warnings(library, &runs, args.playbook.as_deref()) {
+        eprintln!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A warning line per playbook with `drill_every` not exercised within it: `overdue`, or `never`.
+pub(crate) fn drill_warnings(
+    library: &Library,
+    runs: &[PastRun],
+    only: Option<&str>,
+) -> Vec<String> {
+    let Ok(entries) = library.entries() else {
+        return Vec::new();
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut lines = Vec::new();
+    for entry in entries {
+        if only.is_some_and(|o| o != entry.name) || !seen.insert(entry.name.clone()) {
+            continue;
+        }
+        let Ok(Ok(v)) = find::load(&entry.path) else {
+            continue;
+        };
+        let Some(every) = v.playbook.meta.drill_every else {
+            continue;
+        };
+        let name = &v.playbook.meta.name;
+        let period = format_human(every.as_millis());
+        match history::exercise(runs, name, every.get(), Utc::now()) {
+            Exercise::Current => {}
+            Exercise::Never => lines.push(format!(
+                "warning: `{name}` never: no run recorded (drill_every {period})"
+            )),
+            Exercise::Overdue(None) => {
+                lines.push(format!(
+                    "warning: `{name}` overdue: no successful run recorded (drill_every {period})"
+                ));
+            }
+            Exercise::Overdue(Some(last)) => {
+                let ago = u64::try_from((Utc::now() - last).num_milliseconds()).unwrap_or(0);
+                lines.push(format!(
+                    "warning: `{name}` overdue: last successful run {} ago (drill_every {period})",
+                    format_human(ago)
+                ));
+            }
+        }
+    }
+    lines
+}

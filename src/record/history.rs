@@ -1,0 +1,129 @@
+//! Past runs: every run folder under the runs roots, read from its journal, newest first; the
+//! previous successful run of a playbook; and playbooks not exercised within `drill_every`.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::event::{Mode, RunStatus};
+use crate::record::replay::RunState;
+
+/// One past run.
+#[derive(Debug, Clone)]
+pub struct PastRun {
+    pub dir: PathBuf,
+    pub state: RunState,
+}
+
+impl PastRun {
+    #[must_use]
+    pub fn started(&self) -> DateTime<Utc> {
+        self.state
+            .started
+            .as_ref()
+            .map_or(DateTime::<Utc>::MIN_UTC, |s| s.ts)
+    }
+
+    #[must_use]
+    pub fn playbook(&self) -> &str {
+        self.state
+            .started
+            .as_ref()
+            .map_or("", |s| s.playbook.as_str())
+    }
+
+    /// Finished ok, for real (not a dry run).
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        let real = self
+            .state
+            .started
+            .as_ref()
+            .is_some_and(|s| !s.dry_run && s.mode != Mode::DryRun);
+        real && self
+            .state
+            .finished
+            .as_ref()
+            .is_some_and(|f| f.status == RunStatus::Ok)
+    }
+}
+
+/// Every readable run under `roots`, newest first; unreadable journals are returned as
+/// warnings, not skipped silently.
+#[must_use]
+pub fn scan(roots: &[PathBuf]) -> (Vec<PastRun>, Vec<String>) {
+    let mut runs = Vec::new();
+    let mut warnings = Vec::new();
+    for root in roots {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let journal = dir.join("journal.jsonl");
+            if !journal.is_file() {
+                continue;
+            }
+            match RunState::load(&journal) {
+                Ok(state) => runs.push(PastRun { dir, state }),
+                Err(e) => warnings.push(format!(
+                    "warning: skipping `{}`: {}",
+                    dir.display(),
+                    crate::error::chain(&e)
+                )),
+            }
+        }
+    }
+    runs.sort_by(|a, b| {
+        b.started()
+            .cmp(&a.started())
+            .then_with(|| b.dir.cmp(&a.dir))
+    });
+    (runs, warnings)
+}
+
+/// The newest successful run of `playbook` that started before `before`: fixed for a given
+/// run, so that re-rendering its report later gives the same comparison.
+#[must_use]
+pub fn previous_success<'a>(
+    runs: &'a [PastRun],
+    playbook: &str,
+    before: DateTime<Utc>,
+) -> Option<&'a PastRun> {
+    runs.iter()
+        .find(|r| r.playbook() == playbook && r.succeeded() && r.started() < before)
+}
+
+/// The `drill_every` verdict for one playbook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exercise {
+    /// A successful run within the period.
+    Current,
+    /// No successful run within the period; the last one, if any.
+    Overdue(Option<DateTime<Utc>>),
+    /// No run recorded at all.
+    Never,
+}
+
+/// Whether `playbook` was exercised within `every`.
+#[must_use]
+pub fn exercise(
+    runs: &[PastRun],
+    playbook: &str,
+    every: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Exercise {
+    if !runs.iter().any(|r| r.playbook() == playbook) {
+        return Exercise::Never;
+    }
+    let last = runs
+        .iter()
+        .filter(|r| r.playbook() == playbook && r.succeeded())
+        .map(PastRun::started)
+        .max();
+    let since = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
+    match last {
+        Some(t) if now - t <= since => Exercise::Current,
+        other => Exercise::Overdue(other),
+    }
+}

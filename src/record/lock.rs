@@ -1,0 +1,258 @@
+//! One live run per playbook: `.locks/<playbook>.lock` in the runs root holds the run id, pid,
+//! host and start of the run that has it. A second run fails, waits or skips as the playbook's
+//! `lock` policy says; a lock whose process is gone (same host) is taken over with a warning;
+//! `--break-lock` takes a live one. Taking over is an atomic rename, checked by reading back.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::playbook::model::LockPolicy;
+
+/// Who holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub run_id: String,
+    pub pid: u32,
+    pub host: String,
+    pub started: DateTime<Utc>,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "run {} (pid {} on {}, started {})",
+            self.run_id,
+            self.pid,
+            self.host,
+            self.started
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }
+}
+
+/// A lock that is ours until dropped.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+    run_id: String,
+    /// The holder we took it from, and whether that one was stale.
+    pub taken_from: Option<(Holder, bool)>,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Remove it only if it is still ours (someone may have broken it).
+        if read_holder(&self.path).is_some_and(|h| h.run_id == self.run_id) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// What trying to lock gave.
+#[derive(Debug)]
+pub enum Outcome {
+    Acquired(Lock),
+    /// `lock = "fail"`: refused.
+    Refused(Holder),
+    /// `lock = "skip"`: nothing to do.
+    Skipped(Holder),
+}
+
+/// Why the lock could not be handled at all.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to use the lock `{}`", path.display())]
+pub struct LockError {
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+/// The lock file of a playbook.
+#[must_use]
+pub fn path(runs_root: &Path, playbook: &str) -> PathBuf {
+    runs_root.join(".locks").join(format!("{playbook}.lock"))
+}
+
+/// Takes the playbook's lock as `policy` says. `waiting` is told once when a `wait` policy
+/// starts waiting, so that people know why nothing happens.
+pub fn acquire(
+    path: &Path,
+    me: &Holder,
+    policy: LockPolicy,
+    break_lock: bool,
+    waiting: &mut dyn FnMut(&Holder),
+) -> Result<Outcome, LockError> {
+    let fail = |source| LockError {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let mut told = false;
+    // Bounded by the live holder: a `wait` lasts as long as the run ahead of it, which is the point.
+    loop {
+        match create_new(path, me) {
+            Ok(()) => {
+                return Ok(Outcome::Acquired(Lock {
+                    path: path.to_path_buf(),
+                    run_id: me.run_id.clone(),
+                    taken_from: None,
+                }));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(fail(e)),
+        }
+        let Some(holder) = read_holder_settled(path) else {
+            // Unreadable for a second: a writer died mid-write. Take it over as stale.
+            let unknown = Holder {
+                run_id: "unknown".to_owned(),
+                pid: 0,
+                host: "unknown".to_owned(),
+                started: Utc::now(),
+            };
+            if take_over(path, me).map_err(fail)? {
+                return Ok(Outcome::Acquired(Lock {
+                    path: path.to_path_buf(),
+                    run_id: me.run_id.clone(),
+                    taken_from: Some((unknown, true)),
+                }));
+            }
+            continue;
+        };
+        let stale = holder.host == me.host && !alive(holder.pid);
+        if stale || break_lock {
+            if take_over(path, me).map_err(fail)? {
+                return Ok(Outcome::Acquired(Lock {
+                    path: path.to_path_buf(),
+                    run_id: me.run_id.clone(),
+                    taken_from: Some((holder, stale)),
+                }));
+            }
+            continue;
+        }
+        match policy {
+            LockPolicy::Fail => return Ok(Outcome::Refused(holder)),
+            LockPolicy::Skip => return Ok(Outcome::Skipped(holder)),
+            LockPolicy::Wait => {
+                if !told {
+                    waiting(&holder);
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+    }
+}
+
+fn create_new(path: &Path, me: &Holder) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(&serde_json::to_vec(me).map_err(std::io::Error::other)?)?;
+    file.sync_all()
+}
+
+/// Replaces the lock with ours; true if it is ours afterwards (another taker may have won).
+fn take_over(path: &Path, me: &Holder) -> std::io::Result<bool> {
+    let temp = path.with_extension(format!("lock.{}", me.run_id));
+    {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(&serde_json::to_vec(me).map_err(std::io::Error::other)?)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temp, path)?;
+    // Give a simultaneous taker the chance to land its rename, then see who holds it.
+    std::thread::sleep(Duration::from_millis(20));
+    Ok(read_holder(path).is_some_and(|h| h.run_id == me.run_id))
+}
+
+fn read_holder(path: &Path) -> Option<Holder> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// The holder, allowing a concurrent writer a moment to finish writing.
+fn read_holder_settled(path: &Path) -> Option<Holder> {
+    for _ in 0..20 {
+        if let Some(h) = read_holder(path) {
+            return Some(h);
+        }
+        if !path.exists() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// Whether a process with this pid exists on this host (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    if raw <= 0 {
+        return false;
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None) {
+        Err(nix::errno::Errno::ESRCH) => false,
+        _ => !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X']))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(run: &str, pid: u32) -> Holder {
+        Holder {
+            run_id: run.to_owned(),
+            pid,
+            host: "here".to_owned(),
+            started: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_second_run_is_refused_and_a_dead_holder_is_taken_over() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = path(dir.path(), "pb");
+        let me = holder("r1", std::process::id());
+        let Outcome::Acquired(lock) =
+            acquire(&p, &me, LockPolicy::Fail, false, &mut |_| {}).expect("lock")
+        else {
+            panic!("the first run gets the lock")
+        };
+        let other = holder("r2", std::process::id());
+        match acquire(&p, &other, LockPolicy::Fail, false, &mut |_| {}).expect("lock") {
+            Outcome::Refused(h) => assert_eq!(h.run_id, "r1"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        drop(lock);
+        assert!(!p.exists(), "released on drop");
+
+        // A holder whose process is gone.
+        let dead = holder("r0", u32::MAX / 2);
+        std::fs::write(&p, serde_json::to_vec(&dead).expect("json")).expect("write");
+        let Outcome::Acquired(lock) =
+            acquire(&p, &me, LockPolicy::Fail, false, &mut |_| {}).expect("lock")
+        else {
+            panic!("a stale lock is taken over")
+        };
+        assert_eq!(
+            lock.taken_from
+                .as_ref()
+                .map(|(h, stale)| (h.run_id.as_str(), *stale)),
+            Some(("r0", true))
+        );
+    }
+}

@@ -1,0 +1,477 @@
+//! Run record → report facts: statuses (with `rolled_back` computed from the rollbacks),
+//! offsets from the run's start, budgets and overruns, verdicts against the objectives, failure
+//! tails from `logs/`, the plan, and the comparison with the previous successful run.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::event::{Mode, StepStatus};
+use crate::plan::Plan;
+use crate::playbook::duration::HumanDuration;
+use crate::playbook::model::{IncludeLogs, Playbook};
+use crate::record::replay::{RunState, StepRecord};
+
+use super::logs;
+use super::model::{
+    ApprovalRow, CheckRow, Comparison, Failure, Gap, Header, Measure, NotificationRow, Outcome,
+    PlanFacts, PlannedStep, Report, ReportInput, RollbackRow, Slower, Status, StepRow, TAIL_LINES,
+};
+
+/// A step counts as slower than in the previous run beyond this ratio (and [`SLOWER_FLOOR_MS`]).
+const SLOWER_PERCENT: u64 = 20;
+/// Differences below this are process-start jitter, not a slower step.
+const SLOWER_FLOOR_MS: u64 = 50;
+
+impl Report {
+    pub(super) fn build(input: &ReportInput<'_>) -> Self {
+        let state = input.state;
+        let playbook = input.playbook;
+        let header = header(input);
+        let run_start = header
+            .started_at
+            .or_else(|| state.steps.values().find_map(|s| s.started))
+            .or(state.last_ts);
+        let steps = step_rows(state, playbook, run_start);
+        let include_logs = playbook.map_or(IncludeLogs::default(), |p| p.report.include_logs);
+        let failures = steps
+            .iter()
+            .filter(|s| s.status.is_failure())
+            .map(|s| Failure {
+                step: s.id.clone(),
+                status: s.status,
+                exit_code: s.exit_code,
+                reason: s.reason.clone(),
+                attempts: s.attempts,
+                group_empty: s.group_empty,
+                pgid: s.pgid,
+                log: (include_logs != IncludeLogs::None && s.started_at.is_some())
+                    .then(|| logs::tail(input.logs, &s.id, TAIL_LINES)),
+            })
+            .collect();
+        let all_logs = if include_logs == IncludeLogs::All {
+            steps
+                .iter()
+                .filter(|s| s.started_at.is_some())
+                .map(|s| logs::tail(input.logs, &s.id, TAIL_LINES))
+                .filter(|t| !t.missing)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let plan = playbook.map(|p| plan_facts(p, header.env.as_deref(), &steps));
+        Self {
+            title: title(playbook, &header),
+            outcome: outcome(state, playbook, &header, run_start),
+            checks: check_rows(state),
+            approvals: approval_rows(state),
+            rollbacks: rollback_rows(state),
+            notifications: notification_rows(state),
+            comparison: input.previous.map(|p| comparison(p, state, &steps)),
+            signoff: playbook.map(|p| p.report.signoff.clone()),
+            logs_link: logs_link(input.logs, input.report_path_hint),
+            header,
+            steps,
+            plan,
+            include_logs,
+            failures,
+            all_logs,
+        }
+    }
+}
+
+/// Milliseconds from `from` to `to`, 0 when `to` is earlier.
+pub(super) fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+    u64::try_from((to - from).num_milliseconds()).unwrap_or(0)
+}
+
+fn header(input: &ReportInput<'_>) -> Header {
+    let state = input.state;
+    let started = state.started.as_ref();
+    let pb = input.playbook;
+    let ended_at = state
+        .finished
+        .as_ref()
+        .map(|f| f.ts)
+        .or_else(|| state.interrupted.as_ref().map(|(ts, _)| *ts));
+    Header {
+        run_id: state.run_id.clone(),
+        playbook: started.map_or_else(
+            || pb.map_or_else(|| "unknown".to_owned(), |p| p.meta.name.clone()),
+            |s| s.playbook.clone(),
+        ),
+        version: started.map_or_else(
+            || pb.map_or_else(|| "unknown".to_owned(), |p| p.meta.version.to_string()),
+            |s| s.version.clone(),
+        ),
+        sha256: started.map_or_else(
+            || pb.map_or_else(String::new, |p| p.sha256.clone()),
+            |s| s.sha256.clone(),
+        ),
+        runbook_version: started.map_or_else(String::new, |s| s.runbook_version.clone()),
+        mode: started.map(|s| s.mode),
+        dry_run: started.is_some_and(|s| s.dry_run || s.mode == Mode::DryRun),
+        env: started.and_then(|s| s.env.clone()),
+        commander: started.map_or_else(String::new, |s| s.commander.clone()),
+        host: started.map_or_else(String::new, |s| s.host.clone()),
+        started_at: started.map(|s| s.ts),
+        last_event_at: if ended_at.is_none() {
+            state.last_ts
+        } else {
+            None
+        },
+        ended_at,
+        incident_start: started.and_then(|s| s.incident_start),
+        run_dir: started.map_or_else(String::new, |s| s.run_dir.clone()),
+        report_path: input.report_path_hint.map(|p| p.display().to_string()),
+        vars: started.map_or_else(Vec::new, |s| {
+            s.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        }),
+        playbook_valid: pb.is_some(),
+    }
+}
+
+/// `[report] title` when it needs no rendering, else `<playbook title> — <run date>`.
+fn title(playbook: Option<&Playbook>, header: &Header) -> String {
+    if let Some(t) = playbook.and_then(|p| p.report.title.as_ref())
+        && t.is_literal()
+        && !t.source().trim().is_empty()
+    {
+        return t.source().trim().to_owned();
+    }
+    let name = playbook.map_or(header.playbook.as_str(), |p| p.meta.display_title());
+    match header.started_at {
+        Some(ts) => format!("{name} — {}", ts.format("%Y-%m-%d")),
+        None => name.to_owned(),
+    }
+}
+
+fn outcome(
+    state: &RunState,
+    playbook: Option<&Playbook>,
+    header: &Header,
+    run_start: Option<DateTime<Utc>>,
+) -> Outcome {
+    let finished = state.finished.as_ref();
+    // The journal's objective, else the playbook's; nothing achieved in a dry run, whose clock
+    // measures printing commands, not a recovery.
+    let measure = |journal: Option<u64>, meta: Option<HumanDuration>, achieved: Option<u64>| {
+        Measure::new(
+            journal.or_else(|| meta.map(HumanDuration::as_millis)),
+            achieved.filter(|_| !header.dry_run),
+        )
+    };
+    let rto = measure(
+        finished.and_then(|f| f.rto_objective_ms),
+        playbook.and_then(|p| p.meta.rto.map(|o| o.duration)),
+        finished.and_then(|f| f.rto_achieved_ms),
+    );
+    let rpo = measure(
+        finished.and_then(|f| f.rpo_objective_ms),
+        playbook.and_then(|p| p.meta.rpo.map(|o| o.duration)),
+        finished.and_then(|f| f.rpo_achieved_ms),
+    );
+    let rpo_known =
+        rpo.objective_ms.is_some() || finished.and_then(|f| f.rpo_achieved_ms).is_some();
+    Outcome {
+        status: state.status_word(),
+        failures_tolerated: finished.map_or(0, |f| f.failures_tolerated),
+        rto,
+        rpo: rpo_known.then_some(rpo),
+        interrupted: state.interrupted.clone(),
+        gaps: state
+            .resumed
+            .iter()
+            .map(|r| Gap {
+                resumed_at: r.ts,
+                commander: r.commander.clone(),
+                length_ms: r.gap_ms,
+                rerun: r.rerun.clone(),
+                playbook_changed: r.playbook_changed,
+            })
+            .collect(),
+        unfinished: state.in_flight().iter().map(|s| s.id.clone()).collect(),
+        locks_broken: state
+            .locks_broken
+            .iter()
+            .map(|(_, id, stale)| (id.clone(), *stale))
+            .collect(),
+        rto_warnings_ms: state
+            .rto_warnings
+            .iter()
+            .map(|(ts, elapsed)| run_start.map_or(*elapsed, |s| millis_between(s, *ts)))
+            .collect(),
+        journal_truncated: state.truncated,
+    }
+}
+
+fn step_rows(
+    state: &RunState,
+    playbook: Option<&Playbook>,
+    run_start: Option<DateTime<Utc>>,
+) -> Vec<StepRow> {
+    let rerun: Vec<&str> = state
+        .resumed
+        .iter()
+        .flat_map(|r| r.rerun.iter().map(String::as_str))
+        .collect();
+    let mut rows: Vec<StepRow> = state
+        .steps
+        .values()
+        .map(|rec| step_row(state, playbook, rec, run_start, &rerun))
+        .collect();
+    // A run that never finished has steps the journal never mentions.
+    if state.finished.is_none()
+        && state.interrupted.is_none()
+        && let Some(p) = playbook
+    {
+        for step in &p.steps {
+            if !state.steps.contains_key(&step.id) {
+                rows.push(StepRow {
+                    id: step.id.clone(),
+                    title: step.title.clone(),
+                    action: Some(step.action.key().to_owned()),
+                    status: Status::NotStarted,
+                    reason: None,
+                    started_at: None,
+                    offset_ms: None,
+                    duration_ms: None,
+                    budget_ms: step.budget.map(HumanDuration::as_millis),
+                    over_budget_ms: None,
+                    attempts: 0,
+                    exit_code: None,
+                    group_empty: None,
+                    pgid: None,
+                    rerun_after_resume: false,
+                    rollback_ok: None,
+                    would_run: None,
+                });
+            }
+        }
+    }
+    rows
+}
+
+fn step_row(
+    state: &RunState,
+    playbook: Option<&Playbook>,
+    rec: &StepRecord,
+    run_start: Option<DateTime<Utc>>,
+    rerun: &[&str],
+) -> StepRow {
+    // Rollbacks of this step that ran after it finished.
+    let rollbacks = || {
+        state
+            .rollbacks
+            .iter()
+            .filter(|rb| rb.step == rec.id && rec.finished.is_none_or(|f| rb.started >= f))
+    };
+    let status = match rec.status {
+        Some(StepStatus::Ok) if rollbacks().any(|rb| rb.ok == Some(true)) => Status::RolledBack,
+        Some(s) => Status::from_journal(s),
+        None => Status::Unfinished,
+    };
+    let duration_ms = match (rec.duration_ms, rec.started) {
+        (Some(d), _) => Some(d),
+        (None, Some(started)) if rec.in_flight => state.last_ts.map(|l| millis_between(started, l)),
+        _ => None,
+    };
+    let budget_ms = playbook
+        .and_then(|p| p.step_index(&rec.id).map(|i| &p.steps[i]))
+        .and_then(|s| s.budget.map(HumanDuration::as_millis))
+        .or(rec.budget_exceeded_ms.map(|(budget, _)| budget));
+    let over_budget_ms = match (budget_ms, duration_ms) {
+        (Some(b), Some(d)) if d > b => Some(d - b),
+        _ => None,
+    };
+    let last = rec.attempts.last();
+    let planned = playbook.and_then(|p| p.step_index(&rec.id).map(|i| &p.steps[i]));
+    StepRow {
+        id: rec.id.clone(),
+        title: rec.title.clone().filter(|t| *t != rec.id),
+        action: rec
+            .action
+            .clone()
+            .or_else(|| planned.map(|s| s.action.key().to_owned())),
+        status,
+        reason: rec
+            .reason
+            .clone()
+            .or_else(|| last.and_then(|a| a.reason.clone())),
+        started_at: rec.started,
+        offset_ms: rec
+            .started
+            .zip(run_start)
+            .map(|(s, r)| millis_between(r, s)),
+        duration_ms,
+        budget_ms,
+        over_budget_ms,
+        attempts: rec.attempts.len(),
+        exit_code: rec.exit_code.or_else(|| last.and_then(|a| a.exit_code)),
+        group_empty: rec.group_empty,
+        pgid: rec.pgid,
+        rerun_after_resume: rerun.contains(&rec.id.as_str()),
+        rollback_ok: rollbacks().filter_map(|rb| rb.ok).reduce(|a, b| a && b),
+        would_run: rec.would_run.clone(),
+    }
+}
+
+fn plan_facts(playbook: &Playbook, env: Option<&str>, rows: &[StepRow]) -> PlanFacts {
+    let plan = Plan::new(playbook, env);
+    let id = |i: usize| playbook.steps[i].id.clone();
+    let steps = plan
+        .steps
+        .iter()
+        .map(|ps| {
+            let step = &playbook.steps[ps.index];
+            let row = rows.iter().find(|r| r.id == step.id);
+            PlannedStep {
+                id: step.id.clone(),
+                action: step.action.key(),
+                budget_ms: step.budget.map(HumanDuration::as_millis),
+                start_ms: ps.earliest_start_ms,
+                finish_ms: ps.earliest_finish_ms,
+                skip: ps.skip.as_ref().map(ToString::to_string),
+                critical: plan.critical_path.contains(&ps.index),
+                read_only: step.read_only,
+                status: row.map_or(Status::NotStarted, |r| r.status),
+            }
+        })
+        .collect();
+    PlanFacts {
+        planned_rto_ms: plan.planned_rto_ms,
+        rto_objective_ms: plan.rto_objective_ms(),
+        exceeds_rto: plan.exceeds_rto(),
+        critical_path: plan.critical_path.iter().map(|&i| id(i)).collect(),
+        unbudgeted: plan.unbudgeted.iter().map(|&i| id(i)).collect(),
+        steps,
+    }
+}
+
+fn check_rows(state: &RunState) -> Vec<CheckRow> {
+    state
+        .checks
+        .iter()
+        .map(|c| CheckRow {
+            check: c.check.clone(),
+            step: c.step.clone(),
+            phase: c.phase,
+            probe: c.probe.clone(),
+            target: c.target.clone(),
+            started_at: c.started,
+            passed: c.passed,
+            attempts: c.attempts,
+            first_pass_ms: c.first_pass_ms,
+            duration_ms: c.duration_ms,
+            detail: c.detail.clone(),
+        })
+        .collect()
+}
+
+fn approval_rows(state: &RunState) -> Vec<ApprovalRow> {
+    state
+        .approvals
+        .iter()
+        .map(|a| {
+            // A manual step asks once it has started; a `confirm` asks before it starts.
+            let manual = state.steps.get(&a.step).is_some_and(|s| {
+                s.action.as_deref() == Some("manual")
+                    && s.started
+                        .zip(a.asked)
+                        .is_some_and(|(st, asked)| asked >= st)
+            });
+            ApprovalRow {
+                step: a.step.clone(),
+                kind: if manual { "manual" } else { "confirm" },
+                question: a.question.clone(),
+                asked_at: a.asked,
+                answered_at: a.answered,
+                decision: match a.given {
+                    Some(true) => "approved",
+                    Some(false) => "declined",
+                    None => "unanswered",
+                },
+                by: a.by.clone(),
+                how: a.how,
+                reason: a.reason.clone(),
+            }
+        })
+        .collect()
+}
+
+fn rollback_rows(state: &RunState) -> Vec<RollbackRow> {
+    state
+        .rollbacks
+        .iter()
+        .map(|rb| RollbackRow {
+            step: rb.step.clone(),
+            command: rb.command.clone(),
+            started_at: rb.started,
+            result: match rb.ok {
+                Some(true) => "ok",
+                Some(false) => "failed",
+                None => "unfinished",
+            },
+            exit_code: rb.exit_code,
+            duration_ms: rb.duration_ms,
+            reason: rb.reason.clone(),
+        })
+        .collect()
+}
+
+fn notification_rows(state: &RunState) -> Vec<NotificationRow> {
+    state
+        .notifications
+        .iter()
+        .map(|n| NotificationRow {
+            at: n.ts,
+            channel: n.channel.clone(),
+            about: n.about.clone(),
+            sent: n.sent,
+            http_status: n.http_status,
+            reason: (!n.sent).then(|| n.detail.clone()),
+        })
+        .collect()
+}
+
+fn comparison(previous: &RunState, now: &RunState, rows: &[StepRow]) -> Comparison {
+    let finished_ok = |s: Status| matches!(s, Status::Ok | Status::RolledBack);
+    let slower = rows
+        .iter()
+        .filter(|r| finished_ok(r.status))
+        .filter_map(|r| {
+            let then = previous.steps.get(&r.id)?;
+            let then_ms = then
+                .duration_ms
+                .filter(|_| then.status == Some(StepStatus::Ok))?;
+            let now_ms = r.duration_ms?;
+            let slower = now_ms.saturating_sub(then_ms);
+            (slower * 100 > then_ms * SLOWER_PERCENT && slower >= SLOWER_FLOOR_MS).then(|| Slower {
+                step: r.id.clone(),
+                then_ms,
+                now_ms,
+                percent: (slower * 100).checked_div(then_ms).unwrap_or(0),
+            })
+        })
+        .collect();
+    Comparison {
+        run_id: previous.run_id.clone(),
+        started_at: previous.started.as_ref().map(|s| s.ts),
+        version: previous.started.as_ref().map(|s| s.version.clone()),
+        rto_then_ms: previous.finished.as_ref().and_then(|f| f.rto_achieved_ms),
+        rto_now_ms: now
+            .finished
+            .as_ref()
+            .and_then(|f| f.rto_achieved_ms)
+            .filter(|_| now.started.as_ref().is_none_or(|s| !s.dry_run)),
+        slower,
+    }
+}
+
+/// `logs/` relative to the report, when the report is written beside it (the run folder).
+fn logs_link(logs: &Path, report: Option<&Path>) -> Option<String> {
+    let report_dir = report?.parent()?;
+    let logs_dir = logs.parent()?;
+    let name = logs.file_name()?.to_str()?;
+    (report_dir == logs_dir && logs::is_link_safe(name)).then(|| name.to_owned())
+}

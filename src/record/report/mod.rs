@@ -1,0 +1,32 @@
+//! Run record → report: `report.md` (GitHub-flavoured Markdown) and the same content as one JSON
+//! document, rendered by pure functions from the journal's [`RunState`], the run folder's
+//! `playbook.toml` and its `logs/` (all masked already), so a report never holds a secret.
+//!
+//! [`RunState`]: crate::record::replay::RunState
+
+mod build;
+mod closing;
+mod escape;
+mod json;
+mod logs;
+mod markdown;
+mod md;
+mod mermaid;
+mod model;
+
+#[cfg(test)]
+mod tests;
+
+pub use model::ReportInput;
+
+/// The report as GitHub-flavoured Markdown.
+#[must_use]
+pub fn markdown(input: &ReportInput<'_>) -> String {
+    markdown::render(&model::Report::build(input))
+}
+
+/// The same content as one JSON document.
+#[must_use]
+pub fn json(input: &ReportInput<'_>) -> serde_json::Value {
+    json::render(&model::Report::build(input))
+}

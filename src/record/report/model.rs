@@ -1,0 +1,393 @@
+//! What a report says: the facts derived once from the run's record (see `build.rs`), which the
+//! Markdown and the JSON both render, so that they cannot disagree.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::event::{ApprovalHow, CheckPhase, Mode, StepStatus};
+use crate::playbook::model::{IncludeLogs, Playbook};
+use crate::record::replay::RunState;
+
+use super::logs::LogTail;
+
+/// How many last lines of a step's log a report shows.
+pub(super) const TAIL_LINES: usize = 20;
+
+/// Everything a report is rendered from.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportInput<'a> {
+    /// The run, from its journal.
+    pub state: &'a RunState,
+    /// The run folder's `playbook.toml`, validated; `None` when it no longer validates (the
+    /// report then renders from the journal alone).
+    pub playbook: Option<&'a Playbook>,
+    /// The run folder's `logs/` (masked already): failure tails come from here.
+    pub logs: &'a Path,
+    /// The previous successful run of this playbook, for the comparison.
+    pub previous: Option<&'a RunState>,
+    /// Where the report is written: named in the header, and when it sits beside `logs/`, the
+    /// failure tails link to the full logs.
+    pub report_path_hint: Option<&'a Path>,
+}
+
+/// A step's status as the report shows it: the journal's words, `rolled_back` computed from the
+/// rollbacks, and two words for steps a dead runner left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Status {
+    Ok,
+    Failed,
+    Skipped,
+    RolledBack,
+    Cancelled,
+    /// Started, never finished: the runner died under it (or the run is still going).
+    Unfinished,
+    /// In the playbook, absent from the journal of a run that never finished.
+    NotStarted,
+}
+
+impl Status {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::RolledBack => "rolled_back",
+            Self::Cancelled => "cancelled",
+            Self::Unfinished => "unfinished",
+            Self::NotStarted => "not_started",
+        }
+    }
+
+    /// Whether the failures section shows the step.
+    pub(super) fn is_failure(self) -> bool {
+        matches!(self, Self::Failed | Self::Cancelled | Self::Unfinished)
+    }
+
+    pub(super) fn from_journal(status: StepStatus) -> Self {
+        match status {
+            StepStatus::Ok => Self::Ok,
+            StepStatus::Failed => Self::Failed,
+            StepStatus::Skipped => Self::Skipped,
+            StepStatus::RolledBack => Self::RolledBack,
+            StepStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// An achieved value against its objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    Met,
+    Missed,
+    NotMeasured,
+    NoObjective,
+}
+
+impl Verdict {
+    fn of(objective_ms: Option<u64>, achieved_ms: Option<u64>) -> Self {
+        match (objective_ms, achieved_ms) {
+            (_, None) => Self::NotMeasured,
+            (None, Some(_)) => Self::NoObjective,
+            (Some(o), Some(a)) if a <= o => Self::Met,
+            (Some(_), Some(_)) => Self::Missed,
+        }
+    }
+
+    /// For people.
+    pub(super) fn words(self) -> &'static str {
+        match self {
+            Self::Met => "met",
+            Self::Missed => "missed",
+            Self::NotMeasured => "not measured",
+            Self::NoObjective => "no objective",
+        }
+    }
+
+    /// For JSON.
+    pub(super) fn token(self) -> &'static str {
+        match self {
+            Self::Met => "met",
+            Self::Missed => "missed",
+            Self::NotMeasured => "not_measured",
+            Self::NoObjective => "no_objective",
+        }
+    }
+}
+
+/// An objective and what the run achieved.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Measure {
+    pub(super) objective_ms: Option<u64>,
+    pub(super) achieved_ms: Option<u64>,
+    pub(super) verdict: Verdict,
+}
+
+impl Measure {
+    pub(super) fn new(objective_ms: Option<u64>, achieved_ms: Option<u64>) -> Self {
+        Self {
+            objective_ms,
+            achieved_ms,
+            verdict: Verdict::of(objective_ms, achieved_ms),
+        }
+    }
+}
+
+/// Section 1: who ran what, where and when.
+#[derive(Debug, Clone)]
+pub(super) struct Header {
+    pub(super) run_id: String,
+    pub(super) playbook: String,
+    pub(super) version: String,
+    pub(super) sha256: String,
+    pub(super) runbook_version: String,
+    pub(super) mode: Option<Mode>,
+    pub(super) dry_run: bool,
+    pub(super) env: Option<String>,
+    pub(super) commander: String,
+    pub(super) host: String,
+    pub(super) started_at: Option<DateTime<Utc>>,
+    pub(super) ended_at: Option<DateTime<Utc>>,
+    /// The last event of a journal that never says the run ended.
+    pub(super) last_event_at: Option<DateTime<Utc>>,
+    pub(super) incident_start: Option<DateTime<Utc>>,
+    pub(super) run_dir: String,
+    pub(super) report_path: Option<String>,
+    /// Secrets masked by the journal.
+    pub(super) vars: Vec<(String, serde_json::Value)>,
+    /// `playbook.toml` validated, so budgets, sign-off and the plan are known.
+    pub(super) playbook_valid: bool,
+}
+
+impl Header {
+    pub(super) fn label(&self) -> String {
+        format!("{}@{}", self.playbook, self.version)
+    }
+
+    pub(super) fn sha256_prefix(&self) -> &str {
+        self.sha256.get(..12).unwrap_or(&self.sha256)
+    }
+}
+
+/// A `runbook resume`: when, by whom, and how long the runner was gone.
+#[derive(Debug, Clone)]
+pub(super) struct Gap {
+    pub(super) resumed_at: DateTime<Utc>,
+    pub(super) commander: String,
+    pub(super) length_ms: u64,
+    pub(super) rerun: Vec<String>,
+    pub(super) playbook_changed: bool,
+}
+
+impl Gap {
+    pub(super) fn began_at(&self) -> DateTime<Utc> {
+        self.resumed_at - chrono::Duration::milliseconds(ms_i64(self.length_ms))
+    }
+}
+
+/// Section 2.
+#[derive(Debug, Clone)]
+pub(super) struct Outcome {
+    /// `ok`, `failed`, `interrupted`, or `incomplete` (no `run_finished`).
+    pub(super) status: &'static str,
+    pub(super) failures_tolerated: u32,
+    pub(super) rto: Measure,
+    /// `None` when neither an objective nor an achieved value is known.
+    pub(super) rpo: Option<Measure>,
+    pub(super) interrupted: Option<(DateTime<Utc>, String)>,
+    pub(super) gaps: Vec<Gap>,
+    /// Steps the runner died under.
+    pub(super) unfinished: Vec<String>,
+    /// Lock take-overs: the holder's run id and whether its process was gone.
+    pub(super) locks_broken: Vec<(String, bool)>,
+    /// Offsets from the run's start at which the 80% RTO warning fired.
+    pub(super) rto_warnings_ms: Vec<u64>,
+    /// The journal ended in a cut-off line.
+    pub(super) journal_truncated: bool,
+}
+
+/// Section 3: one row of the timeline.
+#[derive(Debug, Clone)]
+pub(super) struct StepRow {
+    pub(super) id: String,
+    pub(super) title: Option<String>,
+    pub(super) action: Option<String>,
+    pub(super) status: Status,
+    pub(super) reason: Option<String>,
+    pub(super) started_at: Option<DateTime<Utc>>,
+    pub(super) offset_ms: Option<u64>,
+    /// For an unfinished step: until the journal's last event.
+    pub(super) duration_ms: Option<u64>,
+    pub(super) budget_ms: Option<u64>,
+    pub(super) over_budget_ms: Option<u64>,
+    pub(super) attempts: usize,
+    pub(super) exit_code: Option<i32>,
+    pub(super) group_empty: Option<bool>,
+    /// The process group of the latest attempt's command.
+    pub(super) pgid: Option<u32>,
+    pub(super) rerun_after_resume: bool,
+    /// Whether its rollback ran after it finished, and succeeded (`rolled_back` for a completed
+    /// step; a failed step keeps `failed`).
+    pub(super) rollback_ok: Option<bool>,
+    pub(super) would_run: Option<String>,
+}
+
+impl StepRow {
+    pub(super) fn finished_at(&self) -> Option<DateTime<Utc>> {
+        Some(self.started_at? + chrono::Duration::milliseconds(ms_i64(self.duration_ms?)))
+    }
+}
+
+/// A dry run's (or any run's) plan, when the playbook is available.
+#[derive(Debug, Clone)]
+pub(super) struct PlanFacts {
+    pub(super) planned_rto_ms: u64,
+    pub(super) rto_objective_ms: Option<u64>,
+    pub(super) exceeds_rto: bool,
+    pub(super) critical_path: Vec<String>,
+    pub(super) steps: Vec<PlannedStep>,
+    pub(super) unbudgeted: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct PlannedStep {
+    pub(super) id: String,
+    /// The action key: `run`, `http`, …
+    pub(super) action: &'static str,
+    pub(super) budget_ms: Option<u64>,
+    pub(super) start_ms: u64,
+    pub(super) finish_ms: u64,
+    pub(super) skip: Option<String>,
+    pub(super) critical: bool,
+    pub(super) read_only: bool,
+    pub(super) status: Status,
+}
+
+/// Section 4.
+#[derive(Debug, Clone)]
+pub(super) struct CheckRow {
+    pub(super) check: String,
+    pub(super) step: Option<String>,
+    pub(super) phase: CheckPhase,
+    pub(super) probe: String,
+    pub(super) target: String,
+    pub(super) started_at: DateTime<Utc>,
+    pub(super) passed: Option<bool>,
+    pub(super) attempts: u32,
+    pub(super) first_pass_ms: Option<u64>,
+    pub(super) duration_ms: Option<u64>,
+    pub(super) detail: String,
+}
+
+impl CheckRow {
+    pub(super) fn result(&self) -> &'static str {
+        match self.passed {
+            Some(true) => "passed",
+            Some(false) => "failed",
+            None => "unfinished",
+        }
+    }
+}
+
+/// Section 5.
+#[derive(Debug, Clone)]
+pub(super) struct ApprovalRow {
+    pub(super) step: String,
+    /// `confirm` (before the step) or `manual` (the step's action).
+    pub(super) kind: &'static str,
+    pub(super) question: Option<String>,
+    pub(super) asked_at: Option<DateTime<Utc>>,
+    pub(super) answered_at: Option<DateTime<Utc>>,
+    /// `approved`, `declined` or `unanswered`.
+    pub(super) decision: &'static str,
+    pub(super) by: Option<String>,
+    pub(super) how: Option<ApprovalHow>,
+    pub(super) reason: Option<String>,
+}
+
+/// Section 6: a step that failed, was cancelled, or was left unfinished.
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    pub(super) step: String,
+    pub(super) status: Status,
+    pub(super) exit_code: Option<i32>,
+    pub(super) reason: Option<String>,
+    pub(super) attempts: usize,
+    pub(super) group_empty: Option<bool>,
+    pub(super) pgid: Option<u32>,
+    /// `None` under `include_logs = "none"`, and for a step that never started (its approval
+    /// was declined, a template failed): it has no output.
+    pub(super) log: Option<LogTail>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct RollbackRow {
+    pub(super) step: String,
+    pub(super) command: String,
+    pub(super) started_at: DateTime<Utc>,
+    /// `ok`, `failed` or `unfinished`.
+    pub(super) result: &'static str,
+    pub(super) exit_code: Option<i32>,
+    pub(super) duration_ms: Option<u64>,
+    pub(super) reason: Option<String>,
+}
+
+/// Section 7.
+#[derive(Debug, Clone)]
+pub(super) struct NotificationRow {
+    pub(super) at: DateTime<Utc>,
+    pub(super) channel: String,
+    pub(super) about: String,
+    pub(super) sent: bool,
+    pub(super) http_status: Option<u16>,
+    /// Why it failed (the text of a sent message is not repeated).
+    pub(super) reason: Option<String>,
+}
+
+/// Section 8.
+#[derive(Debug, Clone)]
+pub(super) struct Comparison {
+    pub(super) run_id: String,
+    pub(super) started_at: Option<DateTime<Utc>>,
+    pub(super) version: Option<String>,
+    pub(super) rto_then_ms: Option<u64>,
+    pub(super) rto_now_ms: Option<u64>,
+    pub(super) slower: Vec<Slower>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Slower {
+    pub(super) step: String,
+    pub(super) then_ms: u64,
+    pub(super) now_ms: u64,
+    /// Rounded down.
+    pub(super) percent: u64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone)]
+pub(super) struct Report {
+    pub(super) title: String,
+    pub(super) header: Header,
+    pub(super) outcome: Outcome,
+    pub(super) steps: Vec<StepRow>,
+    pub(super) plan: Option<PlanFacts>,
+    pub(super) checks: Vec<CheckRow>,
+    pub(super) approvals: Vec<ApprovalRow>,
+    pub(super) include_logs: IncludeLogs,
+    pub(super) failures: Vec<Failure>,
+    pub(super) rollbacks: Vec<RollbackRow>,
+    /// Every step's last lines, under `include_logs = "all"`.
+    pub(super) all_logs: Vec<LogTail>,
+    /// `logs/` as a link target relative to the report, when the report sits beside it.
+    pub(super) logs_link: Option<String>,
+    pub(super) notifications: Vec<NotificationRow>,
+    /// `None`: no previous successful run.
+    pub(super) comparison: Option<Comparison>,
+    /// `None`: unknown, the playbook did not validate.
+    pub(super) signoff: Option<Vec<String>>,
+}
+
+pub(super) fn ms_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
