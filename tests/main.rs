@@ -7,6 +7,7 @@ mod cli;
 mod diff;
 mod plan;
 mod probes;
+mod report;
 mod resume;
 mod run;
 mod timeouts;

@@ -1,0 +1,222 @@
+//! `report.md` through the real binary: written after every run (ok, failed with rollback,
+//! interrupted, dry run), rebuilt equal by `runbook report`, free of secrets, showing both
+//! segments of a resumed run. Snapshots normalize what changes from run to run.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::wait_until;
+use crate::util::{Test, playbook};
+
+/// One filter list for every report snapshot: times, ids, hashes, durations, paths, host.
+fn normalized(report: &str, dir: &Path) -> String {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_suffix("");
+    let mut text = report.replace(&dir.display().to_string(), "[dir]");
+    let rules: [(&str, &str); 9] = [
+        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[time]"),
+        (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}", "[time]"),
+        (r"\d{8}T\d{6}Z-[a-z0-9-]+-[0-9a-f]{4}", "[run-id]"),
+        (r"sha256 `[0-9a-f]{12}`", "sha256 `[sha]`"),
+        (r"\b\d{4}-\d{2}-\d{2}\b", "[date]"),
+        (
+            r"\+?\b\d+(\.\d+)?(ms|s|m|h)( \d+(\.\d+)?(ms|s))?\b",
+            "[dur]",
+        ),
+        (r"\*\*Host:\*\* .*", "**Host:** [host]"),
+        (r"\*\*runbook:\*\* .*", "**runbook:** [version]"),
+        (r"\*\*Commander:\*\* .*", "**Commander:** [commander]"),
+    ];
+    for (pattern, replacement) in rules {
+        text = regex::Regex::new(pattern)
+            .expect("regex")
+            .replace_all(&text, replacement)
+            .into_owned();
+    }
+    text
+}
+
+fn report(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("report.md")).expect("report.md")
+}
+
+const RESTORE: &str = r#"title = "Restore the orders database"
+rto = "10m"
+rpo = "1h"
+recovery_point = "{{steps.find.outputs.taken}}"
+[report]
+signoff = ["SRE lead", "Database owner"]
+[[checks]]
+id = "marker"
+command = "test -e marker"
+[[steps]]
+id = "find"
+read_only = true
+run = "echo 2026-11-23T01:00:00Z"
+outputs = { taken = "stdout" }
+budget = "10s"
+[[steps]]
+id = "snapshot"
+needs = ["find"]
+run = "echo snapshot taken; touch marker"
+rollback = "echo restoring the snapshot"
+budget = "30s"
+[[steps]]
+id = "restore"
+needs = ["snapshot"]
+run = "echo restoring from {{steps.find.outputs.taken}}; test -z \"$FAIL\" || { echo 'ERROR: relation \"orders\" does not exist' >&2; exit 3; }"
+on_failure = "rollback"
+rollback = "echo undoing the restore"
+budget = "1m"
+[[steps]]
+id = "verify"
+needs = ["restore"]
+run = "echo 1200"
+expect = { stdout_matches = '^[0-9]+$' }
+"#;
+
+#[test]
+fn a_successful_run_writes_its_report_and_report_rebuilds_it_equal() {
+    let t = Test::new().file("pb.toml", &playbook("restore", RESTORE));
+    t.run_args([
+        "run",
+        "pb.toml",
+        "--out",
+        "run",
+        "--incident-start",
+        "2026-11-23T01:30:00Z",
+        "--mode",
+        "incident",
+    ])
+    .expect_code(0);
+    let written = report(&t.path().join("run"));
+    insta::assert_snapshot!(normalized(&written, t.path()));
+    let rebuilt = t.run_args(["report", "run"]).expect_code(0);
+    assert_eq!(
+        rebuilt.stdout(),
+        written,
+        "runbook report rebuilds the same report from the journal"
+    );
+    let json = t
+        .run_args(["report", "run", "--format", "json"])
+        .expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout()).expect("JSON");
+    assert_eq!(json.to_string().contains("\"ok\""), true);
+}
+
+#[test]
+fn a_failed_run_reports_the_failure_its_output_and_the_rollbacks() {
+    let t = Test::new()
+        .file("pb.toml", &playbook("restore", RESTORE))
+        .env("FAIL", "1");
+    t.run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(1);
+    insta::assert_snapshot!(normalized(&report(&t.path().join("run")), t.path()));
+}
+
+#[test]
+fn a_dry_run_report_is_marked_and_shows_the_plan() {
+    let t = Test::new().file("pb.toml", &playbook("restore", RESTORE));
+    t.run_args(["run", "pb.toml", "--out", "run", "--dry-run"])
+        .expect_code(0);
+    let text = report(&t.path().join("run"));
+    assert!(text.contains("DRY RUN"), "{text}");
+    insta::assert_snapshot!(normalized(&text, t.path()));
+}
+
+#[test]
+fn an_interrupted_run_still_writes_its_report() {
+    let t = Test::new().file(
+        "pb.toml",
+        &playbook("slow", "[[steps]]\nid = \"wait\"\nrun = \"echo waiting; sleep 60\"\n[[steps]]\nid = \"after\"\nneeds = [\"wait\"]\nrun = \"true\"\n"),
+    );
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("runbook"))
+        .args(["run", "pb.toml", "--out", "run"])
+        .current_dir(t.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runbook starts");
+    let log = t.path().join("run/logs/wait.log");
+    assert!(wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("waiting"))
+    }));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert_eq!(child.wait().expect("wait").code(), Some(130));
+    insta::assert_snapshot!(normalized(&report(&t.path().join("run")), t.path()));
+}
+
+#[test]
+fn the_report_and_journal_never_contain_a_secret() {
+    let secret = "hunter2-$(rm -rf)-.*";
+    let text = playbook(
+        "secret",
+        "secrets = [\"DB_PASSWORD\"]\n[[steps]]\nid = \"leak\"\nrun = \"echo password=$DB_PASSWORD; echo $DB_PASSWORD >&2; exit 1\"\n",
+    );
+    let t = Test::new()
+        .file("pb.toml", &text)
+        .env("DB_PASSWORD", secret);
+    t.run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(1);
+    for file in ["report.md", "journal.jsonl", "logs/leak.log"] {
+        let content = std::fs::read_to_string(t.path().join("run").join(file)).expect("file");
+        assert!(
+            !content.contains("hunter2"),
+            "{file} holds the secret:\n{content}"
+        );
+    }
+    assert!(report(&t.path().join("run")).contains("password=***"));
+}
+
+#[test]
+fn a_resumed_run_reports_both_segments() {
+    let text = playbook(
+        "segments",
+        r#"[[steps]]
+id = "first"
+run = "echo first"
+[[steps]]
+id = "second"
+needs = ["first"]
+run = "echo second; while [ ! -e ../go ]; do sleep 0.05; done"
+idempotent = true
+"#,
+    );
+    let t = Test::new().file("pb.toml", &text);
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("runbook"))
+        .args(["run", "pb.toml", "--out", "run"])
+        .current_dir(t.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runbook starts");
+    let log = t.path().join("run/logs/second.log");
+    assert!(wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("second"))
+    }));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    std::fs::write(t.path().join("go"), "").expect("go");
+    let resumed = || {
+        Command::new(assert_cmd::cargo::cargo_bin("runbook"))
+            .args(["resume", "run"])
+            .current_dir(t.path())
+            .stdin(Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(wait_until(Duration::from_secs(20), resumed));
+    let text = report(&t.path().join("run"));
+    assert!(
+        text.to_lowercase().contains("resumed"),
+        "the report says the run was resumed:\n{text}"
+    );
+    insta::assert_snapshot!(normalized(&text, t.path()));
+}
