@@ -102,7 +102,28 @@ fn a_successful_run_writes_its_report_and_report_rebuilds_it_equal() {
         .run_args(["report", "run", "--format", "json"])
         .expect_code(0);
     let json: serde_json::Value = serde_json::from_str(&json.stdout()).expect("JSON");
-    assert_eq!(json.to_string().contains("\"ok\""), true);
+    // The JSON document and the Markdown say the same things.
+    assert_eq!(json["outcome"]["status"], "ok");
+    assert_eq!(json["outcome"]["rpo"]["result"], "met");
+    assert!(written.contains("| RPO |") && written.contains("| met |"));
+    let steps: Vec<(String, String)> = json["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap_or_default().to_owned(),
+                s["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    for (id, status) in steps {
+        assert!(
+            written.contains(&format!("| `{id}` | {status} |")),
+            "{id} {status} in the Markdown"
+        );
+    }
 }
 
 #[test]

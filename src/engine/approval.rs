@@ -116,7 +116,7 @@ fn prompt(kind: Ask, step: &str, text: &str, commander: &str) -> Decision {
         Ask::Confirm => matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes"),
         Ask::Manual => answer.eq_ignore_ascii_case("done"),
     };
-    let _ = write!(err, "approved by [{commander}]: ");
+    let _ = write!(err, "your name [{commander}]: ");
     let _ = err.flush();
     let by = match read() {
         Ok(Some(name)) if !name.is_empty() => name,
