@@ -14,7 +14,8 @@ fn normalized(report: &str, dir: &Path) -> String {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_suffix("");
     let mut text = report.replace(&dir.display().to_string(), "[dir]");
-    let rules: [(&str, &str); 9] = [
+    let rules: [(&str, &str); 10] = [
+        (r"pgid \d+", "pgid [pgid]"),
         (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[time]"),
         (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}", "[time]"),
         (r"\d{8}T\d{6}Z-[a-z0-9-]+-[0-9a-f]{4}", "[run-id]"),
@@ -65,7 +66,7 @@ budget = "30s"
 [[steps]]
 id = "restore"
 needs = ["snapshot"]
-run = "echo restoring from {{steps.find.outputs.taken}}; test -z \"$FAIL\" || { echo 'ERROR: relation \"orders\" does not exist' >&2; exit 3; }"
+run = "echo restoring from {{steps.find.outputs.taken}} >&2; test -z \"$FAIL\" || { echo 'ERROR: relation \"orders\" does not exist' >&2; exit 3; }"
 on_failure = "rollback"
 rollback = "echo undoing the restore"
 budget = "1m"

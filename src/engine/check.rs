@@ -49,6 +49,7 @@ pub async fn run(
             .saturating_duration_since(attempt_started)
             .max(Duration::from_millis(1));
         let limit = check.attempt_timeout.get().min(remaining);
+        emitter.barrier();
         let result = probe::attempt(&check.probe, env, limit).await;
         emitter.emit(Event::CheckAttempt {
             check: check.id.clone(),

@@ -14,6 +14,10 @@ use crate::record::redact::Masker;
 pub trait Sink: Send {
     fn event(&mut self, record: &Record);
 
+    /// The engine is about to act (start a command, send a request): what was written so far
+    /// must be on disk first.
+    fn barrier(&mut self) {}
+
     /// The last lines (masked) of a step that failed, for people to read.
     fn tail(&mut self, _step: &str, _lines: &[String]) {}
 
@@ -96,6 +100,22 @@ impl Emitter {
                     .expect("a sink never panics while holding the lock");
                 for sink in sinks.iter_mut() {
                     sink.event(&record);
+                }
+            }
+        }
+    }
+
+    /// Called right before the engine acts on the world (spawns a command, sends a request):
+    /// every event so far is made durable first. One fsync per action, not per event.
+    pub fn barrier(&self) {
+        match &self.target {
+            Target::Parent { parent, .. } => parent.barrier(),
+            Target::Sinks(sinks) => {
+                let mut sinks = sinks
+                    .lock()
+                    .expect("a sink never panics while holding the lock");
+                for sink in sinks.iter_mut() {
+                    sink.barrier();
                 }
             }
         }

@@ -397,6 +397,7 @@ async fn rollback(shared: &Shared, step: &Step) -> bool {
     let (exit, reason, tail) =
         match StepLog::open(&log_path, &step.id, Arc::clone(&shared.emitter), "rollback") {
             Ok(mut log) => {
+                shared.emitter.barrier();
                 let finished = process::run(&spec, &mut log, &shared.cancel, &shared.groups).await;
                 let captured = log.finish();
                 match finished {

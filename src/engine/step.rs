@@ -341,6 +341,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
             let limit = step
                 .timeout
                 .map_or(Duration::from_secs(30), HumanDuration::get);
+            shared.emitter.barrier();
             match probe::http(h, &penv, limit).await {
                 Ok((result, body)) if result.passed => match outputs(step, &body) {
                     Ok(outputs) => Attempt::succeeded(outputs),
@@ -443,6 +444,7 @@ async fn command(
             );
         }
     };
+    shared.emitter.barrier();
     let finished = process::run(&spec, &mut log, &shared.cancel, &shared.groups).await;
     let captured = log.finish();
     let finished = match finished {
