@@ -456,3 +456,64 @@ expect = { stdout_contains = "yes" }
         "stdout does not contain \"yes\""
     );
 }
+
+/// Runs `runbook` on a real terminal (util-linux `script` gives it a pty) with `answers` typed.
+fn on_a_terminal(dir: &Path, args: &str, answers: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let binary = assert_cmd::cargo::cargo_bin("runbook");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` is needed for terminal tests (apt-get install util-linux)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(answers.as_bytes())
+        .expect("type the answers");
+    child.wait_with_output().expect("script ends")
+}
+
+#[test]
+fn approvals_asked_on_a_terminal_record_who_answered() {
+    let text = playbook(
+        "ask",
+        "[[steps]]\nid = \"drop\"\nconfirm = \"drop the table?\"\nrun = \"touch dropped\"\n[[steps]]\nid = \"call\"\nneeds = [\"drop\"]\nmanual = \"Call the DBA\"\n",
+    );
+    let t = Test::new().file("p.toml", &text);
+    let out = on_a_terminal(t.path(), "run p.toml --out out", "y\nalice\ndone\nbob\n");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let journal = read(&t.path().join("out/journal.jsonl"));
+    assert!(
+        journal.contains(r#""event":"approval_given","step":"drop","by":"alice","how":"prompt""#),
+        "{journal}"
+    );
+    assert!(
+        journal.contains(r#""event":"approval_given","step":"call","by":"bob","how":"prompt""#),
+        "{journal}"
+    );
+    assert!(t.path().join("out/dropped").exists());
+
+    let t = Test::new().file("p.toml", &text);
+    let out = on_a_terminal(t.path(), "run p.toml --out out", "n\ncarol\n");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a declined approval fails the run"
+    );
+    let journal = read(&t.path().join("out/journal.jsonl"));
+    assert!(
+        journal.contains(r#""event":"approval_declined","step":"drop","by":"carol""#),
+        "{journal}"
+    );
+    assert!(!t.path().join("out/dropped").exists(), "nothing ran");
+}
