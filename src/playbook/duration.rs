@@ -287,5 +287,6 @@ mod tests {
         assert_eq!(format_human(3_900_000), "1h 5m");
         assert_eq!(format_human(999), "999ms");
         assert_eq!(format_human(5000), "5s");
+        assert_eq!(format_human(962_000), "16m 2s");
     }
 }

@@ -452,17 +452,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_read_like_the_playbook_grammar() {
-        assert_eq!(format_human(41_230), "41.2s");
-        assert_eq!(format_human(630_000), "10m 30s");
-        assert_eq!(format_human(2_700_000), "45m");
-        assert_eq!(format_human(3_900_000), "1h 5m");
-        assert_eq!(format_human(999), "999ms");
-        assert_eq!(format_human(5000), "5s");
-        assert_eq!(format_human(962_000), "16m 2s");
-    }
-
-    #[test]
     fn output_lines_are_made_safe_for_one_row() {
         assert_eq!(sanitize("\x1b[32mok\x1b[0m\tdone\r\n"), "ok done");
         assert_eq!(sanitize("10%\r50%\r90%"), "90%");
