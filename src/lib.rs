@@ -1,12 +1,13 @@
 //! `runbook`: disaster-recovery procedures as versioned, executable TOML playbooks.
 //!
 //! The stages are the folders: `playbook` (file → validated model) → `plan` (model → order,
-//! waves, critical path) → `engine` (plan → events) → sinks (`record`, `ui`); `cli` wires them
-//! to the terminal.
+//! waves, critical path) → `engine` (plan → events) → sinks (`record`, `notify`, `ui`); `cli`
+//! wires them to the terminal.
 
 mod cli;
 pub mod engine;
 mod error;
+pub mod notify;
 pub mod plan;
 pub mod playbook;
 pub mod record;

@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod diff;
+mod notify;
 mod plan;
 mod probes;
 mod report;

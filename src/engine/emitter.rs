@@ -66,6 +66,18 @@ impl Emitter {
         })
     }
 
+    /// Adds a sink to a running bus: the notifier, whose sending task holds the emitter and so
+    /// can only be made after it. A nested emitter adds it to its root.
+    pub fn add_sink(&self, sink: Box<dyn Sink>) {
+        match &self.target {
+            Target::Sinks(sinks) => sinks
+                .lock()
+                .expect("a sink never panics while holding the lock")
+                .push(sink),
+            Target::Parent { parent, .. } => parent.add_sink(sink),
+        }
+    }
+
     #[must_use]
     pub fn masker(&self) -> &Arc<Masker> {
         &self.masker

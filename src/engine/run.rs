@@ -22,8 +22,9 @@ use crate::engine::process::Registry;
 use crate::engine::scheduler::{self, Preset, Schedule, StepsOutcome};
 use crate::engine::shared::Shared;
 use crate::engine::signal;
+use crate::notify;
 use crate::playbook::find::Library;
-use crate::playbook::model::{Playbook, VarValue};
+use crate::playbook::model::{Action, Playbook, VarValue};
 use crate::record::lock::Holder;
 use crate::record::redact::Masker;
 
@@ -167,6 +168,13 @@ pub async fn execute(
         env.push((key.clone(), value));
     }
     let emitter = Emitter::new(settings.run_id.clone(), masker, sinks);
+    // A dry run sends nothing and journals nothing about it; `--no-notify` journals each
+    // message it does not send.
+    let courier = if settings.dry_run {
+        None
+    } else {
+        notifications(&settings, &context, &clock, &emitter)
+    };
     let cancel = CancellationToken::new();
     let groups = Arc::new(Registry::default());
     let interrupt =
@@ -284,11 +292,63 @@ pub async fn execute(
         rpo_objective_ms: playbook.meta.rpo.map(|r| r.duration.as_millis()),
         rpo_achieved_ms: rpo_achieved,
     });
+    if let Some(courier) = courier {
+        courier.drain(notify::DRAIN_LIMIT).await;
+    }
     emitter.finish();
     Ok(RunOutcome {
         status,
         steps: outcome.status,
     })
+}
+
+/// Starts the notifier and registers it as a sink; `None` when the playbook notifies nobody.
+fn notifications(
+    settings: &RunSettings,
+    context: &Context,
+    clock: &Clock,
+    emitter: &Arc<Emitter>,
+) -> Option<notify::Courier> {
+    let playbook = &settings.playbook;
+    let preapproved = if settings.yes {
+        notify::Preapproved::All
+    } else {
+        // `--approve ID` gives a `confirm`, not a manual step's "done".
+        notify::Preapproved::Steps(
+            settings
+                .approve
+                .iter()
+                .filter(|id| {
+                    playbook
+                        .step_index(id)
+                        .is_some_and(|i| !matches!(playbook.steps[i].action, Action::Manual(_)))
+                })
+                .cloned()
+                .collect(),
+        )
+    };
+    let facts = notify::RunFacts {
+        run_id: settings.run_id.clone(),
+        playbook: playbook.meta.name.clone(),
+        version: playbook.meta.version.to_string(),
+        title: playbook.meta.display_title().to_owned(),
+        mode: settings.mode,
+        env: settings.env.clone(),
+        commander: settings.commander.clone(),
+        rto_objective_ms: playbook.meta.rto.map(|r| r.duration.as_millis()),
+        started_at: clock.started_at,
+        run_dir: std::path::absolute(&settings.run_dir)
+            .unwrap_or_else(|_| settings.run_dir.clone()),
+        preapproved,
+    };
+    let dispatch = if settings.no_notify {
+        notify::Dispatch::Skip("skipped: --no-notify".to_owned())
+    } else {
+        notify::Dispatch::Send
+    };
+    let (notifier, courier) = notify::start(&playbook.notify, context, facts, emitter, &dispatch)?;
+    emitter.add_sink(Box::new(notifier));
+    Some(courier)
 }
 
 /// The RTO: the `rto_clock` part of the run when both its steps ran, else the whole run; in
