@@ -49,6 +49,9 @@ pub(crate) struct Args {
     /// Take the playbook's lock even from a live run (journaled)
     #[arg(long)]
     break_lock: bool,
+    /// Send no notifications (still journaled as skipped)
+    #[arg(long)]
+    no_notify: bool,
 }
 
 /// Finds a run folder: a path, or a run id under `$RUNBOOK_RUNS` or `runs/` beside each
@@ -171,7 +174,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
             confirmed,
         }),
         lock_taken: lock.taken_from.clone(),
-        no_notify: false,
+        no_notify: args.no_notify,
         library: library.clone(),
         playbook,
     };
@@ -272,7 +275,7 @@ fn confirm_reruns(
             "step `{}` {how} (run `{}`); the last lines of its log:",
             step.id, state.run_id
         );
-        for line in log_tail(&folder.logs().join(format!("{}.log", step.id)), 20) {
+        for line in crate::record::log_tail::tail(&folder.logs(), &step.id, 20).lines {
             let _ = writeln!(err, "  {} | {line}", step.id);
         }
         if step.idempotent {
@@ -301,16 +304,6 @@ fn confirm_reruns(
         }
     }
     Ok(confirmed)
-}
-
-/// The last `n` lines of a log, without the attempt separators' noise kept away: separators stay.
-fn log_tail(path: &Path, n: usize) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|l| (*l).to_owned())
-        .collect()
 }
 
 /// The run's vars, as journaled (secrets masked), typed like the playbook declares them.

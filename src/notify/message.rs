@@ -8,9 +8,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::engine::event::Mode;
-use crate::notify::tail;
 use crate::notify::text::Rich;
 use crate::playbook::duration::format_human;
+
+/// How many log lines a message shows: enough to see the error, short enough for a chat.
+pub(crate) const TAIL_LINES: usize = 10;
 
 /// What a run is, for every message: told once at the start, so that a resumed run (which has
 /// no `run_started`) says it too.
@@ -132,8 +134,8 @@ pub(crate) struct Draft {
     pub(crate) fields: Vec<(&'static str, Rich)>,
     /// A failure or an approval: the channel's `mention` is added.
     pub(crate) urgent: bool,
-    /// A log whose last lines the sender reads into `tail` before rendering.
-    pub(crate) log: Option<PathBuf>,
+    /// The logs folder and step whose last lines the sender reads into `tail` before rendering.
+    pub(crate) log: Option<(PathBuf, String)>,
     pub(crate) tail: Vec<String>,
     pub(crate) footer: Footer,
     /// The event's own fields, for the generic webhook.
@@ -159,8 +161,8 @@ impl Draft {
 
     /// Reads the log tail named by `log`, once.
     pub(crate) fn load_tail(&mut self) {
-        if let Some(path) = self.log.take() {
-            self.tail = tail::read(&path, tail::TAIL_LINES);
+        if let Some((logs, step)) = self.log.take() {
+            self.tail = crate::record::log_tail::tail(&logs, &step, TAIL_LINES).lines;
         }
     }
 }

@@ -8,7 +8,6 @@ mod delivery;
 mod message;
 mod notifier;
 mod slack;
-mod tail;
 mod text;
 mod translate;
 mod webhook;

@@ -8,7 +8,6 @@ use serde_json::Map;
 
 use crate::engine::event::{CheckPhase, Event, Mode, Record, RunStatus, StepStatus};
 use crate::notify::message::{About, Draft, Footer, Preapproved, RunFacts};
-use crate::notify::tail;
 use crate::notify::text::Rich;
 use crate::playbook::duration::format_human;
 
@@ -99,7 +98,7 @@ impl Translator {
                             .code(step)
                             .text(format!(" failed{tries}: {reason}")),
                     );
-                    draft.log = Some(tail::log_path(&self.facts.run_dir, step));
+                    draft.log = Some((self.facts.run_dir.join("logs"), step.clone()));
                 } else {
                     draft.about = About::StepFinished;
                     draft.headline = head(&draft).text(format!(": step {step} {status}"));
@@ -384,8 +383,8 @@ mod tests {
             "[DRILL] db@1.0.0: step parent/restore failed\nStep `parent/restore` failed after 2 attempts: exit code 3"
         );
         assert_eq!(
-            failed.log.as_deref(),
-            Some(std::path::Path::new("/runs/r1/logs/parent.restore.log"))
+            failed.log,
+            Some((PathBuf::from("/runs/r1/logs"), "parent/restore".to_owned()))
         );
         assert_eq!(failed.footer.elapsed_ms, 90_000);
         let finished = t

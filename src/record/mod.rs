@@ -5,6 +5,7 @@ pub mod folder;
 pub mod history;
 pub mod journal;
 pub mod lock;
+pub mod log_tail;
 pub mod redact;
 pub mod replay;
 pub mod report;

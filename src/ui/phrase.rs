@@ -250,6 +250,13 @@ pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
             http_status,
             ..
         } => {
+            // `--no-notify` journals what it did not send; that is a choice, not a failure.
+            if let Some(why) = reason.strip_prefix("skipped: ") {
+                return Some(Line::new(
+                    Tone::Quiet,
+                    format!("notification to {channel} not sent ({why})"),
+                ));
+            }
             let mut text = format!("warning: notification to {channel} failed: {reason}");
             if let Some(status) = http_status {
                 let _ = write!(text, " (HTTP {status})");

@@ -2,6 +2,7 @@
 //! offsets from the run's start, budgets and overruns, verdicts against the objectives, failure
 //! tails from `logs/`, the plan, and the comparison with the previous successful run.
 
+use crate::record::log_tail;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +13,6 @@ use crate::playbook::duration::HumanDuration;
 use crate::playbook::model::{IncludeLogs, Playbook};
 use crate::record::replay::{RunState, StepRecord};
 
-use super::logs;
 use super::model::{
     ApprovalRow, CheckRow, Comparison, Failure, Gap, Header, Measure, NotificationRow, Outcome,
     PlanFacts, PlannedStep, Report, ReportInput, RollbackRow, Slower, Status, StepRow, TAIL_LINES,
@@ -46,14 +46,14 @@ impl Report {
                 group_empty: s.group_empty,
                 pgid: s.pgid,
                 log: (include_logs != IncludeLogs::None && s.started_at.is_some())
-                    .then(|| logs::tail(input.logs, &s.id, TAIL_LINES)),
+                    .then(|| log_tail::tail(input.logs, &s.id, TAIL_LINES)),
             })
             .collect();
         let all_logs = if include_logs == IncludeLogs::All {
             steps
                 .iter()
                 .filter(|s| s.started_at.is_some())
-                .map(|s| logs::tail(input.logs, &s.id, TAIL_LINES))
+                .map(|s| log_tail::tail(input.logs, &s.id, TAIL_LINES))
                 .filter(|t| !t.missing)
                 .collect()
         } else {
@@ -473,5 +473,5 @@ fn logs_link(logs: &Path, report: Option<&Path>) -> Option<String> {
     let report_dir = report?.parent()?;
     let logs_dir = logs.parent()?;
     let name = logs.file_name()?.to_str()?;
-    (report_dir == logs_dir && logs::is_link_safe(name)).then(|| name.to_owned())
+    (report_dir == logs_dir && log_tail::is_link_safe(name)).then(|| name.to_owned())
 }

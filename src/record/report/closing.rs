@@ -8,9 +8,9 @@ use crate::playbook::model::IncludeLogs;
 use crate::ui::count::count;
 
 use super::escape::{cell, cell_code, code, fence, is_short, text};
-use super::logs::LogTail;
 use super::md::{Md, human, when};
 use super::model::{Failure, Report, Status, TAIL_LINES};
+use crate::record::log_tail::LogTail;
 
 fn log_block(md: &mut Md, tail: &LogTail, logs_link: Option<&str>) {
     let full = match logs_link {
@@ -179,7 +179,12 @@ pub(super) fn notifications(md: &mut Md, r: &Report) {
                 when(n.at),
                 cell_code(&n.channel),
                 cell_code(&n.about),
-                if n.sent { "sent" } else { "**failed**" }.to_owned(),
+                match (n.sent, n.reason.as_deref()) {
+                    (true, _) => "sent",
+                    (false, Some(r)) if r.starts_with("skipped: ") => "not sent",
+                    (false, _) => "**failed**",
+                }
+                .to_owned(),
                 n.http_status
                     .map_or_else(|| "—".to_owned(), |s| s.to_string()),
                 n.reason.as_deref().map_or_else(String::new, cell),

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::playbook::model::IncludeLogs;
 
-use super::logs::LogTail;
+use crate::record::log_tail::LogTail;
 use super::md::{how, phase};
 use super::model::{Measure, Report};
 

@@ -8,7 +8,6 @@ mod build;
 mod closing;
 mod escape;
 mod json;
-mod logs;
 mod markdown;
 mod md;
 mod mermaid;

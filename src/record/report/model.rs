@@ -9,7 +9,7 @@ use crate::engine::event::{ApprovalHow, CheckPhase, Mode, StepStatus};
 use crate::playbook::model::{IncludeLogs, Playbook};
 use crate::record::replay::RunState;
 
-use super::logs::LogTail;
+use crate::record::log_tail::LogTail;
 
 /// How many last lines of a step's log a report shows.
 pub(super) const TAIL_LINES: usize = 20;

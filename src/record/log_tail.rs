@@ -12,26 +12,26 @@ const LINE_LIMIT: usize = 1000;
 
 /// The last lines of one step's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct LogTail {
-    pub(super) step: String,
+pub(crate) struct LogTail {
+    pub(crate) step: String,
     /// The file name inside `logs/`.
-    pub(super) file: String,
+    pub(crate) file: String,
     /// `attempt 2`, from the separator, when the log has one.
-    pub(super) segment: Option<String>,
-    pub(super) lines: Vec<String>,
+    pub(crate) segment: Option<String>,
+    pub(crate) lines: Vec<String>,
     /// Lines before these were left out.
-    pub(super) earlier_omitted: bool,
+    pub(crate) earlier_omitted: bool,
     /// The log file does not exist (the step printed nothing or never ran a command).
-    pub(super) missing: bool,
+    pub(crate) missing: bool,
 }
 
 /// The file name of a step's log.
-pub(super) fn file_name(step: &str) -> String {
+pub(crate) fn file_name(step: &str) -> String {
     format!("{}.log", step.replace('/', "."))
 }
 
 /// Whether a file name can go into a Markdown link target as it is.
-pub(super) fn is_link_safe(name: &str) -> bool {
+pub(crate) fn is_link_safe(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()
@@ -39,7 +39,7 @@ pub(super) fn is_link_safe(name: &str) -> bool {
 }
 
 /// The last `n` lines of the step's last attempt.
-pub(super) fn tail(logs: &Path, step: &str, n: usize) -> LogTail {
+pub(crate) fn tail(logs: &Path, step: &str, n: usize) -> LogTail {
     let file = file_name(step);
     let mut tail = LogTail {
         step: step.to_owned(),
