@@ -2,10 +2,12 @@
 //! groups, retries, approvals, rollbacks and masking; every state change an [`event::Event`].
 
 pub mod approval;
+pub mod capture;
 pub mod check;
 pub mod clock;
 pub mod context;
 pub mod emitter;
+pub mod group;
 pub mod event;
 pub mod log;
 pub mod nested;

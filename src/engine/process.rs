@@ -3,9 +3,7 @@
 //! timeout or cancel the whole group gets TERM, then KILL after a grace period, and the group is
 //! checked to be empty afterwards, so no grandchild outlives its step.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::fs;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -13,8 +11,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio::time::{Instant, sleep_until};
@@ -422,282 +419,9 @@ impl Lifecycle {
     }
 }
 
-/// Whether process group `pgid` still has a live member (zombies do not count): a crashed
-/// runner's step may still be running.
-#[must_use]
-pub fn group_alive(pgid: u32) -> bool {
-    i32::try_from(pgid).is_ok_and(|raw| {
-        raw > 0
-            && Group {
-                pgid: Pid::from_raw(raw),
-                armed: false,
-            }
-            .has_live_members()
-    })
-}
-
-/// Every process group runbook has alive, so that a second Ctrl-C can KILL them all at once.
-#[derive(Debug, Default)]
-pub struct Registry {
-    groups: std::sync::Mutex<std::collections::HashSet<i32>>,
-}
-
-impl Registry {
-    /// Records a group until the returned guard is dropped.
-    fn register(&self, pid: u32) -> Registered<'_> {
-        let group = i32::try_from(pid).expect("Linux pids fit in i32");
-        self.groups.lock().expect("never poisoned").insert(group);
-        Registered {
-            registry: self,
-            pgid: group,
-        }
-    }
-
-    /// KILL to every live group, now.
-    pub fn kill_all(&self) {
-        for &pgid in self.groups.lock().expect("never poisoned").iter() {
-            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-        }
-    }
-}
-
-struct Registered<'a> {
-    registry: &'a Registry,
-    pgid: i32,
-}
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        self.registry
-            .groups
-            .lock()
-            .expect("never poisoned")
-            .remove(&self.pgid);
-    }
-}
-
-/// The child's process group. Until disarmed, dropping it sends KILL to the whole group, so
-/// a cancelled `run` future or an error return leaves nothing behind.
-struct Group {
-    pgid: Pid,
-    armed: bool,
-}
-
-impl Group {
-    fn new(pid: u32) -> Self {
-        Self {
-            pgid: Pid::from_raw(i32::try_from(pid).expect("Linux pids fit in i32")),
-            armed: true,
-        }
-    }
-
-    /// Sends `signal` to every member; false when the group no longer exists.
-    fn signal(&self, signal: Signal) -> bool {
-        killpg(self.pgid, signal).is_ok()
-    }
-
-    /// TERM to every member, then CONT so that a stopped member gets to handle the TERM;
-    /// false when the group no longer exists.
-    fn terminate(&self) -> bool {
-        let delivered = self.signal(Signal::SIGTERM);
-        if delivered {
-            self.signal(Signal::SIGCONT);
-        }
-        delivered
-    }
-
-    /// Whether a member is alive. Zombies do not count: the direct child's is reaped by
-    /// `wait`, but an orphaned grandchild's waits for PID 1, which may be slow to reap.
-    fn has_live_members(&self) -> bool {
-        match killpg(self.pgid, None) {
-            Err(Errno::ESRCH) => false,
-            _ => has_live_member_in_proc(self.pgid.as_raw()),
-        }
-    }
-
-    fn disarm(mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = killpg(self.pgid, Signal::SIGKILL);
-        }
-    }
-}
-
-/// Scans `/proc/*/stat` for a process of group `pgid` that is not a zombie. Without a readable
-/// `/proc` the group is assumed alive, since `kill` said it has members.
-fn has_live_member_in_proc(pgid: i32) -> bool {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return true;
-    };
-    entries.flatten().any(|entry| {
-        let name = entry.file_name();
-        let Some(member) = name
-            .to_str()
-            .filter(|name| name.bytes().all(|byte| byte.is_ascii_digit()))
-        else {
-            return false;
-        };
-        // A process that exits while we scan simply has no stat file any more.
-        fs::read_to_string(format!("/proc/{member}/stat"))
-            .ok()
-            .and_then(|stat| parse_stat(&stat))
-            .is_some_and(|(state, group)| group == pgid && !matches!(state, 'Z' | 'X'))
-    })
-}
-
-/// State and process group from a `/proc/PID/stat` line. The command name may contain spaces
-/// and parentheses, so fields are counted from the last `)`.
-fn parse_stat(stat: &str) -> Option<(char, i32)> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
-}
-
-/// An [`OutputSink`] that keeps a bounded copy of the output: the head of stdout and of stderr
-/// (for `outputs` and `expect`) up to a cap each, and the last [`TAIL_LINES`] lines of the
-/// combined output (for failure reports), each line cut at [`MAX_LINE`] bytes.
-#[derive(Debug, Clone)]
-pub struct Capture {
-    cap: usize,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    stdout_total: u64,
-    stderr_total: u64,
-    tail: VecDeque<Vec<u8>>,
-    /// The unfinished last line of stdout and of stderr.
-    partial: [Vec<u8>; 2],
-}
-
-/// How many lines of combined output [`Capture`] keeps at the end.
-pub const TAIL_LINES: usize = 20;
-/// Longest line [`Capture`] keeps in its tail; the rest of a longer line is dropped.
-pub const MAX_LINE: usize = 4096;
-/// Default cap of [`Capture`] on each of stdout and stderr.
-pub const DEFAULT_CAPTURE_CAP: usize = 1024 * 1024;
-
-impl Default for Capture {
-    fn default() -> Self {
-        Self::new(DEFAULT_CAPTURE_CAP)
-    }
-}
-
-impl Capture {
-    /// Keeps up to `cap` bytes of the head of stdout and of stderr.
-    #[must_use]
-    pub fn new(cap: usize) -> Self {
-        Self {
-            cap,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-            stdout_total: 0,
-            stderr_total: 0,
-            tail: VecDeque::with_capacity(TAIL_LINES + 1),
-            partial: [Vec::new(), Vec::new()],
-        }
-    }
-
-    /// The first `cap` bytes of stdout.
-    #[must_use]
-    pub fn stdout_head(&self) -> &[u8] {
-        &self.stdout
-    }
-
-    /// The first `cap` bytes of stderr.
-    #[must_use]
-    pub fn stderr_head(&self) -> &[u8] {
-        &self.stderr
-    }
-
-    /// How many bytes stdout had in all.
-    #[must_use]
-    pub fn stdout_total(&self) -> u64 {
-        self.stdout_total
-    }
-
-    /// How many bytes stderr had in all.
-    #[must_use]
-    pub fn stderr_total(&self) -> u64 {
-        self.stderr_total
-    }
-
-    /// Whether stdout was longer than the cap.
-    #[must_use]
-    pub fn stdout_truncated(&self) -> bool {
-        self.stdout_total > self.stdout.len() as u64
-    }
-
-    /// The last [`TAIL_LINES`] lines of stdout and stderr as they came, invalid UTF-8 replaced.
-    #[must_use]
-    pub fn tail_lines(&self) -> Vec<String> {
-        let lines: Vec<&Vec<u8>> = self
-            .tail
-            .iter()
-            .chain(self.partial.iter().filter(|line| !line.is_empty()))
-            .collect();
-        lines[lines.len().saturating_sub(TAIL_LINES)..]
-            .iter()
-            .map(|line| String::from_utf8_lossy(line).into_owned())
-            .collect()
-    }
-
-    /// Bytes of memory held for output, to check that capture stays bounded.
-    #[must_use]
-    pub fn retained_bytes(&self) -> usize {
-        self.stdout.capacity()
-            + self.stderr.capacity()
-            + self.tail.iter().map(Vec::capacity).sum::<usize>()
-            + self.partial.iter().map(Vec::capacity).sum::<usize>()
-    }
-
-    fn keep(cap: usize, head: &mut Vec<u8>, chunk: &[u8]) {
-        let room = cap.saturating_sub(head.len()).min(chunk.len());
-        if room > 0 {
-            head.reserve_exact(room);
-            head.extend_from_slice(&chunk[..room]);
-        }
-    }
-
-    fn keep_lines(&mut self, stream: usize, chunk: &[u8]) {
-        let mut pieces = chunk.split(|&byte| byte == b'\n');
-        let first = pieces.next().expect("split yields at least one piece");
-        Self::extend_line(&mut self.partial[stream], first);
-        for piece in pieces {
-            let line = std::mem::take(&mut self.partial[stream]);
-            self.tail.push_back(line);
-            if self.tail.len() > TAIL_LINES {
-                self.tail.pop_front();
-            }
-            Self::extend_line(&mut self.partial[stream], piece);
-        }
-    }
-
-    fn extend_line(line: &mut Vec<u8>, piece: &[u8]) {
-        let room = MAX_LINE.saturating_sub(line.len()).min(piece.len());
-        line.extend_from_slice(&piece[..room]);
-    }
-}
-
-impl OutputSink for Capture {
-    fn stdout(&mut self, chunk: &[u8]) {
-        self.stdout_total += chunk.len() as u64;
-        Self::keep(self.cap, &mut self.stdout, chunk);
-        self.keep_lines(0, chunk);
-    }
-
-    fn stderr(&mut self, chunk: &[u8]) {
-        self.stderr_total += chunk.len() as u64;
-        Self::keep(self.cap, &mut self.stderr, chunk);
-        self.keep_lines(1, chunk);
-    }
-}
+pub use crate::engine::capture::{Capture, DEFAULT_CAPTURE_CAP, MAX_LINE, TAIL_LINES};
+use crate::engine::group::Group;
+pub use crate::engine::group::{Registry, group_alive};
 
 #[cfg(test)]
 mod tests {
@@ -713,7 +437,7 @@ mod tests {
 
     use super::{
         Capture, CommandSpec, Exit, Finished, MAX_LINE, OutputSink, ProcessError, TAIL_LINES,
-        Teardown, parse_stat, run,
+        Teardown, run,
     };
 
     fn spec(script: &str, cwd: &Path) -> CommandSpec {
@@ -744,7 +468,7 @@ mod tests {
         }
         fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
-            .and_then(|stat| parse_stat(&stat))
+            .and_then(|stat| crate::engine::group::parse_stat(&stat))
             .is_none_or(|(state, _)| state == 'Z')
     }
 
@@ -1063,13 +787,6 @@ mod tests {
         assert_eq!(capture.stdout_head(), b"line 0\nl");
         assert_eq!(capture.stderr_head(), b"partial ");
         assert_eq!(capture.stderr_total(), 11);
-    }
-
-    #[test]
-    fn stat_lines_with_odd_command_names() {
-        let stat = "4242 (a (weird) name) S 1 4200 4200 0 -1";
-        assert_eq!(parse_stat(stat), Some(('S', 4200)));
-        assert_eq!(parse_stat("garbage"), None);
     }
 
     #[test]

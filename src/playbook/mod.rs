@@ -13,6 +13,7 @@ pub mod schema;
 pub mod size;
 pub mod template;
 mod validate;
+mod validate_check;
 mod validate_step;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
