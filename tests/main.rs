@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod diff;
+mod dr;
 mod notify;
 mod plan;
 mod probes;

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use crate::playbook::model::IncludeLogs;
 
-use crate::record::log_tail::LogTail;
 use super::md::{how, phase};
 use super::model::{Measure, Report};
+use crate::record::log_tail::LogTail;
 
 /// The version of this document's shape.
 const FORMAT_VERSION: u32 = 1;

@@ -1,0 +1,200 @@
+//! `postgres-backup`: to a local folder, to an S3-compatible bucket with the stored object
+//! verified, and a clear failure when the storage cannot be reached.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::TcpGate;
+
+use super::postgres::{SEEDED, Server};
+use super::s3;
+use super::scenario::{Scenario, vars};
+
+/// The files of `dir` whose names end with `suffix`, sorted.
+pub(crate) fn files(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(suffix))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn backup_to_a_local_folder_writes_a_verified_dump_with_checksum_and_manifest() {
+    let db = Server::shared().database("backup_local");
+    let s = Scenario::new();
+    let dir = s.var_path("backups");
+    let mut args = db.vars();
+    args.extend(vars(&[("backup_dir", &dir)]));
+    let run = s.run("postgres-backup", &args).expect_code(0);
+
+    let dumps = files(Path::new(&dir), ".dump");
+    assert_eq!(dumps.len(), 1, "one dump: {dumps:?}");
+    let dump = format!("{dir}/{}", dumps[0]);
+    assert!(
+        dumps[0].starts_with("backup_local-") && dumps[0].contains("-postgres-backup-"),
+        "named after the database and the run: {}",
+        dumps[0]
+    );
+    assert_eq!(run.output("dump", "file"), dump);
+
+    // The sha256 file checks out where it lies, and names the dump relatively.
+    let check = Command::new("sha256sum")
+        .args(["-c", &format!("{}.sha256", dumps[0])])
+        .current_dir(&dir)
+        .output()
+        .expect("sha256sum");
+    assert!(check.status.success(), "{check:?}");
+    assert_eq!(
+        run.output("checksum", "size"),
+        std::fs::metadata(&dump).expect("dump").len().to_string()
+    );
+
+    // The manifest holds the row counts of the dump, read back from the archive itself.
+    let manifest = std::fs::read_to_string(format!("{dump}.counts")).expect("manifest");
+    assert_eq!(
+        manifest,
+        format!(
+            "public.customers {}\npublic.order_items {}\npublic.orders {}\n",
+            SEEDED[0], SEEDED[2], SEEDED[1]
+        )
+    );
+    assert_eq!(run.output("manifest", "tables"), "3");
+
+    // It is a real custom-format archive with the three tables' data.
+    let list = Command::new("pg_restore")
+        .args(["--list", &dump])
+        .env("PATH", super::tools::path_for_playbooks())
+        .output()
+        .expect("pg_restore --list");
+    let toc = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(toc.matches(" TABLE DATA public ").count(), 3, "{toc}");
+
+    // No bucket: the S3 branch is skipped by its `when`, the local freshness check passes.
+    assert_eq!(run.status("upload"), "skipped");
+    assert_eq!(run.finished("upload")["reason"], "`when` is false");
+    assert_eq!(run.status("verify-upload"), "skipped");
+    assert_eq!(run.status("fresh-local"), "ok");
+    assert!(
+        run.events("check_finished")
+            .iter()
+            .any(|e| e["step"] == "fresh-local" && e["passed"] == true),
+        "the freshness check passed"
+    );
+    assert_eq!(run.run_finished()["status"], "ok");
+    let rto = run.objective_row("RTO");
+    assert!(rto.contains("| 1h |") && rto.ends_with("| met |"), "{rto}");
+    assert!(run.report().contains("| Backup owner |"), "sign-off rows");
+}
+
+#[test]
+fn backup_to_s3_uploads_and_verifies_the_stored_object() {
+    let db = Server::shared().database("backup_s3");
+    let storage = s3::Server::shared();
+    let bucket = storage.bucket("backup-s3");
+    let s = Scenario::new();
+    let dir = s.var_path("staging");
+    let mut args = db.vars();
+    args.extend(vars(&[
+        ("backup_dir", &dir),
+        ("bucket", &bucket),
+        ("prefix", "nightly/shop/"),
+        ("endpoint_url", &storage.endpoint()),
+    ]));
+    let run = s.run("postgres-backup", &args).expect_code(0);
+
+    let name = files(Path::new(&dir), ".dump").pop().expect("a local dump");
+    let local_size = std::fs::metadata(format!("{dir}/{name}"))
+        .expect("dump")
+        .len();
+    let stored = storage.objects(&bucket, "nightly/shop/");
+    let keys: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            format!("nightly/shop/{name}"),
+            format!("nightly/shop/{name}.counts"),
+            format!("nightly/shop/{name}.sha256"),
+        ],
+        "the dump, its manifest and its checksum are stored"
+    );
+    assert_eq!(
+        stored[0].1, local_size,
+        "the stored dump has the dump's size"
+    );
+    assert_eq!(
+        run.output("upload", "uri"),
+        format!("s3://{bucket}/nightly/shop/{name}")
+    );
+
+    // verify-upload read the object back: same size and sha256 as the local dump.
+    let log = run.log("verify-upload");
+    let sha = run.output("checksum", "sha256");
+    assert!(
+        log.contains(&format!("stored size={local_size} sha256={sha}")),
+        "{log}"
+    );
+    assert!(log.contains("upload verified"), "{log}");
+    assert_eq!(run.status("verify-upload"), "ok");
+    assert_eq!(run.status("fresh-remote"), "ok");
+    assert_eq!(run.status("fresh-local"), "ok");
+
+    // The secret key never reaches the record.
+    let journal = std::fs::read_to_string(run.folder().join("journal.jsonl")).expect("journal");
+    assert!(!journal.contains("testing-secret-key"));
+}
+
+#[test]
+fn unreachable_storage_fails_the_backup_with_a_clear_message_before_dumping() {
+    let db = Server::shared().database("backup_unreachable");
+    let closed = TcpGate::closed();
+    let s = Scenario::new();
+    let dir = s.var_path("staging");
+    let mut args = db.vars();
+    args.extend(vars(&[
+        ("backup_dir", &dir),
+        ("bucket", "backups"),
+        ("endpoint_url", &format!("http://{}", closed.addr())),
+    ]));
+    let run = s.run("postgres-backup", &args).expect_code(1);
+
+    let message = format!(
+        "storage unreachable: cannot reach bucket backups at http://{}",
+        closed.addr()
+    );
+    assert!(run.stderr().contains(&message), "{}", run.stderr());
+    assert!(run.report().contains(&message), "the report shows why");
+    assert_eq!(run.status("check-storage"), "failed");
+    assert_eq!(run.status("dump"), "skipped");
+    assert_eq!(
+        run.finished("dump")["reason"],
+        "needs failed step `check-storage`"
+    );
+    assert!(!run.started("dump"), "nothing was dumped");
+    assert!(files(Path::new(&dir), ".dump").is_empty());
+    assert_eq!(run.run_finished()["status"], "failed");
+}
+
+#[test]
+fn a_dry_run_checks_the_database_and_prints_the_real_commands() {
+    let db = Server::shared().database("backup_dry");
+    let s = Scenario::new();
+    let dir = s.var_path("backups");
+    let mut args = db.vars();
+    args.extend(vars(&[("backup_dir", &dir)]));
+    args.push("--dry-run".into());
+    let run = s.run("postgres-backup", &args).expect_code(0);
+    let out = format!("{}{}", run.stdout(), run.stderr());
+    assert!(
+        out.contains("pg_dump --format=custom --compress=6") && out.contains(&dir),
+        "the dump command with the real folder: {out}"
+    );
+    // read_only steps really ran: the database and the storage were looked at.
+    assert_eq!(run.status("check-database"), "ok");
+    assert_eq!(run.status("check-storage"), "ok");
+    assert!(files(Path::new(&dir), ".dump").is_empty(), "nothing dumped");
+}
