@@ -266,22 +266,29 @@ pub async fn execute(
     }
 
     let end = started.elapsed();
-    let rto = rto_achieved(
-        &playbook,
-        &outcome.times,
-        &outcome.status,
-        end,
-        &clock,
-        mode,
-        settings.incident_start,
-    );
+    // Only a run that succeeded recovered anything: a failed one achieved no RTO.
+    let rto = (status == RunStatus::Ok)
+        .then(|| {
+            rto_achieved(
+                &playbook,
+                &outcome.times,
+                &outcome.status,
+                end,
+                &clock,
+                mode,
+                settings.incident_start,
+            )
+        })
+        .flatten();
     let rpo_achieved = playbook.meta.recovery_point.as_ref().and_then(|t| {
         let text = shared.context.render(t).ok()?;
         let point = DateTime::parse_from_rfc3339(text.trim())
             .ok()?
             .with_timezone(&Utc);
         let reference = settings.incident_start.unwrap_or(clock.started_at);
-        (reference - point).to_std().ok().map(millis)
+        // A recovery point after the reference (restored data newer than the incident's start)
+        // lost nothing: 0, not "not measured".
+        Some((reference - point).to_std().map_or(0, millis))
     });
     emitter.emit(Event::RunFinished {
         status,

@@ -86,6 +86,8 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
         }
     }
     let mut state = vec![State::Waiting; n];
+    // In a dry run: steps that were only printed.
+    let mut printed = vec![false; n];
     let mut times: Vec<Option<(Duration, Duration)>> = vec![None; n];
     let mut started_at: Vec<Option<Duration>> = vec![None; n];
     let mut completed: Vec<usize> = Vec::new();
@@ -179,7 +181,8 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
             state[i] = State::Running;
             started_at[i] = Some(run_started.elapsed());
             let task_shared = Arc::clone(shared);
-            running.spawn(async move { (i, step::run(&task_shared, i).await) });
+            let after_printed = steps[i].needs.iter().any(|&d| printed[d]);
+            running.spawn(async move { (i, step::run(&task_shared, i, after_printed).await) });
         }
         if running.is_empty() {
             break;
@@ -209,6 +212,7 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
             }
         };
         times[i] = started_at[i].map(|s| (s, run_started.elapsed()));
+        printed[i] = result.would_run.is_some();
         state[i] = State::Done(result.status);
         record(shared, &steps[i], &result);
         // A step a dry run only printed lets its dependents be printed too.

@@ -82,11 +82,13 @@ impl Attempt {
     }
 }
 
-/// Runs step `index` to its end and emits `step_finished`.
-pub async fn run(shared: &Shared, index: usize) -> StepResult {
+/// Runs step `index` to its end and emits `step_finished`. In a dry run, `after_printed` says
+/// the step needs a step that was only printed: even a `read_only` step is then printed, since
+/// what it would read does not exist.
+pub async fn run(shared: &Shared, index: usize, after_printed: bool) -> StepResult {
     let step = &shared.playbook.steps[index];
     let started = Instant::now();
-    let mut result = execute(shared, step).await;
+    let mut result = execute(shared, step, after_printed).await;
     result.duration = started.elapsed();
     shared.emitter.emit(Event::StepFinished {
         step: step.id.clone(),
@@ -111,7 +113,7 @@ fn render(shared: &Shared, t: &Template, what: &str) -> Result<String, String> {
         .map_err(|e| format!("template error in `{what}`: {e}"))
 }
 
-async fn execute(shared: &Shared, step: &Step) -> StepResult {
+async fn execute(shared: &Shared, step: &Step, after_printed: bool) -> StepResult {
     if let Some(when) = &step.when {
         match shared.context.condition(when) {
             Ok(true) => {}
@@ -126,11 +128,16 @@ async fn execute(shared: &Shared, step: &Step) -> StepResult {
         Err(e) => return StepResult::failed(e),
     };
     // A nested playbook is entered in a dry run too: its own steps follow the dry-run rules.
-    if shared.dry_run && !step.read_only && !matches!(step.action, Action::Playbook(_)) {
-        let mut r = StepResult::new(
-            StepStatus::Skipped,
-            Some("dry run: not executed".to_owned()),
-        );
+    if shared.dry_run
+        && (after_printed || !step.read_only)
+        && !matches!(step.action, Action::Playbook(_))
+    {
+        let why = if step.read_only {
+            "dry run: not executed (it reads what a step the dry run did not execute would make)"
+        } else {
+            "dry run: not executed"
+        };
+        let mut r = StepResult::new(StepStatus::Skipped, Some(why.to_owned()));
         r.would_run = Some(summary);
         return r;
     }
@@ -344,8 +351,11 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
             shared.emitter.barrier();
             match probe::http(h, &penv, limit).await {
                 Ok((result, body)) if result.passed => match outputs(step, &body) {
-                    Ok(outputs) => Attempt::succeeded(outputs),
-                    Err(e) => Attempt::fail(None, e, Vec::new()),
+                    (outputs, None) => Attempt::succeeded(outputs),
+                    (outputs, Some(e)) => Attempt {
+                        outputs,
+                        ..Attempt::fail(None, e, Vec::new())
+                    },
                 },
                 Ok((result, _)) | Err(result) => Attempt::fail(None, result.detail, Vec::new()),
             }
@@ -477,78 +487,86 @@ async fn command(
             })
         }
     };
-    if let Some(reason) = reason {
-        return Attempt::fail(Some(exit), reason, captured.tail);
+    let verdict = match reason {
+        Some(reason) => Err(reason),
+        None => expectations(shared, step, &captured),
+    };
+    // Outputs are read even from a failed attempt, as far as they can be: the step's own
+    // rollback may need them (the path of a half-written dump).
+    let (outputs, missing) = outputs(step, &captured.stdout);
+    let reason = match (verdict, missing) {
+        (Err(reason), _) | (Ok(()), Some(reason)) => Some(reason),
+        (Ok(()), None) => None,
+    };
+    Attempt {
+        ok: reason.is_none(),
+        exit: Some(exit),
+        reason,
+        outputs,
+        tail: captured.tail,
     }
+}
+
+/// `expect`: stdout contains, stdout matches, stderr matches (on the trimmed text).
+fn expectations(
+    shared: &Shared,
+    step: &Step,
+    captured: &crate::engine::log::Captured,
+) -> Result<(), String> {
     let stdout = captured.stdout.trim();
     let stderr = captured.stderr.trim();
     if let Some(t) = &step.expect.stdout_contains {
-        match render(shared, t, "expect.stdout_contains") {
-            Ok(needle) if stdout.contains(&needle) => {}
-            Ok(needle) => {
-                return Attempt::fail(
-                    Some(exit),
-                    format!("stdout does not contain {needle:?}"),
-                    captured.tail,
-                );
-            }
-            Err(e) => return Attempt::fail(Some(exit), e, captured.tail),
+        let needle = render(shared, t, "expect.stdout_contains")?;
+        if !stdout.contains(&needle) {
+            return Err(format!("stdout does not contain {needle:?}"));
         }
     }
     if let Some(re) = &step.expect.stdout_matches
         && !re.is_match(stdout)
     {
-        return Attempt::fail(
-            Some(exit),
-            format!("stdout does not match /{re}/"),
-            captured.tail,
-        );
+        return Err(format!("stdout does not match /{re}/"));
     }
     if let Some(re) = &step.expect.stderr_matches
         && !re.is_match(stderr)
     {
-        return Attempt::fail(
-            Some(exit),
-            format!("stderr does not match /{re}/"),
-            captured.tail,
-        );
+        return Err(format!("stderr does not match /{re}/"));
     }
-    match outputs(step, &captured.stdout) {
-        Ok(outputs) => Attempt {
-            ok: true,
-            exit: Some(exit),
-            reason: None,
-            outputs,
-            tail: captured.tail,
-        },
-        Err(e) => Attempt::fail(Some(exit), e, captured.tail),
-    }
+    Ok(())
 }
 
-/// The step's declared outputs, from its stdout (or an `http` step's response body).
-fn outputs(step: &Step, stdout: &str) -> Result<BTreeMap<String, String>, String> {
+/// The step's declared outputs, from its stdout (or an `http` step's response body): every one
+/// that can be read, and why the first one that cannot, could not.
+fn outputs(step: &Step, stdout: &str) -> (BTreeMap<String, String>, Option<String>) {
     let mut out = BTreeMap::new();
+    let mut missing = None;
     for (name, source) in &step.outputs {
         let value = match source {
-            OutputSource::Stdout => stdout.trim().to_owned(),
+            OutputSource::Stdout => Ok(stdout.trim().to_owned()),
             OutputSource::StdoutRegex(re) => re
                 .captures(stdout)
                 .and_then(|c| c.get(1))
                 .map(|m| m.as_str().to_owned())
-                .ok_or_else(|| format!("output `{name}`: /{re}/ does not match the output"))?,
+                .ok_or_else(|| format!("output `{name}`: /{re}/ does not match the output")),
             OutputSource::JsonPointer(pointer) => {
-                let doc: serde_json::Value = serde_json::from_str(stdout.trim())
-                    .map_err(|e| format!("output `{name}`: the output is not JSON ({e})"))?;
-                match doc.pointer(pointer) {
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                    None => return Err(format!("output `{name}`: no value at {pointer}")),
-                }
+                serde_json::from_str::<serde_json::Value>(stdout.trim())
+                    .map_err(|e| format!("output `{name}`: the output is not JSON ({e})"))
+                    .and_then(|doc| match doc.pointer(pointer) {
+                        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                        Some(other) => Ok(other.to_string()),
+                        None => Err(format!("output `{name}`: no value at {pointer}")),
+                    })
             }
         };
-        out.insert(name.clone(), value);
+        match value {
+            Ok(v) => {
+                out.insert(name.clone(), v);
+            }
+            Err(e) => {
+                missing.get_or_insert(e);
+            }
+        }
     }
-    Ok(out)
+    (out, missing)
 }
 
 async fn verify(shared: &Shared, step: &Step, prepared: &Prepared) -> Result<(), String> {

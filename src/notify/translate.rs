@@ -161,6 +161,9 @@ impl Translator {
                         if a <= o { "met" } else { "missed" }
                     ),
                     (Some(a), None) => format!("{} (no objective)", format_human(*a)),
+                    (None, Some(o)) if *status != RunStatus::Ok => {
+                        format!("not achieved (objective {})", format_human(*o))
+                    }
                     (None, Some(o)) => format!("not measured (objective {})", format_human(*o)),
                     (None, None) => "not measured".to_owned(),
                 };

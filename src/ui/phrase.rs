@@ -407,6 +407,13 @@ fn run_finished(event: &Event) -> Option<Line> {
             (Some(achieved), None) => {
                 let _ = write!(text, "; {name} {}", format_human(*achieved));
             }
+            (None, Some(objective)) if name == "RTO" && *status != RunStatus::Ok => {
+                let _ = write!(
+                    text,
+                    "; RTO not achieved ({} objective)",
+                    format_human(*objective)
+                );
+            }
             (None, _) => {}
         }
     }

@@ -16,6 +16,7 @@ use crate::record::replay::{RunState, StepRecord};
 use super::model::{
     ApprovalRow, CheckRow, Comparison, Failure, Gap, Header, Measure, NotificationRow, Outcome,
     PlanFacts, PlannedStep, Report, ReportInput, RollbackRow, Slower, Status, StepRow, TAIL_LINES,
+    Verdict,
 };
 
 /// A step counts as slower than in the previous run beyond this ratio (and [`SLOWER_FLOOR_MS`]).
@@ -161,11 +162,15 @@ fn outcome(
             achieved.filter(|_| !header.dry_run),
         )
     };
-    let rto = measure(
+    let mut rto = measure(
         finished.and_then(|f| f.rto_objective_ms),
         playbook.and_then(|p| p.meta.rto.map(|o| o.duration)),
         finished.and_then(|f| f.rto_achieved_ms),
     );
+    // A recovery that failed or was cut short achieved no RTO: say so, not "not measured".
+    if rto.achieved_ms.is_none() && !header.dry_run && state.status_word() != "ok" {
+        rto.verdict = Verdict::NotAchieved;
+    }
     let rpo = measure(
         finished.and_then(|f| f.rpo_objective_ms),
         playbook.and_then(|p| p.meta.rpo.map(|o| o.duration)),

@@ -81,6 +81,8 @@ pub(super) enum Verdict {
     Met,
     Missed,
     NotMeasured,
+    /// The run failed or was interrupted: there was no recovery to time.
+    NotAchieved,
     NoObjective,
 }
 
@@ -100,6 +102,7 @@ impl Verdict {
             Self::Met => "met",
             Self::Missed => "missed",
             Self::NotMeasured => "not measured",
+            Self::NotAchieved => "not achieved",
             Self::NoObjective => "no objective",
         }
     }
@@ -110,6 +113,7 @@ impl Verdict {
             Self::Met => "met",
             Self::Missed => "missed",
             Self::NotMeasured => "not_measured",
+            Self::NotAchieved => "not_achieved",
             Self::NoObjective => "no_objective",
         }
     }
