@@ -43,11 +43,7 @@ fn run(t: &Test, args: &[&str], code: i32) {
 }
 
 fn journal(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("out/journal.jsonl"))
-        .expect("journal.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
+    crate::util::journal(&dir.join("out"))
 }
 
 /// The journal's `notification_sent`/`notification_failed` events.

@@ -6,14 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{HttpStub, Reply, TcpGate};
-use crate::util::{Run, Test, playbook};
-
-fn events(run: &Run) -> Vec<Value> {
-    run.stdout()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect()
-}
+use crate::util::{Test, playbook};
 
 /// The `check_attempt` events of a check, as (passed, detail).
 fn attempts(events: &[Value], check: &str) -> Vec<(bool, String)> {
@@ -50,7 +43,7 @@ check = {{ http = {{ url = "{}", json_pointer = "/status", equals = "ready" }}, 
     let run = t
         .run_args(["run", "p.toml", "--out", "out", "--json"])
         .expect_code(0);
-    let seen = attempts(&events(&run), "wait-api");
+    let seen = attempts(&run.events(), "wait-api");
     assert_eq!(
         seen,
         [
@@ -117,7 +110,7 @@ fn a_tcp_check_passes_once_the_port_opens() {
     let run = t
         .run_args(["run", "p.toml", "--out", "out", "--json"])
         .expect_code(0);
-    let seen = attempts(&events(&run), "port");
+    let seen = attempts(&run.events(), "port");
     assert!(seen.len() >= 2, "{seen:?}");
     assert!(
         !seen[0].0 && seen[0].1.contains("cannot connect"),
@@ -154,7 +147,7 @@ check = { file = "backups/*.dump", max_age = "1h", min_size = "1KB", interval = 
             "1",
         ])
         .expect_code(0);
-    let seen = attempts(&events(&run), "fresh");
+    let seen = attempts(&run.events(), "fresh");
     assert!(
         seen.iter()
             .any(|(ok, d)| !ok && d.contains("no file matches")),
@@ -181,10 +174,11 @@ check = { command = "n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; 
     let run = t
         .run_args(["run", "p.toml", "--out", "out", "--json"])
         .expect_code(0);
-    let seen = attempts(&events(&run), "ready");
+    let seen = attempts(&run.events(), "ready");
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert!(seen[0].1.contains("does not match"), "{seen:?}");
-    let finished = events(&run)
+    let finished = run
+        .events()
         .into_iter()
         .find(|e| e["event"] == "check_finished")
         .expect("check_finished");
@@ -206,7 +200,8 @@ fn a_check_that_never_passes_fails_the_step_after_its_timeout() {
     let run = t
         .run_args(["run", "p.toml", "--out", "out", "--json"])
         .expect_code(1);
-    let step = events(&run)
+    let step = run
+        .events()
         .into_iter()
         .find(|e| e["event"] == "step_finished")
         .expect("step_finished");
@@ -233,7 +228,8 @@ fn steady_state_checks_assess_before_and_validate_after() {
     let run = t
         .run_args(["run", "p.toml", "--out", "out", "--json"])
         .expect_code(0);
-    let phases: Vec<(String, bool)> = events(&run)
+    let phases: Vec<(String, bool)> = run
+        .events()
         .iter()
         .filter(|e| e["event"] == "check_finished")
         .map(|e| {
@@ -269,7 +265,8 @@ fn a_nested_playbook_runs_as_one_step_with_its_steps_shown_inside() {
     let run = t
         .run_args(["run", "pb/parent.toml", "--out", "out", "--json"])
         .expect_code(0);
-    let steps: Vec<String> = events(&run)
+    let steps: Vec<String> = run
+        .events()
         .iter()
         .filter(|e| e["event"] == "step_finished")
         .map(|e| {

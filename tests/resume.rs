@@ -4,10 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::support::wait_until;
-use crate::util::{Test, playbook};
+use crate::util::{Test, journal, playbook};
 
 fn runbook() -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runbook"));
@@ -26,14 +24,6 @@ fn spawn(dir: &Path, args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("runbook starts")
-}
-
-fn journal(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("journal.jsonl"))
-        .expect("journal")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
 }
 
 fn count_lines(path: &Path) -> usize {

@@ -5,15 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{Run, Test, playbook, root};
-
-/// The `--json` events of a run.
-fn events(run: &Run) -> Vec<Value> {
-    run.stdout()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
+use crate::util::{Test, playbook, root};
 
 fn named<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["event"] == name).collect()
@@ -39,7 +31,7 @@ fn the_example_playbook_runs_with_no_setup() {
     let run = t
         .run_args(["run", "local-backup-drill", "--json"])
         .expect_code(0);
-    let events = events(&run);
+    let events = run.events();
     assert_eq!(named(&events, "run_finished")[0]["status"], "ok");
     let runs: Vec<_> = std::fs::read_dir(t.path().join("runs"))
         .expect("runs/ beside the playbook folder")
@@ -132,7 +124,7 @@ run = "echo after >> order.txt"
         read(&t.path().join("out/order.txt")),
         "a\nb\nc\nboom\nundo-boom\nundo-b\nundo-a\n"
     );
-    let events = events(&run);
+    let events = run.events();
     let rollbacks: Vec<&str> = named(&events, "rollback_finished")
         .iter()
         .map(|e| e["step"].as_str().expect("step"))
@@ -163,7 +155,7 @@ backoff = 2.0
     let run = t
         .run_args(["run", "p.toml", "--out", "out", "--json"])
         .expect_code(0);
-    let events = events(&run);
+    let events = run.events();
     let attempts = named(&events, "step_attempt_finished");
     assert_eq!(attempts.len(), 3, "two failures, then success");
     assert_eq!(attempts[0]["reason"], "exit code 1");
@@ -204,7 +196,7 @@ run = "printf '%s|%s|%s|%s' {{quote steps.source.outputs.path}} {{steps.source.o
         "/b/x y.dump|42|2026-11-23T02:00:00Z|ok"
     );
     assert_eq!(
-        finished(&events(&run), "regex")["outputs"]["taken"],
+        finished(&run.events(), "regex")["outputs"]["taken"],
         "2026-11-23T02:00:00Z"
     );
 }
@@ -236,7 +228,7 @@ run = "touch independent-ran"
     let run = t
         .run_args(["run", "p.toml", "--out", "out", "--json"])
         .expect_code(0);
-    let events = events(&run);
+    let events = run.events();
     assert_eq!(finished(&events, "gate")["reason"], "`when` is false");
     assert_eq!(
         finished(&events, "after-gate")["reason"],
@@ -282,7 +274,7 @@ run = "echo {{steps.restore.outputs.rows}} > counted"
     let run = t
         .run_args(["run", "p.toml", "--out", "out", "--dry-run", "--json"])
         .expect_code(0);
-    let events = events(&run);
+    let events = run.events();
     assert_eq!(finished(&events, "find")["status"], "ok");
     assert_eq!(
         finished(&events, "restore")["would_run"],
@@ -320,7 +312,7 @@ fn a_step_needing_approval_fails_at_once_without_a_terminal() {
     let run = t
         .run_args(["run", "p.toml", "--out", "out", "--json"])
         .expect_code(1);
-    let reason = finished(&events(&run), "drop")["reason"]
+    let reason = finished(&run.events(), "drop")["reason"]
         .as_str()
         .expect("reason")
         .to_owned();
@@ -342,7 +334,7 @@ fn a_step_needing_approval_fails_at_once_without_a_terminal() {
             "drop",
         ])
         .expect_code(0);
-    let given = named(&events(&run), "approval_given")[0].clone();
+    let given = named(&run.events(), "approval_given")[0].clone();
     assert_eq!(
         (given["by"].as_str(), given["how"].as_str()),
         (Some("--approve drop"), Some("flag"))
@@ -390,7 +382,7 @@ run = "echo \"about to fail with $DB_PASS\"; exit 2"
             );
         }
         if json {
-            let events = events(&run);
+            let events = run.events();
             assert_eq!(
                 finished(&events, "leak")["outputs"]["line"]
                     .as_str()
@@ -449,7 +441,7 @@ expect = { stdout_contains = "yes" }
     let run = t
         .run_args(["run", "p.toml", "--out", "out", "--json"])
         .expect_code(1);
-    let events = events(&run);
+    let events = run.events();
     assert_eq!(finished(&events, "here")["status"], "ok");
     assert_eq!(
         finished(&events, "wrong")["reason"],

@@ -105,6 +105,11 @@ impl Run {
         String::from_utf8_lossy(&self.0.stderr).into_owned()
     }
 
+    /// The `--json` events a run printed, one object a line.
+    pub(crate) fn events(&self) -> Vec<serde_json::Value> {
+        json_lines(&self.stdout())
+    }
+
     /// Asserts the exit code, showing both streams when it differs.
     #[track_caller]
     pub(crate) fn expect_code(self, code: i32) -> Self {
@@ -127,4 +132,19 @@ impl Run {
 /// A minimal valid playbook with the given extra TOML after `[playbook]` and steps.
 pub(crate) fn playbook(name: &str, body: &str) -> String {
     format!("[playbook]\nname = \"{name}\"\nversion = \"1.0.0\"\n{body}")
+}
+
+/// One JSON object per line, each line named if it does not parse.
+pub(crate) fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The events of a run folder's `journal.jsonl`.
+pub(crate) fn journal(run_dir: &Path) -> Vec<serde_json::Value> {
+    let path = run_dir.join("journal.jsonl");
+    json_lines(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
 }

@@ -201,7 +201,8 @@ fn json_equal(found: &serde_json::Value, expected: &serde_json::Value) -> bool {
     }
 }
 
-fn describe_reqwest(e: &reqwest::Error, limit: Duration) -> String {
+/// A request's failure in words: `no answer within 5s`, `cannot connect: Connection refused`.
+pub(crate) fn describe_reqwest(e: &reqwest::Error, limit: Duration) -> String {
     if e.is_timeout() {
         return format!(
             "no answer within {}",

@@ -114,7 +114,8 @@ async fn attempt(client: &reqwest::Client, target: &Target, body: &[u8]) -> Resu
         request = request.header(name, value);
     }
     let mut response = request.send().await.map_err(|e| Failure {
-        reason: describe(&e),
+        // Without the URL: it carries the webhook's credentials.
+        reason: crate::engine::probe::describe_reqwest(&e.without_url(), ATTEMPT_LIMIT),
         http_status: None,
         retry: Retry::Backoff,
     })?;
@@ -172,30 +173,6 @@ fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         .ok()?
         .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
-
-/// An error in words, never with the URL.
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return format!("no answer within {}", format_human(millis(ATTEMPT_LIMIT)));
-    }
-    if e.is_connect() {
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                return format!("cannot connect: {}", crate::engine::process::describe(io));
-            }
-            source = s.source();
-        }
-        return "cannot connect".to_owned();
-    }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 fn millis(d: Duration) -> u64 {
