@@ -168,8 +168,21 @@ impl Library {
             }
             return Ok(entry.path.clone());
         }
-        let suggestion = did_you_mean(name, all_names.iter().map(String::as_str))
-            .map_or_else(String::new, |c| format!("; did you mean `{c}`?"));
+        all_names.retain(|n| !n.is_empty());
+        all_names.sort();
+        all_names.dedup();
+        let suggestion = match did_you_mean(name, all_names.iter().map(String::as_str)) {
+            Some(c) => format!("; did you mean `{c}`?"),
+            None if all_names.is_empty() => String::new(),
+            None => format!(
+                "; the playbooks there are {}",
+                all_names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         let searched = self
             .dirs
             .iter()
