@@ -509,3 +509,28 @@ fn approvals_asked_on_a_terminal_record_who_answered() {
     );
     assert!(!t.path().join("out/dropped").exists(), "nothing ran");
 }
+
+#[test]
+fn only_runs_a_step_and_what_it_needs_and_says_so_in_the_journal_and_report() {
+    let text = playbook(
+        "subset",
+        "[[steps]]\nid = \"a\"\nrun = \"touch a\"\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"touch b\"\n[[steps]]\nid = \"c\"\nneeds = [\"b\"]\nrun = \"touch c\"\n[[steps]]\nid = \"other\"\nrun = \"touch other\"\n",
+    );
+    let t = Test::new().file("p.toml", &text);
+    t.run_args(["run", "p.toml", "--out", "out", "--only", "b"])
+        .expect_code(0);
+    let out = t.path().join("out");
+    let ran: Vec<bool> = ["a", "b", "c", "other"]
+        .iter()
+        .map(|f| out.join(f).exists())
+        .collect();
+    assert_eq!(ran, [true, true, false, false]);
+    let started = crate::util::journal(&out)
+        .into_iter()
+        .find(|e| e["event"] == "run_started")
+        .expect("run_started");
+    assert_eq!(started["selection"], "--only b");
+    let report = read(&out.join("report.md"));
+    assert!(report.contains("**Subset:** `--only b`"), "{report}");
+    assert!(report.contains("not selected by `--only b`"), "{report}");
+}

@@ -175,6 +175,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         }),
         lock_taken: lock.taken_from.clone(),
         no_notify: args.no_notify,
+        selection: started.selection.clone(),
         library: library.clone(),
         playbook,
     };

@@ -140,6 +140,11 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         resume: None,
         lock_taken: lock.taken_from.clone(),
         no_notify: args.no_notify,
+        selection: args
+            .only
+            .as_ref()
+            .map(|o| format!("--only {o}"))
+            .or_else(|| args.from.as_ref().map(|f| format!("--from {f}"))),
         library: library.clone(),
     };
     launch(settings, &folder, &[root], args.json, args.verbose)

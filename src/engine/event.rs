@@ -145,6 +145,9 @@ pub enum Event {
         run_dir: String,
         runbook_version: String,
         max_parallel: usize,
+        /// `--only ID` or `--from ID`, as given: the run is a subset.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selection: Option<String>,
     },
     CheckStarted {
         check: String,

@@ -49,6 +49,8 @@ pub struct RunSettings {
     pub resume: Option<Resume>,
     /// The lock this run took from another run, and whether that one was stale.
     pub lock_taken: Option<(Holder, bool)>,
+    /// `--only ID` / `--from ID`, as given.
+    pub selection: Option<String>,
     /// Deliver no notifications; they are still journaled.
     pub no_notify: bool,
     /// Where nested playbooks are looked up after their parent's folder.
@@ -226,6 +228,7 @@ pub async fn execute(
             run_dir: absolute(&run_dir),
             runbook_version: env!("CARGO_PKG_VERSION").to_owned(),
             max_parallel: settings.max_parallel,
+            selection: settings.selection.clone(),
         }),
         Some(r) => {
             emitter.emit(Event::RunResumed {

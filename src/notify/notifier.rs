@@ -180,6 +180,7 @@ mod tests {
             run_dir: "/runs/r1".into(),
             runbook_version: "0".into(),
             max_parallel: 1,
+            selection: None,
         }
     }
 

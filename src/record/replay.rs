@@ -49,6 +49,7 @@ pub struct Started {
     pub run_dir: String,
     pub runbook_version: String,
     pub max_parallel: usize,
+    pub selection: Option<String>,
 }
 
 /// `run_finished`.
@@ -250,6 +251,7 @@ impl RunState {
                     run_dir,
                     runbook_version,
                     max_parallel,
+                    selection,
                 } => {
                     s.started = Some(Started {
                         ts,
@@ -267,6 +269,7 @@ impl RunState {
                         run_dir: run_dir.clone(),
                         runbook_version: runbook_version.clone(),
                         max_parallel: *max_parallel,
+                        selection: selection.clone(),
                     });
                 }
                 Event::StepStarted {

@@ -122,6 +122,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 run_dir: "runs/r1".into(),
                 runbook_version: "0.1.0".into(),
                 max_parallel: 2,
+                selection: None,
             },
         ),
         e(

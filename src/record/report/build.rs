@@ -123,6 +123,7 @@ fn header(input: &ReportInput<'_>) -> Header {
         },
         ended_at,
         incident_start: started.and_then(|s| s.incident_start),
+        selection: started.and_then(|s| s.selection.clone()),
         run_dir: started.map_or_else(String::new, |s| s.run_dir.clone()),
         report_path: input.report_path_hint.map(|p| p.display().to_string()),
         vars: started.map_or_else(Vec::new, |s| {

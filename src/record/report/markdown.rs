@@ -79,6 +79,12 @@ fn header(md: &mut Md, r: &Report) {
     if let Some(i) = h.incident_start {
         items.push(format!("**Incident start:** {}", when(i)));
     }
+    if let Some(sel) = &h.selection {
+        items.push(format!(
+            "**Subset:** {} (the other steps did not run)",
+            code(sel)
+        ));
+    }
     items.push(format!("**Run id:** {}", code(&h.run_id)));
     items.push(format!("**Run folder:** {}", code(&h.run_dir)));
     if let Some(p) = &h.report_path {

@@ -155,6 +155,8 @@ pub(super) struct Header {
     /// The last event of a journal that never says the run ended.
     pub(super) last_event_at: Option<DateTime<Utc>>,
     pub(super) incident_start: Option<DateTime<Utc>>,
+    /// `--only ID` / `--from ID`: the run was a subset.
+    pub(super) selection: Option<String>,
     pub(super) run_dir: String,
     pub(super) report_path: Option<String>,
     /// Secrets masked by the journal.

@@ -108,6 +108,7 @@ impl Journal {
                 run_dir: "runs/20261123T020000Z-postgres-restore-7f3a".into(),
                 runbook_version: "0.1.0".into(),
                 max_parallel: 4,
+                selection: None,
             },
         );
         j
