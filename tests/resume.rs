@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use crate::support::wait_until;
 use crate::util::{Test, journal, playbook};
 
@@ -450,4 +452,36 @@ fn runs_lists_history_newest_first_and_warns_about_overdue_drills() {
         "{}",
         runs.stderr()
     );
+}
+
+#[test]
+fn break_lock_takes_a_live_lock_and_is_journaled() {
+    let t = Test::new();
+    let first = holder(&t, "fail");
+    // The second run takes the live lock; both then wait for `go`.
+    let second = spawn(t.path(), &["run", "locked", "--break-lock"]);
+    let broke = || {
+        run_folders(&t).into_iter().any(|dir| {
+            std::fs::read_to_string(dir.join("journal.jsonl"))
+                .is_ok_and(|j| j.contains(r#""event":"lock_broken""#))
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), broke),
+        "the run that broke the lock journals it"
+    );
+    finish(&t, first);
+    let out = second.wait_with_output().expect("second run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broke the lock (--break-lock) of run "));
+    let events: Vec<Value> = run_folders(&t).iter().flat_map(|d| journal(d)).collect();
+    let broken = events
+        .iter()
+        .find(|e| e["event"] == "lock_broken")
+        .expect("lock_broken");
+    assert_eq!(broken["stale"], false);
 }
