@@ -107,14 +107,15 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         )));
     }
     let path = PathBuf::from(&started.path);
-    let bytes = std::fs::read(&path).map_err(|e| {
+    // Read once: the text compared with the journal's sha256 is the text that runs.
+    let file = crate::playbook::find::read(&path).map_err(|e| {
         Error::Usage(format!(
-            "the playbook of run `{}` is gone: failed to read `{}`: {e}",
+            "the playbook of run `{}` is gone: {}",
             state.run_id,
-            path.display()
+            crate::error::chain(&e)
         ))
     })?;
-    let sha = format!("{:x}", Sha256::digest(&bytes));
+    let sha = format!("{:x}", Sha256::digest(file.text.as_bytes()));
     let changed = sha != started.sha256;
     if changed && !args.allow_changed {
         return Err(Error::Usage(format!(
@@ -125,7 +126,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
             &sha[..12]
         )));
     }
-    let validated = crate::playbook::find::load(&path)?.map_err(Error::Invalid)?;
+    let validated = crate::playbook::validate(&file).map_err(Error::Invalid)?;
     let playbook = Arc::new(validated.playbook);
     let preset = presets(&playbook, &state);
     let rerun = reruns(&playbook, &state, &preset);

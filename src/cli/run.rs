@@ -15,7 +15,6 @@ use crate::engine::scheduler::Preset;
 use crate::error::Error;
 use crate::playbook::Playbook;
 use crate::playbook::diagnostic::did_you_mean_suffix;
-use crate::playbook::find::FindError;
 use crate::playbook::find::Library;
 use crate::record::folder::RunFolder;
 use crate::record::journal::Journal;
@@ -100,12 +99,9 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         return Err(Error::Refused(refusal));
     }
     let preset = selection(&playbook, args.only.as_deref(), args.from.as_deref())?;
-    let bytes = std::fs::read(playbook.path()).map_err(|source| {
-        Error::Find(FindError::Read {
-            path: playbook.path().to_path_buf(),
-            source,
-        })
-    })?;
+    // The text that was validated is the copy kept in the run folder: reading the file again
+    // could copy something other than what runs, if it changed in between.
+    let bytes = playbook.source.text.as_bytes().to_vec();
     let started = Utc::now();
     let run_id = run_id(&playbook, started);
     let root = runs_root(playbook.path());
