@@ -242,3 +242,39 @@ idempotent = true
     );
     insta::assert_snapshot!(normalized(&text, t.path()));
 }
+
+#[test]
+fn a_report_compares_with_the_previous_successful_run_of_its_playbook_only() {
+    let steps = "[[steps]]\nid = \"a\"\nrun = \"true\"\n";
+    let t = Test::new()
+        .file("playbooks/mine.toml", &playbook("mine", steps))
+        .file("playbooks/mine-too.toml", &playbook("mine-too", steps));
+    t.run_args(["run", "mine"]).expect_code(0);
+    std::thread::sleep(Duration::from_millis(1100));
+    t.run_args(["run", "mine-too"]).expect_code(0);
+    std::thread::sleep(Duration::from_millis(1100));
+    t.run_args(["run", "mine"]).expect_code(0);
+    let mut runs: Vec<_> = std::fs::read_dir(t.path().join("runs"))
+        .expect("runs")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("report.md").is_file())
+        .collect();
+    runs.sort();
+    assert_eq!(runs.len(), 3);
+    let first = runs[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let newest = report(&runs[2]);
+    let section = newest
+        .split("## Compared with the previous successful run")
+        .nth(1)
+        .expect("the section");
+    assert!(
+        section.contains(&format!("Run `{first}`")),
+        "compared with the first run of `mine`, not `mine-too`:\n{section}"
+    );
+    assert!(report(&runs[0]).contains("No previous successful run of this playbook."));
+}

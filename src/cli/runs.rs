@@ -21,7 +21,11 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
-    let (runs, warnings) = history::scan(&runs_roots(library));
+    let roots = runs_roots(library);
+    let (runs, warnings) = match &args.playbook {
+        Some(name) => history::scan_playbook(&roots, name),
+        None => history::scan(&roots),
+    };
     for w in &warnings {
         eprintln!("{w}");
     }

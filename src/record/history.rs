@@ -52,6 +52,21 @@ impl PastRun {
 /// warnings, not skipped silently.
 #[must_use]
 pub fn scan(roots: &[PathBuf]) -> (Vec<PastRun>, Vec<String>) {
+    scan_where(roots, |_| true)
+}
+
+/// The runs of one playbook. A run folder in a runs root is named by its run id,
+/// `<time>-<playbook>-<hex>`, so the folders of other playbooks are passed over without
+/// reading their journals (the journal's own `run_started` still decides).
+#[must_use]
+pub fn scan_playbook(roots: &[PathBuf], playbook: &str) -> (Vec<PastRun>, Vec<String>) {
+    let marker = format!("-{playbook}-");
+    let (mut runs, warnings) = scan_where(roots, |name| name.contains(&marker));
+    runs.retain(|r| r.playbook() == playbook);
+    (runs, warnings)
+}
+
+fn scan_where(roots: &[PathBuf], wanted: impl Fn(&str) -> bool) -> (Vec<PastRun>, Vec<String>) {
     let mut runs = Vec::new();
     let mut warnings = Vec::new();
     for root in roots {
@@ -59,6 +74,9 @@ pub fn scan(roots: &[PathBuf]) -> (Vec<PastRun>, Vec<String>) {
             continue;
         };
         for entry in entries.flatten() {
+            if !wanted(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
             let dir = entry.path();
             let journal = dir.join("journal.jsonl");
             if !journal.is_file() {

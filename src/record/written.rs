@@ -29,8 +29,10 @@ pub fn render(
         .ok()
         .and_then(Result::ok)
         .map(|v| v.playbook);
-    let (runs, _) = history::scan(runs_roots);
     let started = state.started.as_ref().map(|s| (s.playbook.clone(), s.ts));
+    let runs = started.as_ref().map_or_else(Vec::new, |(name, _)| {
+        history::scan_playbook(runs_roots, name).0
+    });
     let previous = started
         .and_then(|(name, ts)| history::previous_success(&runs, &name, ts))
         .map(|r| &r.state);
