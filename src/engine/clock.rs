@@ -50,12 +50,6 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         self.started_at + chrono::Duration::from_std(self.elapsed()).unwrap_or_default()
     }
-
-    /// The monotonic instant `offset` after the start.
-    #[must_use]
-    pub fn instant_at(&self, offset: Duration) -> Instant {
-        self.started + offset
-    }
 }
 
 /// Milliseconds in a `u64`, saturating.

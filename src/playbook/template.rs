@@ -33,14 +33,6 @@ impl Template {
         ))
     }
 
-    /// A template known to have no `{{` (a literal).
-    #[must_use]
-    pub fn literal(source: &str) -> Option<Self> {
-        (!source.contains("{{")).then(|| Self {
-            source: source.to_owned(),
-        })
-    }
-
     #[must_use]
     pub fn source(&self) -> &str {
         &self.source
