@@ -300,8 +300,22 @@ impl<T: Decode> Decode for Vec<Sp<T>> {
 
     fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
         let DeValue::Array(items) = v.get_ref() else {
+            let (what, _) = cx.describe();
+            let key = what.trim_matches('`');
+            let header = cx
+                .file()
+                .text
+                .get(v.span())
+                .is_some_and(|t| t.starts_with('['));
             let hint = match v.get_ref() {
                 DeValue::String(s) => Some(format!("put it in brackets: [{s:?}]")),
+                // `[steps]` for `[[steps]]`: the commonest slip with arrays of tables.
+                DeValue::Table(_) if header => Some(format!(
+                    "an array of tables takes double brackets: write [[{key}]], once per entry"
+                )),
+                DeValue::Table(_) => {
+                    Some(format!("put the table in brackets: {key} = [{{ ... }}]"))
+                }
                 _ => None,
             };
             cx.wrong_type(v, Self::EXPECTED, hint);

@@ -198,6 +198,11 @@ pub struct RenderFailure(pub String);
 impl RenderFailure {
     fn from_error(e: &RenderError) -> Self {
         Self(match e.reason() {
+            RenderErrorReason::MissingVariable(Some(path)) if path.starts_with("env.") => format!(
+                "`{path}` has no value: `{}` is not set in the environment runbook runs in \
+                 (for an optional one, write {{{{default {path} \"...\"}}}})",
+                &path[4..]
+            ),
             RenderErrorReason::MissingVariable(Some(path)) => format!("`{path}` has no value"),
             RenderErrorReason::MissingVariable(None) => {
                 "a value the template names is missing".to_owned()
