@@ -15,10 +15,17 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
     let entries = library.entries()?;
     let mut rows = vec![["NAME", "VERSION", "RTO", "TITLE", "TAGS"].map(str::to_owned)];
     let mut invalid = Vec::new();
+    // `drill_every` of each name found first, from the same validation (not a second one).
+    let mut policies = Vec::new();
     for entry in &entries {
         match find::load(&entry.path)? {
             Ok(v) => {
                 let m = &v.playbook.meta;
+                if let Some(every) = m.drill_every
+                    && !policies.iter().any(|(n, _)| n == &m.name)
+                {
+                    policies.push((m.name.clone(), every));
+                }
                 rows.push([
                     m.name.clone(),
                     m.version.to_string(),
@@ -40,7 +47,7 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
         );
     }
     let (runs, _) = crate::record::history::scan(&crate::cli::resume::runs_roots(library));
-    for line in crate::cli::runs::drill_warnings(library, &runs, None) {
+    for line in crate::cli::runs::drill_warnings(&policies, &runs) {
         eprintln!("{line}");
     }
     if rows.len() == 1 {

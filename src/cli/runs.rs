@@ -9,7 +9,7 @@ use crate::cli::list::table;
 use crate::cli::main::print_stdout;
 use crate::cli::resume::runs_roots;
 use crate::error::Error;
-use crate::playbook::duration::format_human;
+use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::find::{self, Library};
 use crate::record::history::{self, Exercise, PastRun};
 
@@ -83,34 +83,43 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         }
         print_stdout(&table(&rows))?;
     }
-    for line in drill_warnings(library, &runs, args.playbook.as_deref()) {
+    for line in drill_warnings(&drill_policies(library, args.playbook.as_deref()), &runs) {
         eprintln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A warning line per playbook with `drill_every` not exercised within it: `overdue`, or `never`.
-pub(crate) fn drill_warnings(
+/// Each playbook with `drill_every` in the search path (the first of a name), validated.
+pub(crate) fn drill_policies(
     library: &Library,
-    runs: &[PastRun],
     only: Option<&str>,
-) -> Vec<String> {
+) -> Vec<(String, HumanDuration)> {
     let Ok(entries) = library.entries() else {
         return Vec::new();
     };
     let mut seen = std::collections::BTreeSet::new();
-    let mut lines = Vec::new();
+    let mut policies = Vec::new();
     for entry in entries {
         if only.is_some_and(|o| o != entry.name) || !seen.insert(entry.name.clone()) {
             continue;
         }
-        let Ok(Ok(v)) = find::load(&entry.path) else {
-            continue;
-        };
-        let Some(every) = v.playbook.meta.drill_every else {
-            continue;
-        };
-        let name = &v.playbook.meta.name;
+        if let Ok(Ok(v)) = find::load(&entry.path)
+            && let Some(every) = v.playbook.meta.drill_every
+        {
+            policies.push((v.playbook.meta.name.clone(), every));
+        }
+    }
+    policies
+}
+
+/// A warning line per playbook not exercised within its `drill_every`: `overdue`, or `never`.
+pub(crate) fn drill_warnings(
+    policies: &[(String, HumanDuration)],
+    runs: &[PastRun],
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (name, every) in policies {
+        let every = *every;
         let period = format_human(every.as_millis());
         match history::exercise(runs, name, every.get(), Utc::now()) {
             Exercise::Current => {}
