@@ -160,7 +160,7 @@ rollback = "echo restoring the snapshot"
 [[steps]]
 id = "restore"
 needs = ["snapshot"]
-run = "echo restoring orders; echo 'ERROR: relation \"orders\" does not exist <!channel>' >&2; exit 3"
+run = "echo restoring orders >&2; echo 'ERROR: relation \"orders\" does not exist <!channel>' >&2; exit 3"
 on_failure = "rollback"
 "#,
         slack(&format!(

@@ -66,11 +66,19 @@ fn kill_9_then_resume_finishes_without_rerunning_finished_steps() {
     kill_under_step_two(t.path(), "run");
     std::fs::write(t.path().join("go"), "").expect("go");
     // The crashed step's shell is still waiting; resume refuses until it is gone.
-    assert!(wait_until(Duration::from_secs(20), || !runbook_output(
-        t.path(),
-        &["resume", "run", "--yes"]
-    )
-    .stderr_contains("still running")));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let resumed = loop {
+        let out = runbook_output(t.path(), &["resume", "run", "--yes"]);
+        if !out.stderr_contains("still running") || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        resumed.0.status.success(),
+        "resume failed:\n{}",
+        String::from_utf8_lossy(&resumed.0.stderr)
+    );
     let run_dir = t.path().join("run");
     assert_eq!(count_lines(&t.path().join("one.count")), 1, "one ran once");
     assert_eq!(

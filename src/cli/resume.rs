@@ -254,9 +254,9 @@ fn confirm_reruns(
     // Running a step again while the crashed run's copy of it still runs (a second
     // pg_restore on the same database) is never what anyone wants.
     for (step, record) in rerun {
-        if let Some(pgid) = record
+        if let Some((pgid, _)) = record
             .pgid
-            .filter(|&g| crate::engine::process::group_alive(g))
+            .filter(|&(g, since)| crate::engine::process::group_alive_since(g, since))
         {
             return Err(Error::Run(format!(
                 "not resumed: step `{}` of the crashed run is still running (process group {pgid}); let it finish or stop it (`kill -TERM -{pgid}`), then resume",

@@ -22,6 +22,44 @@ pub fn group_alive(pgid: u32) -> bool {
     })
 }
 
+/// Whether the process group that started at `started` is still alive. A group id is a pid, and
+/// pids are reused: while any member of a group lives the kernel keeps its number, but once the
+/// group is gone a new leader elsewhere may get the same number. A leader that started after
+/// `started` (give or take a second of clock rounding) is such a newcomer: the group we knew is
+/// gone.
+#[must_use]
+pub fn group_alive_since(pgid: u32, started: chrono::DateTime<chrono::Utc>) -> bool {
+    if !group_alive(pgid) {
+        return false;
+    }
+    match leader_start(pgid) {
+        Some(leader) => leader <= started + chrono::Duration::seconds(1),
+        // The leader is gone but members live: only the original group can have them.
+        None => true,
+    }
+}
+
+/// When process `pid` started, from `/proc/PID/stat` (field 22, clock ticks after boot) and the
+/// boot time in `/proc/stat`.
+fn leader_start(pid: u32) -> Option<chrono::DateTime<chrono::Utc>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    // Fields after the name start at field 3 (state); starttime is field 22.
+    let ticks: i64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: i64 = fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    let millis = boot
+        .checked_mul(1000)?
+        .checked_add(ticks.checked_mul(1000)? / hz)?;
+    chrono::DateTime::from_timestamp_millis(millis)
+}
+
 /// Every process group runbook has alive, so that a second Ctrl-C can KILL them all at once.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -149,7 +187,27 @@ pub(crate) fn parse_stat(stat: &str) -> Option<(char, i32)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_stat;
+    use std::os::unix::process::CommandExt as _;
+
+    use super::{group_alive_since, parse_stat};
+
+    #[test]
+    fn a_group_number_reused_by_a_newer_leader_is_not_the_group_we_knew() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .expect("sleep starts");
+        let pgid = child.id();
+        let now = chrono::Utc::now();
+        // Journaled an hour ago: this leader is a newcomer with a reused number.
+        assert!(!group_alive_since(pgid, now - chrono::Duration::hours(1)));
+        // Journaled as it started: the same group, alive.
+        assert!(group_alive_since(pgid, now));
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        assert!(!group_alive_since(pgid, now));
+    }
 
     #[test]
     fn stat_lines_with_odd_command_names() {

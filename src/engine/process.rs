@@ -421,7 +421,7 @@ impl Lifecycle {
 
 pub use crate::engine::capture::{Capture, DEFAULT_CAPTURE_CAP, MAX_LINE, TAIL_LINES};
 use crate::engine::group::Group;
-pub use crate::engine::group::{Registry, group_alive};
+pub use crate::engine::group::{Registry, group_alive, group_alive_since};
 
 #[cfg(test)]
 mod tests {

@@ -95,8 +95,8 @@ pub struct StepRecord {
     pub budget_exceeded_ms: Option<(u64, u64)>,
     /// After a kill: whether the process group was empty.
     pub group_empty: Option<bool>,
-    /// The process group of the latest attempt's command.
-    pub pgid: Option<u32>,
+    /// The process group of the latest attempt's command, and when it started.
+    pub pgid: Option<(u32, DateTime<Utc>)>,
     /// Started and not finished: the runner died under it, or the run was cut short.
     pub in_flight: bool,
 }
@@ -310,7 +310,7 @@ impl RunState {
                 Event::ProcessGroupChecked { step, empty, .. } => {
                     s.step(step).group_empty = Some(*empty);
                 }
-                Event::ProcessStarted { step, pgid } => s.step(step).pgid = Some(*pgid),
+                Event::ProcessStarted { step, pgid } => s.step(step).pgid = Some((*pgid, ts)),
                 Event::StepFinished {
                     step,
                     status,

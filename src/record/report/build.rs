@@ -315,7 +315,7 @@ fn step_row(
         attempts: rec.attempts.len(),
         exit_code: rec.exit_code.or_else(|| last.and_then(|a| a.exit_code)),
         group_empty: rec.group_empty,
-        pgid: rec.pgid,
+        pgid: rec.pgid.map(|(g, _)| g),
         rerun_after_resume: rerun.contains(&rec.id.as_str()),
         rollback_ok: rollbacks().filter_map(|rb| rb.ok).reduce(|a, b| a && b),
         would_run: rec.would_run.clone(),
