@@ -22,7 +22,7 @@ fn normalized(report: &str, dir: &Path) -> String {
         (r"sha256 `[0-9a-f]{12}`", "sha256 `[sha]`"),
         (r"\b\d{4}-\d{2}-\d{2}\b", "[date]"),
         (
-            r"\+?\b\d+(\.\d+)?(ms|s|m|h)( \d+(\.\d+)?(ms|s))?\b",
+            r"\+?\b\d+(\.\d+)?(ms|s|m|h|d)( \d+(\.\d+)?(ms|s|m|h))?\b",
             "[dur]",
         ),
         (r"\*\*Host:\*\* .*", "**Host:** [host]"),
