@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand};
     version,
     about,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "Documentation: docs/ in the runbook repository, starting at docs/README.md"
 )]
 pub(crate) struct Cli {
     /// Folder searched first for playbooks named by NAME (then `$RUNBOOK_PATH`, then `./playbooks`)
