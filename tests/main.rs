@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod diff;
+mod docs;
 mod dr;
 mod notify;
 mod plan;
