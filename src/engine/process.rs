@@ -1,16 +1,23 @@
-//! Child processes for user commands: every `sh -c` that runbook starts is spawned here, in a
-//! process group of its own, with its output streamed to an [`OutputSink`] as it comes. On
+//! Child processes for user commands: every shell that runbook starts is spawned here, in a
+//! process group of its own, with its output streamed to an [`OutputSink`] as it comes. The
+//! script reaches `sh` through an inherited file descriptor, never as an argument, so a secret a
+//! template inlined is not in any process list. On
 //! timeout or cancel the whole group gets TERM, then KILL after a grace period, and the group is
 //! checked to be empty afterwards, so no grandchild outlives its step.
 
 use std::fmt;
-use std::io;
+use std::fs::File;
+use std::io::{self, Seek as _, Write as _};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use command_fds::{CommandFdExt as _, FdMapping};
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::Signal;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
@@ -29,6 +36,14 @@ const READ_CHUNK: usize = 64 * 1024;
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// How long after KILL the group may take to disappear before it is reported as not empty.
 const KILL_SETTLE: Duration = Duration::from_secs(2);
+/// The descriptor on which `sh` finds the script.
+const SCRIPT_FD: i32 = 3;
+/// What `sh -c` runs: read the script from [`SCRIPT_FD`] (a sealed memfd), close it so that no
+/// descendant inherits it, and evaluate it. The variable is unset on the script's own first line,
+/// so line numbers and `$0` (`sh`) stay those of `sh -c SCRIPT`; a script that cannot be read
+/// fails with 126 rather than running as an empty one.
+const READ_SCRIPT: &str = r#"runbook_script=$(cat <&3) || exit 126; exec 3<&-; eval "unset runbook_script; $runbook_script""#;
+
 /// How long output is still read once the group is gone: a process that left the group
 /// (`setsid`) may hold the pipes open, and must not keep the step alive.
 const CLOSE_DRAIN: Duration = Duration::from_millis(100);
@@ -36,7 +51,7 @@ const CLOSE_DRAIN: Duration = Duration::from_millis(100);
 /// A shell command to run as one attempt of a step, a rollback or a `command` probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandSpec {
-    /// Run with `sh -c`.
+    /// Run by `sh`, as with `sh -c`, but handed over on a file descriptor.
     pub script: String,
     /// Added to the environment runbook inherited.
     pub env: Vec<(String, String)>,
@@ -150,6 +165,8 @@ impl<T: OutputSink + ?Sized> OutputSink for &mut T {
 pub enum ProcessError {
     #[error("failed to start `sh` in `{cwd}`: {}", describe(.error), cwd = .cwd.display())]
     Spawn { cwd: PathBuf, error: io::Error },
+    #[error("failed to hand the script to `sh`: {}", describe(.error))]
+    Script { error: io::Error },
     #[error("failed to read the output of process {pid}: {}", describe(.error))]
     Read { pid: u32, error: io::Error },
     #[error("failed to wait for process {pid}: {}", describe(.error))]
@@ -166,7 +183,8 @@ pub(crate) fn describe(error: &io::Error) -> String {
 
 /// Runs `spec` to the end, streaming its output to `sink`.
 ///
-/// The child gets stdin from `/dev/null` and its own process group. On timeout or `cancel` its
+/// The child gets stdin from `/dev/null`, its own process group and the script on a file
+/// descriptor. On timeout or `cancel` its
 /// group gets TERM, then KILL after `spec.grace`; the result says whether the group ended
 /// up empty. If the direct child exits while its group still holds the output pipes open, output
 /// is read for `spec.linger` more, then the group is terminated the same way. If this future is
@@ -188,10 +206,12 @@ pub async fn run<S: OutputSink + ?Sized>(
     cancel: &CancellationToken,
     registry: &Registry,
 ) -> Result<Finished, ProcessError> {
+    let script = script_fd(&spec.script).map_err(|error| ProcessError::Script { error })?;
     let started = Instant::now();
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
-        .arg(&spec.script)
+        .arg(READ_SCRIPT)
         .envs(spec.env.iter().map(|(key, value)| (key, value)))
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
@@ -199,11 +219,19 @@ pub async fn run<S: OutputSink + ?Sized>(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true)
-        .spawn()
-        .map_err(|error| ProcessError::Spawn {
-            cwd: spec.cwd.clone(),
-            error,
-        })?;
+        .fd_mappings(vec![FdMapping {
+            parent_fd: script,
+            child_fd: SCRIPT_FD,
+        }])
+        .expect("a single mapping cannot collide");
+    let spawned = command.spawn();
+    // The command owns runbook's copy of the script's descriptor: closed now, the child's is
+    // the only one left.
+    drop(command);
+    let mut child = spawned.map_err(|error| ProcessError::Spawn {
+        cwd: spec.cwd.clone(),
+        error,
+    })?;
     let pid = child.id().expect("a child not yet waited for has a pid");
     let _registered = registry.register(pid);
     sink.spawned(pid);
@@ -270,6 +298,29 @@ pub async fn run<S: OutputSink + ?Sized>(
         group_empty,
         stragglers_killed: life.stragglers_killed,
     })
+}
+
+/// The script in a sealed memfd, positioned at its start: readable by the child through the
+/// descriptor, never written to disk, and unchangeable once sealed. Created close-on-exec, so
+/// only the child gets it (mapped to [`SCRIPT_FD`]).
+fn script_fd(script: &str) -> io::Result<OwnedFd> {
+    let fd = memfd_create(
+        c"runbook-script",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )?;
+    let mut file = File::from(fd);
+    file.write_all(script.as_bytes())?;
+    file.rewind()?;
+    fcntl(
+        &file,
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_SEAL
+                | SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_WRITE,
+        ),
+    )?;
+    Ok(OwnedFd::from(file))
 }
 
 async fn sleep_until_some(wake: Option<Instant>) {
@@ -605,6 +656,31 @@ mod tests {
             let pid = read_pid(&dir.path().join(file));
             assert!(is_gone(pid), "{file}: {pid} survived");
         }
+    }
+
+    #[tokio::test]
+    async fn the_script_is_not_an_argument_and_its_descriptor_is_closed() {
+        let script = "# marker-7f3a\n\
+                      tr '\\0' ' ' < /proc/$$/cmdline; echo\n\
+                      echo \"$0 $#\"\n\
+                      if [ -e /proc/$$/fd/3 ]; then echo open; else echo closed; fi\n\
+                      nosuchcommand-7f3a\n\
+                      exit 5";
+        let (finished, capture) = run_capture(&spec(script, Path::new("/"))).await;
+        assert_eq!(finished.exit, Exit::Code(5));
+        let stdout = text(capture.stdout_head());
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{stdout}");
+        assert!(lines[0].starts_with("sh -c "), "{stdout}");
+        assert!(
+            !lines[0].contains("marker-7f3a"),
+            "the script is in argv: {stdout}"
+        );
+        assert_eq!(lines[1..], ["sh 0", "closed"]);
+        // sh still names itself and the line, as with `sh -c SCRIPT`.
+        let stderr = text(capture.stderr_head());
+        assert!(stderr.starts_with("sh: 5: "), "{stderr}");
+        assert!(stderr.contains("nosuchcommand-7f3a: not found"), "{stderr}");
     }
 
     #[tokio::test]
