@@ -1,15 +1,18 @@
-//! Child processes: no rendered command, with a secret a template inlined, shows in a process
-//! list.
+//! Child processes: nothing a stopped step started outlives it, however it detached (`setsid`,
+//! a double fork), while a daemon that a finished step started on purpose is left alone; and no
+//! rendered command, with a secret a template inlined, shows in a process list.
 
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use serde_json::Value;
 
 use crate::support::wait_until;
-use crate::util::{Test, playbook};
+use crate::util::{Test, journal, playbook};
 
 /// Generous bound for anything a test waits for; a passing test never waits it out.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -126,6 +129,217 @@ impl Drop for Cleanup {
             }
         }
     }
+}
+
+fn interrupt(pid: u32) {
+    kill(
+        Pid::from_raw(i32::try_from(pid).expect("a pid")),
+        Signal::SIGINT,
+    )
+    .expect("runbook is alive");
+}
+
+/// The one `process_group_checked` event of `step` in the run folder's journal.
+fn group_checked(run_dir: &Path, step: &str) -> Value {
+    let checked: Vec<Value> = journal(run_dir)
+        .into_iter()
+        .filter(|e| e["event"] == "process_group_checked" && e["step"] == step)
+        .collect();
+    assert_eq!(checked.len(), 1, "{checked:?}");
+    checked.into_iter().next().expect("one")
+}
+
+/// A step that leaves its process group twice before it sleeps: a `setsid` child, and a
+/// double-forked daemon in a session of its own, whose parent exits at once (so runbook, the
+/// subreaper, adopts it). With `ignore_term`, all of them ignore TERM.
+fn escaping_script(setsid: &str, daemon: &str, own: &str, ignore_term: bool) -> String {
+    if ignore_term {
+        format!(
+            r"trap '' TERM
+setsid sh -c 'sleep {setsid}; :' >/dev/null 2>&1 &
+(setsid sh -c 'sleep {daemon}; :' >/dev/null 2>&1 &)
+sleep {own}
+echo never"
+        )
+    } else {
+        format!(
+            r"setsid sleep {setsid} >/dev/null 2>&1 &
+(setsid sleep {daemon} >/dev/null 2>&1 &)
+sleep {own}
+echo never"
+        )
+    }
+}
+
+#[test]
+fn a_timeout_kills_descendants_that_left_the_group_and_counts_them() {
+    // See: #11
+    let (setsid, daemon, own) = (marker(), marker(), marker());
+    let _cleanup = Cleanup::new(&[&setsid, &daemon, &own]);
+    let text = playbook(
+        "escape",
+        &format!(
+            "[[steps]]\nid = \"hang\"\ntimeout = \"3s\"\nrun = \"\"\"\n{}\n\"\"\"\n",
+            escaping_script(&setsid, &daemon, &own, false)
+        ),
+    );
+    let t = Test::new().file("p.toml", &text);
+    t.run_args(["run", "p.toml", "--out", "out"]).expect_code(1);
+    for (what, marker) in [
+        ("setsid child", &setsid),
+        ("daemon", &daemon),
+        ("sleep", &own),
+    ] {
+        assert_eq!(
+            running_with(marker),
+            Vec::<i32>::new(),
+            "the {what} survived"
+        );
+    }
+    let checked = group_checked(&t.path().join("out"), "hang");
+    assert_eq!(checked["empty"], true, "{checked}");
+    // sh, its sleep, and the two that left the group.
+    assert_eq!(checked["killed"], 4, "{checked}");
+    assert_eq!(checked["detached"], 2, "{checked}");
+}
+
+#[test]
+fn sigint_kills_descendants_that_left_the_group_and_counts_them() {
+    // See: #11
+    let (setsid, daemon, own) = (marker(), marker(), marker());
+    let mut cleanup = Cleanup::new(&[&setsid, &daemon, &own]);
+    let text = playbook(
+        "escape",
+        &format!(
+            "[[steps]]\nid = \"hang\"\nrun = \"\"\"\n{}\n\"\"\"\n",
+            escaping_script(&setsid, &daemon, &own, false)
+        ),
+    );
+    let t = Test::new().file("p.toml", &text);
+    let runner = cleanup.spawn(&t, &["run", "p.toml", "--out", "out"], &[]);
+    let started = wait_until(LIMIT, || {
+        [&setsid, &daemon, &own]
+            .iter()
+            .all(|m| !running_with(m).is_empty())
+    });
+    assert!(started, "the step never started its processes");
+    interrupt(runner);
+    assert_eq!(cleanup.wait().code(), Some(130));
+    for (what, marker) in [
+        ("setsid child", &setsid),
+        ("daemon", &daemon),
+        ("sleep", &own),
+    ] {
+        assert_eq!(
+            running_with(marker),
+            Vec::<i32>::new(),
+            "the {what} survived"
+        );
+    }
+    let checked = group_checked(&t.path().join("out"), "hang");
+    assert_eq!(checked["empty"], true, "{checked}");
+    assert_eq!(checked["killed"], 4, "{checked}");
+    assert_eq!(checked["detached"], 2, "{checked}");
+}
+
+#[test]
+fn a_second_sigint_kills_descendants_that_ignore_term_outside_the_group() {
+    // See: #11
+    let (setsid, daemon, own) = (marker(), marker(), marker());
+    let mut cleanup = Cleanup::new(&[&setsid, &daemon, &own]);
+    let text = playbook(
+        "stubborn",
+        &format!(
+            "[[steps]]\nid = \"hang\"\nrun = \"\"\"\n{}\n\"\"\"\n",
+            escaping_script(&setsid, &daemon, &own, true)
+        ),
+    );
+    let t = Test::new().file("p.toml", &text);
+    let runner = cleanup.spawn(&t, &["run", "p.toml", "--out", "out"], &[]);
+    let started = wait_until(LIMIT, || {
+        [&setsid, &daemon, &own]
+            .iter()
+            .all(|m| !running_with(m).is_empty())
+    });
+    assert!(started, "the step never started its processes");
+    interrupt(runner);
+    let run_dir = t.path().join("out");
+    let noticed = wait_until(LIMIT, || {
+        std::fs::read_to_string(run_dir.join("journal.jsonl"))
+            .is_ok_and(|j| j.contains(r#""event":"run_interrupted""#))
+    });
+    assert!(noticed, "the first SIGINT was not journaled");
+    interrupt(runner);
+    assert_eq!(cleanup.wait().code(), Some(130));
+    for (what, marker) in [
+        ("setsid child", &setsid),
+        ("daemon", &daemon),
+        ("sleep", &own),
+    ] {
+        assert_eq!(
+            running_with(marker),
+            Vec::<i32>::new(),
+            "the {what} survived"
+        );
+    }
+    let checked = group_checked(&run_dir, "hang");
+    assert_eq!(checked["empty"], true, "{checked}");
+    // sh and its sleep; for each of the two that left the group, a sh and its sleep.
+    assert_eq!(checked["killed"], 6, "{checked}");
+    assert_eq!(checked["detached"], 4, "{checked}");
+}
+
+#[test]
+fn a_daemon_started_by_a_step_that_ends_on_its_own_is_left_running() {
+    // See: #11
+    let (quiet, holding, own) = (marker(), marker(), marker());
+    let _cleanup = Cleanup::new(&[&quiet, &holding, &own]);
+    // One daemon detached from the output, one still holding it (a straggler outside the
+    // group); then a later step times out, and its teardown must not reach the daemons.
+    let text = playbook(
+        "service",
+        &format!(
+            r#"[[steps]]
+id = "start"
+run = """
+(setsid sleep {quiet} >/dev/null 2>&1 &)
+(setsid sleep {holding} &)
+echo started
+"""
+[[steps]]
+id = "hang"
+needs = ["start"]
+timeout = "1s"
+run = """
+sleep {own}
+echo never
+"""
+"#
+        ),
+    );
+    let t = Test::new().file("p.toml", &text);
+    t.run_args(["run", "p.toml", "--out", "out"]).expect_code(1);
+    let run_dir = t.path().join("out");
+    let start = journal(&run_dir)
+        .into_iter()
+        .find(|e| e["event"] == "step_finished" && e["step"] == "start")
+        .expect("start finished");
+    assert_eq!(start["status"], "ok", "{start}");
+    assert_eq!(running_with(&quiet).len(), 1, "the daemon was killed");
+    assert_eq!(
+        running_with(&holding).len(),
+        1,
+        "the daemon holding the output was killed"
+    );
+    assert_eq!(
+        running_with(&own),
+        Vec::<i32>::new(),
+        "the timed-out sleep survived"
+    );
+    let checked = group_checked(&run_dir, "hang");
+    assert_eq!(checked["empty"], true, "{checked}");
+    assert_eq!(checked["killed"], 2, "{checked}");
+    assert_eq!(checked["detached"], 0, "{checked}");
 }
 
 /// A secret value unique to this test.

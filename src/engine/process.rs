@@ -1,9 +1,9 @@
 //! Child processes for user commands: every shell that runbook starts is spawned here, in a
 //! process group of its own, with its output streamed to an [`OutputSink`] as it comes. The
 //! script reaches `sh` through an inherited file descriptor, never as an argument, so a secret a
-//! template inlined is not in any process list. On
-//! timeout or cancel the whole group gets TERM, then KILL after a grace period, and the group is
-//! checked to be empty afterwards, so no grandchild outlives its step.
+//! template inlined is not in any process list. On timeout or cancel everything the command
+//! started gets TERM, then KILL after a grace period (its group, descendants that left the group,
+//! and orphans runbook adopted as a child subreaper), and none is left afterwards.
 
 use std::fmt;
 use std::fs::File;
@@ -128,10 +128,15 @@ pub struct Finished {
     /// Equal to `pid`: the child leads its own group.
     pub pgid: u32,
     pub teardown: Teardown,
-    /// No live member of the group is left (zombies waiting for init to reap them count as
-    /// gone). Can be false after a normal exit: a member that detached from the output
-    /// (`cmd >/dev/null 2>&1 &`) is left running on purpose, since a step may start a service.
+    /// After a teardown: no process the command started is left alive, in its group or out of
+    /// it. After a normal exit: no live member of the group is left, and it can be false: a
+    /// member that detached from the output (`cmd >/dev/null 2>&1 &`) is left running on
+    /// purpose, since a step may start a service. Zombies waiting for init count as gone.
     pub group_empty: bool,
+    /// How many processes runbook sent TERM or KILL (0 when the command ended by itself).
+    pub killed: u32,
+    /// How many of those had left the process group (`setsid`, a daemon).
+    pub detached: u32,
     /// Members of the group still held the output open after the direct child exited and were
     /// terminated.
     pub stragglers_killed: bool,
@@ -183,12 +188,13 @@ pub(crate) fn describe(error: &io::Error) -> String {
 
 /// Runs `spec` to the end, streaming its output to `sink`.
 ///
-/// The child gets stdin from `/dev/null`, its own process group and the script on a file
-/// descriptor. On timeout or `cancel` its
-/// group gets TERM, then KILL after `spec.grace`; the result says whether the group ended
-/// up empty. If the direct child exits while its group still holds the output pipes open, output
-/// is read for `spec.linger` more, then the group is terminated the same way. If this future is
-/// dropped before it completes, the group gets KILL.
+/// The child gets stdin from `/dev/null`, its own process group, the script on a file
+/// descriptor and a tag in its environment ([`TAG_VAR`]) that its descendants inherit. On
+/// timeout or `cancel` every process it started (its group, descendants out of the group, tagged
+/// orphans) gets TERM, then KILL after `spec.grace`; the result says how many and whether any
+/// is left. If the direct child exits while its group still holds the output pipes open, output
+/// is read for `spec.linger` more, then the group (only) is terminated the same way. If this
+/// future is dropped before it completes, everything it started gets KILL.
 ///
 /// # Errors
 ///
@@ -206,13 +212,16 @@ pub async fn run<S: OutputSink + ?Sized>(
     cancel: &CancellationToken,
     registry: &Registry,
 ) -> Result<Finished, ProcessError> {
+    adopt_orphans();
     let script = script_fd(&spec.script).map_err(|error| ProcessError::Script { error })?;
+    let tag = Tag::next();
     let started = Instant::now();
     let mut command = Command::new("sh");
     command
         .arg("-c")
         .arg(READ_SCRIPT)
         .envs(spec.env.iter().map(|(key, value)| (key, value)))
+        .env(TAG_VAR, tag.env_value())
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -233,7 +242,7 @@ pub async fn run<S: OutputSink + ?Sized>(
         error,
     })?;
     let pid = child.id().expect("a child not yet waited for has a pid");
-    let _registered = registry.register(pid);
+    let _registered = registry.register(pid, &tag);
     sink.spawned(pid);
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
@@ -242,7 +251,7 @@ pub async fn run<S: OutputSink + ?Sized>(
     let mut stderr_buf = Vec::with_capacity(READ_CHUNK);
     let (mut stdout_open, mut stderr_open) = (true, true);
     let mut status: Option<ExitStatus> = None;
-    let mut life = Lifecycle::new(pid, spec, started);
+    let mut life = Lifecycle::new(Group::new(pid, tag), spec, started);
 
     loop {
         if life.settle(status.is_some(), !stdout_open && !stderr_open) {
@@ -270,6 +279,7 @@ pub async fn run<S: OutputSink + ?Sized>(
             },
             exited = child.wait(), if status.is_none() => {
                 status = Some(exited.map_err(|error| ProcessError::Wait { pid, error })?);
+                life.group.root_reaped();
             }
             () = cancel.cancelled(), if may_cancel => life.stop(Exit::Cancelled),
             () = sleep_until_some(life.wake()) => {
@@ -287,7 +297,8 @@ pub async fn run<S: OutputSink + ?Sized>(
     // A normal end checks the group once: a member may have detached from the output.
     let group_empty = life
         .group_empty
-        .unwrap_or_else(|| !life.group.has_live_members());
+        .unwrap_or_else(|| !life.group.has_live_members(Scope::Group));
+    let (killed, detached) = (life.group.killed(), life.group.detached());
     life.group.disarm();
     Ok(Finished {
         exit,
@@ -296,6 +307,8 @@ pub async fn run<S: OutputSink + ?Sized>(
         pgid: pid,
         teardown: life.teardown,
         group_empty,
+        killed,
+        detached,
         stragglers_killed: life.stragglers_killed,
     })
 }
@@ -337,9 +350,9 @@ enum Phase {
     Running,
     /// The direct child exited; reading what its group still writes until `until`.
     Lingering { until: Instant },
-    /// TERM sent; polling the group until it is empty or `kill_at`.
+    /// TERM sent; polling the processes until none is left or `kill_at`.
     Terminating { kill_at: Instant, poll_at: Instant },
-    /// KILL sent; polling the group until it is empty or `give_up_at`.
+    /// KILL sent; polling the processes until none is left or `give_up_at`.
     Killed {
         give_up_at: Instant,
         poll_at: Instant,
@@ -359,21 +372,25 @@ struct Lifecycle {
     /// Why runbook ended the command, when it did.
     stopped: Option<Exit>,
     teardown: Teardown,
+    /// What the teardown reaches: everything after a timeout or cancel, the group for
+    /// stragglers.
+    scope: Scope,
     stragglers_killed: bool,
     /// Known once a teardown has checked the group.
     group_empty: Option<bool>,
 }
 
 impl Lifecycle {
-    fn new(pid: u32, spec: &CommandSpec, started: Instant) -> Self {
+    fn new(group: Group, spec: &CommandSpec, started: Instant) -> Self {
         Self {
-            group: Group::new(pid),
+            group,
             phase: Phase::Running,
             deadline: spec.timeout.map(|timeout| started + timeout),
             grace: spec.grace,
             linger: spec.linger,
             stopped: None,
             teardown: Teardown::NotNeeded,
+            scope: Scope::Tree,
             stragglers_killed: false,
             group_empty: None,
         }
@@ -407,14 +424,18 @@ impl Lifecycle {
         }
     }
 
-    /// Starts the teardown: TERM to the group. While lingering, the direct child already exited
-    /// by itself, so its own exit stands (even on cancel) and the members are stragglers.
+    /// Starts the teardown: TERM to everything the command started. While lingering, the direct
+    /// child already exited by itself, so its own exit stands (even on cancel), the members of
+    /// its group that hold the output are stragglers, and what left the group was left behind on
+    /// purpose (a daemon), so only the group is terminated.
     fn stop(&mut self, reason: Exit) {
         let lingering = matches!(self.phase, Phase::Lingering { .. });
-        if !lingering {
+        if lingering {
+            self.scope = Scope::Group;
+        } else {
             self.stopped = Some(reason);
         }
-        if self.group.terminate() {
+        if self.group.terminate(self.scope) {
             self.teardown = Teardown::Term;
             self.stragglers_killed = lingering;
         }
@@ -436,11 +457,12 @@ impl Lifecycle {
             Phase::Running => self.stop(Exit::TimedOut),
             Phase::Lingering { .. } => self.stop(Exit::Success),
             Phase::Terminating { kill_at, .. } => {
-                if reaped && !self.group.has_live_members() {
+                let live = self.group.terminating(self.scope);
+                if reaped && !live {
                     self.group_empty = Some(true);
                     self.phase = closing;
                 } else if now >= kill_at {
-                    self.group.signal(Signal::SIGKILL);
+                    self.group.kill(self.scope);
                     self.teardown = Teardown::Kill;
                     self.phase = Phase::Killed {
                         give_up_at: now + KILL_SETTLE,
@@ -451,7 +473,8 @@ impl Lifecycle {
                 }
             }
             Phase::Killed { give_up_at, .. } => {
-                if reaped && !self.group.has_live_members() {
+                let live = self.group.killing(self.scope);
+                if reaped && !live {
                     self.group_empty = Some(true);
                     self.phase = closing;
                 } else if now >= give_up_at {
@@ -471,8 +494,10 @@ impl Lifecycle {
 }
 
 pub use crate::engine::capture::{Capture, DEFAULT_CAPTURE_CAP, MAX_LINE, TAIL_LINES};
-use crate::engine::group::Group;
+use crate::engine::group::{Group, Scope};
 pub use crate::engine::group::{Registry, group_alive, group_alive_since};
+pub use crate::engine::tree::TAG_VAR;
+use crate::engine::tree::{Tag, adopt_orphans};
 
 #[cfg(test)]
 mod tests {
@@ -519,8 +544,8 @@ mod tests {
         }
         fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
-            .and_then(|stat| crate::engine::group::parse_stat(&stat))
-            .is_none_or(|(state, _)| state == 'Z')
+            .and_then(|stat| crate::engine::tree::parse_proc(&stat))
+            .is_none_or(|p| p.zombie)
     }
 
     async fn wait_for_pid(path: &Path) -> i32 {
@@ -656,6 +681,24 @@ mod tests {
             let pid = read_pid(&dir.path().join(file));
             assert!(is_gone(pid), "{file}: {pid} survived");
         }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_reaches_what_left_the_group_and_counts_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut spec = spec(
+            "setsid sleep 100 >/dev/null 2>&1 & echo $! > setsid.pid; sleep 100; :",
+            dir.path(),
+        );
+        spec.timeout = Some(Duration::from_millis(500));
+        let (finished, _) = run_capture(&spec).await;
+        let pid = read_pid(&dir.path().join("setsid.pid"));
+        let gone = is_gone(pid);
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        assert_eq!(finished.exit, Exit::TimedOut);
+        assert!(gone, "the setsid child {pid} survived");
+        assert!(finished.group_empty);
+        assert_eq!((finished.killed, finished.detached), (3, 1), "{finished:?}");
     }
 
     #[tokio::test]
