@@ -10,6 +10,7 @@ mod dr;
 mod notify;
 mod plan;
 mod probes;
+mod processes;
 mod report;
 mod resume;
 mod run;

@@ -201,11 +201,18 @@ pub enum Event {
         step: String,
         pgid: u32,
     },
-    /// After a kill, whether the step's process group is really empty.
+    /// After a kill, whether every process the step started is really gone: its process group,
+    /// descendants that left it and orphans runbook adopted.
     ProcessGroupChecked {
         step: String,
         pgid: i32,
         empty: bool,
+        /// How many processes got TERM or KILL (0 in older journals, which lack it).
+        #[serde(default)]
+        killed: u32,
+        /// Of those, how many had left the process group (`setsid`, daemons).
+        #[serde(default)]
+        detached: u32,
     },
     StepFinished {
         step: String,

@@ -1,12 +1,17 @@
-//! Process groups: the group of a running command (killed when dropped unless disarmed), the
-//! registry of live groups that a second Ctrl-C kills at once, and whether a group still has a
-//! live member (zombies do not count; this machine's init may reap them slowly).
+//! Process groups: the processes of a running command (its group and, for a teardown, all it
+//! started; killed when dropped unless disarmed), the registry of running commands that a second
+//! Ctrl-C kills at once, and whether a group still has a live member (zombies do not count; this
+//! machine's init may reap them slowly).
 
+use std::collections::{HashMap, HashSet};
 use std::fs;
 
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
+
+use crate::engine::tree::{self, Identity, Tag, Tree};
 
 /// Whether process group `pgid` still has a live member (zombies do not count): a crashed
 /// runner's step may still be running.
@@ -14,11 +19,8 @@ use nix::unistd::Pid;
 pub fn group_alive(pgid: u32) -> bool {
     i32::try_from(pgid).is_ok_and(|raw| {
         raw > 0
-            && Group {
-                pgid: Pid::from_raw(raw),
-                armed: false,
-            }
-            .has_live_members()
+            && killpg(Pid::from_raw(raw), None) != Err(Errno::ESRCH)
+            && has_live_member_in_proc(raw)
     })
 }
 
@@ -60,26 +62,40 @@ fn leader_start(pid: u32) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp_millis(millis)
 }
 
-/// Every process group runbook has alive, so that a second Ctrl-C can KILL them all at once.
+/// Every command runbook has running, by process group and tag, so that a second Ctrl-C can
+/// KILL all of their processes at once.
 #[derive(Debug, Default)]
 pub struct Registry {
-    groups: std::sync::Mutex<std::collections::HashSet<i32>>,
+    groups: std::sync::Mutex<HashMap<i32, Tag>>,
 }
 
 impl Registry {
-    /// Records a group until the returned guard is dropped.
-    pub(crate) fn register(&self, pid: u32) -> Registered<'_> {
+    /// Records a command until the returned guard is dropped.
+    pub(crate) fn register(&self, pid: u32, tag: &Tag) -> Registered<'_> {
         let group = i32::try_from(pid).expect("Linux pids fit in i32");
-        self.groups.lock().expect("never poisoned").insert(group);
+        self.groups
+            .lock()
+            .expect("never poisoned")
+            .insert(group, tag.clone());
         Registered {
             registry: self,
             pgid: group,
         }
     }
 
-    /// KILL to every live group, now.
+    /// KILL to every process of every running command, now: their groups, their descendants
+    /// and whatever carries their tags.
     pub fn kill_all(&self) {
-        for &pgid in self.groups.lock().expect("never poisoned").iter() {
+        let groups = self.groups.lock().expect("never poisoned").clone();
+        // Scanned before anything dies: a dead parent's children move to runbook, and only
+        // parent links find those that also dropped the tag.
+        let all = tree::processes();
+        for (&pgid, tag) in &groups {
+            for p in Tree::new(pgid, tag.clone()).members(&all) {
+                if !p.zombie {
+                    let _ = kill(Pid::from_raw(p.id.pid), Signal::SIGKILL);
+                }
+            }
             let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
         }
     }
@@ -100,96 +116,172 @@ impl Drop for Registered<'_> {
     }
 }
 
-/// The child's process group. Until disarmed, dropping it sends KILL to the whole group, so
-/// a cancelled `run` future or an error return leaves nothing behind.
+/// How far a teardown reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The process group only: the stragglers of a command that exited by itself, which still
+    /// hold its output open. A daemon that left the group was left behind on purpose.
+    Group,
+    /// Everything the command started, wherever it went: after a timeout or a cancel.
+    Tree,
+}
+
+/// The child's processes: its process group and, for a teardown, every process it started.
+/// Until disarmed, dropping it sends KILL to all of them, so a cancelled `run` future or an
+/// error return leaves nothing behind.
 pub(crate) struct Group {
     pub(crate) pgid: Pid,
-    pub(crate) armed: bool,
+    armed: bool,
+    tree: Tree,
+    /// Every process that got TERM or KILL from runbook.
+    signalled: HashSet<Identity>,
+    /// Of those, the ones that had left the process group.
+    detached: HashSet<Identity>,
 }
 
 impl Group {
-    pub(crate) fn new(pid: u32) -> Self {
+    pub(crate) fn new(pid: u32, tag: Tag) -> Self {
+        let raw = i32::try_from(pid).expect("Linux pids fit in i32");
         Self {
-            pgid: Pid::from_raw(i32::try_from(pid).expect("Linux pids fit in i32")),
+            pgid: Pid::from_raw(raw),
             armed: true,
+            tree: Tree::new(raw, tag),
+            signalled: HashSet::new(),
+            detached: HashSet::new(),
         }
     }
 
-    /// Sends `signal` to every member; false when the group no longer exists.
+    /// The direct child was reaped: its pid no longer leads the search for descendants.
+    pub(crate) fn root_reaped(&mut self) {
+        self.tree.root_reaped();
+    }
+
+    /// Sends `signal` to every member of the process group; false when the group no longer
+    /// exists.
     pub(crate) fn signal(&self, signal: Signal) -> bool {
         killpg(self.pgid, signal).is_ok()
     }
 
-    /// TERM to every member, then CONT so that a stopped member gets to handle the TERM;
-    /// false when the group no longer exists.
-    pub(crate) fn terminate(&self) -> bool {
+    /// TERM to every process in `scope`, then CONT so that a stopped one gets to handle the
+    /// TERM; false when there was none. Each process found is signalled (and counted) before
+    /// the group as a whole, which reaches a member forked since the scan.
+    pub(crate) fn terminate(&mut self, scope: Scope) -> bool {
+        let before = self.signalled.len();
+        self.sweep(scope, Some(Signal::SIGTERM));
         let delivered = self.signal(Signal::SIGTERM);
         if delivered {
             self.signal(Signal::SIGCONT);
         }
-        delivered
+        delivered || self.signalled.len() > before
     }
 
-    /// Whether a member is alive. Zombies do not count: the direct child's is reaped by
-    /// `wait`, but an orphaned grandchild's waits for PID 1, which may be slow to reap.
-    pub(crate) fn has_live_members(&self) -> bool {
-        match killpg(self.pgid, None) {
-            Err(Errno::ESRCH) => false,
-            _ => has_live_member_in_proc(self.pgid.as_raw()),
+    /// KILL to every process in `scope`.
+    pub(crate) fn kill(&mut self, scope: Scope) {
+        self.sweep(scope, Some(Signal::SIGKILL));
+        self.signal(Signal::SIGKILL);
+    }
+
+    /// While terminating: TERM to the processes in `scope` that appeared since (a trap that
+    /// forks), and whether any is still alive.
+    pub(crate) fn terminating(&mut self, scope: Scope) -> bool {
+        self.sweep(scope, Some(Signal::SIGTERM)) > 0
+    }
+
+    /// After KILL: KILL again to whatever is still alive in `scope` (a fork that raced the
+    /// first one), and whether any is.
+    pub(crate) fn killing(&mut self, scope: Scope) -> bool {
+        let live = self.sweep(scope, Some(Signal::SIGKILL)) > 0;
+        self.signal(Signal::SIGKILL);
+        live
+    }
+
+    /// Whether a process in `scope` is alive. Zombies do not count: the direct child's is
+    /// reaped by `wait`, those runbook adopted are reaped here, and an orphan that init adopted
+    /// waits for init, which may be slow to reap.
+    pub(crate) fn has_live_members(&mut self, scope: Scope) -> bool {
+        if scope == Scope::Group && killpg(self.pgid, None) == Err(Errno::ESRCH) {
+            return false;
         }
+        self.sweep(scope, None) > 0
+    }
+
+    /// How many processes runbook sent TERM or KILL.
+    pub(crate) fn killed(&self) -> u32 {
+        u32::try_from(self.signalled.len()).unwrap_or(u32::MAX)
+    }
+
+    /// How many of those had left the process group.
+    pub(crate) fn detached(&self) -> u32 {
+        u32::try_from(self.detached.len()).unwrap_or(u32::MAX)
     }
 
     pub(crate) fn disarm(mut self) {
         self.armed = false;
+    }
+
+    /// Scans for the processes in `scope`, reaps the zombies runbook adopted among them, and
+    /// sends `signal` to the live ones (TERM once each, KILL every time); returns how many are
+    /// alive. Each process signalled is counted once.
+    fn sweep(&mut self, scope: Scope, signal: Option<Signal>) -> usize {
+        let all = tree::processes();
+        let group = self.pgid.as_raw();
+        let members = match scope {
+            Scope::Group => all.iter().filter(|p| p.pgrp == group).collect(),
+            Scope::Tree => self.tree.members(&all),
+        };
+        let mut live = 0;
+        for p in members {
+            if p.zombie {
+                if scope == Scope::Tree && self.tree.adopted_zombie(p) {
+                    // Only this exact pid: it is runbook's child and nobody else waits for it.
+                    let _ = waitpid(Pid::from_raw(p.id.pid), Some(WaitPidFlag::WNOHANG));
+                }
+                continue;
+            }
+            live += 1;
+            let Some(signal) = signal else { continue };
+            if signal == Signal::SIGTERM && self.signalled.contains(&p.id) {
+                continue;
+            }
+            let pid = Pid::from_raw(p.id.pid);
+            if kill(pid, signal).is_ok() {
+                if signal == Signal::SIGTERM {
+                    let _ = kill(pid, Signal::SIGCONT);
+                }
+                self.signalled.insert(p.id);
+                if p.pgrp != group {
+                    self.detached.insert(p.id);
+                }
+            }
+        }
+        live
     }
 }
 
 impl Drop for Group {
     fn drop(&mut self) {
         if self.armed {
-            let _ = killpg(self.pgid, Signal::SIGKILL);
+            self.kill(Scope::Tree);
         }
     }
 }
 
-/// Scans `/proc/*/stat` for a process of group `pgid` that is not a zombie. Without a readable
+/// Scans `/proc` for a process of group `pgid` that is not a zombie. Without a readable
 /// `/proc` the group is assumed alive, since `kill` said it has members.
 fn has_live_member_in_proc(pgid: i32) -> bool {
-    let Ok(entries) = fs::read_dir("/proc") else {
+    if fs::metadata("/proc/self/stat").is_err() {
         return true;
-    };
-    entries.flatten().any(|entry| {
-        let name = entry.file_name();
-        let Some(member) = name
-            .to_str()
-            .filter(|name| name.bytes().all(|byte| byte.is_ascii_digit()))
-        else {
-            return false;
-        };
-        // A process that exits while we scan simply has no stat file any more.
-        fs::read_to_string(format!("/proc/{member}/stat"))
-            .ok()
-            .and_then(|stat| parse_stat(&stat))
-            .is_some_and(|(state, group)| group == pgid && !matches!(state, 'Z' | 'X'))
-    })
-}
-
-/// State and process group from a `/proc/PID/stat` line. The command name may contain spaces
-/// and parentheses, so fields are counted from the last `)`.
-pub(crate) fn parse_stat(stat: &str) -> Option<(char, i32)> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
+    }
+    tree::processes()
+        .iter()
+        .any(|p| p.pgrp == pgid && !p.zombie)
 }
 
 #[cfg(test)]
 mod tests {
     use std::os::unix::process::CommandExt as _;
 
-    use super::{group_alive_since, parse_stat};
+    use super::group_alive_since;
 
     #[test]
     fn a_group_number_reused_by_a_newer_leader_is_not_the_group_we_knew() {
@@ -207,12 +299,5 @@ mod tests {
         child.kill().expect("kill");
         child.wait().expect("reap");
         assert!(!group_alive_since(pgid, now));
-    }
-
-    #[test]
-    fn stat_lines_with_odd_command_names() {
-        let stat = "4242 (a (weird) name) S 1 4200 4200 0 -1";
-        assert_eq!(parse_stat(stat), Some(('S', 4200)));
-        assert_eq!(parse_stat("garbage"), None);
     }
 }

@@ -18,3 +18,4 @@ pub mod scheduler;
 pub mod shared;
 pub mod signal;
 pub mod step;
+pub mod tree;

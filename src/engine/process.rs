@@ -1,16 +1,23 @@
-//! Child processes for user commands: every `sh -c` that runbook starts is spawned here, in a
-//! process group of its own, with its output streamed to an [`OutputSink`] as it comes. On
-//! timeout or cancel the whole group gets TERM, then KILL after a grace period, and the group is
-//! checked to be empty afterwards, so no grandchild outlives its step.
+//! Child processes for user commands: every shell that runbook starts is spawned here, in a
+//! process group of its own, with its output streamed to an [`OutputSink`] as it comes. The
+//! script reaches `sh` through an inherited file descriptor, never as an argument, so a secret a
+//! template inlined is not in any process list. On timeout or cancel everything the command
+//! started gets TERM, then KILL after a grace period (its group, descendants that left the group,
+//! and orphans runbook adopted as a child subreaper), and none is left afterwards.
 
 use std::fmt;
-use std::io;
+use std::fs::File;
+use std::io::{self, Seek as _, Write as _};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use command_fds::{CommandFdExt as _, FdMapping};
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::Signal;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
@@ -29,6 +36,14 @@ const READ_CHUNK: usize = 64 * 1024;
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// How long after KILL the group may take to disappear before it is reported as not empty.
 const KILL_SETTLE: Duration = Duration::from_secs(2);
+/// The descriptor on which `sh` finds the script.
+const SCRIPT_FD: i32 = 3;
+/// What `sh -c` runs: read the script from [`SCRIPT_FD`] (a sealed memfd), close it so that no
+/// descendant inherits it, and evaluate it. The variable is unset on the script's own first line,
+/// so line numbers and `$0` (`sh`) stay those of `sh -c SCRIPT`; a script that cannot be read
+/// fails with 126 rather than running as an empty one.
+const READ_SCRIPT: &str = r#"runbook_script=$(cat <&3) || exit 126; exec 3<&-; eval "unset runbook_script; $runbook_script""#;
+
 /// How long output is still read once the group is gone: a process that left the group
 /// (`setsid`) may hold the pipes open, and must not keep the step alive.
 const CLOSE_DRAIN: Duration = Duration::from_millis(100);
@@ -36,7 +51,7 @@ const CLOSE_DRAIN: Duration = Duration::from_millis(100);
 /// A shell command to run as one attempt of a step, a rollback or a `command` probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandSpec {
-    /// Run with `sh -c`.
+    /// Run by `sh`, as with `sh -c`, but handed over on a file descriptor.
     pub script: String,
     /// Added to the environment runbook inherited.
     pub env: Vec<(String, String)>,
@@ -113,10 +128,15 @@ pub struct Finished {
     /// Equal to `pid`: the child leads its own group.
     pub pgid: u32,
     pub teardown: Teardown,
-    /// No live member of the group is left (zombies waiting for init to reap them count as
-    /// gone). Can be false after a normal exit: a member that detached from the output
-    /// (`cmd >/dev/null 2>&1 &`) is left running on purpose, since a step may start a service.
+    /// After a teardown: no process the command started is left alive, in its group or out of
+    /// it. After a normal exit: no live member of the group is left, and it can be false: a
+    /// member that detached from the output (`cmd >/dev/null 2>&1 &`) is left running on
+    /// purpose, since a step may start a service. Zombies waiting for init count as gone.
     pub group_empty: bool,
+    /// How many processes runbook sent TERM or KILL (0 when the command ended by itself).
+    pub killed: u32,
+    /// How many of those had left the process group (`setsid`, a daemon).
+    pub detached: u32,
     /// Members of the group still held the output open after the direct child exited and were
     /// terminated.
     pub stragglers_killed: bool,
@@ -150,6 +170,8 @@ impl<T: OutputSink + ?Sized> OutputSink for &mut T {
 pub enum ProcessError {
     #[error("failed to start `sh` in `{cwd}`: {}", describe(.error), cwd = .cwd.display())]
     Spawn { cwd: PathBuf, error: io::Error },
+    #[error("failed to hand the script to `sh`: {}", describe(.error))]
+    Script { error: io::Error },
     #[error("failed to read the output of process {pid}: {}", describe(.error))]
     Read { pid: u32, error: io::Error },
     #[error("failed to wait for process {pid}: {}", describe(.error))]
@@ -166,11 +188,13 @@ pub(crate) fn describe(error: &io::Error) -> String {
 
 /// Runs `spec` to the end, streaming its output to `sink`.
 ///
-/// The child gets stdin from `/dev/null` and its own process group. On timeout or `cancel` its
-/// group gets TERM, then KILL after `spec.grace`; the result says whether the group ended
-/// up empty. If the direct child exits while its group still holds the output pipes open, output
-/// is read for `spec.linger` more, then the group is terminated the same way. If this future is
-/// dropped before it completes, the group gets KILL.
+/// The child gets stdin from `/dev/null`, its own process group, the script on a file
+/// descriptor and a tag in its environment ([`TAG_VAR`]) that its descendants inherit. On
+/// timeout or `cancel` every process it started (its group, descendants out of the group, tagged
+/// orphans) gets TERM, then KILL after `spec.grace`; the result says how many and whether any
+/// is left. If the direct child exits while its group still holds the output pipes open, output
+/// is read for `spec.linger` more, then the group (only) is terminated the same way. If this
+/// future is dropped before it completes, everything it started gets KILL.
 ///
 /// # Errors
 ///
@@ -188,24 +212,37 @@ pub async fn run<S: OutputSink + ?Sized>(
     cancel: &CancellationToken,
     registry: &Registry,
 ) -> Result<Finished, ProcessError> {
+    adopt_orphans();
+    let script = script_fd(&spec.script).map_err(|error| ProcessError::Script { error })?;
+    let tag = Tag::next();
     let started = Instant::now();
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
-        .arg(&spec.script)
+        .arg(READ_SCRIPT)
         .envs(spec.env.iter().map(|(key, value)| (key, value)))
+        .env(TAG_VAR, tag.env_value())
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true)
-        .spawn()
-        .map_err(|error| ProcessError::Spawn {
-            cwd: spec.cwd.clone(),
-            error,
-        })?;
+        .fd_mappings(vec![FdMapping {
+            parent_fd: script,
+            child_fd: SCRIPT_FD,
+        }])
+        .expect("a single mapping cannot collide");
+    let spawned = command.spawn();
+    // The command owns runbook's copy of the script's descriptor: closed now, the child's is
+    // the only one left.
+    drop(command);
+    let mut child = spawned.map_err(|error| ProcessError::Spawn {
+        cwd: spec.cwd.clone(),
+        error,
+    })?;
     let pid = child.id().expect("a child not yet waited for has a pid");
-    let _registered = registry.register(pid);
+    let _registered = registry.register(pid, &tag);
     sink.spawned(pid);
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
@@ -214,7 +251,7 @@ pub async fn run<S: OutputSink + ?Sized>(
     let mut stderr_buf = Vec::with_capacity(READ_CHUNK);
     let (mut stdout_open, mut stderr_open) = (true, true);
     let mut status: Option<ExitStatus> = None;
-    let mut life = Lifecycle::new(pid, spec, started);
+    let mut life = Lifecycle::new(Group::new(pid, tag), spec, started);
 
     loop {
         if life.settle(status.is_some(), !stdout_open && !stderr_open) {
@@ -242,6 +279,7 @@ pub async fn run<S: OutputSink + ?Sized>(
             },
             exited = child.wait(), if status.is_none() => {
                 status = Some(exited.map_err(|error| ProcessError::Wait { pid, error })?);
+                life.group.root_reaped();
             }
             () = cancel.cancelled(), if may_cancel => life.stop(Exit::Cancelled),
             () = sleep_until_some(life.wake()) => {
@@ -259,7 +297,8 @@ pub async fn run<S: OutputSink + ?Sized>(
     // A normal end checks the group once: a member may have detached from the output.
     let group_empty = life
         .group_empty
-        .unwrap_or_else(|| !life.group.has_live_members());
+        .unwrap_or_else(|| !life.group.has_live_members(Scope::Group));
+    let (killed, detached) = (life.group.killed(), life.group.detached());
     life.group.disarm();
     Ok(Finished {
         exit,
@@ -268,8 +307,33 @@ pub async fn run<S: OutputSink + ?Sized>(
         pgid: pid,
         teardown: life.teardown,
         group_empty,
+        killed,
+        detached,
         stragglers_killed: life.stragglers_killed,
     })
+}
+
+/// The script in a sealed memfd, positioned at its start: readable by the child through the
+/// descriptor, never written to disk, and unchangeable once sealed. Created close-on-exec, so
+/// only the child gets it (mapped to [`SCRIPT_FD`]).
+fn script_fd(script: &str) -> io::Result<OwnedFd> {
+    let fd = memfd_create(
+        c"runbook-script",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )?;
+    let mut file = File::from(fd);
+    file.write_all(script.as_bytes())?;
+    file.rewind()?;
+    fcntl(
+        &file,
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_SEAL
+                | SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_WRITE,
+        ),
+    )?;
+    Ok(OwnedFd::from(file))
 }
 
 async fn sleep_until_some(wake: Option<Instant>) {
@@ -286,9 +350,9 @@ enum Phase {
     Running,
     /// The direct child exited; reading what its group still writes until `until`.
     Lingering { until: Instant },
-    /// TERM sent; polling the group until it is empty or `kill_at`.
+    /// TERM sent; polling the processes until none is left or `kill_at`.
     Terminating { kill_at: Instant, poll_at: Instant },
-    /// KILL sent; polling the group until it is empty or `give_up_at`.
+    /// KILL sent; polling the processes until none is left or `give_up_at`.
     Killed {
         give_up_at: Instant,
         poll_at: Instant,
@@ -308,21 +372,25 @@ struct Lifecycle {
     /// Why runbook ended the command, when it did.
     stopped: Option<Exit>,
     teardown: Teardown,
+    /// What the teardown reaches: everything after a timeout or cancel, the group for
+    /// stragglers.
+    scope: Scope,
     stragglers_killed: bool,
     /// Known once a teardown has checked the group.
     group_empty: Option<bool>,
 }
 
 impl Lifecycle {
-    fn new(pid: u32, spec: &CommandSpec, started: Instant) -> Self {
+    fn new(group: Group, spec: &CommandSpec, started: Instant) -> Self {
         Self {
-            group: Group::new(pid),
+            group,
             phase: Phase::Running,
             deadline: spec.timeout.map(|timeout| started + timeout),
             grace: spec.grace,
             linger: spec.linger,
             stopped: None,
             teardown: Teardown::NotNeeded,
+            scope: Scope::Tree,
             stragglers_killed: false,
             group_empty: None,
         }
@@ -356,14 +424,18 @@ impl Lifecycle {
         }
     }
 
-    /// Starts the teardown: TERM to the group. While lingering, the direct child already exited
-    /// by itself, so its own exit stands (even on cancel) and the members are stragglers.
+    /// Starts the teardown: TERM to everything the command started. While lingering, the direct
+    /// child already exited by itself, so its own exit stands (even on cancel), the members of
+    /// its group that hold the output are stragglers, and what left the group was left behind on
+    /// purpose (a daemon), so only the group is terminated.
     fn stop(&mut self, reason: Exit) {
         let lingering = matches!(self.phase, Phase::Lingering { .. });
-        if !lingering {
+        if lingering {
+            self.scope = Scope::Group;
+        } else {
             self.stopped = Some(reason);
         }
-        if self.group.terminate() {
+        if self.group.terminate(self.scope) {
             self.teardown = Teardown::Term;
             self.stragglers_killed = lingering;
         }
@@ -385,11 +457,12 @@ impl Lifecycle {
             Phase::Running => self.stop(Exit::TimedOut),
             Phase::Lingering { .. } => self.stop(Exit::Success),
             Phase::Terminating { kill_at, .. } => {
-                if reaped && !self.group.has_live_members() {
+                let live = self.group.terminating(self.scope);
+                if reaped && !live {
                     self.group_empty = Some(true);
                     self.phase = closing;
                 } else if now >= kill_at {
-                    self.group.signal(Signal::SIGKILL);
+                    self.group.kill(self.scope);
                     self.teardown = Teardown::Kill;
                     self.phase = Phase::Killed {
                         give_up_at: now + KILL_SETTLE,
@@ -400,7 +473,8 @@ impl Lifecycle {
                 }
             }
             Phase::Killed { give_up_at, .. } => {
-                if reaped && !self.group.has_live_members() {
+                let live = self.group.killing(self.scope);
+                if reaped && !live {
                     self.group_empty = Some(true);
                     self.phase = closing;
                 } else if now >= give_up_at {
@@ -420,8 +494,10 @@ impl Lifecycle {
 }
 
 pub use crate::engine::capture::{Capture, DEFAULT_CAPTURE_CAP, MAX_LINE, TAIL_LINES};
-use crate::engine::group::Group;
+use crate::engine::group::{Group, Scope};
 pub use crate::engine::group::{Registry, group_alive, group_alive_since};
+pub use crate::engine::tree::TAG_VAR;
+use crate::engine::tree::{Tag, adopt_orphans};
 
 #[cfg(test)]
 mod tests {
@@ -468,8 +544,8 @@ mod tests {
         }
         fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
-            .and_then(|stat| crate::engine::group::parse_stat(&stat))
-            .is_none_or(|(state, _)| state == 'Z')
+            .and_then(|stat| crate::engine::tree::parse_proc(&stat))
+            .is_none_or(|p| p.zombie)
     }
 
     async fn wait_for_pid(path: &Path) -> i32 {
@@ -605,6 +681,49 @@ mod tests {
             let pid = read_pid(&dir.path().join(file));
             assert!(is_gone(pid), "{file}: {pid} survived");
         }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_reaches_what_left_the_group_and_counts_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut spec = spec(
+            "setsid sleep 100 >/dev/null 2>&1 & echo $! > setsid.pid; sleep 100; :",
+            dir.path(),
+        );
+        spec.timeout = Some(Duration::from_millis(500));
+        let (finished, _) = run_capture(&spec).await;
+        let pid = read_pid(&dir.path().join("setsid.pid"));
+        let gone = is_gone(pid);
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        assert_eq!(finished.exit, Exit::TimedOut);
+        assert!(gone, "the setsid child {pid} survived");
+        assert!(finished.group_empty);
+        assert_eq!((finished.killed, finished.detached), (3, 1), "{finished:?}");
+    }
+
+    #[tokio::test]
+    async fn the_script_is_not_an_argument_and_its_descriptor_is_closed() {
+        let script = "# marker-7f3a\n\
+                      tr '\\0' ' ' < /proc/$$/cmdline; echo\n\
+                      echo \"$0 $#\"\n\
+                      if [ -e /proc/$$/fd/3 ]; then echo open; else echo closed; fi\n\
+                      nosuchcommand-7f3a\n\
+                      exit 5";
+        let (finished, capture) = run_capture(&spec(script, Path::new("/"))).await;
+        assert_eq!(finished.exit, Exit::Code(5));
+        let stdout = text(capture.stdout_head());
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{stdout}");
+        assert!(lines[0].starts_with("sh -c "), "{stdout}");
+        assert!(
+            !lines[0].contains("marker-7f3a"),
+            "the script is in argv: {stdout}"
+        );
+        assert_eq!(lines[1..], ["sh 0", "closed"]);
+        // sh still names itself and the line, as with `sh -c SCRIPT`.
+        let stderr = text(capture.stderr_head());
+        assert!(stderr.starts_with("sh: 5: "), "{stderr}");
+        assert!(stderr.contains("nosuchcommand-7f3a: not found"), "{stderr}");
     }
 
     #[tokio::test]

@@ -466,6 +466,8 @@ async fn command(
             step: step.id.clone(),
             pgid: i32::try_from(finished.pgid).unwrap_or(-1),
             empty: finished.group_empty,
+            killed: finished.killed,
+            detached: finished.detached,
         });
     }
     let exit = finished.exit;

@@ -159,6 +159,7 @@ pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
             step,
             pgid,
             empty: false,
+            ..
         } => Line::new(
             Tone::Warn,
             format!("warning: {step} left processes behind in process group {pgid}"),

@@ -258,6 +258,8 @@ pub(crate) fn full_run() -> Vec<Play> {
                 step: "verify".into(),
                 pgid: 4242,
                 empty: true,
+                killed: 1,
+                detached: 0,
             },
         ),
         e(

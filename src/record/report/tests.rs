@@ -505,6 +505,8 @@ fn interrupted_run() {
                 step: "restore".into(),
                 pgid: 4242,
                 empty: true,
+                killed: 1,
+                detached: 0,
             },
         )
         .attempt(301_700, "restore", 1, Exit::Cancelled, 60_000)
