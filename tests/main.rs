@@ -6,6 +6,7 @@ mod util;
 mod cli;
 mod diff;
 mod dr;
+mod evidence;
 mod notify;
 mod plan;
 mod probes;

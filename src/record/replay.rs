@@ -63,6 +63,8 @@ pub struct Finished {
     pub rto_achieved_ms: Option<u64>,
     pub rpo_objective_ms: Option<u64>,
     pub rpo_achieved_ms: Option<u64>,
+    pub recovery_point: Option<DateTime<Utc>>,
+    pub recovery_point_error: Option<String>,
 }
 
 /// One attempt of a step.
@@ -499,6 +501,8 @@ impl RunState {
                     rto_achieved_ms,
                     rpo_objective_ms,
                     rpo_achieved_ms,
+                    recovery_point,
+                    recovery_point_error,
                 } => {
                     s.finished = Some(Finished {
                         ts,
@@ -509,6 +513,8 @@ impl RunState {
                         rto_achieved_ms: *rto_achieved_ms,
                         rpo_objective_ms: *rpo_objective_ms,
                         rpo_achieved_ms: *rpo_achieved_ms,
+                        recovery_point: *recovery_point,
+                        recovery_point_error: recovery_point_error.clone(),
                     });
                 }
                 Event::StepOutput { .. } => {}

@@ -250,6 +250,8 @@ impl Journal {
                 rto_achieved_ms: rto,
                 rpo_objective_ms: Some(300_000),
                 rpo_achieved_ms: rto.map(|_| 190_000),
+                recovery_point: rto.map(|_| at(-190_000)),
+                recovery_point_error: None,
             },
         )
     }
@@ -839,6 +841,8 @@ fn declines_tolerated_failures_nested_steps_and_failed_validation() {
             rto_achieved_ms: Some(3000),
             rpo_objective_ms: None,
             rpo_achieved_ms: None,
+            recovery_point: None,
+            recovery_point_error: None,
         },
     );
     let state = j.state();
