@@ -1,12 +1,36 @@
-//! What a run says about its objectives (issue #11): a dry run measures nothing and a failed
-//! run recovers nothing, so neither says an objective was met: not in its journal (nor `--json`),
-//! not in its plain or live summary.
+//! The report as evidence (issue #11, rule 12): every step's outputs, masked; the recovery
+//! point's time; a failed rollback's log tail; and no statement about what did not happen: a
+//! dry run or a failed run never says an objective was met, a step that never started has no
+//! duration. Each checked in `report.md`, in `report --format json`, and where the run's own
+//! output or journal says it too.
 
 use std::path::Path;
 
 use serde_json::Value;
 
 use crate::util::{Test, journal, playbook};
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `runbook report RUN --format json`, parsed.
+fn report_json(t: &Test, run: &str) -> Value {
+    let out = t
+        .run_args(["report", run, "--format", "json"])
+        .expect_code(0);
+    serde_json::from_str(&out.stdout()).expect("the report is one JSON document")
+}
+
+/// The text of a Markdown section, up to the next heading of the same level.
+fn section<'a>(md: &'a str, heading: &str) -> &'a str {
+    md.split(&format!("\n{heading}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {heading:?} in\n{md}"))
+        .split("\n## ")
+        .next()
+        .unwrap_or_default()
+}
 
 fn run_finished(dir: &Path) -> Value {
     journal(dir)
@@ -28,6 +52,66 @@ id = "restore"
 needs = ["latest-backup"]
 run = "test -z \"$FAIL\""
 "#;
+
+// See: #11
+#[test]
+fn the_recovery_point_time_is_in_the_report_not_only_the_rpo() {
+    let t = Test::new().file("pb.toml", &playbook("point", RECOVERY_POINT));
+    t.run_args([
+        "run",
+        "pb.toml",
+        "--out",
+        "run",
+        "--mode",
+        "incident",
+        "--incident-start",
+        "2026-12-02T03:40:00Z",
+    ])
+    .expect_code(0);
+    let finished = run_finished(&t.path().join("run"));
+    assert_eq!(finished["recovery_point"], "2026-12-02T03:10:00Z");
+    assert_eq!(finished["rpo_achieved_ms"], 30 * 60 * 1000);
+    let md = read(&t.path().join("run/report.md"));
+    let outcome = section(&md, "## Outcome");
+    assert!(
+        outcome.contains(
+            "**Recovery point:** 2026-12-02T03:10:00Z (`recovery_point`): the data is restored as of this time; the RPO counts from the incident start 2026-12-02T03:40:00Z."
+        ),
+        "{outcome}"
+    );
+    assert!(outcome.contains("| RPO | 1h | 30m | met |"), "{outcome}");
+    let doc = report_json(&t, "run");
+    let point = &doc["outcome"]["recovery_point"];
+    assert_eq!(point["at"], "2026-12-02T03:10:00.000Z");
+    assert_eq!(point["rpo_measured_from"], "2026-12-02T03:40:00.000Z");
+    assert_eq!(point["rpo_measured_from_incident_start"], true);
+    assert_eq!(doc["outcome"]["rpo"]["result"], "met");
+}
+
+// See: #11
+#[test]
+fn a_recovery_point_that_gives_no_time_says_why() {
+    let text = RECOVERY_POINT.replace("echo 2026-12-02T03:10:00Z", "echo yesterday");
+    let t = Test::new().file("pb.toml", &playbook("point", &text));
+    t.run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(0);
+    let finished = run_finished(&t.path().join("run"));
+    assert!(finished.get("recovery_point").is_none(), "{finished}");
+    let error = finished["recovery_point_error"]
+        .as_str()
+        .expect("the reason is journaled");
+    assert!(error.contains("`yesterday`"), "{error}");
+    let md = read(&t.path().join("run/report.md"));
+    assert!(
+        md.contains(
+            "**Recovery point:** unknown: `recovery_point` gave `yesterday`, not an RFC 3339 time"
+        ),
+        "{md}"
+    );
+    let doc = report_json(&t, "run");
+    assert_eq!(doc["outcome"]["recovery_point"]["at"], Value::Null);
+    assert_eq!(doc["outcome"]["recovery_point"]["error"], error);
+}
 
 /// A claim that an objective was met, in any of the forms the outputs use.
 fn claims_met(text: &str) -> bool {
@@ -52,6 +136,22 @@ fn a_dry_run_says_its_objectives_were_not_measured() {
     let finished = run_finished(&t.path().join("run"));
     assert_eq!(finished["rto_achieved_ms"], Value::Null, "{finished}");
     assert_eq!(finished["rpo_achieved_ms"], Value::Null, "{finished}");
+    let md = read(&t.path().join("run/report.md"));
+    assert!(!claims_met(&md), "{md}");
+    let outcome = section(&md, "## Outcome");
+    for line in [
+        "| RTO | 10m | — (dry run) | not measured in a dry run |",
+        "| RPO | 1h | — (dry run) | not measured in a dry run |",
+        "**Recovery point:** 2026-12-02T03:10:00Z (`recovery_point`): a dry run restores nothing.",
+    ] {
+        assert!(outcome.contains(line), "missing {line:?} in\n{outcome}");
+    }
+    let doc = report_json(&t, "run");
+    assert!(!claims_met(&doc.to_string()), "{doc}");
+    for objective in ["rto", "rpo"] {
+        assert_eq!(doc["outcome"][objective]["achieved_ms"], Value::Null);
+        assert_eq!(doc["outcome"][objective]["result"], "not_measured");
+    }
 
     // `--json` prints the journal's events: no achieved figure there either.
     let t = Test::new().file("pb.toml", &playbook("point", RECOVERY_POINT));
@@ -119,4 +219,16 @@ fn a_failed_run_says_its_objectives_were_not_achieved() {
         finished["recovery_point"], "2026-12-02T03:10:00Z",
         "the point it aimed for is still evidence"
     );
+    let md = read(&t.path().join("run/report.md"));
+    assert!(!claims_met(&md), "{md}");
+    let outcome = section(&md, "## Outcome");
+    for line in [
+        "| RPO | 1h | — | not achieved |",
+        "**Recovery point:** 2026-12-02T03:10:00Z (`recovery_point`): the run failed, so nothing was recovered to it.",
+    ] {
+        assert!(outcome.contains(line), "missing {line:?} in\n{outcome}");
+    }
+    let doc = report_json(&t, "run");
+    assert_eq!(doc["outcome"]["rpo"]["achieved_ms"], Value::Null);
+    assert_eq!(doc["outcome"]["rpo"]["result"], "not_achieved");
 }

@@ -98,6 +98,12 @@ fn outcome(r: &Report) -> Value {
         "failures_tolerated": o.failures_tolerated,
         "rto": measure(&o.rto),
         "rpo": o.rpo.as_ref().map(measure),
+        "recovery_point": o.recovery_point.as_ref().map(|rp| json!({
+            "at": opt_ts(rp.at),
+            "error": rp.error,
+            "rpo_measured_from": opt_ts(rp.rpo_from),
+            "rpo_measured_from_incident_start": rp.rpo_from_incident,
+        })),
         "planned_rto_ms": r.plan.as_ref().map(|p| p.planned_rto_ms),
         "interrupted": o.interrupted.as_ref().map(|(at, signal)| json!({
             "at": ts(*at),

@@ -10,6 +10,7 @@ use crate::ui::count::count;
 
 use super::closing::{comparison, failures, notifications, signoff};
 use super::escape::{cell, cell_code, code, fence, text};
+use super::evidence;
 use super::md::{Md, how, human, id_list, offset, phase, when};
 use super::mermaid;
 use super::model::{Measure, Report, Status, StepRow};
@@ -225,6 +226,7 @@ fn outcome(md: &mut Md, r: &Report) {
         rows.push(measure_row("RPO", rpo, r.header.dry_run));
     }
     md.table(&["Objective", "Target", "Achieved", "Result"], &rows);
+    evidence::recovery_point(md, r);
     if let Some(p) = &r.plan {
         md.para(&format!(
             "Planned RTO (the critical path of budgets): {}.",

@@ -83,6 +83,8 @@ pub(super) enum Verdict {
     NotMeasured,
     /// The run failed or was interrupted: there was no recovery to time.
     NotAchieved,
+    /// A dry run changes nothing, so it recovers nothing and its clock measures no recovery.
+    DryRun,
     NoObjective,
 }
 
@@ -103,6 +105,7 @@ impl Verdict {
             Self::Missed => "missed",
             Self::NotMeasured => "not measured",
             Self::NotAchieved => "not achieved",
+            Self::DryRun => "not measured in a dry run",
             Self::NoObjective => "no objective",
         }
     }
@@ -112,7 +115,8 @@ impl Verdict {
         match self {
             Self::Met => "met",
             Self::Missed => "missed",
-            Self::NotMeasured => "not_measured",
+            // A dry run's: the run's `dry_run` says why; the token stays the one readers know.
+            Self::NotMeasured | Self::DryRun => "not_measured",
             Self::NotAchieved => "not_achieved",
             Self::NoObjective => "no_objective",
         }
@@ -191,6 +195,19 @@ impl Gap {
     }
 }
 
+/// The time the data is recovered as of, from `[playbook] recovery_point`: the evidence behind
+/// the RPO, shown whatever the run's outcome.
+#[derive(Debug, Clone)]
+pub(super) struct RecoveryPoint {
+    /// `None`: unknown, see `error`.
+    pub(super) at: Option<DateTime<Utc>>,
+    /// Why it is unknown: the journal's reason, or that the run never recorded it.
+    pub(super) error: Option<String>,
+    /// What the RPO counts back from: the incident's start, else the run's.
+    pub(super) rpo_from: Option<DateTime<Utc>>,
+    pub(super) rpo_from_incident: bool,
+}
+
 /// Section 2.
 #[derive(Debug, Clone)]
 pub(super) struct Outcome {
@@ -200,6 +217,8 @@ pub(super) struct Outcome {
     pub(super) rto: Measure,
     /// `None` when neither an objective nor an achieved value is known.
     pub(super) rpo: Option<Measure>,
+    /// `None` when the playbook sets no `recovery_point` (and the journal records none).
+    pub(super) recovery_point: Option<RecoveryPoint>,
     pub(super) interrupted: Option<(DateTime<Utc>, String)>,
     pub(super) gaps: Vec<Gap>,
     /// Steps the runner died under.
