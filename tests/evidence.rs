@@ -39,6 +39,68 @@ fn run_finished(dir: &Path) -> Value {
         .expect("run_finished")
 }
 
+fn step<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {doc}"))
+}
+
+const SECRET: &str = "s3cr3t-7Hq";
+
+const OUTPUTS: &str = r#"secrets = ["DB_TOKEN"]
+[[steps]]
+id = "latest-backup"
+run = "echo /backups/orders-2026-12-02T0310.dump"
+outputs = { file = "stdout" }
+[[steps]]
+id = "checksum"
+needs = ["latest-backup"]
+run = "echo 'sha256 9f2c1e4b  {{steps.latest-backup.outputs.file}}'"
+outputs = { sha256 = { stdout_regex = 'sha256 ([0-9a-f]+)' } }
+[[steps]]
+id = "verify-counts"
+needs = ["checksum"]
+run = "echo 'orders=1200'; echo \"token=$DB_TOKEN\""
+outputs = { orders = { stdout_regex = 'orders=([0-9]+)' }, token = { stdout_regex = 'token=(\S+)' } }
+"#;
+
+// See: #11
+#[test]
+fn every_steps_outputs_are_in_the_report_masked() {
+    let t = Test::new()
+        .file("pb.toml", &playbook("evidence", OUTPUTS))
+        .env("DB_TOKEN", SECRET);
+    t.run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(0);
+    let md = read(&t.path().join("run/report.md"));
+    let outputs = section(&md, "## Outputs");
+    for row in [
+        "| `latest-backup` | `file` | `/backups/orders-2026-12-02T0310.dump` |",
+        "| `checksum` | `sha256` | `9f2c1e4b` |",
+        "| `verify-counts` | `orders` | `1200` |",
+        "| `verify-counts` | `token` | `***` |",
+    ] {
+        assert!(outputs.contains(row), "missing {row:?} in\n{outputs}");
+    }
+    let doc = report_json(&t, "run");
+    assert_eq!(
+        step(&doc, "latest-backup")["outputs"]["file"],
+        "/backups/orders-2026-12-02T0310.dump"
+    );
+    assert_eq!(step(&doc, "checksum")["outputs"]["sha256"], "9f2c1e4b");
+    assert_eq!(step(&doc, "verify-counts")["outputs"]["orders"], "1200");
+    assert_eq!(step(&doc, "verify-counts")["outputs"]["token"], "***");
+    for (what, text) in [
+        ("report.md", md.clone()),
+        ("report --format json", doc.to_string()),
+    ] {
+        assert!(!text.contains(SECRET), "{what} holds the secret:\n{text}");
+    }
+}
+
 const RECOVERY_POINT: &str = r#"rto = "10m"
 rpo = "1h"
 recovery_point = "{{steps.latest-backup.outputs.taken_at}}"

@@ -15,8 +15,8 @@ use crate::record::replay::{RunState, StepRecord};
 
 use super::model::{
     ApprovalRow, CheckRow, Comparison, Failure, Gap, Header, Measure, NotificationRow, Outcome,
-    PlanFacts, PlannedStep, RecoveryPoint, Report, ReportInput, RollbackRow, Slower, Status,
-    StepRow, TAIL_LINES, Verdict,
+    OutputRow, PlanFacts, PlannedStep, RecoveryPoint, Report, ReportInput, RollbackRow, Slower,
+    Status, StepRow, TAIL_LINES, Verdict,
 };
 
 /// A step counts as slower than in the previous run beyond this ratio (and [`SLOWER_FLOOR_MS`]).
@@ -66,6 +66,7 @@ impl Report {
             outcome: outcome(state, playbook, &header, run_start),
             checks: check_rows(state),
             approvals: approval_rows(state),
+            outputs: output_rows(state),
             rollbacks: rollback_rows(state),
             notifications: notification_rows(state),
             comparison: input.previous.map(|p| comparison(p, state, &steps)),
@@ -436,6 +437,20 @@ fn approval_rows(state: &RunState) -> Vec<ApprovalRow> {
                 how: a.how,
                 reason: a.reason.clone(),
             }
+        })
+        .collect()
+}
+
+fn output_rows(state: &RunState) -> Vec<OutputRow> {
+    state
+        .steps
+        .values()
+        .flat_map(|rec| {
+            rec.outputs.iter().map(|(name, value)| OutputRow {
+                step: rec.id.clone(),
+                name: name.clone(),
+                value: value.clone(),
+            })
         })
         .collect()
 }

@@ -1,7 +1,8 @@
 //! The evidence a recovery leaves in Markdown: the recovery point (the time the data is
-//! restored as of, not only the RPO computed from it).
+//! restored as of, not only the RPO computed from it) and every step's outputs (backup names,
+//! checksums, counts), masked as the journal holds them.
 
-use super::escape::text;
+use super::escape::{cell_code, code, fence, is_short, text};
 use super::md::{Md, when};
 use super::model::Report;
 
@@ -36,4 +37,34 @@ pub(super) fn recovery_point(md: &mut Md, r: &Report) {
         "**Recovery point:** {} (`recovery_point`): {meaning}.",
         when(at)
     ));
+}
+
+/// Every output of every step; a value too long or with several lines for a cell follows the
+/// table in a block.
+pub(super) fn outputs(md: &mut Md, r: &Report) {
+    md.heading(2, "Outputs");
+    if r.outputs.is_empty() {
+        md.para("No step gave an output.");
+        return;
+    }
+    let mut long = Vec::new();
+    let rows: Vec<Vec<String>> = r
+        .outputs
+        .iter()
+        .map(|o| {
+            let value = if is_short(&o.value) {
+                cell_code(&o.value)
+            } else {
+                long.push(o);
+                "below".to_owned()
+            };
+            vec![cell_code(&o.step), cell_code(&o.name), value]
+        })
+        .collect();
+    md.table(&["Step", "Output", "Value"], &rows);
+    for o in long {
+        md.para(&format!("{} of {}:", code(&o.name), code(&o.step)));
+        let lines: Vec<String> = o.value.lines().map(str::to_owned).collect();
+        md.block(&fence(&lines, "text"));
+    }
 }

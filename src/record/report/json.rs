@@ -171,6 +171,12 @@ fn steps(r: &Report) -> Value {
                 "rerun_after_resume": s.rerun_after_resume,
                 "rollback_ok": s.rollback_ok,
                 "would_run": s.would_run,
+                "outputs": r
+                    .outputs
+                    .iter()
+                    .filter(|o| o.step == s.id)
+                    .map(|o| (o.name.clone(), Value::String(o.value.clone())))
+                    .collect::<serde_json::Map<_, _>>(),
             })
         })
         .collect()

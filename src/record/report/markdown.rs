@@ -24,6 +24,7 @@ pub(super) fn render(r: &Report) -> String {
         plan(&mut md, r);
     }
     timeline(&mut md, r);
+    evidence::outputs(&mut md, r);
     checks(&mut md, r);
     approvals(&mut md, r);
     failures(&mut md, r);

@@ -345,6 +345,14 @@ pub(super) struct Failure {
     pub(super) log: Option<LogTail>,
 }
 
+/// One output of one step, masked as the journal holds it.
+#[derive(Debug, Clone)]
+pub(super) struct OutputRow {
+    pub(super) step: String,
+    pub(super) name: String,
+    pub(super) value: String,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct RollbackRow {
     pub(super) step: String,
@@ -397,6 +405,9 @@ pub(super) struct Report {
     pub(super) outcome: Outcome,
     pub(super) steps: Vec<StepRow>,
     pub(super) plan: Option<PlanFacts>,
+    /// Every step's outputs, in the timeline's order: the evidence (backup names, checksums,
+    /// counts).
+    pub(super) outputs: Vec<OutputRow>,
     pub(super) checks: Vec<CheckRow>,
     pub(super) approvals: Vec<ApprovalRow>,
     pub(super) include_logs: IncludeLogs,

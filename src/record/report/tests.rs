@@ -183,6 +183,21 @@ impl Journal {
         )
     }
 
+    /// Gives the last `step_finished` of `step` these (masked) outputs.
+    fn outputs(&mut self, step: &str, outputs: &[(&str, &str)]) -> &mut Self {
+        let finished = self.0.iter_mut().rev().find_map(|r| match &mut r.event {
+            Event::StepFinished {
+                step: s, outputs, ..
+            } if s == step => Some(outputs),
+            _ => None,
+        });
+        let finished = finished.expect("the step finished");
+        for (k, v) in outputs {
+            finished.insert((*k).to_owned(), (*v).to_owned());
+        }
+        self
+    }
+
     /// A whole successful `run` step.
     fn ok(&mut self, ms: i64, step: &str, command: &str, took: u64) -> &mut Self {
         let end = ms + i64::try_from(took).expect("small");
@@ -298,11 +313,26 @@ fn successful() -> Journal {
             "pg_restore --clean --if-exists --dbname=control_plane /backups/latest.dump",
             460_000,
         )
+        .outputs(
+            "latest-backup",
+            &[
+                ("file", "/backups/2026-11-23T01-56.dump"),
+                ("sha256", "9f2c1e"),
+            ],
+        )
         .ok(
             701_800,
             "verify-counts",
             "psql -tAc 'select count(*) from workflows'",
             1_200,
+        )
+        .outputs(
+            "verify-counts",
+            &[
+                ("workflows", "1200"),
+                ("password", "***"),
+                ("tables", "orders 1200\nusers 31"),
+            ],
         )
         .check(703_100, CheckPhase::Validation, true, 3)
         .at(
@@ -358,6 +388,28 @@ fn agree(md: &str, doc: &serde_json::Value) {
     assert!(row.contains(&format!("| {achieved}")), "{row}");
     // `not measured` in JSON is `not measured in a dry run` in a dry run's Markdown.
     assert!(row.contains(&format!("| {result}")), "{row}");
+    // Every output the JSON lists is in the Markdown's Outputs section, and no other.
+    let outputs = md
+        .split("\n## Outputs\n")
+        .nth(1)
+        .expect("an Outputs section")
+        .split("\n## ")
+        .next()
+        .expect("its text");
+    let mut listed = 0;
+    for step in doc["steps"].as_array().expect("steps") {
+        let id = step["id"].as_str().expect("id");
+        for (name, value) in step["outputs"].as_object().expect("outputs") {
+            let value = value.as_str().expect("a string");
+            assert!(
+                outputs.contains(&format!("| `{id}` | `{name}` |"))
+                    && outputs.contains(value.lines().next().unwrap_or_default()),
+                "{id}.{name} = {value:?} in\n{outputs}"
+            );
+            listed += 1;
+        }
+    }
+    assert_eq!(outputs.matches("\n| `").count(), listed, "{outputs}");
     if let Some(at) = doc["outcome"]["recovery_point"]["at"].as_str() {
         let at = at.replace(".000Z", "Z");
         assert!(md.contains(&format!("**Recovery point:** {at} ")), "{at}");
