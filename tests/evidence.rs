@@ -175,6 +175,90 @@ fn a_recovery_point_that_gives_no_time_says_why() {
     assert_eq!(doc["outcome"]["recovery_point"]["error"], error);
 }
 
+const ROLLBACK: &str = r#"secrets = ["DB_TOKEN"]
+[[steps]]
+id = "snapshot"
+run = "echo snapshot taken"
+rollback = "echo 'restoring the snapshot'; echo \"auth $DB_TOKEN\"; echo 'pg_restore: error: could not connect to server' >&2; exit 4"
+[[steps]]
+id = "restore"
+needs = ["snapshot"]
+run = "echo restoring; exit 3"
+on_failure = "rollback"
+"#;
+
+// See: #11
+#[test]
+fn a_failed_rollback_shows_its_log_tail() {
+    let t = Test::new()
+        .file("pb.toml", &playbook("undo", ROLLBACK))
+        .env("DB_TOKEN", SECRET);
+    t.run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(1);
+    let md = read(&t.path().join("run/report.md"));
+    let failures = section(&md, "## Failures and rollbacks");
+    let tail = failures
+        .split("#### Rollback of `snapshot`: failed")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no log of the failed rollback in\n{failures}"));
+    for line in [
+        "Output of rollback, 3 lines",
+        "restoring the snapshot",
+        "auth ***",
+        "pg_restore: error: could not connect to server",
+    ] {
+        assert!(tail.contains(line), "missing {line:?} in\n{tail}");
+    }
+    assert!(
+        !tail.contains("snapshot taken"),
+        "the step's own output is not the rollback's:\n{tail}"
+    );
+    let doc = report_json(&t, "run");
+    let rollback = doc["rollbacks"]
+        .as_array()
+        .expect("rollbacks")
+        .iter()
+        .find(|rb| rb["step"] == "snapshot")
+        .expect("the rollback of snapshot");
+    assert_eq!(rollback["result"], "failed");
+    assert_eq!(rollback["exit_code"], 4);
+    assert_eq!(rollback["log"]["segment"], "rollback");
+    // stdout and stderr interleave in their own order.
+    let mut lines: Vec<&str> = rollback["log"]["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "auth ***",
+            "pg_restore: error: could not connect to server",
+            "restoring the snapshot",
+        ]
+    );
+    for text in [md, doc.to_string()] {
+        assert!(!text.contains(SECRET), "{text}");
+    }
+}
+
+/// The other side of the rule: only a rollback that did not succeed gets its tail.
+#[test]
+fn a_rollback_that_succeeded_needs_no_log_tail() {
+    let text = ROLLBACK.replace("; exit 4\"", "\"");
+    let t = Test::new().file("pb.toml", &playbook("undo", &text));
+    t.run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(1);
+    let md = read(&t.path().join("run/report.md"));
+    assert!(!md.contains("#### Rollback of"), "{md}");
+    let doc = report_json(&t, "run");
+    let rollback = doc["rollbacks"][0].as_object().expect("a rollback");
+    assert_eq!(rollback["result"], "ok");
+    assert_eq!(rollback.get("log"), Some(&Value::Null), "{rollback:?}");
+}
+
 /// A claim that an objective was met, in any of the forms the outputs use.
 fn claims_met(text: &str) -> bool {
     text.contains("(met)") || text.contains("| met |") || text.contains("\"met\"")
@@ -293,4 +377,84 @@ fn a_failed_run_says_its_objectives_were_not_achieved() {
     let doc = report_json(&t, "run");
     assert_eq!(doc["outcome"]["rpo"]["achieved_ms"], Value::Null);
     assert_eq!(doc["outcome"]["rpo"]["result"], "not_achieved");
+}
+
+// See: #11
+#[test]
+fn a_rollback_whose_command_never_started_is_not_counted_as_run() {
+    let t = Test::new().file(
+        "pb.toml",
+        &playbook(
+            "undo",
+            r#"[[steps]]
+id = "restore"
+run = "echo starting; exit 3"
+outputs = { job = { stdout_regex = 'job=([0-9]+)' } }
+on_failure = "rollback"
+rollback = "echo cancelling {{steps.restore.outputs.job}}"
+"#,
+        ),
+    );
+    t.run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(1);
+    let md = read(&t.path().join("run/report.md"));
+    let outcome = section(&md, "## Outcome");
+    assert!(!outcome.contains("rollback ran"), "{outcome}");
+    assert!(
+        outcome.contains(
+            "- The rollback of `restore` **never started**: template error in `rollback`"
+        ),
+        "{outcome}"
+    );
+    let rollbacks = section(&md, "## Failures and rollbacks");
+    assert!(
+        rollbacks.contains("| **not started** | — | — | template error in `rollback`"),
+        "{rollbacks}"
+    );
+    assert!(
+        !rollbacks.contains("#### Rollback of"),
+        "no output to show:\n{rollbacks}"
+    );
+    let doc = report_json(&t, "run");
+    let rollback = &doc["rollbacks"][0];
+    assert_eq!(rollback["result"], "not_started");
+    assert_eq!(rollback["duration_ms"], Value::Null);
+    assert_eq!(rollback["log"], Value::Null);
+}
+
+// See: #11
+#[test]
+fn a_rollbacks_process_is_not_reported_as_its_steps() {
+    let t = Test::new().file(
+        "pb.toml",
+        &playbook(
+            "undo",
+            "[[steps]]\nid = \"restore\"\nrun = \"exit 3\"\ntimeout = \"1s\"\non_failure = \"rollback\"\nrollback = \"echo undoing; sleep 30\"\n",
+        ),
+    );
+    t.run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(1);
+    // Both the step's command and its rollback's start a process under the step's id.
+    let pgids: Vec<u64> = journal(&t.path().join("run"))
+        .iter()
+        .filter(|e| e["event"] == "process_started")
+        .filter_map(|e| e["pgid"].as_u64())
+        .collect();
+    assert_eq!(pgids.len(), 2, "{pgids:?}");
+    let doc = report_json(&t, "run");
+    assert_eq!(
+        doc["failures"][0]["pgid"], pgids[0],
+        "the failed step's process group is its command's, not its rollback's"
+    );
+    let md = read(&t.path().join("run/report.md"));
+    let rollbacks = section(&md, "## Failures and rollbacks");
+    assert!(
+        rollbacks.contains("#### Rollback of `restore`: failed"),
+        "{rollbacks}"
+    );
+    assert!(rollbacks.contains("undoing"), "{rollbacks}");
+    assert_eq!(
+        doc["rollbacks"][0]["log"]["lines"],
+        serde_json::json!(["undoing"])
+    );
 }

@@ -67,7 +67,7 @@ impl Report {
             checks: check_rows(state),
             approvals: approval_rows(state),
             outputs: output_rows(state),
-            rollbacks: rollback_rows(state),
+            rollbacks: rollback_rows(state, input.logs, include_logs),
             notifications: notification_rows(state),
             comparison: input.previous.map(|p| comparison(p, state, &steps)),
             signoff: playbook.map(|p| p.report.signoff.clone()),
@@ -455,22 +455,39 @@ fn output_rows(state: &RunState) -> Vec<OutputRow> {
         .collect()
 }
 
-fn rollback_rows(state: &RunState) -> Vec<RollbackRow> {
+fn rollback_rows(state: &RunState, logs: &Path, include_logs: IncludeLogs) -> Vec<RollbackRow> {
     state
         .rollbacks
         .iter()
-        .map(|rb| RollbackRow {
-            step: rb.step.clone(),
-            command: rb.command.clone(),
-            started_at: rb.started,
-            result: match rb.ok {
-                Some(true) => "ok",
-                Some(false) => "failed",
-                None => "unfinished",
-            },
-            exit_code: rb.exit_code,
-            duration_ms: rb.duration_ms,
-            reason: rb.reason.clone(),
+        .enumerate()
+        .map(|(i, rb)| {
+            // Which of the step's rollbacks in its log this is, counted from the last.
+            let back = state.rollbacks[i + 1..]
+                .iter()
+                .filter(|later| later.step == rb.step)
+                .count();
+            // Its template failed or its process could not be spawned: nothing ran.
+            let never_started =
+                rb.ok == Some(false) && !rb.process_started && rb.exit_code.is_none();
+            RollbackRow {
+                step: rb.step.clone(),
+                command: rb.command.clone(),
+                started_at: rb.started,
+                result: match rb.ok {
+                    Some(true) => "ok",
+                    Some(false) if never_started => "not_started",
+                    Some(false) => "failed",
+                    None => "unfinished",
+                },
+                exit_code: rb.exit_code,
+                // One that never started took no time: no duration, not `0s`.
+                duration_ms: rb.duration_ms.filter(|_| !never_started),
+                reason: rb.reason.clone(),
+                log: (rb.ok != Some(true)
+                    && rb.process_started
+                    && include_logs != IncludeLogs::None)
+                    .then(|| log_tail::rollback_tail(logs, &rb.step, TAIL_LINES, back)),
+            }
         })
         .collect()
 }

@@ -252,6 +252,7 @@ fn rollbacks(r: &Report) -> Value {
                 "exit_code": rb.exit_code,
                 "duration_ms": rb.duration_ms,
                 "reason": rb.reason,
+                "log": rb.log.as_ref().map(log),
             })
         })
         .collect()

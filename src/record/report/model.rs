@@ -358,11 +358,14 @@ pub(super) struct RollbackRow {
     pub(super) step: String,
     pub(super) command: String,
     pub(super) started_at: DateTime<Utc>,
-    /// `ok`, `failed` or `unfinished`.
+    /// `ok`, `failed`, `not_started` (its command never ran) or `unfinished`.
     pub(super) result: &'static str,
     pub(super) exit_code: Option<i32>,
     pub(super) duration_ms: Option<u64>,
     pub(super) reason: Option<String>,
+    /// The last lines of a rollback that did not succeed; `None` for one that did, and under
+    /// `include_logs = "none"`.
+    pub(super) log: Option<LogTail>,
 }
 
 /// Section 7.
