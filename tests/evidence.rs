@@ -381,6 +381,27 @@ fn a_failed_run_says_its_objectives_were_not_achieved() {
 
 // See: #11
 #[test]
+fn a_step_that_never_started_has_no_duration_in_either_form() {
+    let t = Test::new().file(
+        "pb.toml",
+        &playbook(
+            "never",
+            "[[steps]]\nid = \"fails\"\nrun = \"exit 3\"\n[[steps]]\nid = \"after\"\nneeds = [\"fails\"]\nrun = \"true\"\n",
+        ),
+    );
+    t.run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(1);
+    let md = read(&t.path().join("run/report.md"));
+    assert!(md.contains("| `after` | skipped | — | — | — | — |"), "{md}");
+    let doc = report_json(&t, "run");
+    let after = step(&doc, "after");
+    assert_eq!(after["started_at"], Value::Null);
+    assert_eq!(after["duration_ms"], Value::Null, "{after}");
+    assert!(step(&doc, "fails")["duration_ms"].is_u64());
+}
+
+// See: #11
+#[test]
 fn a_rollback_whose_command_never_started_is_not_counted_as_run() {
     let t = Test::new().file(
         "pb.toml",

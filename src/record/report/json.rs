@@ -163,7 +163,8 @@ fn steps(r: &Report) -> Value {
                 "reason": s.reason,
                 "started_at": opt_ts(s.started_at),
                 "start_offset_ms": s.offset_ms,
-                "duration_ms": s.duration_ms,
+                // A step that never started has no duration (the Markdown shows `—`).
+                "duration_ms": s.started_at.and(s.duration_ms),
                 "budget_ms": s.budget_ms,
                 "over_budget_ms": s.over_budget_ms,
                 "attempts": s.attempts,
