@@ -7,6 +7,7 @@ mod cli;
 mod diff;
 mod docs;
 mod dr;
+mod evidence;
 mod notify;
 mod plan;
 mod probes;

@@ -306,6 +306,13 @@ pub enum Event {
         rto_achieved_ms: Option<u64>,
         rpo_objective_ms: Option<u64>,
         rpo_achieved_ms: Option<u64>,
+        /// The time `recovery_point` rendered: what the data is restored as of (evidence, also
+        /// when the run failed or was a dry run and so achieved no RPO).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        recovery_point: Option<DateTime<Utc>>,
+        /// Why `recovery_point` gave no time (a template error, not an RFC 3339 time).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        recovery_point_error: Option<String>,
     },
     /// The last line a running step printed (masked); for the live view, never journaled.
     #[serde(skip)]
@@ -444,8 +451,15 @@ impl Event {
             | Self::RtoWarning { .. }
             | Self::RunInterrupted { .. }
             | Self::RunResumed { .. }
-            | Self::LockBroken { .. }
-            | Self::RunFinished { .. } => {}
+            | Self::LockBroken { .. } => {}
+            Self::RunFinished {
+                recovery_point_error,
+                ..
+            } => {
+                if let Some(e) = recovery_point_error {
+                    m(e);
+                }
+            }
         }
     }
 }

@@ -269,8 +269,10 @@ pub async fn execute(
     }
 
     let end = started.elapsed();
-    // Only a run that succeeded recovered anything: a failed one achieved no RTO.
-    let rto = (status == RunStatus::Ok)
+    // Only a run that succeeded recovered anything: a failed one achieved no RTO or RPO. A dry
+    // run measures nothing: its clock timed the printing of commands, not a recovery.
+    let recovered = status == RunStatus::Ok && !settings.dry_run;
+    let rto = recovered
         .then(|| {
             rto_achieved(
                 &playbook,
@@ -283,15 +285,12 @@ pub async fn execute(
             )
         })
         .flatten();
-    let rpo_achieved = playbook.meta.recovery_point.as_ref().and_then(|t| {
-        let text = shared.context.render(t).ok()?;
-        let point = DateTime::parse_from_rfc3339(text.trim())
-            .ok()?
-            .with_timezone(&Utc);
+    let (recovery_point, recovery_point_error) = recovery_point(&playbook, &shared.context);
+    let rpo_achieved = recovery_point.filter(|_| recovered).map(|point| {
         let reference = settings.incident_start.unwrap_or(clock.started_at);
         // A recovery point after the reference (restored data newer than the incident's start)
         // lost nothing: 0, not "not measured".
-        Some((reference - point).to_std().map_or(0, millis))
+        (reference - point).to_std().map_or(0, millis)
     });
     emitter.emit(Event::RunFinished {
         status,
@@ -301,6 +300,8 @@ pub async fn execute(
         rto_achieved_ms: rto,
         rpo_objective_ms: playbook.meta.rpo.map(|r| r.duration.as_millis()),
         rpo_achieved_ms: rpo_achieved,
+        recovery_point,
+        recovery_point_error,
     });
     if let Some(courier) = courier {
         courier.drain(notify::DRAIN_LIMIT).await;
@@ -359,6 +360,32 @@ fn notifications(
     let (notifier, courier) = notify::start(&playbook.notify, context, facts, emitter, &dispatch)?;
     emitter.add_sink(Box::new(notifier));
     Some(courier)
+}
+
+/// The time `recovery_point` names, or why it names none; neither when it is not set.
+fn recovery_point(
+    playbook: &Playbook,
+    context: &Context,
+) -> (Option<DateTime<Utc>>, Option<String>) {
+    let Some(template) = &playbook.meta.recovery_point else {
+        return (None, None);
+    };
+    match context.render(template) {
+        Err(e) => (
+            None,
+            Some(format!("template error in `recovery_point`: {e}")),
+        ),
+        Ok(text) => match DateTime::parse_from_rfc3339(text.trim()) {
+            Ok(point) => (Some(point.with_timezone(&Utc)), None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "`recovery_point` gave `{}`, not an RFC 3339 time: {e}",
+                    text.trim()
+                )),
+            ),
+        },
+    }
 }
 
 /// The RTO: the `rto_clock` part of the run when both its steps ran, else the whole run; in

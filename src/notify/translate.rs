@@ -401,6 +401,8 @@ mod tests {
                     rto_achieved_ms: Some(100_000),
                     rpo_objective_ms: None,
                     rpo_achieved_ms: None,
+                    recovery_point: None,
+                    recovery_point_error: None,
                 },
             ))
             .expect("a message");

@@ -90,6 +90,57 @@ pub(crate) fn tail(logs: &Path, step: &str, n: usize) -> LogTail {
     tail
 }
 
+/// The last `n` lines of one of the step's rollbacks: the latest when `back` is 0, the one
+/// before it when 1 (a resumed run can roll a step back twice). No lines and no segment when
+/// the log holds no such rollback (its command never started).
+pub(crate) fn rollback_tail(logs: &Path, step: &str, n: usize, back: usize) -> LogTail {
+    let file = file_name(step);
+    let mut tail = LogTail {
+        step: step.to_owned(),
+        file: file.clone(),
+        segment: None,
+        lines: Vec::new(),
+        earlier_omitted: false,
+        missing: false,
+    };
+    let Some((text, cut)) = read_end(&logs.join(&file)) else {
+        tail.missing = true;
+        return tail;
+    };
+    let mut lines: Vec<&str> = text.lines().collect();
+    if cut && !lines.is_empty() {
+        lines.remove(0);
+    }
+    let separators: Vec<(usize, &str)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| separator(l).map(|what| (i, what)))
+        .collect();
+    let rollbacks: Vec<usize> = (0..separators.len())
+        .filter(|&k| separators[k].1 == "rollback")
+        .collect();
+    let Some(&k) = rollbacks
+        .len()
+        .checked_sub(back + 1)
+        .and_then(|i| rollbacks.get(i))
+    else {
+        return tail;
+    };
+    let (i, what) = separators[k];
+    tail.segment = Some(what.to_owned());
+    let end = separators.get(k + 1).map_or(lines.len(), |(j, _)| *j);
+    let mut segment = &lines[i + 1..end];
+    while let [rest @ .., last] = segment
+        && last.trim().is_empty()
+    {
+        segment = rest;
+    }
+    let start = segment.len().saturating_sub(n);
+    tail.earlier_omitted = start > 0;
+    tail.lines = segment[start..].iter().map(|l| clean(l)).collect();
+    tail
+}
+
 /// The end of a file, and whether its beginning was left out.
 fn read_end(path: &Path) -> Option<(String, bool)> {
     let mut f = std::fs::File::open(path).ok()?;
@@ -169,6 +220,29 @@ mod tests {
         assert_eq!(t.segment.as_deref(), Some("attempt 2"));
         assert_eq!(t.lines, ["second", "boom"]);
         assert!(!t.earlier_omitted && !t.missing);
+    }
+
+    #[test]
+    fn a_rollback_tail_is_its_own_segment_counted_from_the_last() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write(
+            dir.path(),
+            "restore.log",
+            "=== restore: attempt 1 at 2026-11-23T02:00:00.000Z ===\nboom\n\
+             === restore: rollback at 2026-11-23T02:00:09.000Z ===\nfirst undo\n\
+             === restore: attempt 1 at 2026-11-23T03:00:00.000Z ===\nagain\n\
+             === restore: rollback at 2026-11-23T03:00:09.000Z ===\nsecond undo\nfailed\n\n",
+        );
+        let last = rollback_tail(dir.path(), "restore", 20, 0);
+        assert_eq!(last.segment.as_deref(), Some("rollback"));
+        assert_eq!(last.lines, ["second undo", "failed"]);
+        assert_eq!(
+            rollback_tail(dir.path(), "restore", 20, 1).lines,
+            ["first undo"]
+        );
+        let none = rollback_tail(dir.path(), "restore", 20, 2);
+        assert!(none.lines.is_empty() && none.segment.is_none() && !none.missing);
+        assert!(rollback_tail(dir.path(), "other", 20, 0).missing);
     }
 
     #[test]

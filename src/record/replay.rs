@@ -63,6 +63,8 @@ pub struct Finished {
     pub rto_achieved_ms: Option<u64>,
     pub rpo_objective_ms: Option<u64>,
     pub rpo_achieved_ms: Option<u64>,
+    pub recovery_point: Option<DateTime<Utc>>,
+    pub recovery_point_error: Option<String>,
 }
 
 /// One attempt of a step.
@@ -140,6 +142,8 @@ pub struct RollbackRecord {
     pub exit_code: Option<i32>,
     pub duration_ms: Option<u64>,
     pub reason: Option<String>,
+    /// Its command started a process (a rollback whose template failed never did).
+    pub process_started: bool,
 }
 
 /// A notification sent or failed.
@@ -307,10 +311,16 @@ impl RunState {
                         reason: reason.clone(),
                     });
                 }
+                // A rollback's process runs under its step's id: it is the rollback's, not the step's.
                 Event::ProcessGroupChecked { step, empty, .. } => {
-                    s.step(step).group_empty = Some(*empty);
+                    if s.open_rollback(step).is_none() {
+                        s.step(step).group_empty = Some(*empty);
+                    }
                 }
-                Event::ProcessStarted { step, pgid } => s.step(step).pgid = Some((*pgid, ts)),
+                Event::ProcessStarted { step, pgid } => match s.open_rollback(step) {
+                    Some(rb) => rb.process_started = true,
+                    None => s.step(step).pgid = Some((*pgid, ts)),
+                },
                 Event::StepFinished {
                     step,
                     status,
@@ -419,6 +429,7 @@ impl RunState {
                     exit_code: None,
                     duration_ms: None,
                     reason: None,
+                    process_started: false,
                 }),
                 Event::RollbackFinished {
                     step,
@@ -427,12 +438,7 @@ impl RunState {
                     duration_ms,
                     reason,
                 } => {
-                    if let Some(rb) = s
-                        .rollbacks
-                        .iter_mut()
-                        .rev()
-                        .find(|rb| rb.step == *step && rb.ok.is_none())
-                    {
+                    if let Some(rb) = s.open_rollback(step) {
                         rb.ok = Some(*ok);
                         rb.exit_code = *exit_code;
                         rb.duration_ms = Some(*duration_ms);
@@ -499,6 +505,8 @@ impl RunState {
                     rto_achieved_ms,
                     rpo_objective_ms,
                     rpo_achieved_ms,
+                    recovery_point,
+                    recovery_point_error,
                 } => {
                     s.finished = Some(Finished {
                         ts,
@@ -509,6 +517,8 @@ impl RunState {
                         rto_achieved_ms: *rto_achieved_ms,
                         rpo_objective_ms: *rpo_objective_ms,
                         rpo_achieved_ms: *rpo_achieved_ms,
+                        recovery_point: *recovery_point,
+                        recovery_point_error: recovery_point_error.clone(),
                     });
                 }
                 Event::StepOutput { .. } => {}
@@ -524,6 +534,14 @@ impl RunState {
                 id: id.to_owned(),
                 ..StepRecord::default()
             })
+    }
+
+    /// The rollback of `step` that has started and not finished.
+    fn open_rollback(&mut self, step: &str) -> Option<&mut RollbackRecord> {
+        self.rollbacks
+            .iter_mut()
+            .rev()
+            .find(|rb| rb.step == step && rb.ok.is_none())
     }
 
     fn open_check(&mut self, check: &str, step: Option<&str>) -> Option<&mut CheckRecord> {

@@ -13,7 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 use crate::engine::event::{Event, Record};
 
 use super::paint::Paint;
-use super::phrase::{check_label, describe, mode_label, sanitize};
+use super::phrase::{Known, check_label, describe, mode_label, sanitize};
 use super::rto::RtoClock;
 use super::sink::{Objectives, Sink, TICK, last_lines, stderr_colors};
 
@@ -123,11 +123,18 @@ impl Live {
     }
 
     fn print_event(&mut self, event: &Event) {
-        if let Some(line) = describe(event, self.objectives.rto_ms) {
+        if let Some(line) = describe(event, self.known()) {
             self.print(self.paint.line(line.tone, &line.text));
             for detail in line.detail {
                 self.print(format!("  {}", self.paint.dim(&detail)));
             }
+        }
+    }
+
+    fn known(&self) -> Known {
+        Known {
+            rto_ms: self.objectives.rto_ms,
+            dry_run: self.rto.dry_run,
         }
     }
 
@@ -355,8 +362,7 @@ impl Sink for Live {
         }
         self.update_rows(event);
         if let Event::RunFinished { .. } = event {
-            self.summary =
-                describe(event, self.objectives.rto_ms).map(|l| self.paint.line(l.tone, &l.text));
+            self.summary = describe(event, self.known()).map(|l| self.paint.line(l.tone, &l.text));
         } else if self.shows(event) {
             self.print_event(event);
         }
@@ -476,7 +482,7 @@ mod tests {
             "· notify: restore failed in verify; rolling back",
             "          see the run folder",
             "✓ restore rollback ok 2.1s",
-            "✗ run failed in 4m 36s; RTO 4m 36s of 5m objective (met)",
+            "✗ run failed in 4m 36s; RTO not achieved (5m objective)",
         ] {
             assert!(
                 screen.lines().any(|l| l == line),
@@ -488,7 +494,9 @@ mod tests {
             "rows cleared:\n{screen}"
         );
         assert!(
-            screen.trim_end().ends_with("(met)"),
+            screen
+                .trim_end()
+                .ends_with("RTO not achieved (5m objective)"),
             "summary last:\n{screen}"
         );
     }

@@ -147,8 +147,12 @@ impl Paint {
     }
 
     /// `RTO 1m 2s / 5m`: plain under 80% of the objective (where the engine warns), yellow
-    /// from there, red past it; `(stopped)` once the clock's stop step is done.
+    /// from there, red past it; `(stopped)` once the clock's stop step is done. A dry run
+    /// measures no recovery, so it shows no figure that could be read as one.
     pub(crate) fn rto(self, rto: &RtoClock) -> String {
+        if rto.dry_run {
+            return self.dim("RTO not measured in a dry run");
+        }
         let Some(elapsed) = rto.elapsed_ms() else {
             return self.dim("RTO clock not started");
         };
@@ -192,8 +196,14 @@ mod tests {
             origin: None,
             objective_ms: Some(300_000),
             stopped_ms: Some(90_000),
+            dry_run: false,
         };
         assert_eq!(PLAIN.rto(&stopped), "RTO 1m 30s / 5m (stopped)");
+        let dry = RtoClock {
+            dry_run: true,
+            ..stopped
+        };
+        assert_eq!(PLAIN.rto(&dry), "RTO not measured in a dry run");
         assert_eq!(PLAIN.rto(&RtoClock::default()), "RTO clock not started");
         let colour = Paint { color: true };
         let late = RtoClock {

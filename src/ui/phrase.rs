@@ -41,15 +41,22 @@ impl Line {
     }
 }
 
+/// What a sink knows about the run beyond the event in hand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Known {
+    /// The RTO objective, from the plan (the events carry it only at the end).
+    pub(crate) rto_ms: Option<u64>,
+    /// `run_started` said this is a dry run: nothing it times is a recovery.
+    pub(crate) dry_run: bool,
+}
+
 /// The sentence for an event, or `None` for events people never see as a line
 /// (a passing check attempt, an empty process group, output lines).
-///
-/// `rto_ms` is the RTO objective when the sink knows it (the events carry it only at the end).
 #[expect(
     clippy::too_many_lines,
     reason = "one arm per event: the table of what people read"
 )]
-pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
+pub(crate) fn describe(event: &Event, known: Known) -> Option<Line> {
     let line = match event {
         Event::RunStarted {
             playbook,
@@ -69,7 +76,7 @@ pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
                 let _ = write!(text, " in {env}");
             }
             let _ = write!(text, " by {commander}");
-            if let Some(rto) = rto_ms {
+            if let Some(rto) = known.rto_ms {
                 let _ = write!(text, ", RTO objective {}", format_human(rto));
             }
             let _ = write!(text, "; run folder {run_dir}");
@@ -316,7 +323,7 @@ pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
                 ),
             )
         }
-        Event::RunFinished { .. } => run_finished(event)?,
+        Event::RunFinished { .. } => run_finished(event, known.dry_run)?,
         Event::CheckAttempt { .. }
         | Event::StepAttemptFinished { .. }
         | Event::ProcessGroupChecked { .. }
@@ -357,7 +364,7 @@ fn status_tone(status: StepStatus) -> Tone {
 }
 
 /// `run ok in 1m 41s; RTO 1m 30s of 5m objective (met)`.
-fn run_finished(event: &Event) -> Option<Line> {
+fn run_finished(event: &Event, dry_run: bool) -> Option<Line> {
     let Event::RunFinished {
         status,
         duration_ms,
@@ -366,6 +373,7 @@ fn run_finished(event: &Event) -> Option<Line> {
         rto_achieved_ms,
         rpo_objective_ms,
         rpo_achieved_ms,
+        ..
     } = event
     else {
         return None;
@@ -388,37 +396,52 @@ fn run_finished(event: &Event) -> Option<Line> {
         );
     }
     for (name, objective, achieved) in [
-        ("RTO", rto_objective_ms, rto_achieved_ms),
-        ("RPO", rpo_objective_ms, rpo_achieved_ms),
+        ("RTO", *rto_objective_ms, *rto_achieved_ms),
+        ("RPO", *rpo_objective_ms, *rpo_achieved_ms),
     ] {
-        match (achieved, objective) {
-            (Some(achieved), Some(objective)) => {
-                let verdict = if achieved <= objective {
-                    "met"
-                } else {
-                    "missed"
-                };
-                let _ = write!(
-                    text,
-                    "; {name} {} of {} objective ({verdict})",
-                    format_human(*achieved),
-                    format_human(*objective)
-                );
-            }
-            (Some(achieved), None) => {
-                let _ = write!(text, "; {name} {}", format_human(*achieved));
-            }
-            (None, Some(objective)) if name == "RTO" && *status != RunStatus::Ok => {
-                let _ = write!(
-                    text,
-                    "; RTO not achieved ({} objective)",
-                    format_human(*objective)
-                );
-            }
-            (None, _) => {}
-        }
+        text.push_str(&objective_result(
+            name, objective, achieved, *status, dry_run,
+        ));
     }
     Some(Line::new(tone, text))
+}
+
+/// `; RTO 1m 30s of 5m objective (met)`, or why there is no such figure. Only a run that
+/// ended ok recovered anything, and a dry run recovers nothing, so neither ever says `met`.
+fn objective_result(
+    name: &str,
+    objective: Option<u64>,
+    achieved: Option<u64>,
+    status: RunStatus,
+    dry_run: bool,
+) -> String {
+    match (achieved, objective) {
+        (_, Some(objective)) if dry_run => format!(
+            "; {name} not measured in a dry run ({} objective)",
+            format_human(objective)
+        ),
+        (_, Some(objective)) if status != RunStatus::Ok => {
+            format!(
+                "; {name} not achieved ({} objective)",
+                format_human(objective)
+            )
+        }
+        _ if dry_run || status != RunStatus::Ok => String::new(),
+        (Some(achieved), Some(objective)) => {
+            let verdict = if achieved <= objective {
+                "met"
+            } else {
+                "missed"
+            };
+            format!(
+                "; {name} {} of {} objective ({verdict})",
+                format_human(achieved),
+                format_human(objective)
+            )
+        }
+        (Some(achieved), None) => format!("; {name} {}", format_human(achieved)),
+        (None, _) => String::new(),
+    }
 }
 
 /// `check api-up`, with where it runs when that is not a `check` step of its own.
@@ -471,6 +494,24 @@ mod tests {
         assert_eq!(sanitize("\x1b[32mok\x1b[0m\tdone\r\n"), "ok done");
         assert_eq!(sanitize("10%\r50%\r90%"), "90%");
         assert_eq!(sanitize("bell\x07 here"), "bell here");
+    }
+
+    #[test]
+    fn only_a_run_that_ended_ok_for_real_meets_an_objective() {
+        let of = |status, dry_run| objective_result("RTO", Some(600_000), Some(3), status, dry_run);
+        assert_eq!(of(RunStatus::Ok, false), "; RTO 3ms of 10m objective (met)");
+        assert_eq!(
+            of(RunStatus::Ok, true),
+            "; RTO not measured in a dry run (10m objective)"
+        );
+        assert_eq!(
+            of(RunStatus::Failed, false),
+            "; RTO not achieved (10m objective)"
+        );
+        assert_eq!(
+            objective_result("RPO", None, Some(3), RunStatus::Interrupted, false),
+            ""
+        );
     }
 
     #[test]

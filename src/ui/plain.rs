@@ -8,7 +8,7 @@ use chrono::{DateTime, Local, Utc};
 
 use crate::engine::event::{Event, Record};
 
-use super::phrase::{describe, sanitize};
+use super::phrase::{Known, describe, sanitize};
 use super::sink::{Objectives, Sink, last_lines};
 
 /// Which clock the timestamps are read on.
@@ -38,7 +38,7 @@ pub(crate) struct Plain<W: Write + Send> {
     out: W,
     verbose: bool,
     zone: Zone,
-    rto_ms: Option<u64>,
+    known: Known,
 }
 
 impl Plain<std::io::Stderr> {
@@ -53,7 +53,10 @@ impl<W: Write + Send> Plain<W> {
             out,
             verbose,
             zone,
-            rto_ms: objectives.rto_ms,
+            known: Known {
+                rto_ms: objectives.rto_ms,
+                dry_run: false,
+            },
         }
     }
 
@@ -85,10 +88,13 @@ impl<W: Write + Send> Sink for Plain<W> {
             }
             return;
         }
+        if let Event::RunStarted { dry_run, .. } = &record.event {
+            self.known.dry_run = *dry_run;
+        }
         if !self.shows(&record.event) {
             return;
         }
-        let Some(line) = describe(&record.event, self.rto_ms) else {
+        let Some(line) = describe(&record.event, self.known) else {
             return;
         };
         let mut text = format!("{} {}\n", self.zone.time(record.ts), line.text);
@@ -150,7 +156,7 @@ mod tests {
 12:04:34 tell-dba ok 40ms
 12:04:35 restore rollback ok 2.1s
 12:04:36 warning: notification to #incident-dr failed: gave up after 6 attempts (HTTP 500)
-12:04:36 run failed in 4m 36s; RTO 4m 36s of 5m objective (met)
+12:04:36 run failed in 4m 36s; RTO not achieved (5m objective)
 "
         );
     }

@@ -16,6 +16,9 @@ pub(crate) struct RtoClock {
     pub(crate) origin: Option<Instant>,
     pub(crate) objective_ms: Option<u64>,
     pub(crate) stopped_ms: Option<u64>,
+    /// A dry run: its clock times the printing of commands, not a recovery, so the header
+    /// shows no RTO figure.
+    pub(crate) dry_run: bool,
 }
 
 impl RtoClock {
@@ -40,8 +43,10 @@ impl RtoClock {
             Event::RunStarted {
                 mode,
                 incident_start,
+                dry_run,
                 ..
             } => {
+                self.dry_run = *dry_run || *mode == Mode::DryRun;
                 self.origin = match (mode, incident_start) {
                     (Mode::Incident, Some(start)) => Some(instant_of(*start)),
                     _ if objectives.rto_start.is_some() => None,

@@ -362,6 +362,8 @@ pub(crate) fn full_run() -> Vec<Play> {
                 rto_achieved_ms: Some(276_000),
                 rpo_objective_ms: None,
                 rpo_achieved_ms: None,
+                recovery_point: None,
+                recovery_point_error: None,
             },
         ),
     ]

@@ -15,8 +15,8 @@ use crate::record::replay::{RunState, StepRecord};
 
 use super::model::{
     ApprovalRow, CheckRow, Comparison, Failure, Gap, Header, Measure, NotificationRow, Outcome,
-    PlanFacts, PlannedStep, Report, ReportInput, RollbackRow, Slower, Status, StepRow, TAIL_LINES,
-    Verdict,
+    OutputRow, PlanFacts, PlannedStep, RecoveryPoint, Report, ReportInput, RollbackRow, Slower,
+    Status, StepRow, TAIL_LINES, Verdict,
 };
 
 /// A step counts as slower than in the previous run beyond this ratio (and [`SLOWER_FLOOR_MS`]).
@@ -66,7 +66,8 @@ impl Report {
             outcome: outcome(state, playbook, &header, run_start),
             checks: check_rows(state),
             approvals: approval_rows(state),
-            rollbacks: rollback_rows(state),
+            outputs: output_rows(state),
+            rollbacks: rollback_rows(state, input.logs, include_logs),
             notifications: notification_rows(state),
             comparison: input.previous.map(|p| comparison(p, state, &steps)),
             signoff: playbook.map(|p| p.report.signoff.clone()),
@@ -155,23 +156,27 @@ fn outcome(
     run_start: Option<DateTime<Utc>>,
 ) -> Outcome {
     let finished = state.finished.as_ref();
-    // The journal's objective, else the playbook's; nothing achieved in a dry run, whose clock
-    // measures printing commands, not a recovery.
+    let recovered = state.status_word() == "ok";
+    // The journal's objective, else the playbook's. Only a run that ended ok recovered
+    // anything, and a dry run (whose clock timed the printing of commands) recovered nothing:
+    // neither achieved an objective, whatever an older journal says.
     let measure = |journal: Option<u64>, meta: Option<HumanDuration>, achieved: Option<u64>| {
-        Measure::new(
+        let mut m = Measure::new(
             journal.or_else(|| meta.map(HumanDuration::as_millis)),
-            achieved.filter(|_| !header.dry_run),
-        )
+            achieved.filter(|_| recovered && !header.dry_run),
+        );
+        if header.dry_run {
+            m.verdict = Verdict::DryRun;
+        } else if !recovered {
+            m.verdict = Verdict::NotAchieved;
+        }
+        m
     };
-    let mut rto = measure(
+    let rto = measure(
         finished.and_then(|f| f.rto_objective_ms),
         playbook.and_then(|p| p.meta.rto.map(|o| o.duration)),
         finished.and_then(|f| f.rto_achieved_ms),
     );
-    // A recovery that failed or was cut short achieved no RTO: say so, not "not measured".
-    if rto.achieved_ms.is_none() && !header.dry_run && state.status_word() != "ok" {
-        rto.verdict = Verdict::NotAchieved;
-    }
     let rpo = measure(
         finished.and_then(|f| f.rpo_objective_ms),
         playbook.and_then(|p| p.meta.rpo.map(|o| o.duration)),
@@ -184,6 +189,7 @@ fn outcome(
         failures_tolerated: finished.map_or(0, |f| f.failures_tolerated),
         rto,
         rpo: rpo_known.then_some(rpo),
+        recovery_point: recovery_point(state, playbook, header),
         interrupted: state.interrupted.clone(),
         gaps: state
             .resumed
@@ -209,6 +215,36 @@ fn outcome(
             .collect(),
         journal_truncated: state.truncated,
     }
+}
+
+/// `recovery_point` as the journal recorded it, when the playbook sets one or the journal has it.
+fn recovery_point(
+    state: &RunState,
+    playbook: Option<&Playbook>,
+    header: &Header,
+) -> Option<RecoveryPoint> {
+    let finished = state.finished.as_ref();
+    let at = finished.and_then(|f| f.recovery_point);
+    let error = finished.and_then(|f| f.recovery_point_error.clone());
+    let declared = playbook.is_some_and(|p| p.meta.recovery_point.is_some());
+    if at.is_none() && error.is_none() && !declared {
+        return None;
+    }
+    let error = error.or_else(|| {
+        at.is_none().then(|| {
+            if finished.is_some() {
+                "the journal does not record it".to_owned()
+            } else {
+                "the run did not finish, so it was never rendered".to_owned()
+            }
+        })
+    });
+    Some(RecoveryPoint {
+        at,
+        error,
+        rpo_from: header.incident_start.or(header.started_at),
+        rpo_from_incident: header.incident_start.is_some(),
+    })
 }
 
 fn step_rows(
@@ -405,22 +441,53 @@ fn approval_rows(state: &RunState) -> Vec<ApprovalRow> {
         .collect()
 }
 
-fn rollback_rows(state: &RunState) -> Vec<RollbackRow> {
+fn output_rows(state: &RunState) -> Vec<OutputRow> {
+    state
+        .steps
+        .values()
+        .flat_map(|rec| {
+            rec.outputs.iter().map(|(name, value)| OutputRow {
+                step: rec.id.clone(),
+                name: name.clone(),
+                value: value.clone(),
+            })
+        })
+        .collect()
+}
+
+fn rollback_rows(state: &RunState, logs: &Path, include_logs: IncludeLogs) -> Vec<RollbackRow> {
     state
         .rollbacks
         .iter()
-        .map(|rb| RollbackRow {
-            step: rb.step.clone(),
-            command: rb.command.clone(),
-            started_at: rb.started,
-            result: match rb.ok {
-                Some(true) => "ok",
-                Some(false) => "failed",
-                None => "unfinished",
-            },
-            exit_code: rb.exit_code,
-            duration_ms: rb.duration_ms,
-            reason: rb.reason.clone(),
+        .enumerate()
+        .map(|(i, rb)| {
+            // Which of the step's rollbacks in its log this is, counted from the last.
+            let back = state.rollbacks[i + 1..]
+                .iter()
+                .filter(|later| later.step == rb.step)
+                .count();
+            // Its template failed or its process could not be spawned: nothing ran.
+            let never_started =
+                rb.ok == Some(false) && !rb.process_started && rb.exit_code.is_none();
+            RollbackRow {
+                step: rb.step.clone(),
+                command: rb.command.clone(),
+                started_at: rb.started,
+                result: match rb.ok {
+                    Some(true) => "ok",
+                    Some(false) if never_started => "not_started",
+                    Some(false) => "failed",
+                    None => "unfinished",
+                },
+                exit_code: rb.exit_code,
+                // One that never started took no time: no duration, not `0s`.
+                duration_ms: rb.duration_ms.filter(|_| !never_started),
+                reason: rb.reason.clone(),
+                log: (rb.ok != Some(true)
+                    && rb.process_started
+                    && include_logs != IncludeLogs::None)
+                    .then(|| log_tail::rollback_tail(logs, &rb.step, TAIL_LINES, back)),
+            }
         })
         .collect()
 }

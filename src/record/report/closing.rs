@@ -116,10 +116,10 @@ pub(super) fn failures(md: &mut Md, r: &Report) {
                     long.push(rb);
                     "below".to_owned()
                 };
-                let result = if rb.result == "ok" {
-                    "ok".to_owned()
-                } else {
-                    format!("**{}**", rb.result)
+                let result = match rb.result {
+                    "ok" => "ok".to_owned(),
+                    "not_started" => "**not started**".to_owned(),
+                    other => format!("**{other}**"),
                 };
                 vec![
                     cell_code(&rb.step),
@@ -147,6 +147,16 @@ pub(super) fn failures(md: &mut Md, r: &Report) {
             md.para(&format!("Rollback of {}:", code(&rb.step)));
             let lines: Vec<String> = rb.command.lines().map(str::to_owned).collect();
             md.block(&fence(&lines, "sh"));
+        }
+        // What a rollback that did not succeed printed: the evidence of what state it left.
+        for rb in &r.rollbacks {
+            if let Some(tail) = &rb.log {
+                md.heading(4, &format!("Rollback of {}: {}", code(&rb.step), rb.result));
+                log_block(md, tail, r.logs_link.as_deref());
+            }
+        }
+        if r.include_logs == IncludeLogs::None && r.rollbacks.iter().any(|rb| rb.result != "ok") {
+            md.para("Rollback log lines left out (`[report] include_logs = \"none\"`).");
         }
     }
     if r.include_logs == IncludeLogs::All {

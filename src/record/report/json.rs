@@ -98,6 +98,12 @@ fn outcome(r: &Report) -> Value {
         "failures_tolerated": o.failures_tolerated,
         "rto": measure(&o.rto),
         "rpo": o.rpo.as_ref().map(measure),
+        "recovery_point": o.recovery_point.as_ref().map(|rp| json!({
+            "at": opt_ts(rp.at),
+            "error": rp.error,
+            "rpo_measured_from": opt_ts(rp.rpo_from),
+            "rpo_measured_from_incident_start": rp.rpo_from_incident,
+        })),
         "planned_rto_ms": r.plan.as_ref().map(|p| p.planned_rto_ms),
         "interrupted": o.interrupted.as_ref().map(|(at, signal)| json!({
             "at": ts(*at),
@@ -157,7 +163,8 @@ fn steps(r: &Report) -> Value {
                 "reason": s.reason,
                 "started_at": opt_ts(s.started_at),
                 "start_offset_ms": s.offset_ms,
-                "duration_ms": s.duration_ms,
+                // A step that never started has no duration (the Markdown shows `—`).
+                "duration_ms": s.started_at.and(s.duration_ms),
                 "budget_ms": s.budget_ms,
                 "over_budget_ms": s.over_budget_ms,
                 "attempts": s.attempts,
@@ -165,6 +172,12 @@ fn steps(r: &Report) -> Value {
                 "rerun_after_resume": s.rerun_after_resume,
                 "rollback_ok": s.rollback_ok,
                 "would_run": s.would_run,
+                "outputs": r
+                    .outputs
+                    .iter()
+                    .filter(|o| o.step == s.id)
+                    .map(|o| (o.name.clone(), Value::String(o.value.clone())))
+                    .collect::<serde_json::Map<_, _>>(),
             })
         })
         .collect()
@@ -240,6 +253,7 @@ fn rollbacks(r: &Report) -> Value {
                 "exit_code": rb.exit_code,
                 "duration_ms": rb.duration_ms,
                 "reason": rb.reason,
+                "log": rb.log.as_ref().map(log),
             })
         })
         .collect()

@@ -10,6 +10,7 @@ use crate::ui::count::count;
 
 use super::closing::{comparison, failures, notifications, signoff};
 use super::escape::{cell, cell_code, code, fence, text};
+use super::evidence;
 use super::md::{Md, how, human, id_list, offset, phase, when};
 use super::mermaid;
 use super::model::{Measure, Report, Status, StepRow};
@@ -23,6 +24,7 @@ pub(super) fn render(r: &Report) -> String {
         plan(&mut md, r);
     }
     timeline(&mut md, r);
+    evidence::outputs(&mut md, r);
     checks(&mut md, r);
     approvals(&mut md, r);
     failures(&mut md, r);
@@ -128,14 +130,29 @@ fn causes(r: &Report) -> Vec<String> {
             text(&c.detail)
         ));
     }
-    if !r.rollbacks.is_empty() {
-        let failed = r.rollbacks.iter().filter(|rb| rb.result != "ok").count();
-        notes.push(match (r.rollbacks.len(), failed) {
+    // Only a rollback whose command started ran; one whose template failed never did.
+    let (ran, never): (Vec<_>, Vec<_>) = r
+        .rollbacks
+        .iter()
+        .partition(|rb| rb.result != "not_started");
+    if !ran.is_empty() {
+        let failed = ran.iter().filter(|rb| rb.result != "ok").count();
+        notes.push(match (ran.len(), failed) {
             (1, 0) => "1 rollback ran: ok.".to_owned(),
             (1, _) => "1 rollback ran: **it did not succeed**.".to_owned(),
             (n, 0) => format!("{n} rollbacks ran, all ok."),
             (n, f) => format!("{n} rollbacks ran: **{f} did not succeed**."),
         });
+    }
+    for rb in never {
+        let reason = rb
+            .reason
+            .as_deref()
+            .map_or_else(|| "no reason recorded".to_owned(), text);
+        notes.push(format!(
+            "The rollback of {} **never started**: {reason}.",
+            code(&rb.step)
+        ));
     }
     notes
 }
@@ -225,6 +242,7 @@ fn outcome(md: &mut Md, r: &Report) {
         rows.push(measure_row("RPO", rpo, r.header.dry_run));
     }
     md.table(&["Objective", "Target", "Achieved", "Result"], &rows);
+    evidence::recovery_point(md, r);
     if let Some(p) = &r.plan {
         md.para(&format!(
             "Planned RTO (the critical path of budgets): {}.",

@@ -7,6 +7,7 @@
 mod build;
 mod closing;
 mod escape;
+mod evidence;
 mod json;
 mod markdown;
 mod md;

@@ -83,6 +83,8 @@ pub(super) enum Verdict {
     NotMeasured,
     /// The run failed or was interrupted: there was no recovery to time.
     NotAchieved,
+    /// A dry run changes nothing, so it recovers nothing and its clock measures no recovery.
+    DryRun,
     NoObjective,
 }
 
@@ -103,6 +105,7 @@ impl Verdict {
             Self::Missed => "missed",
             Self::NotMeasured => "not measured",
             Self::NotAchieved => "not achieved",
+            Self::DryRun => "not measured in a dry run",
             Self::NoObjective => "no objective",
         }
     }
@@ -112,7 +115,8 @@ impl Verdict {
         match self {
             Self::Met => "met",
             Self::Missed => "missed",
-            Self::NotMeasured => "not_measured",
+            // A dry run's: the run's `dry_run` says why; the token stays the one readers know.
+            Self::NotMeasured | Self::DryRun => "not_measured",
             Self::NotAchieved => "not_achieved",
             Self::NoObjective => "no_objective",
         }
@@ -191,6 +195,19 @@ impl Gap {
     }
 }
 
+/// The time the data is recovered as of, from `[playbook] recovery_point`: the evidence behind
+/// the RPO, shown whatever the run's outcome.
+#[derive(Debug, Clone)]
+pub(super) struct RecoveryPoint {
+    /// `None`: unknown, see `error`.
+    pub(super) at: Option<DateTime<Utc>>,
+    /// Why it is unknown: the journal's reason, or that the run never recorded it.
+    pub(super) error: Option<String>,
+    /// What the RPO counts back from: the incident's start, else the run's.
+    pub(super) rpo_from: Option<DateTime<Utc>>,
+    pub(super) rpo_from_incident: bool,
+}
+
 /// Section 2.
 #[derive(Debug, Clone)]
 pub(super) struct Outcome {
@@ -200,6 +217,8 @@ pub(super) struct Outcome {
     pub(super) rto: Measure,
     /// `None` when neither an objective nor an achieved value is known.
     pub(super) rpo: Option<Measure>,
+    /// `None` when the playbook sets no `recovery_point` (and the journal records none).
+    pub(super) recovery_point: Option<RecoveryPoint>,
     pub(super) interrupted: Option<(DateTime<Utc>, String)>,
     pub(super) gaps: Vec<Gap>,
     /// Steps the runner died under.
@@ -326,16 +345,27 @@ pub(super) struct Failure {
     pub(super) log: Option<LogTail>,
 }
 
+/// One output of one step, masked as the journal holds it.
+#[derive(Debug, Clone)]
+pub(super) struct OutputRow {
+    pub(super) step: String,
+    pub(super) name: String,
+    pub(super) value: String,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct RollbackRow {
     pub(super) step: String,
     pub(super) command: String,
     pub(super) started_at: DateTime<Utc>,
-    /// `ok`, `failed` or `unfinished`.
+    /// `ok`, `failed`, `not_started` (its command never ran) or `unfinished`.
     pub(super) result: &'static str,
     pub(super) exit_code: Option<i32>,
     pub(super) duration_ms: Option<u64>,
     pub(super) reason: Option<String>,
+    /// The last lines of a rollback that did not succeed; `None` for one that did, and under
+    /// `include_logs = "none"`.
+    pub(super) log: Option<LogTail>,
 }
 
 /// Section 7.
@@ -378,6 +408,9 @@ pub(super) struct Report {
     pub(super) outcome: Outcome,
     pub(super) steps: Vec<StepRow>,
     pub(super) plan: Option<PlanFacts>,
+    /// Every step's outputs, in the timeline's order: the evidence (backup names, checksums,
+    /// counts).
+    pub(super) outputs: Vec<OutputRow>,
     pub(super) checks: Vec<CheckRow>,
     pub(super) approvals: Vec<ApprovalRow>,
     pub(super) include_logs: IncludeLogs,

@@ -183,6 +183,21 @@ impl Journal {
         )
     }
 
+    /// Gives the last `step_finished` of `step` these (masked) outputs.
+    fn outputs(&mut self, step: &str, outputs: &[(&str, &str)]) -> &mut Self {
+        let finished = self.0.iter_mut().rev().find_map(|r| match &mut r.event {
+            Event::StepFinished {
+                step: s, outputs, ..
+            } if s == step => Some(outputs),
+            _ => None,
+        });
+        let finished = finished.expect("the step finished");
+        for (k, v) in outputs {
+            finished.insert((*k).to_owned(), (*v).to_owned());
+        }
+        self
+    }
+
     /// A whole successful `run` step.
     fn ok(&mut self, ms: i64, step: &str, command: &str, took: u64) -> &mut Self {
         let end = ms + i64::try_from(took).expect("small");
@@ -250,6 +265,8 @@ impl Journal {
                 rto_achieved_ms: rto,
                 rpo_objective_ms: Some(300_000),
                 rpo_achieved_ms: rto.map(|_| 190_000),
+                recovery_point: rto.map(|_| at(-190_000)),
+                recovery_point_error: None,
             },
         )
     }
@@ -296,11 +313,26 @@ fn successful() -> Journal {
             "pg_restore --clean --if-exists --dbname=control_plane /backups/latest.dump",
             460_000,
         )
+        .outputs(
+            "latest-backup",
+            &[
+                ("file", "/backups/2026-11-23T01-56.dump"),
+                ("sha256", "9f2c1e"),
+            ],
+        )
         .ok(
             701_800,
             "verify-counts",
             "psql -tAc 'select count(*) from workflows'",
             1_200,
+        )
+        .outputs(
+            "verify-counts",
+            &[
+                ("workflows", "1200"),
+                ("password", "***"),
+                ("tables", "orders 1200\nusers 31"),
+            ],
         )
         .check(703_100, CheckPhase::Validation, true, 3)
         .at(
@@ -354,7 +386,34 @@ fn agree(md: &str, doc: &serde_json::Value) {
         .find(|l| l.starts_with("| RTO |"))
         .expect("an RTO row");
     assert!(row.contains(&format!("| {achieved}")), "{row}");
-    assert!(row.ends_with(&format!("| {result} |")), "{row}");
+    // `not measured` in JSON is `not measured in a dry run` in a dry run's Markdown.
+    assert!(row.contains(&format!("| {result}")), "{row}");
+    // Every output the JSON lists is in the Markdown's Outputs section, and no other.
+    let outputs = md
+        .split("\n## Outputs\n")
+        .nth(1)
+        .expect("an Outputs section")
+        .split("\n## ")
+        .next()
+        .expect("its text");
+    let mut listed = 0;
+    for step in doc["steps"].as_array().expect("steps") {
+        let id = step["id"].as_str().expect("id");
+        for (name, value) in step["outputs"].as_object().expect("outputs") {
+            let value = value.as_str().expect("a string");
+            assert!(
+                outputs.contains(&format!("| `{id}` | `{name}` |"))
+                    && outputs.contains(value.lines().next().unwrap_or_default()),
+                "{id}.{name} = {value:?} in\n{outputs}"
+            );
+            listed += 1;
+        }
+    }
+    assert_eq!(outputs.matches("\n| `").count(), listed, "{outputs}");
+    if let Some(at) = doc["outcome"]["recovery_point"]["at"].as_str() {
+        let at = at.replace(".000Z", "Z");
+        assert!(md.contains(&format!("**Recovery point:** {at} ")), "{at}");
+    }
     let timeline = md
         .split("## Timeline")
         .nth(1)
@@ -841,6 +900,8 @@ fn declines_tolerated_failures_nested_steps_and_failed_validation() {
             rto_achieved_ms: Some(3000),
             rpo_objective_ms: None,
             rpo_achieved_ms: None,
+            recovery_point: None,
+            recovery_point_error: None,
         },
     );
     let state = j.state();
@@ -849,7 +910,7 @@ fn declines_tolerated_failures_nested_steps_and_failed_validation() {
         "- `drop-cache` failed: no terminal to ask on (use --yes or --approve).",
         "- Validation check `api-up` did not pass after 30 attempts: connection refused.",
         "- 1 failure tolerated under `on_failure = \"continue\"`.",
-        "| RTO | 1s | 3s | missed |",
+        "| RTO | 1s | — | not achieved |",
         "| `drop-cache` | confirm | **declined**: no terminal to ask on (use --yes or --approve) | nobody |",
         "### `db/migrate`: failed",
         "Output of attempt 1, 1 line (full log: `logs/db.migrate.log`):",
