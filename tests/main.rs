@@ -9,6 +9,7 @@ mod dr;
 mod notify;
 mod plan;
 mod probes;
+mod record;
 mod report;
 mod resume;
 mod run;

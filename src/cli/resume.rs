@@ -1,4 +1,6 @@
-//! `runbook resume RUN`: continue an interrupted or crashed run from its journal.
+//! `runbook resume RUN`: continue an interrupted or crashed run from its journal. Finished steps
+//! keep their status and outputs; steps that started and never finished (the runner died, or
+//! an interrupt cancelled them) run again after confirmation.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use indexmap::IndexMap;
 use sha2::{Digest as _, Sha256};
 
 use crate::cli::run::{launch, max_parallel, take_lock};
-use crate::engine::event::{ApprovalHow, StepStatus};
+use crate::engine::event::{ApprovalHow, RunStatus, StepStatus};
 use crate::engine::run::{Resume, RunSettings};
 use crate::engine::scheduler::Preset;
 use crate::error::Error;
@@ -98,7 +100,13 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         .started
         .clone()
         .expect("a loaded journal has run_started");
-    if let Some(finished) = &state.finished {
+    // An interrupted run is continued like a crashed one: only a run that reached its end,
+    // ok or failed, has nothing left to do.
+    if let Some(finished) = state
+        .finished
+        .as_ref()
+        .filter(|f| f.status != RunStatus::Interrupted)
+    {
         return Err(Error::Usage(format!(
             "run `{}` already finished ({}): there is nothing to resume; start a new run with `runbook run {}`",
             state.run_id,
@@ -235,8 +243,11 @@ fn reruns<'a>(
         .filter(|(_, p)| p.is_none())
         .filter_map(|(step, _)| {
             let record = state.steps.get(&step.id)?;
-            (record.in_flight || record.status == Some(StepStatus::Cancelled))
-                .then_some((step, record))
+            // A step cancelled before its command started (at its prompt) has nothing to
+            // confirm: it is simply scheduled again.
+            let cancelled =
+                record.status == Some(StepStatus::Cancelled) && record.started.is_some();
+            (record.in_flight || cancelled).then_some((step, record))
         })
         .collect()
 }

