@@ -109,11 +109,7 @@ fn an_interrupted_run_resumes_rerunning_only_the_cancelled_step() {
     let out = resume(t.path(), &["run", "--yes"], &[]);
     assert_eq!(out.status.code(), Some(0), "resume: {}", stderr(&out));
     assert_eq!(count_lines(&t.path().join("one.count")), 1, "one ran once");
-    assert_eq!(
-        count_lines(&t.path().join("two.count")),
-        2,
-        "two ran again"
-    );
+    assert_eq!(count_lines(&t.path().join("two.count")), 2, "two ran again");
     assert_eq!(
         count_lines(&t.path().join("three.count")),
         1,
@@ -174,5 +170,79 @@ fn an_interrupted_idempotent_step_reruns_without_asking_and_a_failed_run_is_refu
             .contains("already finished (failed): there is nothing to resume"),
         "{}",
         refused.stderr()
+    );
+}
+
+/// Runs `pb.toml` into `run` and kills the runner (-9) once step `two` waits for `go`.
+fn crash_under_two(dir: &Path, args: &[&str], times: usize) {
+    let child = spawn(dir, args, &[]);
+    let log = dir.join("run/logs/two.log");
+    assert!(
+        wait_until(Duration::from_secs(30), || std::fs::read_to_string(&log)
+            .is_ok_and(|t| t.matches("waiting-for-go").count() >= times)),
+        "step two never started (attempt {times})"
+    );
+    kill_9(child);
+}
+
+fn kill_9(mut child: Child) {
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+}
+
+#[test]
+fn a_torn_last_line_survives_resume_crash_and_resume_again() {
+    // See: #11
+    let t = Test::new().file("pb.toml", &playbook("torn", THREE));
+    crash_under_two(t.path(), &["run", "pb.toml", "--out", "run"], 1);
+    // A power cut: the journal's last line is cut in half.
+    let path = t.path().join("run/journal.jsonl");
+    let text = std::fs::read_to_string(&path).expect("journal");
+    let body = text.trim_end_matches('\n');
+    let last_start = body.rfind('\n').map_or(0, |i| i + 1);
+    let cut = last_start + (body.len() - last_start) / 2;
+    let torn = body[last_start..cut].to_owned();
+    std::fs::write(&path, &text[..cut]).expect("truncate");
+
+    // The resume crashes too, under the same step.
+    crash_under_two(t.path(), &["resume", "run", "--yes"], 2);
+    std::fs::write(t.path().join("go"), "").expect("go");
+    let out = resume(t.path(), &["run", "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(0), "resume: {}", stderr(&out));
+    t.run_args(["report", "run"]).expect_code(0);
+
+    let text = std::fs::read_to_string(&path).expect("journal");
+    let mut events = Vec::new();
+    for line in text.lines() {
+        if line == torn {
+            continue;
+        }
+        events.push(
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("a whole line does not parse ({e}): {line}\n{text}")),
+        );
+    }
+    assert_eq!(
+        text.lines().filter(|l| *l == torn).count(),
+        1,
+        "the cut-off line stays a line of its own:\n{text}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "run_resumed")
+            .count(),
+        2
+    );
+    let last = events.last().expect("events");
+    assert_eq!(
+        (&last["event"], &last["status"]),
+        (&"run_finished".into(), &"ok".into())
+    );
+    assert_eq!(count_lines(&t.path().join("one.count")), 1, "one ran once");
+    assert_eq!(
+        count_lines(&t.path().join("three.count")),
+        1,
+        "three ran once"
     );
 }

@@ -1,6 +1,6 @@
-//! Journal → [`RunState`]: what happened in a run, rebuilt from its events alone. A journal cut
-//! off mid-line by a crash is read up to its last whole line; a broken line anywhere else is an
-//! error, never skipped.
+//! Journal → [`RunState`]: what happened in a run, rebuilt from its events alone. A line cut
+//! off by a crash (an event that ends too early) is skipped wherever it is, since the next
+//! writer starts on a fresh line after it; any other broken line is an error, never skipped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -182,7 +182,7 @@ pub struct RunState {
     pub finished: Option<Finished>,
     /// The time of the last event.
     pub last_ts: Option<DateTime<Utc>>,
-    /// The journal ended in a cut-off line (the runner was killed while writing).
+    /// The journal has a cut-off line (the machine stopped while it was written).
     pub truncated: bool,
 }
 
@@ -196,17 +196,17 @@ impl RunState {
         let text = String::from_utf8_lossy(&text);
         let mut records = Vec::new();
         let mut truncated = false;
-        let lines: Vec<&str> = text.split_inclusive('\n').collect();
-        for (i, line) in lines.iter().enumerate() {
-            let whole = line.ends_with('\n');
+        for (i, line) in text.split_inclusive('\n').enumerate() {
             let content = line.trim_end();
             if content.is_empty() {
                 continue;
             }
             match serde_json::from_str::<Record>(content) {
                 Ok(record) => records.push(record),
-                // Only the last line can be cut off by a crash.
-                Err(_) if !whole && i + 1 == lines.len() => truncated = true,
+                // A line cut off by a power cut is the start of an event that ends too early:
+                // skipped, wherever it is (the next writer started on a fresh line after it).
+                // Anything else that does not parse is damage, never skipped.
+                Err(e) if e.is_eof() => truncated = true,
                 Err(e) => {
                     return Err(ReplayError::Corrupt {
                         path: path.to_path_buf(),
@@ -593,5 +593,23 @@ mod tests {
         std::fs::write(&path, format!("{start}\nnot json\n{step}\n")).expect("write");
         let err = RunState::load(&path).expect_err("corrupt");
         assert!(err.to_string().contains("line 2"), "{err}");
+        // A whole event glued to the end of another is damage too, not a cut-off line.
+        std::fs::write(&path, format!("{start}\n{{\"ts\":\"2026{step}\n")).expect("write");
+        let err = RunState::load(&path).expect_err("corrupt");
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn cut_off_lines_followed_by_fresh_ones_are_skipped_anywhere() {
+        // See: #11
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.jsonl");
+        let start = r#"{"ts":"2026-11-23T02:00:00.000Z","run_id":"r","event":"run_started","playbook":"p","path":"p.toml","version":"1.0.0","sha256":"x","mode":"drill","env":null,"commander":"me","vars":{},"incident_start":null,"dry_run":false,"host":"h","run_dir":"d","runbook_version":"0","max_parallel":1}"#;
+        let step = r#"{"ts":"2026-11-23T02:00:01.000Z","run_id":"r","event":"step_started","step":"a","title":"a","action":"run","command":"true"}"#;
+        let cut = &step[..40];
+        std::fs::write(&path, format!("{start}\n{cut}\n{step}\n{cut}\n{cut}\n")).expect("write");
+        let state = RunState::load(&path).expect("readable");
+        assert!(state.truncated);
+        assert_eq!(state.in_flight().len(), 1);
     }
 }
