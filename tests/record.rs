@@ -246,3 +246,132 @@ fn a_torn_last_line_survives_resume_crash_and_resume_again() {
         "three ran once"
     );
 }
+
+/// A 1 MiB tmpfs, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "this test needs to mount a 1 MiB tmpfs (run it as root, as CI does): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_run_naming_the_log_and_starts_nothing_more() {
+    // See: #11
+    let disk = SmallDisk::mount();
+    let t = Test::new();
+    let markers = t.path().display().to_string();
+    let text = playbook(
+        "disk-full",
+        &format!(
+            r#"[[steps]]
+id = "big"
+run = "yes 0123456789abcdef | head -c 5000000; touch {markers}/big-ended"
+[[steps]]
+id = "after"
+needs = ["big"]
+run = "touch {markers}/after-ran"
+[[steps]]
+id = "independent"
+run = "touch {markers}/independent-ran"
+"#
+        ),
+    );
+    let t = t.file("pb.toml", &text);
+    let out_dir = disk.path().join("run");
+    let run = t
+        .run_args([
+            "run",
+            "pb.toml",
+            "--max-parallel",
+            "1",
+            "--out",
+            &out_dir.display().to_string(),
+        ])
+        .expect_code(1);
+    let stderr = run.stderr();
+    let log = out_dir.join("logs/big.log");
+    assert!(
+        stderr.contains(&format!("`{}`", log.display()))
+            && stderr.contains("No space left on device"),
+        "stderr names the log and the OS error:\n{stderr}"
+    );
+    assert!(
+        t.path().join("big-ended").exists(),
+        "the step's command ran to its end"
+    );
+    assert!(
+        !t.path().join("after-ran").exists(),
+        "no step starts after the failure"
+    );
+    assert!(
+        !t.path().join("independent-ran").exists(),
+        "no step starts after the failure, dependent or not"
+    );
+    let report = out_dir.join("report.md");
+    assert!(
+        std::fs::metadata(&report).map_or(true, |m| m.len() > 0),
+        "no empty report is left behind"
+    );
+}
+
+#[test]
+fn a_report_that_cannot_be_written_fails_the_run_and_is_journaled() {
+    // See: #11
+    let t = Test::new()
+        .file(
+            "pb.toml",
+            &playbook(
+                "report-unwritable",
+                "[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+            ),
+        )
+        // A folder where the report goes: renaming the report over it fails.
+        .file("run/report.md/keep", "");
+    let run = t
+        .run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(1);
+    assert!(
+        run.stderr().contains("failed to write `run/report.md`")
+            && run.stderr().contains("Is a directory"),
+        "{}",
+        run.stderr()
+    );
+    let events = journal(&t.path().join("run"));
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "record_failed", "{last}");
+    assert_eq!(last["path"], "run/report.md");
+    let refused = t.run_args(["resume", "run"]).expect_code(2);
+    assert!(
+        refused.stderr().contains("already finished (failed)"),
+        "the run reads as failed: {}",
+        refused.stderr()
+    );
+}

@@ -291,6 +291,13 @@ pub enum Event {
         holder_host: String,
         stale: bool,
     },
+    /// A file of the run's record (the journal, a step log, the report) could not be written:
+    /// no new step starts and the run fails.
+    RecordFailed {
+        path: String,
+        /// The OS error, in words.
+        error: String,
+    },
     RunFinished {
         status: RunStatus,
         duration_ms: u64,
@@ -373,6 +380,7 @@ impl Event {
             | Self::RunInterrupted { .. }
             | Self::RunResumed { .. }
             | Self::LockBroken { .. }
+            | Self::RecordFailed { .. }
             | Self::RunFinished { .. } => {}
         }
     }
@@ -430,6 +438,10 @@ impl Event {
             Self::RollbackStarted { command, .. } => m(command),
             Self::NotificationSent { text, .. } | Self::NotifyRequested { text, .. } => m(text),
             Self::NotificationFailed { reason, .. } => m(reason),
+            Self::RecordFailed { path, error } => {
+                m(path);
+                m(error);
+            }
             Self::StepOutput { line, .. } => m(line),
             Self::ProcessGroupChecked { .. }
             | Self::ProcessStarted { .. }

@@ -15,7 +15,7 @@ use crate::engine::approval::Approvals;
 use crate::engine::check;
 use crate::engine::clock::{Clock, millis};
 use crate::engine::context::{Context, RunInfo};
-use crate::engine::emitter::{Emitter, Sink};
+use crate::engine::emitter::{Emitter, Sink, WriteFault};
 use crate::engine::event::{ApprovalHow, CheckPhase, Event, Mode, RunStatus, StepStatus};
 use crate::engine::probe::{HttpClients, ProbeEnv};
 use crate::engine::process::Registry;
@@ -78,6 +78,8 @@ pub struct Resume {
 pub struct RunOutcome {
     pub status: RunStatus,
     pub steps: Vec<StepStatus>,
+    /// The first file of the record that could not be written: the run failed because of it.
+    pub record_fault: Option<WriteFault>,
 }
 
 /// Why a run could not even start.
@@ -309,6 +311,7 @@ pub async fn execute(
     Ok(RunOutcome {
         status,
         steps: outcome.status,
+        record_fault: emitter.fault(),
     })
 }
 
@@ -404,6 +407,8 @@ pub async fn steps_and_checks(
     if !outcome.interrupted && !failed && !shared.dry_run && !shared.cancel.is_cancelled() {
         failed |= !checks(shared, CheckPhase::Validation).await;
     }
+    // A record that could not be written fails the run, whenever it happened.
+    failed |= shared.emitter.fault().is_some();
     let status = if outcome.interrupted || shared.cancel.is_cancelled() {
         RunStatus::Interrupted
     } else if failed {

@@ -455,6 +455,10 @@ async fn command(
         }
     };
     shared.emitter.barrier();
+    if let Some(fault) = shared.emitter.fault() {
+        // Nothing starts that the record could not tell of.
+        return Attempt::fail(None, fault.to_string(), Vec::new());
+    }
     let finished = process::run(&spec, &mut log, &shared.cancel, &shared.groups).await;
     let captured = log.finish();
     let finished = match finished {
@@ -487,7 +491,8 @@ async fn command(
             })
         }
     };
-    let verdict = match reason {
+    // A log that could not be written fails the step, whatever its command did.
+    let verdict = match captured.write_error.clone().or(reason) {
         Some(reason) => Err(reason),
         None => expectations(shared, step, &captured),
     };

@@ -1,22 +1,26 @@
 //! The journal: every durable event as one JSON line, written the moment it happens (so a
 //! `kill -9` of runbook loses nothing: the kernel has it) and flushed to disk (fsync) before
 //! the engine takes its next action (so a power loss loses nothing that was acted on). That is
-//! one fsync per action, the physical price of durability, and no more.
+//! one fsync per action, the physical price of durability, and no more. A journal that cannot
+//! be written is a fault of the record: the bus stops the run (see `WriteFault`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::engine::emitter::Sink;
+use crate::engine::emitter::{Sink, WriteFault};
 use crate::engine::event::Record;
 
 /// Appends events to `journal.jsonl`.
 pub struct Journal {
     file: File,
+    path: PathBuf,
     line: Vec<u8>,
-    /// The first write error: reported once, then the run goes on (a journal that cannot be
-    /// written is loud, not fatal to a restore in progress).
+    /// A write failed: the bus is told once (it stops the run, since the record would lie),
+    /// and later events are still tried, so that as much as possible reaches the disk.
     failed: bool,
+    /// The first failure, until the bus takes it.
+    fault: Option<WriteFault>,
     /// Lines written since the last fsync.
     dirty: bool,
     /// The file may end in a cut-off line: the next line starts with a newline.
@@ -36,8 +40,10 @@ impl Journal {
         let torn = ends_torn(&mut file)?;
         Ok(Self {
             file,
+            path: path.to_path_buf(),
             line: Vec::with_capacity(512),
             failed: false,
+            fault: None,
             dirty: false,
             torn,
         })
@@ -73,10 +79,7 @@ impl Journal {
     fn report(&mut self, e: &std::io::Error) {
         if !self.failed {
             self.failed = true;
-            tracing::error!(error = %e, "failed to write the journal; the run goes on without a complete record");
-            eprintln!(
-                "error: failed to write the journal: {e}; the run goes on, but its record is incomplete"
-            );
+            self.fault = Some(WriteFault::new(&self.path, e));
         }
     }
 }
@@ -97,6 +100,10 @@ impl Sink for Journal {
 
     fn finish(&mut self) {
         self.sync();
+    }
+
+    fn take_fault(&mut self) -> Option<WriteFault> {
+        self.fault.take()
     }
 }
 

@@ -177,6 +177,8 @@ pub struct RunState {
     pub notify_requests: Vec<(DateTime<Utc>, String, String)>,
     pub rto_warnings: Vec<(DateTime<Utc>, u64)>,
     pub locks_broken: Vec<(DateTime<Utc>, String, bool)>,
+    /// Files of the record that could not be written: when, which, the OS error.
+    pub record_failures: Vec<(DateTime<Utc>, String, String)>,
     pub interrupted: Option<(DateTime<Utc>, String)>,
     pub resumed: Vec<ResumeRecord>,
     pub finished: Option<Finished>,
@@ -510,6 +512,14 @@ impl RunState {
                         rpo_objective_ms: *rpo_objective_ms,
                         rpo_achieved_ms: *rpo_achieved_ms,
                     });
+                }
+                Event::RecordFailed { path, error } => {
+                    // Written after `run_finished` when the report could not be written: the
+                    // run failed all the same.
+                    if let Some(f) = &mut s.finished {
+                        f.status = RunStatus::Failed;
+                    }
+                    s.record_failures.push((ts, path.clone(), error.clone()));
                 }
                 Event::StepOutput { .. } => {}
             }

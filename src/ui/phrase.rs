@@ -315,6 +315,12 @@ pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
                 ),
             )
         }
+        Event::RecordFailed { path, error } => Line::new(
+            Tone::Bad,
+            format!(
+                "error: failed to write `{path}`: {error}; no new step starts and the run fails"
+            ),
+        ),
         Event::RunFinished { .. } => run_finished(event)?,
         Event::CheckAttempt { .. }
         | Event::StepAttemptFinished { .. }
