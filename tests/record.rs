@@ -375,3 +375,98 @@ fn a_report_that_cannot_be_written_fails_the_run_and_is_journaled() {
         refused.stderr()
     );
 }
+
+const SECRET: &str = "hunter2-Secret-42";
+
+/// `make` outputs a value holding a secret; `three` writes a sha256 of the value it gets.
+const SECRET_OUTPUT: &str = r#"secrets = ["DB_PASSWORD"]
+[[steps]]
+id = "make"
+run = "echo run >> ../make.count; echo \"postgres://app:$DB_PASSWORD@db/x\""
+outputs = { dsn = "stdout" }
+[[steps]]
+id = "two"
+needs = ["make"]
+run = "echo run >> ../two.count; echo waiting-for-go; while [ ! -e ../go ]; do sleep 0.05; done"
+[[steps]]
+id = "three"
+needs = ["two"]
+run = "printf %s '{{steps.make.outputs.dsn}}' | sha256sum | cut -d ' ' -f 1 > ../three.sha"
+"#;
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// Every file under `dir` that contains `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn resume_gives_later_steps_the_whole_output_that_held_a_secret() {
+    // See: #11
+    let env = [("DB_PASSWORD", SECRET)];
+    let t = Test::new().file("pb.toml", &playbook("secret-output", SECRET_OUTPUT));
+    let child = spawn(t.path(), &["run", "pb.toml", "--out", "run"], &env);
+    wait_for_text(&t.path().join("run/logs/two.log"), "waiting-for-go");
+    kill_9(child);
+
+    // Without the secret, the output cannot be whole: refused before anything runs.
+    let refused = wait_exit(spawn(t.path(), &["resume", "run", "--yes"], &[]));
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("`steps.make.outputs.dsn`")
+            && stderr(&refused).contains("`DB_PASSWORD`, which is not set"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        !journal(&t.path().join("run"))
+            .iter()
+            .any(|e| e["event"] == "run_resumed"),
+        "the refused resume journaled nothing"
+    );
+    assert_eq!(count_lines(&t.path().join("two.count")), 1, "nothing ran");
+
+    std::fs::write(t.path().join("go"), "").expect("go");
+    let out = resume(t.path(), &["run", "--yes"], &env);
+    assert_eq!(out.status.code(), Some(0), "resume: {}", stderr(&out));
+    assert_eq!(
+        count_lines(&t.path().join("make.count")),
+        1,
+        "make ran once"
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("three.sha"))
+            .expect("three ran")
+            .trim(),
+        sha256_hex(&format!("postgres://app:{SECRET}@db/x")),
+        "three got the value an uninterrupted run gives it"
+    );
+    assert_eq!(
+        files_containing(&t.path().join("run"), SECRET),
+        Vec::<std::path::PathBuf>::new(),
+        "the secret is written to no file of the run folder"
+    );
+    let make = journal(&t.path().join("run"))
+        .into_iter()
+        .find(|e| e["event"] == "step_finished" && e["step"] == "make")
+        .expect("make finished");
+    assert_eq!(make["outputs"]["dsn"], "postgres://app:***@db/x");
+}

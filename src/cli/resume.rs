@@ -136,7 +136,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     }
     let validated = crate::playbook::validate(&file).map_err(Error::Invalid)?;
     let playbook = Arc::new(validated.playbook);
-    let preset = presets(&playbook, &state);
+    let preset = presets(&playbook, &state)?;
     let rerun = reruns(&playbook, &state, &preset);
     let confirmed = confirm_reruns(&folder, &playbook, &state, &rerun, args.yes)?;
     let Some(lock) = take_lock(
@@ -197,9 +197,14 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     )
 }
 
-/// What the journal settles for each step: kept, or `None` to run.
-fn presets(playbook: &Playbook, state: &RunState) -> Vec<Option<Preset>> {
-    playbook
+/// What the journal settles for each step: kept, or `None` to run. The outputs of a kept step
+/// are the whole values it produced (put together again from the secrets, supplied anew, where
+/// they held one): later steps see what they would have seen in an uninterrupted run, or the
+/// resume is refused before anything runs, naming the output.
+fn presets(playbook: &Playbook, state: &RunState) -> Result<Vec<Option<Preset>>, Error> {
+    let secret = |name: &str| std::env::var(name).ok();
+    let mut unusable = Vec::new();
+    let presets = playbook
         .steps
         .iter()
         .map(|step| {
@@ -215,10 +220,39 @@ fn presets(playbook: &Playbook, state: &RunState) -> Vec<Option<Preset>> {
             keep.then(|| Preset::Done {
                 status,
                 exit_code: record.exit_code,
-                outputs: record.outputs.clone(),
+                outputs: whole_outputs(record, &secret, &mut unusable),
             })
         })
-        .collect()
+        .collect();
+    if unusable.is_empty() {
+        return Ok(presets);
+    }
+    Err(Error::Refused(format!(
+        "not resumed: {}; later steps would not get the value they had in the run (secrets are never written to disk: set them as they were when the run started, then resume)",
+        unusable.join("; ")
+    )))
+}
+
+/// A kept step's outputs, whole; each one that cannot be put together goes to `unusable`.
+fn whole_outputs(
+    record: &StepRecord,
+    secret: &dyn Fn(&str) -> Option<String>,
+    unusable: &mut Vec<String>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut outputs = record.outputs.clone();
+    for (name, spans) in &record.secret_spans {
+        let Some(value) = outputs.get_mut(name) else {
+            continue;
+        };
+        match crate::record::redact::unmask(value, spans, secret) {
+            Ok(whole) => *value = whole,
+            Err(why) => unusable.push(format!(
+                "output `steps.{}.outputs.{name}` cannot be restored: {why}",
+                record.id
+            )),
+        }
+    }
+    outputs
 }
 
 fn skipped_by_the_stop(record: &StepRecord) -> bool {

@@ -142,6 +142,7 @@ impl Emitter {
     /// Masks, stamps and delivers an event; returns once every sink has it.
     pub fn emit(&self, mut event: Event) {
         if !self.masker.is_empty() {
+            self.journal_output_secrets(&event);
             event.mask(&|s| match self.masker.mask(s) {
                 Cow::Owned(masked) => Some(masked),
                 Cow::Borrowed(_) => None,
@@ -168,6 +169,24 @@ impl Emitter {
                 drop(sinks);
                 self.faults(faults);
             }
+        }
+    }
+
+    /// Before a step's outputs are masked: where their secrets are, if they hold any.
+    fn journal_output_secrets(&self, event: &Event) {
+        let Event::StepFinished { step, outputs, .. } = event else {
+            return;
+        };
+        let spans: std::collections::BTreeMap<String, Vec<_>> = outputs
+            .iter()
+            .map(|(name, value)| (name.clone(), self.masker.spans(value)))
+            .filter(|(_, spans)| !spans.is_empty())
+            .collect();
+        if !spans.is_empty() {
+            self.emit(Event::OutputSecrets {
+                step: step.clone(),
+                outputs: spans,
+            });
         }
     }
 

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::record::redact::MaskedSpan;
+
 /// How a process ended; never a raw wait status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
@@ -219,6 +221,13 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         would_run: Option<String>,
     },
+    /// Right before `step_finished`, when its outputs hold secrets: where each `***` of the
+    /// masked outputs is and which secrets (by name) it hides, so that `resume` can give later
+    /// steps the whole values from the secrets supplied again. No secret is in it.
+    OutputSecrets {
+        step: String,
+        outputs: BTreeMap<String, Vec<MaskedSpan>>,
+    },
     BudgetExceeded {
         step: String,
         budget_ms: u64,
@@ -331,6 +340,7 @@ impl Event {
             | Self::ProcessGroupChecked { step, .. }
             | Self::ProcessStarted { step, .. }
             | Self::StepFinished { step, .. }
+            | Self::OutputSecrets { step, .. }
             | Self::BudgetExceeded { step, .. }
             | Self::ApprovalRequested { step, .. }
             | Self::ApprovalGiven { step, .. }
@@ -356,6 +366,7 @@ impl Event {
             | Self::ProcessGroupChecked { step, .. }
             | Self::ProcessStarted { step, .. }
             | Self::StepFinished { step, .. }
+            | Self::OutputSecrets { step, .. }
             | Self::BudgetExceeded { step, .. }
             | Self::ApprovalRequested { step, .. }
             | Self::ApprovalGiven { step, .. }
@@ -444,6 +455,7 @@ impl Event {
             }
             Self::StepOutput { line, .. } => m(line),
             Self::ProcessGroupChecked { .. }
+            | Self::OutputSecrets { .. }
             | Self::ProcessStarted { .. }
             | Self::BudgetExceeded { .. }
             | Self::RtoWarning { .. }

@@ -102,12 +102,21 @@ pub enum StartError {
 /// The values of the playbook's `secrets` found in the environment.
 #[must_use]
 pub fn secret_values(playbook: &Playbook) -> Vec<String> {
+    named_secrets(playbook)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The playbook's `secrets` found in the environment: name and value.
+#[must_use]
+pub fn named_secrets(playbook: &Playbook) -> Vec<(String, String)> {
     playbook
         .meta
         .secrets
         .iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .filter(|v| !v.is_empty())
+        .filter_map(|name| Some((name.clone(), std::env::var(name).ok()?)))
+        .filter(|(_, v)| !v.is_empty())
         .collect()
 }
 
@@ -158,7 +167,15 @@ pub async fn execute(
             secrets.push(url);
         }
     }
-    let masker = Arc::new(Masker::new(&secrets).map_err(|e| StartError::Secret(e.to_string()))?);
+    let masker = Arc::new(
+        Masker::new(&secrets)
+            .map_err(|e| StartError::Secret(e.to_string()))?
+            .with_names(
+                named_secrets(&playbook)
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            ),
+    );
     let mut env = vec![
         ("RUNBOOK_RUN_ID".to_owned(), settings.run_id.clone()),
         ("RUNBOOK_RUN_DIR".to_owned(), run_dir.display().to_string()),

@@ -32,6 +32,9 @@ pub enum RedactError {
 pub struct Masker {
     /// `None` when there is no secret, which makes masking a no-op.
     inner: Option<Arc<Inner>>,
+    /// The name of each of `inner.secrets` (the environment variable it came from), where
+    /// known: what [`Masker::spans`] journals so that resume can put a masked output together.
+    names: Arc<[Option<String>]>,
 }
 
 struct Inner {
@@ -64,7 +67,7 @@ impl Masker {
         values.sort_unstable();
         values.dedup();
         if values.is_empty() {
-            return Ok(Self { inner: None });
+            return Ok(Self::default());
         }
         let matcher = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
@@ -79,6 +82,7 @@ impl Masker {
         }
         let max_len = values.iter().map(|value| value.len()).max().unwrap_or(0);
         Ok(Self {
+            names: vec![None; values.len()].into(),
             inner: Some(Arc::new(Inner {
                 matcher,
                 secrets: values,
@@ -86,6 +90,71 @@ impl Masker {
                 max_len,
             })),
         })
+    }
+
+    /// Names the secrets whose value is among this masker's: `(name, value)` pairs, such as
+    /// `("PGPASSWORD", "…")` for a playbook's `secrets`.
+    #[must_use]
+    pub fn with_names<'a>(mut self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let Some(inner) = self.inner.as_deref() else {
+            return self;
+        };
+        let mut names: Vec<Option<String>> = self.names.to_vec();
+        for (name, value) in pairs {
+            if let Ok(i) = inner
+                .secrets
+                .binary_search_by(|s| (**s).cmp(value.as_bytes()))
+            {
+                names[i].get_or_insert_with(|| name.to_owned());
+            }
+        }
+        self.names = names.into();
+        self
+    }
+
+    /// Where the secrets are in `text`, as masking will hide them: for each `***` of the masked
+    /// text, its byte offset there and the secrets that made it up (by name, at their offset in
+    /// what the `***` hides). With these, the text can be put together again from the secrets
+    /// alone ([`unmask`]), so no secret needs to be written anywhere. Empty when no secret occurs.
+    #[must_use]
+    pub fn spans(&self, text: &str) -> Vec<MaskedSpan> {
+        let Some(inner) = self.inner.as_deref() else {
+            return Vec::new();
+        };
+        let mut found: Vec<(usize, usize, usize)> = inner
+            .matcher
+            .find_overlapping_iter(text.as_bytes())
+            .map(|m| (m.start(), m.end(), m.pattern().as_usize()))
+            .collect();
+        found.sort_unstable();
+        let mut spans: Vec<MaskedSpan> = Vec::new();
+        // Where the last span ends, in `text` and in the masked text.
+        let mut end = 0;
+        let mut masked_end = 0;
+        for (start, stop, pattern) in found {
+            let name = self.names.get(pattern).cloned().flatten();
+            match spans.last_mut() {
+                // Overlapping or touching the last one: the same `***`.
+                Some(last) if start <= end => {
+                    last.secrets.push(SecretAt {
+                        name,
+                        offset: start - last.start,
+                    });
+                    end = end.max(stop);
+                }
+                _ => {
+                    let at = masked_end + (start - end);
+                    spans.push(MaskedSpan {
+                        at,
+                        start,
+                        secrets: vec![SecretAt { name, offset: 0 }],
+                    });
+                    end = stop;
+                    masked_end = at + MASK.len();
+                }
+            }
+        }
+        spans
     }
 
     /// Whether there is no secret to mask.
@@ -156,6 +225,82 @@ impl fmt::Debug for Masker {
             .field("secrets", &count)
             .finish_non_exhaustive()
     }
+}
+
+/// One `***` of a masked text and the secrets it hides, as [`Masker::spans`] finds them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MaskedSpan {
+    /// Byte offset of the `***` in the masked text.
+    pub at: usize,
+    /// Where it starts in the text before masking: only used while finding the spans.
+    #[serde(skip)]
+    start: usize,
+    /// The secrets whose occurrences, overlapping or touching, the `***` covers.
+    pub secrets: Vec<SecretAt>,
+}
+
+/// A secret inside a [`MaskedSpan`]: its name, and where it starts in what the `***` hides.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SecretAt {
+    /// `None` for a value masked without a name (a webhook URL): it cannot be supplied again.
+    pub name: Option<String>,
+    pub offset: usize,
+}
+
+/// Why a masked text cannot be put together again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnmaskError {
+    #[error("it contains the secret `{0}`, which is not set")]
+    Missing(String),
+    #[error("it contains a secret runbook cannot name (such as a webhook URL)")]
+    Unnamed,
+    #[error("it contains the secret `{0}`, which is not the value it had in the run")]
+    Different(String),
+    #[error("its masked value in the journal does not match the secrets' places")]
+    Damaged,
+}
+
+/// Puts a masked text together again from its [`MaskedSpan`]s and the secrets' values
+/// (`secret(name)`): exactly the text that was masked, when the secrets are the same.
+pub fn unmask(
+    masked: &str,
+    spans: &[MaskedSpan],
+    secret: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, UnmaskError> {
+    let mut out = String::with_capacity(masked.len());
+    let mut at = 0;
+    for span in spans {
+        if span.at < at
+            || !masked
+                .get(span.at..)
+                .is_some_and(|rest| rest.starts_with(MASK))
+        {
+            return Err(UnmaskError::Damaged);
+        }
+        out.push_str(&masked[at..span.at]);
+        let mut hidden: Vec<u8> = Vec::new();
+        for part in &span.secrets {
+            let name = part.name.as_deref().ok_or(UnmaskError::Unnamed)?;
+            let value = secret(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| UnmaskError::Missing(name.to_owned()))?;
+            let value = value.as_bytes();
+            // Occurrences overlap or touch, in order: each starts within what is known so far,
+            // and agrees with it where they overlap.
+            if part.offset > hidden.len() {
+                return Err(UnmaskError::Different(name.to_owned()));
+            }
+            let overlap = (hidden.len() - part.offset).min(value.len());
+            if hidden[part.offset..part.offset + overlap] != value[..overlap] {
+                return Err(UnmaskError::Different(name.to_owned()));
+            }
+            hidden.extend_from_slice(&value[overlap..]);
+        }
+        out.push_str(std::str::from_utf8(&hidden).map_err(|_| UnmaskError::Damaged)?);
+        at = span.at + MASK.len();
+    }
+    out.push_str(masked.get(at..).ok_or(UnmaskError::Damaged)?);
+    Ok(out)
 }
 
 /// Masks a byte stream that arrives in arbitrary chunks.
@@ -548,6 +693,84 @@ mod tests {
                 "input {input:?} chunks {chunks:?}"
             );
         }
+    }
+
+    #[test]
+    fn spans_put_any_masked_text_together_again_from_named_secrets() {
+        // See: #11
+        let secrets = ["aba", "bab", "abba", "b", "aab", "***"];
+        let named: Vec<(String, &str)> = secrets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("S{i}"), *s))
+            .collect();
+        let masker = Masker::new(secrets)
+            .expect("masker")
+            .with_names(named.iter().map(|(n, v)| (n.as_str(), *v)));
+        let lookup = |name: &str| {
+            named
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % (bound as u64)).expect("bound fits usize")
+        };
+        for _ in 0..2_000 {
+            let len = next(24);
+            let input: String = (0..len)
+                .map(|_| ['a', 'b', 'x', '*', 'é'][next(5)])
+                .collect();
+            let hidden = masker.mask(&input);
+            let spans = masker.spans(&input);
+            assert!(hidden.matches(MASK).count() >= spans.len());
+            assert_eq!(
+                super::unmask(&hidden, &spans, &lookup).as_deref(),
+                Ok(input.as_str()),
+                "masked {hidden:?} spans {spans:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unmask_names_a_missing_or_different_secret() {
+        let masker =
+            masker(&["hunter2", "hunter2x"]).with_names([("PW", "hunter2"), ("PWX", "hunter2x")]);
+        let text = "a hunter2x b hunter2";
+        let spans = masker.spans(text);
+        let hidden = masker.mask(text);
+        assert_eq!(hidden, "a *** b ***");
+        let none = |_: &str| None;
+        assert_eq!(
+            super::unmask(&hidden, &spans, &none),
+            Err(super::UnmaskError::Missing("PW".to_owned()))
+        );
+        let other = |name: &str| {
+            Some(if name == "PW" {
+                "other".to_owned()
+            } else {
+                "hunter2x".to_owned()
+            })
+        };
+        assert!(matches!(
+            super::unmask(&hidden, &spans, &other),
+            Err(super::UnmaskError::Different(_))
+        ));
+        let unnamed = masker_unnamed_spans();
+        assert_eq!(
+            super::unmask("***", &unnamed, &none),
+            Err(super::UnmaskError::Unnamed)
+        );
+        let json = serde_json::to_string(&spans).expect("json");
+        assert!(!json.contains("hunter"), "{json}");
+    }
+
+    fn masker_unnamed_spans() -> Vec<super::MaskedSpan> {
+        masker(&["tok"]).spans("tok")
     }
 
     #[test]

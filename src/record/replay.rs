@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use crate::engine::event::{
     ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus,
 };
+use crate::record::redact::MaskedSpan;
 
 /// Why a journal cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +89,10 @@ pub struct StepRecord {
     pub status: Option<StepStatus>,
     pub reason: Option<String>,
     pub exit_code: Option<i32>,
+    /// Masked, as journaled.
     pub outputs: BTreeMap<String, String>,
+    /// Where the secrets of masked outputs are (see [`crate::record::redact::unmask`]).
+    pub secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
     pub attempts: Vec<AttemptRecord>,
     pub duration_ms: Option<u64>,
     pub would_run: Option<String>,
@@ -332,6 +336,9 @@ impl RunState {
                     rec.duration_ms = Some(*duration_ms);
                     rec.would_run.clone_from(would_run);
                     rec.in_flight = false;
+                }
+                Event::OutputSecrets { step, outputs } => {
+                    s.step(step).secret_spans.clone_from(outputs);
                 }
                 Event::BudgetExceeded {
                     step,

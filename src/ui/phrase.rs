@@ -326,6 +326,7 @@ pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
         | Event::StepAttemptFinished { .. }
         | Event::ProcessGroupChecked { .. }
         | Event::ProcessStarted { .. }
+        | Event::OutputSecrets { .. }
         | Event::StepOutput { .. } => return None,
     };
     Some(line)
