@@ -470,3 +470,51 @@ fn resume_gives_later_steps_the_whole_output_that_held_a_secret() {
         .expect("make finished");
     assert_eq!(make["outputs"]["dsn"], "postgres://app:***@db/x");
 }
+
+#[test]
+fn runs_tells_a_live_run_from_a_crashed_one() {
+    // See: #11
+    let t = Test::new();
+    let dir = t.path().display().to_string();
+    let t = t.file(
+        "playbooks/live.toml",
+        &playbook(
+            "live",
+            &format!(
+                "[[steps]]\nid = \"wait\"\nrun = \"touch {dir}/started; while [ ! -e {dir}/go ]; do sleep 0.05; done\"\n"
+            ),
+        ),
+    );
+    let child = spawn(t.path(), &["run", "live"], &[]);
+    let pid = child.id();
+    assert!(wait_until(Duration::from_secs(30), || t
+        .path()
+        .join("started")
+        .exists()));
+    let run_id = std::fs::read_dir(t.path().join("runs"))
+        .expect("runs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.contains("-live-"))
+        .expect("a run folder");
+    let live = t.run_args(["runs"]).expect_code(0);
+    let row = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&run_id))
+            .unwrap_or_else(|| panic!("no row for {run_id}:\n{out}"))
+            .to_owned()
+    };
+    assert!(
+        row(&live.stdout()).contains(&format!("running (pid {pid})")),
+        "{}",
+        live.stdout()
+    );
+    kill_9(child);
+    let crashed = t.run_args(["runs"]).expect_code(0);
+    assert!(
+        row(&crashed.stdout()).contains(&format!("crashed: runbook resume {run_id}")),
+        "{}",
+        crashed.stdout()
+    );
+    std::fs::write(t.path().join("go"), "").expect("go");
+}
