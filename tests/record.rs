@@ -2,6 +2,7 @@
 //! interrupted runs resume, write failures fail the run, torn journal lines are survived, and
 //! outputs holding a secret come back whole without the secret touching the disk.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -517,4 +518,121 @@ fn runs_tells_a_live_run_from_a_crashed_one() {
         crashed.stdout()
     );
     std::fs::write(t.path().join("go"), "").expect("go");
+}
+
+/// 30 chained steps: each outputs the one before it plus its number (step 7 adds a secret) and
+/// appends its id to `ledger` as it finishes; the last writes what it got to `final`.
+fn thirty_steps() -> (String, String) {
+    let mut body = String::from("secrets = [\"TOKEN\"]\n");
+    let mut expected = String::from("1");
+    body.push_str(
+        "[[steps]]\nid = \"s01\"\nrun = \"echo 1; echo s01 >> ../ledger\"\noutputs = { v = \"stdout\" }\n",
+    );
+    for i in 2..30 {
+        let secret = if i == 7 { "-$TOKEN" } else { "" };
+        let _ = write!(
+            body,
+            "[[steps]]\nid = \"s{i:02}\"\nneeds = [\"s{p:02}\"]\nrun = \"echo '{{{{steps.s{p:02}.outputs.v}}}}-{i}'{secret}; echo s{i:02} >> ../ledger\"\noutputs = {{ v = \"stdout\" }}\n",
+            p = i - 1
+        );
+        let _ = write!(expected, "-{i}");
+        if i == 7 {
+            let _ = write!(expected, "-{SECRET}");
+        }
+    }
+    body.push_str("[[steps]]\nid = \"s30\"\nneeds = [\"s29\"]\nrun = \"printf %s '{{steps.s29.outputs.v}}' > ../final; echo s30 >> ../ledger\"\n");
+    (body, expected)
+}
+
+/// The step ids the parseable lines of a journal say started and finished.
+fn started_and_finished(run_dir: &Path) -> (Vec<String>, Vec<String>) {
+    let mut started = Vec::new();
+    let mut finished = Vec::new();
+    for e in journal(run_dir) {
+        let step = e["step"].as_str().unwrap_or_default().to_owned();
+        match e["event"].as_str() {
+            Some("step_started") => started.push(step),
+            Some("step_finished") => finished.push(step),
+            _ => {}
+        }
+    }
+    (started, finished)
+}
+
+#[test]
+fn kill_9_at_random_moments_then_resume_loses_nothing_and_reruns_nothing_finished() {
+    // See: #11
+    let (body, expected) = thirty_steps();
+    let env = [("TOKEN", SECRET)];
+    let mut seed: u64 = 0x5eed_0011_dead_beef;
+    let mut next = |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    for case in 0..10 {
+        // Kill once `after` steps have finished their command, `delay` ms later: between
+        // steps, inside one, or while an event is written.
+        let after = usize::try_from(1 + next(28)).expect("small");
+        let delay = Duration::from_millis(next(25));
+        let t = Test::new().file("playbooks/pb.toml", &playbook("thirty", &body));
+        let ledger = t.path().join("ledger");
+        let child = spawn(
+            t.path(),
+            &["run", "playbooks/pb.toml", "--out", "run"],
+            &env,
+        );
+        assert!(
+            wait_until(Duration::from_secs(60), || count_lines(&ledger) >= after),
+            "case {case}: the run never reached step {after}"
+        );
+        std::thread::sleep(delay);
+        kill_9(child);
+        let run_dir = t.path().join("run");
+        // A kill -9 never tears a line: the kernel has every write whole.
+        let (started, finished) = started_and_finished(&run_dir);
+        let ended = journal(&run_dir)
+            .iter()
+            .any(|e| e["event"] == "run_finished");
+
+        if !ended {
+            let out = resume(t.path(), &["run", "--yes"], &env);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "case {case} (killed after {after} + {delay:?}): {}",
+                stderr(&out)
+            );
+        }
+        let text = std::fs::read_to_string(&ledger).expect("ledger");
+        for i in 1..=30 {
+            let id = format!("s{i:02}");
+            let runs = text.lines().filter(|l| *l == id).count();
+            let in_flight = started.contains(&id) && !finished.contains(&id);
+            let allowed = if in_flight { 1..=2 } else { 1..=1 };
+            assert!(
+                allowed.contains(&runs),
+                "case {case} (killed after {after} + {delay:?}): {id} ran {runs} times (finished before the kill: {}, in flight: {in_flight})\n{text}",
+                finished.contains(&id)
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("final")).expect("s30 ran"),
+            expected,
+            "case {case}: the last step got the values of an uninterrupted run"
+        );
+        let events = journal(&run_dir);
+        let last = events.last().expect("events");
+        assert_eq!(
+            (&last["event"], &last["status"]),
+            (&"run_finished".into(), &"ok".into()),
+            "case {case}"
+        );
+        assert_eq!(
+            files_containing(&run_dir, SECRET),
+            Vec::<std::path::PathBuf>::new(),
+            "case {case}: the secret reached the run folder"
+        );
+    }
 }
