@@ -636,3 +636,50 @@ fn kill_9_at_random_moments_then_resume_loses_nothing_and_reruns_nothing_finishe
         );
     }
 }
+
+#[test]
+fn resume_gives_later_steps_the_whole_var_that_held_a_secret() {
+    // See: #11
+    let env = [("DB_PASSWORD", SECRET)];
+    let body = r#"secrets = ["DB_PASSWORD"]
+[vars]
+dsn = "none"
+[[steps]]
+id = "two"
+run = "echo run >> ../two.count; echo waiting-for-go; while [ ! -e ../go ]; do sleep 0.05; done"
+[[steps]]
+id = "three"
+needs = ["two"]
+run = "printf %s '{{vars.dsn}}' | sha256sum | cut -d ' ' -f 1 > ../three.sha"
+"#;
+    let t = Test::new().file("pb.toml", &playbook("secret-var", body));
+    let dsn = format!("postgres://app:{SECRET}@db/x");
+    let var = format!("dsn={dsn}");
+    let child = spawn(
+        t.path(),
+        &["run", "pb.toml", "--out", "run", "--var", &var],
+        &env,
+    );
+    wait_for_text(&t.path().join("run/logs/two.log"), "waiting-for-go");
+    kill_9(child);
+    let refused = wait_exit(spawn(t.path(), &["resume", "run", "--yes"], &[]));
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("var `dsn` cannot be restored"),
+        "{}",
+        stderr(&refused)
+    );
+    std::fs::write(t.path().join("go"), "").expect("go");
+    let out = resume(t.path(), &["run", "--yes"], &env);
+    assert_eq!(out.status.code(), Some(0), "resume: {}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("three.sha"))
+            .expect("three ran")
+            .trim(),
+        sha256_hex(&dsn)
+    );
+    assert_eq!(
+        files_containing(&t.path().join("run"), SECRET),
+        Vec::<std::path::PathBuf>::new()
+    );
+}

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::playbook::find::Library;
 use crate::playbook::model::{Playbook, VarValue};
 use crate::record::folder::RunFolder;
-use crate::record::replay::{RunState, StepRecord};
+use crate::record::replay::{RunState, Started, StepRecord};
 
 #[derive(Debug, clap::Args)]
 #[expect(
@@ -137,6 +137,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let validated = crate::playbook::validate(&file).map_err(Error::Invalid)?;
     let playbook = Arc::new(validated.playbook);
     let preset = presets(&playbook, &state)?;
+    let vars = vars(&playbook, &started)?;
     let rerun = reruns(&playbook, &state, &preset);
     let confirmed = confirm_reruns(&folder, &playbook, &state, &rerun, args.yes)?;
     let Some(lock) = take_lock(
@@ -158,7 +159,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| started.commander.clone());
     let settings = RunSettings {
-        vars: vars(&playbook, &started.vars),
+        vars,
         mode: if started.dry_run {
             crate::engine::event::Mode::Drill
         } else {
@@ -353,16 +354,22 @@ fn confirm_reruns(
     Ok(confirmed)
 }
 
-/// The run's vars, as journaled (secrets masked), typed like the playbook declares them.
-fn vars(
-    playbook: &Playbook,
-    journaled: &std::collections::BTreeMap<String, serde_json::Value>,
-) -> IndexMap<String, VarValue> {
+/// The run's vars, typed like the playbook declares them: as journaled, with a value masked
+/// because it held a secret put together again (or the resume refused, naming the var).
+fn vars(playbook: &Playbook, started: &Started) -> Result<IndexMap<String, VarValue>, Error> {
+    let secret = |name: &str| std::env::var(name).ok();
     let mut vars = playbook.vars.clone();
-    for (k, v) in journaled {
+    for (k, v) in &started.vars {
         if let Some(declared) = vars.get(k) {
             let text = match v {
-                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::String(s) => match started.secret_spans.get(k) {
+                    Some(spans) => crate::record::redact::unmask(s, spans, &secret).map_err(|why| {
+                        Error::Refused(format!(
+                            "not resumed: var `{k}` cannot be restored: {why}; later steps would not get the value it had in the run (secrets are never written to disk: set them as they were when the run started, then resume)"
+                        ))
+                    })?,
+                    None => s.clone(),
+                },
                 other => other.to_string(),
             };
             if let Ok(value) = declared.parse_like(&text) {
@@ -370,5 +377,5 @@ fn vars(
             }
         }
     }
-    vars
+    Ok(vars)
 }

@@ -141,8 +141,10 @@ impl Emitter {
 
     /// Masks, stamps and delivers an event; returns once every sink has it.
     pub fn emit(&self, mut event: Event) {
+        let mut after = None;
         if !self.masker.is_empty() {
             self.journal_output_secrets(&event);
+            after = self.var_secrets(&event);
             event.mask(&|s| match self.masker.mask(s) {
                 Cow::Owned(masked) => Some(masked),
                 Cow::Borrowed(_) => None,
@@ -170,6 +172,22 @@ impl Emitter {
                 self.faults(faults);
             }
         }
+        if let Some(after) = after {
+            self.emit(after);
+        }
+    }
+
+    /// After `run_started`: where the secrets of its string vars are, if they hold any.
+    fn var_secrets(&self, event: &Event) -> Option<Event> {
+        let Event::RunStarted { vars, .. } = event else {
+            return None;
+        };
+        let spans: std::collections::BTreeMap<String, Vec<_>> = vars
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), self.masker.spans(value.as_str()?))))
+            .filter(|(_, spans)| !spans.is_empty())
+            .collect();
+        (!spans.is_empty()).then_some(Event::VarSecrets { vars: spans })
     }
 
     /// Before a step's outputs are masked: where their secrets are, if they hold any.

@@ -228,6 +228,11 @@ pub enum Event {
         step: String,
         outputs: BTreeMap<String, Vec<MaskedSpan>>,
     },
+    /// Right after `run_started`, when its vars hold secrets: where they are, as
+    /// `output_secrets` says for outputs.
+    VarSecrets {
+        vars: BTreeMap<String, Vec<MaskedSpan>>,
+    },
     BudgetExceeded {
         step: String,
         budget_ms: u64,
@@ -392,6 +397,7 @@ impl Event {
             | Self::RunResumed { .. }
             | Self::LockBroken { .. }
             | Self::RecordFailed { .. }
+            | Self::VarSecrets { .. }
             | Self::RunFinished { .. } => {}
         }
     }
@@ -456,6 +462,7 @@ impl Event {
             Self::StepOutput { line, .. } => m(line),
             Self::ProcessGroupChecked { .. }
             | Self::OutputSecrets { .. }
+            | Self::VarSecrets { .. }
             | Self::ProcessStarted { .. }
             | Self::BudgetExceeded { .. }
             | Self::RtoWarning { .. }

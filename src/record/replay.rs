@@ -51,6 +51,8 @@ pub struct Started {
     pub runbook_version: String,
     pub max_parallel: usize,
     pub selection: Option<String>,
+    /// Where the secrets of masked string vars are (see [`crate::record::redact::unmask`]).
+    pub secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
 }
 
 /// `run_finished`.
@@ -276,6 +278,7 @@ impl RunState {
                         runbook_version: runbook_version.clone(),
                         max_parallel: *max_parallel,
                         selection: selection.clone(),
+                        secret_spans: BTreeMap::new(),
                     });
                 }
                 Event::StepStarted {
@@ -336,6 +339,11 @@ impl RunState {
                     rec.duration_ms = Some(*duration_ms);
                     rec.would_run.clone_from(would_run);
                     rec.in_flight = false;
+                }
+                Event::VarSecrets { vars } => {
+                    if let Some(started) = &mut s.started {
+                        started.secret_spans.clone_from(vars);
+                    }
                 }
                 Event::OutputSecrets { step, outputs } => {
                     s.step(step).secret_spans.clone_from(outputs);

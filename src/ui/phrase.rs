@@ -327,6 +327,7 @@ pub(crate) fn describe(event: &Event, rto_ms: Option<u64>) -> Option<Line> {
         | Event::ProcessGroupChecked { .. }
         | Event::ProcessStarted { .. }
         | Event::OutputSecrets { .. }
+        | Event::VarSecrets { .. }
         | Event::StepOutput { .. } => return None,
     };
     Some(line)
