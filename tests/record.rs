@@ -683,3 +683,69 @@ run = "printf %s '{{vars.dsn}}' | sha256sum | cut -d ' ' -f 1 > ../three.sha"
         Vec::<std::path::PathBuf>::new()
     );
 }
+
+/// Copies the files of `from` into `to` (one level of folders, as a run folder has).
+fn copy_run(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("logs")).expect("mkdir");
+    for dir in ["", "logs"] {
+        for entry in std::fs::read_dir(from.join(dir)).expect("read").flatten() {
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(dir).join(entry.file_name())).expect("copy");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_journal_that_cannot_be_written_starts_nothing_and_fails_the_resume() {
+    // See: #11
+    let disk = SmallDisk::mount();
+    let t = Test::new();
+    // Markers outside the small disk, where writing them cannot fail.
+    let text = THREE.replace("../", &format!("{}/", t.path().display()));
+    let t = t.file("pb.toml", &playbook("journal-full", &text));
+    crash_under_two(t.path(), &["run", "pb.toml", "--out", "run"], 1);
+    std::fs::write(t.path().join("go"), "").expect("go");
+    // The crashed run moves to the small disk, its journal padded with empty lines (which
+    // readers skip) to a whole page, and the disk is filled: the journal's next line fails.
+    let run = disk.path().join("run");
+    copy_run(&t.path().join("run"), &run);
+    let journal_path = run.join("journal.jsonl");
+    let len = std::fs::metadata(&journal_path).expect("journal").len();
+    let pad = usize::try_from((4096 - len % 4096) % 4096).expect("small");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal_path)
+        .expect("journal");
+    std::io::Write::write_all(&mut file, "\n".repeat(pad).as_bytes()).expect("pad");
+    drop(file);
+    let filled = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "head -c 2000000 /dev/zero > {}/filler",
+            disk.path().display()
+        ))
+        .status()
+        .expect("sh");
+    assert!(!filled.success(), "the disk is full");
+
+    let run_arg = run.display().to_string();
+    let out = resume(t.path(), &[&run_arg, "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("`{}`", journal_path.display()))
+            && stderr(&out).contains("No space left on device"),
+        "stderr names the journal and the OS error:\n{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        count_lines(&t.path().join("two.count")),
+        1,
+        "two did not run again"
+    );
+    assert_eq!(
+        count_lines(&t.path().join("three.count")),
+        0,
+        "three never started"
+    );
+}
