@@ -259,7 +259,7 @@ fn whole_outputs(
 fn skipped_by_the_stop(record: &StepRecord) -> bool {
     record.reason.as_deref().is_some_and(|r| {
         r == "the run was interrupted"
-            || r.starts_with("the run stopped after")
+            || r.starts_with("the run stopped")
             || r.starts_with("needs cancelled step")
             || r == "not reached"
     })
