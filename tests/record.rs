@@ -749,3 +749,41 @@ fn a_journal_that_cannot_be_written_starts_nothing_and_fails_the_resume() {
         "three never started"
     );
 }
+
+#[test]
+fn a_rollback_whose_log_fills_the_disk_stops_the_rollbacks_after_it() {
+    // See: #11
+    let disk = SmallDisk::mount();
+    let t = Test::new();
+    let markers = t.path().display().to_string();
+    let text = playbook(
+        "rollback-full",
+        &format!(
+            r#"[[steps]]
+id = "a"
+run = "true"
+rollback = "touch {markers}/a-rolled-back"
+[[steps]]
+id = "b"
+needs = ["a"]
+on_failure = "rollback"
+run = "exit 1"
+rollback = "yes 0123456789abcdef | head -c 5000000"
+"#
+        ),
+    );
+    let t = t.file("pb.toml", &text);
+    let out_dir = disk.path().join("run");
+    let run = t
+        .run_args(["run", "pb.toml", "--out", &out_dir.display().to_string()])
+        .expect_code(1);
+    assert!(
+        run.stderr().contains("logs/b.log`") && run.stderr().contains("No space left on device"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        !t.path().join("a-rolled-back").exists(),
+        "no rollback starts once the record cannot be written"
+    );
+}

@@ -287,6 +287,10 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
         // completed step's, newest first.
         let order = std::iter::once(trigger).chain(completed.iter().rev().copied());
         for i in order {
+            // A rollback whose log failed to write stops the rest: nothing new starts.
+            if shared.emitter.fault().is_some() {
+                break;
+            }
             if steps[i].rollback.is_none() || shared.cancel.is_cancelled() {
                 continue;
             }
