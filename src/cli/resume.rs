@@ -245,7 +245,7 @@ fn whole_outputs(
         let Some(value) = outputs.get_mut(name) else {
             continue;
         };
-        match crate::record::redact::unmask(value, spans, secret) {
+        match crate::record::masked_span::unmask(value, spans, secret) {
             Ok(whole) => *value = whole,
             Err(why) => unusable.push(format!(
                 "output `steps.{}.outputs.{name}` cannot be restored: {why}",
@@ -363,7 +363,7 @@ fn vars(playbook: &Playbook, started: &Started) -> Result<IndexMap<String, VarVa
         if let Some(declared) = vars.get(k) {
             let text = match v {
                 serde_json::Value::String(s) => match started.secret_spans.get(k) {
-                    Some(spans) => crate::record::redact::unmask(s, spans, &secret).map_err(|why| {
+                    Some(spans) => crate::record::masked_span::unmask(s, spans, &secret).map_err(|why| {
                         Error::Refused(format!(
                             "not resumed: var `{k}` cannot be restored: {why}; later steps would not get the value it had in the run (secrets are never written to disk: set them as they were when the run started, then resume)"
                         ))
