@@ -10,6 +10,7 @@ use chrono::Utc;
 use crate::cli::list::table;
 use crate::cli::main::print_stdout;
 use crate::cli::resume::runs_roots;
+use crate::engine::event::RunStatus;
 use crate::error::Error;
 use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::find::{self, Library};
@@ -97,12 +98,12 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
 /// playbook's lock for it is alive, else `crashed` with the command that resumes it.
 fn status(state: &RunState) -> String {
     let word = state.status_word();
+    if word == RunStatus::Interrupted.as_str() {
+        return format!("{word}: runbook resume {}", state.run_id);
+    }
     let Some(started) = state.started.as_ref().filter(|_| state.finished.is_none()) else {
         return word.to_owned();
     };
-    if state.interrupted.is_some() {
-        return format!("{word}: runbook resume {}", state.run_id);
-    }
     let root = crate::cli::run::runs_root(Path::new(&started.path));
     let live = lock::holder(&lock::path(&root, &started.playbook))
         .filter(|h| h.run_id == state.run_id && h.is_live());

@@ -197,6 +197,38 @@ fn runs_tells_a_live_run_from_a_crashed_one() {
         "{}",
         crashed.stdout()
     );
+
+    // An interrupted run can be resumed too, and says how.
+    std::fs::remove_file(t.path().join("started")).expect("rm");
+    let child = spawn(t.path(), &["run", "live"], &[]);
+    assert!(wait_until(Duration::from_secs(30), || t
+        .path()
+        .join("started")
+        .exists()));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert_eq!(wait_exit(child).status.code(), Some(130));
+    let second = std::fs::read_dir(t.path().join("runs"))
+        .expect("runs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.contains("-live-") && *n != run_id)
+        .expect("a second run folder");
+    let listed = t.run_args(["runs"]).expect_code(0);
+    let second_row = listed
+        .stdout()
+        .lines()
+        .find(|l| l.starts_with(&second))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(
+        second_row.contains(&format!("interrupted: runbook resume {second}")),
+        "{}",
+        listed.stdout()
+    );
     std::fs::write(t.path().join("go"), "").expect("go");
 }
 
