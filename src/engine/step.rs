@@ -286,7 +286,8 @@ async fn attempts(shared: &Shared, step: &Step) -> StepResult {
         });
         let cancelled =
             matches!(attempt.exit, Some(Exit::Cancelled)) || shared.cancel.is_cancelled();
-        let done = attempt.ok || cancelled || n == total;
+        // No new attempt (an HTTP request, a probe) once the record cannot be written.
+        let done = attempt.ok || cancelled || n == total || shared.emitter.fault().is_some();
         last = Some(attempt);
         if done {
             break;

@@ -18,6 +18,8 @@ fn a_full_disk_fails_the_run_naming_the_log_and_starts_nothing_more() {
         &format!(
             r#"[[steps]]
 id = "big"
+retries = 1
+retry_delay = "1s"
 run = "yes 0123456789abcdef | head -c 5000000; touch {markers}/big-ended"
 [[steps]]
 id = "after"
@@ -51,6 +53,14 @@ run = "touch {markers}/independent-ran"
     assert!(
         t.path().join("big-ended").exists(),
         "the step's command ran to its end"
+    );
+    let big = stderr
+        .lines()
+        .find(|l| l.contains("big failed"))
+        .unwrap_or_else(|| panic!("no line for big:\n{stderr}"));
+    assert!(
+        !big.contains("attempts"),
+        "no new attempt once the record failed: {big}"
     );
     assert!(
         !t.path().join("after-ran").exists(),
