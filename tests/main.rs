@@ -12,6 +12,7 @@ mod notify;
 mod plan;
 mod probes;
 mod processes;
+mod record;
 mod report;
 mod resume;
 mod run;

@@ -25,9 +25,9 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let text = written::render(&folder, &roots, args.format)
         .map_err(|e| Error::Usage(crate::error::chain(&e)))?;
     if args.format == ReportFormat::Md {
-        std::fs::write(folder.report(), &text).map_err(|source| Error::Write {
-            path: folder.report(),
-            source,
+        written::write_text(&folder, &text).map_err(|e| match e {
+            written::WriteError::Write { path, source } => Error::Write { path, source },
+            other @ written::WriteError::Render(_) => Error::Run(crate::error::chain(&other)),
         })?;
     }
     print_stdout(&text)?;

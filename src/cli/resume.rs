@@ -1,4 +1,6 @@
-//! `runbook resume RUN`: continue an interrupted or crashed run from its journal.
+//! `runbook resume RUN`: continue an interrupted or crashed run from its journal. Finished steps
+//! keep their status and outputs; steps that started and never finished (the runner died, or
+//! an interrupt cancelled them) run again after confirmation.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -10,14 +12,14 @@ use indexmap::IndexMap;
 use sha2::{Digest as _, Sha256};
 
 use crate::cli::run::{launch, max_parallel, take_lock};
-use crate::engine::event::{ApprovalHow, StepStatus};
+use crate::engine::event::{ApprovalHow, RunStatus, StepStatus};
 use crate::engine::run::{Resume, RunSettings};
 use crate::engine::scheduler::Preset;
 use crate::error::Error;
 use crate::playbook::find::Library;
 use crate::playbook::model::{Playbook, VarValue};
 use crate::record::folder::RunFolder;
-use crate::record::replay::{RunState, StepRecord};
+use crate::record::replay::{RunState, Started, StepRecord};
 
 #[derive(Debug, clap::Args)]
 #[expect(
@@ -98,7 +100,13 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         .started
         .clone()
         .expect("a loaded journal has run_started");
-    if let Some(finished) = &state.finished {
+    // An interrupted run is continued like a crashed one: only a run that reached its end,
+    // ok or failed, has nothing left to do.
+    if let Some(finished) = state
+        .finished
+        .as_ref()
+        .filter(|f| f.status != RunStatus::Interrupted)
+    {
         return Err(Error::Usage(format!(
             "run `{}` already finished ({}): there is nothing to resume; start a new run with `runbook run {}`",
             state.run_id,
@@ -128,7 +136,8 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     }
     let validated = crate::playbook::validate(&file).map_err(Error::Invalid)?;
     let playbook = Arc::new(validated.playbook);
-    let preset = presets(&playbook, &state);
+    let preset = presets(&playbook, &state)?;
+    let vars = vars(&playbook, &started)?;
     let rerun = reruns(&playbook, &state, &preset);
     let confirmed = confirm_reruns(&folder, &playbook, &state, &rerun, args.yes)?;
     let Some(lock) = take_lock(
@@ -150,7 +159,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| started.commander.clone());
     let settings = RunSettings {
-        vars: vars(&playbook, &started.vars),
+        vars,
         mode: if started.dry_run {
             crate::engine::event::Mode::Drill
         } else {
@@ -189,9 +198,14 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     )
 }
 
-/// What the journal settles for each step: kept, or `None` to run.
-fn presets(playbook: &Playbook, state: &RunState) -> Vec<Option<Preset>> {
-    playbook
+/// What the journal settles for each step: kept, or `None` to run. The outputs of a kept step
+/// are the whole values it produced (put together again from the secrets, supplied anew, where
+/// they held one): later steps see what they would have seen in an uninterrupted run, or the
+/// resume is refused before anything runs, naming the output.
+fn presets(playbook: &Playbook, state: &RunState) -> Result<Vec<Option<Preset>>, Error> {
+    let secret = |name: &str| std::env::var(name).ok();
+    let mut unusable = Vec::new();
+    let presets = playbook
         .steps
         .iter()
         .map(|step| {
@@ -207,16 +221,45 @@ fn presets(playbook: &Playbook, state: &RunState) -> Vec<Option<Preset>> {
             keep.then(|| Preset::Done {
                 status,
                 exit_code: record.exit_code,
-                outputs: record.outputs.clone(),
+                outputs: whole_outputs(record, &secret, &mut unusable),
             })
         })
-        .collect()
+        .collect();
+    if unusable.is_empty() {
+        return Ok(presets);
+    }
+    Err(Error::Refused(format!(
+        "not resumed: {}; later steps would not get the value they had in the run (secrets are never written to disk: set them as they were when the run started, then resume)",
+        unusable.join("; ")
+    )))
+}
+
+/// A kept step's outputs, whole; each one that cannot be put together goes to `unusable`.
+fn whole_outputs(
+    record: &StepRecord,
+    secret: &dyn Fn(&str) -> Option<String>,
+    unusable: &mut Vec<String>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut outputs = record.outputs.clone();
+    for (name, spans) in &record.secret_spans {
+        let Some(value) = outputs.get_mut(name) else {
+            continue;
+        };
+        match crate::record::masked_span::unmask(value, spans, secret) {
+            Ok(whole) => *value = whole,
+            Err(why) => unusable.push(format!(
+                "output `steps.{}.outputs.{name}` cannot be restored: {why}",
+                record.id
+            )),
+        }
+    }
+    outputs
 }
 
 fn skipped_by_the_stop(record: &StepRecord) -> bool {
     record.reason.as_deref().is_some_and(|r| {
         r == "the run was interrupted"
-            || r.starts_with("the run stopped after")
+            || r.starts_with("the run stopped")
             || r.starts_with("needs cancelled step")
             || r == "not reached"
     })
@@ -235,8 +278,11 @@ fn reruns<'a>(
         .filter(|(_, p)| p.is_none())
         .filter_map(|(step, _)| {
             let record = state.steps.get(&step.id)?;
-            (record.in_flight || record.status == Some(StepStatus::Cancelled))
-                .then_some((step, record))
+            // A step cancelled before its command started (at its prompt) has nothing to
+            // confirm: it is simply scheduled again.
+            let cancelled =
+                record.status == Some(StepStatus::Cancelled) && record.started.is_some();
+            (record.in_flight || cancelled).then_some((step, record))
         })
         .collect()
 }
@@ -308,16 +354,22 @@ fn confirm_reruns(
     Ok(confirmed)
 }
 
-/// The run's vars, as journaled (secrets masked), typed like the playbook declares them.
-fn vars(
-    playbook: &Playbook,
-    journaled: &std::collections::BTreeMap<String, serde_json::Value>,
-) -> IndexMap<String, VarValue> {
+/// The run's vars, typed like the playbook declares them: as journaled, with a value masked
+/// because it held a secret put together again (or the resume refused, naming the var).
+fn vars(playbook: &Playbook, started: &Started) -> Result<IndexMap<String, VarValue>, Error> {
+    let secret = |name: &str| std::env::var(name).ok();
     let mut vars = playbook.vars.clone();
-    for (k, v) in journaled {
+    for (k, v) in &started.vars {
         if let Some(declared) = vars.get(k) {
             let text = match v {
-                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::String(s) => match started.secret_spans.get(k) {
+                    Some(spans) => crate::record::masked_span::unmask(s, spans, &secret).map_err(|why| {
+                        Error::Refused(format!(
+                            "not resumed: var `{k}` cannot be restored: {why}; later steps would not get the value it had in the run (secrets are never written to disk: set them as they were when the run started, then resume)"
+                        ))
+                    })?,
+                    None => s.clone(),
+                },
                 other => other.to_string(),
             };
             if let Ok(value) = declared.parse_like(&text) {
@@ -325,5 +377,5 @@ fn vars(
             }
         }
     }
-    vars
+    Ok(vars)
 }

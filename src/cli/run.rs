@@ -19,6 +19,7 @@ use crate::playbook::find::Library;
 use crate::record::folder::RunFolder;
 use crate::record::journal::Journal;
 use crate::record::lock::{self, Holder, Lock, Outcome};
+use crate::record::written::WriteError;
 
 #[derive(Debug, clap::Args)]
 #[expect(
@@ -223,6 +224,7 @@ pub(crate) fn launch(
         Box::new(journal),
         crate::ui::for_terminal(json, verbose, objectives),
     ];
+    let run_id = settings.run_id.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -231,20 +233,56 @@ pub(crate) fn launch(
     // A prompt blocked on the terminal must not keep the process alive after the run.
     runtime.shutdown_timeout(Duration::from_millis(100));
     let outcome = outcome.map_err(|e| Error::Run(crate::error::chain(&e)))?;
-    // Written after every run, failed and interrupted ones too; a report that cannot be
-    // written is reported, not fatal: the journal has everything.
-    match crate::record::written::write(folder, roots) {
-        Ok(path) if !json => eprintln!("report: {}", path.display()),
-        Ok(_) => {}
-        Err(e) => eprintln!(
-            "warning: {e}; the journal has the record, `runbook report` can write it again"
-        ),
+    // Written after every run, failed and interrupted ones too. The record must not lie: a
+    // run whose journal, logs or report could not be written fails (exit 1), naming the file.
+    let report = crate::record::written::write(folder, roots);
+    if let Ok(path) = &report
+        && !json
+    {
+        eprintln!("report: {}", path.display());
+    }
+    if let Some(fault) = outcome.record_fault {
+        return Err(Error::Write {
+            path: fault.path.clone(),
+            source: fault.io_error(),
+        });
+    }
+    if let Err(e) = report {
+        let (path, error) = match e {
+            WriteError::Write { path, source } => (path, source),
+            WriteError::Render(e) => (
+                folder.report(),
+                std::io::Error::other(crate::error::chain(&e)),
+            ),
+        };
+        journal_failure(folder, &run_id, &path, &error);
+        return Err(Error::Write {
+            path,
+            source: error,
+        });
     }
     Ok(match outcome.status {
         RunStatus::Ok => ExitCode::SUCCESS,
         RunStatus::Failed => ExitCode::from(1),
         RunStatus::Interrupted => ExitCode::from(130),
     })
+}
+
+/// Journals, after the run's end, that its report could not be written (if the journal can
+/// still be written): replay then reads the run as failed.
+fn journal_failure(folder: &RunFolder, run_id: &str, path: &Path, error: &std::io::Error) {
+    use crate::engine::emitter::Sink as _;
+    if let Ok(mut journal) = Journal::open(&folder.journal()) {
+        journal.event(&crate::engine::event::Record {
+            ts: Utc::now(),
+            run_id: run_id.to_owned(),
+            event: crate::engine::event::Event::RecordFailed {
+                path: path.display().to_string(),
+                error: error.to_string(),
+            },
+        });
+        journal.finish();
+    }
 }
 
 /// `20261123T020000Z-postgres-restore-7f3a`: sortable, readable, unique.

@@ -1,6 +1,8 @@
 //! `runbook runs [--playbook NAME]`: past runs, newest first, with status and RTO achieved,
-//! and the playbooks overdue for a drill.
+//! and the playbooks overdue for a drill. A run without an end is told apart as running (its
+//! lock's holder is alive) or crashed (with the command that resumes it).
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::Utc;
@@ -8,10 +10,13 @@ use chrono::Utc;
 use crate::cli::list::table;
 use crate::cli::main::print_stdout;
 use crate::cli::resume::runs_roots;
+use crate::engine::event::RunStatus;
 use crate::error::Error;
 use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::find::{self, Library};
 use crate::record::history::{self, Exercise, PastRun};
+use crate::record::lock;
+use crate::record::replay::RunState;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -76,7 +81,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
                 r.state.run_id.clone(),
                 format!("{}@{}", s.playbook, s.version),
                 mode.to_owned(),
-                r.state.status_word().to_owned(),
+                status(&r.state),
                 format!("{rto}{objective}"),
                 s.ts.format("%Y-%m-%d %H:%M UTC").to_string(),
             ]);
@@ -87,6 +92,26 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         eprintln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A run's status; a run without an end is `running (pid N)` while the process holding its
+/// playbook's lock for it is alive, else `crashed` with the command that resumes it.
+fn status(state: &RunState) -> String {
+    let word = state.status_word();
+    if word == RunStatus::Interrupted.as_str() {
+        return format!("{word}: runbook resume {}", state.run_id);
+    }
+    let Some(started) = state.started.as_ref().filter(|_| state.finished.is_none()) else {
+        return word.to_owned();
+    };
+    let root = crate::cli::run::runs_root(Path::new(&started.path));
+    let live = lock::holder(&lock::path(&root, &started.playbook))
+        .filter(|h| h.run_id == state.run_id && h.is_live());
+    match live {
+        Some(h) if h.host == crate::engine::run::host() => format!("running (pid {})", h.pid),
+        Some(h) => format!("running (pid {} on {})", h.pid, h.host),
+        None => format!("crashed: runbook resume {}", state.run_id),
+    }
 }
 
 /// Each playbook with `drill_every` in the search path (the first of a name), validated.

@@ -3,7 +3,8 @@
 //! The engine knows the bus, never a sink.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
 
@@ -23,6 +24,52 @@ pub trait Sink: Send {
 
     /// The run is over: flush, clear, summarise.
     fn finish(&mut self) {}
+
+    /// A file of the run's record this sink failed to write, once: the bus then stops the run.
+    fn take_fault(&mut self) -> Option<WriteFault> {
+        None
+    }
+}
+
+/// A file of the run's record (the journal, a step log, the report) that could not be written.
+/// The record must not lie, so the first one stops the run: no new step starts and it fails.
+#[derive(Debug, Clone)]
+pub struct WriteFault {
+    pub path: PathBuf,
+    /// The OS error, kept by number where it has one (`No space left on device (os error 28)`).
+    pub raw_os_error: Option<i32>,
+    pub message: String,
+}
+
+impl WriteFault {
+    #[must_use]
+    pub fn new(path: &Path, error: &std::io::Error) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            raw_os_error: error.raw_os_error(),
+            message: error.to_string(),
+        }
+    }
+
+    /// The error again, as an `io::Error`.
+    #[must_use]
+    pub fn io_error(&self) -> std::io::Error {
+        self.raw_os_error.map_or_else(
+            || std::io::Error::other(self.message.clone()),
+            std::io::Error::from_raw_os_error,
+        )
+    }
+}
+
+impl std::fmt::Display for WriteFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "failed to write `{}`: {}",
+            self.path.display(),
+            self.message
+        )
+    }
 }
 
 /// Fans events out to the sinks of one run.
@@ -30,6 +77,8 @@ pub struct Emitter {
     run_id: String,
     masker: Arc<Masker>,
     target: Target,
+    /// The first write failure of the run's record (kept by the root emitter).
+    fault: OnceLock<WriteFault>,
 }
 
 /// Where an emitter's events go.
@@ -49,6 +98,7 @@ impl Emitter {
             run_id,
             masker,
             target: Target::Sinks(Mutex::new(sinks)),
+            fault: OnceLock::new(),
         })
     }
 
@@ -63,6 +113,7 @@ impl Emitter {
                 parent: Arc::clone(self),
                 prefix: prefix.to_owned(),
             },
+            fault: OnceLock::new(),
         })
     }
 
@@ -90,7 +141,10 @@ impl Emitter {
 
     /// Masks, stamps and delivers an event; returns once every sink has it.
     pub fn emit(&self, mut event: Event) {
+        let mut after = None;
         if !self.masker.is_empty() {
+            self.journal_output_secrets(&event);
+            after = self.var_secrets(&event);
             event.mask(&|s| match self.masker.mask(s) {
                 Cow::Owned(masked) => Some(masked),
                 Cow::Borrowed(_) => None,
@@ -113,7 +167,75 @@ impl Emitter {
                 for sink in sinks.iter_mut() {
                     sink.event(&record);
                 }
+                let faults = take_faults(&mut sinks);
+                drop(sinks);
+                self.faults(faults);
             }
+        }
+        if let Some(after) = after {
+            self.emit(after);
+        }
+    }
+
+    /// After `run_started`: where the secrets of its string vars are, if they hold any.
+    fn var_secrets(&self, event: &Event) -> Option<Event> {
+        let Event::RunStarted { vars, .. } = event else {
+            return None;
+        };
+        let spans: std::collections::BTreeMap<String, Vec<_>> = vars
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), self.masker.spans(value.as_str()?))))
+            .filter(|(_, spans)| !spans.is_empty())
+            .collect();
+        (!spans.is_empty()).then_some(Event::VarSecrets { vars: spans })
+    }
+
+    /// Before a step's outputs are masked: where their secrets are, if they hold any.
+    fn journal_output_secrets(&self, event: &Event) {
+        let Event::StepFinished { step, outputs, .. } = event else {
+            return;
+        };
+        let spans: std::collections::BTreeMap<String, Vec<_>> = outputs
+            .iter()
+            .map(|(name, value)| (name.clone(), self.masker.spans(value)))
+            .filter(|(_, spans)| !spans.is_empty())
+            .collect();
+        if !spans.is_empty() {
+            self.emit(Event::OutputSecrets {
+                step: step.clone(),
+                outputs: spans,
+            });
+        }
+    }
+
+    /// A file of the record could not be written: the first such failure is kept, which stops
+    /// the run, and journaled (if the journal can still be written) for people to see.
+    pub fn record_fault(&self, fault: WriteFault) {
+        if let Target::Parent { parent, .. } = &self.target {
+            parent.record_fault(fault);
+            return;
+        }
+        if self.fault.set(fault.clone()).is_ok() {
+            tracing::error!(path = %fault.path.display(), error = %fault.message, "failed to write the run's record");
+            self.emit(Event::RecordFailed {
+                path: fault.path.display().to_string(),
+                error: fault.message,
+            });
+        }
+    }
+
+    /// The first write failure of the run's record, if any: once set, nothing new may start.
+    #[must_use]
+    pub fn fault(&self) -> Option<WriteFault> {
+        match &self.target {
+            Target::Parent { parent, .. } => parent.fault(),
+            Target::Sinks(_) => self.fault.get().cloned(),
+        }
+    }
+
+    fn faults(&self, faults: Vec<WriteFault>) {
+        for fault in faults {
+            self.record_fault(fault);
         }
     }
 
@@ -129,6 +251,9 @@ impl Emitter {
                 for sink in sinks.iter_mut() {
                     sink.barrier();
                 }
+                let faults = take_faults(&mut sinks);
+                drop(sinks);
+                self.faults(faults);
             }
         }
     }
@@ -161,6 +286,17 @@ impl Emitter {
             for sink in sinks.iter_mut() {
                 sink.finish();
             }
+            let faults = take_faults(&mut sinks);
+            drop(sinks);
+            // The journal's last fsync failed: kept for the exit code, not journaled (the run
+            // is over).
+            for fault in faults {
+                let _ = self.fault.set(fault);
+            }
         }
     }
+}
+
+fn take_faults(sinks: &mut [Box<dyn Sink>]) -> Vec<WriteFault> {
+    sinks.iter_mut().filter_map(|s| s.take_fault()).collect()
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::record::masked_span::MaskedSpan;
+
 /// How a process ended; never a raw wait status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
@@ -226,6 +228,18 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         would_run: Option<String>,
     },
+    /// Right before `step_finished`, when its outputs hold secrets: where each `***` of the
+    /// masked outputs is and which secrets (by name) it hides, so that `resume` can give later
+    /// steps the whole values from the secrets supplied again. No secret is in it.
+    OutputSecrets {
+        step: String,
+        outputs: BTreeMap<String, Vec<MaskedSpan>>,
+    },
+    /// Right after `run_started`, when its vars hold secrets: where they are, as
+    /// `output_secrets` says for outputs.
+    VarSecrets {
+        vars: BTreeMap<String, Vec<MaskedSpan>>,
+    },
     BudgetExceeded {
         step: String,
         budget_ms: u64,
@@ -298,6 +312,13 @@ pub enum Event {
         holder_host: String,
         stale: bool,
     },
+    /// A file of the run's record (the journal, a step log, the report) could not be written:
+    /// no new step starts and the run fails.
+    RecordFailed {
+        path: String,
+        /// The OS error, in words.
+        error: String,
+    },
     RunFinished {
         status: RunStatus,
         duration_ms: u64,
@@ -338,6 +359,7 @@ impl Event {
             | Self::ProcessGroupChecked { step, .. }
             | Self::ProcessStarted { step, .. }
             | Self::StepFinished { step, .. }
+            | Self::OutputSecrets { step, .. }
             | Self::BudgetExceeded { step, .. }
             | Self::ApprovalRequested { step, .. }
             | Self::ApprovalGiven { step, .. }
@@ -363,6 +385,7 @@ impl Event {
             | Self::ProcessGroupChecked { step, .. }
             | Self::ProcessStarted { step, .. }
             | Self::StepFinished { step, .. }
+            | Self::OutputSecrets { step, .. }
             | Self::BudgetExceeded { step, .. }
             | Self::ApprovalRequested { step, .. }
             | Self::ApprovalGiven { step, .. }
@@ -387,6 +410,8 @@ impl Event {
             | Self::RunInterrupted { .. }
             | Self::RunResumed { .. }
             | Self::LockBroken { .. }
+            | Self::RecordFailed { .. }
+            | Self::VarSecrets { .. }
             | Self::RunFinished { .. } => {}
         }
     }
@@ -444,8 +469,14 @@ impl Event {
             Self::RollbackStarted { command, .. } => m(command),
             Self::NotificationSent { text, .. } | Self::NotifyRequested { text, .. } => m(text),
             Self::NotificationFailed { reason, .. } => m(reason),
+            Self::RecordFailed { path, error } => {
+                m(path);
+                m(error);
+            }
             Self::StepOutput { line, .. } => m(line),
             Self::ProcessGroupChecked { .. }
+            | Self::OutputSecrets { .. }
+            | Self::VarSecrets { .. }
             | Self::ProcessStarted { .. }
             | Self::BudgetExceeded { .. }
             | Self::RtoWarning { .. }

@@ -1,15 +1,16 @@
 //! A step's output: masked into `logs/<step>.log` as it comes (with a separator per attempt),
 //! kept raw but bounded for outputs and expectations, and summarised as masked last lines for
-//! people. Memory stays flat however much a step prints.
+//! people. Memory stays flat however much a step prints. A log that cannot be written fails the
+//! step and stops the run (the record must not lie).
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::emitter::Emitter;
+use crate::engine::emitter::{Emitter, WriteFault};
 use crate::engine::event::Event;
 use crate::engine::process::OutputSink;
 use crate::record::redact::StreamMasker;
@@ -30,6 +31,9 @@ pub struct Captured {
     pub stderr: String,
     /// Masked, the last [`TAIL_LINES`] lines of stdout and stderr as they interleaved.
     pub tail: Vec<String>,
+    /// The log could not be written (`failed to write PATH: ERROR`): the step failed, whatever
+    /// its command did, since its record is incomplete.
+    pub write_error: Option<String>,
 }
 
 /// The sink a step's process writes into.
@@ -37,6 +41,7 @@ pub struct StepLog {
     /// Unbuffered: output is in the log as it comes, so a runner killed mid-step leaves the
     /// log complete up to that moment (chunks are up to 64 KiB, so this is few writes).
     file: File,
+    path: PathBuf,
     stdout_mask: StreamMasker,
     stderr_mask: StreamMasker,
     stdout: Vec<u8>,
@@ -47,23 +52,40 @@ pub struct StepLog {
     emitter: Arc<Emitter>,
     step: String,
     last_event: Option<Instant>,
-    write_error: Option<std::io::Error>,
+    /// The first write failure; nothing more is written after it, so the log never has a
+    /// hole in the middle (it is whole up to the failure).
+    write_error: Option<WriteFault>,
 }
 
 impl StepLog {
-    /// Opens the step's log for appending and writes a separator.
+    /// Opens the step's log for appending and writes a separator. A log that cannot be
+    /// written is a fault of the run's record, told to the bus (which stops the run).
     pub fn open(
         path: &Path,
         step: &str,
         emitter: Arc<Emitter>,
         what: &str,
     ) -> std::io::Result<Self> {
-        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        writeln!(file, "=== {step}: {what} at {now} ===")?;
+        let opened = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| {
+                let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                writeln!(file, "=== {step}: {what} at {now} ===")?;
+                Ok(file)
+            });
+        let file = match opened {
+            Ok(file) => file,
+            Err(e) => {
+                emitter.record_fault(WriteFault::new(path, &e));
+                return Err(e);
+            }
+        };
         let masker = emitter.masker().clone();
         Ok(Self {
             file,
+            path: path.to_path_buf(),
             stdout_mask: masker.stream(),
             stderr_mask: masker.stream(),
             stdout: Vec::new(),
@@ -81,8 +103,10 @@ impl StepLog {
         if bytes.is_empty() {
             return;
         }
-        if let Err(e) = self.file.write_all(bytes) {
-            self.write_error.get_or_insert(e);
+        if self.write_error.is_none()
+            && let Err(e) = self.file.write_all(bytes)
+        {
+            self.failed(&e);
         }
         let mut newest = None;
         for piece in bytes.split_inclusive(|&b| b == b'\n') {
@@ -118,6 +142,7 @@ impl StepLog {
     }
 
     /// Flushes what the maskers held back and returns what was captured.
+    #[must_use]
     pub fn finish(mut self) -> Captured {
         let rest_out =
             std::mem::replace(&mut self.stdout_mask, self.emitter.masker().stream()).finish();
@@ -134,17 +159,23 @@ impl StepLog {
                 }
             }
         }
-        if let Err(e) = self.file.flush() {
-            self.write_error.get_or_insert(e);
-        }
-        if let Some(e) = &self.write_error {
-            tracing::warn!(step = %self.step, error = %e, "failed to write the step log");
+        if self.write_error.is_none()
+            && let Err(e) = self.file.flush()
+        {
+            self.failed(&e);
         }
         Captured {
             stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
             tail: self.tail.into_iter().collect(),
+            write_error: self.write_error.map(|f| f.to_string()),
         }
+    }
+
+    fn failed(&mut self, e: &std::io::Error) {
+        let fault = WriteFault::new(&self.path, e);
+        self.write_error = Some(fault.clone());
+        self.emitter.record_fault(fault);
     }
 }
 

@@ -15,7 +15,7 @@ use crate::engine::approval::Approvals;
 use crate::engine::check;
 use crate::engine::clock::{Clock, millis};
 use crate::engine::context::{Context, RunInfo};
-use crate::engine::emitter::{Emitter, Sink};
+use crate::engine::emitter::{Emitter, Sink, WriteFault};
 use crate::engine::event::{ApprovalHow, CheckPhase, Event, Mode, RunStatus, StepStatus};
 use crate::engine::probe::{HttpClients, ProbeEnv};
 use crate::engine::process::Registry;
@@ -78,6 +78,8 @@ pub struct Resume {
 pub struct RunOutcome {
     pub status: RunStatus,
     pub steps: Vec<StepStatus>,
+    /// The first file of the record that could not be written: the run failed because of it.
+    pub record_fault: Option<WriteFault>,
 }
 
 /// Why a run could not even start.
@@ -100,12 +102,21 @@ pub enum StartError {
 /// The values of the playbook's `secrets` found in the environment.
 #[must_use]
 pub fn secret_values(playbook: &Playbook) -> Vec<String> {
+    named_secrets(playbook)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The playbook's `secrets` found in the environment: name and value.
+#[must_use]
+pub fn named_secrets(playbook: &Playbook) -> Vec<(String, String)> {
     playbook
         .meta
         .secrets
         .iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .filter(|v| !v.is_empty())
+        .filter_map(|name| Some((name.clone(), std::env::var(name).ok()?)))
+        .filter(|(_, v)| !v.is_empty())
         .collect()
 }
 
@@ -156,7 +167,15 @@ pub async fn execute(
             secrets.push(url);
         }
     }
-    let masker = Arc::new(Masker::new(&secrets).map_err(|e| StartError::Secret(e.to_string()))?);
+    let masker = Arc::new(
+        Masker::new(&secrets)
+            .map_err(|e| StartError::Secret(e.to_string()))?
+            .with_names(
+                named_secrets(&playbook)
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            ),
+    );
     let mut env = vec![
         ("RUNBOOK_RUN_ID".to_owned(), settings.run_id.clone()),
         ("RUNBOOK_RUN_DIR".to_owned(), run_dir.display().to_string()),
@@ -310,6 +329,7 @@ pub async fn execute(
     Ok(RunOutcome {
         status,
         steps: outcome.status,
+        record_fault: emitter.fault(),
     })
 }
 
@@ -431,6 +451,8 @@ pub async fn steps_and_checks(
     if !outcome.interrupted && !failed && !shared.dry_run && !shared.cancel.is_cancelled() {
         failed |= !checks(shared, CheckPhase::Validation).await;
     }
+    // A record that could not be written fails the run, whenever it happened.
+    failed |= shared.emitter.fault().is_some();
     let status = if outcome.interrupted || shared.cancel.is_cancelled() {
         RunStatus::Interrupted
     } else if failed {

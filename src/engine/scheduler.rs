@@ -68,6 +68,8 @@ enum Stop {
     Abort(String),
     Rollback(usize),
     Interrupt,
+    /// A file of the run's record could not be written: nothing new starts, rollbacks included.
+    Record(String),
 }
 
 #[expect(
@@ -164,6 +166,12 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
     }
 
     loop {
+        if let Some(fault) = shared.emitter.fault()
+            && !matches!(stop, Some(Stop::Record(_)))
+        {
+            failed = true;
+            stop = Some(Stop::Record(fault.to_string()));
+        }
         // Start what may start.
         while stop.is_none() && running.len() < schedule.max_parallel.max(1) {
             let Some(Reverse(i)) = ready.pop() else { break };
@@ -262,6 +270,7 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
         Some(Stop::Interrupt) => "the run was interrupted".to_owned(),
         Some(Stop::Abort(id)) => format!("the run stopped after `{id}` failed"),
         Some(Stop::Rollback(i)) => format!("the run stopped after `{}` failed", steps[*i].id),
+        Some(Stop::Record(fault)) => format!("the run stopped: {fault}"),
         None => "not reached".to_owned(),
     };
     for (i, s) in state.iter_mut().enumerate() {
@@ -278,6 +287,10 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
         // completed step's, newest first.
         let order = std::iter::once(trigger).chain(completed.iter().rev().copied());
         for i in order {
+            // A rollback whose log failed to write stops the rest: nothing new starts.
+            if shared.emitter.fault().is_some() {
+                break;
+            }
             if steps[i].rollback.is_none() || shared.cancel.is_cancelled() {
                 continue;
             }

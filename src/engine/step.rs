@@ -286,7 +286,8 @@ async fn attempts(shared: &Shared, step: &Step) -> StepResult {
         });
         let cancelled =
             matches!(attempt.exit, Some(Exit::Cancelled)) || shared.cancel.is_cancelled();
-        let done = attempt.ok || cancelled || n == total;
+        // No new attempt (an HTTP request, a probe) once the record cannot be written.
+        let done = attempt.ok || cancelled || n == total || shared.emitter.fault().is_some();
         last = Some(attempt);
         if done {
             break;
@@ -455,6 +456,10 @@ async fn command(
         }
     };
     shared.emitter.barrier();
+    if let Some(fault) = shared.emitter.fault() {
+        // Nothing starts that the record could not tell of.
+        return Attempt::fail(None, fault.to_string(), Vec::new());
+    }
     let finished = process::run(&spec, &mut log, &shared.cancel, &shared.groups).await;
     let captured = log.finish();
     let finished = match finished {
@@ -489,7 +494,8 @@ async fn command(
             })
         }
     };
-    let verdict = match reason {
+    // A log that could not be written fails the step, whatever its command did.
+    let verdict = match captured.write_error.clone().or(reason) {
         Some(reason) => Err(reason),
         None => expectations(shared, step, &captured),
     };

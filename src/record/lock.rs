@@ -173,6 +173,21 @@ fn take_over(path: &Path, me: &Holder) -> std::io::Result<bool> {
     Ok(read_holder(path).is_some_and(|h| h.run_id == me.run_id))
 }
 
+impl Holder {
+    /// Whether the holder's process is still there: on this host, by its pid; on another host
+    /// it cannot be told, and counts as there (as taking the lock does).
+    #[must_use]
+    pub fn is_live(&self) -> bool {
+        self.host != crate::engine::run::host() || alive(self.pid)
+    }
+}
+
+/// Who holds the lock at `path`, if it is held and readable.
+#[must_use]
+pub fn holder(path: &Path) -> Option<Holder> {
+    read_holder(path)
+}
+
 fn read_holder(path: &Path) -> Option<Holder> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }

@@ -6,6 +6,7 @@ pub mod history;
 pub mod journal;
 pub mod lock;
 pub mod log_tail;
+pub mod masked_span;
 pub mod redact;
 pub mod replay;
 pub mod report;

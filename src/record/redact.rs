@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
+use crate::record::masked_span::{MaskedSpan, SecretAt};
+
 /// What every occurrence of a secret is replaced with.
 pub const MASK: &str = "***";
 
@@ -32,6 +34,9 @@ pub enum RedactError {
 pub struct Masker {
     /// `None` when there is no secret, which makes masking a no-op.
     inner: Option<Arc<Inner>>,
+    /// The name of each of `inner.secrets` (the environment variable it came from), where
+    /// known: what [`Masker::spans`] journals so that resume can put a masked output together.
+    names: Arc<[Option<String>]>,
 }
 
 struct Inner {
@@ -64,7 +69,7 @@ impl Masker {
         values.sort_unstable();
         values.dedup();
         if values.is_empty() {
-            return Ok(Self { inner: None });
+            return Ok(Self::default());
         }
         let matcher = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
@@ -79,6 +84,7 @@ impl Masker {
         }
         let max_len = values.iter().map(|value| value.len()).max().unwrap_or(0);
         Ok(Self {
+            names: vec![None; values.len()].into(),
             inner: Some(Arc::new(Inner {
                 matcher,
                 secrets: values,
@@ -86,6 +92,71 @@ impl Masker {
                 max_len,
             })),
         })
+    }
+
+    /// Names the secrets whose value is among this masker's: `(name, value)` pairs, such as
+    /// `("PGPASSWORD", "…")` for a playbook's `secrets`.
+    #[must_use]
+    pub fn with_names<'a>(mut self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let Some(inner) = self.inner.as_deref() else {
+            return self;
+        };
+        let mut names: Vec<Option<String>> = self.names.to_vec();
+        for (name, value) in pairs {
+            if let Ok(i) = inner
+                .secrets
+                .binary_search_by(|s| (**s).cmp(value.as_bytes()))
+            {
+                names[i].get_or_insert_with(|| name.to_owned());
+            }
+        }
+        self.names = names.into();
+        self
+    }
+
+    /// Where the secrets are in `text`, as masking will hide them: for each `***` of the masked
+    /// text, its byte offset there and the secrets that made it up (by name, at their offset in
+    /// what the `***` hides). With these, the text can be put together again from the secrets
+    /// alone ([`unmask`](crate::record::masked_span::unmask)), so no secret needs to be written anywhere. Empty when no secret occurs.
+    #[must_use]
+    pub fn spans(&self, text: &str) -> Vec<MaskedSpan> {
+        let Some(inner) = self.inner.as_deref() else {
+            return Vec::new();
+        };
+        let mut found: Vec<(usize, usize, usize)> = inner
+            .matcher
+            .find_overlapping_iter(text.as_bytes())
+            .map(|m| (m.start(), m.end(), m.pattern().as_usize()))
+            .collect();
+        found.sort_unstable();
+        let mut spans: Vec<MaskedSpan> = Vec::new();
+        // Where the last span ends, in `text` and in the masked text.
+        let mut end = 0;
+        let mut masked_end = 0;
+        for (start, stop, pattern) in found {
+            let name = self.names.get(pattern).cloned().flatten();
+            match spans.last_mut() {
+                // Overlapping or touching the last one: the same `***`.
+                Some(last) if start <= end => {
+                    last.secrets.push(SecretAt {
+                        name,
+                        offset: start - last.start,
+                    });
+                    end = end.max(stop);
+                }
+                _ => {
+                    let at = masked_end + (start - end);
+                    spans.push(MaskedSpan {
+                        at,
+                        start,
+                        secrets: vec![SecretAt { name, offset: 0 }],
+                    });
+                    end = stop;
+                    masked_end = at + MASK.len();
+                }
+            }
+        }
+        spans
     }
 
     /// Whether there is no secret to mask.

@@ -1,6 +1,6 @@
-//! Journal → [`RunState`]: what happened in a run, rebuilt from its events alone. A journal cut
-//! off mid-line by a crash is read up to its last whole line; a broken line anywhere else is an
-//! error, never skipped.
+//! Journal → [`RunState`]: what happened in a run, rebuilt from its events alone. A line cut
+//! off by a crash (an event that ends too early) is skipped wherever it is, since the next
+//! writer starts on a fresh line after it; any other broken line is an error, never skipped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use crate::engine::event::{
     ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus,
 };
+use crate::record::masked_span::MaskedSpan;
 
 /// Why a journal cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,8 @@ pub struct Started {
     pub runbook_version: String,
     pub max_parallel: usize,
     pub selection: Option<String>,
+    /// Where the secrets of masked string vars are (see [`crate::record::masked_span::unmask`]).
+    pub secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
 }
 
 /// `run_finished`.
@@ -90,7 +93,10 @@ pub struct StepRecord {
     pub status: Option<StepStatus>,
     pub reason: Option<String>,
     pub exit_code: Option<i32>,
+    /// Masked, as journaled.
     pub outputs: BTreeMap<String, String>,
+    /// Where the secrets of masked outputs are (see [`crate::record::masked_span::unmask`]).
+    pub secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
     pub attempts: Vec<AttemptRecord>,
     pub duration_ms: Option<u64>,
     pub would_run: Option<String>,
@@ -181,12 +187,14 @@ pub struct RunState {
     pub notify_requests: Vec<(DateTime<Utc>, String, String)>,
     pub rto_warnings: Vec<(DateTime<Utc>, u64)>,
     pub locks_broken: Vec<(DateTime<Utc>, String, bool)>,
+    /// Files of the record that could not be written: when, which, the OS error.
+    pub record_failures: Vec<(DateTime<Utc>, String, String)>,
     pub interrupted: Option<(DateTime<Utc>, String)>,
     pub resumed: Vec<ResumeRecord>,
     pub finished: Option<Finished>,
     /// The time of the last event.
     pub last_ts: Option<DateTime<Utc>>,
-    /// The journal ended in a cut-off line (the runner was killed while writing).
+    /// The journal has a cut-off line (the machine stopped while it was written).
     pub truncated: bool,
 }
 
@@ -200,17 +208,17 @@ impl RunState {
         let text = String::from_utf8_lossy(&text);
         let mut records = Vec::new();
         let mut truncated = false;
-        let lines: Vec<&str> = text.split_inclusive('\n').collect();
-        for (i, line) in lines.iter().enumerate() {
-            let whole = line.ends_with('\n');
+        for (i, line) in text.split_inclusive('\n').enumerate() {
             let content = line.trim_end();
             if content.is_empty() {
                 continue;
             }
             match serde_json::from_str::<Record>(content) {
                 Ok(record) => records.push(record),
-                // Only the last line can be cut off by a crash.
-                Err(_) if !whole && i + 1 == lines.len() => truncated = true,
+                // A line cut off by a power cut is the start of an event that ends too early:
+                // skipped, wherever it is (the next writer started on a fresh line after it).
+                // Anything else that does not parse is damage, never skipped.
+                Err(e) if e.is_eof() => truncated = true,
                 Err(e) => {
                     return Err(ReplayError::Corrupt {
                         path: path.to_path_buf(),
@@ -274,6 +282,7 @@ impl RunState {
                         runbook_version: runbook_version.clone(),
                         max_parallel: *max_parallel,
                         selection: selection.clone(),
+                        secret_spans: BTreeMap::new(),
                     });
                 }
                 Event::StepStarted {
@@ -340,6 +349,14 @@ impl RunState {
                     rec.duration_ms = Some(*duration_ms);
                     rec.would_run.clone_from(would_run);
                     rec.in_flight = false;
+                }
+                Event::VarSecrets { vars } => {
+                    if let Some(started) = &mut s.started {
+                        started.secret_spans.clone_from(vars);
+                    }
+                }
+                Event::OutputSecrets { step, outputs } => {
+                    s.step(step).secret_spans.clone_from(outputs);
                 }
                 Event::BudgetExceeded {
                     step,
@@ -521,6 +538,14 @@ impl RunState {
                         recovery_point_error: recovery_point_error.clone(),
                     });
                 }
+                Event::RecordFailed { path, error } => {
+                    // Written after `run_finished` when the report could not be written: the
+                    // run failed all the same.
+                    if let Some(f) = &mut s.finished {
+                        f.status = RunStatus::Failed;
+                    }
+                    s.record_failures.push((ts, path.clone(), error.clone()));
+                }
                 Event::StepOutput { .. } => {}
             }
         }
@@ -611,5 +636,23 @@ mod tests {
         std::fs::write(&path, format!("{start}\nnot json\n{step}\n")).expect("write");
         let err = RunState::load(&path).expect_err("corrupt");
         assert!(err.to_string().contains("line 2"), "{err}");
+        // A whole event glued to the end of another is damage too, not a cut-off line.
+        std::fs::write(&path, format!("{start}\n{{\"ts\":\"2026{step}\n")).expect("write");
+        let err = RunState::load(&path).expect_err("corrupt");
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn cut_off_lines_followed_by_fresh_ones_are_skipped_anywhere() {
+        // See: #11
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.jsonl");
+        let start = r#"{"ts":"2026-11-23T02:00:00.000Z","run_id":"r","event":"run_started","playbook":"p","path":"p.toml","version":"1.0.0","sha256":"x","mode":"drill","env":null,"commander":"me","vars":{},"incident_start":null,"dry_run":false,"host":"h","run_dir":"d","runbook_version":"0","max_parallel":1}"#;
+        let step = r#"{"ts":"2026-11-23T02:00:01.000Z","run_id":"r","event":"step_started","step":"a","title":"a","action":"run","command":"true"}"#;
+        let cut = &step[..40];
+        std::fs::write(&path, format!("{start}\n{cut}\n{step}\n{cut}\n{cut}\n")).expect("write");
+        let state = RunState::load(&path).expect("readable");
+        assert!(state.truncated);
+        assert_eq!(state.in_flight().len(), 1);
     }
 }

@@ -2,6 +2,7 @@
 //! compared with the previous successful run under the same runs roots. The report written at
 //! the end of a run and `runbook report` are this one function, so they agree.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::record::folder::RunFolder;
@@ -55,10 +56,41 @@ pub fn render(
     })
 }
 
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("failed to render the report")]
+    Render(#[from] ReplayError),
+    #[error("failed to write `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Writes `report.md` into the run folder.
-pub fn write(folder: &RunFolder, runs_roots: &[PathBuf]) -> Result<PathBuf, String> {
-    let text = render(folder, runs_roots, ReportFormat::Md).map_err(|e| crate::error::chain(&e))?;
-    std::fs::write(folder.report(), text)
-        .map_err(|e| format!("failed to write `{}`: {e}", folder.report().display()))?;
+pub fn write(folder: &RunFolder, runs_roots: &[PathBuf]) -> Result<PathBuf, WriteError> {
+    let text = render(folder, runs_roots, ReportFormat::Md)?;
+    write_text(folder, &text)?;
     Ok(folder.report())
+}
+
+/// Replaces `report.md` with `text` at once: written beside it, flushed, then renamed over it,
+/// so that a full disk never leaves a cut-off (or empty) report. When that fails, the report
+/// of an earlier segment is removed too: it no longer tells how the run went.
+pub fn write_text(folder: &RunFolder, text: &str) -> Result<(), WriteError> {
+    let path = folder.report();
+    let temp = folder.dir.join(".report.md.partial");
+    let written = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_data()?;
+        std::fs::rename(&temp, &path)
+    })();
+    written.map_err(|source| {
+        let _ = std::fs::remove_file(&temp);
+        let _ = std::fs::remove_file(&path);
+        WriteError::Write { path, source }
+    })
 }

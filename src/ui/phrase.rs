@@ -323,11 +323,19 @@ pub(crate) fn describe(event: &Event, known: Known) -> Option<Line> {
                 ),
             )
         }
+        Event::RecordFailed { path, error } => Line::new(
+            Tone::Bad,
+            format!(
+                "error: failed to write `{path}`: {error}; no new step starts and the run fails"
+            ),
+        ),
         Event::RunFinished { .. } => run_finished(event, known.dry_run)?,
         Event::CheckAttempt { .. }
         | Event::StepAttemptFinished { .. }
         | Event::ProcessGroupChecked { .. }
         | Event::ProcessStarted { .. }
+        | Event::OutputSecrets { .. }
+        | Event::VarSecrets { .. }
         | Event::StepOutput { .. } => return None,
     };
     Some(line)
