@@ -3,8 +3,10 @@
 //! duration is its execution, not its approval wait. Prompts run on a real terminal (util-linux
 //! `script` gives runbook a pty).
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,6 +16,76 @@ use crate::util::{Test, journal, playbook};
 
 /// Far longer than any of these runs takes; only a failing test waits it out.
 const LIMIT: Duration = Duration::from_secs(60);
+
+/// `runbook ARGS` on a pty, typed at as the test goes; what it prints goes to a file, so a
+/// chatty live view never fills a pipe nobody reads.
+struct Terminal {
+    child: Child,
+    keys: Option<ChildStdin>,
+    screen: PathBuf,
+}
+
+impl Terminal {
+    fn open(dir: &Path, args: &str, env: &[(&str, &str)]) -> Self {
+        let binary = assert_cmd::cargo::cargo_bin("runbook");
+        let screen = dir.join("screen.txt");
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
+            .current_dir(dir)
+            .env_remove("RUNBOOK_PATH")
+            .env_remove("RUNBOOK_RUNS")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(File::create(&screen).expect("screen file"))
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect(
+            "util-linux `script` is needed for terminal tests (apt-get install util-linux)",
+        );
+        let keys = child.stdin.take();
+        Self {
+            child,
+            keys,
+            screen,
+        }
+    }
+
+    fn type_keys(&mut self, text: &str) {
+        let keys = self.keys.as_mut().expect("the keyboard is still there");
+        keys.write_all(text.as_bytes()).expect("type");
+        keys.flush().expect("flush");
+    }
+
+    fn screen(&self) -> String {
+        std::fs::read_to_string(&self.screen).unwrap_or_default()
+    }
+
+    /// Waits (bounded) for runbook to end with the keyboard still attached, so that it cannot
+    /// end because its input closed; its exit code.
+    fn wait(mut self) -> i32 {
+        let mut status = None;
+        let ended = wait_until(LIMIT, || {
+            status = self.child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        if !ended {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!("runbook did not end within {LIMIT:?}:\n{}", self.screen());
+        }
+        drop(self.keys.take());
+        status.and_then(|s| s.code()).expect("script exited")
+    }
+
+    /// Types `answers` and closes the keyboard, then waits (bounded) for the end.
+    fn answer(mut self, answers: &str) -> i32 {
+        self.type_keys(answers);
+        drop(self.keys.take());
+        self.wait()
+    }
+}
 
 fn events<'a>(journal: &'a [Value], name: &str) -> Vec<&'a Value> {
     journal.iter().filter(|e| e["event"] == name).collect()
@@ -27,6 +99,27 @@ fn finished<'a>(journal: &'a [Value], step: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step_finished for `{step}`: {journal:#?}"))
 }
 
+/// Three steps for a resume: `one` completes, `two` is killed under (idempotent, so it runs
+/// again without a question), `three` is behind a `confirm` and rolls the run back.
+const RESUMED: &str = r#"[[steps]]
+id = "one"
+run = "touch ../one.done"
+rollback = "touch ../one.undone"
+[[steps]]
+id = "two"
+needs = ["one"]
+idempotent = true
+run = "echo waiting-for-go; while [ ! -e ../go ]; do sleep 0.05; done"
+rollback = "touch ../two.undone"
+[[steps]]
+id = "three"
+needs = ["two"]
+confirm = "restore over the database?"
+on_failure = "rollback"
+run = "touch ../three.done"
+rollback = "touch ../three.undone"
+"#;
+
 fn runbook(dir: &Path) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runbook"));
     cmd.current_dir(dir)
@@ -39,11 +132,107 @@ fn runbook(dir: &Path) -> Command {
     cmd
 }
 
+/// Starts `run`, waits until `two` runs, kills the runner (kill -9) and lets `two`'s shell end.
+fn crash_under_two(dir: &Path, extra: &[&str]) {
+    let mut child = runbook(dir)
+        .args(["run", "pb.toml", "--out", "run"])
+        .args(extra)
+        .spawn()
+        .expect("runbook starts");
+    let log = dir.join("run/logs/two.log");
+    let started = wait_until(LIMIT, || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("waiting-for-go"))
+    });
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    assert!(started, "step two never started");
+    std::fs::write(dir.join("go"), "").expect("go");
+}
+
+/// Resumes on a terminal, retrying (bounded) while the crashed run's step still winds down.
+fn resume_on_a_terminal(dir: &Path, args: &str, answers: &str, env: &[(&str, &str)]) -> i32 {
+    for _ in 0..100 {
+        let code = Terminal::open(dir, args, env).answer(answers);
+        let screen = std::fs::read_to_string(dir.join("screen.txt")).unwrap_or_default();
+        if !screen.contains("still running") {
+            return code;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the crashed run's step never ended")
+}
+
+// See: #11
+#[test]
+fn resume_commander_answers_the_single_question_of_a_rerun_confirm_step() {
+    // `two` was approved and running when the runner died; resuming it asks once (its own
+    // `confirm`), and the default name at that prompt is the one who resumes.
+    let text = RESUMED
+        .replace("idempotent = true\n", "confirm = \"run the long step?\"\n")
+        .replace(
+            "confirm = \"restore over the database?\"\non_failure = \"rollback\"\n",
+            "",
+        );
+    let t = Test::new().file("pb.toml", &playbook("approvals-resume-commander", &text));
+    crash_under_two(t.path(), &["--approve", "two"]);
+    let code = resume_on_a_terminal(
+        t.path(),
+        "resume run --commander dave",
+        "y\n\n",
+        &[("USER", "")],
+    );
+    let screen = std::fs::read_to_string(t.path().join("screen.txt")).unwrap_or_default();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(
+        screen.matches("[y/N]").count(),
+        1,
+        "one question for one step: {screen}"
+    );
+    let journal = journal(&t.path().join("run"));
+    let resumed_at = journal
+        .iter()
+        .position(|e| e["event"] == "run_resumed")
+        .expect("run_resumed");
+    assert_eq!(journal[resumed_at]["commander"], "dave");
+    let given: Vec<&Value> = journal[resumed_at..]
+        .iter()
+        .filter(|e| e["event"] == "approval_given")
+        .collect();
+    assert_eq!(given.len(), 1, "{journal:#?}");
+    assert_eq!(given[0]["step"], "two");
+    assert_eq!(given[0]["by"], "dave", "{}", given[0]);
+    assert_eq!(given[0]["how"], "prompt");
+    assert_eq!(finished(&journal, "two")["status"], "ok");
+}
+
+fn account_name() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+// See: #11
+#[test]
+fn an_empty_user_falls_back_to_the_account_name() {
+    let text = playbook("approvals-who", "[[steps]]\nid = \"a\"\nrun = \"true\"\n");
+    let t = Test::new().file("p.toml", &text).env("USER", "");
+    t.run_args(["run", "p.toml", "--out", "out"]).expect_code(0);
+    let journal = journal(&t.path().join("out"));
+    let name = account_name();
+    assert!(!name.is_empty());
+    assert_eq!(
+        events(&journal, "run_started")[0]["commander"],
+        name.as_str()
+    );
+}
+
 // See: #11
 #[test]
 fn sighup_interrupts_the_run_stops_the_step_and_writes_the_report() {
     let text = playbook(
-        "hup",
+        "approvals-hup",
         "[[steps]]\nid = \"long\"\nrun = \"echo $$ > ../long.pid; echo started; sleep 600\"\n",
     );
     let t = Test::new().file("p.toml", &text);
