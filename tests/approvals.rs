@@ -99,6 +99,75 @@ fn finished<'a>(journal: &'a [Value], step: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step_finished for `{step}`: {journal:#?}"))
 }
 
+fn rolled_back(journal: &[Value]) -> Vec<&str> {
+    events(journal, "rollback_started")
+        .iter()
+        .map(|e| e["step"].as_str().expect("step"))
+        .collect()
+}
+
+/// A snapshot that completes, then a restore behind a `confirm` that rolls the run back.
+const GATED_RESTORE: &str = r#"[[steps]]
+id = "snapshot"
+run = "touch ../snapshot.done"
+rollback = "touch ../snapshot.undone"
+[[steps]]
+id = "restore"
+needs = ["snapshot"]
+confirm = "restore over the database?"
+on_failure = "rollback"
+run = "touch ../restored"
+rollback = "touch ../restore.undone"
+"#;
+
+/// The declined (or never asked) restore: failed with 0 attempts, its own rollback never ran,
+/// and the snapshot before it was rolled back.
+#[track_caller]
+fn assert_declined_restore_not_undone(dir: &Path, run_dir: &Path) {
+    let journal = journal(run_dir);
+    let restore = finished(&journal, "restore");
+    assert_eq!(restore["status"], "failed", "{restore}");
+    assert_eq!(restore["attempts"], 0, "{restore}");
+    assert_eq!(rolled_back(&journal), ["snapshot"], "{journal:#?}");
+    assert!(!dir.join("restored").exists(), "the restore never ran");
+    assert!(
+        !dir.join("restore.undone").exists(),
+        "the restore's rollback must not run: it never started"
+    );
+    assert!(
+        dir.join("snapshot.undone").exists(),
+        "the completed snapshot is rolled back as usual"
+    );
+}
+
+// See: #11
+#[test]
+fn a_declined_confirm_runs_no_rollback_of_its_own_but_rolls_back_what_completed() {
+    let t = Test::new().file("p.toml", &playbook("approvals-declined", GATED_RESTORE));
+    let code = Terminal::open(t.path(), "run p.toml --out out", &[]).answer("n\ncarol\n");
+    assert_eq!(code, 1, "a declined approval fails the run");
+    let run_dir = t.path().join("out");
+    let journal = journal(&run_dir);
+    let declined = events(&journal, "approval_declined");
+    assert_eq!(declined.len(), 1, "{journal:#?}");
+    assert_eq!(declined[0]["by"], "carol");
+    assert_declined_restore_not_undone(t.path(), &run_dir);
+}
+
+// See: #11
+#[test]
+fn a_confirm_nobody_can_be_asked_runs_no_rollback_of_its_own() {
+    let t = Test::new().file("p.toml", &playbook("approvals-unasked", GATED_RESTORE));
+    let run = t.run_args(["run", "p.toml", "--out", "out"]).expect_code(1);
+    assert!(
+        run.stderr().contains("no terminal to ask") || run.stdout().contains("no terminal to ask"),
+        "{}\n{}",
+        run.stdout(),
+        run.stderr()
+    );
+    assert_declined_restore_not_undone(t.path(), &t.path().join("out"));
+}
+
 /// Three steps for a resume: `one` completes, `two` is killed under (idempotent, so it runs
 /// again without a question), `three` is behind a `confirm` and rolls the run back.
 const RESUMED: &str = r#"[[steps]]
@@ -160,6 +229,33 @@ fn resume_on_a_terminal(dir: &Path, args: &str, answers: &str, env: &[(&str, &st
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("the crashed run's step never ended")
+}
+
+// See: #11
+#[test]
+fn a_confirm_declined_after_a_resume_runs_no_rollback_of_its_own() {
+    let t = Test::new().file("pb.toml", &playbook("approvals-resume-declined", RESUMED));
+    crash_under_two(t.path(), &[]);
+    let code = resume_on_a_terminal(t.path(), "resume run", "n\ncarol\n", &[]);
+    assert_eq!(
+        code,
+        1,
+        "{}",
+        std::fs::read_to_string(t.path().join("screen.txt")).unwrap_or_default()
+    );
+    let journal = journal(&t.path().join("run"));
+    assert_eq!(events(&journal, "run_resumed").len(), 1);
+    let three = finished(&journal, "three");
+    assert_eq!(three["status"], "failed", "{three}");
+    assert_eq!(three["attempts"], 0, "{three}");
+    assert_eq!(
+        rolled_back(&journal),
+        ["two", "one"],
+        "the completed steps are rolled back, newest first; three's own is not: {journal:#?}"
+    );
+    assert!(!t.path().join("three.done").exists());
+    assert!(!t.path().join("three.undone").exists());
+    assert!(t.path().join("one.undone").exists());
 }
 
 // See: #11

@@ -26,6 +26,8 @@ pub struct StepResult {
     pub outputs: BTreeMap<String, String>,
     pub attempts: u32,
     pub duration: Duration,
+    /// Whether its command, request or probe started: only then has it anything to undo.
+    pub began: bool,
     /// The last lines of output (masked), for a failure.
     pub tail: Vec<String>,
     /// What a dry run would have executed.
@@ -41,6 +43,7 @@ impl StepResult {
             outputs: BTreeMap::new(),
             attempts: 0,
             duration: Duration::ZERO,
+            began: false,
             tail: Vec::new(),
             would_run: None,
         }
@@ -54,6 +57,8 @@ impl StepResult {
 /// One attempt's result.
 struct Attempt {
     ok: bool,
+    /// Its command, request or probe started (a failure to render or to spawn did not).
+    began: bool,
     exit: Option<Exit>,
     reason: Option<String>,
     outputs: BTreeMap<String, String>,
@@ -64,6 +69,7 @@ impl Attempt {
     fn succeeded(outputs: BTreeMap<String, String>) -> Self {
         Self {
             ok: true,
+            began: true,
             exit: None,
             reason: None,
             outputs,
@@ -74,10 +80,19 @@ impl Attempt {
     fn fail(exit: Option<Exit>, reason: String, tail: Vec<String>) -> Self {
         Self {
             ok: false,
+            began: true,
             exit,
             reason: Some(reason),
             outputs: BTreeMap::new(),
             tail,
+        }
+    }
+
+    /// Failed before anything reached the world.
+    fn not_begun(exit: Option<Exit>, reason: String, tail: Vec<String>) -> Self {
+        Self {
+            began: false,
+            ..Self::fail(exit, reason, tail)
         }
     }
 }
@@ -259,10 +274,12 @@ async fn attempts(shared: &Shared, step: &Step) -> StepResult {
     let mut delay = step.retry_delay.get();
     let mut last = None;
     let mut made = 0;
+    let mut began = false;
     for n in 1..=total {
         made = n;
         let started = Instant::now();
         let mut attempt = once(shared, step, &prepared, n).await;
+        began |= attempt.began;
         if attempt.ok && !step.verify.is_empty() {
             // `verify` may name the step's own outputs.
             shared.context.record_step(
@@ -310,6 +327,7 @@ async fn attempts(shared: &Shared, step: &Step) -> StepResult {
     result.outputs = attempt.outputs;
     result.tail = attempt.tail;
     result.attempts = made;
+    result.began = began;
     result
 }
 
@@ -341,7 +359,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
     match &step.action {
         Action::Run(t) => match render(shared, t, "run") {
             Ok(script) => command(shared, step, prepared, n, script).await,
-            Err(e) => Attempt::fail(None, e, Vec::new()),
+            Err(e) => Attempt::not_begun(None, e, Vec::new()),
         },
         Action::Http(h) => {
             let penv = probe_env(shared, prepared);
@@ -378,7 +396,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
         Action::Manual(t) => {
             let text = match render(shared, t, "manual") {
                 Ok(text) => text,
-                Err(e) => return Attempt::fail(None, e, Vec::new()),
+                Err(e) => return Attempt::not_begun(None, e, Vec::new()),
             };
             let asked = approve(shared, step, Ask::Manual, &text);
             let answer = match step.timeout {
@@ -409,7 +427,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
                 });
                 Attempt::succeeded(BTreeMap::new())
             }
-            Err(e) => Attempt::fail(None, e, Vec::new()),
+            Err(e) => Attempt::not_begun(None, e, Vec::new()),
         },
         Action::Playbook(p) => match crate::engine::nested::run(shared, step, p).await {
             Ok(()) => Attempt::succeeded(BTreeMap::new()),
@@ -447,7 +465,7 @@ async fn command(
     ) {
         Ok(log) => log,
         Err(e) => {
-            return Attempt::fail(
+            return Attempt::not_begun(
                 None,
                 format!("failed to write `{}`: {e}", prepared.log.display()),
                 Vec::new(),
@@ -459,6 +477,9 @@ async fn command(
     let captured = log.finish();
     let finished = match finished {
         Ok(f) => f,
+        Err(e @ process::ProcessError::Spawn { .. }) => {
+            return Attempt::not_begun(None, e.to_string(), captured.tail);
+        }
         Err(e) => return Attempt::fail(None, e.to_string(), captured.tail),
     };
     if matches!(finished.exit, Exit::TimedOut | Exit::Cancelled) {
@@ -500,6 +521,7 @@ async fn command(
     };
     Attempt {
         ok: reason.is_none(),
+        began: true,
         exit: Some(exit),
         reason,
         outputs,
