@@ -106,6 +106,11 @@ fn rolled_back(journal: &[Value]) -> Vec<&str> {
         .collect()
 }
 
+fn journal_has(run_dir: &Path, event: &str) -> bool {
+    std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .is_ok_and(|t| t.contains(&format!("\"event\":\"{event}\"")))
+}
+
 /// A snapshot that completes, then a restore behind a `confirm` that rolls the run back.
 const GATED_RESTORE: &str = r#"[[steps]]
 id = "snapshot"
@@ -396,4 +401,38 @@ fn live_in_group(pgid: i32) -> usize {
             fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
         })
         .count()
+}
+
+// See: #11
+#[test]
+fn ctrl_c_at_a_prompt_interrupts_at_once_and_is_not_a_decline() {
+    let text = playbook(
+        "approvals-ctrl-c",
+        "[[steps]]\nid = \"drop\"\nconfirm = \"drop the table?\"\non_failure = \"rollback\"\nrun = \"touch ../dropped\"\nrollback = \"touch ../undone\"\n",
+    );
+    let t = Test::new().file("p.toml", &text);
+    let run_dir = t.path().join("out");
+    let mut term = Terminal::open(t.path(), "run p.toml --out out", &[]);
+    let asked = wait_until(LIMIT, || {
+        journal_has(&run_dir, "approval_requested") && term.screen().contains("[y/N]")
+    });
+    assert!(asked, "the prompt never showed:\n{}", term.screen());
+    // Ctrl-C on the terminal, and nothing else: no Enter, no name, the keyboard stays open.
+    term.type_keys("\u{3}");
+    let code = term.wait();
+    assert_eq!(code, 130);
+    let journal = journal(&run_dir);
+    assert!(
+        events(&journal, "approval_declined").is_empty(),
+        "nobody declined: {journal:#?}"
+    );
+    assert!(events(&journal, "approval_given").is_empty());
+    assert_eq!(events(&journal, "run_interrupted").len(), 1);
+    let drop = finished(&journal, "drop");
+    assert_eq!(drop["status"], "cancelled", "{drop}");
+    assert_eq!(drop["attempts"], 0);
+    assert!(rolled_back(&journal).is_empty());
+    assert!(!t.path().join("dropped").exists());
+    assert!(!t.path().join("undone").exists());
+    assert!(run_dir.join("report.md").is_file());
 }

@@ -161,8 +161,17 @@ async fn execute(shared: &Shared, step: &Step, after_printed: bool) -> StepResul
             Ok(q) => q,
             Err(e) => return StepResult::failed(e),
         };
-        if let Err(reason) = approve(shared, step, Ask::Confirm, &question).await {
-            return StepResult::failed(reason);
+        match approve(shared, step, Ask::Confirm, &question).await {
+            Ok(()) => {}
+            Err(Refusal::No(reason) | Refusal::Unasked(reason)) => {
+                return StepResult::failed(reason);
+            }
+            Err(Refusal::Interrupted) => {
+                return StepResult::new(
+                    StepStatus::Cancelled,
+                    Some("the run was interrupted while the step waited for approval".to_owned()),
+                );
+            }
         }
     }
     shared.emitter.emit(Event::StepStarted {
@@ -226,15 +235,25 @@ fn probe_target(p: &crate::playbook::model::Probe) -> &Template {
     }
 }
 
-async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<(), String> {
+/// Why an approval did not let the step go on.
+enum Refusal {
+    /// Declined (or a manual step not confirmed in time): the step fails.
+    No(String),
+    /// Nobody could be asked: the step fails, and nobody saw what it asks.
+    Unasked(String),
+    /// The run was interrupted first: nobody answered, and the step is cancelled.
+    Interrupted,
+}
+
+async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<(), Refusal> {
     shared.emitter.emit(Event::ApprovalRequested {
         step: step.id.clone(),
         question: text.to_owned(),
     });
-    let decision = tokio::select! {
-        d = shared.approvals.ask(kind, &step.id, text) => d,
-        () = shared.cancel.cancelled() => Decision::Impossible("the run was interrupted".to_owned()),
-    };
+    let decision = shared
+        .approvals
+        .ask(kind, &step.id, text, &shared.cancel)
+        .await;
     match decision {
         Decision::Given { by, how } => {
             shared.emitter.emit(Event::ApprovalGiven {
@@ -250,7 +269,7 @@ async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<
                 by: by.clone(),
                 reason: reason.clone(),
             });
-            Err(format!("approval declined by {by} ({reason})"))
+            Err(Refusal::No(format!("approval declined by {by} ({reason})")))
         }
         Decision::Impossible(reason) => {
             shared.emitter.emit(Event::ApprovalDeclined {
@@ -258,8 +277,10 @@ async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<
                 by: "nobody".to_owned(),
                 reason: reason.clone(),
             });
-            Err(reason)
+            Err(Refusal::Unasked(reason))
         }
+        // Not a decline: nobody answered. The step ends `cancelled` with the run.
+        Decision::Interrupted => Err(Refusal::Interrupted),
     }
 }
 
@@ -403,16 +424,23 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
                 Some(limit) => tokio::time::timeout(limit.get(), asked)
                     .await
                     .unwrap_or_else(|_| {
-                        Err(format!(
+                        Err(Refusal::No(format!(
                             "nobody confirmed within {}",
                             format_human(limit.as_millis())
-                        ))
+                        )))
                     }),
                 None => asked.await,
             };
+            // A manual step's action is the person doing it: it began once they were asked.
             match answer {
                 Ok(()) => Attempt::succeeded(BTreeMap::new()),
-                Err(e) => Attempt::fail(None, e, Vec::new()),
+                Err(Refusal::No(e)) => Attempt::fail(None, e, Vec::new()),
+                Err(Refusal::Unasked(e)) => Attempt::not_begun(None, e, Vec::new()),
+                Err(Refusal::Interrupted) => Attempt::not_begun(
+                    Some(Exit::Cancelled),
+                    "the run was interrupted while the step waited for a person".to_owned(),
+                    Vec::new(),
+                ),
             }
         }
         Action::Sleep(d) => tokio::select! {
