@@ -436,3 +436,76 @@ fn ctrl_c_at_a_prompt_interrupts_at_once_and_is_not_a_decline() {
     assert!(!t.path().join("undone").exists());
     assert!(run_dir.join("report.md").is_file());
 }
+
+/// A gantt bar's start and end, by its label's start.
+fn bar(report: &str, label: &str) -> (String, String) {
+    let line = report
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no gantt bar `{label}`:\n{report}"));
+    let parts: Vec<&str> = line.rsplitn(3, ", ").collect();
+    (parts[1].trim().to_owned(), parts[0].trim().to_owned())
+}
+
+/// A journal timestamp in the gantt's format (`2026-11-23T02:00:00.123Z` → `2026-11-23 02:00:00.123`).
+fn gantt_time(ts: &Value) -> String {
+    ts.as_str()
+        .expect("ts")
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_owned()
+}
+
+// See: #11
+#[test]
+fn a_steps_duration_is_its_execution_and_the_approval_wait_is_beside_it() {
+    let text = playbook(
+        "approvals-wait",
+        "[[steps]]\nid = \"restore\"\nconfirm = \"restore now?\"\nrun = \"true\"\n[[steps]]\nid = \"verify\"\nneeds = [\"restore\"]\nrun = \"true\"\n",
+    );
+    let t = Test::new().file("p.toml", &text);
+    let run_dir = t.path().join("out");
+    let mut term = Terminal::open(t.path(), "run p.toml --out out", &[]);
+    let asked = wait_until(LIMIT, || {
+        journal_has(&run_dir, "approval_requested") && term.screen().contains("[y/N]")
+    });
+    assert!(asked, "the prompt never showed:\n{}", term.screen());
+    // The person takes a while to answer.
+    let pause = Duration::from_secs(3);
+    std::thread::sleep(pause);
+    term.type_keys("y\nalice\n");
+    assert_eq!(term.wait(), 0);
+
+    let journal = journal(&run_dir);
+    let given = events(&journal, "approval_given");
+    assert_eq!(given.len(), 1, "{journal:#?}");
+    let waited = given[0]["waited_ms"].as_u64().expect("waited_ms");
+    let pause_ms = u64::try_from(pause.as_millis()).expect("ms");
+    assert!(waited >= pause_ms, "the wait is recorded: {}", given[0]);
+    let restore = finished(&journal, "restore");
+    let duration = restore["duration_ms"].as_u64().expect("duration_ms");
+    assert!(
+        duration < waited,
+        "`true` ran for {duration} ms: the {waited} ms wait is not part of it"
+    );
+
+    let report = std::fs::read_to_string(run_dir.join("report.md")).expect("report");
+    let row = report
+        .lines()
+        .find(|l| l.starts_with("| `restore`"))
+        .unwrap_or_else(|| panic!("no timeline row:\n{report}"));
+    assert!(
+        row.contains("waited ") && row.contains(" for approval"),
+        "{row}"
+    );
+    let (restore_from, restore_to) = bar(&report, "restore (ok)");
+    let (verify_from, _) = bar(&report, "verify (ok)");
+    assert!(
+        restore_from >= gantt_time(&given[0]["ts"]),
+        "the bar starts after the approval: {restore_from}"
+    );
+    assert!(
+        restore_to <= verify_from,
+        "restore's bar ends before its dependent starts: {restore_to} > {verify_from}"
+    );
+}

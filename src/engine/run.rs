@@ -246,6 +246,7 @@ pub async fn execute(
                     step: step.clone(),
                     by: by.clone(),
                     how: *how,
+                    waited_ms: 0,
                 });
             }
         }

@@ -25,6 +25,7 @@ pub struct StepResult {
     pub exit_code: Option<i32>,
     pub outputs: BTreeMap<String, String>,
     pub attempts: u32,
+    /// From `step_started` (after any approval) to the end: the execution, not the wait.
     pub duration: Duration,
     /// Whether its command, request or probe started: only then has it anything to undo.
     pub began: bool,
@@ -102,9 +103,7 @@ impl Attempt {
 /// what it would read does not exist.
 pub async fn run(shared: &Shared, index: usize, after_printed: bool) -> StepResult {
     let step = &shared.playbook.steps[index];
-    let started = Instant::now();
-    let mut result = execute(shared, step, after_printed).await;
-    result.duration = started.elapsed();
+    let result = execute(shared, step, after_printed).await;
     shared.emitter.emit(Event::StepFinished {
         step: step.id.clone(),
         status: result.status,
@@ -180,6 +179,15 @@ async fn execute(shared: &Shared, step: &Step, after_printed: bool) -> StepResul
         action: step.action.key().to_owned(),
         command: summary,
     });
+    // The step's own time starts here: an approval's wait is journaled with the approval.
+    let began = Instant::now();
+    let mut result = within_budget(shared, step).await;
+    result.duration = began.elapsed();
+    result
+}
+
+/// The attempts, with a `budget_exceeded` event once they run over the step's budget.
+async fn within_budget(shared: &Shared, step: &Step) -> StepResult {
     let work = attempts(shared, step);
     let Some(budget) = step.budget else {
         return work.await;
@@ -250,16 +258,19 @@ async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<
         step: step.id.clone(),
         question: text.to_owned(),
     });
+    let asked = Instant::now();
     let decision = shared
         .approvals
         .ask(kind, &step.id, text, &shared.cancel)
         .await;
+    let waited_ms = millis(asked.elapsed());
     match decision {
         Decision::Given { by, how } => {
             shared.emitter.emit(Event::ApprovalGiven {
                 step: step.id.clone(),
                 by,
                 how,
+                waited_ms,
             });
             Ok(())
         }
@@ -268,14 +279,17 @@ async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<
                 step: step.id.clone(),
                 by: by.clone(),
                 reason: reason.clone(),
+                waited_ms,
             });
             Err(Refusal::No(format!("approval declined by {by} ({reason})")))
         }
         Decision::Impossible(reason) => {
+            // Nobody was there to answer: no wait for an answer either.
             shared.emitter.emit(Event::ApprovalDeclined {
                 step: step.id.clone(),
                 by: "nobody".to_owned(),
                 reason: reason.clone(),
+                waited_ms: 0,
             });
             Err(Refusal::Unasked(reason))
         }

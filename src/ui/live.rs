@@ -577,6 +577,7 @@ mod tests {
                 step: "restore".into(),
                 by: "alice".into(),
                 how: ApprovalHow::Prompt,
+                waited_ms: 1000,
             },
         ));
         let screen = term.contents();
