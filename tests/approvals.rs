@@ -79,6 +79,13 @@ impl Terminal {
         status.and_then(|s| s.code()).expect("script exited")
     }
 
+    /// Kills `script`, which closes the pty as a dropped SSH session does: the kernel hangs up
+    /// the terminal and sends SIGHUP to runbook.
+    fn hang_up(mut self) {
+        self.child.kill().expect("kill script");
+        let _ = self.child.wait();
+    }
+
     /// Types `answers` and closes the keyboard, then waits (bounded) for the end.
     fn answer(mut self, answers: &str) -> i32 {
         self.type_keys(answers);
@@ -435,6 +442,41 @@ fn ctrl_c_at_a_prompt_interrupts_at_once_and_is_not_a_decline() {
     assert!(!t.path().join("dropped").exists());
     assert!(!t.path().join("undone").exists());
     assert!(run_dir.join("report.md").is_file());
+}
+
+// See: #11
+#[test]
+fn a_terminal_hanging_up_at_a_prompt_interrupts_the_run_and_is_not_a_decline() {
+    let text = playbook(
+        "approvals-hangup",
+        "[[steps]]\nid = \"drop\"\nconfirm = \"drop the table?\"\nrun = \"touch ../dropped\"\n",
+    );
+    let t = Test::new().file("p.toml", &text);
+    let run_dir = t.path().join("out");
+    let term = Terminal::open(t.path(), "run p.toml --out out", &[]);
+    let asked = wait_until(LIMIT, || {
+        journal_has(&run_dir, "approval_requested") && term.screen().contains("[y/N]")
+    });
+    assert!(asked, "the prompt never showed:\n{}", term.screen());
+    term.hang_up();
+    assert!(
+        wait_until(LIMIT, || journal_has(&run_dir, "run_finished")),
+        "the run ends on its own after the hangup"
+    );
+    let journal = journal(&run_dir);
+    let interrupted = events(&journal, "run_interrupted");
+    assert_eq!(interrupted.len(), 1, "{journal:#?}");
+    assert_eq!(interrupted[0]["signal"], "SIGHUP");
+    assert!(
+        events(&journal, "approval_declined").is_empty(),
+        "nobody declined: {journal:#?}"
+    );
+    assert_eq!(finished(&journal, "drop")["status"], "cancelled");
+    assert!(!t.path().join("dropped").exists());
+    assert!(
+        wait_until(LIMIT, || run_dir.join("report.md").is_file()),
+        "the report is written"
+    );
 }
 
 /// A gantt bar's start and end, by its label's start.

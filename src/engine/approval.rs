@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::event::ApprovalHow;
 use crate::engine::prompt::{Line, Lines, Stop, wake_pair};
 
+/// How long a prompt whose terminal hung up waits for the SIGHUP that comes with it.
+const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The answer to one approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -113,10 +116,23 @@ impl Approvals {
         let asked = tokio::task::spawn_blocking(move || {
             prompt(kind, &step, &text, &commander, &mut lines, &quit)
         });
-        tokio::select! {
+        let decision = tokio::select! {
             joined = asked => joined
                 .unwrap_or_else(|e| Decision::Impossible(format!("the prompt failed: {e}"))),
             () = cancel.cancelled() => Decision::Interrupted,
+        };
+        match decision {
+            // The terminal hung up: the kernel sends SIGHUP with it, which interrupts the run.
+            // Give its delivery a moment rather than journal a decline by nobody.
+            Decision::Interrupted if !cancel.is_cancelled() => {
+                match tokio::time::timeout(HANGUP_GRACE, cancel.cancelled()).await {
+                    Ok(()) => Decision::Interrupted,
+                    Err(_) => {
+                        Decision::Impossible("the terminal hung up before an answer".to_owned())
+                    }
+                }
+            }
+            d => d,
         }
     }
 }
@@ -141,7 +157,8 @@ fn prompt(
     let _ = err.flush();
     let answer = match read() {
         Ok(Line::Text(a)) => a,
-        Ok(Line::Stopped) => {
+        // Stopped: nobody waits for the answer any more. Hung up: see `Approvals::ask`.
+        Ok(Line::Stopped | Line::HungUp) => {
             let _ = writeln!(err);
             return Decision::Interrupted;
         }
@@ -158,7 +175,7 @@ fn prompt(
     let _ = err.flush();
     let by = match read() {
         Ok(Line::Text(name)) if !name.is_empty() => name,
-        Ok(Line::Stopped) => {
+        Ok(Line::Stopped | Line::HungUp) => {
             let _ = writeln!(err);
             return Decision::Interrupted;
         }

@@ -30,8 +30,10 @@ pub(crate) fn wake_pair() -> io::Result<(Waker, Stop)> {
 pub(crate) enum Line {
     /// A line, trimmed.
     Text(String),
-    /// The terminal closed (end of input).
+    /// End of input (Ctrl-D, or stdin closed).
     Closed,
+    /// The terminal hung up (a dropped SSH session): SIGHUP is on its way.
+    HungUp,
     /// The waker was dropped: nobody waits for the answer any more.
     Stopped,
 }
@@ -75,6 +77,7 @@ impl Lines {
             }
             let mut buf = [0u8; 1024];
             match nix::unistd::read(input, &mut buf) {
+                Ok(0) if ready.contains(PollFlags::POLLHUP) => return Ok(Line::HungUp),
                 Ok(0) if self.pending.is_empty() => return Ok(Line::Closed),
                 Ok(0) => {
                     let rest = std::mem::take(&mut self.pending);
@@ -83,7 +86,7 @@ impl Lines {
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
                 Err(Errno::EINTR | Errno::EAGAIN) => {}
                 // A terminal that hung up.
-                Err(Errno::EIO) => return Ok(Line::Closed),
+                Err(Errno::EIO) => return Ok(Line::HungUp),
                 Err(e) => return Err(e.into()),
             }
         }
