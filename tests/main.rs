@@ -3,6 +3,7 @@
 mod support;
 mod util;
 
+mod approvals;
 mod cli;
 mod diff;
 mod docs;

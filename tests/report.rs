@@ -228,7 +228,7 @@ idempotent = true
     std::fs::write(t.path().join("go"), "").expect("go");
     let resumed = || {
         Command::new(assert_cmd::cargo::cargo_bin("runbook"))
-            .args(["resume", "run"])
+            .args(["resume", "run", "--commander", "sre"])
             .current_dir(t.path())
             .stdin(Stdio::null())
             .output()

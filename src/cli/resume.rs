@@ -139,7 +139,12 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let preset = presets(&playbook, &state)?;
     let vars = vars(&playbook, &started)?;
     let rerun = reruns(&playbook, &state, &preset);
-    let confirmed = confirm_reruns(&folder, &playbook, &state, &rerun, args.yes)?;
+    let commander = args
+        .commander
+        .clone()
+        .or_else(crate::engine::run::user)
+        .unwrap_or_else(|| started.commander.clone());
+    let confirmed = confirm_reruns(&folder, &state, &rerun, args.yes, &commander)?;
     let Some(lock) = take_lock(
         &playbook,
         &crate::cli::run::runs_root(&path),
@@ -153,11 +158,6 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let gap_ms = state.last_ts.map_or(0, |t| {
         u64::try_from((Utc::now() - t).num_milliseconds()).unwrap_or(0)
     });
-    let commander = args
-        .commander
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| started.commander.clone());
     let settings = RunSettings {
         vars,
         mode: if started.dry_run {
@@ -291,12 +291,11 @@ fn reruns<'a>(
 /// `--yes`, or a person at the terminal. Without any, nothing runs.
 fn confirm_reruns(
     folder: &RunFolder,
-    playbook: &Playbook,
     state: &RunState,
     rerun: &[(&crate::playbook::model::Step, &StepRecord)],
     yes: bool,
+    commander: &str,
 ) -> Result<Vec<(String, String, ApprovalHow)>, Error> {
-    let _ = playbook;
     // Running a step again while the crashed run's copy of it still runs (a second
     // pg_restore on the same database) is never what anyone wants.
     for (step, record) in rerun {
@@ -331,6 +330,10 @@ fn confirm_reruns(
             confirmed.push((step.id.clone(), "idempotent".to_owned(), ApprovalHow::Flag));
         } else if yes {
             confirmed.push((step.id.clone(), "--yes".to_owned(), ApprovalHow::Flag));
+        } else if std::io::stdin().is_terminal() && step.confirm.is_some() {
+            // Its own `confirm` asks when it runs: one question, in the playbook's words, and
+            // journaled with who answered it.
+            let _ = writeln!(err, "`{}` asks for its approval when it runs", step.id);
         } else if std::io::stdin().is_terminal() {
             let _ = write!(err, "run `{}` again? [y/N] ", step.id);
             let _ = err.flush();
@@ -342,8 +345,7 @@ fn confirm_reruns(
                     step.id
                 )));
             }
-            let by = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
-            confirmed.push((step.id.clone(), by, ApprovalHow::Prompt));
+            confirmed.push((step.id.clone(), commander.to_owned(), ApprovalHow::Prompt));
         } else {
             return Err(Error::Run(format!(
                 "not resumed: step `{}` must run again and there is no terminal to confirm it; rerun with --yes (or mark it `idempotent = true`)",

@@ -115,7 +115,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let commander = args
         .commander
         .clone()
-        .or_else(|| std::env::var("USER").ok())
+        .or_else(crate::engine::run::user)
         .unwrap_or_else(|| "unknown".to_owned());
     let settings = RunSettings {
         playbook,

@@ -1,10 +1,18 @@
 //! Approvals: a step's `confirm` and a `manual` step's "done", given in advance by `--yes` /
 //! `--approve ID` or asked on the terminal, one prompt at a time. With no terminal and no flag
-//! the answer is "impossible to ask", which fails the step at once instead of hanging.
+//! the answer is "impossible to ask", which fails the step at once instead of hanging. An
+//! interrupt ends a prompt at once, and nobody is said to have answered it.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::engine::event::ApprovalHow;
+use crate::engine::prompt::{Line, Lines, Stop, wake_pair};
+
+/// How long a prompt whose terminal hung up waits for the SIGHUP that comes with it.
+const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The answer to one approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +27,8 @@ pub enum Decision {
     },
     /// Nobody could be asked.
     Impossible(String),
+    /// The run was interrupted before anybody answered.
+    Interrupted,
 }
 
 /// What kind of approval is asked.
@@ -36,8 +46,8 @@ pub struct Approvals {
     approve: Vec<String>,
     commander: String,
     interactive: bool,
-    /// One prompt on the terminal at a time.
-    prompt: tokio::sync::Mutex<()>,
+    /// One prompt on the terminal at a time, and what was typed ahead of it.
+    terminal: Arc<tokio::sync::Mutex<Lines>>,
 }
 
 impl Approvals {
@@ -49,7 +59,7 @@ impl Approvals {
             approve,
             commander,
             interactive,
-            prompt: tokio::sync::Mutex::new(()),
+            terminal: Arc::new(tokio::sync::Mutex::new(Lines::default())),
         }
     }
 
@@ -59,7 +69,15 @@ impl Approvals {
         &self.approve
     }
 
-    pub async fn ask(&self, kind: Ask, step: &str, text: &str) -> Decision {
+    /// The answer, given in advance or asked at the terminal; [`Decision::Interrupted`] as soon
+    /// as `cancel` fires, whether the prompt waits for its turn or for an answer.
+    pub async fn ask(
+        &self,
+        kind: Ask,
+        step: &str,
+        text: &str,
+        cancel: &CancellationToken,
+    ) -> Decision {
         if self.yes {
             return Decision::Given {
                 by: "--yes".to_owned(),
@@ -81,24 +99,54 @@ impl Approvals {
                 "step `{step}` needs approval, and there is no terminal to ask: rerun with {flags}"
             ));
         }
-        let _one_at_a_time = self.prompt.lock().await;
+        let mut lines = tokio::select! {
+            lines = Arc::clone(&self.terminal).lock_owned() => lines,
+            () = cancel.cancelled() => return Decision::Interrupted,
+        };
+        if cancel.is_cancelled() {
+            return Decision::Interrupted;
+        }
+        // Dropped when this future ends in any way (answered, interrupted, a manual step's
+        // timeout): the reading thread stops at once and releases the terminal.
+        let (_waker, quit) = match wake_pair() {
+            Ok(pair) => pair,
+            Err(e) => return Decision::Impossible(format!("failed to prepare the prompt: {e}")),
+        };
         let (step, text, commander) = (step.to_owned(), text.to_owned(), self.commander.clone());
-        tokio::task::spawn_blocking(move || prompt(kind, &step, &text, &commander))
-            .await
-            .unwrap_or_else(|e| Decision::Impossible(format!("the prompt failed: {e}")))
+        let asked = tokio::task::spawn_blocking(move || {
+            prompt(kind, &step, &text, &commander, &mut lines, &quit)
+        });
+        let decision = tokio::select! {
+            joined = asked => joined
+                .unwrap_or_else(|e| Decision::Impossible(format!("the prompt failed: {e}"))),
+            () = cancel.cancelled() => Decision::Interrupted,
+        };
+        match decision {
+            // The terminal hung up: the kernel sends SIGHUP with it, which interrupts the run.
+            // Give its delivery a moment rather than journal a decline by nobody.
+            Decision::Interrupted if !cancel.is_cancelled() => {
+                match tokio::time::timeout(HANGUP_GRACE, cancel.cancelled()).await {
+                    Ok(()) => Decision::Interrupted,
+                    Err(_) => {
+                        Decision::Impossible("the terminal hung up before an answer".to_owned())
+                    }
+                }
+            }
+            d => d,
+        }
     }
 }
 
-fn prompt(kind: Ask, step: &str, text: &str, commander: &str) -> Decision {
+fn prompt(
+    kind: Ask,
+    step: &str,
+    text: &str,
+    commander: &str,
+    lines: &mut Lines,
+    quit: &Stop,
+) -> Decision {
     let mut err = std::io::stderr().lock();
-    let stdin = std::io::stdin();
-    let read = || {
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map(|n| (n > 0).then(|| line.trim().to_owned()))
-    };
+    let mut read = || lines.read(quit);
     let question = match kind {
         Ask::Confirm => format!("\n[{step}] {text}\napprove? [y/N] "),
         Ask::Manual => {
@@ -108,8 +156,15 @@ fn prompt(kind: Ask, step: &str, text: &str, commander: &str) -> Decision {
     let _ = write!(err, "{question}");
     let _ = err.flush();
     let answer = match read() {
-        Ok(Some(a)) => a,
-        Ok(None) => return Decision::Impossible("the terminal closed before an answer".to_owned()),
+        Ok(Line::Text(a)) => a,
+        // Stopped: nobody waits for the answer any more. Hung up: see `Approvals::ask`.
+        Ok(Line::Stopped | Line::HungUp) => {
+            let _ = writeln!(err);
+            return Decision::Interrupted;
+        }
+        Ok(Line::Closed) => {
+            return Decision::Impossible("the terminal closed before an answer".to_owned());
+        }
         Err(e) => return Decision::Impossible(format!("failed to read the answer: {e}")),
     };
     let yes = match kind {
@@ -119,7 +174,11 @@ fn prompt(kind: Ask, step: &str, text: &str, commander: &str) -> Decision {
     let _ = write!(err, "your name [{commander}]: ");
     let _ = err.flush();
     let by = match read() {
-        Ok(Some(name)) if !name.is_empty() => name,
+        Ok(Line::Text(name)) if !name.is_empty() => name,
+        Ok(Line::Stopped | Line::HungUp) => {
+            let _ = writeln!(err);
+            return Decision::Interrupted;
+        }
         _ => commander.to_owned(),
     };
     if yes {

@@ -253,11 +253,18 @@ pub enum Event {
         step: String,
         by: String,
         how: ApprovalHow,
+        /// From `approval_requested` to the answer: time the step spent waiting, which is not
+        /// part of its `duration_ms` (0 for an approval given in advance by a flag).
+        #[serde(default)]
+        waited_ms: u64,
     },
     ApprovalDeclined {
         step: String,
         by: String,
         reason: String,
+        /// From `approval_requested` to the answer (0 when nobody could be asked).
+        #[serde(default)]
+        waited_ms: u64,
     },
     RollbackStarted {
         step: String,

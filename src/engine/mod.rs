@@ -13,6 +13,7 @@ pub mod log;
 pub mod nested;
 pub mod probe;
 pub mod process;
+pub(crate) mod prompt;
 pub mod run;
 pub mod scheduler;
 pub mod shared;

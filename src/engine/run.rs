@@ -205,10 +205,14 @@ pub async fn execute(
         context,
         emitter: Arc::clone(&emitter),
         http: Arc::new(HttpClients::default()),
+        // A prompt's default name is whoever runs this segment: on a resume, who resumed it.
         approvals: Arc::new(Approvals::new(
             settings.yes,
             settings.approve.clone(),
-            settings.commander.clone(),
+            settings
+                .resume
+                .as_ref()
+                .map_or_else(|| settings.commander.clone(), |r| r.commander.clone()),
         )),
         cancel: cancel.clone(),
         groups,
@@ -261,6 +265,7 @@ pub async fn execute(
                     step: step.clone(),
                     by: by.clone(),
                     how: *how,
+                    waited_ms: 0,
                 });
             }
         }
@@ -495,6 +500,21 @@ fn absolute(path: &std::path::Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
+}
+
+/// Who runs runbook when `--commander` is not given: `$USER`, else (a root shell or a service
+/// that sets no `$USER`) the name of the account runbook runs as.
+#[must_use]
+pub fn user() -> Option<String> {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
 }
 
 /// This machine's name, as the journal and the lock record it.

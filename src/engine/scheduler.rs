@@ -93,6 +93,8 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
     let mut times: Vec<Option<(Duration, Duration)>> = vec![None; n];
     let mut started_at: Vec<Option<Duration>> = vec![None; n];
     let mut completed: Vec<usize> = Vec::new();
+    // Steps whose command, request or probe started: the only ones with anything to undo.
+    let mut began = vec![false; n];
     // Ready steps, first in file order.
     let mut ready: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
     let mut failures_tolerated = 0;
@@ -220,6 +222,7 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
             }
         };
         times[i] = started_at[i].map(|s| (s, run_started.elapsed()));
+        began[i] = result.began;
         printed[i] = result.would_run.is_some();
         state[i] = State::Done(result.status);
         record(shared, &steps[i], &result);
@@ -284,8 +287,11 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
         && !shared.cancel.is_cancelled()
     {
         // The failed step's own rollback first (it may have half-applied), then every
-        // completed step's, newest first.
-        let order = std::iter::once(trigger).chain(completed.iter().rev().copied());
+        // completed step's, newest first. A failed step that never began (declined, nobody to
+        // ask, a template error) changed nothing, so its own rollback would be the first change.
+        let order = std::iter::once(trigger)
+            .filter(|&t| began[t])
+            .chain(completed.iter().rev().copied());
         for i in order {
             // A rollback whose log failed to write stops the rest: nothing new starts.
             if shared.emitter.fault().is_some() {

@@ -1,5 +1,7 @@
-//! SIGINT and SIGTERM: the first cancels the run (running process groups get TERM, then KILL
-//! after the grace period; nothing new starts); a second kills every process group at once.
+//! SIGINT, SIGTERM and SIGHUP: the first cancels the run (running process groups get TERM, then
+//! KILL after the grace period; nothing new starts; a prompt stops waiting); a second kills every
+//! process group at once. SIGHUP is an interrupt like the others: a dropped SSH session must not
+//! leave a restore running with nobody watching it.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,10 +23,11 @@ impl Interrupt {
     }
 }
 
-/// Listens for SIGINT and SIGTERM for the rest of the process.
+/// Listens for SIGINT, SIGTERM and SIGHUP for the rest of the process.
 pub fn listen(cancel: CancellationToken, groups: Arc<Registry>) -> std::io::Result<Arc<Interrupt>> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let interrupt = Arc::new(Interrupt::default());
     let seen = Arc::clone(&interrupt);
     tokio::spawn(async move {
@@ -33,6 +36,7 @@ pub fn listen(cancel: CancellationToken, groups: Arc<Registry>) -> std::io::Resu
             let name = tokio::select! {
                 Some(()) = int.recv() => "SIGINT",
                 Some(()) = term.recv() => "SIGTERM",
+                Some(()) = hup.recv() => "SIGHUP",
                 else => break,
             };
             count += 1;

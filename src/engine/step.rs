@@ -25,7 +25,10 @@ pub struct StepResult {
     pub exit_code: Option<i32>,
     pub outputs: BTreeMap<String, String>,
     pub attempts: u32,
+    /// From `step_started` (after any approval) to the end: the execution, not the wait.
     pub duration: Duration,
+    /// Whether its command, request or probe started: only then has it anything to undo.
+    pub began: bool,
     /// The last lines of output (masked), for a failure.
     pub tail: Vec<String>,
     /// What a dry run would have executed.
@@ -41,6 +44,7 @@ impl StepResult {
             outputs: BTreeMap::new(),
             attempts: 0,
             duration: Duration::ZERO,
+            began: false,
             tail: Vec::new(),
             would_run: None,
         }
@@ -54,6 +58,8 @@ impl StepResult {
 /// One attempt's result.
 struct Attempt {
     ok: bool,
+    /// Its command, request or probe started (a failure to render or to spawn did not).
+    began: bool,
     exit: Option<Exit>,
     reason: Option<String>,
     outputs: BTreeMap<String, String>,
@@ -64,6 +70,7 @@ impl Attempt {
     fn succeeded(outputs: BTreeMap<String, String>) -> Self {
         Self {
             ok: true,
+            began: true,
             exit: None,
             reason: None,
             outputs,
@@ -74,10 +81,19 @@ impl Attempt {
     fn fail(exit: Option<Exit>, reason: String, tail: Vec<String>) -> Self {
         Self {
             ok: false,
+            began: true,
             exit,
             reason: Some(reason),
             outputs: BTreeMap::new(),
             tail,
+        }
+    }
+
+    /// Failed before anything reached the world.
+    fn not_begun(exit: Option<Exit>, reason: String, tail: Vec<String>) -> Self {
+        Self {
+            began: false,
+            ..Self::fail(exit, reason, tail)
         }
     }
 }
@@ -87,9 +103,7 @@ impl Attempt {
 /// what it would read does not exist.
 pub async fn run(shared: &Shared, index: usize, after_printed: bool) -> StepResult {
     let step = &shared.playbook.steps[index];
-    let started = Instant::now();
-    let mut result = execute(shared, step, after_printed).await;
-    result.duration = started.elapsed();
+    let result = execute(shared, step, after_printed).await;
     shared.emitter.emit(Event::StepFinished {
         step: step.id.clone(),
         status: result.status,
@@ -146,8 +160,17 @@ async fn execute(shared: &Shared, step: &Step, after_printed: bool) -> StepResul
             Ok(q) => q,
             Err(e) => return StepResult::failed(e),
         };
-        if let Err(reason) = approve(shared, step, Ask::Confirm, &question).await {
-            return StepResult::failed(reason);
+        match approve(shared, step, Ask::Confirm, &question).await {
+            Ok(()) => {}
+            Err(Refusal::No(reason) | Refusal::Unasked(reason)) => {
+                return StepResult::failed(reason);
+            }
+            Err(Refusal::Interrupted) => {
+                return StepResult::new(
+                    StepStatus::Cancelled,
+                    Some("the run was interrupted while the step waited for approval".to_owned()),
+                );
+            }
         }
     }
     shared.emitter.emit(Event::StepStarted {
@@ -156,6 +179,15 @@ async fn execute(shared: &Shared, step: &Step, after_printed: bool) -> StepResul
         action: step.action.key().to_owned(),
         command: summary,
     });
+    // The step's own time starts here: an approval's wait is journaled with the approval.
+    let began = Instant::now();
+    let mut result = within_budget(shared, step).await;
+    result.duration = began.elapsed();
+    result
+}
+
+/// The attempts, with a `budget_exceeded` event once they run over the step's budget.
+async fn within_budget(shared: &Shared, step: &Step) -> StepResult {
     let work = attempts(shared, step);
     let Some(budget) = step.budget else {
         return work.await;
@@ -211,21 +243,34 @@ fn probe_target(p: &crate::playbook::model::Probe) -> &Template {
     }
 }
 
-async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<(), String> {
+/// Why an approval did not let the step go on.
+enum Refusal {
+    /// Declined (or a manual step not confirmed in time): the step fails.
+    No(String),
+    /// Nobody could be asked: the step fails, and nobody saw what it asks.
+    Unasked(String),
+    /// The run was interrupted first: nobody answered, and the step is cancelled.
+    Interrupted,
+}
+
+async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<(), Refusal> {
     shared.emitter.emit(Event::ApprovalRequested {
         step: step.id.clone(),
         question: text.to_owned(),
     });
-    let decision = tokio::select! {
-        d = shared.approvals.ask(kind, &step.id, text) => d,
-        () = shared.cancel.cancelled() => Decision::Impossible("the run was interrupted".to_owned()),
-    };
+    let asked = Instant::now();
+    let decision = shared
+        .approvals
+        .ask(kind, &step.id, text, &shared.cancel)
+        .await;
+    let waited_ms = millis(asked.elapsed());
     match decision {
         Decision::Given { by, how } => {
             shared.emitter.emit(Event::ApprovalGiven {
                 step: step.id.clone(),
                 by,
                 how,
+                waited_ms,
             });
             Ok(())
         }
@@ -234,17 +279,22 @@ async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<
                 step: step.id.clone(),
                 by: by.clone(),
                 reason: reason.clone(),
+                waited_ms,
             });
-            Err(format!("approval declined by {by} ({reason})"))
+            Err(Refusal::No(format!("approval declined by {by} ({reason})")))
         }
         Decision::Impossible(reason) => {
+            // Nobody was there to answer: no wait for an answer either.
             shared.emitter.emit(Event::ApprovalDeclined {
                 step: step.id.clone(),
                 by: "nobody".to_owned(),
                 reason: reason.clone(),
+                waited_ms: 0,
             });
-            Err(reason)
+            Err(Refusal::Unasked(reason))
         }
+        // Not a decline: nobody answered. The step ends `cancelled` with the run.
+        Decision::Interrupted => Err(Refusal::Interrupted),
     }
 }
 
@@ -259,10 +309,12 @@ async fn attempts(shared: &Shared, step: &Step) -> StepResult {
     let mut delay = step.retry_delay.get();
     let mut last = None;
     let mut made = 0;
+    let mut began = false;
     for n in 1..=total {
         made = n;
         let started = Instant::now();
         let mut attempt = once(shared, step, &prepared, n).await;
+        began |= attempt.began;
         if attempt.ok && !step.verify.is_empty() {
             // `verify` may name the step's own outputs.
             shared.context.record_step(
@@ -311,6 +363,7 @@ async fn attempts(shared: &Shared, step: &Step) -> StepResult {
     result.outputs = attempt.outputs;
     result.tail = attempt.tail;
     result.attempts = made;
+    result.began = began;
     result
 }
 
@@ -342,7 +395,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
     match &step.action {
         Action::Run(t) => match render(shared, t, "run") {
             Ok(script) => command(shared, step, prepared, n, script).await,
-            Err(e) => Attempt::fail(None, e, Vec::new()),
+            Err(e) => Attempt::not_begun(None, e, Vec::new()),
         },
         Action::Http(h) => {
             let penv = probe_env(shared, prepared);
@@ -379,23 +432,30 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
         Action::Manual(t) => {
             let text = match render(shared, t, "manual") {
                 Ok(text) => text,
-                Err(e) => return Attempt::fail(None, e, Vec::new()),
+                Err(e) => return Attempt::not_begun(None, e, Vec::new()),
             };
             let asked = approve(shared, step, Ask::Manual, &text);
             let answer = match step.timeout {
                 Some(limit) => tokio::time::timeout(limit.get(), asked)
                     .await
                     .unwrap_or_else(|_| {
-                        Err(format!(
+                        Err(Refusal::No(format!(
                             "nobody confirmed within {}",
                             format_human(limit.as_millis())
-                        ))
+                        )))
                     }),
                 None => asked.await,
             };
+            // A manual step's action is the person doing it: it began once they were asked.
             match answer {
                 Ok(()) => Attempt::succeeded(BTreeMap::new()),
-                Err(e) => Attempt::fail(None, e, Vec::new()),
+                Err(Refusal::No(e)) => Attempt::fail(None, e, Vec::new()),
+                Err(Refusal::Unasked(e)) => Attempt::not_begun(None, e, Vec::new()),
+                Err(Refusal::Interrupted) => Attempt::not_begun(
+                    Some(Exit::Cancelled),
+                    "the run was interrupted while the step waited for a person".to_owned(),
+                    Vec::new(),
+                ),
             }
         }
         Action::Sleep(d) => tokio::select! {
@@ -410,7 +470,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
                 });
                 Attempt::succeeded(BTreeMap::new())
             }
-            Err(e) => Attempt::fail(None, e, Vec::new()),
+            Err(e) => Attempt::not_begun(None, e, Vec::new()),
         },
         Action::Playbook(p) => match crate::engine::nested::run(shared, step, p).await {
             Ok(()) => Attempt::succeeded(BTreeMap::new()),
@@ -448,7 +508,7 @@ async fn command(
     ) {
         Ok(log) => log,
         Err(e) => {
-            return Attempt::fail(
+            return Attempt::not_begun(
                 None,
                 format!("failed to write `{}`: {e}", prepared.log.display()),
                 Vec::new(),
@@ -464,6 +524,9 @@ async fn command(
     let captured = log.finish();
     let finished = match finished {
         Ok(f) => f,
+        Err(e @ process::ProcessError::Spawn { .. }) => {
+            return Attempt::not_begun(None, e.to_string(), captured.tail);
+        }
         Err(e) => return Attempt::fail(None, e.to_string(), captured.tail),
     };
     if matches!(finished.exit, Exit::TimedOut | Exit::Cancelled) {
@@ -508,6 +571,7 @@ async fn command(
     };
     Attempt {
         ok: reason.is_none(),
+        began: true,
         exit: Some(exit),
         reason,
         outputs,

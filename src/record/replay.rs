@@ -136,6 +136,8 @@ pub struct ApprovalRecord {
     pub by: Option<String>,
     pub how: Option<ApprovalHow>,
     pub reason: Option<String>,
+    /// The wait the answer journaled (`waited_ms`).
+    pub waited_ms: Option<u64>,
 }
 
 /// A rollback run.
@@ -423,17 +425,30 @@ impl RunState {
                     by: None,
                     how: None,
                     reason: None,
+                    waited_ms: None,
                 }),
-                Event::ApprovalGiven { step, by, how } => {
+                Event::ApprovalGiven {
+                    step,
+                    by,
+                    how,
+                    waited_ms,
+                } => {
                     let a = s.open_approval(step, ts);
                     a.answered = Some(ts);
+                    a.waited_ms = Some(*waited_ms);
                     a.given = Some(true);
                     a.by = Some(by.clone());
                     a.how = Some(*how);
                 }
-                Event::ApprovalDeclined { step, by, reason } => {
+                Event::ApprovalDeclined {
+                    step,
+                    by,
+                    reason,
+                    waited_ms,
+                } => {
                     let a = s.open_approval(step, ts);
                     a.answered = Some(ts);
+                    a.waited_ms = Some(*waited_ms);
                     a.given = Some(false);
                     a.by = Some(by.clone());
                     a.reason = Some(reason.clone());
@@ -594,6 +609,7 @@ impl RunState {
             by: None,
             how: None,
             reason: None,
+            waited_ms: None,
         });
         self.approvals.last_mut().expect("just pushed")
     }

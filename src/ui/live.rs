@@ -585,6 +585,7 @@ mod tests {
                 step: "restore".into(),
                 by: "alice".into(),
                 how: ApprovalHow::Prompt,
+                waited_ms: 1000,
             },
         ));
         let screen = term.contents();

@@ -209,16 +209,21 @@ pub(crate) fn describe(event: &Event, known: Known) -> Option<Line> {
         Event::ApprovalRequested { step, question } => {
             Line::new(Tone::Info, format!("{step} waits for approval: {question}"))
         }
-        Event::ApprovalGiven { step, by, how } => {
+        Event::ApprovalGiven {
+            step,
+            by,
+            how,
+            waited_ms,
+        } => {
             let how = match how {
-                ApprovalHow::Prompt => "",
-                ApprovalHow::Flag => " (flag)",
+                ApprovalHow::Prompt => format!(" after {}", format_human(*waited_ms)),
+                ApprovalHow::Flag => " (flag)".to_owned(),
             };
             Line::new(Tone::Good, format!("{step} approved by {by}{how}"))
         }
-        Event::ApprovalDeclined { step, by, reason } => {
-            Line::new(Tone::Bad, format!("{step} declined by {by}: {reason}"))
-        }
+        Event::ApprovalDeclined {
+            step, by, reason, ..
+        } => Line::new(Tone::Bad, format!("{step} declined by {by}: {reason}")),
         Event::RollbackStarted { step, .. } => {
             Line::new(Tone::Info, format!("{step} rollback started"))
         }

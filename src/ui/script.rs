@@ -173,6 +173,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 step: "restore".into(),
                 by: "--yes".into(),
                 how: ApprovalHow::Flag,
+                waited_ms: 0,
             },
         ),
         e(

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::event::{Mode, StepStatus};
+use crate::engine::event::{ApprovalHow, Mode, StepStatus};
 use crate::plan::Plan;
 use crate::playbook::duration::HumanDuration;
 use crate::playbook::model::{IncludeLogs, Playbook};
@@ -287,6 +287,7 @@ fn step_rows(
                     rerun_after_resume: false,
                     rollback_ok: None,
                     would_run: None,
+                    waited_ms: None,
                 });
             }
         }
@@ -355,7 +356,24 @@ fn step_row(
         rerun_after_resume: rerun.contains(&rec.id.as_str()),
         rollback_ok: rollbacks().filter_map(|rb| rb.ok).reduce(|a, b| a && b),
         would_run: rec.would_run.clone(),
+        waited_ms: confirm_wait(state, rec),
     }
+}
+
+/// The wait of the step's last `confirm` answered by a person: one answered before the step
+/// started (a manual step's approval, after its start, is its execution, not a wait).
+fn confirm_wait(state: &RunState, rec: &StepRecord) -> Option<u64> {
+    state
+        .approvals
+        .iter()
+        .filter(|a| a.step == rec.id && a.how != Some(ApprovalHow::Flag))
+        .filter(|a| {
+            a.answered
+                .zip(rec.started)
+                .is_none_or(|(answered, started)| answered <= started)
+        })
+        .filter_map(|a| a.waited_ms)
+        .rfind(|&w| w > 0)
 }
 
 fn plan_facts(playbook: &Playbook, env: Option<&str>, rows: &[StepRow]) -> PlanFacts {

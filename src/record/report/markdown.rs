@@ -383,6 +383,9 @@ fn step_notes(s: &StepRow) -> String {
     if s.rerun_after_resume {
         notes.push("ran again after the resume".to_owned());
     }
+    if let Some(waited) = s.waited_ms {
+        notes.push(format!("waited {} for approval", format_human(waited)));
+    }
     notes.join("; ")
 }
 

@@ -255,6 +255,8 @@ pub(super) struct StepRow {
     /// step; a failed step keeps `failed`).
     pub(super) rollback_ok: Option<bool>,
     pub(super) would_run: Option<String>,
+    /// How long its `confirm` waited for an answer (not part of `duration_ms`).
+    pub(super) waited_ms: Option<u64>,
 }
 
 impl StepRow {

@@ -250,6 +250,7 @@ impl Journal {
                 step: step.into(),
                 by: by.into(),
                 how,
+                waited_ms: 0,
             },
         )
     }
@@ -871,6 +872,7 @@ fn declines_tolerated_failures_nested_steps_and_failed_validation() {
             step: "drop-cache".into(),
             by: "nobody".into(),
             reason: "no terminal to ask on (use --yes or --approve)".into(),
+            waited_ms: 0,
         },
     )
     .finished_with(
