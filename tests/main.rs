@@ -11,6 +11,7 @@ mod plan;
 mod probes;
 mod report;
 mod resume;
+mod robustness;
 mod run;
 mod timeouts;
 mod validate;

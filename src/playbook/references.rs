@@ -190,11 +190,22 @@ impl Checker<'_> {
                 }
                 return;
             }
+            Usage::Context(written) => {
+                let span = self.locate(u, written);
+                self.error(
+                    span,
+                    format!("`{written}` in {} names no value: only a block such as `{{{{#each}}}}` gives one", u.what),
+                    "templates can use `vars.*`, `env.*`, `steps.<id>.*`, `run.*` and `playbook.*`".to_owned(),
+                );
+                return;
+            }
             Usage::Path(path) => path,
+        };
+        let Some(root) = path.first().map(String::as_str) else {
+            return;
         };
         let text = path.join(".");
         let span = self.locate(u, &text);
-        let root = path[0].as_str();
         let field = path.get(1).map(String::as_str);
         match (root, field) {
             ("env", _) | (_, None) if ROOTS.contains(&root) => {}

@@ -62,10 +62,13 @@ pub struct TemplateSyntaxError {
 /// Something a template uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Usage {
-    /// A value path such as `steps.backup.outputs.file`, split into segments.
+    /// A value path such as `steps.backup.outputs.file`, split into segments; never empty.
     Path(Vec<String>),
     /// A helper call.
     Helper(String),
+    /// A value that only a block such as `{{#each}}` gives (`this`, `@index`, `@root` alone),
+    /// used where no block gives it: as written.
+    Context(String),
 }
 
 /// The helpers every template may call: Handlebars' built-ins and ours.
@@ -135,17 +138,26 @@ fn helper(h: &HelperTemplate, scoped: bool, out: &mut Vec<Usage>) {
 
 fn parameter(p: &Parameter, scoped: bool, out: &mut Vec<Usage>) {
     match p {
-        Parameter::Path(handlebars::Path::Relative((segments, _))) if !scoped => {
+        Parameter::Path(handlebars::Path::Relative((segments, written))) if !scoped => {
+            // Outside a block the context is the root, so a leading `@root` or `../` names the
+            // root too: `{{../vars.x}}` is `vars.x`, and `{{this}}` or `{{@root}}` is the whole
+            // context, which names no value.
             let named: Option<Vec<String>> = segments
                 .iter()
+                .skip_while(|s| matches!(s, PathSeg::Ruled(_)))
                 .map(|s| match s {
                     PathSeg::Named(n) => Some(n.clone()),
                     _ => None,
                 })
                 .collect();
-            if let Some(named) = named {
-                out.push(Usage::Path(named));
+            match named {
+                Some(named) if named.is_empty() => out.push(Usage::Context(written.clone())),
+                Some(named) => out.push(Usage::Path(named)),
+                None => {}
             }
+        }
+        Parameter::Path(handlebars::Path::Local((_, _, written))) if !scoped => {
+            out.push(Usage::Context(written.clone()));
         }
         Parameter::Name(n) if !scoped => out.push(Usage::Path(vec![n.clone()])),
         Parameter::Subexpression(sub) => walk(std::slice::from_ref(&sub.element), scoped, out),
@@ -348,6 +360,21 @@ mod tests {
             vec![Usage::Helper("each".into()), path("vars.list")]
         );
         assert_eq!(uses("{{now}}"), vec![Usage::Helper("now".into())]);
+    }
+
+    // See: #11
+    #[test]
+    fn paths_relative_to_the_context_outside_a_block() {
+        assert_eq!(uses("{{this}}"), vec![Usage::Context("this".into())]);
+        assert_eq!(uses("{{@root}}"), vec![Usage::Context("@root".into())]);
+        assert_eq!(uses("{{@index}}"), vec![Usage::Context("@index".into())]);
+        assert_eq!(uses("{{../vars.x}}"), vec![path("vars.x")]);
+        assert_eq!(uses("{{@root.vars.x}}"), vec![path("vars.x")]);
+        assert_eq!(uses("{{this.vars.x}}"), vec![path("vars.x")]);
+        assert_eq!(
+            uses("{{#each vars.l}}{{this}}{{@index}}{{/each}}"),
+            vec![Usage::Helper("each".into()), path("vars.l")]
+        );
     }
 
     #[test]

@@ -30,6 +30,10 @@ impl StepIds {
     }
 }
 
+/// The longest step id: it names the step's log file, also inside a nested playbook's run
+/// (`logs/PARENT.ID.log`), and a file name has at most 255 bytes.
+const MAX_STEP_ID: usize = 100;
+
 fn location(id: Option<&String>, index: usize) -> String {
     id.map_or_else(
         || format!("in step #{}", index + 1),
@@ -70,6 +74,15 @@ impl Validator<'_> {
                 )
                 .cloned();
             let id = id.filter(|id| {
+                let length = id.value.chars().count();
+                if is_step_id(&id.value) && length > MAX_STEP_ID {
+                    self.error(
+                        id.span.clone(),
+                        format!("step id of {length} characters is too long: at most {MAX_STEP_ID}"),
+                        "a step id names its log file (`logs/ID.log`), and a file name has at most 255 bytes; shorten it".to_owned(),
+                    );
+                    return false;
+                }
                 if is_step_id(&id.value) {
                     return true;
                 }
