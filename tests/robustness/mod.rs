@@ -4,6 +4,7 @@
 //! that once crashed kept as fixtures.
 
 mod panics;
+mod reading;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
