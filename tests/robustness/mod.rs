@@ -5,6 +5,7 @@
 
 mod panics;
 mod reading;
+mod runs_root;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
