@@ -99,6 +99,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         return Err(Error::Refused(refusal));
     }
     let preset = selection(&playbook, args.only.as_deref(), args.from.as_deref())?;
+    crate::cli::step_flags::check_approve(&playbook, library, &args.approve)?;
     // The text that was validated is the copy kept in the run folder: reading the file again
     // could copy something other than what runs, if it changed in between.
     let bytes = playbook.source.text.as_bytes().to_vec();

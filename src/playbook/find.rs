@@ -214,6 +214,22 @@ impl Library {
     }
 }
 
+/// The playbook a `playbook = "name@req"` step of `parent` runs: looked up in the parent's own
+/// folder first, then in the library.
+pub fn resolve_nested(
+    parent: &Path,
+    target: &str,
+    library: &Library,
+) -> Result<PathBuf, FindError> {
+    let folder = parent
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Library::new(Some(folder), None)
+        .resolve(target)
+        .or_else(|_| library.resolve(target))
+}
+
 /// Whether a command-line argument names a file rather than a playbook: it ends in `.toml`,
 /// has a `/` (no name or version requirement has one), or is something other than a folder
 /// (so that `/dev/stdin` or a FIFO is refused as what it is, not looked up as a name).

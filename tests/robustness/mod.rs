@@ -6,6 +6,7 @@
 mod panics;
 mod reading;
 mod runs_root;
+mod step_flags;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
