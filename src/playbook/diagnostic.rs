@@ -324,29 +324,103 @@ impl fmt::Display for Diagnostics {
 /// Linear in the length of the strings: a candidate whose length differs by 3 or more is never
 /// within 2 edits, and the distance of the others is computed only along the diagonal band
 /// where it can be at most 2 (full Levenshtein is quadratic: 120k-character ids took 17 s).
+/// For names the playbook declares, whose number grows with the file, use a [`Suggester`].
 #[must_use]
 pub fn did_you_mean<'a>(
     given: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let mut unlimited = usize::MAX;
+    closest(given, candidates, &mut unlimited)
+}
+
+/// [`did_you_mean`] within a budget of work (characters compared, and one per candidate seen),
+/// spent as it goes; `None` once the budget runs out.
+fn closest<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    budget: &mut usize,
+) -> Option<&'a str> {
     let lower: Vec<char> = given.chars().map(|c| c.to_ascii_lowercase()).collect();
     let mut candidate: Vec<char> = Vec::new();
-    candidates
-        .into_iter()
-        .filter_map(|c| {
-            // Byte lengths bound character counts within a factor of 4: skip the far ones
-            // before looking at their characters.
-            if c.len() > 4 * (lower.len() + MAX_EDITS) || lower.len() > 4 * (c.len() + MAX_EDITS) {
-                return None;
-            }
-            candidate.clear();
-            candidate.extend(c.chars().map(|ch| ch.to_ascii_lowercase()));
-            let d = edits_within(&lower, &candidate, MAX_EDITS)?;
-            // Close, and not a different word: at most half of the longer name may change.
-            (d * 2 <= candidate.len().max(lower.len())).then_some((d, c))
-        })
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        // Byte lengths bound character counts within a factor of 4: skip the far ones before
+        // looking at their characters.
+        let far = c.len() > 4 * (lower.len() + MAX_EDITS) || lower.len() > 4 * (c.len() + MAX_EDITS);
+        let cost = if far { 1 } else { 1 + c.len() + given.len() };
+        *budget = budget.checked_sub(cost)?;
+        if far {
+            continue;
+        }
+        candidate.clear();
+        candidate.extend(c.chars().map(|ch| ch.to_ascii_lowercase()));
+        let Some(d) = edits_within(&lower, &candidate, MAX_EDITS) else {
+            continue;
+        };
+        // Close, and not a different word: at most half of the longer name may change.
+        if d * 2 <= candidate.len().max(lower.len()) && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// "Did you mean" over the names a playbook declares (step ids, vars, outputs, environments),
+/// whose number grows with the file. Each comparison is linear, but thousands of unknown names
+/// among thousands of ids would compare every pair; past a budget of work for one validation,
+/// no further suggestion is made (the diagnostics themselves stay), so validation stays linear.
+#[derive(Debug)]
+pub(crate) struct Suggester {
+    left: usize,
+}
+
+/// Characters compared by one [`Suggester`]: a few milliseconds, far above what any real
+/// playbook's typos need (two 120,000-character names cost 240,000).
+const SUGGESTION_BUDGET: usize = 1_000_000;
+
+impl Default for Suggester {
+    fn default() -> Self {
+        Self {
+            left: SUGGESTION_BUDGET,
+        }
+    }
+}
+
+impl Suggester {
+    /// The closest candidate, as [`did_you_mean`], while the budget lasts.
+    pub(crate) fn closest<'a>(
+        &mut self,
+        given: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        closest(given, candidates, &mut self.left)
+    }
+}
+
+/// At most ten names, backticked, then how many more: a help that lists a playbook's names
+/// stays short however many it has.
+pub(crate) fn some_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    some_of(names.into_iter().map(|n| format!("`{n}`")))
+}
+
+/// At most ten items as written, joined with commas, then how many more.
+pub(crate) fn some_of(items: impl IntoIterator<Item = String>) -> String {
+    const SHOWN: usize = 10;
+    let mut shown = Vec::new();
+    let mut more = 0usize;
+    for item in items {
+        if shown.len() < SHOWN {
+            shown.push(item);
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = shown.join(", ");
+    if more > 0 {
+        let _ = write!(text, " and {more} more");
+    }
+    text
 }
 
 /// The most edits a "did you mean" suggestion may be away from what was written.
@@ -479,6 +553,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    // See: #11
+    #[test]
+    fn a_suggester_stops_suggesting_when_its_budget_is_spent() {
+        let ids: Vec<String> = (0..10_000).map(|i| format!("step-{i:05}")).collect();
+        let mut suggest = Suggester::default();
+        let mut suggested = 0;
+        for i in 0..10_000 {
+            if suggest
+                .closest(&format!("stap-{i:05}"), ids.iter().map(String::as_str))
+                .is_some()
+            {
+                suggested += 1;
+            }
+        }
+        // Each query costs 10,000 × 21; the budget covers the first four.
+        assert_eq!(suggested, 4);
+        assert_eq!(
+            Suggester::default().closest("stap-00042", ids.iter().map(String::as_str)),
+            Some("step-00042")
+        );
+        assert_eq!(some_names(["a", "b"]), "`a`, `b`");
+        assert_eq!(
+            some_names(ids.iter().map(String::as_str)),
+            format!(
+                "{} and 9990 more",
+                ids[..10].iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+            )
+        );
     }
 
     // See: #11

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use semver::VersionReq;
 
 use crate::playbook::decode::{Sp, Span};
-use crate::playbook::diagnostic::did_you_mean;
+use crate::playbook::diagnostic::{did_you_mean, some_names, some_of};
 use crate::playbook::graph;
 use crate::playbook::model::{
     ACTION_KEYS, Action, Expect, Meta, OnFailure, OutputSource, PlaybookRef, Step,
@@ -135,18 +135,12 @@ impl Validator<'_> {
             return Some(i);
         }
         let mut message = format!("unknown step `{}` in {what}", value.value);
-        let help = match did_you_mean(&value.value, ids.names()) {
+        let help = match self.cx.suggest.closest(&value.value, ids.names()) {
             Some(close) => {
                 let _ = write!(message, ", did you mean `{close}`?");
                 format!("change it to `{close}`")
             }
-            None => format!(
-                "name one of the steps: {}",
-                ids.names()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => format!("name one of the steps: {}", some_names(ids.names())),
         };
         self.error(value.span.clone(), message, help);
         None
@@ -504,11 +498,14 @@ impl Validator<'_> {
                         "environment {:?} {at} is not one of the playbook's environments",
                         e.value
                     );
-                    if let Some(close) = did_you_mean(&e.value, allowed.iter().map(String::as_str))
+                    if let Some(close) = self
+                        .cx
+                        .suggest
+                        .closest(&e.value, allowed.iter().map(String::as_str))
                     {
                         let _ = write!(message, ", did you mean `{close}`?");
                     }
-                    self.error(e.span.clone(), message, format!("the playbook may run in {}; add it to [playbook] environments or fix the name", allowed.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ")));
+                    self.error(e.span.clone(), message, format!("the playbook may run in {}; add it to [playbook] environments or fix the name", some_of(allowed.iter().map(|a| format!("\"{a}\"")))));
                     ok = false;
                 }
             }

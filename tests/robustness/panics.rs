@@ -97,3 +97,37 @@ fn did_you_mean_on_names_of_120k_characters_still_suggests() {
         &stderr[..stderr.len().min(300)]
     );
 }
+
+// See: #11
+#[test]
+fn thousands_of_unknown_names_among_thousands_of_steps_stay_linear() {
+    // Each unknown `needs` was compared with every id and its help listed every id: quadratic
+    // work and output. Suggestions now share a budget per file, and a help lists ten names.
+    let n = 2_000;
+    let mut body = String::new();
+    for i in 0..n {
+        body.push_str(&format!(
+            "[[steps]]\nid = \"step-{i:05}\"\nneeds = [\"{}-{i:05}\"]\nrun = \"true\"\n",
+            if i % 2 == 0 { "stap" } else { "zzzzzzzzzz" }
+        ));
+    }
+    let t = Test::new().file("p.toml", &playbook("many", &body));
+    let out = finish_within(spawn(t.path(), &["validate", "p.toml"]), HANG * 5, "validate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert_located(&stderr, "p.toml");
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains(": error: unknown step")).count(),
+        n,
+        "every unknown step is reported"
+    );
+    assert!(
+        stderr.contains("error: unknown step `stap-00000` in `needs` in step `step-00000`, did you mean `step-00000`?"),
+        "the first gets a suggestion"
+    );
+    assert!(
+        stderr.contains("= help: name one of the steps: `step-00000`, `step-00001`, `step-00002`, `step-00003`, `step-00004`, `step-00005`, `step-00006`, `step-00007`, `step-00008`, `step-00009` and 1990 more\n"),
+        "a help lists ten names"
+    );
+    assert!(stderr.len() < n * 1_000, "{} bytes for {n} errors", stderr.len());
+}
