@@ -3,8 +3,10 @@
 //! never panics and takes linear time; mutated playbooks through the library, and the inputs
 //! that once crashed kept as fixtures.
 
+mod fuzz;
 mod panics;
 mod reading;
+mod regressions;
 mod runs_root;
 mod step_flags;
 
