@@ -215,7 +215,12 @@ fn exit_code_says_whether_the_playbooks_differ() {
         .file("commented.toml", &format!("{old}\n# reviewed\n"));
     // As `git diff --exit-code`: 1 when they differ, in any way, with the diff still printed.
     let run = t
-        .run_args(["diff", "old.toml", &root().join(V1_1).to_string_lossy(), "--exit-code"])
+        .run_args([
+            "diff",
+            "old.toml",
+            &root().join(V1_1).to_string_lossy(),
+            "--exit-code",
+        ])
         .expect_code(1);
     assert!(run.stdout().contains("verify-checksum"), "{}", run.stdout());
     let run = t
@@ -228,11 +233,19 @@ fn exit_code_says_whether_the_playbooks_differ() {
         run.stdout()
     );
     let run = t
-        .run_args(["diff", "old.toml", "same.toml", "--exit-code", "--format", "json"])
+        .run_args([
+            "diff",
+            "old.toml",
+            "same.toml",
+            "--exit-code",
+            "--format",
+            "json",
+        ])
         .expect_code(0);
     assert_eq!(json(&run.stdout())["identical"], true);
     // Without the flag, a diff that found changes is still a success.
-    t.run_args(["diff", "old.toml", "commented.toml"]).expect_code(0);
+    t.run_args(["diff", "old.toml", "commented.toml"])
+        .expect_code(0);
     // An invalid side is still a usage error, not "different".
     let t = t.file("broken.toml", "[playbook\n");
     t.run_args(["diff", "old.toml", "broken.toml", "--exit-code"])

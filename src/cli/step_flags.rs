@@ -25,7 +25,12 @@ pub(crate) fn check_approve(
         return Ok(());
     }
     let mut steps = Vec::new();
-    collect(playbook, library, &mut vec![playbook.meta.name.clone()], &mut steps);
+    collect(
+        playbook,
+        library,
+        &mut vec![playbook.meta.name.clone()],
+        &mut steps,
+    );
     for id in approve {
         let found: Vec<&Approvable> = steps.iter().filter(|s| &s.id == id).collect();
         if found.is_empty() {
@@ -57,7 +62,12 @@ pub(crate) fn check_approve(
 
 /// The steps of `playbook` and, depth first, of the playbooks its steps run. A nested playbook
 /// that cannot be found or is invalid adds nothing: the run reports it at that step.
-fn collect(playbook: &Playbook, library: &Library, stack: &mut Vec<String>, out: &mut Vec<Approvable>) {
+fn collect(
+    playbook: &Playbook,
+    library: &Library,
+    stack: &mut Vec<String>,
+    out: &mut Vec<Approvable>,
+) {
     for step in &playbook.steps {
         out.push(Approvable {
             id: step.id.clone(),

@@ -147,7 +147,10 @@ fn text(plan: &Plan<'_>) -> String {
 fn pad(text: &str, width: usize) -> String {
     let mut padded = String::with_capacity(width.max(text.len()));
     padded.push_str(text);
-    padded.extend(std::iter::repeat_n(' ', width.saturating_sub(text.chars().count())));
+    padded.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(text.chars().count()),
+    ));
     padded
 }
 

@@ -92,9 +92,8 @@ impl SourceFile {
         let index = self.index();
         let line = index.starts.partition_point(|&s| s <= offset);
         let line_start = index.starts[line - 1];
-        let col = index.chars_before(&self.text, offset)
-            - index.chars_before(&self.text, line_start)
-            + 1;
+        let col =
+            index.chars_before(&self.text, offset) - index.chars_before(&self.text, line_start) + 1;
         (line, col)
     }
 
@@ -347,7 +346,8 @@ fn closest<'a>(
     for c in candidates {
         // Byte lengths bound character counts within a factor of 4: skip the far ones before
         // looking at their characters.
-        let far = c.len() > 4 * (lower.len() + MAX_EDITS) || lower.len() > 4 * (c.len() + MAX_EDITS);
+        let far =
+            c.len() > 4 * (lower.len() + MAX_EDITS) || lower.len() > 4 * (c.len() + MAX_EDITS);
         let cost = if far { 1 } else { 1 + c.len() + given.len() };
         *budget = budget.checked_sub(cost)?;
         if far {
@@ -516,7 +516,10 @@ mod tests {
         let file = SourceFile::new("p.toml", text);
         let d = Diagnostic::error(&file, 50_000..50_003, "here");
         let shown = d.to_string();
-        assert!(shown.starts_with("p.toml:1:50001: error: here\n"), "{shown}");
+        assert!(
+            shown.starts_with("p.toml:1:50001: error: here\n"),
+            "{shown}"
+        );
         let lines: Vec<&str> = shown.lines().collect();
         let window = format!("1 | …{}…", "a".repeat(240));
         assert_eq!(lines[2], window);
@@ -580,7 +583,11 @@ mod tests {
             some_names(ids.iter().map(String::as_str)),
             format!(
                 "{} and 9990 more",
-                ids[..10].iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+                ids[..10]
+                    .iter()
+                    .map(|i| format!("`{i}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         );
     }

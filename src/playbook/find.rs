@@ -61,10 +61,10 @@ pub enum FindError {
 pub const MAX_PLAYBOOK_BYTES: u64 = 16 * 1024 * 1024;
 
 fn not_text_summary(d: &Diagnostic) -> String {
-    let at = d
-        .span
-        .as_ref()
-        .map_or_else(|| d.path().display().to_string(), |s| d.file.position(s.start));
+    let at = d.span.as_ref().map_or_else(
+        || d.path().display().to_string(),
+        |s| d.file.position(s.start),
+    );
     format!("{at}: {}", d.message)
 }
 
@@ -303,7 +303,7 @@ pub fn read(path: &Path) -> Result<Arc<SourceFile>, FindError> {
 pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Arc<SourceFile>, Box<Diagnostic>> {
     match String::from_utf8(bytes) {
         Ok(text) => Ok(SourceFile::new(path, text)),
-        Err(e) => Err(Box::new(not_utf8(path, e))),
+        Err(e) => Err(Box::new(not_utf8(path, &e))),
     }
 }
 
@@ -341,7 +341,7 @@ fn check_kind(path: &Path, meta: &std::fs::Metadata) -> Result<(), FindError> {
 
 /// The diagnostic for bytes that are not UTF-8, at the first bad byte, over the text read
 /// lossily (the text before that byte is exact, so its line and column are).
-fn not_utf8(path: &Path, e: std::string::FromUtf8Error) -> Diagnostic {
+fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> Diagnostic {
     let at = e.utf8_error().valid_up_to();
     let bad = e.as_bytes().get(at).copied().unwrap_or_default();
     let file = SourceFile::new(path, String::from_utf8_lossy(e.as_bytes()).into_owned());

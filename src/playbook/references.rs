@@ -219,7 +219,10 @@ impl Checker<'_> {
             ("vars", Some(name)) => {
                 if !self.vars.contains(name) {
                     let mut message = format!("unknown var `{name}` in {}", u.what);
-                    let help = match self.suggest.closest(name, self.vars.iter().map(String::as_str)) {
+                    let help = match self
+                        .suggest
+                        .closest(name, self.vars.iter().map(String::as_str))
+                    {
                         Some(close) => {
                             let _ = write!(message, ", did you mean `{close}`?");
                             format!("write `vars.{close}`, or declare `{name}` in [vars]")
@@ -339,7 +342,10 @@ impl Checker<'_> {
             if !outputs.contains(name) {
                 let mut message =
                     format!("step `{id}` has no output `{name}` (used in {})", u.what);
-                let help = match self.suggest.closest(name, outputs.iter().map(String::as_str)) {
+                let help = match self
+                    .suggest
+                    .closest(name, outputs.iter().map(String::as_str))
+                {
                     Some(close) => {
                         let _ = write!(message, ", did you mean `{close}`?");
                         format!("write `steps.{id}.outputs.{close}`")

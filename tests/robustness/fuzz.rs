@@ -26,7 +26,10 @@ fn seeds() -> Vec<(PathBuf, Vec<u8>)> {
         "tests/fixtures/regressions/*.toml",
     ] {
         let pattern = root().join(pattern);
-        for path in glob::glob(&pattern.to_string_lossy()).expect("a glob").flatten() {
+        for path in glob::glob(&pattern.to_string_lossy())
+            .expect("a glob")
+            .flatten()
+        {
             let bytes = std::fs::read(&path).expect("a seed");
             seeds.push((path, bytes));
         }
@@ -89,32 +92,65 @@ const ODD_TEMPLATES: &[&str] = &[
 /// One change to a playbook's bytes.
 #[derive(Debug, Clone)]
 enum Mutation {
-    FlipByte { at: usize, xor: u8 },
-    Truncate { at: usize },
-    DuplicateLine { line: usize },
-    DeleteLine { line: usize },
+    FlipByte {
+        at: usize,
+        xor: u8,
+    },
+    Truncate {
+        at: usize,
+    },
+    DuplicateLine {
+        line: usize,
+    },
+    DeleteLine {
+        line: usize,
+    },
     /// The text between the `n`th pair of double quotes becomes an odd template.
-    Template { string: usize, template: usize },
+    Template {
+        string: usize,
+        template: usize,
+    },
     /// The text between the `n`th pair of double quotes, repeated until it is huge.
-    Huge { string: usize, size: usize },
+    Huge {
+        string: usize,
+        size: usize,
+    },
     /// A value nested `depth` deep, as a new line.
-    Deep { line: usize, depth: usize, table: bool },
+    Deep {
+        line: usize,
+        depth: usize,
+        table: bool,
+    },
     /// Bytes that are not UTF-8.
-    NotUtf8 { at: usize, bytes: Vec<u8> },
+    NotUtf8 {
+        at: usize,
+        bytes: Vec<u8>,
+    },
     /// A line copied from elsewhere in the file (a key moved into another table).
-    MoveLine { from: usize, to: usize },
+    MoveLine {
+        from: usize,
+        to: usize,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     let at = any::<prop::sample::Index>();
     prop_oneof![
-        (at.clone(), 1..=255u8).prop_map(|(at, xor)| Mutation::FlipByte { at: at.index(usize::MAX), xor }),
-        at.clone().prop_map(|at| Mutation::Truncate { at: at.index(usize::MAX) }),
+        (at.clone(), 1..=255u8).prop_map(|(at, xor)| Mutation::FlipByte {
+            at: at.index(usize::MAX),
+            xor
+        }),
+        at.clone().prop_map(|at| Mutation::Truncate {
+            at: at.index(usize::MAX)
+        }),
         any::<usize>().prop_map(|line| Mutation::DuplicateLine { line }),
         any::<usize>().prop_map(|line| Mutation::DeleteLine { line }),
         (any::<usize>(), 0..ODD_TEMPLATES.len())
             .prop_map(|(string, template)| Mutation::Template { string, template }),
-        (any::<usize>(), prop_oneof![Just(1_000usize), Just(70_000), Just(300_000)])
+        (
+            any::<usize>(),
+            prop_oneof![Just(1_000usize), Just(70_000), Just(300_000)]
+        )
             .prop_map(|(string, size)| Mutation::Huge { string, size }),
         (any::<usize>(), 1..3_000usize, any::<bool>())
             .prop_map(|(line, depth, table)| Mutation::Deep { line, depth, table }),
@@ -217,7 +253,9 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
             let at = at % (bytes.len() + 1);
             bytes.splice(at..at, bad.iter().copied());
         }
-        Mutation::DuplicateLine { .. } | Mutation::DeleteLine { .. } | Mutation::MoveLine { .. } => {}
+        Mutation::DuplicateLine { .. }
+        | Mutation::DeleteLine { .. }
+        | Mutation::MoveLine { .. } => {}
     }
 }
 

@@ -47,16 +47,14 @@ fn finish_within(child: Child, limit: Duration, what: &str) -> Output {
     thread::spawn(move || {
         let _ = done.send(child.wait_with_output());
     });
-    match finished.recv_timeout(limit) {
-        Ok(output) => output.expect("runbook's output"),
-        Err(_) => {
-            // Only the process this test started, by its id.
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("`runbook {what}` still ran after {limit:?}: it hangs");
-        }
+    if let Ok(output) = finished.recv_timeout(limit) {
+        return output.expect("runbook's output");
     }
+    // Only the process this test started, by its id.
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+    panic!("`runbook {what}` still ran after {limit:?}: it hangs");
 }
 
 /// Every `error:` line of a diagnostic output starts with `FILE:LINE:COL:`, or is the closing

@@ -1,6 +1,8 @@
 //! Rule 11: no input panics or takes more than linear time. Templates, ids and names that
 //! once panicked `validate`, `plan` and `run` or took quadratic time are diagnostics now.
 
+use std::fmt::Write as _;
+
 use super::{HANG, assert_located, finish_within, spawn};
 use crate::util::{Test, playbook};
 
@@ -49,29 +51,44 @@ fn a_step_id_of_65536_characters_is_a_diagnostic_and_plan_does_not_panic() {
     let id = "a".repeat(65_536);
     let text = playbook(
         "long",
-        &format!("[[steps]]\nid = \"{id}\"\nrun = \"true\"\n[[steps]]\nid = \"b\"\nneeds = [\"{id}\"]\nrun = \"true\"\n"),
+        &format!(
+            "[[steps]]\nid = \"{id}\"\nrun = \"true\"\n[[steps]]\nid = \"b\"\nneeds = [\"{id}\"]\nrun = \"true\"\n"
+        ),
     );
     let t = Test::new().file("p.toml", &text);
     for command in ["validate", "plan", "run"] {
         let run = t.run_args([command, "p.toml"]).expect_code(2);
         let stderr = run.stderr();
         assert!(
-            stderr.starts_with("p.toml:5:6: error: step id of 65536 characters is too long: at most 100\n"),
+            stderr.starts_with(
+                "p.toml:5:6: error: step id of 65536 characters is too long: at most 100\n"
+            ),
             "{command}: {}",
             &stderr[..stderr.len().min(500)]
         );
         assert_located(&stderr, "p.toml");
         // The snippet shows a window of the line, not 64 KiB per problem.
         for line in stderr.lines().filter(|l| l.contains(" | ")) {
-            assert!(line.chars().count() < 300, "a snippet of {} characters", line.len());
+            assert!(
+                line.chars().count() < 300,
+                "a snippet of {} characters",
+                line.len()
+            );
         }
     }
     // The longest id allowed plans and runs (its log file name fits).
     let id = "a".repeat(100);
-    let text = playbook("long", &format!("[[steps]]\nid = \"{id}\"\nrun = \"true\"\n"));
+    let text = playbook(
+        "long",
+        &format!("[[steps]]\nid = \"{id}\"\nrun = \"true\"\n"),
+    );
     let t = Test::new().file("p.toml", &text);
     let plan = t.run_args(["plan", "p.toml"]).expect_code(0);
-    assert!(plan.stdout().contains(&format!("  {id}  run")), "{}", plan.stdout());
+    assert!(
+        plan.stdout().contains(&format!("  {id}  run")),
+        "{}",
+        plan.stdout()
+    );
     t.run_args(["run", "p.toml", "--out", "out"]).expect_code(0);
     assert!(t.path().join(format!("out/logs/{id}.log")).is_file());
 }
@@ -85,14 +102,22 @@ fn did_you_mean_on_names_of_120k_characters_still_suggests() {
     let typo = format!("{}w", "v".repeat(119_999));
     let text = playbook(
         "long",
-        &format!("[vars]\n{name} = \"x\"\n[[steps]]\nid = \"a\"\nrun = \"echo {{{{vars.{typo}}}}}\"\n"),
+        &format!(
+            "[vars]\n{name} = \"x\"\n[[steps]]\nid = \"a\"\nrun = \"echo {{{{vars.{typo}}}}}\"\n"
+        ),
     );
     let t = Test::new().file("p.toml", &text);
-    let out = finish_within(spawn(t.path(), &["validate", "p.toml"]), HANG * 5, "validate");
+    let out = finish_within(
+        spawn(t.path(), &["validate", "p.toml"]),
+        HANG * 5,
+        "validate",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr.contains(&format!("unknown var `{typo}` in `run` in step `a`, did you mean `{name}`?")),
+        stderr.contains(&format!(
+            "unknown var `{typo}` in `run` in step `a`, did you mean `{name}`?"
+        )),
         "{}",
         &stderr[..stderr.len().min(300)]
     );
@@ -106,18 +131,26 @@ fn thousands_of_unknown_names_among_thousands_of_steps_stay_linear() {
     let n = 2_000;
     let mut body = String::new();
     for i in 0..n {
-        body.push_str(&format!(
+        let _ = write!(
+            body,
             "[[steps]]\nid = \"step-{i:05}\"\nneeds = [\"{}-{i:05}\"]\nrun = \"true\"\n",
             if i % 2 == 0 { "stap" } else { "zzzzzzzzzz" }
-        ));
+        );
     }
     let t = Test::new().file("p.toml", &playbook("many", &body));
-    let out = finish_within(spawn(t.path(), &["validate", "p.toml"]), HANG * 5, "validate");
+    let out = finish_within(
+        spawn(t.path(), &["validate", "p.toml"]),
+        HANG * 5,
+        "validate",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert_located(&stderr, "p.toml");
     assert_eq!(
-        stderr.lines().filter(|l| l.contains(": error: unknown step")).count(),
+        stderr
+            .lines()
+            .filter(|l| l.contains(": error: unknown step"))
+            .count(),
         n,
         "every unknown step is reported"
     );
@@ -129,5 +162,9 @@ fn thousands_of_unknown_names_among_thousands_of_steps_stay_linear() {
         stderr.contains("= help: name one of the steps: `step-00000`, `step-00001`, `step-00002`, `step-00003`, `step-00004`, `step-00005`, `step-00006`, `step-00007`, `step-00008`, `step-00009` and 1990 more\n"),
         "a help lists ten names"
     );
-    assert!(stderr.len() < n * 1_000, "{} bytes for {n} errors", stderr.len());
+    assert!(
+        stderr.len() < n * 1_000,
+        "{} bytes for {n} errors",
+        stderr.len()
+    );
 }

@@ -5,7 +5,6 @@
 use super::{HANG, assert_located, finish_within, spawn};
 use crate::util::{Test, playbook};
 
-
 // See: #11
 #[test]
 fn a_fifo_is_refused_without_hanging() {
@@ -114,7 +113,10 @@ fn bytes_that_are_not_utf8_are_a_diagnostic_at_the_first_bad_one() {
             ),
             "{command}: {stderr}"
         );
-        assert!(stderr.contains("= help: save the playbook as UTF-8"), "{stderr}");
+        assert!(
+            stderr.contains("= help: save the playbook as UTF-8"),
+            "{stderr}"
+        );
         assert_located(&stderr, "bad.toml");
     }
     assert!(!t.path().join("runs").exists(), "nothing ran");
@@ -125,7 +127,8 @@ fn bytes_that_are_not_utf8_are_a_diagnostic_at_the_first_bad_one() {
     std::fs::write(t.path().join("cut.toml"), &cut).expect("write");
     let run = t.run_args(["validate", "cut.toml"]).expect_code(2);
     assert!(
-        run.stderr().starts_with("cut.toml:7:3: error: the file is not valid UTF-8 text"),
+        run.stderr()
+            .starts_with("cut.toml:7:3: error: the file is not valid UTF-8 text"),
         "{}",
         run.stderr()
     );

@@ -33,9 +33,14 @@ fn run_dir(events: &[Value]) -> PathBuf {
 #[test]
 fn every_spelling_of_one_playbook_shares_one_runs_root() {
     let text = playbook("x", "[[steps]]\nid = \"a\"\nrun = \"true\"\n");
-    let t = Test::new().file("playbooks/x.toml", &text).file("ops/current/.keep", "");
-    std::os::unix::fs::symlink("../../playbooks/x.toml", t.path().join("ops/current/x.toml"))
-        .expect("symlink");
+    let t = Test::new()
+        .file("playbooks/x.toml", &text)
+        .file("ops/current/.keep", "");
+    std::os::unix::fs::symlink(
+        "../../playbooks/x.toml",
+        t.path().join("ops/current/x.toml"),
+    )
+    .expect("symlink");
     let root = t.path().canonicalize().expect("real path").join("runs");
     let spellings: [(&Path, &str); 4] = [
         (t.path(), "playbooks/x.toml"),
@@ -64,13 +69,25 @@ fn every_spelling_of_one_playbook_shares_one_runs_root() {
     }
     // One history: `runs` from inside the playbook folder sees all four.
     let out = finish_within(
-        spawn(&t.path().join("playbooks"), &["--dir", ".", "runs", "--playbook", "x"]),
+        spawn(
+            &t.path().join("playbooks"),
+            &["--dir", ".", "runs", "--playbook", "x"],
+        ),
         Duration::from_secs(60),
         "runs",
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.contains("x@1.0.0")).count(), 4, "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("x@1.0.0")).count(),
+        4,
+        "{stdout}"
+    );
 }
 
 // See: #11
@@ -104,11 +121,24 @@ fn a_second_spelling_cannot_bypass_the_lock() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{path}: {stderr}");
         assert!(stderr.contains("`x` is already running"), "{stderr}");
-        assert!(out.stdout.is_empty(), "nothing started: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.stdout.is_empty(),
+            "nothing started: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     std::fs::write(&go, "").expect("let the first run finish");
     let out = finish_within(first, Duration::from_secs(120), "run playbooks/x.toml");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(run_folders(&t.path().join("runs")).len(), 1, "only the first run ran");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        run_folders(&t.path().join("runs")).len(),
+        1,
+        "only the first run ran"
+    );
     assert!(!t.path().join("playbooks/runs").exists());
 }

@@ -79,7 +79,15 @@ fn approve_names_a_step_of_a_nested_playbook_too() {
         .file("pb/child.toml", &child)
         .file("pb/parent.toml", &parent);
     let run = t
-        .run_args(["run", "pb/parent.toml", "--out", "out", "--json", "--approve", "drop"])
+        .run_args([
+            "run",
+            "pb/parent.toml",
+            "--out",
+            "out",
+            "--json",
+            "--approve",
+            "drop",
+        ])
         .expect_code(0);
     assert!(
         run.events()
@@ -90,7 +98,14 @@ fn approve_names_a_step_of_a_nested_playbook_too() {
     );
     assert!(t.path().join("dropped").exists());
     let run = t
-        .run_args(["run", "pb/parent.toml", "--out", "out2", "--approve", "dorp"])
+        .run_args([
+            "run",
+            "pb/parent.toml",
+            "--out",
+            "out2",
+            "--approve",
+            "dorp",
+        ])
         .expect_code(2);
     assert_eq!(
         run.stderr(),
