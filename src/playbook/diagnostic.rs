@@ -398,24 +398,17 @@ impl Suggester {
     }
 }
 
-/// At most ten names, backticked, then how many more: a help that lists a playbook's names
-/// stays short however many it has.
-pub(crate) fn some_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
-    some_of(names.into_iter().map(|n| format!("`{n}`")))
+/// At most ten of `total` names, backticked, then how many more: a help that lists a
+/// playbook's names stays short however many it has (and costs ten, not `total`).
+pub(crate) fn some_names<'a>(names: impl IntoIterator<Item = &'a str>, total: usize) -> String {
+    some_of(names.into_iter().map(|n| format!("`{n}`")), total)
 }
 
-/// At most ten items as written, joined with commas, then how many more.
-pub(crate) fn some_of(items: impl IntoIterator<Item = String>) -> String {
+/// At most ten of `total` items as written, joined with commas, then how many more.
+pub(crate) fn some_of(items: impl IntoIterator<Item = String>, total: usize) -> String {
     const SHOWN: usize = 10;
-    let mut shown = Vec::new();
-    let mut more = 0usize;
-    for item in items {
-        if shown.len() < SHOWN {
-            shown.push(item);
-        } else {
-            more += 1;
-        }
-    }
+    let shown: Vec<String> = items.into_iter().take(SHOWN).collect();
+    let more = total.saturating_sub(shown.len());
     let mut text = shown.join(", ");
     if more > 0 {
         let _ = write!(text, " and {more} more");
@@ -578,9 +571,9 @@ mod tests {
             Suggester::default().closest("stap-00042", ids.iter().map(String::as_str)),
             Some("step-00042")
         );
-        assert_eq!(some_names(["a", "b"]), "`a`, `b`");
+        assert_eq!(some_names(["a", "b"], 2), "`a`, `b`");
         assert_eq!(
-            some_names(ids.iter().map(String::as_str)),
+            some_names(ids.iter().map(String::as_str), ids.len()),
             format!(
                 "{} and 9990 more",
                 ids[..10]

@@ -355,7 +355,7 @@ impl Checker<'_> {
                     }
                     None => format!(
                         "step `{id}` declares {}; add `{name}` to its `outputs`",
-                        some_names(outputs.iter().map(String::as_str))
+                        some_names(outputs.iter().map(String::as_str), outputs.len())
                     ),
                 };
                 self.error(span, message, help);

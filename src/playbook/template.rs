@@ -19,6 +19,27 @@ pub struct Template {
 impl Template {
     /// Compiles `source` and lists what it uses.
     pub fn parse(source: &str) -> Result<(Self, Vec<Usage>), TemplateSyntaxError> {
+        // Handlebars' parser finds the line and column of every element by counting from the
+        // start of the template, so its time grows with the square of the template's size: a
+        // 100 kB `run` took 0.8 s, and one of megabytes would take hours. A template is bounded
+        // instead, far above any real command.
+        let too_large = |reason: String| TemplateSyntaxError {
+            line_col: None,
+            reason,
+        };
+        let expressions = source.matches("{{").count();
+        // Plain text (no `{{`) is one element, parsed in linear time, whatever its size.
+        if expressions > 0 && source.len() > MAX_TEMPLATE_BYTES {
+            return Err(too_large(format!(
+                "it is {} bytes, and a template with `{{{{` may have at most {MAX_TEMPLATE_BYTES} (64 KiB)",
+                source.len()
+            )));
+        }
+        if expressions > MAX_EXPRESSIONS {
+            return Err(too_large(format!(
+                "it has {expressions} `{{{{`, and a template may have at most {MAX_EXPRESSIONS}"
+            )));
+        }
         let compiled = handlebars::Template::compile(source).map_err(|e| TemplateSyntaxError {
             line_col: e.pos(),
             reason: e.reason().to_string(),
@@ -50,6 +71,11 @@ impl fmt::Display for Template {
         f.write_str(&self.source)
     }
 }
+
+/// The longest template with a `{{`, in bytes.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+/// The most `{{` in one template.
+pub const MAX_EXPRESSIONS: usize = 1_000;
 
 /// A template that does not compile.
 #[derive(Debug, Clone)]
@@ -409,6 +435,25 @@ mod tests {
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+    }
+
+    // See: #11
+    #[test]
+    fn templates_past_the_bounds_are_refused_before_handlebars_parses_them() {
+        assert!(Template::parse(&"{{vars.x}}".repeat(MAX_EXPRESSIONS)).is_ok());
+        let many = Template::parse(&"{{vars.x}}".repeat(MAX_EXPRESSIONS + 1)).expect_err("many");
+        assert_eq!(
+            many.reason,
+            "it has 1001 `{{`, and a template may have at most 1000"
+        );
+        let text = format!("{{{{vars.x}}}}{}", "x".repeat(MAX_TEMPLATE_BYTES));
+        let long = Template::parse(&text).expect_err("long");
+        assert!(
+            long.reason.starts_with("it is 65546 bytes"),
+            "{}",
+            long.reason
+        );
+        assert!(Template::parse(&"x".repeat(10 * MAX_TEMPLATE_BYTES)).is_ok());
     }
 
     #[test]

@@ -140,7 +140,10 @@ impl Validator<'_> {
                 let _ = write!(message, ", did you mean `{close}`?");
                 format!("change it to `{close}`")
             }
-            None => format!("name one of the steps: {}", some_names(ids.names())),
+            None => format!(
+                "name one of the steps: {}",
+                some_names(ids.names(), ids.by_id.len())
+            ),
         };
         self.error(value.span.clone(), message, help);
         None
@@ -505,7 +508,7 @@ impl Validator<'_> {
                     {
                         let _ = write!(message, ", did you mean `{close}`?");
                     }
-                    self.error(e.span.clone(), message, format!("the playbook may run in {}; add it to [playbook] environments or fix the name", some_of(allowed.iter().map(|a| format!("\"{a}\"")))));
+                    self.error(e.span.clone(), message, format!("the playbook may run in {}; add it to [playbook] environments or fix the name", some_of(allowed.iter().map(|a| format!("\"{a}\"")), allowed.len())));
                     ok = false;
                 }
             }

@@ -103,7 +103,7 @@ fn did_you_mean_on_names_of_120k_characters_still_suggests() {
     let text = playbook(
         "long",
         &format!(
-            "[vars]\n{name} = \"x\"\n[[steps]]\nid = \"a\"\nrun = \"echo {{{{vars.{typo}}}}}\"\n"
+            "environments = [\"{name}\"]\n[[steps]]\nid = \"a\"\nenvironments = [\"{typo}\"]\nrun = \"true\"\n"
         ),
     );
     let t = Test::new().file("p.toml", &text);
@@ -116,11 +116,12 @@ fn did_you_mean_on_names_of_120k_characters_still_suggests() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr.contains(&format!(
-            "unknown var `{typo}` in `run` in step `a`, did you mean `{name}`?"
+            "is not one of the playbook's environments, did you mean `{name}`?"
         )),
         "{}",
         &stderr[..stderr.len().min(300)]
     );
+    assert_located(&stderr, "p.toml");
 }
 
 // See: #11
@@ -167,4 +168,33 @@ fn thousands_of_unknown_names_among_thousands_of_steps_stay_linear() {
         "{} bytes for {n} errors",
         stderr.len()
     );
+}
+
+// See: #11
+#[test]
+fn a_template_past_its_bounds_is_a_diagnostic_not_minutes_of_parsing() {
+    // Handlebars finds each element's line and column from the template's start: quadratic in
+    // the template's size. A template with `{{` is bounded (64 KiB, 1,000 `{{`).
+    let mut run = String::from("echo");
+    while run.len() < 70_000 {
+        run.push_str(" {{vars.x}}");
+    }
+    let text = playbook(
+        "long",
+        &format!("[vars]\nx = \"y\"\n[[steps]]\nid = \"a\"\nrun = \"{run}\"\n"),
+    );
+    let t = Test::new().file("p.toml", &text);
+    for command in ["validate", "plan", "run"] {
+        let out = finish_within(spawn(t.path(), &[command, "p.toml"]), HANG, command);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr
+                .starts_with("p.toml:8:7: error: invalid template in `run` in step `a`: it is 70"),
+            "{command}: {}",
+            &stderr[..stderr.len().min(300)]
+        );
+        assert_located(&stderr, "p.toml");
+    }
+    assert!(!t.path().join("runs").exists(), "nothing ran");
 }
