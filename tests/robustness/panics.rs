@@ -31,7 +31,7 @@ fn this_outside_a_block_is_a_diagnostic_not_a_panic() {
             assert_located(&stderr, "p.toml");
             assert!(run.stdout().is_empty(), "no step started: {}", run.stdout());
         }
-        assert!(!t.path().join("runs").exists(), "nothing ran");
+        assert!(!t.runs_root().exists(), "nothing ran");
     }
     // Inside a block, `this` is the item, and `../` climbs back to the root.
     let text = playbook(
@@ -196,5 +196,5 @@ fn a_template_past_its_bounds_is_a_diagnostic_not_minutes_of_parsing() {
         );
         assert_located(&stderr, "p.toml");
     }
-    assert!(!t.path().join("runs").exists(), "nothing ran");
+    assert!(!t.runs_root().exists(), "nothing ran");
 }

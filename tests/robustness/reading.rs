@@ -24,7 +24,7 @@ fn a_fifo_is_refused_without_hanging() {
             "{command}: {stderr}"
         );
     }
-    assert!(!t.path().join("runs").exists(), "nothing ran");
+    assert!(!t.runs_root().exists(), "nothing ran");
 }
 
 fn runbook_free_mkfifo(path: &std::path::Path) -> bool {
@@ -69,7 +69,7 @@ fn a_device_is_refused_without_reading_it() {
             "{command}: {stderr}"
         );
     }
-    assert!(!t.path().join("runs").exists(), "nothing ran");
+    assert!(!t.runs_root().exists(), "nothing ran");
 }
 
 // See: #11
@@ -119,7 +119,7 @@ fn bytes_that_are_not_utf8_are_a_diagnostic_at_the_first_bad_one() {
         );
         assert_located(&stderr, "bad.toml");
     }
-    assert!(!t.path().join("runs").exists(), "nothing ran");
+    assert!(!t.runs_root().exists(), "nothing ran");
     // A character cut short at the end of the file too.
     let t = Test::new();
     let mut cut = playbook("cut", "[[steps]]\nid = \"a\"\nrun = \"true\"\n# é").into_bytes();

@@ -21,7 +21,7 @@ fn refused(flags: &[&str]) -> String {
     let run = t.run_args(args).expect_code(2);
     assert_eq!(run.stdout(), "", "no event: nothing started");
     assert!(!t.path().join("out").exists(), "no run folder");
-    assert!(!t.path().join("runs").exists(), "no runs root");
+    assert!(!t.runs_root().exists(), "no runs root");
     assert!(!t.path().join("snapshot-ran").exists(), "no step ran");
     run.stderr()
 }
