@@ -204,3 +204,50 @@ fn a_missing_or_invalid_playbook_exits_2() {
         run.stderr()
     );
 }
+
+// See: #11
+#[test]
+fn exit_code_says_whether_the_playbooks_differ() {
+    let old = fixture(V1_0);
+    let t = Test::new()
+        .file("old.toml", &old)
+        .file("same.toml", &old)
+        .file("commented.toml", &format!("{old}\n# reviewed\n"));
+    // As `git diff --exit-code`: 1 when they differ, in any way, with the diff still printed.
+    let run = t
+        .run_args([
+            "diff",
+            "old.toml",
+            &root().join(V1_1).to_string_lossy(),
+            "--exit-code",
+        ])
+        .expect_code(1);
+    assert!(run.stdout().contains("verify-checksum"), "{}", run.stdout());
+    let run = t
+        .run_args(["diff", "old.toml", "commented.toml", "--exit-code"])
+        .expect_code(1);
+    assert!(
+        run.stdout()
+            .ends_with("\nno differences apart from comments or formatting\n"),
+        "{}",
+        run.stdout()
+    );
+    let run = t
+        .run_args([
+            "diff",
+            "old.toml",
+            "same.toml",
+            "--exit-code",
+            "--format",
+            "json",
+        ])
+        .expect_code(0);
+    assert_eq!(json(&run.stdout())["identical"], true);
+    // Without the flag, a diff that found changes is still a success.
+    t.run_args(["diff", "old.toml", "commented.toml"])
+        .expect_code(0);
+    // An invalid side is still a usage error, not "different".
+    let t = t.file("broken.toml", "[playbook\n");
+    t.run_args(["diff", "old.toml", "broken.toml", "--exit-code"])
+        .expect_code(2);
+}

@@ -16,6 +16,7 @@ mod processes;
 mod record;
 mod report;
 mod resume;
+mod robustness;
 mod run;
 mod timeouts;
 mod validate;

@@ -12,7 +12,11 @@ pub(crate) fn root() -> &'static Path {
 
 /// A run of `runbook` in a fresh temporary folder.
 pub(crate) struct Test {
+    /// Holds the scratch folder, which is `work/` inside it: a playbook written at the top of
+    /// the scratch folder has its runs root (`runs/` in the parent of the playbook's folder)
+    /// inside the temporary folder too, not in the shared system temp dir.
     dir: tempfile::TempDir,
+    work: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
     cwd: Option<PathBuf>,
@@ -20,8 +24,12 @@ pub(crate) struct Test {
 
 impl Test {
     pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let work = dir.path().join("work");
+        std::fs::create_dir(&work).expect("mkdir work");
         Self {
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir,
+            work,
             args: Vec::new(),
             env: Vec::new(),
             cwd: None,
@@ -30,7 +38,7 @@ impl Test {
 
     /// Writes a file (relative to the scratch folder), creating parent folders.
     pub(crate) fn file(self, relative: &str, text: &str) -> Self {
-        let path = self.dir.path().join(relative);
+        let path = self.work.join(relative);
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
         std::fs::write(path, text).expect("write");
         self
@@ -57,7 +65,12 @@ impl Test {
     }
 
     pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
+        &self.work
+    }
+
+    /// Where a playbook written at the top of [`Self::path`] keeps its runs.
+    pub(crate) fn runs_root(&self) -> PathBuf {
+        self.dir.path().join("runs")
     }
 
     /// Runs with these arguments (after any given with `args`), keeping the scratch folder.
@@ -77,7 +90,7 @@ impl Test {
 
     fn command(&self, args: &[String]) -> Run {
         let mut cmd = Command::cargo_bin("runbook").expect("the runbook binary is built");
-        cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()));
+        cmd.current_dir(self.cwd.as_deref().unwrap_or(&self.work));
         cmd.env_remove("RUNBOOK_PATH")
             .env_remove("RUNBOOK_RUNS")
             .env("NO_COLOR", "1");

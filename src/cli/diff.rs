@@ -21,6 +21,10 @@ pub(crate) struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Exit 1 when the two files differ in any way (comments and the version too), 0 when
+    /// they are identical, as `git diff --exit-code` does
+    #[arg(long)]
+    exit_code: bool,
 }
 
 /// How `diff` prints.
@@ -53,7 +57,11 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         }
     };
     print_stdout(&out)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if args.exit_code && !diff.identical {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Beyond this many characters, a changed value gets `-`/`+` lines instead of `before → after`.

@@ -12,6 +12,7 @@ mod run;
 mod runs;
 mod schema;
 mod show;
+mod step_flags;
 mod validate;
 mod vars;
 

@@ -100,6 +100,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         return Err(Error::Refused(refusal));
     }
     let preset = selection(&playbook, args.only.as_deref(), args.from.as_deref())?;
+    crate::cli::step_flags::check_approve(&playbook, library, &args.approve)?;
     // The text that was validated is the copy kept in the run folder: reading the file again
     // could copy something other than what runs, if it changed in between.
     let bytes = playbook.source.text.as_bytes().to_vec();
@@ -300,20 +301,33 @@ fn run_id(playbook: &Playbook, at: DateTime<Utc>) -> String {
     )
 }
 
-/// `$RUNBOOK_RUNS`, else `runs/` beside the playbook folder's parent.
+/// `$RUNBOOK_RUNS`, else `runs/` in the parent of the playbook's folder. The path is made
+/// absolute and its symlinks resolved first, so every spelling of one file (`x.toml` from
+/// inside its folder, `playbooks/x.toml`, a symlink to it) shares one runs root: one lock, one
+/// history.
 pub(crate) fn runs_root(playbook_path: &Path) -> PathBuf {
     if let Some(root) = std::env::var_os("RUNBOOK_RUNS").filter(|r| !r.is_empty()) {
         return PathBuf::from(root);
     }
-    let folder = playbook_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let parent = folder
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    parent.join("runs")
+    let path = resolved(playbook_path);
+    let folder = path.parent().unwrap_or(Path::new("/"));
+    folder.parent().unwrap_or(folder).join("runs")
+}
+
+/// The absolute path with symlinks resolved; for a file that does not exist (a folder's
+/// `x.toml` placeholder), its folder resolved and the name kept.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(real) = path.canonicalize() {
+        return real;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(folder), Some(name)) => folder
+            .canonicalize()
+            .unwrap_or_else(|_| folder.to_path_buf())
+            .join(name),
+        _ => absolute,
+    }
 }
 
 /// The steps `--only`/`--from` leave out, with the reason.

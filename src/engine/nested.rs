@@ -4,7 +4,6 @@
 //! or not, is refused.
 
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +13,7 @@ use crate::engine::event::RunStatus;
 use crate::engine::run::{secret_values, steps_and_checks};
 use crate::engine::scheduler::Schedule;
 use crate::engine::shared::Shared;
-use crate::playbook::find::{self, Library};
+use crate::playbook::find;
 use crate::playbook::model::{Playbook, PlaybookRef, Step};
 use crate::record::redact::Masker;
 use crate::ui::count::count;
@@ -34,15 +33,7 @@ pub fn run<'a>(
 /// Finds, validates and admits the nested playbook: not a cycle, allowed in this environment.
 fn resolve(shared: &Shared, reference: &PlaybookRef) -> Result<Arc<Playbook>, String> {
     let target = format!("{}@{}", reference.name, reference.req);
-    let folder = shared
-        .playbook
-        .path()
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let path = Library::new(Some(folder), None)
-        .resolve(&target)
-        .or_else(|_| shared.library.resolve(&target))
+    let path = find::resolve_nested(shared.playbook.path(), &target, &shared.library)
         .map_err(|e| format!("nested playbook `{reference}`: {e}"))?;
     let validated = find::load(&path)
         .map_err(|e| format!("nested playbook `{reference}`: {e}"))?

@@ -39,7 +39,12 @@ fn text(plan: &Plan<'_>) -> String {
         "environment: {}",
         plan.env.as_deref().unwrap_or("any (no --env)")
     );
-    let width = p.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    let width = p
+        .steps
+        .iter()
+        .map(|s| s.id.chars().count())
+        .max()
+        .unwrap_or(0);
     for (w, wave) in plan.order.waves().iter().enumerate() {
         let running = wave
             .iter()
@@ -80,8 +85,8 @@ fn text(plan: &Plan<'_>) -> String {
                 notes.push(format!("skipped: {skip}"));
             }
             let line = format!(
-                "  {:<width$}  {:<8}  {:>7}  {}",
-                step.id,
+                "  {}  {:<8}  {:>7}  {}",
+                pad(&step.id, width),
                 step.action.key(),
                 budget,
                 notes.join("; ")
@@ -135,6 +140,18 @@ fn text(plan: &Plan<'_>) -> String {
         );
     }
     out
+}
+
+/// `text` and spaces up to `width` characters. Not `{:<width$}`: a format width is at most
+/// 65,535, and a step id may be longer.
+fn pad(text: &str, width: usize) -> String {
+    let mut padded = String::with_capacity(width.max(text.len()));
+    padded.push_str(text);
+    padded.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(text.chars().count()),
+    ));
+    padded
 }
 
 fn to_json(plan: &Plan<'_>) -> serde_json::Value {
@@ -239,4 +256,19 @@ fn mermaid(plan: &Plan<'_>) -> String {
         let _ = writeln!(out, "  class {} skipped", class(skipped));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pad;
+
+    // See: #11
+    #[test]
+    fn pads_past_the_largest_format_width() {
+        // `{:<width$}` panics past 65,535; ids are shorter today, but the padding is not why.
+        let wide = pad("a", 70_000);
+        assert_eq!((wide.len(), wide.starts_with("a ")), (70_000, true));
+        assert_eq!(pad("é", 3), "é  ");
+        assert_eq!(pad("long", 2), "long");
+    }
 }

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use toml::Spanned;
 use toml::de::DeValue;
 
-use crate::playbook::diagnostic::{Diagnostic, SourceFile, did_you_mean};
+use crate::playbook::diagnostic::{Diagnostic, SourceFile, Suggester, did_you_mean};
 
 pub(crate) type Span = Range<usize>;
 
@@ -44,6 +44,8 @@ pub(crate) struct Cx<'f> {
     /// validation does not also call them missing.
     broken: HashSet<(usize, String)>,
     tables: Vec<usize>,
+    /// "Did you mean" over the playbook's own names, within one budget for the whole file.
+    pub(crate) suggest: Suggester,
 }
 
 impl<'f> Cx<'f> {
@@ -54,6 +56,7 @@ impl<'f> Cx<'f> {
             path: Vec::new(),
             broken: HashSet::new(),
             tables: Vec::new(),
+            suggest: Suggester::default(),
         }
     }
 

@@ -47,8 +47,25 @@ pub enum FindError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{}` is not valid UTF-8 text", path.display())]
-    NotText { path: PathBuf },
+    #[error("cannot read `{}` as a playbook: it is {what}, not a regular file", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("cannot read `{}` as a playbook: it is {size} bytes ({} MiB), and a playbook may have at most 16 MiB", path.display(), size.div_ceil(1024 * 1024))]
+    TooLarge { path: PathBuf, size: u64 },
+    /// The file is not UTF-8: a diagnostic at the first bad byte, over the text read lossily.
+    #[error("{}", not_text_summary(.0))]
+    NotText(Box<Diagnostic>),
+}
+
+/// The largest playbook file read: far above any real procedure, and small enough that a
+/// mistaken path (a disk image, a log) is refused at once instead of filling memory.
+pub const MAX_PLAYBOOK_BYTES: u64 = 16 * 1024 * 1024;
+
+fn not_text_summary(d: &Diagnostic) -> String {
+    let at = d.span.as_ref().map_or_else(
+        || d.path().display().to_string(),
+        |s| d.file.position(s.start),
+    );
+    format!("{at}: {}", d.message)
 }
 
 /// The folders searched for playbooks by name, in order.
@@ -197,13 +214,32 @@ impl Library {
     }
 }
 
-/// Whether a command-line argument names a file rather than a playbook.
+/// The playbook a `playbook = "name@req"` step of `parent` runs: looked up in the parent's own
+/// folder first, then in the library.
+pub fn resolve_nested(
+    parent: &Path,
+    target: &str,
+    library: &Library,
+) -> Result<PathBuf, FindError> {
+    let folder = parent
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Library::new(Some(folder), None)
+        .resolve(target)
+        .or_else(|_| library.resolve(target))
+}
+
+/// Whether a command-line argument names a file rather than a playbook: it ends in `.toml`,
+/// has a `/` (no name or version requirement has one), or is something other than a folder
+/// (so that `/dev/stdin` or a FIFO is refused as what it is, not looked up as a name).
 #[must_use]
 pub fn is_file_argument(arg: &str) -> bool {
-    Path::new(arg)
-        .extension()
+    let path = Path::new(arg);
+    path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
-        || Path::new(arg).is_file()
+        || arg.contains('/')
+        || path.metadata().is_ok_and(|m| !m.is_dir())
 }
 
 /// The `*.toml` files directly inside `dir`, sorted.
@@ -227,27 +263,114 @@ pub fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, FindError> {
     Ok(files)
 }
 
-/// Reads a file as text.
+/// Reads a playbook file as text, refusing what is not one before it can hang or fill memory:
+/// a FIFO, a device, a socket or a folder, and a file of more than 16 MiB. Text that is not
+/// UTF-8 is a diagnostic at the first bad byte.
 pub fn read(path: &Path) -> Result<Arc<SourceFile>, FindError> {
-    let bytes = std::fs::read(path).map_err(|source| FindError::Read {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let failed = |source| FindError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    let text = String::from_utf8(bytes).map_err(|_| FindError::NotText {
+    };
+    // Look before opening: opening a FIFO waits for a writer.
+    check_kind(path, &std::fs::metadata(path).map_err(failed)?)?;
+    // Non-blocking, in case the path was swapped for a FIFO in between; no effect on a file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
+    check_kind(path, &meta)?;
+    // A file that grows while it is read stops at one byte past the limit.
+    let mut bytes = Vec::new();
+    file.take(MAX_PLAYBOOK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if size > MAX_PLAYBOOK_BYTES {
+        return Err(FindError::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len().max(size),
+        });
+    }
+    from_bytes(path, bytes).map_err(FindError::NotText)
+}
+
+/// A playbook's bytes as text: what [`read`] does once it has the bytes.
+pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Arc<SourceFile>, Box<Diagnostic>> {
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(SourceFile::new(path, text)),
+        Err(e) => Err(Box::new(not_utf8(path, &e))),
+    }
+}
+
+/// Refuses what is not a regular file of at most [`MAX_PLAYBOOK_BYTES`].
+fn check_kind(path: &Path, meta: &std::fs::Metadata) -> Result<(), FindError> {
+    use std::os::unix::fs::FileTypeExt as _;
+
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        if meta.len() > MAX_PLAYBOOK_BYTES {
+            return Err(FindError::TooLarge {
+                path: path.to_path_buf(),
+                size: meta.len(),
+            });
+        }
+        return Ok(());
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(FindError::NotAFile {
         path: path.to_path_buf(),
-    })?;
-    Ok(SourceFile::new(path, text))
+        what,
+    })
+}
+
+/// The diagnostic for bytes that are not UTF-8, at the first bad byte, over the text read
+/// lossily (the text before that byte is exact, so its line and column are).
+fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> Diagnostic {
+    let at = e.utf8_error().valid_up_to();
+    let bad = e.as_bytes().get(at).copied().unwrap_or_default();
+    let file = SourceFile::new(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
+    // The bad bytes read as one U+FFFD in the lossy text.
+    Diagnostic::error(
+        &file,
+        at..at + '\u{fffd}'.len_utf8(),
+        format!("the file is not valid UTF-8 text: byte `0x{bad:02x}` cannot start or continue a character here"),
+    )
+    .with_help("save the playbook as UTF-8")
 }
 
 /// Reads and validates one playbook file.
 pub fn load(path: &Path) -> Result<Result<Validated, Diagnostics>, FindError> {
-    let file = read(path)?;
-    Ok(validate(&file))
+    match read(path) {
+        Ok(file) => Ok(validate(&file)),
+        Err(FindError::NotText(d)) => Ok(Err(Diagnostics(vec![*d]))),
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads a file's `[playbook] name` and `version` without validating the rest.
 fn identify(path: &Path) -> Result<Entry, FindError> {
-    let file = read(path)?;
+    // A file that is not UTF-8 is still listed by the name it gives (read lossily); loading it
+    // reports the bad byte.
+    let file = match read(path) {
+        Err(FindError::NotText(d)) => Arc::clone(&d.file),
+        other => other?,
+    };
     let mut entry = Entry {
         path: path.to_path_buf(),
         name: String::new(),
@@ -285,7 +408,10 @@ pub fn duplicates(entries: &[Entry]) -> Result<Diagnostics, FindError> {
         let folder = e.path.parent().map(Path::to_path_buf).unwrap_or_default();
         match first.get(&(folder.clone(), e.name.as_str(), version)) {
             Some(original) => {
-                let file = read(&e.path)?;
+                let file = match read(&e.path) {
+                    Err(FindError::NotText(d)) => Arc::clone(&d.file),
+                    other => other?,
+                };
                 out.push(
                     Diagnostic::error(
                         &file,

@@ -6,8 +6,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use indexmap::IndexSet;
+
 use crate::playbook::decode::Span;
-use crate::playbook::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean};
+use crate::playbook::diagnostic::{
+    Diagnostic, Diagnostics, SourceFile, Suggester, did_you_mean, some_names,
+};
 use crate::playbook::graph::{self, Ancestry};
 use crate::playbook::model::Playbook;
 use crate::playbook::raw::RawPlaybook;
@@ -53,16 +57,18 @@ const ROOTS: [&str; 5] = ["vars", "env", "steps", "run", "playbook"];
 struct Checker<'a> {
     file: &'a Arc<SourceFile>,
     /// Declared var names.
-    vars: Vec<String>,
+    vars: IndexSet<String>,
     /// Step ids by position (`None` where the id is missing or invalid).
     ids: Vec<Option<String>>,
     /// Position by step id (the first, for a duplicate): one lookup per reference, not a scan.
     index: HashMap<String, usize>,
     /// Declared output names by step position.
-    outputs: Vec<Vec<String>>,
+    outputs: Vec<IndexSet<String>>,
     /// Only when the step graph is valid.
     ancestry: Option<Ancestry>,
     diagnostics: Diagnostics,
+    /// "Did you mean" over the playbook's names, within one budget.
+    suggest: Suggester,
 }
 
 /// Checks every template use. Names (vars, steps, outputs, fields, helpers) are checked from
@@ -127,6 +133,7 @@ pub(crate) fn check(
         outputs,
         ancestry,
         diagnostics: Diagnostics::default(),
+        suggest: Suggester::default(),
     };
     for u in uses {
         for usage in &u.usages {
@@ -190,18 +197,32 @@ impl Checker<'_> {
                 }
                 return;
             }
+            Usage::Context(written) => {
+                let span = self.locate(u, written);
+                self.error(
+                    span,
+                    format!("`{written}` in {} names no value: only a block such as `{{{{#each}}}}` gives one", u.what),
+                    "templates can use `vars.*`, `env.*`, `steps.<id>.*`, `run.*` and `playbook.*`".to_owned(),
+                );
+                return;
+            }
             Usage::Path(path) => path,
+        };
+        let Some(root) = path.first().map(String::as_str) else {
+            return;
         };
         let text = path.join(".");
         let span = self.locate(u, &text);
-        let root = path[0].as_str();
         let field = path.get(1).map(String::as_str);
         match (root, field) {
             ("env", _) | (_, None) if ROOTS.contains(&root) => {}
             ("vars", Some(name)) => {
-                if !self.vars.iter().any(|v| v == name) {
+                if !self.vars.contains(name) {
                     let mut message = format!("unknown var `{name}` in {}", u.what);
-                    let help = match did_you_mean(name, self.vars.iter().map(String::as_str)) {
+                    let help = match self
+                        .suggest
+                        .closest(name, self.vars.iter().map(String::as_str))
+                    {
                         Some(close) => {
                             let _ = write!(message, ", did you mean `{close}`?");
                             format!("write `vars.{close}`, or declare `{name}` in [vars]")
@@ -257,7 +278,10 @@ impl Checker<'_> {
     fn step_path(&mut self, span: Span, u: &TemplateUse, path: &[String], id: &str) {
         let Some(&target) = self.index.get(id) else {
             let mut message = format!("unknown step `{id}` in {}", u.what);
-            if let Some(close) = did_you_mean(id, self.ids.iter().flatten().map(String::as_str)) {
+            if let Some(close) = self
+                .suggest
+                .closest(id, self.ids.iter().flatten().map(String::as_str))
+            {
                 let _ = write!(message, ", did you mean `{close}`?");
             }
             self.error(span, message, "name a step that this one needs".to_owned());
@@ -318,7 +342,10 @@ impl Checker<'_> {
             if !outputs.contains(name) {
                 let mut message =
                     format!("step `{id}` has no output `{name}` (used in {})", u.what);
-                let help = match did_you_mean(name, outputs.iter().map(String::as_str)) {
+                let help = match self
+                    .suggest
+                    .closest(name, outputs.iter().map(String::as_str))
+                {
                     Some(close) => {
                         let _ = write!(message, ", did you mean `{close}`?");
                         format!("write `steps.{id}.outputs.{close}`")
@@ -328,11 +355,7 @@ impl Checker<'_> {
                     }
                     None => format!(
                         "step `{id}` declares {}; add `{name}` to its `outputs`",
-                        outputs
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        some_names(outputs.iter().map(String::as_str), outputs.len())
                     ),
                 };
                 self.error(span, message, help);

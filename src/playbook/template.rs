@@ -19,6 +19,27 @@ pub struct Template {
 impl Template {
     /// Compiles `source` and lists what it uses.
     pub fn parse(source: &str) -> Result<(Self, Vec<Usage>), TemplateSyntaxError> {
+        // Handlebars' parser finds the line and column of every element by counting from the
+        // start of the template, so its time grows with the square of the template's size: a
+        // 100 kB `run` took 0.8 s, and one of megabytes would take hours. A template is bounded
+        // instead, far above any real command.
+        let too_large = |reason: String| TemplateSyntaxError {
+            line_col: None,
+            reason,
+        };
+        let expressions = source.matches("{{").count();
+        // Plain text (no `{{`) is one element, parsed in linear time, whatever its size.
+        if expressions > 0 && source.len() > MAX_TEMPLATE_BYTES {
+            return Err(too_large(format!(
+                "it is {} bytes, and a template with `{{{{` may have at most {MAX_TEMPLATE_BYTES} (64 KiB)",
+                source.len()
+            )));
+        }
+        if expressions > MAX_EXPRESSIONS {
+            return Err(too_large(format!(
+                "it has {expressions} `{{{{`, and a template may have at most {MAX_EXPRESSIONS}"
+            )));
+        }
         let compiled = handlebars::Template::compile(source).map_err(|e| TemplateSyntaxError {
             line_col: e.pos(),
             reason: e.reason().to_string(),
@@ -51,6 +72,11 @@ impl fmt::Display for Template {
     }
 }
 
+/// The longest template with a `{{`, in bytes.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+/// The most `{{` in one template.
+pub const MAX_EXPRESSIONS: usize = 1_000;
+
 /// A template that does not compile.
 #[derive(Debug, Clone)]
 pub struct TemplateSyntaxError {
@@ -62,10 +88,13 @@ pub struct TemplateSyntaxError {
 /// Something a template uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Usage {
-    /// A value path such as `steps.backup.outputs.file`, split into segments.
+    /// A value path such as `steps.backup.outputs.file`, split into segments; never empty.
     Path(Vec<String>),
     /// A helper call.
     Helper(String),
+    /// A value that only a block such as `{{#each}}` gives (`this`, `@index`, `@root` alone),
+    /// used where no block gives it: as written.
+    Context(String),
 }
 
 /// The helpers every template may call: Handlebars' built-ins and ours.
@@ -135,17 +164,26 @@ fn helper(h: &HelperTemplate, scoped: bool, out: &mut Vec<Usage>) {
 
 fn parameter(p: &Parameter, scoped: bool, out: &mut Vec<Usage>) {
     match p {
-        Parameter::Path(handlebars::Path::Relative((segments, _))) if !scoped => {
+        Parameter::Path(handlebars::Path::Relative((segments, written))) if !scoped => {
+            // Outside a block the context is the root, so a leading `@root` or `../` names the
+            // root too: `{{../vars.x}}` is `vars.x`, and `{{this}}` or `{{@root}}` is the whole
+            // context, which names no value.
             let named: Option<Vec<String>> = segments
                 .iter()
+                .skip_while(|s| matches!(s, PathSeg::Ruled(_)))
                 .map(|s| match s {
                     PathSeg::Named(n) => Some(n.clone()),
                     _ => None,
                 })
                 .collect();
-            if let Some(named) = named {
-                out.push(Usage::Path(named));
+            match named {
+                Some(named) if named.is_empty() => out.push(Usage::Context(written.clone())),
+                Some(named) => out.push(Usage::Path(named)),
+                None => {}
             }
+        }
+        Parameter::Path(handlebars::Path::Local((_, _, written))) if !scoped => {
+            out.push(Usage::Context(written.clone()));
         }
         Parameter::Name(n) if !scoped => out.push(Usage::Path(vec![n.clone()])),
         Parameter::Subexpression(sub) => walk(std::slice::from_ref(&sub.element), scoped, out),
@@ -350,6 +388,21 @@ mod tests {
         assert_eq!(uses("{{now}}"), vec![Usage::Helper("now".into())]);
     }
 
+    // See: #11
+    #[test]
+    fn paths_relative_to_the_context_outside_a_block() {
+        assert_eq!(uses("{{this}}"), vec![Usage::Context("this".into())]);
+        assert_eq!(uses("{{@root}}"), vec![Usage::Context("@root".into())]);
+        assert_eq!(uses("{{@index}}"), vec![Usage::Context("@index".into())]);
+        assert_eq!(uses("{{../vars.x}}"), vec![path("vars.x")]);
+        assert_eq!(uses("{{@root.vars.x}}"), vec![path("vars.x")]);
+        assert_eq!(uses("{{this.vars.x}}"), vec![path("vars.x")]);
+        assert_eq!(
+            uses("{{#each vars.l}}{{this}}{{@index}}{{/each}}"),
+            vec![Usage::Helper("each".into()), path("vars.l")]
+        );
+    }
+
     #[test]
     fn renders_strictly_without_escaping() {
         let r = Renderer::new();
@@ -382,6 +435,25 @@ mod tests {
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+    }
+
+    // See: #11
+    #[test]
+    fn templates_past_the_bounds_are_refused_before_handlebars_parses_them() {
+        assert!(Template::parse(&"{{vars.x}}".repeat(MAX_EXPRESSIONS)).is_ok());
+        let many = Template::parse(&"{{vars.x}}".repeat(MAX_EXPRESSIONS + 1)).expect_err("many");
+        assert_eq!(
+            many.reason,
+            "it has 1001 `{{`, and a template may have at most 1000"
+        );
+        let text = format!("{{{{vars.x}}}}{}", "x".repeat(MAX_TEMPLATE_BYTES));
+        let long = Template::parse(&text).expect_err("long");
+        assert!(
+            long.reason.starts_with("it is 65546 bytes"),
+            "{}",
+            long.reason
+        );
+        assert!(Template::parse(&"x".repeat(10 * MAX_TEMPLATE_BYTES)).is_ok());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use semver::VersionReq;
 
 use crate::playbook::decode::{Sp, Span};
-use crate::playbook::diagnostic::did_you_mean;
+use crate::playbook::diagnostic::{did_you_mean, some_names, some_of};
 use crate::playbook::graph;
 use crate::playbook::model::{
     ACTION_KEYS, Action, Expect, Meta, OnFailure, OutputSource, PlaybookRef, Step,
@@ -29,6 +29,10 @@ impl StepIds {
         self.by_index.iter().flatten().map(String::as_str)
     }
 }
+
+/// The longest step id: it names the step's log file, also inside a nested playbook's run
+/// (`logs/PARENT.ID.log`), and a file name has at most 255 bytes.
+const MAX_STEP_ID: usize = 100;
 
 fn location(id: Option<&String>, index: usize) -> String {
     id.map_or_else(
@@ -70,6 +74,15 @@ impl Validator<'_> {
                 )
                 .cloned();
             let id = id.filter(|id| {
+                let length = id.value.chars().count();
+                if is_step_id(&id.value) && length > MAX_STEP_ID {
+                    self.error(
+                        id.span.clone(),
+                        format!("step id of {length} characters is too long: at most {MAX_STEP_ID}"),
+                        "a step id names its log file (`logs/ID.log`), and a file name has at most 255 bytes; shorten it".to_owned(),
+                    );
+                    return false;
+                }
                 if is_step_id(&id.value) {
                     return true;
                 }
@@ -122,17 +135,14 @@ impl Validator<'_> {
             return Some(i);
         }
         let mut message = format!("unknown step `{}` in {what}", value.value);
-        let help = match did_you_mean(&value.value, ids.names()) {
+        let help = match self.cx.suggest.closest(&value.value, ids.names()) {
             Some(close) => {
                 let _ = write!(message, ", did you mean `{close}`?");
                 format!("change it to `{close}`")
             }
             None => format!(
                 "name one of the steps: {}",
-                ids.names()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                some_names(ids.names(), ids.by_id.len())
             ),
         };
         self.error(value.span.clone(), message, help);
@@ -491,11 +501,14 @@ impl Validator<'_> {
                         "environment {:?} {at} is not one of the playbook's environments",
                         e.value
                     );
-                    if let Some(close) = did_you_mean(&e.value, allowed.iter().map(String::as_str))
+                    if let Some(close) = self
+                        .cx
+                        .suggest
+                        .closest(&e.value, allowed.iter().map(String::as_str))
                     {
                         let _ = write!(message, ", did you mean `{close}`?");
                     }
-                    self.error(e.span.clone(), message, format!("the playbook may run in {}; add it to [playbook] environments or fix the name", allowed.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ")));
+                    self.error(e.span.clone(), message, format!("the playbook may run in {}; add it to [playbook] environments or fix the name", some_of(allowed.iter().map(|a| format!("\"{a}\"")), allowed.len())));
                     ok = false;
                 }
             }

@@ -1,0 +1,144 @@
+//! Rule 9: one runs root per playbook file, however its path is spelled. The path is made
+//! absolute and its symlinks resolved before `runs/` (beside the playbook's folder) is derived,
+//! so every spelling shares one lock and one history.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{finish_within, spawn};
+use crate::support::wait_until;
+use crate::util::{Test, json_lines, playbook};
+
+/// The run folders under `root`, sorted.
+fn run_folders(root: &Path) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    folders.retain(|p| p.join("journal.jsonl").is_file());
+    folders.sort();
+    folders
+}
+
+fn run_dir(events: &[Value]) -> PathBuf {
+    let started = events
+        .iter()
+        .find(|e| e["event"] == "run_started")
+        .expect("run_started");
+    PathBuf::from(started["run_dir"].as_str().expect("run_dir"))
+}
+
+// See: #11
+#[test]
+fn every_spelling_of_one_playbook_shares_one_runs_root() {
+    let text = playbook("x", "[[steps]]\nid = \"a\"\nrun = \"true\"\n");
+    let t = Test::new()
+        .file("playbooks/x.toml", &text)
+        .file("ops/current/.keep", "");
+    std::os::unix::fs::symlink(
+        "../../playbooks/x.toml",
+        t.path().join("ops/current/x.toml"),
+    )
+    .expect("symlink");
+    let root = t.path().canonicalize().expect("real path").join("runs");
+    let spellings: [(&Path, &str); 4] = [
+        (t.path(), "playbooks/x.toml"),
+        (&t.path().join("playbooks"), "x.toml"),
+        (&t.path().join("playbooks"), "./x.toml"),
+        (t.path(), "ops/current/x.toml"),
+    ];
+    for (cwd, path) in spellings {
+        let out = finish_within(
+            spawn(cwd, &["run", path, "--json"]),
+            Duration::from_secs(60),
+            path,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let events = json_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(run_dir(&events).parent(), Some(root.as_path()), "{path}");
+    }
+    assert_eq!(run_folders(&root).len(), 4, "every run is in one runs root");
+    for stray in ["playbooks/runs", "ops/runs", "ops/current/runs"] {
+        assert!(!t.path().join(stray).exists(), "{stray} exists");
+    }
+    // One history: `runs` from inside the playbook folder sees all four.
+    let out = finish_within(
+        spawn(
+            &t.path().join("playbooks"),
+            &["--dir", ".", "runs", "--playbook", "x"],
+        ),
+        Duration::from_secs(60),
+        "runs",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("x@1.0.0")).count(),
+        4,
+        "{stdout}"
+    );
+}
+
+// See: #11
+#[test]
+fn a_second_spelling_cannot_bypass_the_lock() {
+    let t = Test::new();
+    let go = t.path().join("go");
+    let text = playbook(
+        "x",
+        &format!(
+            "[[steps]]\nid = \"wait\"\nrun = \"i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\"\n",
+            go = go.display()
+        ),
+    );
+    let t = t.file("playbooks/x.toml", &text);
+    let first = spawn(t.path(), &["run", "playbooks/x.toml"]);
+    let lock = t.path().join("runs/.locks/x.lock");
+    assert!(
+        wait_until(Duration::from_secs(60), || lock.is_file()),
+        "the first run takes the lock"
+    );
+    for (cwd, path) in [
+        (t.path().join("playbooks"), "x.toml"),
+        (t.path().to_path_buf(), "./playbooks/../playbooks/x.toml"),
+    ] {
+        let out = finish_within(
+            spawn(&cwd, &["run", path, "--json"]),
+            Duration::from_secs(120),
+            path,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{path}: {stderr}");
+        assert!(stderr.contains("`x` is already running"), "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing started: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    std::fs::write(&go, "").expect("let the first run finish");
+    let out = finish_within(first, Duration::from_secs(120), "run playbooks/x.toml");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        run_folders(&t.path().join("runs")).len(),
+        1,
+        "only the first run ran"
+    );
+    assert!(!t.path().join("playbooks/runs").exists());
+}
