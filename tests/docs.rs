@@ -2,7 +2,7 @@
 
 use crate::util::{Test, root};
 
-/// The ```toml blocks of a Markdown page, in order.
+/// The fenced `toml` blocks of a Markdown page, in order.
 fn toml_blocks(markdown: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
@@ -32,13 +32,13 @@ fn every_playbook_example_in_the_docs_validates() {
         .collect();
     pages.sort();
     for page in &pages {
-        let text = std::fs::read_to_string(page).expect("a readable page");
+        let markdown = std::fs::read_to_string(page).expect("a readable page");
         let stem = page
             .file_stem()
             .expect("a name")
             .to_string_lossy()
             .into_owned();
-        for (n, block) in toml_blocks(&text).into_iter().enumerate() {
+        for (n, block) in toml_blocks(&markdown).into_iter().enumerate() {
             // One folder, so that nested examples find each other by name.
             test = test.file(&format!("examples/{stem}-{:02}.toml", n + 1), &block);
             count += 1;
