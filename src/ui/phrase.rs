@@ -355,7 +355,9 @@ fn step_finished(
     ms: u64,
 ) -> String {
     let mut text = format!("{step} {status}");
-    if status != StepStatus::Skipped {
+    // A step that failed or was cancelled before its first attempt has no duration to show.
+    let began = attempts > 0 || status == StepStatus::Ok;
+    if status != StepStatus::Skipped && began {
         let _ = write!(text, " {}", format_human(ms));
     }
     if attempts > 1 {
@@ -524,6 +526,19 @@ mod tests {
         assert_eq!(
             objective_result("RPO", None, Some(3), RunStatus::Interrupted, false),
             ""
+        );
+    }
+
+    #[test]
+    fn a_step_that_never_began_shows_no_duration() {
+        // See: #11
+        let declined = step_finished("gate", StepStatus::Failed, Some("declined"), 0, 0);
+        assert_eq!(declined, "gate failed: declined");
+        let cancelled = step_finished("gate", StepStatus::Cancelled, None, 0, 0);
+        assert_eq!(cancelled, "gate cancelled");
+        assert_eq!(
+            step_finished("copy", StepStatus::Failed, None, 2, 1500),
+            "copy failed 1.5s (2 attempts)"
         );
     }
 
