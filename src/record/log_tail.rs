@@ -40,6 +40,81 @@ pub(crate) fn is_link_safe(name: &str) -> bool {
 
 /// The last `n` lines of the step's last attempt.
 pub(crate) fn tail(logs: &Path, step: &str, n: usize) -> LogTail {
+    read_segment(logs, step, n, |separators, len, cut| {
+        let last_attempt = separators
+            .iter()
+            .rposition(|(_, what)| what.starts_with("attempt"));
+        Some(match (last_attempt, separators.first()) {
+            (Some(k), _) => {
+                let (i, what) = separators[k];
+                let end = separators.get(k + 1).map_or(len, |(j, _)| *j);
+                Segment {
+                    from: i + 1,
+                    to: end,
+                    name: Some(what.to_owned()),
+                    before_omitted: false,
+                }
+            }
+            // No attempt separator in what was read: the last attempt's lines (if any) come
+            // before the first separator, e.g. a rollback's.
+            (None, Some((first, _))) => Segment {
+                from: 0,
+                to: *first,
+                name: None,
+                before_omitted: cut,
+            },
+            (None, None) => Segment {
+                from: 0,
+                to: len,
+                name: None,
+                before_omitted: cut,
+            },
+        })
+    })
+}
+
+/// The last `n` lines of one of the step's rollbacks: the latest when `back` is 0, the one
+/// before it when 1 (a resumed run can roll a step back twice). No lines and no segment when
+/// the log holds no such rollback (its command never started).
+pub(crate) fn rollback_tail(logs: &Path, step: &str, n: usize, back: usize) -> LogTail {
+    read_segment(logs, step, n, |separators, len, _cut| {
+        let rollbacks: Vec<usize> = (0..separators.len())
+            .filter(|&k| separators[k].1 == "rollback")
+            .collect();
+        let &k = rollbacks
+            .len()
+            .checked_sub(back + 1)
+            .and_then(|i| rollbacks.get(i))?;
+        let (i, what) = separators[k];
+        let end = separators.get(k + 1).map_or(len, |(j, _)| *j);
+        Some(Segment {
+            from: i + 1,
+            to: end,
+            name: Some(what.to_owned()),
+            before_omitted: false,
+        })
+    })
+}
+
+/// Which lines of what was read belong to the wanted part of the log.
+struct Segment {
+    from: usize,
+    to: usize,
+    /// The separator's `what` (`attempt 2`, `rollback`).
+    name: Option<String>,
+    /// Lines before `from` that belong to it may not have been read.
+    before_omitted: bool,
+}
+
+/// Reads the end of a step's log and keeps the last `n` lines of the part `pick` chooses from
+/// the separators (index, what) found in the lines read; `pick` also gets the number of lines
+/// and whether the file's beginning was left out.
+fn read_segment(
+    logs: &Path,
+    step: &str,
+    n: usize,
+    pick: impl FnOnce(&[(usize, &str)], usize, bool) -> Option<Segment>,
+) -> LogTail {
     let file = file_name(step);
     let mut tail = LogTail {
         step: step.to_owned(),
@@ -63,80 +138,18 @@ pub(crate) fn tail(logs: &Path, step: &str, n: usize) -> LogTail {
         .enumerate()
         .filter_map(|(i, l)| separator(l).map(|what| (i, what)))
         .collect();
-    let last_attempt = separators
-        .iter()
-        .rposition(|(_, what)| what.starts_with("attempt"));
-    let (from, to, before_chunk) = match (last_attempt, separators.first()) {
-        (Some(k), _) => {
-            let (i, what) = separators[k];
-            tail.segment = Some(what.to_owned());
-            let end = separators.get(k + 1).map_or(lines.len(), |(j, _)| *j);
-            (i + 1, end, false)
-        }
-        // No attempt separator in what was read: the last attempt's lines (if any) come before
-        // the first separator, e.g. a rollback's.
-        (None, Some((first, _))) => (0, *first, cut),
-        (None, None) => (0, lines.len(), cut),
+    let Some(chosen) = pick(&separators, lines.len(), cut) else {
+        return tail;
     };
-    let mut segment = &lines[from..to];
+    tail.segment = chosen.name;
+    let mut segment = &lines[chosen.from..chosen.to];
     while let [rest @ .., last] = segment
         && last.trim().is_empty()
     {
         segment = rest;
     }
     let start = segment.len().saturating_sub(n);
-    tail.earlier_omitted = start > 0 || before_chunk;
-    tail.lines = segment[start..].iter().map(|l| clean(l)).collect();
-    tail
-}
-
-/// The last `n` lines of one of the step's rollbacks: the latest when `back` is 0, the one
-/// before it when 1 (a resumed run can roll a step back twice). No lines and no segment when
-/// the log holds no such rollback (its command never started).
-pub(crate) fn rollback_tail(logs: &Path, step: &str, n: usize, back: usize) -> LogTail {
-    let file = file_name(step);
-    let mut tail = LogTail {
-        step: step.to_owned(),
-        file: file.clone(),
-        segment: None,
-        lines: Vec::new(),
-        earlier_omitted: false,
-        missing: false,
-    };
-    let Some((text, cut)) = read_end(&logs.join(&file)) else {
-        tail.missing = true;
-        return tail;
-    };
-    let mut lines: Vec<&str> = text.lines().collect();
-    if cut && !lines.is_empty() {
-        lines.remove(0);
-    }
-    let separators: Vec<(usize, &str)> = lines
-        .iter()
-        .enumerate()
-        .filter_map(|(i, l)| separator(l).map(|what| (i, what)))
-        .collect();
-    let rollbacks: Vec<usize> = (0..separators.len())
-        .filter(|&k| separators[k].1 == "rollback")
-        .collect();
-    let Some(&k) = rollbacks
-        .len()
-        .checked_sub(back + 1)
-        .and_then(|i| rollbacks.get(i))
-    else {
-        return tail;
-    };
-    let (i, what) = separators[k];
-    tail.segment = Some(what.to_owned());
-    let end = separators.get(k + 1).map_or(lines.len(), |(j, _)| *j);
-    let mut segment = &lines[i + 1..end];
-    while let [rest @ .., last] = segment
-        && last.trim().is_empty()
-    {
-        segment = rest;
-    }
-    let start = segment.len().saturating_sub(n);
-    tail.earlier_omitted = start > 0;
+    tail.earlier_omitted = start > 0 || chosen.before_omitted;
     tail.lines = segment[start..].iter().map(|l| clean(l)).collect();
     tail
 }
