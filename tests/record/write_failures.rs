@@ -109,6 +109,25 @@ fn a_report_that_cannot_be_written_fails_the_run_and_is_journaled() {
         "the run reads as failed: {}",
         refused.stderr()
     );
+    // Once the report can be written, it says why the record is incomplete.
+    std::fs::remove_dir_all(t.path().join("run/report.md")).expect("make room");
+    let report = t.run_args(["report", "run"]).expect_code(0);
+    assert!(
+        report
+            .stdout()
+            .contains("The record is incomplete: runbook failed to write `run/report.md`")
+            && report.stdout().contains("Is a directory"),
+        "{}",
+        report.stdout()
+    );
+    let json = t
+        .run_args(["report", "run", "--format", "json"])
+        .expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout()).expect("json");
+    assert_eq!(
+        json["outcome"]["record_failures"][0]["path"], "run/report.md",
+        "{json}"
+    );
 }
 
 /// Copies the files of `from` into `to` (one level of folders, as a run folder has).

@@ -214,6 +214,7 @@ fn outcome(
             .map(|(ts, elapsed)| run_start.map_or(*elapsed, |s| millis_between(s, *ts)))
             .collect(),
         journal_truncated: state.truncated,
+        record_failures: state.record_failures.clone(),
     }
 }
 

@@ -124,6 +124,11 @@ fn outcome(r: &Report) -> Value {
             "stale": stale,
         })).collect::<Vec<_>>(),
         "journal_truncated": o.journal_truncated,
+        "record_failures": o.record_failures.iter().map(|(at, path, error)| json!({
+            "at": ts(*at),
+            "path": path,
+            "error": error,
+        })).collect::<Vec<_>>(),
     })
 }
 

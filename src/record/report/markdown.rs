@@ -229,9 +229,19 @@ fn outcome(md: &mut Md, r: &Report) {
     }
     if o.journal_truncated {
         notes.push(
-            "The journal ends in a cut-off line: the runner was killed while writing it."
+            "The journal holds a cut-off line: the runner was killed while writing it (the line \
+             was skipped)."
                 .to_owned(),
         );
+    }
+    for (at, path, error) in &o.record_failures {
+        notes.push(format!(
+            "The record is incomplete: runbook failed to write {} at {}: {}. No step started \
+             after it.",
+            code(path),
+            when(*at),
+            text(error)
+        ));
     }
     md.blank();
     for n in notes {

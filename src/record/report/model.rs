@@ -227,8 +227,10 @@ pub(super) struct Outcome {
     pub(super) locks_broken: Vec<(String, bool)>,
     /// Offsets from the run's start at which the 80% RTO warning fired.
     pub(super) rto_warnings_ms: Vec<u64>,
-    /// The journal ended in a cut-off line.
+    /// The journal holds a line cut off by a crash (skipped when it was read).
     pub(super) journal_truncated: bool,
+    /// Files of the record that could not be written: when, the path and the OS error.
+    pub(super) record_failures: Vec<(DateTime<Utc>, String, String)>,
 }
 
 /// Section 3: one row of the timeline.
