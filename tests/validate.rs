@@ -214,6 +214,20 @@ fn a_missing_path_is_a_clear_error() {
 }
 
 #[test]
+fn a_folder_without_playbooks_is_an_error_not_a_silent_pass() {
+    // See: #11
+    let run = Test::new()
+        .file("empty/README.md", "no playbooks here")
+        .args(["validate", "empty"])
+        .run()
+        .expect_code(2);
+    assert_eq!(
+        run.stderr(),
+        "error: no playbook in `empty`: it holds no `.toml` file; name the folder that holds the playbooks\n"
+    );
+}
+
+#[test]
 fn a_huge_chain_does_not_overflow_the_stack() {
     // Correctness only; the timing lives in benches/validate.rs.
     let mut text = String::from("[playbook]\nname = \"chain\"\nversion = \"1.0.0\"\n");

@@ -43,6 +43,13 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     for path in &paths {
         if path.is_dir() {
             let entries = find::folder_entries(path)?;
+            if entries.is_empty() {
+                // A CI job pointed at the wrong folder must not pass by checking nothing.
+                return Err(Error::Usage(format!(
+                    "no playbook in `{}`: it holds no `.toml` file; name the folder that holds the playbooks",
+                    path.display()
+                )));
+            }
             problems.extend(find::duplicates(&entries)?);
             files.extend(entries.into_iter().map(|e| e.path));
         } else if path.exists() {
