@@ -110,21 +110,26 @@ pub(crate) fn processes() -> Vec<Proc> {
         .collect()
 }
 
-/// Whether process `pid` carries `tag` in its environment. False when the environment cannot be
-/// read (another user's process, a zombie).
-fn carries(pid: i32, tag: &str) -> bool {
-    let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
-        return false;
-    };
+/// Whether process `pid` carries `tag` in its environment; `None` when that cannot be told: the
+/// environment cannot be read (another user's process, a zombie) or reads empty, as it does
+/// while a process is in the middle of `execve` (the parent of a `vfork`-style spawn resumes
+/// before the new program's environment is in place).
+fn carries(pid: i32, tag: &str) -> Option<bool> {
+    let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    if environ.is_empty() {
+        return None;
+    }
     let prefix = format!("{TAG_VAR}=");
-    environ
-        .split(|&b| b == 0)
-        .filter_map(|var| var.strip_prefix(prefix.as_bytes()))
-        .any(|value| {
-            value
-                .split(|&b| b == b' ')
-                .any(|word| word == tag.as_bytes())
-        })
+    Some(
+        environ
+            .split(|&b| b == 0)
+            .filter_map(|var| var.strip_prefix(prefix.as_bytes()))
+            .any(|value| {
+                value
+                    .split(|&b| b == b' ')
+                    .any(|word| word == tag.as_bytes())
+            }),
+    )
 }
 
 /// Who belongs to one command, and what was learnt about the processes seen so far.
@@ -171,10 +176,12 @@ impl Tree {
                 || self.known.contains(&p.id)
                 || (!p.zombie && !self.untagged.contains(&p.id) && {
                     let tagged = carries(p.id.pid, self.tag.as_str());
-                    if !tagged {
+                    // Only a definite "no" is remembered: a process caught mid-`execve` reads
+                    // as having no environment, and is read again at the next scan.
+                    if tagged == Some(false) {
                         self.untagged.insert(p.id);
                     }
-                    tagged
+                    tagged == Some(true)
                 });
             if seed {
                 member.insert(p.id.pid);
@@ -227,10 +234,17 @@ mod tests {
             .spawn()
             .expect("sleep starts");
         let pid = i32::try_from(child.id()).expect("a pid");
+        // `spawn` may return while the child is still in `execve`: its environment then reads
+        // as unknown, never as a wrong answer. Bounded: 5 s in steps of 1 ms.
+        let mut unknown = 0;
+        while carries(pid, "mine-1-10").is_none() && unknown < 5000 {
+            unknown += 1;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let seen = ["mine-1-10", "outer-1-2", "mine-1-1", "mine"].map(|tag| carries(pid, tag));
         child.kill().expect("kill");
         child.wait().expect("reap");
-        assert_eq!(seen, [true, true, false, false]);
+        assert_eq!(seen, [Some(true), Some(true), Some(false), Some(false)]);
     }
 
     #[test]
