@@ -11,6 +11,7 @@ pub mod notify;
 pub mod plan;
 pub mod playbook;
 pub mod record;
+mod text;
 mod ui;
 
 pub use error::Error;

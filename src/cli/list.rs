@@ -42,7 +42,7 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
         eprintln!(
             "warning: `{}` is not listed: it has {}; run `runbook validate {}`",
             path.display(),
-            crate::ui::count::count(*errors, "error"),
+            crate::text::count(*errors, "error"),
             path.display()
         );
     }

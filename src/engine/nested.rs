@@ -16,7 +16,7 @@ use crate::engine::shared::Shared;
 use crate::playbook::find;
 use crate::playbook::model::{Playbook, PlaybookRef, Step};
 use crate::record::redact::Masker;
-use crate::ui::count::count;
+use crate::text::count;
 
 /// Runs the nested playbook of `step` to its end: `Err` says why it failed.
 ///

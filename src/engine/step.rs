@@ -423,7 +423,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
             } else {
                 let why = format!(
                     "check did not pass after {} ({})",
-                    crate::ui::count::count(outcome.attempts as usize, "attempt"),
+                    crate::text::count(outcome.attempts as usize, "attempt"),
                     outcome.detail
                 );
                 Attempt::fail(None, why, Vec::new())
