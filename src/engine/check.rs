@@ -3,10 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::engine::clock::millis;
-use crate::engine::emitter::Emitter;
-use crate::engine::event::{CheckPhase, Event};
 use crate::engine::probe::{self, ProbeEnv};
+use crate::event::{CheckPhase, Emitter, Event, millis};
 use crate::playbook::model::Check;
 
 /// How a check ended.

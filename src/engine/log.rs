@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::emitter::{Emitter, WriteFault};
-use crate::engine::event::Event;
 use crate::engine::process::OutputSink;
-use crate::record::redact::StreamMasker;
+use crate::event::{Emitter, Event, StreamMasker, WriteFault};
 
 /// How much raw stdout and stderr is kept for outputs and `expect` (the log has everything).
 pub const CAPTURE_LIMIT: usize = 1024 * 1024;

@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::approval::Approvals;
 use crate::engine::context::{Context, RunInfo};
-use crate::engine::emitter::Emitter;
 use crate::engine::probe::HttpClients;
 use crate::engine::process::Registry;
+use crate::event::Emitter;
 use crate::playbook::find::Library;
 use crate::playbook::model::Playbook;
 

@@ -176,7 +176,7 @@ fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 }
 
 fn millis(d: Duration) -> u64 {
-    crate::engine::clock::millis(d)
+    crate::event::millis(d)
 }
 
 #[cfg(test)]

@@ -10,8 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::engine::context::Context;
-use crate::engine::emitter::{Emitter, Sink};
-use crate::engine::event::Record;
+use crate::event::{Emitter, Record, Sink};
 use crate::notify::channel::Channel;
 use crate::notify::message::{Draft, RunFacts};
 use crate::notify::translate::Translator;
@@ -147,10 +146,9 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::engine::event::{Event, Mode};
+    use crate::event::{Event, Masker, Mode};
     use crate::notify::channel::{Kind, Target};
     use crate::notify::message::Preapproved;
-    use crate::record::redact::Masker;
 
     /// Keeps every event it is given.
     struct Collect(Arc<Mutex<Vec<Event>>>);

@@ -8,12 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::engine::emitter::Emitter;
-use crate::engine::event::Event;
+use crate::event::{Emitter, Event, Masker};
 use crate::notify::channel::Channel;
 use crate::notify::delivery::{self, Failure};
 use crate::notify::message::{About, Draft};
-use crate::record::redact::Masker;
 
 /// What happens to a run's messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

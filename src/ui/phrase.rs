@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::event::{ApprovalHow, CheckPhase, Event, Mode, RunStatus, StepStatus};
+use crate::event::{ApprovalHow, CheckPhase, Event, Mode, RunStatus, StepStatus};
 
 use crate::text::count;
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::event::{Event, Mode, Record};
+use crate::event::{Event, Mode, Record};
 
 use super::sink::Objectives;
 

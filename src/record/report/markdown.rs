@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::event::{CheckPhase, Mode};
+use crate::event::{CheckPhase, Mode};
 use crate::playbook::duration::format_human;
 use crate::text::count;
 

@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
 
-use crate::engine::event::{Event, Record};
-use crate::record::redact::Masker;
+use crate::event::{Event, Masker, Record};
 
 /// Something that consumes a run's events: the journal, the live view, notifications.
 pub trait Sink: Send {
