@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::engine::probe::{self, ProbeEnv};
-use crate::event::{CheckPhase, Emitter, Event, millis};
+use crate::event::{Bus, CheckPhase, Event, millis};
 use crate::playbook::model::Check;
 
 /// How a check ended.
@@ -22,7 +22,7 @@ pub async fn run(
     phase: CheckPhase,
     step: Option<&str>,
     env: &ProbeEnv<'_>,
-    emitter: &Emitter,
+    emitter: &Bus,
 ) -> CheckOutcome {
     let started = Instant::now();
     let target = env

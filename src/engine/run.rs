@@ -20,7 +20,7 @@ use crate::engine::scheduler::{self, Preset, Schedule, StepsOutcome};
 use crate::engine::shared::Shared;
 use crate::engine::signal;
 use crate::event::{
-    ApprovalHow, CheckPhase, Clock, Emitter, Event, Masker, Mode, RunStatus, Sink, StepStatus,
+    ApprovalHow, Bus, CheckPhase, Clock, Event, Masker, Mode, RunStatus, Sink, StepStatus,
     WriteFault, millis,
 };
 use crate::notify;
@@ -188,7 +188,7 @@ pub async fn execute(
         })?;
         env.push((key.clone(), value));
     }
-    let emitter = Emitter::new(settings.run_id.clone(), masker, sinks);
+    let emitter = Bus::new(settings.run_id.clone(), masker, sinks);
     // A dry run sends nothing and journals nothing about it; `--no-notify` journals each
     // message it does not send.
     let courier = if settings.dry_run {
@@ -343,7 +343,7 @@ fn notifications(
     settings: &RunSettings,
     context: &Context,
     clock: &Clock,
-    emitter: &Arc<Emitter>,
+    emitter: &Arc<Bus>,
 ) -> Option<notify::Courier> {
     let playbook = &settings.playbook;
     let preapproved = if settings.yes {

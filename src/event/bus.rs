@@ -72,7 +72,7 @@ impl std::fmt::Display for WriteFault {
 }
 
 /// Fans events out to the sinks of one run.
-pub struct Emitter {
+pub struct Bus {
     run_id: String,
     masker: Arc<Masker>,
     target: Target,
@@ -85,12 +85,12 @@ enum Target {
     Sinks(Mutex<Vec<Box<dyn Sink>>>),
     /// A nested playbook's events go up through its parent, named `prefix/step`.
     Parent {
-        parent: Arc<Emitter>,
+        parent: Arc<Bus>,
         prefix: String,
     },
 }
 
-impl Emitter {
+impl Bus {
     #[must_use]
     pub fn new(run_id: String, masker: Arc<Masker>, sinks: Vec<Box<dyn Sink>>) -> Arc<Self> {
         Arc::new(Self {

@@ -12,7 +12,7 @@ mod mask;
 mod masked_span;
 mod time;
 
-pub use bus::{Emitter, Sink, WriteFault};
+pub use bus::{Bus, Sink, WriteFault};
 pub use event::{ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus};
 pub use mask::{MASK, Masker, RedactError, StreamMasker};
 pub use masked_span::{MaskedSpan, SecretAt, UnmaskError, unmask};

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::engine::context::Context;
-use crate::event::{Emitter, Record, Sink};
+use crate::event::{Bus, Record, Sink};
 use crate::notify::channel::Channel;
 use crate::notify::message::{Draft, RunFacts};
 use crate::notify::translate::Translator;
@@ -50,7 +50,7 @@ pub fn start(
     notify: &Notify,
     context: &Context,
     facts: RunFacts,
-    emitter: &Arc<Emitter>,
+    emitter: &Arc<Bus>,
     dispatch: &Dispatch,
 ) -> Option<(Notifier, Courier)> {
     let channels = Channel::all(notify, context);
@@ -64,7 +64,7 @@ pub fn start(
 fn spawn(
     channels: Vec<Channel>,
     facts: RunFacts,
-    emitter: &Arc<Emitter>,
+    emitter: &Arc<Bus>,
     dispatch: &Dispatch,
 ) -> (Notifier, Courier) {
     let (end, deadline) = watch::channel(None);
@@ -188,7 +188,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let emitter = Emitter::new(
+        let emitter = Bus::new(
             "r1".into(),
             Arc::new(Masker::default()),
             vec![Box::new(Collect(Arc::clone(&seen)))],

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::event::{Emitter, Event, Masker};
+use crate::event::{Bus, Event, Masker};
 use crate::notify::channel::Channel;
 use crate::notify::delivery::{self, Failure};
 use crate::notify::message::{About, Draft};
@@ -34,7 +34,7 @@ pub(crate) struct Worker {
     pub(crate) queue: mpsc::Receiver<Draft>,
     pub(crate) dropped: Dropped,
     pub(crate) end: Deadline,
-    pub(crate) emitter: Arc<Emitter>,
+    pub(crate) emitter: Arc<Bus>,
     pub(crate) dispatch: Dispatch,
     client: Option<Result<reqwest::Client, String>>,
     /// A channel whose URL did not render says so once, not for every message.
@@ -54,7 +54,7 @@ impl Worker {
         queue: mpsc::Receiver<Draft>,
         dropped: Dropped,
         end: Deadline,
-        emitter: Arc<Emitter>,
+        emitter: Arc<Bus>,
         dispatch: Dispatch,
     ) -> Self {
         Self {
