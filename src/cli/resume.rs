@@ -20,6 +20,7 @@ use crate::playbook::find::Library;
 use crate::playbook::model::{Playbook, VarValue};
 use crate::record::folder::RunFolder;
 use crate::record::replay::{RunState, Started, StepRecord};
+use crate::text::List;
 
 #[derive(Debug, clap::Args)]
 #[expect(
@@ -67,12 +68,7 @@ pub(crate) fn find_run(arg: &str, library: &Library) -> Result<RunFolder, Error>
             return RunFolder::open(c).map_err(|e| Error::Usage(e.to_string()));
         }
     }
-    let searched = candidates
-        .iter()
-        .skip(1)
-        .map(|c| format!("`{}`", c.display()))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let searched = List::ticked(candidates.iter().skip(1).map(|c| c.display()));
     Err(Error::Usage(format!(
         "no run `{arg}`: not a run folder, and not found as {searched}"
     )))

@@ -17,6 +17,7 @@ use crate::playbook::find::{self, Library};
 use crate::record::history::{self, Exercise, PastRun};
 use crate::record::lock;
 use crate::record::replay::RunState;
+use crate::text::List;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -45,11 +46,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
             .map_or_else(String::new, |p| format!(" of `{p}`"));
         eprintln!(
             "no runs{which} recorded in {}",
-            runs_roots(library)
-                .iter()
-                .map(|r| format!("`{}`", r.display()))
-                .collect::<Vec<_>>()
-                .join(", ")
+            List::ticked(runs_roots(library).iter().map(|r| r.display()))
         );
     } else {
         let mut rows =
