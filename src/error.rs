@@ -37,8 +37,8 @@ fn invalid_summary(d: &Diagnostics) -> String {
     let files: std::collections::BTreeSet<_> = d.0.iter().map(|x| x.path().to_path_buf()).collect();
     format!(
         "{} in {}",
-        crate::ui::count::count(errors, "error"),
-        crate::ui::count::count(files.len(), "playbook"),
+        crate::text::count(errors, "error"),
+        crate::text::count(files.len(), "playbook"),
     )
 }
 

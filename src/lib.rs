@@ -2,15 +2,18 @@
 //!
 //! The stages are the folders: `playbook` (file → validated model) → `plan` (model → order,
 //! waves, critical path) → `engine` (plan → events) → sinks (`record`, `notify`, `ui`); `cli`
-//! wires them to the terminal.
+//! wires them to the terminal. `text` (plurals, ticked lists) and `event` (events, the bus,
+//! masking, time) are the vocabulary every stage shares.
 
 mod cli;
 pub mod engine;
 mod error;
+pub mod event;
 pub mod notify;
 pub mod plan;
 pub mod playbook;
 pub mod record;
+mod text;
 mod ui;
 
 pub use error::Error;

@@ -7,6 +7,7 @@ use crate::cli::main::print_stdout;
 use crate::error::Error;
 use crate::playbook::duration::format_human;
 use crate::playbook::find::{self, Library};
+use crate::text::{List, count};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {}
@@ -42,7 +43,7 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
         eprintln!(
             "warning: `{}` is not listed: it has {}; run `runbook validate {}`",
             path.display(),
-            crate::ui::count::count(*errors, "error"),
+            count(*errors, "error"),
             path.display()
         );
     }
@@ -51,12 +52,7 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
         eprintln!("{line}");
     }
     if rows.len() == 1 {
-        let searched = library
-            .dirs()
-            .iter()
-            .map(|d| format!("`{}`", d.display()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let searched = List::ticked(library.dirs().iter().map(|d| d.display()));
         eprintln!("no playbooks found in {searched}");
         return Ok(ExitCode::SUCCESS);
     }

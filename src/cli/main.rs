@@ -88,11 +88,7 @@ pub(crate) fn check_env(
 ) -> Result<(), String> {
     match (&playbook.meta.environments, env) {
         (Some(allowed), Some(env)) if !allowed.iter().any(|a| a == env) => {
-            let list = allowed
-                .iter()
-                .map(|a| format!("`{a}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = crate::text::List::ticked(allowed);
             let hint = crate::playbook::diagnostic::did_you_mean_suffix(
                 env,
                 allowed.iter().map(String::as_str),

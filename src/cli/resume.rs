@@ -12,14 +12,15 @@ use indexmap::IndexMap;
 use sha2::{Digest as _, Sha256};
 
 use crate::cli::run::{launch, max_parallel, take_lock};
-use crate::engine::event::{ApprovalHow, RunStatus, StepStatus};
 use crate::engine::run::{Resume, RunSettings};
 use crate::engine::scheduler::Preset;
 use crate::error::Error;
+use crate::event::{ApprovalHow, RunStatus, StepStatus};
 use crate::playbook::find::Library;
 use crate::playbook::model::{Playbook, VarValue};
 use crate::record::folder::RunFolder;
 use crate::record::replay::{RunState, Started, StepRecord};
+use crate::text::List;
 
 #[derive(Debug, clap::Args)]
 #[expect(
@@ -67,12 +68,7 @@ pub(crate) fn find_run(arg: &str, library: &Library) -> Result<RunFolder, Error>
             return RunFolder::open(c).map_err(|e| Error::Usage(e.to_string()));
         }
     }
-    let searched = candidates
-        .iter()
-        .skip(1)
-        .map(|c| format!("`{}`", c.display()))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let searched = List::ticked(candidates.iter().skip(1).map(|c| c.display()));
     Err(Error::Usage(format!(
         "no run `{arg}`: not a run folder, and not found as {searched}"
     )))
@@ -161,7 +157,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let settings = RunSettings {
         vars,
         mode: if started.dry_run {
-            crate::engine::event::Mode::Drill
+            crate::event::Mode::Drill
         } else {
             started.mode
         },
@@ -245,7 +241,7 @@ fn whole_outputs(
         let Some(value) = outputs.get_mut(name) else {
             continue;
         };
-        match crate::record::masked_span::unmask(value, spans, secret) {
+        match crate::event::unmask(value, spans, secret) {
             Ok(whole) => *value = whole,
             Err(why) => unusable.push(format!(
                 "output `steps.{}.outputs.{name}` cannot be restored: {why}",
@@ -365,7 +361,7 @@ fn vars(playbook: &Playbook, started: &Started) -> Result<IndexMap<String, VarVa
         if let Some(declared) = vars.get(k) {
             let text = match v {
                 serde_json::Value::String(s) => match started.secret_spans.get(k) {
-                    Some(spans) => crate::record::masked_span::unmask(s, spans, &secret).map_err(|why| {
+                    Some(spans) => crate::event::unmask(s, spans, &secret).map_err(|why| {
                         Error::Refused(format!(
                             "not resumed: var `{k}` cannot be restored: {why}; later steps would not get the value it had in the run (secrets are never written to disk: set them as they were when the run started, then resume)"
                         ))

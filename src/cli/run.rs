@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
 use crate::cli::main::{check_env, load};
-use crate::engine::event::{Mode, RunStatus};
 use crate::engine::run::{RunSettings, execute};
 use crate::engine::scheduler::Preset;
 use crate::error::Error;
+use crate::event::{Mode, RunStatus};
 use crate::playbook::Playbook;
 use crate::playbook::diagnostic::did_you_mean_suffix;
 use crate::playbook::find::Library;
@@ -221,7 +221,7 @@ pub(crate) fn launch(
         source,
     })?;
     // The journal first: an event is on disk before anyone sees it.
-    let sinks: Vec<Box<dyn crate::engine::emitter::Sink>> = vec![
+    let sinks: Vec<Box<dyn crate::event::Sink>> = vec![
         Box::new(journal),
         crate::ui::for_terminal(json, verbose, objectives),
     ];
@@ -272,12 +272,12 @@ pub(crate) fn launch(
 /// Journals, after the run's end, that its report could not be written (if the journal can
 /// still be written): replay then reads the run as failed.
 fn journal_failure(folder: &RunFolder, run_id: &str, path: &Path, error: &std::io::Error) {
-    use crate::engine::emitter::Sink as _;
+    use crate::event::Sink as _;
     if let Ok(mut journal) = Journal::open(&folder.journal()) {
-        journal.event(&crate::engine::event::Record {
+        journal.event(&crate::event::Record {
             ts: Utc::now(),
             run_id: run_id.to_owned(),
-            event: crate::engine::event::Event::RecordFailed {
+            event: crate::event::Event::RecordFailed {
                 path: path.display().to_string(),
                 error: error.to_string(),
             },

@@ -10,13 +10,14 @@ use chrono::Utc;
 use crate::cli::list::table;
 use crate::cli::main::print_stdout;
 use crate::cli::resume::runs_roots;
-use crate::engine::event::RunStatus;
 use crate::error::Error;
+use crate::event::RunStatus;
 use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::find::{self, Library};
 use crate::record::history::{self, Exercise, PastRun};
 use crate::record::lock;
 use crate::record::replay::RunState;
+use crate::text::List;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -45,11 +46,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
             .map_or_else(String::new, |p| format!(" of `{p}`"));
         eprintln!(
             "no runs{which} recorded in {}",
-            runs_roots(library)
-                .iter()
-                .map(|r| format!("`{}`", r.display()))
-                .collect::<Vec<_>>()
-                .join(", ")
+            List::ticked(runs_roots(library).iter().map(|r| r.display()))
         );
     } else {
         let mut rows =

@@ -11,7 +11,7 @@ use crate::playbook::Validated;
 use crate::playbook::diagnostic::{Diagnostic, Diagnostics};
 use crate::playbook::find::{self, FindError, Library};
 use crate::playbook::model::Action;
-use crate::ui::count::count;
+use crate::text::count;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::playbook::Playbook;
 use crate::playbook::diagnostic::did_you_mean;
 use crate::playbook::model::VarValue;
+use crate::text::List;
 
 /// The playbook's vars with the overrides applied.
 pub(crate) fn apply(
@@ -30,11 +31,7 @@ pub(crate) fn apply(
                 None => format!(
                     "; the vars of `{}` are {}",
                     playbook.path().display(),
-                    declared
-                        .iter()
-                        .map(|d| format!("`{d}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    List::ticked(declared)
                 ),
             };
             return Err(Error::Usage(format!(

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::event::ApprovalHow;
 use crate::engine::prompt::{Line, Lines, Stop, wake_pair};
+use crate::event::ApprovalHow;
 
 /// How long a prompt whose terminal hung up waits for the SIGHUP that comes with it.
 const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);

@@ -3,10 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::engine::clock::millis;
-use crate::engine::emitter::Emitter;
-use crate::engine::event::{CheckPhase, Event};
 use crate::engine::probe::{self, ProbeEnv};
+use crate::event::{Bus, CheckPhase, Event, millis};
 use crate::playbook::model::Check;
 
 /// How a check ended.
@@ -24,7 +22,7 @@ pub async fn run(
     phase: CheckPhase,
     step: Option<&str>,
     env: &ProbeEnv<'_>,
-    emitter: &Emitter,
+    emitter: &Bus,
 ) -> CheckOutcome {
     let started = Instant::now();
     let target = env

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
-use crate::engine::event::{Mode, StepStatus};
+use crate::event::{Mode, StepStatus};
 use crate::playbook::model::{Playbook, Step, VarValue};
 use crate::playbook::template::{RenderFailure, Renderer, Template};
 

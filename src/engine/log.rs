@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::emitter::{Emitter, WriteFault};
-use crate::engine::event::Event;
 use crate::engine::process::OutputSink;
-use crate::record::redact::StreamMasker;
+use crate::event::{Bus, Event, StreamMasker, WriteFault};
 
 /// How much raw stdout and stderr is kept for outputs and `expect` (the log has everything).
 pub const CAPTURE_LIMIT: usize = 1024 * 1024;
@@ -49,7 +47,7 @@ pub struct StepLog {
     tail: VecDeque<String>,
     /// Masked bytes of the line not yet ended, per stream.
     partial: [Vec<u8>; 2],
-    emitter: Arc<Emitter>,
+    emitter: Arc<Bus>,
     step: String,
     last_event: Option<Instant>,
     /// The first write failure; nothing more is written after it, so the log never has a
@@ -60,12 +58,7 @@ pub struct StepLog {
 impl StepLog {
     /// Opens the step's log for appending and writes a separator. A log that cannot be
     /// written is a fault of the run's record, told to the bus (which stops the run).
-    pub fn open(
-        path: &Path,
-        step: &str,
-        emitter: Arc<Emitter>,
-        what: &str,
-    ) -> std::io::Result<Self> {
+    pub fn open(path: &Path, step: &str, emitter: Arc<Bus>, what: &str) -> std::io::Result<Self> {
         let opened = OpenOptions::new()
             .create(true)
             .append(true)

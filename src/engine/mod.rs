@@ -1,13 +1,10 @@
 //! Plan → Events: runs a playbook as a DAG of steps on tokio, with health checks, process
-//! groups, retries, approvals, rollbacks and masking; every state change an [`event::Event`].
+//! groups, retries, approvals, rollbacks and masking; every state change an [`Event`](crate::event::Event).
 
 pub mod approval;
 pub mod capture;
 pub mod check;
-pub mod clock;
 pub mod context;
-pub mod emitter;
-pub mod event;
 pub mod group;
 pub mod log;
 pub mod nested;

@@ -9,14 +9,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::engine::context::Context;
-use crate::engine::event::RunStatus;
 use crate::engine::run::{secret_values, steps_and_checks};
 use crate::engine::scheduler::Schedule;
 use crate::engine::shared::Shared;
+use crate::event::{Masker, RunStatus};
 use crate::playbook::find;
 use crate::playbook::model::{Playbook, PlaybookRef, Step};
-use crate::record::redact::Masker;
-use crate::ui::count::count;
+use crate::text::count;
 
 /// Runs the nested playbook of `step` to its end: `Err` says why it failed.
 ///
@@ -123,7 +122,7 @@ async fn run_nested(shared: &Shared, step: &Step, reference: &PlaybookRef) -> Re
                 .steps
                 .iter()
                 .zip(&outcome.status)
-                .filter(|(_, s)| **s == crate::engine::event::StepStatus::Failed)
+                .filter(|(_, s)| **s == crate::event::StepStatus::Failed)
                 .map(|(s, _)| s.id.as_str())
                 .collect();
             Err(if failed.is_empty() {

@@ -206,7 +206,7 @@ pub(crate) fn describe_reqwest(e: &reqwest::Error, limit: Duration) -> String {
     if e.is_timeout() {
         return format!(
             "no answer within {}",
-            format_human(crate::engine::clock::millis(limit))
+            format_human(crate::event::millis(limit))
         );
     }
     if e.is_connect() {
@@ -243,7 +243,7 @@ async fn tcp(t: &Template, env: &ProbeEnv<'_>, limit: Duration) -> Result<Attemp
         )),
         Err(_) => Attempt::fail(format!(
             "no connection to {address} within {}",
-            format_human(crate::engine::clock::millis(limit))
+            format_human(crate::event::millis(limit))
         )),
     })
 }
@@ -331,7 +331,7 @@ fn file(f: &FileProbe, env: &ProbeEnv<'_>) -> Result<Attempt, Attempt> {
         .ok()
         .and_then(|m| SystemTime::now().duration_since(m).ok())
         .unwrap_or_default();
-    let age_ms = crate::engine::clock::millis(age);
+    let age_ms = crate::event::millis(age);
     if let Some(max) = f.max_age
         && age > max.get()
     {

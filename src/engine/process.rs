@@ -82,7 +82,7 @@ impl CommandSpec {
     }
 }
 
-pub use crate::engine::event::Exit;
+pub use crate::event::Exit;
 
 /// How a finished child ended, in our words.
 fn exit_from_status(status: ExitStatus) -> Exit {

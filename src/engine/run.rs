@@ -13,20 +13,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::approval::Approvals;
 use crate::engine::check;
-use crate::engine::clock::{Clock, millis};
 use crate::engine::context::{Context, RunInfo};
-use crate::engine::emitter::{Emitter, Sink, WriteFault};
-use crate::engine::event::{ApprovalHow, CheckPhase, Event, Mode, RunStatus, StepStatus};
 use crate::engine::probe::{HttpClients, ProbeEnv};
 use crate::engine::process::Registry;
 use crate::engine::scheduler::{self, Preset, Schedule, StepsOutcome};
 use crate::engine::shared::Shared;
 use crate::engine::signal;
+use crate::event::{
+    ApprovalHow, Bus, CheckPhase, Clock, Event, Masker, Mode, RunStatus, Sink, StepStatus,
+    WriteFault, millis,
+};
 use crate::notify;
 use crate::playbook::find::Library;
 use crate::playbook::model::{Action, Playbook, VarValue};
 use crate::record::lock::Holder;
-use crate::record::redact::Masker;
 
 /// Everything a run is told.
 pub struct RunSettings {
@@ -188,7 +188,7 @@ pub async fn execute(
         })?;
         env.push((key.clone(), value));
     }
-    let emitter = Emitter::new(settings.run_id.clone(), masker, sinks);
+    let emitter = Bus::new(settings.run_id.clone(), masker, sinks);
     // A dry run sends nothing and journals nothing about it; `--no-notify` journals each
     // message it does not send.
     let courier = if settings.dry_run {
@@ -343,7 +343,7 @@ fn notifications(
     settings: &RunSettings,
     context: &Context,
     clock: &Clock,
-    emitter: &Arc<Emitter>,
+    emitter: &Arc<Bus>,
 ) -> Option<notify::Courier> {
     let playbook = &settings.playbook;
     let preapproved = if settings.yes {

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use crate::engine::clock::millis;
-use crate::engine::event::{Event, Exit, StepStatus};
 use crate::engine::log::StepLog;
 use crate::engine::process::{self, CommandSpec};
 use crate::engine::shared::Shared;
 use crate::engine::step::{self, StepResult};
+use crate::event::{Event, Exit, StepStatus, millis};
 use crate::playbook::model::{OnFailure, Step};
 
 /// A step's state before scheduling starts.

@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::approval::Approvals;
 use crate::engine::context::{Context, RunInfo};
-use crate::engine::emitter::Emitter;
 use crate::engine::probe::HttpClients;
 use crate::engine::process::Registry;
+use crate::event::Bus;
 use crate::playbook::find::Library;
 use crate::playbook::model::Playbook;
 
@@ -20,7 +20,7 @@ use crate::playbook::model::Playbook;
 pub struct Shared {
     pub playbook: Arc<Playbook>,
     pub context: Context,
-    pub emitter: Arc<Emitter>,
+    pub emitter: Arc<Bus>,
     pub http: Arc<HttpClients>,
     pub approvals: Arc<Approvals>,
     /// Cancelled on SIGINT/SIGTERM: running steps terminate their process groups.

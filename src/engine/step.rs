@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use crate::engine::approval::{Ask, Decision};
 use crate::engine::check;
-use crate::engine::clock::millis;
-use crate::engine::event::{CheckPhase, Event, Exit, StepStatus};
 use crate::engine::log::StepLog;
 use crate::engine::probe::{self, ProbeEnv};
 use crate::engine::process::{self, CommandSpec};
 use crate::engine::shared::Shared;
+use crate::event::{CheckPhase, Event, Exit, StepStatus, millis};
 use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::model::{Action, OutputSource, Step};
 use crate::playbook::template::Template;
@@ -423,7 +422,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
             } else {
                 let why = format!(
                     "check did not pass after {} ({})",
-                    crate::ui::count::count(outcome.attempts as usize, "attempt"),
+                    crate::text::count(outcome.attempts as usize, "attempt"),
                     outcome.detail
                 );
                 Attempt::fail(None, why, Vec::new())

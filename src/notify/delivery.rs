@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+use crate::event::millis;
 use crate::notify::channel::Target;
 use crate::playbook::duration::format_human;
 
@@ -173,10 +174,6 @@ fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         .ok()?
         .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
-
-fn millis(d: Duration) -> u64 {
-    crate::engine::clock::millis(d)
 }
 
 #[cfg(test)]

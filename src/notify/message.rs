@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::engine::event::Mode;
+use crate::event::Mode;
 use crate::notify::text::Rich;
 use crate::playbook::duration::format_human;
 

@@ -10,8 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::engine::context::Context;
-use crate::engine::emitter::{Emitter, Sink};
-use crate::engine::event::Record;
+use crate::event::{Bus, Record, Sink};
 use crate::notify::channel::Channel;
 use crate::notify::message::{Draft, RunFacts};
 use crate::notify::translate::Translator;
@@ -51,7 +50,7 @@ pub fn start(
     notify: &Notify,
     context: &Context,
     facts: RunFacts,
-    emitter: &Arc<Emitter>,
+    emitter: &Arc<Bus>,
     dispatch: &Dispatch,
 ) -> Option<(Notifier, Courier)> {
     let channels = Channel::all(notify, context);
@@ -65,7 +64,7 @@ pub fn start(
 fn spawn(
     channels: Vec<Channel>,
     facts: RunFacts,
-    emitter: &Arc<Emitter>,
+    emitter: &Arc<Bus>,
     dispatch: &Dispatch,
 ) -> (Notifier, Courier) {
     let (end, deadline) = watch::channel(None);
@@ -147,10 +146,9 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::engine::event::{Event, Mode};
+    use crate::event::{Event, Masker, Mode};
     use crate::notify::channel::{Kind, Target};
     use crate::notify::message::Preapproved;
-    use crate::record::redact::Masker;
 
     /// Keeps every event it is given.
     struct Collect(Arc<Mutex<Vec<Event>>>);
@@ -190,7 +188,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let emitter = Emitter::new(
+        let emitter = Bus::new(
             "r1".into(),
             Arc::new(Masker::default()),
             vec![Box::new(Collect(Arc::clone(&seen)))],

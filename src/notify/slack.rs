@@ -92,7 +92,7 @@ fn tail_text(lines: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::event::Mode;
+    use crate::event::Mode;
     use crate::notify::message::{About, Footer};
 
     fn draft(urgent: bool) -> Draft {

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Map;
 
-use crate::engine::event::{CheckPhase, Event, Mode, Record, RunStatus, StepStatus};
+use crate::event::{CheckPhase, Event, Mode, Record, RunStatus, StepStatus};
 use crate::notify::message::{About, Draft, Footer, Preapproved, RunFacts};
 use crate::notify::text::Rich;
 use crate::playbook::duration::format_human;

@@ -8,12 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::engine::emitter::Emitter;
-use crate::engine::event::Event;
+use crate::event::{Bus, Event, Masker};
 use crate::notify::channel::Channel;
 use crate::notify::delivery::{self, Failure};
 use crate::notify::message::{About, Draft};
-use crate::record::redact::Masker;
 
 /// What happens to a run's messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +34,7 @@ pub(crate) struct Worker {
     pub(crate) queue: mpsc::Receiver<Draft>,
     pub(crate) dropped: Dropped,
     pub(crate) end: Deadline,
-    pub(crate) emitter: Arc<Emitter>,
+    pub(crate) emitter: Arc<Bus>,
     pub(crate) dispatch: Dispatch,
     client: Option<Result<reqwest::Client, String>>,
     /// A channel whose URL did not render says so once, not for every message.
@@ -56,7 +54,7 @@ impl Worker {
         queue: mpsc::Receiver<Draft>,
         dropped: Dropped,
         end: Deadline,
-        emitter: Arc<Emitter>,
+        emitter: Arc<Bus>,
         dispatch: Dispatch,
     ) -> Self {
         Self {

@@ -14,7 +14,7 @@ use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::model::{
     Action, Check, HttpBody, HttpProbe, IncludeLogs, OutputSource, Playbook, Probe, Step, VarValue,
 };
-use crate::ui::count::count;
+use crate::text::count;
 
 /// Everything a reviewer needs to approve a new version of a playbook.
 #[derive(Debug, Clone, Serialize)]

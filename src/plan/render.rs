@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::plan::critical_path::Plan;
 use crate::playbook::duration::{HumanDuration, format_human};
-use crate::ui::count::count;
+use crate::text::count;
 
 /// How `plan` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -11,6 +11,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use crate::playbook::diagnostic::{Diagnostic, SourceFile, Suggester, did_you_mean};
+use crate::text::List;
 
 pub(crate) type Span = Range<usize>;
 
@@ -108,7 +109,7 @@ impl<'f> Cx<'f> {
             }
             None => format!(
                 "remove it; the keys allowed here are {}",
-                backticked(allowed)
+                List::ticked(allowed)
             ),
         };
         self.diagnostics
@@ -193,13 +194,6 @@ impl<'f> Cx<'f> {
             _ => format!("in `{}`", keys(path)),
         }
     }
-}
-
-fn backticked(keys: &[&str]) -> String {
-    keys.iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// How a found value is named in "expected X, found Y".

@@ -12,6 +12,7 @@ use toml::de::{DeTable, DeValue};
 use crate::playbook::decode::Span;
 use crate::playbook::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean};
 use crate::playbook::validate::{Validated, validate};
+use crate::text::List;
 
 /// Why a playbook could not be found or read.
 #[derive(Debug, thiserror::Error)]
@@ -191,21 +192,9 @@ impl Library {
         let suggestion = match did_you_mean(name, all_names.iter().map(String::as_str)) {
             Some(c) => format!("; did you mean `{c}`?"),
             None if all_names.is_empty() => String::new(),
-            None => format!(
-                "; the playbooks there are {}",
-                all_names
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => format!("; the playbooks there are {}", List::ticked(&all_names)),
         };
-        let searched = self
-            .dirs
-            .iter()
-            .map(|d| format!("`{}`", d.display()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let searched = List::ticked(self.dirs.iter().map(|d| d.display()));
         Err(FindError::NotFound {
             name: name.to_owned(),
             searched: format!("{searched} (set --dir or $RUNBOOK_PATH)"),

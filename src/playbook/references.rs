@@ -16,6 +16,7 @@ use crate::playbook::graph::{self, Ancestry};
 use crate::playbook::model::Playbook;
 use crate::playbook::raw::RawPlaybook;
 use crate::playbook::template::{HELPERS, Usage};
+use crate::text::List;
 
 /// When a template is rendered, which decides the steps it may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,11 +268,7 @@ impl Checker<'_> {
         if let Some(close) = did_you_mean(name, fields.iter().copied()) {
             let _ = write!(message, ", did you mean `{close}`?");
         }
-        let list = fields
-            .iter()
-            .map(|f| format!("`{root}.{f}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = List::ticked(fields.iter().map(|f| format!("{root}.{f}")));
         self.error(span, message, format!("use one of {list}"));
     }
 

@@ -16,6 +16,7 @@ use crate::playbook::model::{
 use crate::playbook::raw::{RawOutput, RawPlaybook, RawStep};
 use crate::playbook::references::Scope;
 use crate::playbook::validate::{Validator, is_playbook_name, is_step_id};
+use crate::text::List;
 
 /// The step ids found in the first pass, by position and by name.
 #[derive(Debug, Default)]
@@ -274,11 +275,7 @@ impl Validator<'_> {
         .into_iter()
         .filter_map(|(k, span)| span.map(|span| (k, span)))
         .collect();
-        let keys = ACTION_KEYS
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let keys = List::ticked(ACTION_KEYS);
         let action_key = match present.as_slice() {
             [] => {
                 let broken = ACTION_KEYS
@@ -364,11 +361,7 @@ impl Validator<'_> {
                 } else {
                     format!(
                         "`{key}` applies to {} steps; remove it here",
-                        allowed
-                            .iter()
-                            .map(|a| format!("`{a}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        List::ticked(allowed)
                     )
                 };
                 self.error(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::event::{Mode, RunStatus};
+use crate::event::{Mode, RunStatus};
 use crate::record::replay::RunState;
 
 /// One past run.

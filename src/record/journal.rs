@@ -8,8 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::engine::emitter::{Sink, WriteFault};
-use crate::engine::event::Record;
+use crate::event::{Record, Sink, WriteFault};
 
 /// Appends events to `journal.jsonl`.
 pub struct Journal {
@@ -121,7 +120,7 @@ fn ends_torn(file: &mut File) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::event::{Event, RunStatus};
+    use crate::event::{Event, RunStatus};
 
     fn record() -> Record {
         Record {

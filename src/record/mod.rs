@@ -1,13 +1,11 @@
 //! Events → the run's record: the run folder, the durable journal, replay of a journal into a
-//! run state, secret masking, and the lock that keeps two runs of one playbook apart.
+//! run state, and the lock that keeps two runs of one playbook apart.
 
 pub mod folder;
 pub mod history;
 pub mod journal;
 pub mod lock;
 pub mod log_tail;
-pub mod masked_span;
-pub mod redact;
 pub mod replay;
 pub mod report;
 pub mod written;

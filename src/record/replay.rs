@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use crate::engine::event::{
-    ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus,
+use crate::event::{
+    ApprovalHow, CheckPhase, Event, Exit, MaskedSpan, Mode, Record, RunStatus, StepStatus,
 };
-use crate::record::masked_span::MaskedSpan;
 
 /// Why a journal cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +50,7 @@ pub struct Started {
     pub runbook_version: String,
     pub max_parallel: usize,
     pub selection: Option<String>,
-    /// Where the secrets of masked string vars are (see [`crate::record::masked_span::unmask`]).
+    /// Where the secrets of masked string vars are (see [`crate::event::unmask`]).
     pub secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
 }
 
@@ -95,7 +94,7 @@ pub struct StepRecord {
     pub exit_code: Option<i32>,
     /// Masked, as journaled.
     pub outputs: BTreeMap<String, String>,
-    /// Where the secrets of masked outputs are (see [`crate::record::masked_span::unmask`]).
+    /// Where the secrets of masked outputs are (see [`crate::event::unmask`]).
     pub secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
     pub attempts: Vec<AttemptRecord>,
     pub duration_ms: Option<u64>,

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::engine::event::Record;
+use crate::event::Record;
 
 use super::sink::Sink;
 

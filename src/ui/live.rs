@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
-use crate::engine::event::{Event, Record};
+use crate::event::{Event, Record};
 
 use super::paint::Paint;
 use super::phrase::{Known, check_label, describe, mode_label, sanitize};
@@ -397,7 +397,7 @@ mod tests {
     use indicatif::InMemoryTerm;
 
     use super::*;
-    use crate::engine::event::{ApprovalHow, StepStatus};
+    use crate::event::{ApprovalHow, StepStatus};
     use crate::ui::script::{full_run, objectives, record};
 
     const PLAIN: Paint = Paint { color: false };

@@ -1,7 +1,6 @@
 //! Text for people, and the sinks that turn the engine's events into it: the live view on a
 //! terminal, plain timestamped lines without one, or the journal's JSON lines for `--json`.
 
-pub(crate) mod count;
 mod json;
 mod live;
 mod paint;

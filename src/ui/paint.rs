@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use console::Style;
 use indicatif::{ProgressState, ProgressStyle};
 
+use crate::event::millis;
+
 use super::phrase::{Tone, format_human};
-use super::rto::{RtoClock, millis};
+use super::rto::RtoClock;
 
 /// Braille spinner frames; the last is shown when a bar finishes (ours are cleared first).
 const FRAMES: [&str; 11] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏", " "];

@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::event::{ApprovalHow, CheckPhase, Event, Mode, RunStatus, StepStatus};
+use crate::event::{ApprovalHow, CheckPhase, Event, Mode, RunStatus, StepStatus};
 
-use super::count::count;
+use crate::text::count;
 
 /// How a line should look: the live view picks a glyph and colour from it, plain ignores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use chrono::{DateTime, Local, Utc};
 
-use crate::engine::event::{Event, Record};
+use crate::event::{Event, Record};
 
 use super::phrase::{Known, describe, sanitize};
 use super::sink::{Objectives, Sink, last_lines};
@@ -205,7 +205,7 @@ mod tests {
             0,
             Event::StepFinished {
                 step: "restore".into(),
-                status: crate::engine::event::StepStatus::Skipped,
+                status: crate::event::StepStatus::Skipped,
                 reason: Some("dry run".into()),
                 outputs: std::collections::BTreeMap::new(),
                 exit_code: None,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::event::{Event, Mode, Record};
+use crate::event::{Event, Mode, Record, millis};
 
 use super::sink::Objectives;
 
@@ -82,10 +82,6 @@ impl RtoClock {
 fn instant_of(ts: DateTime<Utc>) -> Instant {
     let ago = (Utc::now() - ts).to_std().unwrap_or_default();
     Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
-}
-
-pub(crate) fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

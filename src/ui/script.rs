@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::engine::event::{
-    ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus,
-};
+use crate::event::{ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus};
 
 use super::sink::{Objectives, Sink};
 

@@ -9,7 +9,7 @@ use super::json::Json;
 use super::live::Live;
 use super::plain::Plain;
 
-pub(crate) use crate::engine::emitter::Sink;
+pub(crate) use crate::event::Sink;
 
 /// How many lines of a failed step's output are shown (cli.md, "Terminal output").
 pub(crate) const TAIL_LINES: usize = 20;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::event::{ApprovalHow, Mode, StepStatus};
+use crate::event::{ApprovalHow, Mode, StepStatus};
 use crate::plan::Plan;
 use crate::playbook::duration::HumanDuration;
 use crate::playbook::model::{IncludeLogs, Playbook};

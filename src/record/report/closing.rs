@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::playbook::duration::format_human;
 use crate::playbook::model::IncludeLogs;
-use crate::ui::count::count;
+use crate::text::count;
 
 use super::escape::{cell, cell_code, code, fence, is_short, text};
 use super::md::{Md, human, when};

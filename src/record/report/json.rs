@@ -75,7 +75,7 @@ fn run(r: &Report) -> Value {
         "sha256": h.sha256,
         "sha256_prefix": h.sha256_prefix(),
         "runbook_version": h.runbook_version,
-        "mode": h.mode.map(crate::engine::event::Mode::as_str),
+        "mode": h.mode.map(crate::event::Mode::as_str),
         "dry_run": h.dry_run,
         "env": h.env,
         "commander": h.commander,

@@ -4,9 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::event::{CheckPhase, Mode};
+use crate::event::{CheckPhase, Mode};
 use crate::playbook::duration::format_human;
-use crate::ui::count::count;
+use crate::text::count;
 
 use super::closing::{comparison, failures, notifications, signoff};
 use super::escape::{cell, cell_code, code, fence, text};

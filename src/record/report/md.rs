@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::engine::event::{ApprovalHow, CheckPhase};
+use crate::event::{ApprovalHow, CheckPhase};
 use crate::playbook::duration::format_human;
 
 use super::escape::code;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::event::{ApprovalHow, CheckPhase, Mode, StepStatus};
+use crate::event::{ApprovalHow, CheckPhase, Mode, StepStatus};
 use crate::playbook::model::{IncludeLogs, Playbook};
 use crate::record::replay::RunState;
 

@@ -7,9 +7,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::engine::event::{
-    ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus,
-};
+use crate::event::{ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus};
 use crate::playbook::model::Playbook;
 use crate::playbook::{SourceFile, validate};
 use crate::record::replay::RunState;

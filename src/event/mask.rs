@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-use crate::record::masked_span::{MaskedSpan, SecretAt};
+use crate::event::{MaskedSpan, SecretAt};
 
 /// What every occurrence of a secret is replaced with.
 pub const MASK: &str = "***";
@@ -117,7 +117,7 @@ impl Masker {
     /// Where the secrets are in `text`, as masking will hide them: for each `***` of the masked
     /// text, its byte offset there and the secrets that made it up (by name, at their offset in
     /// what the `***` hides). With these, the text can be put together again from the secrets
-    /// alone ([`unmask`](crate::record::masked_span::unmask)), so no secret needs to be written anywhere. Empty when no secret occurs.
+    /// alone ([`unmask`](crate::event::unmask)), so no secret needs to be written anywhere. Empty when no secret occurs.
     #[must_use]
     pub fn spans(&self, text: &str) -> Vec<MaskedSpan> {
         let Some(inner) = self.inner.as_deref() else {

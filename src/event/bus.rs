@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
 
-use crate::engine::event::{Event, Record};
-use crate::record::redact::Masker;
+use crate::event::{Event, Masker, Record};
 
 /// Something that consumes a run's events: the journal, the live view, notifications.
 pub trait Sink: Send {
@@ -73,7 +72,7 @@ impl std::fmt::Display for WriteFault {
 }
 
 /// Fans events out to the sinks of one run.
-pub struct Emitter {
+pub struct Bus {
     run_id: String,
     masker: Arc<Masker>,
     target: Target,
@@ -86,12 +85,12 @@ enum Target {
     Sinks(Mutex<Vec<Box<dyn Sink>>>),
     /// A nested playbook's events go up through its parent, named `prefix/step`.
     Parent {
-        parent: Arc<Emitter>,
+        parent: Arc<Bus>,
         prefix: String,
     },
 }
 
-impl Emitter {
+impl Bus {
     #[must_use]
     pub fn new(run_id: String, masker: Arc<Masker>, sinks: Vec<Box<dyn Sink>>) -> Arc<Self> {
         Arc::new(Self {

@@ -3,9 +3,9 @@
 //! Journaled for outputs and vars, it lets `resume` give later steps whole values without a
 //! secret ever being written to disk.
 
-use crate::record::redact::MASK;
+use crate::event::MASK;
 
-/// One `***` of a masked text and the secrets it hides, as [`Masker::spans`](crate::record::redact::Masker::spans) finds them.
+/// One `***` of a masked text and the secrets it hides, as [`Masker::spans`](crate::event::Masker::spans) finds them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MaskedSpan {
     /// Byte offset of the `***` in the masked text.
@@ -84,7 +84,7 @@ pub fn unmask(
 #[cfg(test)]
 mod tests {
     use super::{MaskedSpan, UnmaskError, unmask};
-    use crate::record::redact::{MASK, Masker};
+    use crate::event::{MASK, Masker};
 
     fn masker(secrets: &[&str]) -> Masker {
         Masker::new(secrets).expect("test secrets are small")

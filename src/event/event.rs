@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::record::masked_span::MaskedSpan;
+use crate::event::MaskedSpan;
 
 /// How a process ended; never a raw wait status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

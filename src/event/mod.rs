@@ -1,0 +1,19 @@
+//! The vocabulary between the engine and its sinks: the events of a run, the bus that masks,
+//! stamps and hands them to each sink, the masking itself, and the run's clock. It depends on
+//! nothing later than the playbook, so the engine, `record`, `notify` and `ui` all speak it.
+
+mod bus;
+#[expect(
+    clippy::module_inception,
+    reason = "the folder is the vocabulary; event.rs holds its main type, Event"
+)]
+mod event;
+mod mask;
+mod masked_span;
+mod time;
+
+pub use bus::{Bus, Sink, WriteFault};
+pub use event::{ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus};
+pub use mask::{MASK, Masker, RedactError, StreamMasker};
+pub use masked_span::{MaskedSpan, SecretAt, UnmaskError, unmask};
+pub use time::{Clock, millis};
