@@ -1,21 +1,13 @@
 //! The run record: a durable journal, resume after `kill -9`, the lock, run history.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::wait_until;
-use crate::util::{Test, journal, playbook};
-
-fn runbook() -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runbook"));
-    cmd.env_remove("RUNBOOK_PATH")
-        .env_remove("RUNBOOK_RUNS")
-        .env("NO_COLOR", "1");
-    cmd
-}
+use crate::util::{Test, journal, playbook, runbook};
 
 fn spawn(dir: &Path, args: &[&str]) -> Child {
     runbook()

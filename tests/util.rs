@@ -10,6 +10,16 @@ pub(crate) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The real binary as a plain process (for tests that spawn, signal or kill it), without the
+/// environment that would redirect it.
+pub(crate) fn runbook() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("runbook"));
+    cmd.env_remove("RUNBOOK_PATH")
+        .env_remove("RUNBOOK_RUNS")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
 /// A run of `runbook` in a fresh temporary folder.
 pub(crate) struct Test {
     /// Holds the scratch folder, which is `work/` inside it: a playbook written at the top of

@@ -12,14 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::wait_until;
-
-fn runbook() -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runbook"));
-    cmd.env_remove("RUNBOOK_PATH")
-        .env_remove("RUNBOOK_RUNS")
-        .env("NO_COLOR", "1");
-    cmd
-}
+use crate::util::runbook;
 
 fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut cmd = runbook();

@@ -16,17 +16,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use crate::util::runbook;
+
 /// Far longer than any command here takes; only a hang waits it out.
 const HANG: Duration = Duration::from_secs(60);
-
-/// The real binary, without the environment that would redirect it.
-fn runbook() -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runbook"));
-    cmd.env_remove("RUNBOOK_PATH")
-        .env_remove("RUNBOOK_RUNS")
-        .env("NO_COLOR", "1");
-    cmd
-}
 
 fn spawn(dir: &Path, args: &[&str]) -> Child {
     runbook()
