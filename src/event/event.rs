@@ -350,6 +350,27 @@ pub enum Event {
     },
 }
 
+/// The pattern of every event that always names its step, binding that name to `$step`: the one
+/// list of them, for `Event::step` and `Event::nest` (the check events name a step optionally).
+macro_rules! step_events {
+    ($step:ident) => {
+        Self::StepStarted { step: $step, .. }
+            | Self::StepAttemptFinished { step: $step, .. }
+            | Self::ProcessGroupChecked { step: $step, .. }
+            | Self::ProcessStarted { step: $step, .. }
+            | Self::StepFinished { step: $step, .. }
+            | Self::OutputSecrets { step: $step, .. }
+            | Self::BudgetExceeded { step: $step, .. }
+            | Self::ApprovalRequested { step: $step, .. }
+            | Self::ApprovalGiven { step: $step, .. }
+            | Self::ApprovalDeclined { step: $step, .. }
+            | Self::RollbackStarted { step: $step, .. }
+            | Self::RollbackFinished { step: $step, .. }
+            | Self::NotifyRequested { step: $step, .. }
+            | Self::StepOutput { step: $step, .. }
+    };
+}
+
 impl Event {
     /// Whether the event belongs in the journal (not the live view's transient lines).
     #[must_use]
@@ -361,20 +382,7 @@ impl Event {
     #[must_use]
     pub fn step(&self) -> Option<&str> {
         match self {
-            Self::StepStarted { step, .. }
-            | Self::StepAttemptFinished { step, .. }
-            | Self::ProcessGroupChecked { step, .. }
-            | Self::ProcessStarted { step, .. }
-            | Self::StepFinished { step, .. }
-            | Self::OutputSecrets { step, .. }
-            | Self::BudgetExceeded { step, .. }
-            | Self::ApprovalRequested { step, .. }
-            | Self::ApprovalGiven { step, .. }
-            | Self::ApprovalDeclined { step, .. }
-            | Self::RollbackStarted { step, .. }
-            | Self::RollbackFinished { step, .. }
-            | Self::NotifyRequested { step, .. }
-            | Self::StepOutput { step, .. } => Some(step),
+            step_events!(step) => Some(step),
             Self::CheckStarted { step, .. }
             | Self::CheckAttempt { step, .. }
             | Self::CheckFinished { step, .. } => step.as_deref(),
@@ -387,20 +395,7 @@ impl Event {
     pub fn nest(&mut self, prefix: &str) {
         let join = |s: &mut String| *s = format!("{prefix}/{s}");
         match self {
-            Self::StepStarted { step, .. }
-            | Self::StepAttemptFinished { step, .. }
-            | Self::ProcessGroupChecked { step, .. }
-            | Self::ProcessStarted { step, .. }
-            | Self::StepFinished { step, .. }
-            | Self::OutputSecrets { step, .. }
-            | Self::BudgetExceeded { step, .. }
-            | Self::ApprovalRequested { step, .. }
-            | Self::ApprovalGiven { step, .. }
-            | Self::ApprovalDeclined { step, .. }
-            | Self::RollbackStarted { step, .. }
-            | Self::RollbackFinished { step, .. }
-            | Self::NotifyRequested { step, .. }
-            | Self::StepOutput { step, .. } => join(step),
+            step_events!(step) => join(step),
             Self::CheckStarted { check, step, .. }
             | Self::CheckAttempt { check, step, .. }
             | Self::CheckFinished { check, step, .. } => {
