@@ -74,17 +74,21 @@ pub(crate) fn find_run(arg: &str, library: &Library) -> Result<RunFolder, Error>
     )))
 }
 
-/// Every runs root that may hold runs: `$RUNBOOK_RUNS`, else `runs/` beside each playbook folder.
+/// Every runs root that may hold runs: `$RUNBOOK_RUNS`, else `runs/` beside each playbook folder,
+/// and the runs root of a playbook in the current folder: `runbook run p.toml` followed by
+/// `runbook runs` or `runbook resume ID` in the same folder finds that run.
 pub(crate) fn runs_roots(library: &Library) -> Vec<PathBuf> {
     if let Some(root) = std::env::var_os("RUNBOOK_RUNS").filter(|r| !r.is_empty()) {
         return vec![PathBuf::from(root)];
     }
-    let mut roots: Vec<PathBuf> = library
-        .dirs()
-        .iter()
-        .map(|d| crate::cli::run::runs_root(&d.join("x.toml")))
-        .collect();
-    roots.dedup();
+    let folders = library.dirs().iter().map(PathBuf::as_path);
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for folder in folders.chain([Path::new("")]) {
+        let root = crate::cli::run::runs_root(&folder.join("x.toml"));
+        if !roots.contains(&root) {
+            roots.push(root);
+        }
+    }
     roots
 }
 

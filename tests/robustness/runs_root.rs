@@ -142,3 +142,40 @@ fn a_second_spelling_cannot_bypass_the_lock() {
     );
     assert!(!t.path().join("playbooks/runs").exists());
 }
+
+// See: #11
+#[test]
+fn a_run_of_a_playbook_in_the_current_folder_is_found_by_runs_report_and_resume() {
+    // The playbook's runs root is `runs/` beside its folder, so outside the current folder: the
+    // commands that take a run id look there too.
+    let t = Test::new().file(
+        "pb.toml",
+        &playbook("here", "[[steps]]\nid = \"a\"\nrun = \"true\"\n"),
+    );
+    let events = json_lines(
+        &t.run_args(["run", "pb.toml", "--json"])
+            .expect_code(0)
+            .stdout(),
+    );
+    let folder = run_dir(&events);
+    assert_eq!(run_folders(&t.runs_root()), [folder.clone()]);
+    let id = folder
+        .file_name()
+        .expect("an id")
+        .to_string_lossy()
+        .into_owned();
+    let runs = t.run_args(["runs"]).expect_code(0);
+    assert!(runs.stdout().contains(&id), "{}", runs.stdout());
+    let report = t.run_args(["report", &id]).expect_code(0);
+    assert!(
+        report.stdout().contains("**Status:** ok"),
+        "{}",
+        report.stdout()
+    );
+    let resume = t.run_args(["resume", &id]).expect_code(2);
+    assert!(
+        resume.stderr().contains("already finished (ok)"),
+        "found, and refused because it finished: {}",
+        resume.stderr()
+    );
+}
