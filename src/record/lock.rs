@@ -65,11 +65,23 @@ pub enum Outcome {
 
 /// Why the lock could not be handled at all.
 #[derive(Debug, thiserror::Error)]
-#[error("failed to use the lock `{}`", path.display())]
+#[error("failed to use the lock `{}`{}", path.display(), writable_hint(source))]
 pub struct LockError {
     path: PathBuf,
     #[source]
     source: std::io::Error,
+}
+
+/// What to do when the runs root cannot be written (a playbook at the top of a folder whose
+/// parent is not the user's: `~/x.toml` has its runs root in `/home/runs`).
+fn writable_hint(source: &std::io::Error) -> &'static str {
+    match source.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            " (its runs root cannot be written: set `RUNBOOK_RUNS` to a folder you can write, or \
+             keep the playbook in a `playbooks/` folder of your own)"
+        }
+        _ => "",
+    }
 }
 
 /// The lock file of a playbook.

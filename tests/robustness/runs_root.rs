@@ -179,3 +179,50 @@ fn a_run_of_a_playbook_in_the_current_folder_is_found_by_runs_report_and_resume(
         resume.stderr()
     );
 }
+
+// See: #11
+#[test]
+fn a_runs_root_that_cannot_be_written_says_how_to_choose_another() {
+    // As root, run as `nobody` in a folder it owns whose parent it cannot write: the runs root
+    // (`runs/` beside the playbook's folder) is out of reach.
+    let t = Test::new().file(
+        "mine/pb.toml",
+        &playbook("unwritable", "[[steps]]\nid = \"a\"\nrun = \"true\"\n"),
+    );
+    let mine = t.path().join("mine");
+    let binary = t.path().join("mine/runbook");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("runbook"), &binary).expect("copy the binary");
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "nobody"])
+        .arg(&mine)
+        .status()
+        .expect("chown runs");
+    assert!(chown.success(), "the tests run as root (chown)");
+    let mut dir = mine.clone();
+    while let Some(parent) = dir.parent() {
+        // Every folder up to `mine` must be searchable by `nobody`.
+        let _ = std::process::Command::new("chmod")
+            .arg("o+x")
+            .arg(parent)
+            .status();
+        dir = parent.to_path_buf();
+        if dir == Path::new("/tmp") || dir == Path::new("/") {
+            break;
+        }
+    }
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(&binary)
+        .args(["run", "pb.toml"])
+        .current_dir(&mine)
+        .env_remove("RUNBOOK_RUNS")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runuser runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("its runs root cannot be written: set `RUNBOOK_RUNS`"),
+        "{stderr}"
+    );
+}
