@@ -158,7 +158,7 @@ fn a_run_of_a_playbook_in_the_current_folder_is_found_by_runs_report_and_resume(
             .stdout(),
     );
     let folder = run_dir(&events);
-    assert_eq!(run_folders(&t.runs_root()), [folder.clone()]);
+    assert_eq!(run_folders(&t.runs_root()), std::slice::from_ref(&folder));
     let id = folder
         .file_name()
         .expect("an id")
