@@ -202,11 +202,8 @@ rollback = "touch ../three.undone"
 "#;
 
 fn runbook(dir: &Path) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runbook"));
+    let mut cmd = crate::util::runbook();
     cmd.current_dir(dir)
-        .env_remove("RUNBOOK_PATH")
-        .env_remove("RUNBOOK_RUNS")
-        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

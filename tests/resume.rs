@@ -7,22 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::wait_until;
-use crate::util::{Test, journal, playbook, runbook};
-
-fn spawn(dir: &Path, args: &[&str]) -> Child {
-    runbook()
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runbook starts")
-}
-
-fn count_lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
-}
+use crate::util::{Test, count_lines, journal, playbook, runbook, spawn};
 
 /// Three steps; the middle one waits for `go` to exist, so a test can kill the runner under it.
 const THREE: &str = r#"rto = "10m"

@@ -20,6 +20,33 @@ pub(crate) fn runbook() -> std::process::Command {
     cmd
 }
 
+/// The binary started in `dir` with `args`, stdin closed and its output piped.
+pub(crate) fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    spawn_with_env(dir, args, &[])
+}
+
+/// [`spawn`] with extra environment variables.
+pub(crate) fn spawn_with_env(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    use std::process::Stdio;
+    let mut cmd = runbook();
+    cmd.envs(env.iter().copied())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().expect("runbook starts")
+}
+
+/// How many lines a file has; 0 when it does not exist.
+pub(crate) fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
 /// A run of `runbook` in a fresh temporary folder.
 pub(crate) struct Test {
     /// Holds the scratch folder, which is `work/` inside it: a playbook written at the top of

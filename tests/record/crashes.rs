@@ -9,15 +9,15 @@ use crate::support::wait_until;
 use crate::util::{Test, journal, playbook};
 
 use super::{
-    SECRET, THREE, count_lines, crash_under_two, files_containing, kill_9, resume, spawn, stderr,
-    wait_exit, wait_for_text,
+    SECRET, THREE, count_lines, crash_under_two, files_containing, kill_9, resume, spawn_with_env,
+    stderr, wait_exit, wait_for_text,
 };
 
 #[test]
 fn an_interrupted_run_resumes_rerunning_only_the_cancelled_step() {
     // See: #11
     let t = Test::new().file("pb.toml", &playbook("interrupted", THREE));
-    let child = spawn(t.path(), &["run", "pb.toml", "--out", "run"], &[]);
+    let child = spawn_with_env(t.path(), &["run", "pb.toml", "--out", "run"], &[]);
     wait_for_text(&t.path().join("run/logs/two.log"), "waiting-for-go");
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -60,7 +60,7 @@ fn an_interrupted_idempotent_step_reruns_without_asking_and_a_failed_run_is_refu
         "needs = [\"one\"]\nidempotent = true\nrun",
     );
     let t = Test::new().file("pb.toml", &playbook("interrupted-idempotent", &idempotent));
-    let child = spawn(t.path(), &["run", "pb.toml", "--out", "run"], &[]);
+    let child = spawn_with_env(t.path(), &["run", "pb.toml", "--out", "run"], &[]);
     wait_for_text(&t.path().join("run/logs/two.log"), "waiting-for-go");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -166,7 +166,7 @@ fn runs_tells_a_live_run_from_a_crashed_one() {
             ),
         ),
     );
-    let child = spawn(t.path(), &["run", "live"], &[]);
+    let child = spawn_with_env(t.path(), &["run", "live"], &[]);
     let pid = child.id();
     assert!(wait_until(Duration::from_secs(30), || t
         .path()
@@ -200,7 +200,7 @@ fn runs_tells_a_live_run_from_a_crashed_one() {
 
     // An interrupted run can be resumed too, and says how.
     std::fs::remove_file(t.path().join("started")).expect("rm");
-    let child = spawn(t.path(), &["run", "live"], &[]);
+    let child = spawn_with_env(t.path(), &["run", "live"], &[]);
     assert!(wait_until(Duration::from_secs(30), || t
         .path()
         .join("started")
@@ -290,7 +290,7 @@ fn kill_9_at_random_moments_then_resume_loses_nothing_and_reruns_nothing_finishe
         let delay = Duration::from_millis(next(25));
         let t = Test::new().file("playbooks/pb.toml", &playbook("thirty", &body));
         let ledger = t.path().join("ledger");
-        let child = spawn(
+        let child = spawn_with_env(
             t.path(),
             &["run", "playbooks/pb.toml", "--out", "run"],
             &env,

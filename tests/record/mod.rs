@@ -8,29 +8,11 @@ mod secrets;
 mod write_failures;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use crate::support::wait_until;
-use crate::util::runbook;
-
-fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
-    let mut cmd = runbook();
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runbook starts")
-}
-
-fn count_lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
-}
+use crate::util::{count_lines, spawn_with_env};
 
 /// Waits until `file` contains `text`, or fails the test naming what it waited for.
 fn wait_for_text(file: &Path, text: &str) {
@@ -60,7 +42,7 @@ fn resume(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Outp
     let mut all = vec!["resume"];
     all.extend_from_slice(args);
     for _ in 0..300 {
-        let out = wait_exit(spawn(dir, &all, env));
+        let out = wait_exit(spawn_with_env(dir, &all, env));
         if !String::from_utf8_lossy(&out.stderr).contains("is still running") {
             return out;
         }
@@ -90,7 +72,7 @@ run = "echo run >> ../three.count; echo {{steps.one.outputs.v}} > ../three.value
 
 /// Runs `pb.toml` into `run` and kills the runner (-9) once step `two` waits for `go`.
 fn crash_under_two(dir: &Path, args: &[&str], times: usize) {
-    let child = spawn(dir, args, &[]);
+    let child = spawn_with_env(dir, args, &[]);
     let log = dir.join("run/logs/two.log");
     assert!(
         wait_until(Duration::from_secs(30), || std::fs::read_to_string(&log)

@@ -4,8 +4,8 @@
 use crate::util::{Test, journal, playbook};
 
 use super::{
-    SECRET, SECRET_OUTPUT, count_lines, files_containing, kill_9, resume, sha256_hex, spawn,
-    stderr, wait_exit, wait_for_text,
+    SECRET, SECRET_OUTPUT, count_lines, files_containing, kill_9, resume, sha256_hex,
+    spawn_with_env, stderr, wait_exit, wait_for_text,
 };
 
 #[test]
@@ -13,12 +13,12 @@ fn resume_gives_later_steps_the_whole_output_that_held_a_secret() {
     // See: #11
     let env = [("DB_PASSWORD", SECRET)];
     let t = Test::new().file("pb.toml", &playbook("secret-output", SECRET_OUTPUT));
-    let child = spawn(t.path(), &["run", "pb.toml", "--out", "run"], &env);
+    let child = spawn_with_env(t.path(), &["run", "pb.toml", "--out", "run"], &env);
     wait_for_text(&t.path().join("run/logs/two.log"), "waiting-for-go");
     kill_9(child);
 
     // Without the secret, the output cannot be whole: refused before anything runs.
-    let refused = wait_exit(spawn(t.path(), &["resume", "run", "--yes"], &[]));
+    let refused = wait_exit(spawn_with_env(t.path(), &["resume", "run", "--yes"], &[]));
     assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("`steps.make.outputs.dsn`")
@@ -79,14 +79,14 @@ run = "printf %s '{{vars.dsn}}' | sha256sum | cut -d ' ' -f 1 > ../three.sha"
     let t = Test::new().file("pb.toml", &playbook("secret-var", body));
     let dsn = format!("postgres://app:{SECRET}@db/x");
     let var = format!("dsn={dsn}");
-    let child = spawn(
+    let child = spawn_with_env(
         t.path(),
         &["run", "pb.toml", "--out", "run", "--var", &var],
         &env,
     );
     wait_for_text(&t.path().join("run/logs/two.log"), "waiting-for-go");
     kill_9(child);
-    let refused = wait_exit(spawn(t.path(), &["resume", "run", "--yes"], &[]));
+    let refused = wait_exit(spawn_with_env(t.path(), &["resume", "run", "--yes"], &[]));
     assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("var `dsn` cannot be restored"),

@@ -10,27 +10,15 @@ mod regressions;
 mod runs_root;
 mod step_flags;
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use crate::util::runbook;
+use crate::util::spawn;
 
 /// Far longer than any command here takes; only a hang waits it out.
 const HANG: Duration = Duration::from_secs(60);
-
-fn spawn(dir: &Path, args: &[&str]) -> Child {
-    runbook()
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runbook starts")
-}
 
 /// Waits for `child` up to `limit` (generous: only a hang waits it out), reading its output
 /// meanwhile; a child still running then is killed, and the test fails naming what hung.
