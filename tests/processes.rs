@@ -149,6 +149,25 @@ fn group_checked(run_dir: &Path, step: &str) -> Value {
     checked.into_iter().next().expect("one")
 }
 
+/// Fails naming the first of the script's processes (see [`escaping_script`]) still running.
+fn assert_none_survive(setsid: &str, daemon: &str, own: &str) {
+    for (what, marker) in [("setsid child", setsid), ("daemon", daemon), ("sleep", own)] {
+        assert_eq!(
+            running_with(marker),
+            Vec::<i32>::new(),
+            "the {what} survived"
+        );
+    }
+}
+
+/// Waits (bounded) until a process carrying each marker runs.
+fn wait_for_all(markers: &[&str]) {
+    let started = wait_until(LIMIT, || {
+        markers.iter().all(|m| !running_with(m).is_empty())
+    });
+    assert!(started, "the step never started its processes");
+}
+
 /// A step that leaves its process group twice before it sleeps: a `setsid` child, and a
 /// double-forked daemon in a session of its own, whose parent exits at once (so runbook, the
 /// subreaper, adopts it). With `ignore_term`, all of them ignore TERM.
@@ -185,17 +204,7 @@ fn a_timeout_kills_descendants_that_left_the_group_and_counts_them() {
     );
     let t = Test::new().file("p.toml", &text);
     t.run_args(["run", "p.toml", "--out", "out"]).expect_code(1);
-    for (what, marker) in [
-        ("setsid child", &setsid),
-        ("daemon", &daemon),
-        ("sleep", &own),
-    ] {
-        assert_eq!(
-            running_with(marker),
-            Vec::<i32>::new(),
-            "the {what} survived"
-        );
-    }
+    assert_none_survive(&setsid, &daemon, &own);
     let checked = group_checked(&t.path().join("out"), "hang");
     assert_eq!(checked["empty"], true, "{checked}");
     // sh, its sleep, and the two that left the group.
@@ -217,25 +226,10 @@ fn sigint_kills_descendants_that_left_the_group_and_counts_them() {
     );
     let t = Test::new().file("p.toml", &text);
     let runner = cleanup.spawn(&t, &["run", "p.toml", "--out", "out"], &[]);
-    let started = wait_until(LIMIT, || {
-        [&setsid, &daemon, &own]
-            .iter()
-            .all(|m| !running_with(m).is_empty())
-    });
-    assert!(started, "the step never started its processes");
+    wait_for_all(&[&setsid, &daemon, &own]);
     interrupt(runner);
     assert_eq!(cleanup.wait().code(), Some(130));
-    for (what, marker) in [
-        ("setsid child", &setsid),
-        ("daemon", &daemon),
-        ("sleep", &own),
-    ] {
-        assert_eq!(
-            running_with(marker),
-            Vec::<i32>::new(),
-            "the {what} survived"
-        );
-    }
+    assert_none_survive(&setsid, &daemon, &own);
     let checked = group_checked(&t.path().join("out"), "hang");
     assert_eq!(checked["empty"], true, "{checked}");
     assert_eq!(checked["killed"], 4, "{checked}");
@@ -256,12 +250,7 @@ fn a_second_sigint_kills_descendants_that_ignore_term_outside_the_group() {
     );
     let t = Test::new().file("p.toml", &text);
     let runner = cleanup.spawn(&t, &["run", "p.toml", "--out", "out"], &[]);
-    let started = wait_until(LIMIT, || {
-        [&setsid, &daemon, &own]
-            .iter()
-            .all(|m| !running_with(m).is_empty())
-    });
-    assert!(started, "the step never started its processes");
+    wait_for_all(&[&setsid, &daemon, &own]);
     interrupt(runner);
     let run_dir = t.path().join("out");
     let noticed = wait_until(LIMIT, || {
@@ -271,17 +260,7 @@ fn a_second_sigint_kills_descendants_that_ignore_term_outside_the_group() {
     assert!(noticed, "the first SIGINT was not journaled");
     interrupt(runner);
     assert_eq!(cleanup.wait().code(), Some(130));
-    for (what, marker) in [
-        ("setsid child", &setsid),
-        ("daemon", &daemon),
-        ("sleep", &own),
-    ] {
-        assert_eq!(
-            running_with(marker),
-            Vec::<i32>::new(),
-            "the {what} survived"
-        );
-    }
+    assert_none_survive(&setsid, &daemon, &own);
     let checked = group_checked(&run_dir, "hang");
     assert_eq!(checked["empty"], true, "{checked}");
     // sh and its sleep; for each of the two that left the group, a sh and its sleep.
