@@ -26,6 +26,14 @@ struct Terminal {
 }
 
 impl Terminal {
+    /// Waits (bounded) until the run journaled its question and the prompt is on the screen.
+    fn wait_for_prompt(&self, run_dir: &Path) {
+        let asked = wait_until(LIMIT, || {
+            journal_has(run_dir, "approval_requested") && self.screen().contains("[y/N]")
+        });
+        assert!(asked, "the prompt never showed:\n{}", self.screen());
+    }
+
     fn open(dir: &Path, args: &str, env: &[(&str, &str)]) -> Self {
         let binary = assert_cmd::cargo::cargo_bin("runbook");
         let screen = dir.join("screen.txt");
@@ -417,10 +425,7 @@ fn ctrl_c_at_a_prompt_interrupts_at_once_and_is_not_a_decline() {
     let t = Test::new().file("p.toml", &text);
     let run_dir = t.path().join("out");
     let mut term = Terminal::open(t.path(), "run p.toml --out out", &[]);
-    let asked = wait_until(LIMIT, || {
-        journal_has(&run_dir, "approval_requested") && term.screen().contains("[y/N]")
-    });
-    assert!(asked, "the prompt never showed:\n{}", term.screen());
+    term.wait_for_prompt(&run_dir);
     // Ctrl-C on the terminal, and nothing else: no Enter, no name, the keyboard stays open.
     term.type_keys("\u{3}");
     let code = term.wait();
@@ -451,10 +456,7 @@ fn a_terminal_hanging_up_at_a_prompt_interrupts_the_run_and_is_not_a_decline() {
     let t = Test::new().file("p.toml", &text);
     let run_dir = t.path().join("out");
     let term = Terminal::open(t.path(), "run p.toml --out out", &[]);
-    let asked = wait_until(LIMIT, || {
-        journal_has(&run_dir, "approval_requested") && term.screen().contains("[y/N]")
-    });
-    assert!(asked, "the prompt never showed:\n{}", term.screen());
+    term.wait_for_prompt(&run_dir);
     term.hang_up();
     assert!(
         wait_until(LIMIT, || journal_has(&run_dir, "run_finished")),
@@ -505,10 +507,7 @@ fn a_steps_duration_is_its_execution_and_the_approval_wait_is_beside_it() {
     let t = Test::new().file("p.toml", &text);
     let run_dir = t.path().join("out");
     let mut term = Terminal::open(t.path(), "run p.toml --out out", &[]);
-    let asked = wait_until(LIMIT, || {
-        journal_has(&run_dir, "approval_requested") && term.screen().contains("[y/N]")
-    });
-    assert!(asked, "the prompt never showed:\n{}", term.screen());
+    term.wait_for_prompt(&run_dir);
     // The person takes a while to answer.
     let pause = Duration::from_secs(3);
     std::thread::sleep(pause);
