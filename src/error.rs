@@ -22,6 +22,12 @@ pub enum Error {
     /// The run could not start or go on.
     #[error("{0}")]
     Run(String),
+    /// The run failed; the terminal view and the report say why.
+    #[error("the run failed")]
+    RunFailed,
+    /// The run was interrupted by a signal.
+    #[error("the run was interrupted")]
+    Interrupted,
     #[error("failed to start the async runtime: {0}")]
     Runtime(String),
     #[error("failed to write `{}`", path.display())]
@@ -49,7 +55,8 @@ impl Error {
         match self {
             Self::Invalid(_) | Self::Find(_) | Self::Usage(_) => 2,
             Self::Refused(_) => 3,
-            Self::Write { .. } | Self::Run(_) | Self::Runtime(_) => 1,
+            Self::Write { .. } | Self::Run(_) | Self::RunFailed | Self::Runtime(_) => 1,
+            Self::Interrupted => 130,
         }
     }
 }

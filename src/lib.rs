@@ -6,13 +6,15 @@
 //! masking, time) are the vocabulary every stage shares.
 
 mod cli;
-pub mod engine;
+mod engine;
 mod error;
-pub mod event;
-pub mod notify;
+mod event;
+mod http;
+mod notify;
 pub mod plan;
 pub mod playbook;
-pub mod record;
+mod record;
+mod session;
 mod text;
 mod ui;
 

@@ -85,6 +85,14 @@ impl Display for List {
     }
 }
 
+/// The OS's words for an error, without Rust's ` (os error 2)` suffix.
+pub(crate) fn os_error(error: &std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_owned(),
+        None => error.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,7 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
             path.display()
         );
     }
-    let (runs, _) = crate::record::history::scan(&crate::cli::resume::runs_roots(library));
+    let (runs, _) = crate::record::history::scan(&crate::session::runs_roots(library));
     for line in crate::cli::runs::drill_warnings(&policies, &runs) {
         eprintln!("{line}");
     }

@@ -39,6 +39,10 @@ pub(crate) fn main() -> ExitCode {
 }
 
 fn print_error(e: &Error) {
+    // The run's own view and report already said how it ended.
+    if matches!(e, Error::RunFailed | Error::Interrupted) {
+        return;
+    }
     let mut err = std::io::stderr().lock();
     if let Error::Invalid(diagnostics) = e {
         let _ = write!(err, "{diagnostics}");

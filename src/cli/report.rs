@@ -4,10 +4,11 @@
 use std::process::ExitCode;
 
 use crate::cli::main::print_stdout;
-use crate::cli::resume::{find_run, runs_roots};
+use crate::cli::resume::find_run;
 use crate::error::Error;
 use crate::playbook::find::Library;
 use crate::record::written::{self, ReportFormat};
+use crate::session::runs_roots;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

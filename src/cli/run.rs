@@ -1,25 +1,19 @@
 //! `runbook run NAME|FILE`: execute a playbook.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest as _, Sha256};
 
 use crate::cli::main::{check_env, load};
-use crate::engine::run::{RunSettings, execute};
 use crate::engine::scheduler::Preset;
 use crate::error::Error;
-use crate::event::{Mode, RunStatus};
+use crate::event::Mode;
 use crate::playbook::Playbook;
 use crate::playbook::diagnostic::did_you_mean_suffix;
 use crate::playbook::find::Library;
-use crate::record::folder::RunFolder;
-use crate::record::journal::Journal;
-use crate::record::lock::{self, Holder, Lock, Outcome};
-use crate::record::written::WriteError;
+use crate::session::{self, Request, Session, Start};
 
 #[derive(Debug, clap::Args)]
 #[expect(
@@ -101,24 +95,12 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     }
     let preset = selection(&playbook, args.only.as_deref(), args.from.as_deref())?;
     crate::cli::step_flags::check_approve(&playbook, library, &args.approve)?;
-    // The text that was validated is the copy kept in the run folder: reading the file again
-    // could copy something other than what runs, if it changed in between.
-    let bytes = playbook.source.text.as_bytes().to_vec();
-    let started = Utc::now();
-    let run_id = run_id(&playbook, started);
-    let root = runs_root(playbook.path());
-    let run_dir = args.out.clone().unwrap_or_else(|| root.join(&run_id));
-    let Some(lock) = take_lock(&playbook, &root, &run_id, started, args.break_lock)? else {
-        return Ok(ExitCode::SUCCESS);
-    };
-    let folder =
-        RunFolder::create(&run_dir, &bytes).map_err(|e| Error::Usage(crate::error::chain(&e)))?;
     let commander = args
         .commander
         .clone()
-        .or_else(crate::engine::run::user)
+        .or_else(session::user)
         .unwrap_or_else(|| "unknown".to_owned());
-    let settings = RunSettings {
+    let request = Request {
         playbook,
         vars,
         mode: match args.mode {
@@ -131,202 +113,25 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         incident_start: args.incident_start,
         yes: args.yes,
         approve: args.approve.clone(),
-        max_parallel: max_parallel(args.max_parallel),
-        run_id,
-        run_dir,
+        max_parallel: session::max_parallel(args.max_parallel),
         preset,
-        resume: None,
-        lock_taken: lock.taken_from.clone(),
-        no_notify: args.no_notify,
         selection: args
             .only
             .as_ref()
             .map(|o| format!("--only {o}"))
             .or_else(|| args.from.as_ref().map(|f| format!("--from {f}"))),
+        no_notify: args.no_notify,
+        break_lock: args.break_lock,
+        json: args.json,
+        verbose: args.verbose,
         library: library.clone(),
+        start: Start::New {
+            out: args.out.clone(),
+        },
     };
-    launch(settings, &folder, &[root], args.json, args.verbose)
-}
-
-/// `--max-parallel`, else the number of CPUs.
-pub(crate) fn max_parallel(flag: Option<u32>) -> usize {
-    flag.map_or_else(
-        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        |n| n as usize,
-    )
-}
-
-/// Takes the playbook's lock as its policy says: `None` when the run is skipped
-/// (`lock = "skip"`), an error naming the holder when it is refused.
-pub(crate) fn take_lock(
-    playbook: &Playbook,
-    runs_root: &Path,
-    run_id: &str,
-    started: DateTime<Utc>,
-    break_lock: bool,
-) -> Result<Option<Lock>, Error> {
-    let me = Holder {
-        run_id: run_id.to_owned(),
-        pid: std::process::id(),
-        host: crate::engine::run::host(),
-        started,
-    };
-    let path = lock::path(runs_root, &playbook.meta.name);
-    let mut waiting = |holder: &Holder| {
-        eprintln!(
-            "waiting for the lock of `{}`: held by {holder} (lock = \"wait\")",
-            playbook.meta.name
-        );
-    };
-    let outcome = lock::acquire(&path, &me, playbook.meta.lock, break_lock, &mut waiting)
-        .map_err(|e| Error::Run(crate::error::chain(&e)))?;
-    match outcome {
-        Outcome::Acquired(lock) => Ok(Some(lock)),
-        Outcome::Refused(holder) => Err(Error::Refused(format!(
-            "`{}` is already running: {holder}; wait for it to finish, or take over with --break-lock if that run is gone",
-            playbook.meta.name
-        ))),
-        Outcome::Skipped(holder) => {
-            eprintln!(
-                "skipped: `{}` is already running: {holder} (lock = \"skip\")",
-                playbook.meta.name
-            );
-            Ok(None)
-        }
-    }
-}
-
-/// Runs (or resumes) with the journal and the terminal view as sinks, writes the report, and
-/// turns the outcome into the exit code.
-pub(crate) fn launch(
-    settings: RunSettings,
-    folder: &RunFolder,
-    roots: &[PathBuf],
-    json: bool,
-    verbose: bool,
-) -> Result<ExitCode, Error> {
-    let p = &settings.playbook;
-    let objectives = crate::ui::Objectives {
-        rto_ms: p.meta.rto.map(|r| r.duration.as_millis()),
-        budgets: p
-            .steps
-            .iter()
-            .filter_map(|s| s.budget.map(|b| (s.id.clone(), b.as_millis())))
-            .collect(),
-        rto_start: p.meta.rto_clock.map(|c| p.steps[c.start].id.clone()),
-        rto_stop: p.meta.rto_clock.map(|c| p.steps[c.stop].id.clone()),
-    };
-    let journal = Journal::open(&folder.journal()).map_err(|source| Error::Write {
-        path: folder.journal(),
-        source,
-    })?;
-    // The journal first: an event is on disk before anyone sees it.
-    let sinks: Vec<Box<dyn crate::event::Sink>> = vec![
-        Box::new(journal),
-        crate::ui::for_terminal(json, verbose, objectives),
-    ];
-    let run_id = settings.run_id.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Runtime(e.to_string()))?;
-    let outcome = runtime.block_on(execute(settings, sinks));
-    // A prompt blocked on the terminal must not keep the process alive after the run.
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    let outcome = outcome.map_err(|e| Error::Run(crate::error::chain(&e)))?;
-    // Written after every run, failed and interrupted ones too. The record must not lie: a
-    // run whose journal, logs or report could not be written fails (exit 1), naming the file.
-    let report = crate::record::written::write(folder, roots);
-    if let Ok(path) = &report
-        && !json
-    {
-        eprintln!("report: {}", path.display());
-    }
-    if let Some(fault) = outcome.record_fault {
-        return Err(Error::Write {
-            path: fault.path.clone(),
-            source: fault.io_error(),
-        });
-    }
-    if let Err(e) = report {
-        let (path, error) = match e {
-            WriteError::Write { path, source } => (path, source),
-            WriteError::Render(e) => (
-                folder.report(),
-                std::io::Error::other(crate::error::chain(&e)),
-            ),
-        };
-        journal_failure(folder, &run_id, &path, &error);
-        return Err(Error::Write {
-            path,
-            source: error,
-        });
-    }
-    Ok(match outcome.status {
-        RunStatus::Ok => ExitCode::SUCCESS,
-        RunStatus::Failed => ExitCode::from(1),
-        RunStatus::Interrupted => ExitCode::from(130),
-    })
-}
-
-/// Journals, after the run's end, that its report could not be written (if the journal can
-/// still be written): replay then reads the run as failed.
-fn journal_failure(folder: &RunFolder, run_id: &str, path: &Path, error: &std::io::Error) {
-    use crate::event::Sink as _;
-    if let Ok(mut journal) = Journal::open(&folder.journal()) {
-        journal.event(&crate::event::Record {
-            ts: Utc::now(),
-            run_id: run_id.to_owned(),
-            event: crate::event::Event::RecordFailed {
-                path: path.display().to_string(),
-                error: error.to_string(),
-            },
-        });
-        journal.finish();
-    }
-}
-
-/// `20261123T020000Z-postgres-restore-7f3a`: sortable, readable, unique.
-fn run_id(playbook: &Playbook, at: DateTime<Utc>) -> String {
-    let mut h = Sha256::new();
-    h.update(at.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
-    h.update(std::process::id().to_le_bytes());
-    h.update(playbook.sha256.as_bytes());
-    let suffix = format!("{:x}", h.finalize());
-    format!(
-        "{}-{}-{}",
-        at.format("%Y%m%dT%H%M%SZ"),
-        playbook.meta.name,
-        &suffix[..4]
-    )
-}
-
-/// `$RUNBOOK_RUNS`, else `runs/` in the parent of the playbook's folder. The path is made
-/// absolute and its symlinks resolved first, so every spelling of one file (`x.toml` from
-/// inside its folder, `playbooks/x.toml`, a symlink to it) shares one runs root: one lock, one
-/// history.
-pub(crate) fn runs_root(playbook_path: &Path) -> PathBuf {
-    if let Some(root) = std::env::var_os("RUNBOOK_RUNS").filter(|r| !r.is_empty()) {
-        return PathBuf::from(root);
-    }
-    let path = resolved(playbook_path);
-    let folder = path.parent().unwrap_or(Path::new("/"));
-    folder.parent().unwrap_or(folder).join("runs")
-}
-
-/// The absolute path with symlinks resolved; for a file that does not exist (a folder's
-/// `x.toml` placeholder), its folder resolved and the name kept.
-fn resolved(path: &Path) -> PathBuf {
-    if let Ok(real) = path.canonicalize() {
-        return real;
-    }
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    match (absolute.parent(), absolute.file_name()) {
-        (Some(folder), Some(name)) => folder
-            .canonicalize()
-            .unwrap_or_else(|_| folder.to_path_buf())
-            .join(name),
-        _ => absolute,
+    match Session::open(request)? {
+        Some(session) => session.run().map(|()| ExitCode::SUCCESS),
+        None => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -9,13 +9,13 @@ use chrono::Utc;
 
 use crate::cli::list::table;
 use crate::cli::main::print_stdout;
-use crate::cli::resume::runs_roots;
 use crate::error::Error;
 use crate::event::RunStatus;
 use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::find::{self, Library};
 use crate::record::history::{self, Exercise, PastRun};
-use crate::record::lock;
+use crate::session::runs_roots;
+
 use crate::record::replay::RunState;
 use crate::text::List;
 
@@ -101,11 +101,11 @@ fn status(state: &RunState) -> String {
     let Some(started) = state.started.as_ref().filter(|_| state.finished.is_none()) else {
         return word.to_owned();
     };
-    let root = crate::cli::run::runs_root(Path::new(&started.path));
-    let live = lock::holder(&lock::path(&root, &started.playbook))
+    let root = crate::session::runs_root(Path::new(&started.path));
+    let live = crate::session::holder(&crate::session::lock_path(&root, &started.playbook))
         .filter(|h| h.run_id == state.run_id && h.is_live());
     match live {
-        Some(h) if h.host == crate::engine::run::host() => format!("running (pid {})", h.pid),
+        Some(h) if h.host == crate::session::host() => format!("running (pid {})", h.pid),
         Some(h) => format!("running (pid {} on {})", h.pid, h.host),
         None => format!("crashed: runbook resume {}", state.run_id),
     }

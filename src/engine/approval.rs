@@ -16,7 +16,7 @@ const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The answer to one approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Given {
         by: String,
         how: ApprovalHow,
@@ -33,7 +33,7 @@ pub enum Decision {
 
 /// What kind of approval is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ask {
+pub(crate) enum Ask {
     /// `confirm = "…"`: approve before the step starts.
     Confirm,
     /// `manual = "…"`: confirm that a person did it.
@@ -41,7 +41,7 @@ pub enum Ask {
 }
 
 /// Who may approve, and how.
-pub struct Approvals {
+pub(crate) struct Approvals {
     yes: bool,
     approve: Vec<String>,
     commander: String,
@@ -52,7 +52,7 @@ pub struct Approvals {
 
 impl Approvals {
     #[must_use]
-    pub fn new(yes: bool, approve: Vec<String>, commander: String) -> Self {
+    pub(crate) fn new(yes: bool, approve: Vec<String>, commander: String) -> Self {
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         Self {
             yes,
@@ -63,15 +63,9 @@ impl Approvals {
         }
     }
 
-    /// Whether `--approve ID` names a step.
-    #[must_use]
-    pub fn names(&self) -> &[String] {
-        &self.approve
-    }
-
     /// The answer, given in advance or asked at the terminal; [`Decision::Interrupted`] as soon
     /// as `cancel` fires, whether the prompt waits for its turn or for an answer.
-    pub async fn ask(
+    pub(crate) async fn ask(
         &self,
         kind: Ask,
         step: &str,

@@ -10,7 +10,7 @@ use crate::engine::process::OutputSink;
 /// (for `outputs` and `expect`) up to a cap each, and the last [`TAIL_LINES`] lines of the
 /// combined output (for failure reports), each line cut at [`MAX_LINE`] bytes.
 #[derive(Debug, Clone)]
-pub struct Capture {
+pub(crate) struct Capture {
     cap: usize,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
@@ -22,11 +22,11 @@ pub struct Capture {
 }
 
 /// How many lines of combined output [`Capture`] keeps at the end.
-pub const TAIL_LINES: usize = 20;
+pub(crate) const TAIL_LINES: usize = 20;
 /// Longest line [`Capture`] keeps in its tail; the rest of a longer line is dropped.
-pub const MAX_LINE: usize = 4096;
+pub(crate) const MAX_LINE: usize = 4096;
 /// Default cap of [`Capture`] on each of stdout and stderr.
-pub const DEFAULT_CAPTURE_CAP: usize = 1024 * 1024;
+pub(crate) const DEFAULT_CAPTURE_CAP: usize = 1024 * 1024;
 
 impl Default for Capture {
     fn default() -> Self {
@@ -37,7 +37,7 @@ impl Default for Capture {
 impl Capture {
     /// Keeps up to `cap` bytes of the head of stdout and of stderr.
     #[must_use]
-    pub fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             cap,
             stdout: Vec::new(),
@@ -51,37 +51,41 @@ impl Capture {
 
     /// The first `cap` bytes of stdout.
     #[must_use]
-    pub fn stdout_head(&self) -> &[u8] {
+    pub(crate) fn stdout_head(&self) -> &[u8] {
         &self.stdout
     }
 
     /// The first `cap` bytes of stderr.
+    #[cfg(test)]
     #[must_use]
-    pub fn stderr_head(&self) -> &[u8] {
+    pub(crate) fn stderr_head(&self) -> &[u8] {
         &self.stderr
     }
 
     /// How many bytes stdout had in all.
+    #[cfg(test)]
     #[must_use]
-    pub fn stdout_total(&self) -> u64 {
+    pub(crate) fn stdout_total(&self) -> u64 {
         self.stdout_total
     }
 
     /// How many bytes stderr had in all.
+    #[cfg(test)]
     #[must_use]
-    pub fn stderr_total(&self) -> u64 {
+    pub(crate) fn stderr_total(&self) -> u64 {
         self.stderr_total
     }
 
     /// Whether stdout was longer than the cap.
+    #[cfg(test)]
     #[must_use]
-    pub fn stdout_truncated(&self) -> bool {
+    pub(crate) fn stdout_truncated(&self) -> bool {
         self.stdout_total > self.stdout.len() as u64
     }
 
     /// The last [`TAIL_LINES`] lines of stdout and stderr as they came, invalid UTF-8 replaced.
     #[must_use]
-    pub fn tail_lines(&self) -> Vec<String> {
+    pub(crate) fn tail_lines(&self) -> Vec<String> {
         let lines: Vec<&Vec<u8>> = self
             .tail
             .iter()
@@ -94,8 +98,9 @@ impl Capture {
     }
 
     /// Bytes of memory held for output, to check that capture stays bounded.
+    #[cfg(test)]
     #[must_use]
-    pub fn retained_bytes(&self) -> usize {
+    pub(crate) fn retained_bytes(&self) -> usize {
         self.stdout.capacity()
             + self.stderr.capacity()
             + self.tail.iter().map(Vec::capacity).sum::<usize>()

@@ -9,27 +9,27 @@ use crate::playbook::model::Check;
 
 /// How a check ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckOutcome {
-    pub passed: bool,
-    pub attempts: u32,
+pub(crate) struct CheckOutcome {
+    pub(crate) passed: bool,
+    pub(crate) attempts: u32,
     /// The last attempt's words.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// Runs a check: once for an assessment, polled otherwise.
-pub async fn run(
+pub(crate) async fn run(
     check: &Check,
     phase: CheckPhase,
     step: Option<&str>,
     env: &ProbeEnv<'_>,
-    emitter: &Bus,
+    bus: &Bus,
 ) -> CheckOutcome {
     let started = Instant::now();
     let target = env
         .context
         .render(probe_target(check))
         .unwrap_or_else(|_| check.probe.target().to_owned());
-    emitter.emit(Event::CheckStarted {
+    bus.emit(Event::CheckStarted {
         check: check.id.clone(),
         step: step.map(str::to_owned),
         phase,
@@ -47,9 +47,9 @@ pub async fn run(
             .saturating_duration_since(attempt_started)
             .max(Duration::from_millis(1));
         let limit = check.attempt_timeout.get().min(remaining);
-        emitter.barrier();
+        bus.barrier();
         let result = probe::attempt(&check.probe, env, limit).await;
-        emitter.emit(Event::CheckAttempt {
+        bus.emit(Event::CheckAttempt {
             check: check.id.clone(),
             step: step.map(str::to_owned),
             attempt: attempts,
@@ -71,7 +71,7 @@ pub async fn run(
         }
     };
     let passed = first_pass.is_some();
-    emitter.emit(Event::CheckFinished {
+    bus.emit(Event::CheckFinished {
         check: check.id.clone(),
         step: step.map(str::to_owned),
         phase,

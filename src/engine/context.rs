@@ -15,24 +15,24 @@ use crate::playbook::template::{RenderFailure, Renderer, Template};
 
 /// What `run.*` says.
 #[derive(Debug, Clone)]
-pub struct RunInfo {
-    pub id: String,
-    pub mode: Mode,
-    pub env: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub commander: String,
-    pub dir: PathBuf,
+pub(crate) struct RunInfo {
+    pub(crate) id: String,
+    pub(crate) mode: Mode,
+    pub(crate) env: Option<String>,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) commander: String,
+    pub(crate) dir: PathBuf,
 }
 
 /// The values templates render against, shared by every step of a run.
-pub struct Context {
+pub(crate) struct Context {
     value: RwLock<Value>,
     renderer: Renderer,
 }
 
 impl Context {
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         playbook: &Playbook,
         vars: &IndexMap<String, VarValue>,
         run: &RunInfo,
@@ -64,7 +64,7 @@ impl Context {
         }
     }
 
-    pub fn render(&self, template: &Template) -> Result<String, RenderFailure> {
+    pub(crate) fn render(&self, template: &Template) -> Result<String, RenderFailure> {
         let value = self
             .value
             .read()
@@ -72,8 +72,24 @@ impl Context {
         self.renderer.render(template, &value)
     }
 
+    /// The playbook's `[env]`, rendered: name and value, or the name that failed and why.
+    pub(crate) fn render_env(
+        &self,
+        playbook: &Playbook,
+    ) -> Result<Vec<(String, String)>, (String, RenderFailure)> {
+        playbook
+            .env
+            .iter()
+            .map(|(key, template)| {
+                self.render(template)
+                    .map(|value| (key.clone(), value))
+                    .map_err(|e| (key.clone(), e))
+            })
+            .collect()
+    }
+
     /// Renders a `when` condition: `true` or `false`, nothing else.
-    pub fn condition(&self, template: &Template) -> Result<bool, RenderFailure> {
+    pub(crate) fn condition(&self, template: &Template) -> Result<bool, RenderFailure> {
         let text = self.render(template)?;
         match text.trim() {
             "true" => Ok(true),
@@ -85,7 +101,7 @@ impl Context {
     }
 
     /// Records a finished step for the templates of the steps after it.
-    pub fn record_step(
+    pub(crate) fn record_step(
         &self,
         id: &str,
         status: StepStatus,
@@ -102,7 +118,7 @@ impl Context {
 
     /// For a step a dry run did not execute: placeholders (`<steps.ID.outputs.NAME>`) that render
     /// in place of values that would only exist after a real run.
-    pub fn record_placeholder(&self, step: &Step) {
+    pub(crate) fn record_placeholder(&self, step: &Step) {
         let id = &step.id;
         let outputs: Map<String, Value> = step
             .outputs

@@ -16,7 +16,7 @@ use crate::engine::tree::{self, Identity, Tag, Tree};
 /// Whether process group `pgid` still has a live member (zombies do not count): a crashed
 /// runner's step may still be running.
 #[must_use]
-pub fn group_alive(pgid: u32) -> bool {
+pub(crate) fn group_alive(pgid: u32) -> bool {
     i32::try_from(pgid).is_ok_and(|raw| {
         raw > 0
             && killpg(Pid::from_raw(raw), None) != Err(Errno::ESRCH)
@@ -30,7 +30,7 @@ pub fn group_alive(pgid: u32) -> bool {
 /// `started` (give or take a second of clock rounding) is such a newcomer: the group we knew is
 /// gone.
 #[must_use]
-pub fn group_alive_since(pgid: u32, started: chrono::DateTime<chrono::Utc>) -> bool {
+pub(crate) fn group_alive_since(pgid: u32, started: chrono::DateTime<chrono::Utc>) -> bool {
     if !group_alive(pgid) {
         return false;
     }
@@ -65,7 +65,7 @@ fn leader_start(pid: u32) -> Option<chrono::DateTime<chrono::Utc>> {
 /// Every command runbook has running, by process group and tag, so that a second Ctrl-C can
 /// KILL all of their processes at once.
 #[derive(Debug, Default)]
-pub struct Registry {
+pub(crate) struct Registry {
     groups: std::sync::Mutex<HashMap<i32, Tag>>,
 }
 
@@ -85,7 +85,7 @@ impl Registry {
 
     /// KILL to every process of every running command, now: their groups, their descendants
     /// and whatever carries their tags.
-    pub fn kill_all(&self) {
+    pub(crate) fn kill_all(&self) {
         let groups = self.groups.lock().expect("never poisoned").clone();
         // Scanned before anything dies: a dead parent's children move to runbook, and only
         // parent links find those that also dropped the tag.

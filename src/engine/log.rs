@@ -14,28 +14,28 @@ use crate::engine::process::OutputSink;
 use crate::event::{Bus, Event, StreamMasker, WriteFault};
 
 /// How much raw stdout and stderr is kept for outputs and `expect` (the log has everything).
-pub const CAPTURE_LIMIT: usize = 1024 * 1024;
+pub(crate) const CAPTURE_LIMIT: usize = 1024 * 1024;
 /// How many last lines a failure shows.
-pub const TAIL_LINES: usize = 20;
+pub(crate) const TAIL_LINES: usize = 20;
 const LINE_LIMIT: usize = 4096;
 /// The live view needs no more than a few updates a second.
 const OUTPUT_EVENT_EVERY: Duration = Duration::from_millis(100);
 
 /// What a finished command left.
 #[derive(Debug, Default)]
-pub struct Captured {
+pub(crate) struct Captured {
     /// Raw, up to [`CAPTURE_LIMIT`] bytes.
-    pub stdout: String,
-    pub stderr: String,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
     /// Masked, the last [`TAIL_LINES`] lines of stdout and stderr as they interleaved.
-    pub tail: Vec<String>,
+    pub(crate) tail: Vec<String>,
     /// The log could not be written (`failed to write PATH: ERROR`): the step failed, whatever
     /// its command did, since its record is incomplete.
-    pub write_error: Option<String>,
+    pub(crate) write_error: Option<String>,
 }
 
 /// The sink a step's process writes into.
-pub struct StepLog {
+pub(crate) struct StepLog {
     /// Unbuffered: output is in the log as it comes, so a runner killed mid-step leaves the
     /// log complete up to that moment (chunks are up to 64 KiB, so this is few writes).
     file: File,
@@ -47,7 +47,7 @@ pub struct StepLog {
     tail: VecDeque<String>,
     /// Masked bytes of the line not yet ended, per stream.
     partial: [Vec<u8>; 2],
-    emitter: Arc<Bus>,
+    bus: Arc<Bus>,
     step: String,
     last_event: Option<Instant>,
     /// The first write failure; nothing more is written after it, so the log never has a
@@ -58,7 +58,12 @@ pub struct StepLog {
 impl StepLog {
     /// Opens the step's log for appending and writes a separator. A log that cannot be
     /// written is a fault of the run's record, told to the bus (which stops the run).
-    pub fn open(path: &Path, step: &str, emitter: Arc<Bus>, what: &str) -> std::io::Result<Self> {
+    pub(crate) fn open(
+        path: &Path,
+        step: &str,
+        bus: Arc<Bus>,
+        what: &str,
+    ) -> std::io::Result<Self> {
         let opened = OpenOptions::new()
             .create(true)
             .append(true)
@@ -71,11 +76,11 @@ impl StepLog {
         let file = match opened {
             Ok(file) => file,
             Err(e) => {
-                emitter.record_fault(WriteFault::new(path, &e));
+                bus.record_fault(WriteFault::new(path, &e));
                 return Err(e);
             }
         };
-        let masker = emitter.masker().clone();
+        let masker = bus.masker().clone();
         Ok(Self {
             file,
             path: path.to_path_buf(),
@@ -85,7 +90,7 @@ impl StepLog {
             stderr: Vec::new(),
             tail: VecDeque::with_capacity(TAIL_LINES + 1),
             partial: [Vec::new(), Vec::new()],
-            emitter,
+            bus,
             step: step.to_owned(),
             last_event: None,
             write_error: None,
@@ -126,7 +131,7 @@ impl StepLog {
                 .is_none_or(|t| t.elapsed() >= OUTPUT_EVENT_EVERY);
             if due && !line.trim().is_empty() {
                 self.last_event = Some(Instant::now());
-                self.emitter.emit(Event::StepOutput {
+                self.bus.emit(Event::StepOutput {
                     step: self.step.clone(),
                     line,
                 });
@@ -136,12 +141,12 @@ impl StepLog {
 
     /// Flushes what the maskers held back and returns what was captured.
     #[must_use]
-    pub fn finish(mut self) -> Captured {
+    pub(crate) fn finish(mut self) -> Captured {
         let rest_out =
-            std::mem::replace(&mut self.stdout_mask, self.emitter.masker().stream()).finish();
+            std::mem::replace(&mut self.stdout_mask, self.bus.masker().stream()).finish();
         self.masked(0, &rest_out);
         let rest_err =
-            std::mem::replace(&mut self.stderr_mask, self.emitter.masker().stream()).finish();
+            std::mem::replace(&mut self.stderr_mask, self.bus.masker().stream()).finish();
         self.masked(1, &rest_err);
         for stream in 0..2 {
             if !self.partial[stream].is_empty() {
@@ -168,7 +173,7 @@ impl StepLog {
     fn failed(&mut self, e: &std::io::Error) {
         let fault = WriteFault::new(&self.path, e);
         self.write_error = Some(fault.clone());
-        self.emitter.record_fault(fault);
+        self.bus.record_fault(fault);
     }
 }
 
@@ -179,7 +184,7 @@ fn keep(buffer: &mut Vec<u8>, chunk: &[u8]) {
 
 impl OutputSink for StepLog {
     fn spawned(&mut self, pgid: u32) {
-        self.emitter.emit(Event::ProcessStarted {
+        self.bus.emit(Event::ProcessStarted {
             step: self.step.clone(),
             pgid,
         });

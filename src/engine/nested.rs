@@ -8,11 +8,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::engine::context::Context;
-use crate::engine::run::{secret_values, steps_and_checks};
+use crate::engine::phases::steps_and_checks;
 use crate::engine::scheduler::Schedule;
-use crate::engine::shared::Shared;
-use crate::event::{Masker, RunStatus};
+use crate::engine::scope::RunScope;
+use crate::event::RunStatus;
 use crate::playbook::find;
 use crate::playbook::model::{Playbook, PlaybookRef, Step};
 use crate::text::count;
@@ -21,8 +20,8 @@ use crate::text::count;
 ///
 /// The future is boxed with an explicit `Send`: steps run nested playbooks, which run steps,
 /// and the compiler cannot see through that cycle of opaque types.
-pub fn run<'a>(
-    shared: &'a Shared,
+pub(crate) fn run<'a>(
+    shared: &'a RunScope,
     step: &'a Step,
     reference: &'a PlaybookRef,
 ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
@@ -30,7 +29,7 @@ pub fn run<'a>(
 }
 
 /// Finds, validates and admits the nested playbook: not a cycle, allowed in this environment.
-fn resolve(shared: &Shared, reference: &PlaybookRef) -> Result<Arc<Playbook>, String> {
+fn resolve(shared: &RunScope, reference: &PlaybookRef) -> Result<Arc<Playbook>, String> {
     let target = format!("{}@{}", reference.name, reference.req);
     let path = find::resolve_nested(shared.playbook.path(), &target, &shared.library)
         .map_err(|e| format!("nested playbook `{reference}`: {e}"))?;
@@ -52,7 +51,7 @@ fn resolve(shared: &Shared, reference: &PlaybookRef) -> Result<Arc<Playbook>, St
             nested.meta.name
         ));
     }
-    if let (Some(allowed), Some(env)) = (&nested.meta.environments, &shared.target_env)
+    if let (Some(allowed), Some(env)) = (&nested.meta.environments, &shared.info.env)
         && !allowed.contains(env)
     {
         return Err(format!(
@@ -63,53 +62,12 @@ fn resolve(shared: &Shared, reference: &PlaybookRef) -> Result<Arc<Playbook>, St
     Ok(nested)
 }
 
-async fn run_nested(shared: &Shared, step: &Step, reference: &PlaybookRef) -> Result<(), String> {
+async fn run_nested(shared: &RunScope, step: &Step, reference: &PlaybookRef) -> Result<(), String> {
     let nested = resolve(shared, reference)?;
-    let context = Context::new(&nested, &nested.vars, &shared.info, &shared.process_env);
-    let mut env: Vec<(String, String)> = shared
-        .env
-        .iter()
-        .filter(|(k, _)| k.starts_with("RUNBOOK_"))
-        .cloned()
-        .collect();
-    for (key, template) in &nested.env {
-        let value = context.render(template).map_err(|e| {
-            format!(
-                "nested playbook `{}`: `{key}` of [env]: {e}",
-                nested.label()
-            )
-        })?;
-        env.push((key.clone(), value));
-    }
-    let mut secrets = (*shared.secrets).clone();
-    secrets.extend(secret_values(&nested));
-    let masker = Arc::new(Masker::new(&secrets).map_err(|e| e.to_string())?);
-    let mut stack = shared.stack.clone();
-    stack.push(nested.meta.name.clone());
-    let child = Arc::new(Shared {
-        playbook: Arc::clone(&nested),
-        context,
-        emitter: shared.emitter.nested(&step.id, masker),
-        http: Arc::clone(&shared.http),
-        approvals: Arc::clone(&shared.approvals),
-        cancel: shared.cancel.clone(),
-        groups: Arc::clone(&shared.groups),
-        run_dir: shared.run_dir.clone(),
-        logs_dir: shared.logs_dir.clone(),
-        env,
-        dry_run: shared.dry_run,
-        info: shared.info.clone(),
-        process_env: Arc::clone(&shared.process_env),
-        target_env: shared.target_env.clone(),
-        max_parallel: shared.max_parallel,
-        library: shared.library.clone(),
-        stack,
-        log_prefix: format!("{}{}.", shared.log_prefix, step.id),
-        secrets: Arc::new(secrets),
-    });
+    let child = Arc::new(shared.nested(step, Arc::clone(&nested))?);
     let schedule = Schedule {
         max_parallel: shared.max_parallel,
-        env: shared.target_env.clone(),
+        env: shared.info.env.clone(),
         preset: vec![None; nested.steps.len()],
         rto_warning_after: None,
     };

@@ -14,19 +14,19 @@ use crate::playbook::model::{CommandProbe, FileProbe, HttpBody, HttpProbe, Probe
 use crate::playbook::template::Template;
 
 /// What a probe needs from the run.
-pub struct ProbeEnv<'a> {
-    pub context: &'a Context,
-    pub http: &'a HttpClients,
-    pub cwd: &'a Path,
-    pub env: &'a [(String, String)],
-    pub cancel: &'a CancellationToken,
-    pub groups: &'a crate::engine::process::Registry,
+pub(crate) struct ProbeEnv<'a> {
+    pub(crate) context: &'a Context,
+    pub(crate) http: &'a HttpClients,
+    pub(crate) cwd: &'a Path,
+    pub(crate) env: &'a [(String, String)],
+    pub(crate) cancel: &'a CancellationToken,
+    pub(crate) groups: &'a crate::engine::process::Registry,
 }
 
 /// The run's HTTP clients: one that checks certificates, one that does not (`insecure_tls`).
 /// Built on first use: loading TLS roots costs milliseconds that a run without HTTP should not pay.
 #[derive(Default)]
-pub struct HttpClients {
+pub(crate) struct HttpClients {
     strict: OnceLock<Result<reqwest::Client, String>>,
     insecure: OnceLock<Result<reqwest::Client, String>>,
 }
@@ -54,10 +54,10 @@ impl HttpClients {
 
 /// One attempt's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    pub passed: bool,
+pub(crate) struct Attempt {
+    pub(crate) passed: bool,
     /// What was seen, in words: `HTTP 503 (expected 2xx)`, `connection refused`, `exit code 1`.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 impl Attempt {
@@ -83,7 +83,7 @@ fn render(env: &ProbeEnv<'_>, t: &Template, what: &str) -> Result<String, Attemp
 }
 
 /// Runs one attempt within `limit`.
-pub async fn attempt(probe: &Probe, env: &ProbeEnv<'_>, limit: Duration) -> Attempt {
+pub(crate) async fn attempt(probe: &Probe, env: &ProbeEnv<'_>, limit: Duration) -> Attempt {
     let result = match probe {
         Probe::Http(h) => http(h, env, limit).await.map(|(a, _)| a),
         Probe::Tcp(t) => tcp(t, env, limit).await,
@@ -94,7 +94,7 @@ pub async fn attempt(probe: &Probe, env: &ProbeEnv<'_>, limit: Duration) -> Atte
 }
 
 /// Sends the request and checks the response; also returns the body, for `http` steps' outputs.
-pub async fn http(
+pub(crate) async fn http(
     h: &HttpProbe,
     env: &ProbeEnv<'_>,
     limit: Duration,
@@ -122,12 +122,12 @@ pub async fn http(
         r = request.send() => r,
         () = env.cancel.cancelled() => return Err(Attempt::fail("cancelled")),
     };
-    let response = response.map_err(|e| Attempt::fail(describe_reqwest(&e, limit)))?;
+    let response = response.map_err(|e| Attempt::fail(crate::http::describe_reqwest(&e, limit)))?;
     let status = response.status().as_u16();
     let body = response.text().await.map_err(|e| {
         Attempt::fail(format!(
             "HTTP {status}, failed to read the body: {}",
-            describe_reqwest(&e, limit)
+            crate::http::describe_reqwest(&e, limit)
         ))
     })?;
     let status_ok = h
@@ -201,33 +201,6 @@ fn json_equal(found: &serde_json::Value, expected: &serde_json::Value) -> bool {
     }
 }
 
-/// A request's failure in words: `no answer within 5s`, `cannot connect: Connection refused`.
-pub(crate) fn describe_reqwest(e: &reqwest::Error, limit: Duration) -> String {
-    if e.is_timeout() {
-        return format!(
-            "no answer within {}",
-            format_human(crate::event::millis(limit))
-        );
-    }
-    if e.is_connect() {
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                return format!("cannot connect: {}", crate::engine::process::describe(io));
-            }
-            source = s.source();
-        }
-        return "cannot connect".to_owned();
-    }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
-}
-
 async fn tcp(t: &Template, env: &ProbeEnv<'_>, limit: Duration) -> Result<Attempt, Attempt> {
     let address = render(env, t, "`tcp`")?;
     let connect = tokio::time::timeout(limit, tokio::net::TcpStream::connect(address.as_str()));
@@ -239,7 +212,7 @@ async fn tcp(t: &Template, env: &ProbeEnv<'_>, limit: Duration) -> Result<Attemp
         Ok(Ok(_)) => Attempt::pass(format!("connected to {address}")),
         Ok(Err(e)) => Attempt::fail(format!(
             "cannot connect to {address}: {}",
-            crate::engine::process::describe(&e)
+            crate::text::os_error(&e)
         )),
         Err(_) => Attempt::fail(format!(
             "no connection to {address} within {}",

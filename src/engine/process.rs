@@ -15,7 +15,6 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use command_fds::{CommandFdExt as _, FdMapping};
-use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::Signal;
@@ -24,11 +23,13 @@ use tokio::process::Command;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use crate::text::os_error;
+
 /// How long a group has between TERM and KILL unless a step says otherwise.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 /// How long output is still read after the direct child exited while members of its group hold
 /// the output pipes open, before those stragglers are terminated.
-pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_LINGER: Duration = Duration::from_secs(1);
 
 /// One read from a pipe; the size of a Linux pipe buffer, so a full pipe drains in one read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -53,24 +54,24 @@ const CLOSE_DRAIN: Duration = Duration::from_millis(100);
 
 /// A shell command to run as one attempt of a step, a rollback or a `command` probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandSpec {
+pub(crate) struct CommandSpec {
     /// Run by `sh`, as with `sh -c`, but handed over on a file descriptor.
-    pub script: String,
+    pub(crate) script: String,
     /// Added to the environment runbook inherited.
-    pub env: Vec<(String, String)>,
-    pub cwd: PathBuf,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) cwd: PathBuf,
     /// When it passes, the group is terminated and the exit is [`Exit::TimedOut`].
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Delay between TERM and KILL.
-    pub grace: Duration,
+    pub(crate) grace: Duration,
     /// See [`DEFAULT_LINGER`].
-    pub linger: Duration,
+    pub(crate) linger: Duration,
 }
 
 impl CommandSpec {
     /// A command with no extra environment, no timeout and the default grace and linger.
     #[must_use]
-    pub fn new(script: impl Into<String>, cwd: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(script: impl Into<String>, cwd: impl Into<PathBuf>) -> Self {
         Self {
             script: script.into(),
             env: Vec::new(),
@@ -82,7 +83,7 @@ impl CommandSpec {
     }
 }
 
-pub use crate::event::Exit;
+pub(crate) use crate::event::Exit;
 
 /// How a finished child ended, in our words.
 fn exit_from_status(status: ExitStatus) -> Exit {
@@ -112,7 +113,7 @@ impl fmt::Display for Exit {
 
 /// Which signals runbook had to send to the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Teardown {
+pub(crate) enum Teardown {
     /// None: the command ended by itself.
     NotNeeded,
     /// TERM was enough.
@@ -123,31 +124,31 @@ pub enum Teardown {
 
 /// The outcome of [`run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finished {
-    pub exit: Exit,
+pub(crate) struct Finished {
+    pub(crate) exit: Exit,
     /// From spawn until the group was dealt with and the output read (including any grace).
-    pub duration: Duration,
-    pub pid: u32,
+    pub(crate) duration: Duration,
+    pub(crate) pid: u32,
     /// Equal to `pid`: the child leads its own group.
-    pub pgid: u32,
-    pub teardown: Teardown,
+    pub(crate) pgid: u32,
+    pub(crate) teardown: Teardown,
     /// After a teardown: no process the command started is left alive, in its group or out of
     /// it. After a normal exit: no live member of the group is left, and it can be false: a
     /// member that detached from the output (`cmd >/dev/null 2>&1 &`) is left running on
     /// purpose, since a step may start a service. Zombies waiting for init count as gone.
-    pub group_empty: bool,
+    pub(crate) group_empty: bool,
     /// How many processes runbook sent TERM or KILL (0 when the command ended by itself).
-    pub killed: u32,
+    pub(crate) killed: u32,
     /// How many of those had left the process group (`setsid`, a daemon).
-    pub detached: u32,
+    pub(crate) detached: u32,
     /// Members of the group still held the output open after the direct child exited and were
     /// terminated.
-    pub stragglers_killed: bool,
+    pub(crate) stragglers_killed: bool,
 }
 
 /// Where [`run`] hands output, chunk by chunk as it is read; masking, log writing and capture
 /// happen inside. Called from the select loop, so it must not block for long.
-pub trait OutputSink {
+pub(crate) trait OutputSink {
     fn stdout(&mut self, chunk: &[u8]);
     fn stderr(&mut self, chunk: &[u8]);
 
@@ -170,23 +171,15 @@ impl<T: OutputSink + ?Sized> OutputSink for &mut T {
 
 /// runbook itself cannot go on with this command (a failing command is an [`Exit`], not this).
 #[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
-    #[error("failed to start `sh` in `{cwd}`: {}", describe(.error), cwd = .cwd.display())]
+pub(crate) enum ProcessError {
+    #[error("failed to start `sh` in `{cwd}`: {}", os_error(.error), cwd = .cwd.display())]
     Spawn { cwd: PathBuf, error: io::Error },
-    #[error("failed to hand the script to `sh`: {}", describe(.error))]
+    #[error("failed to hand the script to `sh`: {}", os_error(.error))]
     Script { error: io::Error },
-    #[error("failed to read the output of process {pid}: {}", describe(.error))]
+    #[error("failed to read the output of process {pid}: {}", os_error(.error))]
     Read { pid: u32, error: io::Error },
-    #[error("failed to wait for process {pid}: {}", describe(.error))]
+    #[error("failed to wait for process {pid}: {}", os_error(.error))]
     Wait { pid: u32, error: io::Error },
-}
-
-/// The OS's words for an error, without Rust's ` (os error 2)` suffix.
-pub(crate) fn describe(error: &io::Error) -> String {
-    match error.raw_os_error() {
-        Some(code) => Errno::from_raw(code).desc().to_owned(),
-        None => error.to_string(),
-    }
 }
 
 /// Runs `spec` to the end, streaming its output to `sink`.
@@ -209,7 +202,7 @@ pub(crate) fn describe(error: &io::Error) -> String {
 ///
 /// Only if an invariant breaks: a freshly spawned child has a pid and the piped stdout and
 /// stderr that were asked for.
-pub async fn run<S: OutputSink + ?Sized>(
+pub(crate) async fn run<S: OutputSink + ?Sized>(
     spec: &CommandSpec,
     sink: &mut S,
     cancel: &CancellationToken,
@@ -496,10 +489,12 @@ impl Lifecycle {
     }
 }
 
-pub use crate::engine::capture::{Capture, DEFAULT_CAPTURE_CAP, MAX_LINE, TAIL_LINES};
+pub(crate) use crate::engine::capture::Capture;
+#[cfg(test)]
+use crate::engine::capture::{DEFAULT_CAPTURE_CAP, MAX_LINE, TAIL_LINES};
 use crate::engine::group::{Group, Scope};
-pub use crate::engine::group::{Registry, group_alive, group_alive_since};
-pub use crate::engine::tree::TAG_VAR;
+pub(crate) use crate::engine::group::{Registry, group_alive_since};
+pub(crate) use crate::engine::tree::TAG_VAR;
 use crate::engine::tree::{Tag, adopt_orphans};
 
 #[cfg(test)]

@@ -12,14 +12,14 @@ use tokio::task::JoinSet;
 
 use crate::engine::log::StepLog;
 use crate::engine::process::{self, CommandSpec};
-use crate::engine::shared::Shared;
+use crate::engine::scope::RunScope;
 use crate::engine::step::{self, StepResult};
 use crate::event::{Event, Exit, StepStatus, millis};
 use crate::playbook::model::{OnFailure, Step};
 
 /// A step's state before scheduling starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Preset {
+pub(crate) enum Preset {
     /// Outside the `--only`/`--from` selection: skipped with this reason, and its dependents
     /// treat it as done.
     Unselected(String),
@@ -33,25 +33,25 @@ pub enum Preset {
 }
 
 /// What the scheduler was told about the run.
-pub struct Schedule {
-    pub max_parallel: usize,
-    pub env: Option<String>,
+pub(crate) struct Schedule {
+    pub(crate) max_parallel: usize,
+    pub(crate) env: Option<String>,
     /// By step index: `None` for a step to schedule.
-    pub preset: Vec<Option<Preset>>,
+    pub(crate) preset: Vec<Option<Preset>>,
     /// The RTO objective and when its clock starts (`None`: at the first step of `rto_clock`).
-    pub rto_warning_after: Option<Duration>,
+    pub(crate) rto_warning_after: Option<Duration>,
 }
 
 /// How the steps went.
 #[derive(Debug, Clone)]
-pub struct StepsOutcome {
-    pub status: Vec<StepStatus>,
+pub(crate) struct StepsOutcome {
+    pub(crate) status: Vec<StepStatus>,
     /// When each step started and ended, from the run's start.
-    pub times: Vec<Option<(Duration, Duration)>>,
-    pub failures_tolerated: u32,
+    pub(crate) times: Vec<Option<(Duration, Duration)>>,
+    pub(crate) failures_tolerated: u32,
     /// A step failed and was not tolerated, or a rollback failed.
-    pub failed: bool,
-    pub interrupted: bool,
+    pub(crate) failed: bool,
+    pub(crate) interrupted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,11 @@ enum Stop {
     clippy::too_many_lines,
     reason = "the scheduling loop reads best in one piece"
 )]
-pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant) -> StepsOutcome {
+pub(crate) async fn run(
+    shared: &Arc<RunScope>,
+    schedule: &Schedule,
+    run_started: Instant,
+) -> StepsOutcome {
     let steps = &shared.playbook.steps;
     let n = steps.len();
     let mut dependents = vec![Vec::new(); n];
@@ -121,7 +125,7 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
             None => {}
             Some(Preset::Unselected(reason)) => {
                 state[i] = State::Done(StepStatus::Skipped);
-                shared.emitter.emit(finish_unselected(i, reason));
+                shared.bus.emit(finish_unselected(i, reason));
                 if shared.dry_run {
                     shared.context.record_placeholder(&steps[i]);
                 }
@@ -167,7 +171,7 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
     }
 
     loop {
-        if let Some(fault) = shared.emitter.fault()
+        if let Some(fault) = shared.bus.fault()
             && !matches!(stop, Some(Stop::Record(_)))
         {
             failed = true;
@@ -205,7 +209,7 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
             () = tokio::time::sleep_until(rto_at.into()), if !rto_warned => {
                 rto_warned = true;
                 let objective = shared.playbook.meta.rto.map_or(0, |r| r.duration.as_millis());
-                shared.emitter.emit(Event::RtoWarning { elapsed_ms: millis(run_started.elapsed()), rto_objective_ms: objective });
+                shared.bus.emit(Event::RtoWarning { elapsed_ms: millis(run_started.elapsed()), rto_objective_ms: objective });
                 continue;
             }
         };
@@ -278,7 +282,7 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
     for (i, s) in state.iter_mut().enumerate() {
         if *s == State::Waiting {
             *s = State::Done(StepStatus::Skipped);
-            shared.emitter.emit(finish_unselected(i, &why));
+            shared.bus.emit(finish_unselected(i, &why));
         }
     }
 
@@ -293,7 +297,7 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
             .chain(completed.iter().rev().copied());
         for i in order {
             // A rollback whose log failed to write stops the rest: nothing new starts.
-            if shared.emitter.fault().is_some() {
+            if shared.bus.fault().is_some() {
                 break;
             }
             if steps[i].rollback.is_none() || shared.cancel.is_cancelled() {
@@ -328,7 +332,7 @@ pub async fn run(shared: &Arc<Shared>, schedule: &Schedule, run_started: Instant
     }
 }
 
-fn record(shared: &Shared, step: &Step, result: &StepResult) {
+fn record(shared: &RunScope, step: &Step, result: &StepResult) {
     if shared.dry_run && result.would_run.is_some() {
         shared.context.record_placeholder(step);
     } else {
@@ -339,18 +343,24 @@ fn record(shared: &Shared, step: &Step, result: &StepResult) {
 }
 
 /// Skips step `i` (never started) and everything after it.
-fn skip(shared: &Shared, state: &mut [State], dependents: &[Vec<usize>], i: usize, reason: String) {
+fn skip(
+    shared: &RunScope,
+    state: &mut [State],
+    dependents: &[Vec<usize>],
+    i: usize,
+    reason: String,
+) {
     state[i] = State::Done(StepStatus::Skipped);
     emit_skip(shared, i, reason);
     cascade(shared, state, dependents, i, "skipped");
 }
 
-fn emit_skip(shared: &Shared, i: usize, reason: String) {
+fn emit_skip(shared: &RunScope, i: usize, reason: String) {
     let step = &shared.playbook.steps[i];
     shared
         .context
         .record_step(&step.id, StepStatus::Skipped, None, &BTreeMap::new());
-    shared.emitter.emit(Event::StepFinished {
+    shared.bus.emit(Event::StepFinished {
         step: step.id.clone(),
         status: StepStatus::Skipped,
         reason: Some(reason),
@@ -363,7 +373,13 @@ fn emit_skip(shared: &Shared, i: usize, reason: String) {
 }
 
 /// Skips every waiting step downstream of `i`, each naming the need that stopped it.
-fn cascade(shared: &Shared, state: &mut [State], dependents: &[Vec<usize>], i: usize, what: &str) {
+fn cascade(
+    shared: &RunScope,
+    state: &mut [State],
+    dependents: &[Vec<usize>],
+    i: usize,
+    what: &str,
+) {
     let mut stack: Vec<(usize, usize)> = dependents[i].iter().map(|&d| (d, i)).collect();
     while let Some((d, because)) = stack.pop() {
         if state[d] != State::Waiting {
@@ -378,7 +394,7 @@ fn cascade(shared: &Shared, state: &mut [State], dependents: &[Vec<usize>], i: u
 }
 
 /// Runs a step's `rollback` command; whether it succeeded.
-async fn rollback(shared: &Shared, step: &Step) -> bool {
+async fn rollback(shared: &RunScope, step: &Step) -> bool {
     let Some(template) = &step.rollback else {
         return true;
     };
@@ -386,11 +402,11 @@ async fn rollback(shared: &Shared, step: &Step) -> bool {
     let command = match shared.context.render(template) {
         Ok(c) => c,
         Err(e) => {
-            shared.emitter.emit(Event::RollbackStarted {
+            shared.bus.emit(Event::RollbackStarted {
                 step: step.id.clone(),
                 command: template.source().to_owned(),
             });
-            shared.emitter.emit(Event::RollbackFinished {
+            shared.bus.emit(Event::RollbackFinished {
                 step: step.id.clone(),
                 ok: false,
                 exit_code: None,
@@ -400,7 +416,7 @@ async fn rollback(shared: &Shared, step: &Step) -> bool {
             return false;
         }
     };
-    shared.emitter.emit(Event::RollbackStarted {
+    shared.bus.emit(Event::RollbackStarted {
         step: step.id.clone(),
         command: command.clone(),
     });
@@ -417,9 +433,9 @@ async fn rollback(shared: &Shared, step: &Step) -> bool {
     spec.timeout = Some(step.timeout.unwrap_or(Step::DEFAULT_RUN_TIMEOUT).get());
     let log_path = shared.log_path(&step.id);
     let (exit, reason, tail) =
-        match StepLog::open(&log_path, &step.id, Arc::clone(&shared.emitter), "rollback") {
+        match StepLog::open(&log_path, &step.id, Arc::clone(&shared.bus), "rollback") {
             Ok(mut log) => {
-                shared.emitter.barrier();
+                shared.bus.barrier();
                 let finished = process::run(&spec, &mut log, &shared.cancel, &shared.groups).await;
                 let captured = log.finish();
                 match finished {
@@ -439,9 +455,9 @@ async fn rollback(shared: &Shared, step: &Step) -> bool {
         };
     let ok = reason.is_none();
     if !ok && !tail.is_empty() {
-        shared.emitter.tail(&step.id, &tail);
+        shared.bus.tail(&step.id, &tail);
     }
-    shared.emitter.emit(Event::RollbackFinished {
+    shared.bus.emit(Event::RollbackFinished {
         step: step.id.clone(),
         ok,
         exit_code: exit.and_then(Exit::code),

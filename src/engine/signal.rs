@@ -12,19 +12,41 @@ use crate::engine::process::Registry;
 
 /// Which signal interrupted the run, once one has.
 #[derive(Debug, Default)]
-pub struct Interrupt {
+pub(crate) struct Interrupt {
     signal: Mutex<Option<&'static str>>,
 }
 
 impl Interrupt {
     #[must_use]
-    pub fn signal(&self) -> Option<&'static str> {
+    pub(crate) fn signal(&self) -> Option<&'static str> {
         *self.signal.lock().expect("never poisoned")
     }
 }
 
-/// Listens for SIGINT, SIGTERM and SIGHUP for the rest of the process.
-pub fn listen(cancel: CancellationToken, groups: Arc<Registry>) -> std::io::Result<Arc<Interrupt>> {
+/// How a run is stopped, chosen by whoever starts it: the cancel token its steps watch, the
+/// process groups a second signal kills, and which signal came first.
+pub(crate) struct SignalHandling {
+    pub(crate) cancel: CancellationToken,
+    pub(crate) groups: Arc<Registry>,
+    pub(crate) interrupt: Arc<Interrupt>,
+}
+
+impl SignalHandling {
+    /// Listens for SIGINT, SIGTERM and SIGHUP for the rest of the process. Call inside the
+    /// run's tokio runtime.
+    pub(crate) fn listen() -> std::io::Result<Self> {
+        let cancel = CancellationToken::new();
+        let groups = Arc::new(Registry::default());
+        let interrupt = listen(cancel.clone(), Arc::clone(&groups))?;
+        Ok(Self {
+            cancel,
+            groups,
+            interrupt,
+        })
+    }
+}
+
+fn listen(cancel: CancellationToken, groups: Arc<Registry>) -> std::io::Result<Arc<Interrupt>> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;

@@ -10,7 +10,7 @@ use crate::engine::check;
 use crate::engine::log::StepLog;
 use crate::engine::probe::{self, ProbeEnv};
 use crate::engine::process::{self, CommandSpec};
-use crate::engine::shared::Shared;
+use crate::engine::scope::RunScope;
 use crate::event::{CheckPhase, Event, Exit, StepStatus, millis};
 use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::model::{Action, OutputSource, Step};
@@ -18,20 +18,20 @@ use crate::playbook::template::Template;
 
 /// How a step ended.
 #[derive(Debug, Clone)]
-pub struct StepResult {
-    pub status: StepStatus,
-    pub reason: Option<String>,
-    pub exit_code: Option<i32>,
-    pub outputs: BTreeMap<String, String>,
-    pub attempts: u32,
+pub(crate) struct StepResult {
+    pub(crate) status: StepStatus,
+    pub(crate) reason: Option<String>,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) outputs: BTreeMap<String, String>,
+    pub(crate) attempts: u32,
     /// From `step_started` (after any approval) to the end: the execution, not the wait.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// Whether its command, request or probe started: only then has it anything to undo.
-    pub began: bool,
+    pub(crate) began: bool,
     /// The last lines of output (masked), for a failure.
-    pub tail: Vec<String>,
+    pub(crate) tail: Vec<String>,
     /// What a dry run would have executed.
-    pub would_run: Option<String>,
+    pub(crate) would_run: Option<String>,
 }
 
 impl StepResult {
@@ -100,10 +100,10 @@ impl Attempt {
 /// Runs step `index` to its end and emits `step_finished`. In a dry run, `after_printed` says
 /// the step needs a step that was only printed: even a `read_only` step is then printed, since
 /// what it would read does not exist.
-pub async fn run(shared: &Shared, index: usize, after_printed: bool) -> StepResult {
+pub(crate) async fn run(shared: &RunScope, index: usize, after_printed: bool) -> StepResult {
     let step = &shared.playbook.steps[index];
     let result = execute(shared, step, after_printed).await;
-    shared.emitter.emit(Event::StepFinished {
+    shared.bus.emit(Event::StepFinished {
         step: step.id.clone(),
         status: result.status,
         reason: result.reason.clone(),
@@ -114,19 +114,19 @@ pub async fn run(shared: &Shared, index: usize, after_printed: bool) -> StepResu
         would_run: result.would_run.clone(),
     });
     if result.status == StepStatus::Failed && !result.tail.is_empty() {
-        shared.emitter.tail(&step.id, &result.tail);
+        shared.bus.tail(&step.id, &result.tail);
     }
     result
 }
 
-fn render(shared: &Shared, t: &Template, what: &str) -> Result<String, String> {
+fn render(shared: &RunScope, t: &Template, what: &str) -> Result<String, String> {
     shared
         .context
         .render(t)
         .map_err(|e| format!("template error in `{what}`: {e}"))
 }
 
-async fn execute(shared: &Shared, step: &Step, after_printed: bool) -> StepResult {
+async fn execute(shared: &RunScope, step: &Step, after_printed: bool) -> StepResult {
     if let Some(when) = &step.when {
         match shared.context.condition(when) {
             Ok(true) => {}
@@ -172,7 +172,7 @@ async fn execute(shared: &Shared, step: &Step, after_printed: bool) -> StepResul
             }
         }
     }
-    shared.emitter.emit(Event::StepStarted {
+    shared.bus.emit(Event::StepStarted {
         step: step.id.clone(),
         title: step.display_title().to_owned(),
         action: step.action.key().to_owned(),
@@ -186,7 +186,7 @@ async fn execute(shared: &Shared, step: &Step, after_printed: bool) -> StepResul
 }
 
 /// The attempts, with a `budget_exceeded` event once they run over the step's budget.
-async fn within_budget(shared: &Shared, step: &Step) -> StepResult {
+async fn within_budget(shared: &RunScope, step: &Step) -> StepResult {
     let work = attempts(shared, step);
     let Some(budget) = step.budget else {
         return work.await;
@@ -202,7 +202,7 @@ async fn within_budget(shared: &Shared, step: &Step) -> StepResult {
             r = &mut work => return r,
             () = &mut over, if !warned => {
                 warned = true;
-                shared.emitter.emit(Event::BudgetExceeded {
+                shared.bus.emit(Event::BudgetExceeded {
                     step: step.id.clone(),
                     budget_ms: budget.as_millis(),
                     elapsed_ms: millis(started.elapsed()),
@@ -213,7 +213,7 @@ async fn within_budget(shared: &Shared, step: &Step) -> StepResult {
 }
 
 /// The action in words, rendered: what `step_started` and a dry run show.
-fn describe(shared: &Shared, step: &Step) -> Result<String, String> {
+fn describe(shared: &RunScope, step: &Step) -> Result<String, String> {
     Ok(match &step.action {
         Action::Run(t) => render(shared, t, "run")?,
         Action::Http(h) => format!("{} {}", h.method, render(shared, &h.url, "http.url")?),
@@ -252,8 +252,8 @@ enum Refusal {
     Interrupted,
 }
 
-async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<(), Refusal> {
-    shared.emitter.emit(Event::ApprovalRequested {
+async fn approve(shared: &RunScope, step: &Step, kind: Ask, text: &str) -> Result<(), Refusal> {
+    shared.bus.emit(Event::ApprovalRequested {
         step: step.id.clone(),
         question: text.to_owned(),
     });
@@ -265,7 +265,7 @@ async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<
     let waited_ms = millis(asked.elapsed());
     match decision {
         Decision::Given { by, how } => {
-            shared.emitter.emit(Event::ApprovalGiven {
+            shared.bus.emit(Event::ApprovalGiven {
                 step: step.id.clone(),
                 by,
                 how,
@@ -274,7 +274,7 @@ async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<
             Ok(())
         }
         Decision::Declined { by, reason } => {
-            shared.emitter.emit(Event::ApprovalDeclined {
+            shared.bus.emit(Event::ApprovalDeclined {
                 step: step.id.clone(),
                 by: by.clone(),
                 reason: reason.clone(),
@@ -284,7 +284,7 @@ async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<
         }
         Decision::Impossible(reason) => {
             // Nobody was there to answer: no wait for an answer either.
-            shared.emitter.emit(Event::ApprovalDeclined {
+            shared.bus.emit(Event::ApprovalDeclined {
                 step: step.id.clone(),
                 by: "nobody".to_owned(),
                 reason: reason.clone(),
@@ -299,7 +299,7 @@ async fn approve(shared: &Shared, step: &Step, kind: Ask, text: &str) -> Result<
 
 /// The attempts of a step: the first, then `retries` more after failures, each after
 /// `retry_delay × backoff^(n-1)`.
-async fn attempts(shared: &Shared, step: &Step) -> StepResult {
+async fn attempts(shared: &RunScope, step: &Step) -> StepResult {
     let prepared = match prepare(shared, step) {
         Ok(p) => p,
         Err(e) => return StepResult::failed(e),
@@ -327,7 +327,7 @@ async fn attempts(shared: &Shared, step: &Step) -> StepResult {
                 attempt.reason = Some(reason);
             }
         }
-        shared.emitter.emit(Event::StepAttemptFinished {
+        shared.bus.emit(Event::StepAttemptFinished {
             step: step.id.clone(),
             attempt: n,
             exit: attempt.exit,
@@ -338,7 +338,7 @@ async fn attempts(shared: &Shared, step: &Step) -> StepResult {
         let cancelled =
             matches!(attempt.exit, Some(Exit::Cancelled)) || shared.cancel.is_cancelled();
         // No new attempt (an HTTP request, a probe) once the record cannot be written.
-        let done = attempt.ok || cancelled || n == total || shared.emitter.fault().is_some();
+        let done = attempt.ok || cancelled || n == total || shared.bus.fault().is_some();
         last = Some(attempt);
         if done {
             break;
@@ -373,7 +373,7 @@ struct Prepared {
     log: PathBuf,
 }
 
-fn prepare(shared: &Shared, step: &Step) -> Result<Prepared, String> {
+fn prepare(shared: &RunScope, step: &Step) -> Result<Prepared, String> {
     let mut env = shared.env.clone();
     env.push(("RUNBOOK_STEP".to_owned(), step.id.clone()));
     for (k, t) in &step.env {
@@ -390,7 +390,7 @@ fn prepare(shared: &Shared, step: &Step) -> Result<Prepared, String> {
     })
 }
 
-async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Attempt {
+async fn once(shared: &RunScope, step: &Step, prepared: &Prepared, n: u32) -> Attempt {
     match &step.action {
         Action::Run(t) => match render(shared, t, "run") {
             Ok(script) => command(shared, step, prepared, n, script).await,
@@ -401,7 +401,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
             let limit = step
                 .timeout
                 .map_or(Duration::from_secs(30), HumanDuration::get);
-            shared.emitter.barrier();
+            shared.bus.barrier();
             match probe::http(h, &penv, limit).await {
                 Ok((result, body)) if result.passed => match outputs(step, &body) {
                     (outputs, None) => Attempt::succeeded(outputs),
@@ -415,8 +415,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
         }
         Action::Check(c) => {
             let penv = probe_env(shared, prepared);
-            let outcome =
-                check::run(c, CheckPhase::Step, Some(&step.id), &penv, &shared.emitter).await;
+            let outcome = check::run(c, CheckPhase::Step, Some(&step.id), &penv, &shared.bus).await;
             if outcome.passed {
                 Attempt::succeeded(BTreeMap::new())
             } else {
@@ -463,7 +462,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
         },
         Action::Notify(t) => match render(shared, t, "notify") {
             Ok(text) => {
-                shared.emitter.emit(Event::NotifyRequested {
+                shared.bus.emit(Event::NotifyRequested {
                     step: step.id.clone(),
                     text,
                 });
@@ -478,7 +477,7 @@ async fn once(shared: &Shared, step: &Step, prepared: &Prepared, n: u32) -> Atte
     }
 }
 
-fn probe_env<'a>(shared: &'a Shared, prepared: &'a Prepared) -> ProbeEnv<'a> {
+fn probe_env<'a>(shared: &'a RunScope, prepared: &'a Prepared) -> ProbeEnv<'a> {
     ProbeEnv {
         context: &shared.context,
         http: &shared.http,
@@ -490,7 +489,7 @@ fn probe_env<'a>(shared: &'a Shared, prepared: &'a Prepared) -> ProbeEnv<'a> {
 }
 
 async fn command(
-    shared: &Shared,
+    shared: &RunScope,
     step: &Step,
     prepared: &Prepared,
     n: u32,
@@ -502,7 +501,7 @@ async fn command(
     let mut log = match StepLog::open(
         &prepared.log,
         &step.id,
-        shared.emitter.clone(),
+        shared.bus.clone(),
         &format!("attempt {n}"),
     ) {
         Ok(log) => log,
@@ -514,8 +513,8 @@ async fn command(
             );
         }
     };
-    shared.emitter.barrier();
-    if let Some(fault) = shared.emitter.fault() {
+    shared.bus.barrier();
+    if let Some(fault) = shared.bus.fault() {
         // Nothing starts that the record could not tell of.
         return Attempt::fail(None, fault.to_string(), Vec::new());
     }
@@ -529,7 +528,7 @@ async fn command(
         Err(e) => return Attempt::fail(None, e.to_string(), captured.tail),
     };
     if matches!(finished.exit, Exit::TimedOut | Exit::Cancelled) {
-        shared.emitter.emit(Event::ProcessGroupChecked {
+        shared.bus.emit(Event::ProcessGroupChecked {
             step: step.id.clone(),
             pgid: i32::try_from(finished.pgid).unwrap_or(-1),
             empty: finished.group_empty,
@@ -580,7 +579,7 @@ async fn command(
 
 /// `expect`: stdout contains, stdout matches, stderr matches (on the trimmed text).
 fn expectations(
-    shared: &Shared,
+    shared: &RunScope,
     step: &Step,
     captured: &crate::engine::log::Captured,
 ) -> Result<(), String> {
@@ -640,17 +639,10 @@ fn outputs(step: &Step, stdout: &str) -> (BTreeMap<String, String>, Option<Strin
     (out, missing)
 }
 
-async fn verify(shared: &Shared, step: &Step, prepared: &Prepared) -> Result<(), String> {
+async fn verify(shared: &RunScope, step: &Step, prepared: &Prepared) -> Result<(), String> {
     let penv = probe_env(shared, prepared);
     for c in &step.verify {
-        let outcome = check::run(
-            c,
-            CheckPhase::Verify,
-            Some(&step.id),
-            &penv,
-            &shared.emitter,
-        )
-        .await;
+        let outcome = check::run(c, CheckPhase::Verify, Some(&step.id), &penv, &shared.bus).await;
         if !outcome.passed {
             return Err(format!("verify `{}` failed: {}", c.id, outcome.detail));
         }

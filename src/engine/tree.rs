@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The environment variable that marks every process of one command: a space-separated list of
 /// tags, one per runbook the process runs under (a nested `runbook` adds its own).
-pub const TAG_VAR: &str = "RUNBOOK_PROCESS_TAG";
+pub(crate) const TAG_VAR: &str = "RUNBOOK_PROCESS_TAG";
 
 /// Makes runbook a child subreaper, once: a descendant whose parent dies (a double fork, a
 /// daemon) is reparented to runbook instead of init, so it stays findable and runbook can reap

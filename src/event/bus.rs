@@ -11,7 +11,7 @@ use chrono::Utc;
 use crate::event::{Event, Masker, Record};
 
 /// Something that consumes a run's events: the journal, the live view, notifications.
-pub trait Sink: Send {
+pub(crate) trait Sink: Send {
     fn event(&mut self, record: &Record);
 
     /// The engine is about to act (start a command, send a request): what was written so far
@@ -33,16 +33,16 @@ pub trait Sink: Send {
 /// A file of the run's record (the journal, a step log, the report) that could not be written.
 /// The record must not lie, so the first one stops the run: no new step starts and it fails.
 #[derive(Debug, Clone)]
-pub struct WriteFault {
-    pub path: PathBuf,
+pub(crate) struct WriteFault {
+    pub(crate) path: PathBuf,
     /// The OS error, kept by number where it has one (`No space left on device (os error 28)`).
-    pub raw_os_error: Option<i32>,
-    pub message: String,
+    pub(crate) raw_os_error: Option<i32>,
+    pub(crate) message: String,
 }
 
 impl WriteFault {
     #[must_use]
-    pub fn new(path: &Path, error: &std::io::Error) -> Self {
+    pub(crate) fn new(path: &Path, error: &std::io::Error) -> Self {
         Self {
             path: path.to_path_buf(),
             raw_os_error: error.raw_os_error(),
@@ -52,7 +52,7 @@ impl WriteFault {
 
     /// The error again, as an `io::Error`.
     #[must_use]
-    pub fn io_error(&self) -> std::io::Error {
+    pub(crate) fn io_error(&self) -> std::io::Error {
         self.raw_os_error.map_or_else(
             || std::io::Error::other(self.message.clone()),
             std::io::Error::from_raw_os_error,
@@ -72,15 +72,15 @@ impl std::fmt::Display for WriteFault {
 }
 
 /// Fans events out to the sinks of one run.
-pub struct Bus {
+pub(crate) struct Bus {
     run_id: String,
     masker: Arc<Masker>,
     target: Target,
-    /// The first write failure of the run's record (kept by the root emitter).
+    /// The first write failure of the run's record (kept by the root bus).
     fault: OnceLock<WriteFault>,
 }
 
-/// Where an emitter's events go.
+/// Where an bus's events go.
 enum Target {
     Sinks(Mutex<Vec<Box<dyn Sink>>>),
     /// A nested playbook's events go up through its parent, named `prefix/step`.
@@ -92,7 +92,7 @@ enum Target {
 
 impl Bus {
     #[must_use]
-    pub fn new(run_id: String, masker: Arc<Masker>, sinks: Vec<Box<dyn Sink>>) -> Arc<Self> {
+    pub(crate) fn new(run_id: String, masker: Arc<Masker>, sinks: Vec<Box<dyn Sink>>) -> Arc<Self> {
         Arc::new(Self {
             run_id,
             masker,
@@ -101,10 +101,10 @@ impl Bus {
         })
     }
 
-    /// The emitter of a nested playbook run by step `prefix`, masking with `masker` (the
+    /// The bus of a nested playbook run by step `prefix`, masking with `masker` (the
     /// parent's secrets and the nested playbook's).
     #[must_use]
-    pub fn nested(self: &Arc<Self>, prefix: &str, masker: Arc<Masker>) -> Arc<Self> {
+    pub(crate) fn nested(self: &Arc<Self>, prefix: &str, masker: Arc<Masker>) -> Arc<Self> {
         Arc::new(Self {
             run_id: self.run_id.clone(),
             masker,
@@ -116,9 +116,9 @@ impl Bus {
         })
     }
 
-    /// Adds a sink to a running bus: the notifier, whose sending task holds the emitter and so
-    /// can only be made after it. A nested emitter adds it to its root.
-    pub fn add_sink(&self, sink: Box<dyn Sink>) {
+    /// Adds a sink to a running bus: the notifier, whose sending task holds the bus and so
+    /// can only be made after it. A nested bus adds it to its root.
+    pub(crate) fn add_sink(&self, sink: Box<dyn Sink>) {
         match &self.target {
             Target::Sinks(sinks) => sinks
                 .lock()
@@ -129,17 +129,12 @@ impl Bus {
     }
 
     #[must_use]
-    pub fn masker(&self) -> &Arc<Masker> {
+    pub(crate) fn masker(&self) -> &Arc<Masker> {
         &self.masker
     }
 
-    #[must_use]
-    pub fn run_id(&self) -> &str {
-        &self.run_id
-    }
-
     /// Masks, stamps and delivers an event; returns once every sink has it.
-    pub fn emit(&self, mut event: Event) {
+    pub(crate) fn emit(&self, mut event: Event) {
         let mut after = None;
         if !self.masker.is_empty() {
             self.journal_output_secrets(&event);
@@ -209,7 +204,7 @@ impl Bus {
 
     /// A file of the record could not be written: the first such failure is kept, which stops
     /// the run, and journaled (if the journal can still be written) for people to see.
-    pub fn record_fault(&self, fault: WriteFault) {
+    pub(crate) fn record_fault(&self, fault: WriteFault) {
         if let Target::Parent { parent, .. } = &self.target {
             parent.record_fault(fault);
             return;
@@ -225,7 +220,7 @@ impl Bus {
 
     /// The first write failure of the run's record, if any: once set, nothing new may start.
     #[must_use]
-    pub fn fault(&self) -> Option<WriteFault> {
+    pub(crate) fn fault(&self) -> Option<WriteFault> {
         match &self.target {
             Target::Parent { parent, .. } => parent.fault(),
             Target::Sinks(_) => self.fault.get().cloned(),
@@ -240,7 +235,7 @@ impl Bus {
 
     /// Called right before the engine acts on the world (spawns a command, sends a request):
     /// every event so far is made durable first. One fsync per action, not per event.
-    pub fn barrier(&self) {
+    pub(crate) fn barrier(&self) {
         match &self.target {
             Target::Parent { parent, .. } => parent.barrier(),
             Target::Sinks(sinks) => {
@@ -258,7 +253,7 @@ impl Bus {
     }
 
     /// Shows a failed step's last lines (already masked by the log writer; masked again here).
-    pub fn tail(&self, step: &str, lines: &[String]) {
+    pub(crate) fn tail(&self, step: &str, lines: &[String]) {
         let masked: Vec<String> = lines
             .iter()
             .map(|l| self.masker.mask(l).into_owned())
@@ -276,8 +271,8 @@ impl Bus {
         }
     }
 
-    /// The run is over (a nested emitter has nothing to finish: its parent does).
-    pub fn finish(&self) {
+    /// The run is over (a nested bus has nothing to finish: its parent does).
+    pub(crate) fn finish(&self) {
         if let Target::Sinks(sinks) = &self.target {
             let mut sinks = sinks
                 .lock()

@@ -11,7 +11,7 @@ use crate::event::MaskedSpan;
 /// How a process ended; never a raw wait status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
-pub enum Exit {
+pub(crate) enum Exit {
     Success,
     /// A non-zero exit code.
     Code(i32),
@@ -26,7 +26,7 @@ pub enum Exit {
 impl Exit {
     /// The exit code, for `steps.ID.exit_code` and the report.
     #[must_use]
-    pub fn code(self) -> Option<i32> {
+    pub(crate) fn code(self) -> Option<i32> {
         match self {
             Self::Success => Some(0),
             Self::Code(c) => Some(c),
@@ -38,7 +38,7 @@ impl Exit {
 /// A step's final status, in the journal's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StepStatus {
+pub(crate) enum StepStatus {
     Ok,
     Failed,
     Skipped,
@@ -48,7 +48,7 @@ pub enum StepStatus {
 
 impl StepStatus {
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::Failed => "failed",
@@ -68,7 +68,7 @@ impl std::fmt::Display for StepStatus {
 /// A run's final status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RunStatus {
+pub(crate) enum RunStatus {
     Ok,
     Failed,
     Interrupted,
@@ -76,7 +76,7 @@ pub enum RunStatus {
 
 impl RunStatus {
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::Failed => "failed",
@@ -88,7 +88,7 @@ impl RunStatus {
 /// Why the run exists: an outage or practice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
-pub enum Mode {
+pub(crate) enum Mode {
     Incident,
     Drill,
     DryRun,
@@ -96,7 +96,7 @@ pub enum Mode {
 
 impl Mode {
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Incident => "incident",
             Self::Drill => "drill",
@@ -108,7 +108,7 @@ impl Mode {
 /// When a health check runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CheckPhase {
+pub(crate) enum CheckPhase {
     /// `[[checks]]` before the steps: the state found (never fails the run).
     Assessment,
     /// `[[checks]]` after the steps: the state left (fails the run if not passing).
@@ -122,7 +122,7 @@ pub enum CheckPhase {
 /// How an approval was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ApprovalHow {
+pub(crate) enum ApprovalHow {
     Prompt,
     Flag,
 }
@@ -130,7 +130,7 @@ pub enum ApprovalHow {
 /// One state change. Serialized with `event` as the tag; `ts` and `run_id` come from [`Record`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     RunStarted {
         playbook: String,
         path: String,
@@ -374,25 +374,13 @@ macro_rules! step_events {
 impl Event {
     /// Whether the event belongs in the journal (not the live view's transient lines).
     #[must_use]
-    pub fn is_durable(&self) -> bool {
+    pub(crate) fn is_durable(&self) -> bool {
         !matches!(self, Self::StepOutput { .. })
-    }
-
-    /// The step the event is about, if any.
-    #[must_use]
-    pub fn step(&self) -> Option<&str> {
-        match self {
-            step_events!(step) => Some(step),
-            Self::CheckStarted { step, .. }
-            | Self::CheckAttempt { step, .. }
-            | Self::CheckFinished { step, .. } => step.as_deref(),
-            _ => None,
-        }
     }
 
     /// Names the step (and the check) as seen from the parent of a nested playbook:
     /// `restore-db/verify`. Events about the nested run as a whole have no place above it.
-    pub fn nest(&mut self, prefix: &str) {
+    pub(crate) fn nest(&mut self, prefix: &str) {
         let join = |s: &mut String| *s = format!("{prefix}/{s}");
         match self {
             step_events!(step) => join(step),
@@ -419,7 +407,7 @@ impl Event {
     }
 
     /// Replaces every secret in every string the event carries.
-    pub fn mask(&mut self, mask: &dyn Fn(&str) -> Option<String>) {
+    pub(crate) fn mask(&mut self, mask: &dyn Fn(&str) -> Option<String>) {
         let mut m = |s: &mut String| {
             if let Some(masked) = mask(s) {
                 *s = masked;
@@ -508,13 +496,13 @@ fn mask_json(v: &mut serde_json::Value, m: &mut impl FnMut(&mut String)) {
 
 /// An event as written to the journal: one JSON object per line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     /// RFC 3339, UTC, milliseconds.
     #[serde(with = "millis")]
-    pub ts: DateTime<Utc>,
-    pub run_id: String,
+    pub(crate) ts: DateTime<Utc>,
+    pub(crate) run_id: String,
     #[serde(flatten)]
-    pub event: Event,
+    pub(crate) event: Event,
 }
 
 mod millis {

@@ -12,11 +12,11 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use crate::event::{MaskedSpan, SecretAt};
 
 /// What every occurrence of a secret is replaced with.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// A failure to prepare masking; runbook must not go on without it, since output would leak.
 #[derive(Debug, thiserror::Error)]
-pub enum RedactError {
+pub(crate) enum RedactError {
     #[error("failed to prepare masking of {count} secrets: {reason}")]
     Build { count: usize, reason: String },
 }
@@ -31,7 +31,7 @@ pub enum RedactError {
 ///
 /// Cloning is cheap (the matcher is shared). `Debug` never prints the secrets.
 #[derive(Clone, Default)]
-pub struct Masker {
+pub(crate) struct Masker {
     /// `None` when there is no secret, which makes masking a no-op.
     inner: Option<Arc<Inner>>,
     /// The name of each of `inner.secrets` (the environment variable it came from), where
@@ -56,7 +56,7 @@ impl Masker {
     ///
     /// [`RedactError::Build`] when the matcher cannot be built, which takes secrets far beyond
     /// any real size (aho-corasick's state limits); runbook must then refuse to run.
-    pub fn new<I, S>(secrets: I) -> Result<Self, RedactError>
+    pub(crate) fn new<I, S>(secrets: I) -> Result<Self, RedactError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -97,7 +97,10 @@ impl Masker {
     /// Names the secrets whose value is among this masker's: `(name, value)` pairs, such as
     /// `("PGPASSWORD", "…")` for a playbook's `secrets`.
     #[must_use]
-    pub fn with_names<'a>(mut self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+    pub(crate) fn with_names<'a>(
+        mut self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
         let Some(inner) = self.inner.as_deref() else {
             return self;
         };
@@ -119,7 +122,7 @@ impl Masker {
     /// what the `***` hides). With these, the text can be put together again from the secrets
     /// alone ([`unmask`](crate::event::unmask)), so no secret needs to be written anywhere. Empty when no secret occurs.
     #[must_use]
-    pub fn spans(&self, text: &str) -> Vec<MaskedSpan> {
+    pub(crate) fn spans(&self, text: &str) -> Vec<MaskedSpan> {
         let Some(inner) = self.inner.as_deref() else {
             return Vec::new();
         };
@@ -161,19 +164,20 @@ impl Masker {
 
     /// Whether there is no secret to mask.
     #[must_use]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.inner.is_none()
     }
 
     /// The length in bytes of the longest secret (0 without secrets).
+    #[cfg(test)]
     #[must_use]
-    pub fn max_secret_len(&self) -> usize {
+    pub(crate) fn max_secret_len(&self) -> usize {
         self.inner.as_ref().map_or(0, |inner| inner.max_len)
     }
 
     /// Masks `text`; borrows it unchanged when no secret occurs in it.
     #[must_use]
-    pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    pub(crate) fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let Some(inner) = self.inner.as_deref() else {
             return Cow::Borrowed(text);
         };
@@ -195,8 +199,9 @@ impl Masker {
     }
 
     /// Masks bytes that need not be UTF-8; borrows them unchanged when no secret occurs in them.
+    #[cfg(test)]
     #[must_use]
-    pub fn mask_bytes<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+    pub(crate) fn mask_bytes<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
         let Some(inner) = self.inner.as_deref() else {
             return Cow::Borrowed(bytes);
         };
@@ -211,7 +216,7 @@ impl Masker {
 
     /// A masker for one stream of chunks (one per stream: stdout and stderr separately).
     #[must_use]
-    pub fn stream(&self) -> StreamMasker {
+    pub(crate) fn stream(&self) -> StreamMasker {
         StreamMasker {
             masker: self.clone(),
             pending: Vec::new(),
@@ -235,8 +240,8 @@ impl fmt::Debug for Masker {
 /// that are a proper prefix of some secret (at most `max_secret_len - 1`), so live output keeps
 /// flowing and no beginning of a secret is ever emitted before the secret is known not to
 /// complete. [`finish`](Self::finish) releases what is held back. The concatenated output is
-/// exactly [`Masker::mask_bytes`] of the concatenated input, however it was chunked.
-pub struct StreamMasker {
+/// exactly `Masker::mask_bytes` of the concatenated input, however it was chunked.
+pub(crate) struct StreamMasker {
     masker: Masker,
     /// Input not yet emitted: a suffix that could still grow into a secret.
     pending: Vec<u8>,
@@ -250,7 +255,7 @@ impl StreamMasker {
     /// Takes the next chunk and returns the masked bytes that can be emitted now.
     ///
     /// Borrows from `chunk` when nothing is held back from earlier and no secret occurs in it.
-    pub fn push<'a>(&mut self, chunk: &'a [u8]) -> Cow<'a, [u8]> {
+    pub(crate) fn push<'a>(&mut self, chunk: &'a [u8]) -> Cow<'a, [u8]> {
         let Some(inner) = self.masker.inner.as_deref() else {
             return Cow::Borrowed(chunk);
         };
@@ -280,7 +285,7 @@ impl StreamMasker {
 
     /// Ends the stream: returns the masked bytes still held back.
     #[must_use]
-    pub fn finish(mut self) -> Vec<u8> {
+    pub(crate) fn finish(mut self) -> Vec<u8> {
         let Some(inner) = self.masker.inner.as_deref() else {
             return self.pending;
         };
@@ -381,6 +386,20 @@ fn render(input: &[u8], ranges: &[Covered], cut: usize, out: &mut Vec<u8>) -> Op
     }
     out.extend_from_slice(&input[at..cut]);
     None
+}
+
+/// The secrets of `names` that `env` sets to a non-empty value: name and value. These are the
+/// values a run masks; where the names are known, a masked value can be named in the record.
+#[must_use]
+pub(crate) fn secrets_in<'a>(
+    names: &'a [String],
+    env: &'a std::collections::BTreeMap<String, String>,
+) -> Vec<(&'a str, &'a str)> {
+    names
+        .iter()
+        .filter_map(|name| Some((name.as_str(), env.get(name)?.as_str())))
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

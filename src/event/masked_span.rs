@@ -7,27 +7,27 @@ use crate::event::MASK;
 
 /// One `***` of a masked text and the secrets it hides, as [`Masker::spans`](crate::event::Masker::spans) finds them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MaskedSpan {
+pub(crate) struct MaskedSpan {
     /// Byte offset of the `***` in the masked text.
-    pub at: usize,
+    pub(crate) at: usize,
     /// Where it starts in the text before masking: only used while finding the spans.
     #[serde(skip)]
     pub(crate) start: usize,
     /// The secrets whose occurrences, overlapping or touching, the `***` covers.
-    pub secrets: Vec<SecretAt>,
+    pub(crate) secrets: Vec<SecretAt>,
 }
 
 /// A secret inside a [`MaskedSpan`]: its name, and where it starts in what the `***` hides.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SecretAt {
+pub(crate) struct SecretAt {
     /// `None` for a value masked without a name (a webhook URL): it cannot be supplied again.
-    pub name: Option<String>,
-    pub offset: usize,
+    pub(crate) name: Option<String>,
+    pub(crate) offset: usize,
 }
 
 /// Why a masked text cannot be put together again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UnmaskError {
+pub(crate) enum UnmaskError {
     #[error("it contains the secret `{0}`, which is not set")]
     Missing(String),
     #[error("it contains a secret runbook cannot name (such as a webhook URL)")]
@@ -40,7 +40,7 @@ pub enum UnmaskError {
 
 /// Puts a masked text together again from its [`MaskedSpan`]s and the secrets' values
 /// (`secret(name)`): exactly the text that was masked, when the secrets are the same.
-pub fn unmask(
+pub(crate) fn unmask(
     masked: &str,
     spans: &[MaskedSpan],
     secret: &dyn Fn(&str) -> Option<String>,

@@ -12,8 +12,8 @@ mod mask;
 mod masked_span;
 mod time;
 
-pub use bus::{Bus, Sink, WriteFault};
-pub use event::{ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus};
-pub use mask::{MASK, Masker, RedactError, StreamMasker};
-pub use masked_span::{MaskedSpan, SecretAt, UnmaskError, unmask};
-pub use time::{Clock, millis};
+pub(crate) use bus::{Bus, Sink, WriteFault};
+pub(crate) use event::{ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus};
+pub(crate) use mask::{MASK, Masker, RedactError, StreamMasker, secrets_in};
+pub(crate) use masked_span::{MaskedSpan, SecretAt, unmask};
+pub(crate) use time::{Clock, millis};

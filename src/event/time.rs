@@ -7,14 +7,14 @@ use chrono::{DateTime, Utc};
 
 /// When the run started, both ways.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    pub started_at: DateTime<Utc>,
+pub(crate) struct Clock {
+    pub(crate) started_at: DateTime<Utc>,
     started: Instant,
 }
 
 impl Clock {
     #[must_use]
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self {
             started_at: Utc::now(),
             started: Instant::now(),
@@ -24,7 +24,7 @@ impl Clock {
     /// The clock of a run that started at `started_at` and is resumed now: it keeps counting
     /// from the original start.
     #[must_use]
-    pub fn resumed(started_at: DateTime<Utc>) -> Self {
+    pub(crate) fn resumed(started_at: DateTime<Utc>) -> Self {
         let behind = (Utc::now() - started_at).to_std().unwrap_or_default();
         let now = Instant::now();
         Self {
@@ -35,25 +35,19 @@ impl Clock {
 
     /// The monotonic instant of the start.
     #[must_use]
-    pub fn instant(&self) -> Instant {
+    pub(crate) fn instant(&self) -> Instant {
         self.started
     }
 
     /// Time since the start.
     #[must_use]
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
-    }
-
-    /// The wall-clock time now, derived from the monotonic clock.
-    #[must_use]
-    pub fn now(&self) -> DateTime<Utc> {
-        self.started_at + chrono::Duration::from_std(self.elapsed()).unwrap_or_default()
     }
 }
 
 /// Milliseconds in a `u64`, saturating.
 #[must_use]
-pub fn millis(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

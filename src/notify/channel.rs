@@ -2,8 +2,8 @@
 //! (its URL and headers rendered once, at the start), what it is sent, and how it is named in
 //! the journal. The URL is never shown: it is a secret, masked by the run's masker.
 
-use crate::engine::context::Context;
 use crate::notify::message::{About, Draft};
+use crate::notify::notifier::Render;
 use crate::notify::{slack, webhook};
 use crate::playbook::model::Notify;
 use crate::playbook::template::Template;
@@ -43,8 +43,8 @@ impl std::fmt::Debug for Target {
 }
 
 impl Channel {
-    /// The channels a playbook configures, rendered against the run's context.
-    pub(crate) fn all(notify: &Notify, context: &Context) -> Vec<Self> {
+    /// The channels a playbook configures, their templates rendered by `render`.
+    pub(crate) fn all(notify: &Notify, render: &Render<'_>) -> Vec<Self> {
         let mut channels = Vec::new();
         if let Some(s) = &notify.slack {
             channels.push(Self {
@@ -54,7 +54,7 @@ impl Channel {
                     mention: s.mention.clone(),
                 },
                 events: s.events.clone(),
-                target: render_url(context, &s.webhook, "`webhook` of [notify.slack]").map(|url| {
+                target: render_url(render, &s.webhook, "`webhook` of [notify.slack]").map(|url| {
                     Target {
                         url,
                         headers: Vec::new(),
@@ -63,12 +63,12 @@ impl Channel {
             });
         }
         if let Some(w) = &notify.webhook {
-            let target = render_url(context, &w.url, "`url` of [notify.webhook]").and_then(|url| {
+            let target = render_url(render, &w.url, "`url` of [notify.webhook]").and_then(|url| {
                 let headers = w
                     .headers
                     .iter()
                     .map(|(name, t)| {
-                        context.render(t).map(|v| (name.clone(), v)).map_err(|e| {
+                        render(t).map(|v| (name.clone(), v)).map_err(|e| {
                             format!("failed to render header `{name}` of [notify.webhook]: {e}")
                         })
                     })
@@ -122,8 +122,8 @@ impl Channel {
     }
 }
 
-fn render_url(context: &Context, template: &Template, what: &str) -> Result<String, String> {
-    match context.render(template) {
+fn render_url(render: &Render<'_>, template: &Template, what: &str) -> Result<String, String> {
+    match render(template) {
         Ok(url) if url.trim().is_empty() => Err(format!("{what} rendered empty")),
         Ok(url) => Ok(url),
         Err(e) => Err(format!("failed to render {what}: {e}")),

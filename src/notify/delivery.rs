@@ -116,7 +116,7 @@ async fn attempt(client: &reqwest::Client, target: &Target, body: &[u8]) -> Resu
     }
     let mut response = request.send().await.map_err(|e| Failure {
         // Without the URL: it carries the webhook's credentials.
-        reason: crate::engine::probe::describe_reqwest(&e.without_url(), ATTEMPT_LIMIT),
+        reason: crate::http::describe_reqwest(&e.without_url(), ATTEMPT_LIMIT),
         http_status: None,
         retry: Retry::Backoff,
     })?;

@@ -17,26 +17,26 @@ pub(crate) const TAIL_LINES: usize = 10;
 /// What a run is, for every message: told once at the start, so that a resumed run (which has
 /// no `run_started`) says it too.
 #[derive(Debug, Clone)]
-pub struct RunFacts {
-    pub run_id: String,
-    pub playbook: String,
-    pub version: String,
-    pub title: String,
-    pub mode: Mode,
-    pub env: Option<String>,
-    pub commander: String,
-    pub rto_objective_ms: Option<u64>,
+pub(crate) struct RunFacts {
+    pub(crate) run_id: String,
+    pub(crate) playbook: String,
+    pub(crate) version: String,
+    pub(crate) title: String,
+    pub(crate) mode: Mode,
+    pub(crate) env: Option<String>,
+    pub(crate) commander: String,
+    pub(crate) rto_objective_ms: Option<u64>,
     /// When the RTO clock started (the original start, for a resumed run).
-    pub started_at: DateTime<Utc>,
+    pub(crate) started_at: DateTime<Utc>,
     /// Absolute: the log tails and the report are found there.
-    pub run_dir: PathBuf,
+    pub(crate) run_dir: PathBuf,
     /// Approvals a flag gives: nobody needs to be asked for them.
-    pub preapproved: Preapproved,
+    pub(crate) preapproved: Preapproved,
 }
 
 /// The approvals given in advance by `--yes` or `--approve ID`.
 #[derive(Debug, Clone)]
-pub enum Preapproved {
+pub(crate) enum Preapproved {
     /// `--yes`.
     All,
     /// `--approve ID` for these `confirm` steps.

@@ -13,6 +13,6 @@ mod translate;
 mod webhook;
 mod worker;
 
-pub use message::{Preapproved, RunFacts};
-pub use notifier::{Courier, DRAIN_LIMIT, Notifier, start};
-pub use worker::Dispatch;
+pub(crate) use message::{Preapproved, RunFacts};
+pub(crate) use notifier::{Courier, DRAIN_LIMIT, start};
+pub(crate) use worker::Dispatch;

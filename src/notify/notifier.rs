@@ -9,7 +9,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::engine::context::Context;
 use crate::event::{Bus, Record, Sink};
 use crate::notify::channel::Channel;
 use crate::notify::message::{Draft, RunFacts};
@@ -18,15 +17,15 @@ use crate::notify::worker::{Dispatch, Dropped, Worker};
 use crate::playbook::model::Notify;
 
 /// How long the end of a run waits for messages still queued or being retried.
-pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// Messages waiting per channel; more are dropped (and journaled as such).
 const QUEUE_SIZE: usize = 64;
 /// How long past the deadline a worker may take to journal what it leaves undelivered.
 const GRACE: Duration = Duration::from_secs(1);
 
-/// The sink: translation and `try_send` only, since it runs under the emitter's lock (emitting
+/// The sink: translation and `try_send` only, since it runs under the bus's lock (emitting
 /// from here would deadlock, waiting here would hold up the run).
-pub struct Notifier {
+pub(crate) struct Notifier {
     translator: Translator,
     queues: Vec<Queue>,
 }
@@ -37,8 +36,13 @@ struct Queue {
     dropped: Dropped,
 }
 
+/// Renders a template of `[notify]` against the run's context (URLs, headers): the text, or
+/// why it could not be rendered.
+pub(crate) type Render<'a> =
+    dyn Fn(&crate::playbook::template::Template) -> Result<String, String> + 'a;
+
 /// The run's handle on the workers: [`Courier::drain`] at the end.
-pub struct Courier {
+pub(crate) struct Courier {
     end: watch::Sender<Option<Instant>>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -46,25 +50,25 @@ pub struct Courier {
 /// Starts a worker per configured channel (their URLs and headers rendered now); `None` when
 /// the playbook has no `[notify.*]`. Call inside the run's tokio runtime.
 #[must_use]
-pub fn start(
+pub(crate) fn start(
     notify: &Notify,
-    context: &Context,
+    render: &Render<'_>,
     facts: RunFacts,
-    emitter: &Arc<Bus>,
+    bus: &Arc<Bus>,
     dispatch: &Dispatch,
 ) -> Option<(Notifier, Courier)> {
-    let channels = Channel::all(notify, context);
+    let channels = Channel::all(notify, render);
     if channels.is_empty() {
         return None;
     }
-    Some(spawn(channels, facts, emitter, dispatch))
+    Some(spawn(channels, facts, bus, dispatch))
 }
 
 /// A worker per channel, and the sink that feeds them.
 fn spawn(
     channels: Vec<Channel>,
     facts: RunFacts,
-    emitter: &Arc<Bus>,
+    bus: &Arc<Bus>,
     dispatch: &Dispatch,
 ) -> (Notifier, Courier) {
     let (end, deadline) = watch::channel(None);
@@ -78,7 +82,7 @@ fn spawn(
             receiver,
             Arc::clone(&dropped),
             deadline.clone(),
-            Arc::clone(emitter),
+            Arc::clone(bus),
             dispatch.clone(),
         );
         workers.push(tokio::spawn(worker.run()));
@@ -121,7 +125,7 @@ impl Sink for Notifier {
 impl Courier {
     /// Lets the workers send what is queued or being retried for at most `limit`, then has them
     /// journal every undelivered message as `notification_failed`, and returns.
-    pub async fn drain(self, limit: Duration) {
+    pub(crate) async fn drain(self, limit: Duration) {
         let deadline = Instant::now() + limit;
         self.end.send_replace(Some(deadline));
         for worker in self.workers {
@@ -188,7 +192,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let emitter = Bus::new(
+        let bus = Bus::new(
             "r1".into(),
             Arc::new(Masker::default()),
             vec![Box::new(Collect(Arc::clone(&seen)))],
@@ -215,11 +219,11 @@ mod tests {
             run_dir: PathBuf::from("/runs/r1"),
             preapproved: Preapproved::All,
         };
-        let (notifier, courier) = spawn(vec![channel], facts, &emitter, &Dispatch::Send);
-        emitter.add_sink(Box::new(notifier));
+        let (notifier, courier) = spawn(vec![channel], facts, &bus, &Dispatch::Send);
+        bus.add_sink(Box::new(notifier));
         let messages = QUEUE_SIZE + 10;
         for _ in 0..messages {
-            emitter.emit(started());
+            bus.emit(started());
         }
         let before = Instant::now();
         courier.drain(Duration::from_millis(300)).await;

@@ -1,6 +1,6 @@
 //! Events → messages: what each event a channel can be sent says, as a [`Draft`] that the Slack
 //! and webhook renderers turn into JSON. Translation is pure and cheap: it runs inside the
-//! emitter's lock. The one thing that needs the disk, a failed step's log tail, is named here
+//! bus's lock. The one thing that needs the disk, a failed step's log tail, is named here
 //! and read by the sender.
 
 use chrono::{DateTime, Utc};

@@ -1,6 +1,6 @@
 //! The background task of one channel: takes drafts from the channel's bounded queue in order,
 //! renders, masks and posts them, and journals each as `notification_sent` or
-//! `notification_failed` through the emitter. When the run ends it keeps going until the drain
+//! `notification_failed` through the bus. When the run ends it keeps going until the drain
 //! deadline, then journals whatever is left as undelivered and stops.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,7 +15,7 @@ use crate::notify::message::{About, Draft};
 
 /// What happens to a run's messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dispatch {
+pub(crate) enum Dispatch {
     /// Post them.
     Send,
     /// Journal each as not sent, with this reason (`skipped: --no-notify`).
@@ -23,7 +23,7 @@ pub enum Dispatch {
 }
 
 /// Drafts the queue had no room for, journaled by the worker (never by the sink, which runs
-/// under the emitter's lock).
+/// under the bus's lock).
 pub(crate) type Dropped = Arc<Mutex<Vec<About>>>;
 
 /// When the drain ends: `None` while the run goes on.
@@ -34,7 +34,7 @@ pub(crate) struct Worker {
     pub(crate) queue: mpsc::Receiver<Draft>,
     pub(crate) dropped: Dropped,
     pub(crate) end: Deadline,
-    pub(crate) emitter: Arc<Bus>,
+    pub(crate) bus: Arc<Bus>,
     pub(crate) dispatch: Dispatch,
     client: Option<Result<reqwest::Client, String>>,
     /// A channel whose URL did not render says so once, not for every message.
@@ -54,7 +54,7 @@ impl Worker {
         queue: mpsc::Receiver<Draft>,
         dropped: Dropped,
         end: Deadline,
-        emitter: Arc<Bus>,
+        bus: Arc<Bus>,
         dispatch: Dispatch,
     ) -> Self {
         Self {
@@ -62,7 +62,7 @@ impl Worker {
             queue,
             dropped,
             end,
-            emitter,
+            bus,
             dispatch,
             client: None,
             broken_reported: false,
@@ -125,7 +125,7 @@ impl Worker {
         };
         draft.load_tail();
         let mut body = self.channel.body(&draft);
-        mask_json(&mut body, self.emitter.masker());
+        mask_json(&mut body, self.bus.masker());
         let bytes = serde_json::to_vec(&body).expect("a JSON value always serializes");
         let mut last = None;
         let result = tokio::select! {
@@ -133,7 +133,7 @@ impl Worker {
             () = deadline(self.end.clone()) => None,
         };
         match result {
-            Some(Ok(())) => self.emitter.emit(Event::NotificationSent {
+            Some(Ok(())) => self.bus.emit(Event::NotificationSent {
                 channel: self.channel.name.clone(),
                 about: draft.about.as_str().to_owned(),
                 text: draft.fallback(),
@@ -171,9 +171,9 @@ impl Worker {
     }
 
     fn failed(&self, about: About, reason: String, http_status: Option<u16>) {
-        let masked = self.emitter.masker().mask(&reason).into_owned();
+        let masked = self.bus.masker().mask(&reason).into_owned();
         tracing::warn!(channel = %self.channel.name, about = about.as_str(), reason = %masked, "notification not delivered");
-        self.emitter.emit(Event::NotificationFailed {
+        self.bus.emit(Event::NotificationFailed {
             channel: self.channel.name.clone(),
             about: about.as_str().to_owned(),
             reason,

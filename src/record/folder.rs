@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// Why a run folder cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum FolderError {
+pub(crate) enum FolderError {
     #[error("run folder `{}` already holds a run: choose another --out", path.display())]
     Exists { path: PathBuf },
     #[error("failed to create the run folder `{}`", path.display())]
@@ -20,14 +20,14 @@ pub enum FolderError {
 
 /// The files of one run.
 #[derive(Debug, Clone)]
-pub struct RunFolder {
-    pub dir: PathBuf,
+pub(crate) struct RunFolder {
+    pub(crate) dir: PathBuf,
 }
 
 impl RunFolder {
     /// Creates a new run folder holding the playbook's bytes. An existing folder is used only
     /// when it has no journal (a run never overwrites another run's record).
-    pub fn create(dir: &Path, playbook_bytes: &[u8]) -> Result<Self, FolderError> {
+    pub(crate) fn create(dir: &Path, playbook_bytes: &[u8]) -> Result<Self, FolderError> {
         let folder = Self {
             dir: dir.to_path_buf(),
         };
@@ -51,7 +51,7 @@ impl RunFolder {
     }
 
     /// An existing run folder.
-    pub fn open(dir: &Path) -> Result<Self, FolderError> {
+    pub(crate) fn open(dir: &Path) -> Result<Self, FolderError> {
         let folder = Self {
             dir: dir.to_path_buf(),
         };
@@ -65,22 +65,22 @@ impl RunFolder {
     }
 
     #[must_use]
-    pub fn journal(&self) -> PathBuf {
+    pub(crate) fn journal(&self) -> PathBuf {
         self.dir.join("journal.jsonl")
     }
 
     #[must_use]
-    pub fn logs(&self) -> PathBuf {
+    pub(crate) fn logs(&self) -> PathBuf {
         self.dir.join("logs")
     }
 
     #[must_use]
-    pub fn playbook(&self) -> PathBuf {
+    pub(crate) fn playbook(&self) -> PathBuf {
         self.dir.join("playbook.toml")
     }
 
     #[must_use]
-    pub fn report(&self) -> PathBuf {
+    pub(crate) fn report(&self) -> PathBuf {
         self.dir.join("report.md")
     }
 }

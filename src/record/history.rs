@@ -10,14 +10,14 @@ use crate::record::replay::RunState;
 
 /// One past run.
 #[derive(Debug, Clone)]
-pub struct PastRun {
-    pub dir: PathBuf,
-    pub state: RunState,
+pub(crate) struct PastRun {
+    pub(crate) dir: PathBuf,
+    pub(crate) state: RunState,
 }
 
 impl PastRun {
     #[must_use]
-    pub fn started(&self) -> DateTime<Utc> {
+    pub(crate) fn started(&self) -> DateTime<Utc> {
         self.state
             .started
             .as_ref()
@@ -25,7 +25,7 @@ impl PastRun {
     }
 
     #[must_use]
-    pub fn playbook(&self) -> &str {
+    pub(crate) fn playbook(&self) -> &str {
         self.state
             .started
             .as_ref()
@@ -34,7 +34,7 @@ impl PastRun {
 
     /// Finished ok, for real (not a dry run).
     #[must_use]
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         let real = self
             .state
             .started
@@ -51,7 +51,7 @@ impl PastRun {
 /// Every readable run under `roots`, newest first; unreadable journals are returned as
 /// warnings, not skipped silently.
 #[must_use]
-pub fn scan(roots: &[PathBuf]) -> (Vec<PastRun>, Vec<String>) {
+pub(crate) fn scan(roots: &[PathBuf]) -> (Vec<PastRun>, Vec<String>) {
     scan_where(roots, |_| true)
 }
 
@@ -59,7 +59,7 @@ pub fn scan(roots: &[PathBuf]) -> (Vec<PastRun>, Vec<String>) {
 /// `<time>-<playbook>-<hex>`, so the folders of other playbooks are passed over without
 /// reading their journals (the journal's own `run_started` still decides).
 #[must_use]
-pub fn scan_playbook(roots: &[PathBuf], playbook: &str) -> (Vec<PastRun>, Vec<String>) {
+pub(crate) fn scan_playbook(roots: &[PathBuf], playbook: &str) -> (Vec<PastRun>, Vec<String>) {
     let marker = format!("-{playbook}-");
     let (mut runs, warnings) = scan_where(roots, |name| name.contains(&marker));
     runs.retain(|r| r.playbook() == playbook);
@@ -103,7 +103,7 @@ fn scan_where(roots: &[PathBuf], wanted: impl Fn(&str) -> bool) -> (Vec<PastRun>
 /// The newest successful run of `playbook` that started before `before`: fixed for a given
 /// run, so that re-rendering its report later gives the same comparison.
 #[must_use]
-pub fn previous_success<'a>(
+pub(crate) fn previous_success<'a>(
     runs: &'a [PastRun],
     playbook: &str,
     before: DateTime<Utc>,
@@ -114,7 +114,7 @@ pub fn previous_success<'a>(
 
 /// The `drill_every` verdict for one playbook.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Exercise {
+pub(crate) enum Exercise {
     /// A successful run within the period.
     Current,
     /// No successful run within the period; the last one, if any.
@@ -125,7 +125,7 @@ pub enum Exercise {
 
 /// Whether `playbook` was exercised within `every`.
 #[must_use]
-pub fn exercise(
+pub(crate) fn exercise(
     runs: &[PastRun],
     playbook: &str,
     every: std::time::Duration,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::event::{Record, Sink, WriteFault};
 
 /// Appends events to `journal.jsonl`.
-pub struct Journal {
+pub(crate) struct Journal {
     file: File,
     path: PathBuf,
     line: Vec<u8>,
@@ -30,7 +30,7 @@ impl Journal {
     /// Opens (creating or appending to) a journal. A journal whose last line was cut off (a
     /// power cut while it was written) gets its next event on a fresh line, so the cut-off
     /// line stays one unreadable line instead of swallowing the next event.
-    pub fn open(path: &Path) -> std::io::Result<Self> {
+    pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)

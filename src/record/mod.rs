@@ -1,11 +1,10 @@
-//! Events → the run's record: the run folder, the durable journal, replay of a journal into a
-//! run state, and the lock that keeps two runs of one playbook apart.
+//! Events → the run's record: the run folder, the durable journal and replay of a
+//! journal into a run state.
 
-pub mod folder;
-pub mod history;
-pub mod journal;
-pub mod lock;
-pub mod log_tail;
-pub mod replay;
-pub mod report;
-pub mod written;
+pub(crate) mod folder;
+pub(crate) mod history;
+pub(crate) mod journal;
+pub(crate) mod log_tail;
+pub(crate) mod replay;
+pub(crate) mod report;
+pub(crate) mod written;

@@ -14,7 +14,7 @@ use crate::event::{
 
 /// Why a journal cannot be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
+pub(crate) enum ReplayError {
     #[error("failed to read `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -33,175 +33,175 @@ pub enum ReplayError {
 
 /// `run_started`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Started {
-    pub ts: DateTime<Utc>,
-    pub playbook: String,
-    pub path: String,
-    pub version: String,
-    pub sha256: String,
-    pub mode: Mode,
-    pub env: Option<String>,
-    pub commander: String,
-    pub vars: BTreeMap<String, serde_json::Value>,
-    pub incident_start: Option<DateTime<Utc>>,
-    pub dry_run: bool,
-    pub host: String,
-    pub run_dir: String,
-    pub runbook_version: String,
-    pub max_parallel: usize,
-    pub selection: Option<String>,
+pub(crate) struct Started {
+    pub(crate) ts: DateTime<Utc>,
+    pub(crate) playbook: String,
+    pub(crate) path: String,
+    pub(crate) version: String,
+    pub(crate) sha256: String,
+    pub(crate) mode: Mode,
+    pub(crate) env: Option<String>,
+    pub(crate) commander: String,
+    pub(crate) vars: BTreeMap<String, serde_json::Value>,
+    pub(crate) incident_start: Option<DateTime<Utc>>,
+    pub(crate) dry_run: bool,
+    pub(crate) host: String,
+    pub(crate) run_dir: String,
+    pub(crate) runbook_version: String,
+    pub(crate) max_parallel: usize,
+    pub(crate) selection: Option<String>,
     /// Where the secrets of masked string vars are (see [`crate::event::unmask`]).
-    pub secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
+    pub(crate) secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
 }
 
 /// `run_finished`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finished {
-    pub ts: DateTime<Utc>,
-    pub status: RunStatus,
-    pub duration_ms: u64,
-    pub failures_tolerated: u32,
-    pub rto_objective_ms: Option<u64>,
-    pub rto_achieved_ms: Option<u64>,
-    pub rpo_objective_ms: Option<u64>,
-    pub rpo_achieved_ms: Option<u64>,
-    pub recovery_point: Option<DateTime<Utc>>,
-    pub recovery_point_error: Option<String>,
+pub(crate) struct Finished {
+    pub(crate) ts: DateTime<Utc>,
+    pub(crate) status: RunStatus,
+    pub(crate) duration_ms: u64,
+    pub(crate) failures_tolerated: u32,
+    pub(crate) rto_objective_ms: Option<u64>,
+    pub(crate) rto_achieved_ms: Option<u64>,
+    pub(crate) rpo_objective_ms: Option<u64>,
+    pub(crate) rpo_achieved_ms: Option<u64>,
+    pub(crate) recovery_point: Option<DateTime<Utc>>,
+    pub(crate) recovery_point_error: Option<String>,
 }
 
 /// One attempt of a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptRecord {
-    pub ts: DateTime<Utc>,
-    pub attempt: u32,
-    pub exit: Option<Exit>,
-    pub exit_code: Option<i32>,
-    pub duration_ms: u64,
-    pub reason: Option<String>,
+pub(crate) struct AttemptRecord {
+    pub(crate) ts: DateTime<Utc>,
+    pub(crate) attempt: u32,
+    pub(crate) exit: Option<Exit>,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) duration_ms: u64,
+    pub(crate) reason: Option<String>,
 }
 
 /// Everything the journal says about one step (its last segment, after a resume).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StepRecord {
-    pub id: String,
-    pub title: Option<String>,
-    pub action: Option<String>,
-    pub command: Option<String>,
-    pub started: Option<DateTime<Utc>>,
-    pub finished: Option<DateTime<Utc>>,
-    pub status: Option<StepStatus>,
-    pub reason: Option<String>,
-    pub exit_code: Option<i32>,
+pub(crate) struct StepRecord {
+    pub(crate) id: String,
+    pub(crate) title: Option<String>,
+    pub(crate) action: Option<String>,
+    pub(crate) command: Option<String>,
+    pub(crate) started: Option<DateTime<Utc>>,
+    pub(crate) finished: Option<DateTime<Utc>>,
+    pub(crate) status: Option<StepStatus>,
+    pub(crate) reason: Option<String>,
+    pub(crate) exit_code: Option<i32>,
     /// Masked, as journaled.
-    pub outputs: BTreeMap<String, String>,
+    pub(crate) outputs: BTreeMap<String, String>,
     /// Where the secrets of masked outputs are (see [`crate::event::unmask`]).
-    pub secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
-    pub attempts: Vec<AttemptRecord>,
-    pub duration_ms: Option<u64>,
-    pub would_run: Option<String>,
-    pub budget_exceeded_ms: Option<(u64, u64)>,
+    pub(crate) secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
+    pub(crate) attempts: Vec<AttemptRecord>,
+    pub(crate) duration_ms: Option<u64>,
+    pub(crate) would_run: Option<String>,
+    pub(crate) budget_exceeded_ms: Option<(u64, u64)>,
     /// After a kill: whether the process group was empty.
-    pub group_empty: Option<bool>,
+    pub(crate) group_empty: Option<bool>,
     /// The process group of the latest attempt's command, and when it started.
-    pub pgid: Option<(u32, DateTime<Utc>)>,
+    pub(crate) pgid: Option<(u32, DateTime<Utc>)>,
     /// Started and not finished: the runner died under it, or the run was cut short.
-    pub in_flight: bool,
+    pub(crate) in_flight: bool,
 }
 
 /// One health check run (all its attempts).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckRecord {
-    pub check: String,
-    pub step: Option<String>,
-    pub phase: CheckPhase,
-    pub probe: String,
-    pub target: String,
-    pub started: DateTime<Utc>,
-    pub attempts: u32,
-    pub passed: Option<bool>,
-    pub first_pass_ms: Option<u64>,
-    pub duration_ms: Option<u64>,
-    pub detail: String,
+pub(crate) struct CheckRecord {
+    pub(crate) check: String,
+    pub(crate) step: Option<String>,
+    pub(crate) phase: CheckPhase,
+    pub(crate) probe: String,
+    pub(crate) target: String,
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) attempts: u32,
+    pub(crate) passed: Option<bool>,
+    pub(crate) first_pass_ms: Option<u64>,
+    pub(crate) duration_ms: Option<u64>,
+    pub(crate) detail: String,
 }
 
 /// An approval asked, and its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalRecord {
-    pub step: String,
-    pub question: Option<String>,
-    pub asked: Option<DateTime<Utc>>,
-    pub answered: Option<DateTime<Utc>>,
-    pub given: Option<bool>,
-    pub by: Option<String>,
-    pub how: Option<ApprovalHow>,
-    pub reason: Option<String>,
+pub(crate) struct ApprovalRecord {
+    pub(crate) step: String,
+    pub(crate) question: Option<String>,
+    pub(crate) asked: Option<DateTime<Utc>>,
+    pub(crate) answered: Option<DateTime<Utc>>,
+    pub(crate) given: Option<bool>,
+    pub(crate) by: Option<String>,
+    pub(crate) how: Option<ApprovalHow>,
+    pub(crate) reason: Option<String>,
     /// The wait the answer journaled (`waited_ms`).
-    pub waited_ms: Option<u64>,
+    pub(crate) waited_ms: Option<u64>,
 }
 
 /// A rollback run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RollbackRecord {
-    pub step: String,
-    pub command: String,
-    pub started: DateTime<Utc>,
-    pub ok: Option<bool>,
-    pub exit_code: Option<i32>,
-    pub duration_ms: Option<u64>,
-    pub reason: Option<String>,
+pub(crate) struct RollbackRecord {
+    pub(crate) step: String,
+    pub(crate) command: String,
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) ok: Option<bool>,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) duration_ms: Option<u64>,
+    pub(crate) reason: Option<String>,
     /// Its command started a process (a rollback whose template failed never did).
-    pub process_started: bool,
+    pub(crate) process_started: bool,
 }
 
 /// A notification sent or failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotificationRecord {
-    pub ts: DateTime<Utc>,
-    pub channel: String,
-    pub about: String,
-    pub sent: bool,
-    pub detail: String,
-    pub http_status: Option<u16>,
+pub(crate) struct NotificationRecord {
+    pub(crate) ts: DateTime<Utc>,
+    pub(crate) channel: String,
+    pub(crate) about: String,
+    pub(crate) sent: bool,
+    pub(crate) detail: String,
+    pub(crate) http_status: Option<u16>,
 }
 
 /// A segment boundary: the run was resumed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResumeRecord {
-    pub ts: DateTime<Utc>,
-    pub commander: String,
-    pub gap_ms: u64,
-    pub rerun: Vec<String>,
-    pub playbook_changed: bool,
+pub(crate) struct ResumeRecord {
+    pub(crate) ts: DateTime<Utc>,
+    pub(crate) commander: String,
+    pub(crate) gap_ms: u64,
+    pub(crate) rerun: Vec<String>,
+    pub(crate) playbook_changed: bool,
 }
 
 /// A run as its journal tells it.
 #[derive(Debug, Clone, Default)]
-pub struct RunState {
-    pub run_id: String,
-    pub started: Option<Started>,
+pub(crate) struct RunState {
+    pub(crate) run_id: String,
+    pub(crate) started: Option<Started>,
     /// In the order they first appear.
-    pub steps: IndexMap<String, StepRecord>,
-    pub checks: Vec<CheckRecord>,
-    pub approvals: Vec<ApprovalRecord>,
-    pub rollbacks: Vec<RollbackRecord>,
-    pub notifications: Vec<NotificationRecord>,
-    pub notify_requests: Vec<(DateTime<Utc>, String, String)>,
-    pub rto_warnings: Vec<(DateTime<Utc>, u64)>,
-    pub locks_broken: Vec<(DateTime<Utc>, String, bool)>,
+    pub(crate) steps: IndexMap<String, StepRecord>,
+    pub(crate) checks: Vec<CheckRecord>,
+    pub(crate) approvals: Vec<ApprovalRecord>,
+    pub(crate) rollbacks: Vec<RollbackRecord>,
+    pub(crate) notifications: Vec<NotificationRecord>,
+    pub(crate) notify_requests: Vec<(DateTime<Utc>, String, String)>,
+    pub(crate) rto_warnings: Vec<(DateTime<Utc>, u64)>,
+    pub(crate) locks_broken: Vec<(DateTime<Utc>, String, bool)>,
     /// Files of the record that could not be written: when, which, the OS error.
-    pub record_failures: Vec<(DateTime<Utc>, String, String)>,
-    pub interrupted: Option<(DateTime<Utc>, String)>,
-    pub resumed: Vec<ResumeRecord>,
-    pub finished: Option<Finished>,
+    pub(crate) record_failures: Vec<(DateTime<Utc>, String, String)>,
+    pub(crate) interrupted: Option<(DateTime<Utc>, String)>,
+    pub(crate) resumed: Vec<ResumeRecord>,
+    pub(crate) finished: Option<Finished>,
     /// The time of the last event.
-    pub last_ts: Option<DateTime<Utc>>,
+    pub(crate) last_ts: Option<DateTime<Utc>>,
     /// The journal has a cut-off line (the machine stopped while it was written).
-    pub truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 impl RunState {
     /// Reads a journal file.
-    pub fn load(path: &Path) -> Result<Self, ReplayError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, ReplayError> {
         let text = std::fs::read(path).map_err(|source| ReplayError::Read {
             path: path.to_path_buf(),
             source,
@@ -242,7 +242,7 @@ impl RunState {
     /// Folds events into the state.
     #[must_use]
     #[expect(clippy::too_many_lines, reason = "one arm per event")]
-    pub fn from_records(records: &[Record]) -> Self {
+    pub(crate) fn from_records(records: &[Record]) -> Self {
         let mut s = Self::default();
         for r in records {
             let ts = r.ts;
@@ -615,13 +615,13 @@ impl RunState {
 
     /// Steps started and never finished: the runner died under them.
     #[must_use]
-    pub fn in_flight(&self) -> Vec<&StepRecord> {
+    pub(crate) fn in_flight(&self) -> Vec<&StepRecord> {
         self.steps.values().filter(|s| s.in_flight).collect()
     }
 
     /// The run's status: finished, interrupted, or still open (crashed or running).
     #[must_use]
-    pub fn status_word(&self) -> &'static str {
+    pub(crate) fn status_word(&self) -> &'static str {
         match (&self.finished, &self.interrupted) {
             (Some(f), _) => f.status.as_str(),
             (None, Some(_)) => "interrupted",

@@ -12,13 +12,13 @@ use crate::record::report::{self, ReportInput};
 
 /// Which rendering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     Md,
     Json,
 }
 
 /// Renders a run folder's report (Markdown or pretty JSON, ending in a newline).
-pub fn render(
+pub(crate) fn render(
     folder: &RunFolder,
     runs_roots: &[PathBuf],
     format: ReportFormat,
@@ -58,7 +58,7 @@ pub fn render(
 
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     #[error("failed to render the report")]
     Render(#[from] ReplayError),
     #[error("failed to write `{}`", path.display())]
@@ -70,7 +70,7 @@ pub enum WriteError {
 }
 
 /// Writes `report.md` into the run folder.
-pub fn write(folder: &RunFolder, runs_roots: &[PathBuf]) -> Result<PathBuf, WriteError> {
+pub(crate) fn write(folder: &RunFolder, runs_roots: &[PathBuf]) -> Result<PathBuf, WriteError> {
     let text = render(folder, runs_roots, ReportFormat::Md)?;
     write_text(folder, &text)?;
     Ok(folder.report())
@@ -79,7 +79,7 @@ pub fn write(folder: &RunFolder, runs_roots: &[PathBuf]) -> Result<PathBuf, Writ
 /// Replaces `report.md` with `text` at once: written beside it, flushed, then renamed over it,
 /// so that a full disk never leaves a cut-off (or empty) report. When that fails, the report
 /// of an earlier segment is removed too: it no longer tells how the run went.
-pub fn write_text(folder: &RunFolder, text: &str) -> Result<(), WriteError> {
+pub(crate) fn write_text(folder: &RunFolder, text: &str) -> Result<(), WriteError> {
     let path = folder.report();
     let temp = folder.dir.join(".report.md.partial");
     let written = (|| {

@@ -17,16 +17,16 @@ mod model;
 #[cfg(test)]
 mod tests;
 
-pub use model::ReportInput;
+pub(crate) use model::ReportInput;
 
 /// The report as GitHub-flavoured Markdown.
 #[must_use]
-pub fn markdown(input: &ReportInput<'_>) -> String {
+pub(crate) fn markdown(input: &ReportInput<'_>) -> String {
     markdown::render(&model::Report::build(input))
 }
 
 /// The same content as one JSON document.
 #[must_use]
-pub fn json(input: &ReportInput<'_>) -> serde_json::Value {
+pub(crate) fn json(input: &ReportInput<'_>) -> serde_json::Value {
     json::render(&model::Report::build(input))
 }

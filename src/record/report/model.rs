@@ -16,19 +16,19 @@ pub(super) const TAIL_LINES: usize = 20;
 
 /// Everything a report is rendered from.
 #[derive(Debug, Clone, Copy)]
-pub struct ReportInput<'a> {
+pub(crate) struct ReportInput<'a> {
     /// The run, from its journal.
-    pub state: &'a RunState,
+    pub(crate) state: &'a RunState,
     /// The run folder's `playbook.toml`, validated; `None` when it no longer validates (the
     /// report then renders from the journal alone).
-    pub playbook: Option<&'a Playbook>,
+    pub(crate) playbook: Option<&'a Playbook>,
     /// The run folder's `logs/` (masked already): failure tails come from here.
-    pub logs: &'a Path,
+    pub(crate) logs: &'a Path,
     /// The previous successful run of this playbook, for the comparison.
-    pub previous: Option<&'a RunState>,
+    pub(crate) previous: Option<&'a RunState>,
     /// Where the report is written: named in the header, and when it sits beside `logs/`, the
     /// failure tails link to the full logs.
-    pub report_path_hint: Option<&'a Path>,
+    pub(crate) report_path_hint: Option<&'a Path>,
 }
 
 /// A step's status as the report shows it: the journal's words, `rolled_back` computed from the

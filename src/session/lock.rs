@@ -10,15 +10,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
+use crate::playbook::Playbook;
 use crate::playbook::model::LockPolicy;
 
 /// Who holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    pub run_id: String,
-    pub pid: u32,
-    pub host: String,
-    pub started: DateTime<Utc>,
+pub(crate) struct Holder {
+    pub(crate) run_id: String,
+    pub(crate) pid: u32,
+    pub(crate) host: String,
+    pub(crate) started: DateTime<Utc>,
 }
 
 impl std::fmt::Display for Holder {
@@ -37,11 +39,11 @@ impl std::fmt::Display for Holder {
 
 /// A lock that is ours until dropped.
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     path: PathBuf,
     run_id: String,
     /// The holder we took it from, and whether that one was stale.
-    pub taken_from: Option<(Holder, bool)>,
+    pub(crate) taken_from: Option<(Holder, bool)>,
 }
 
 impl Drop for Lock {
@@ -55,7 +57,7 @@ impl Drop for Lock {
 
 /// What trying to lock gave.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Acquired(Lock),
     /// `lock = "fail"`: refused.
     Refused(Holder),
@@ -66,7 +68,7 @@ pub enum Outcome {
 /// Why the lock could not be handled at all.
 #[derive(Debug, thiserror::Error)]
 #[error("failed to use the lock `{}`{}", path.display(), writable_hint(source))]
-pub struct LockError {
+pub(crate) struct LockError {
     path: PathBuf,
     #[source]
     source: std::io::Error,
@@ -86,13 +88,13 @@ fn writable_hint(source: &std::io::Error) -> &'static str {
 
 /// The lock file of a playbook.
 #[must_use]
-pub fn path(runs_root: &Path, playbook: &str) -> PathBuf {
+pub(crate) fn path(runs_root: &Path, playbook: &str) -> PathBuf {
     runs_root.join(".locks").join(format!("{playbook}.lock"))
 }
 
 /// Takes the playbook's lock as `policy` says. `waiting` is told once when a `wait` policy
 /// starts waiting, so that people know why nothing happens.
-pub fn acquire(
+pub(crate) fn acquire(
     path: &Path,
     me: &Holder,
     policy: LockPolicy,
@@ -189,14 +191,14 @@ impl Holder {
     /// Whether the holder's process is still there: on this host, by its pid; on another host
     /// it cannot be told, and counts as there (as taking the lock does).
     #[must_use]
-    pub fn is_live(&self) -> bool {
-        self.host != crate::engine::run::host() || alive(self.pid)
+    pub(crate) fn is_live(&self) -> bool {
+        self.host != crate::session::start::host() || alive(self.pid)
     }
 }
 
 /// Who holds the lock at `path`, if it is held and readable.
 #[must_use]
-pub fn holder(path: &Path) -> Option<Holder> {
+pub(crate) fn holder(path: &Path) -> Option<Holder> {
     read_holder(path)
 }
 
@@ -233,6 +235,46 @@ fn alive(pid: u32) -> bool {
                 .next()
                 .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X']))
         }),
+    }
+}
+
+/// Takes the playbook's lock as its policy says: `None` when the run is skipped
+/// (`lock = "skip"`), an error naming the holder when it is refused.
+pub(crate) fn take(
+    playbook: &Playbook,
+    runs_root: &Path,
+    run_id: &str,
+    started: DateTime<Utc>,
+    break_lock: bool,
+) -> Result<Option<Lock>, Error> {
+    let me = Holder {
+        run_id: run_id.to_owned(),
+        pid: std::process::id(),
+        host: crate::session::start::host(),
+        started,
+    };
+    let path = path(runs_root, &playbook.meta.name);
+    let mut waiting = |holder: &Holder| {
+        eprintln!(
+            "waiting for the lock of `{}`: held by {holder} (lock = \"wait\")",
+            playbook.meta.name
+        );
+    };
+    let outcome = acquire(&path, &me, playbook.meta.lock, break_lock, &mut waiting)
+        .map_err(|e| Error::Run(crate::error::chain(&e)))?;
+    match outcome {
+        Outcome::Acquired(lock) => Ok(Some(lock)),
+        Outcome::Refused(holder) => Err(Error::Refused(format!(
+            "`{}` is already running: {holder}; wait for it to finish, or take over with --break-lock if that run is gone",
+            playbook.meta.name
+        ))),
+        Outcome::Skipped(holder) => {
+            eprintln!(
+                "skipped: `{}` is already running: {holder} (lock = \"skip\")",
+                playbook.meta.name
+            );
+            Ok(None)
+        }
     }
 }
 

@@ -1,0 +1,420 @@
+//! One run of a playbook, from its lock to its report: the only place that knows the engine,
+//! the record, notifications and the terminal view together.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+
+use crate::engine::approval::Approvals;
+use crate::engine::context::{Context, RunInfo};
+use crate::engine::run::{RunRequest, execute};
+use crate::engine::scheduler::Preset;
+use crate::engine::signal::SignalHandling;
+use crate::error::Error;
+use crate::event::{Bus, Clock, Event, Mode, Record, RunStatus, Sink};
+use crate::notify;
+use crate::playbook::Playbook;
+use crate::playbook::find::Library;
+use crate::playbook::model::{Action, VarValue};
+use crate::record::folder::RunFolder;
+use crate::record::journal::Journal;
+use crate::record::written::WriteError;
+use crate::session::lock::{self, Lock};
+use crate::session::resume::Resume;
+use crate::session::secrets;
+use crate::session::start::{self, absolute, host};
+
+/// Everything a run is told by the command line.
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is one documented command-line switch, passed on as given"
+)]
+pub(crate) struct Request {
+    pub(crate) playbook: Arc<Playbook>,
+    pub(crate) vars: IndexMap<String, VarValue>,
+    /// `incident` or `drill`; a dry run is recorded as `dry-run`.
+    pub(crate) mode: Mode,
+    pub(crate) dry_run: bool,
+    pub(crate) env: Option<String>,
+    pub(crate) commander: String,
+    pub(crate) incident_start: Option<DateTime<Utc>>,
+    pub(crate) yes: bool,
+    pub(crate) approve: Vec<String>,
+    pub(crate) max_parallel: usize,
+    /// By step index: left out by `--only`/`--from`, or finished before a resume.
+    pub(crate) preset: Vec<Option<Preset>>,
+    /// `--only ID` / `--from ID`, as given.
+    pub(crate) selection: Option<String>,
+    /// Deliver no notifications; they are still journaled.
+    pub(crate) no_notify: bool,
+    pub(crate) break_lock: bool,
+    /// JSON lines on stdout instead of the human view.
+    pub(crate) json: bool,
+    pub(crate) verbose: bool,
+    /// Where nested playbooks are looked up after their parent's folder.
+    pub(crate) library: Library,
+    pub(crate) start: Start,
+}
+
+/// A new run, or the continuation of one.
+pub(crate) enum Start {
+    /// `--out`, else `runs/<run-id>` in the runs root.
+    New { out: Option<PathBuf> },
+    Resume {
+        folder: RunFolder,
+        run_id: String,
+        resume: Resume,
+    },
+}
+
+/// Why a run could not even start.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("failed to create the run folder `{}`", path.display())]
+    RunFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to render `{key}` of [env]: {reason}")]
+    Env { key: String, reason: String },
+    #[error("failed to listen for signals")]
+    Signals(#[source] std::io::Error),
+    #[error("invalid secret: {0}")]
+    Secret(String),
+}
+
+impl From<StartError> for Error {
+    fn from(e: StartError) -> Self {
+        Self::Run(crate::error::chain(&e))
+    }
+}
+
+/// A run with its lock taken, its folder and journal open and its masking set up: ready to go.
+pub(crate) struct Session {
+    req: Request,
+    run: RunRequest,
+    resume: Option<Resume>,
+    folder: RunFolder,
+    bus: Arc<Bus>,
+    /// Where the report looks for the runs to compare with.
+    roots: Vec<PathBuf>,
+    lock: Lock,
+}
+
+impl Session {
+    /// Takes the lock, creates (or reopens) the run folder and its journal, and sets up what the
+    /// run masks. `None` when the lock policy says to skip this run.
+    pub(crate) fn open(mut req: Request) -> Result<Option<Self>, Error> {
+        let playbook = Arc::clone(&req.playbook);
+        let root = start::runs_root(playbook.path());
+        let start = std::mem::replace(&mut req.start, Start::New { out: None });
+        let (folder, run_id, resume, roots, lock) = match start {
+            Start::New { out } => {
+                let started = Utc::now();
+                let run_id = start::run_id(&playbook, started);
+                let run_dir = out.unwrap_or_else(|| root.join(&run_id));
+                let Some(lock) = lock::take(&playbook, &root, &run_id, started, req.break_lock)?
+                else {
+                    return Ok(None);
+                };
+                // The text that was validated is the copy kept in the run folder: reading the
+                // file again could copy something other than what runs, if it changed since.
+                let folder = RunFolder::create(&run_dir, playbook.source.text.as_bytes())
+                    .map_err(|e| Error::Usage(crate::error::chain(&e)))?;
+                (folder, run_id, None, vec![root], lock)
+            }
+            Start::Resume {
+                folder,
+                run_id,
+                resume,
+            } => {
+                let Some(lock) =
+                    lock::take(&playbook, &root, &run_id, resume.started_at, req.break_lock)?
+                else {
+                    return Ok(None);
+                };
+                let roots = start::runs_roots(&req.library);
+                (folder, run_id, Some(resume), roots, lock)
+            }
+        };
+        let journal = Journal::open(&folder.journal()).map_err(|source| Error::Write {
+            path: folder.journal(),
+            source,
+        })?;
+        let logs = folder.logs();
+        std::fs::create_dir_all(&logs)
+            .map_err(|source| StartError::RunFolder { path: logs, source })?;
+
+        let clock = resume
+            .as_ref()
+            .map_or_else(Clock::start, |r| Clock::resumed(r.started_at));
+        let process_env: BTreeMap<String, String> = std::env::vars().collect();
+        let info = RunInfo {
+            id: run_id.clone(),
+            mode: if req.dry_run { Mode::DryRun } else { req.mode },
+            env: req.env.clone(),
+            started_at: clock.started_at,
+            commander: req.commander.clone(),
+            dir: folder.dir.clone(),
+        };
+        let context = Context::new(&playbook, &req.vars, &info, &process_env);
+        let (masker, secrets) = secrets::masker(&playbook, &context, &process_env)
+            .map_err(|e| StartError::Secret(e.to_string()))?;
+        let mut env = vec![
+            ("RUNBOOK_RUN_ID".to_owned(), run_id.clone()),
+            (
+                "RUNBOOK_RUN_DIR".to_owned(),
+                folder.dir.display().to_string(),
+            ),
+            ("RUNBOOK_MODE".to_owned(), info.mode.as_str().to_owned()),
+        ];
+        env.extend(
+            context
+                .render_env(&playbook)
+                .map_err(|(key, e)| StartError::Env {
+                    key,
+                    reason: e.to_string(),
+                })?,
+        );
+        // The journal first: an event is on disk before anyone sees it.
+        let sinks: Vec<Box<dyn Sink>> = vec![
+            Box::new(journal),
+            crate::ui::for_terminal(req.json, req.verbose, objectives(&playbook)),
+        ];
+        let bus = Bus::new(run_id, Arc::new(masker), sinks);
+        // A prompt's default name is whoever runs this segment: on a resume, who resumed it.
+        let answerer = resume
+            .as_ref()
+            .map_or_else(|| req.commander.clone(), |r| r.commander.clone());
+        let run = RunRequest {
+            playbook,
+            preset: std::mem::take(&mut req.preset),
+            info,
+            context,
+            env,
+            process_env: Arc::new(process_env),
+            secrets: Arc::new(secrets),
+            approvals: Approvals::new(req.yes, req.approve.clone(), answerer),
+            max_parallel: req.max_parallel,
+            dry_run: req.dry_run,
+            incident_start: req.incident_start,
+            clock,
+            library: req.library.clone(),
+        };
+        Ok(Some(Self {
+            req,
+            run,
+            resume,
+            folder,
+            bus,
+            roots,
+            lock,
+        }))
+    }
+
+    /// Runs it, writes the report, and says how it ended: `Ok` only for a run that succeeded
+    /// with its whole record written.
+    pub(crate) fn run(self) -> Result<(), Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        let status = runtime.block_on(self.execute());
+        // A prompt blocked on the terminal must not keep the process alive after the run.
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        status
+    }
+
+    async fn execute(self) -> Result<(), Error> {
+        let Self {
+            req,
+            run,
+            resume,
+            folder,
+            bus,
+            roots,
+            lock,
+        } = self;
+        let signals = SignalHandling::listen().map_err(StartError::Signals)?;
+        // A dry run sends nothing and journals nothing about it; `--no-notify` journals each
+        // message it does not send.
+        let courier = if req.dry_run {
+            None
+        } else {
+            notifications(&req, &run, &bus)
+        };
+        started(&req, &run, resume.as_ref(), &lock, &bus);
+        let run_id = run.info.id.clone();
+        let outcome = execute(run, Arc::clone(&bus), signals).await;
+        if let Some(courier) = courier {
+            courier.drain(notify::DRAIN_LIMIT).await;
+        }
+        bus.finish();
+        // Written after every run, failed and interrupted ones too. The record must not lie: a
+        // run whose journal, logs or report could not be written fails (exit 1), naming the file.
+        let report = crate::record::written::write(&folder, &roots);
+        if let Ok(path) = &report
+            && !req.json
+        {
+            eprintln!("report: {}", path.display());
+        }
+        if let Some(fault) = bus.fault() {
+            return Err(Error::Write {
+                path: fault.path.clone(),
+                source: fault.io_error(),
+            });
+        }
+        if let Err(e) = report {
+            let (path, error) = match e {
+                WriteError::Write { path, source } => (path, source),
+                WriteError::Render(e) => (
+                    folder.report(),
+                    std::io::Error::other(crate::error::chain(&e)),
+                ),
+            };
+            journal_failure(&folder, &run_id, &path, &error);
+            return Err(Error::Write {
+                path,
+                source: error,
+            });
+        }
+        drop(lock);
+        match outcome.status {
+            RunStatus::Ok => Ok(()),
+            RunStatus::Failed => Err(Error::RunFailed),
+            RunStatus::Interrupted => Err(Error::Interrupted),
+        }
+    }
+}
+
+/// The budgets and objectives the terminal view measures the run against.
+fn objectives(p: &Playbook) -> crate::ui::Objectives {
+    crate::ui::Objectives {
+        rto_ms: p.meta.rto.map(|r| r.duration.as_millis()),
+        budgets: p
+            .steps
+            .iter()
+            .filter_map(|s| s.budget.map(|b| (s.id.clone(), b.as_millis())))
+            .collect(),
+        rto_start: p.meta.rto_clock.map(|c| p.steps[c.start].id.clone()),
+        rto_stop: p.meta.rto_clock.map(|c| p.steps[c.stop].id.clone()),
+    }
+}
+
+/// The first events of a run (or of its continuation), and the lock it took from another run.
+fn started(req: &Request, run: &RunRequest, resume: Option<&Resume>, lock: &Lock, bus: &Bus) {
+    let playbook = &run.playbook;
+    match resume {
+        None => bus.emit(Event::RunStarted {
+            playbook: playbook.meta.name.clone(),
+            // Absolute, so that `resume` finds the file from anywhere.
+            path: absolute(playbook.path()),
+            version: playbook.meta.version.to_string(),
+            sha256: playbook.sha256.clone(),
+            mode: run.info.mode,
+            env: req.env.clone(),
+            commander: req.commander.clone(),
+            vars: req
+                .vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+            incident_start: req.incident_start,
+            dry_run: req.dry_run,
+            host: host(),
+            run_dir: absolute(&run.info.dir),
+            runbook_version: env!("CARGO_PKG_VERSION").to_owned(),
+            max_parallel: req.max_parallel,
+            selection: req.selection.clone(),
+        }),
+        Some(r) => {
+            bus.emit(Event::RunResumed {
+                commander: r.commander.clone(),
+                gap_ms: r.gap_ms(),
+                rerun: r.rerun.clone(),
+                playbook_changed: r.playbook_changed,
+            });
+            for (step, by, how) in &r.confirmed {
+                bus.emit(Event::ApprovalGiven {
+                    step: step.clone(),
+                    by: by.clone(),
+                    how: *how,
+                    waited_ms: 0,
+                });
+            }
+        }
+    }
+    if let Some((holder, stale)) = &lock.taken_from {
+        bus.emit(Event::LockBroken {
+            holder_run_id: holder.run_id.clone(),
+            holder_pid: holder.pid,
+            holder_host: holder.host.clone(),
+            stale: *stale,
+        });
+    }
+}
+
+/// Starts the notifier and registers it as a sink; `None` when the playbook notifies nobody.
+fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<notify::Courier> {
+    let playbook = &run.playbook;
+    let preapproved = if req.yes {
+        notify::Preapproved::All
+    } else {
+        // `--approve ID` gives a `confirm`, not a manual step's "done".
+        notify::Preapproved::Steps(
+            req.approve
+                .iter()
+                .filter(|id| {
+                    playbook
+                        .step_index(id)
+                        .is_some_and(|i| !matches!(playbook.steps[i].action, Action::Manual(_)))
+                })
+                .cloned()
+                .collect(),
+        )
+    };
+    let facts = notify::RunFacts {
+        run_id: run.info.id.clone(),
+        playbook: playbook.meta.name.clone(),
+        version: playbook.meta.version.to_string(),
+        title: playbook.meta.display_title().to_owned(),
+        mode: req.mode,
+        env: req.env.clone(),
+        commander: req.commander.clone(),
+        rto_objective_ms: playbook.meta.rto.map(|r| r.duration.as_millis()),
+        started_at: run.clock.started_at,
+        run_dir: std::path::absolute(&run.info.dir).unwrap_or_else(|_| run.info.dir.clone()),
+        preapproved,
+    };
+    let dispatch = if req.no_notify {
+        notify::Dispatch::Skip("skipped: --no-notify".to_owned())
+    } else {
+        notify::Dispatch::Send
+    };
+    let render =
+        |t: &crate::playbook::template::Template| run.context.render(t).map_err(|e| e.to_string());
+    let (notifier, courier) = notify::start(&playbook.notify, &render, facts, bus, &dispatch)?;
+    bus.add_sink(Box::new(notifier));
+    Some(courier)
+}
+
+/// Journals, after the run's end, that its report could not be written (if the journal can
+/// still be written): replay then reads the run as failed.
+fn journal_failure(folder: &RunFolder, run_id: &str, path: &Path, error: &std::io::Error) {
+    if let Ok(mut journal) = Journal::open(&folder.journal()) {
+        journal.event(&Record {
+            ts: Utc::now(),
+            run_id: run_id.to_owned(),
+            event: Event::RecordFailed {
+                path: path.display().to_string(),
+                error: error.to_string(),
+            },
+        });
+        journal.finish();
+    }
+}
