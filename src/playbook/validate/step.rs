@@ -1,7 +1,6 @@
 //! Validation of `[[steps]]`: ids, needs, the one action key, per-action keys, outputs and
-//! expectations. Health checks and probes are `validate_check.rs`'s.
+//! expectations. Health checks and probes are `check.rs`'s.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use indexmap::IndexMap;
@@ -15,21 +14,9 @@ use crate::playbook::model::{
 };
 use crate::playbook::raw::{RawOutput, RawPlaybook, RawStep};
 use crate::playbook::references::Scope;
-use crate::playbook::validate::{Validator, is_playbook_name, is_step_id};
+use crate::playbook::validate::names::{is_playbook_name, is_step_id};
+use crate::playbook::validate::validator::{StepIds, Validator};
 use crate::text::List;
-
-/// The step ids found in the first pass, by position and by name.
-#[derive(Debug, Default)]
-pub(crate) struct StepIds {
-    pub(crate) by_index: Vec<Option<String>>,
-    pub(crate) by_id: HashMap<String, usize>,
-}
-
-impl StepIds {
-    fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_index.iter().flatten().map(String::as_str)
-    }
-}
 
 /// The longest step id: it names the step's log file, also inside a nested playbook's run
 /// (`logs/PARENT.ID.log`), and a file name has at most 255 bytes.
