@@ -12,18 +12,17 @@ use crate::engine::approval::Approvals;
 use crate::engine::context::{Context, RunInfo};
 use crate::engine::phases::steps_and_checks;
 use crate::engine::rto;
-use crate::engine::scheduler::{Preset, Schedule};
 use crate::engine::scope::RunScope;
 use crate::engine::signal::SignalHandling;
 use crate::event::{Bus, Clock, Event, RunStatus};
+use crate::plan::Plan;
 use crate::playbook::find::Library;
-use crate::playbook::model::Playbook;
 
 /// What the engine is told: no paths it must create, no lock, no notifications.
 pub(crate) struct RunRequest {
-    pub(crate) playbook: Arc<Playbook>,
-    /// By step index: left out by `--only`/`--from`, or finished before a resume.
-    pub(crate) preset: Vec<Option<Preset>>,
+    /// The playbook's plan for the run's environment: order, dependents, the steps skipped
+    /// by environment, and what `--only`/`--from` or a resume settled before the start.
+    pub(crate) plan: Arc<Plan>,
     /// What `run.*` says; `info.dir` is the run folder, with its `logs/` already made.
     pub(crate) info: RunInfo,
     /// The template context, vars included.
@@ -54,15 +53,11 @@ pub(crate) struct Outcome {
 pub(crate) async fn execute(req: RunRequest, bus: Arc<Bus>, signals: SignalHandling) -> Outcome {
     let clock = req.clock;
     let incident_start = req.incident_start;
-    let schedule = Schedule {
-        max_parallel: req.max_parallel,
-        env: req.info.env.clone(),
-        preset: req.preset.clone(),
-        rto_warning_after: req.playbook.meta.rto.map(|r| r.duration.get().mul_f64(0.8)),
-    };
+    // The RTO warning comes at 80% of the objective.
+    let rto_warning = (req.plan.playbook.meta.rto).map(|r| r.duration.get().mul_f64(0.8));
     let scope = Arc::new(RunScope::top(req, Arc::clone(&bus), &signals));
 
-    let (outcome, status) = steps_and_checks(&scope, &schedule, clock.instant()).await;
+    let (outcome, status) = steps_and_checks(&scope, rto_warning, clock.instant()).await;
     if status == RunStatus::Interrupted {
         bus.emit(Event::RunInterrupted {
             signal: signals.interrupt.signal().unwrap_or("SIGINT").to_owned(),

@@ -1,5 +1,7 @@
-//! The DAG: steps start as soon as every need has finished `ok`, up to `--max-parallel` at
-//! once; dependents of a failed or skipped step are skipped with the reason; a failure stops
+//! The DAG of the scope's [`Plan`](crate::plan::Plan): steps start as soon as every need has
+//! finished `ok`, up to `--max-parallel` at once; what the plan settled first (presets, and the
+//! steps not for this environment); dependents of a failed or skipped step are skipped with the
+//! reason; a failure stops
 //! scheduling (`abort`), is tolerated (`continue`) or rolls back (`rollback`); an interrupt
 //! cancels what runs and starts nothing new.
 
@@ -15,32 +17,8 @@ use crate::engine::process::{self, CommandSpec};
 use crate::engine::scope::RunScope;
 use crate::engine::step::{self, StepResult};
 use crate::event::{Event, Exit, StepStatus, millis};
+use crate::plan::{Preset, Skip};
 use crate::playbook::model::{OnFailure, Step};
-
-/// A step's state before scheduling starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Preset {
-    /// Outside the `--only`/`--from` selection: skipped with this reason, and its dependents
-    /// treat it as done.
-    Unselected(String),
-    /// Finished in an earlier segment of a resumed run: keeps its status and outputs, and is
-    /// not run again (nor journaled again).
-    Done {
-        status: StepStatus,
-        exit_code: Option<i32>,
-        outputs: BTreeMap<String, String>,
-    },
-}
-
-/// What the scheduler was told about the run.
-pub(crate) struct Schedule {
-    pub(crate) max_parallel: usize,
-    pub(crate) env: Option<String>,
-    /// By step index: `None` for a step to schedule.
-    pub(crate) preset: Vec<Option<Preset>>,
-    /// The RTO objective and when its clock starts (`None`: at the first step of `rto_clock`).
-    pub(crate) rto_warning_after: Option<Duration>,
-}
 
 /// How the steps went.
 #[derive(Debug, Clone)]
@@ -77,19 +55,14 @@ enum Stop {
 )]
 pub(crate) async fn run(
     shared: &Arc<RunScope>,
-    schedule: &Schedule,
+    rto_warning: Option<Duration>,
     run_started: Instant,
 ) -> StepsOutcome {
-    let steps = &shared.playbook.steps;
+    let plan = &shared.plan;
+    let steps = &plan.playbook.steps;
     let n = steps.len();
-    let mut dependents = vec![Vec::new(); n];
-    let mut waiting_on = vec![0usize; n];
-    for (i, s) in steps.iter().enumerate() {
-        for &d in &s.needs {
-            dependents[d].push(i);
-            waiting_on[i] += 1;
-        }
-    }
+    let dependents = &plan.dependents;
+    let mut waiting_on: Vec<usize> = steps.iter().map(|s| s.needs.len()).collect();
     let mut state = vec![State::Waiting; n];
     // In a dry run: steps that were only printed.
     let mut printed = vec![false; n];
@@ -104,10 +77,8 @@ pub(crate) async fn run(
     let mut failed = false;
     let mut stop: Option<Stop> = None;
     let mut running = JoinSet::new();
-    let mut rto_warned = schedule.rto_warning_after.is_none();
-    let rto_at = schedule
-        .rto_warning_after
-        .map_or(run_started, |d| run_started + d);
+    let mut rto_warned = rto_warning.is_none();
+    let rto_at = rto_warning.map_or(run_started, |d| run_started + d);
 
     let finish_unselected = |i: usize, reason: &str| Event::StepFinished {
         step: steps[i].id.clone(),
@@ -120,8 +91,8 @@ pub(crate) async fn run(
         would_run: None,
     };
     // Presets first: steps left out, or finished in an earlier segment of a resumed run.
-    for (i, preset) in schedule.preset.iter().enumerate() {
-        match preset {
+    for i in 0..n {
+        match plan.preset(i) {
             None => {}
             Some(Preset::Unselected(reason)) => {
                 state[i] = State::Done(StepStatus::Skipped);
@@ -145,8 +116,22 @@ pub(crate) async fn run(
             }
         }
     }
-    for (i, preset) in schedule.preset.iter().enumerate() {
-        match preset {
+    // Then the steps the plan skips in this environment, and what needs them.
+    for i in 0..n {
+        if let (None, Some(Skip::Environment)) = (plan.preset(i), plan.skip(i))
+            && state[i] == State::Waiting
+        {
+            skip(
+                shared,
+                &mut state,
+                dependents,
+                i,
+                Skip::Environment.to_string(),
+            );
+        }
+    }
+    for i in 0..n {
+        match plan.preset(i) {
             None => {}
             Some(
                 Preset::Unselected(_)
@@ -160,7 +145,7 @@ pub(crate) async fn run(
                 }
             }
             Some(Preset::Done { status, .. }) => {
-                cascade(shared, &mut state, &dependents, i, status.as_str());
+                cascade(shared, &mut state, dependents, i, status.as_str());
             }
         }
     }
@@ -178,19 +163,8 @@ pub(crate) async fn run(
             stop = Some(Stop::Record(fault.to_string()));
         }
         // Start what may start.
-        while stop.is_none() && running.len() < schedule.max_parallel.max(1) {
+        while stop.is_none() && running.len() < shared.max_parallel.max(1) {
             let Some(Reverse(i)) = ready.pop() else { break };
-            if !steps[i].runs_in(schedule.env.as_deref()) {
-                let env = schedule.env.clone().unwrap_or_default();
-                skip(
-                    shared,
-                    &mut state,
-                    &dependents,
-                    i,
-                    format!("not for environment `{env}`"),
-                );
-                continue;
-            }
             state[i] = State::Running;
             started_at[i] = Some(run_started.elapsed());
             let task_shared = Arc::clone(shared);
@@ -208,7 +182,7 @@ pub(crate) async fn run(
             }
             () = tokio::time::sleep_until(rto_at.into()), if !rto_warned => {
                 rto_warned = true;
-                let objective = shared.playbook.meta.rto.map_or(0, |r| r.duration.as_millis());
+                let objective = plan.playbook.meta.rto.map_or(0, |r| r.duration.as_millis());
                 shared.bus.emit(Event::RtoWarning { elapsed_ms: millis(run_started.elapsed()), rto_objective_ms: objective });
                 continue;
             }
@@ -247,10 +221,10 @@ pub(crate) async fn run(
                     }
                 }
             }
-            StepStatus::Skipped => cascade(shared, &mut state, &dependents, i, "skipped"),
-            StepStatus::Cancelled => cascade(shared, &mut state, &dependents, i, "cancelled"),
+            StepStatus::Skipped => cascade(shared, &mut state, dependents, i, "skipped"),
+            StepStatus::Cancelled => cascade(shared, &mut state, dependents, i, "cancelled"),
             StepStatus::Failed | StepStatus::RolledBack => {
-                cascade(shared, &mut state, &dependents, i, "failed");
+                cascade(shared, &mut state, dependents, i, "failed");
                 if shared.dry_run && steps[i].read_only {
                     failed = true;
                     stop.get_or_insert(Stop::Abort(steps[i].id.clone()));
@@ -356,7 +330,7 @@ fn skip(
 }
 
 fn emit_skip(shared: &RunScope, i: usize, reason: String) {
-    let step = &shared.playbook.steps[i];
+    let step = &shared.playbook().steps[i];
     shared
         .context
         .record_step(&step.id, StepStatus::Skipped, None, &BTreeMap::new());
@@ -386,7 +360,7 @@ fn cascade(
             continue;
         }
         state[d] = State::Done(StepStatus::Skipped);
-        let cause = &shared.playbook.steps[because].id;
+        let cause = &shared.playbook().steps[because].id;
         let word = if because == i { what } else { "skipped" };
         emit_skip(shared, d, format!("needs {word} step `{cause}`"));
         stack.extend(dependents[d].iter().map(|&x| (x, d)));

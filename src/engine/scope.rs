@@ -15,12 +15,14 @@ use crate::engine::process::Registry;
 use crate::engine::run::RunRequest;
 use crate::engine::signal::SignalHandling;
 use crate::event::{Bus, Masker, secrets_in};
+use crate::plan::Plan;
 use crate::playbook::find::Library;
 use crate::playbook::model::{Playbook, Step};
 
 /// A run's shared state, behind an `Arc` so that each step can be its own task.
 pub(crate) struct RunScope {
-    pub(crate) playbook: Arc<Playbook>,
+    /// What runs: the playbook, its order and dependents, skips and presets.
+    pub(crate) plan: Arc<Plan>,
     pub(crate) context: Context,
     pub(crate) bus: Arc<Bus>,
     pub(crate) http: Arc<HttpClients>,
@@ -55,8 +57,8 @@ impl RunScope {
     pub(crate) fn top(req: RunRequest, bus: Arc<Bus>, signals: &SignalHandling) -> Self {
         let logs_dir = req.info.dir.join("logs");
         Self {
-            stack: vec![req.playbook.meta.name.clone()],
-            playbook: req.playbook,
+            stack: vec![req.plan.playbook.meta.name.clone()],
+            plan: req.plan,
             context: req.context,
             bus,
             http: Arc::new(HttpClients::default()),
@@ -78,15 +80,15 @@ impl RunScope {
 
     /// The scope of `nested`, run by `step` of this scope: its own vars, `[env]` (with the
     /// parent's `RUNBOOK_*`), secrets added to the parent's, events reported as `step/…`.
-    pub(crate) fn nested(&self, step: &Step, nested: Arc<Playbook>) -> Result<Self, String> {
-        let context = Context::new(&nested, &nested.vars, &self.info, &self.process_env);
+    pub(crate) fn nested(&self, step: &Step, nested: &Arc<Playbook>) -> Result<Self, String> {
+        let context = Context::new(nested, &nested.vars, &self.info, &self.process_env);
         let mut env: Vec<(String, String)> = self
             .env
             .iter()
             .filter(|(k, _)| k.starts_with("RUNBOOK_"))
             .cloned()
             .collect();
-        env.extend(context.render_env(&nested).map_err(|(key, e)| {
+        env.extend(context.render_env(nested).map_err(|(key, e)| {
             format!(
                 "nested playbook `{}`: `{key}` of [env]: {e}",
                 nested.label()
@@ -103,7 +105,7 @@ impl RunScope {
         let mut stack = self.stack.clone();
         stack.push(nested.meta.name.clone());
         Ok(Self {
-            playbook: nested,
+            plan: Arc::new(Plan::new(nested, self.info.env.as_deref())),
             context,
             bus: self.bus.nested(&step.id, masker),
             http: Arc::clone(&self.http),
@@ -122,6 +124,11 @@ impl RunScope {
             log_prefix: format!("{}{}.", self.log_prefix, step.id),
             secrets: Arc::new(secrets),
         })
+    }
+
+    /// The playbook being run.
+    pub(crate) fn playbook(&self) -> &Playbook {
+        &self.plan.playbook
     }
 
     /// The log file of a step.

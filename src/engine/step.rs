@@ -101,7 +101,7 @@ impl Attempt {
 /// the step needs a step that was only printed: even a `read_only` step is then printed, since
 /// what it would read does not exist.
 pub(crate) async fn run(shared: &RunScope, index: usize, after_printed: bool) -> StepResult {
-    let step = &shared.playbook.steps[index];
+    let step = &shared.playbook().steps[index];
     let result = execute(shared, step, after_printed).await;
     shared.bus.emit(Event::StepFinished {
         step: step.id.clone(),

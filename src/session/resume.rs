@@ -6,9 +6,9 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use crate::engine::scheduler::Preset;
 use crate::error::Error;
 use crate::event::{ApprovalHow, StepStatus};
+use crate::plan::Preset;
 use crate::playbook::model::{Playbook, VarValue};
 use crate::record::folder::RunFolder;
 use crate::record::replay::{RunState, Started, StepRecord};

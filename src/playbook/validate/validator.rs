@@ -20,7 +20,8 @@ use crate::playbook::validate::names::{env_name_like, is_env_name};
 /// A valid playbook and the warnings found on the way.
 #[derive(Debug)]
 pub struct Validated {
-    pub playbook: Playbook,
+    /// Shared: the plan, the run and the report read the same model.
+    pub playbook: Arc<Playbook>,
     pub warnings: Diagnostics,
 }
 
@@ -81,7 +82,7 @@ pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     diagnostics.sort();
     match playbook {
         Some(playbook) if !diagnostics.has_errors() => Ok(Validated {
-            playbook,
+            playbook: Arc::new(playbook),
             warnings: diagnostics,
         }),
         _ => Err(diagnostics),

@@ -21,7 +21,7 @@ pub(crate) struct ReportInput<'a> {
     pub(crate) state: &'a RunState,
     /// The run folder's `playbook.toml`, validated; `None` when it no longer validates (the
     /// report then renders from the journal alone).
-    pub(crate) playbook: Option<&'a Playbook>,
+    pub(crate) playbook: Option<&'a std::sync::Arc<Playbook>>,
     /// The run folder's `logs/` (masked already): failure tails come from here.
     pub(crate) logs: &'a Path,
     /// The previous successful run of this playbook, for the comparison.
