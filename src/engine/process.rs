@@ -491,7 +491,9 @@ impl Lifecycle {
 
 pub(crate) use crate::engine::capture::Capture;
 #[cfg(test)]
-use crate::engine::capture::{DEFAULT_CAPTURE_CAP, MAX_LINE, TAIL_LINES};
+use crate::engine::capture::{DEFAULT_CAPTURE_CAP, MAX_LINE};
+#[cfg(test)]
+use crate::event::TAIL_LINES;
 use crate::engine::group::{Group, Scope};
 pub(crate) use crate::engine::group::{Registry, group_alive_since};
 pub(crate) use crate::engine::tree::TAG_VAR;

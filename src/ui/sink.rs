@@ -10,9 +10,7 @@ use super::live::Live;
 use super::plain::Plain;
 
 pub(crate) use crate::event::Sink;
-
-/// How many lines of a failed step's output are shown (cli.md, "Terminal output").
-pub(crate) const TAIL_LINES: usize = 20;
+use crate::event::TAIL_LINES;
 
 /// The last [`TAIL_LINES`] of `lines`.
 pub(crate) fn last_lines(lines: &[String]) -> &[String] {

@@ -11,8 +11,7 @@ use crate::record::replay::RunState;
 
 use crate::record::log_tail::LogTail;
 
-/// How many last lines of a step's log a report shows.
-pub(super) const TAIL_LINES: usize = 20;
+pub(super) use crate::event::TAIL_LINES;
 
 /// Everything a report is rendered from.
 #[derive(Debug, Clone, Copy)]
