@@ -3,7 +3,9 @@
 mod args;
 mod completions;
 mod diff;
+mod io;
 mod list;
+mod load;
 mod main;
 mod plan;
 mod report;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::main::{check_env, load};
+use crate::cli::load::{check_env, load};
 use crate::error::Error;
 use crate::event::Mode;
 use crate::plan::{Plan, Selection};
