@@ -375,7 +375,7 @@ pub(crate) fn full_run() -> Vec<Play> {
 fn demo() {
     use std::io::Write as _;
 
-    let mut sink = super::sink::for_terminal(false, false, objectives());
+    let mut sink = super::terminal::for_terminal(false, false, objectives());
     let script = full_run();
     let start = script.iter().find_map(|p| match p {
         Play::Event(r) => Some(r.ts),
