@@ -12,7 +12,7 @@ use crate::engine::approval::Approvals;
 use crate::engine::context::{Context, RunInfo};
 use crate::engine::probe::HttpClients;
 use crate::engine::process::Registry;
-use crate::engine::run::RunRequest;
+use crate::engine::request::RunRequest;
 use crate::engine::signal::SignalHandling;
 use crate::event::{Bus, Masker, secrets_in};
 use crate::plan::Plan;

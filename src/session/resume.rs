@@ -141,7 +141,7 @@ pub(crate) fn confirm_reruns(
     for (step, record) in rerun {
         if let Some((pgid, _)) = record
             .pgid
-            .filter(|&(g, since)| crate::engine::process::group_alive_since(g, since))
+            .filter(|&(g, since)| crate::engine::group_alive_since(g, since))
         {
             return Err(Error::Run(format!(
                 "not resumed: step `{}` of the crashed run is still running (process group {pgid}); let it finish or stop it (`kill -TERM -{pgid}`), then resume",
