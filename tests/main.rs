@@ -11,6 +11,7 @@ mod dr;
 mod evidence;
 mod flow;
 mod notify;
+mod parallel;
 mod plan;
 mod probes;
 mod processes;

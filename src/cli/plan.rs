@@ -22,6 +22,10 @@ pub(crate) struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Plan as the run would go with at most N steps at once (default: the playbook's
+    /// `max_parallel`, else no limit)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_parallel: Option<u32>,
 }
 
 pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
@@ -29,7 +33,8 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let playbook = &validated.playbook;
     crate::cli::vars::apply(playbook, &args.vars)?;
     check_env(playbook, args.env.as_deref()).map_err(Error::Usage)?;
-    let plan = Plan::new(playbook, args.env.as_deref());
+    let limit = (args.max_parallel.map(|n| n as usize)).or(playbook.meta.max_parallel);
+    let plan = Plan::limited(playbook, args.env.as_deref(), limit);
     if let Some(warning) = plan.rto_warning() {
         eprint!("{warning}");
     }

@@ -35,7 +35,7 @@ pub(crate) struct Args {
     /// Who resumes it (default: $USER)
     #[arg(long, value_name = "NAME")]
     commander: Option<String>,
-    /// How many steps may run at once (default: the number of CPUs)
+    /// How many steps may run at once (default: as the run started)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_parallel: Option<u32>,
     /// Print the journal's events as JSON lines on stdout instead of the human view
@@ -144,7 +144,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         incident_start: started.incident_start,
         yes: args.yes,
         approve: Vec::new(),
-        max_parallel: session::max_parallel(args.max_parallel),
+        max_parallel: session::max_parallel(args.max_parallel, started.max_parallel),
         selection: started.selection.clone(),
         no_notify: args.no_notify,
         break_lock: args.break_lock,

@@ -49,7 +49,7 @@ pub(crate) struct Args {
     /// Run folder (default: `runs/<run-id>` beside the playbook folder, or under `$RUNBOOK_RUNS`)
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// How many steps may run at once (default: the number of CPUs)
+    /// How many steps may run at once (default: the playbook's `max_parallel`, else no limit)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_parallel: Option<u32>,
     /// Send no notifications
@@ -114,7 +114,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         incident_start: args.incident_start,
         yes: args.yes,
         approve: args.approve.clone(),
-        max_parallel: session::max_parallel(args.max_parallel),
+        max_parallel: session::max_parallel(args.max_parallel, playbook.meta.max_parallel),
         selection: selection.map(Selection::label),
         no_notify: args.no_notify,
         break_lock: args.break_lock,

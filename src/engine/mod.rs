@@ -35,6 +35,7 @@ mod capture;
 mod check;
 mod context;
 mod group;
+mod limits;
 mod log;
 mod nested;
 mod phases;
@@ -52,6 +53,7 @@ mod tree;
 
 pub(crate) use approval::Approvals;
 pub(crate) use context::{Context, RunInfo};
+pub(crate) use limits::raise_open_files;
 pub(crate) use process::group_alive_since;
 pub(crate) use request::RunRequest;
 pub(crate) use run::execute;

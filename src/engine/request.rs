@@ -28,7 +28,7 @@ pub(crate) struct RunRequest {
     /// Every secret value the bus masks: nested playbooks mask these and their own.
     pub(crate) secrets: Arc<Vec<String>>,
     pub(crate) approvals: Approvals,
-    pub(crate) max_parallel: usize,
+    pub(crate) max_parallel: Option<usize>,
     pub(crate) dry_run: bool,
     pub(crate) incident_start: Option<DateTime<Utc>>,
     /// Started now, or at the original start for a resumed run.

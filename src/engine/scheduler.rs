@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+use crate::engine::limits;
 use crate::engine::log::StepLog;
 use crate::engine::process::{self, CommandSpec};
 use crate::engine::scope::RunScope;
@@ -211,6 +212,12 @@ pub(crate) async fn run(
     let rto_at = rto_warning.map_or(run_started, |d| run_started + d);
     // Set once the run has stopped and every other step has ended: the `always` steps left.
     let mut cleanup: Option<Cleanup> = None;
+    // The limit asked for, within what the open-file limit allows.
+    let limit = shared
+        .max_parallel
+        .unwrap_or(usize::MAX)
+        .min(limits::step_slots())
+        .max(1);
 
     // Presets first: steps left out, or finished in an earlier segment of a resumed run.
     for (i, step) in steps.iter().enumerate() {
@@ -274,7 +281,7 @@ pub(crate) async fn run(
             Some(c) => !c.scope.cancel.is_cancelled() && !matches!(stop, Some(Stop::Record(_))),
         };
         let scope = cleanup.as_ref().map_or(shared, |c| &c.scope);
-        while may_start && running.len() < shared.max_parallel.max(1) {
+        while may_start && running.len() < limit {
             let Some(i) = dag.next_ready() else { break };
             dag.state[i] = State::Running;
             started_at[i] = Some(run_started.elapsed());

@@ -45,7 +45,7 @@ pub(crate) struct RunScope {
     pub(crate) info: RunInfo,
     /// The runner's environment, for `env.*`.
     pub(crate) process_env: Arc<BTreeMap<String, String>>,
-    pub(crate) max_parallel: usize,
+    pub(crate) max_parallel: Option<usize>,
     /// Where nested playbooks are looked up after the parent's own folder.
     pub(crate) library: Library,
     /// The playbooks this one is nested in, outermost first, ending with its own name.

@@ -146,7 +146,8 @@ pub(crate) enum Event {
         host: String,
         run_dir: String,
         runbook_version: String,
-        max_parallel: usize,
+        /// `null`: no limit.
+        max_parallel: Option<usize>,
         /// `--only ID` or `--from ID`, as given: the run is a subset.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         selection: Option<String>,

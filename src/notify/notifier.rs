@@ -176,7 +176,7 @@ mod tests {
             host: "h".into(),
             run_dir: "/runs/r1".into(),
             runbook_version: "0".into(),
-            max_parallel: 1,
+            max_parallel: Some(1),
             selection: None,
         }
     }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::plan::limit;
 use crate::plan::select::Preset;
 use crate::playbook::Diagnostic;
 use crate::playbook::duration::{HumanDuration, format_human};
@@ -57,14 +58,24 @@ pub struct Plan {
     pub planned_rto_ms: u64,
     /// Steps that will run without a `budget` (they count as 0).
     pub unbudgeted: Vec<usize>,
+    /// At most this many steps at once (`None`: no limit); the waves and times honour it.
+    pub limit: Option<usize>,
     /// By step index: settled before scheduling starts (left out by `--only`/`--from`, or
     /// finished before a resume); see [`Plan::select`] and [`Plan::settle`].
     pub(crate) preset: Vec<Option<Preset>>,
 }
 
 impl Plan {
+    /// The plan under the playbook's own `max_parallel` (no limit when it has none).
     #[must_use]
     pub fn new(playbook: &Arc<Playbook>, env: Option<&str>) -> Self {
+        Self::limited(playbook, env, playbook.meta.max_parallel)
+    }
+
+    /// The plan when at most `limit` steps run at once (`None`: no limit): the waves, times
+    /// and planned RTO the scheduler would give under it.
+    #[must_use]
+    pub fn limited(playbook: &Arc<Playbook>, env: Option<&str>, limit: Option<usize>) -> Self {
         let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.clone()).collect();
         let after: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.after.clone()).collect();
         let waits: Vec<Vec<usize>> = playbook
@@ -103,6 +114,10 @@ impl Plan {
             };
             finish[i] = start[i] + budget;
         }
+        let mut wave = order.wave.clone();
+        if let Some(limited) = limit::under(playbook, &waits, &order, &skip, limit) {
+            (start, finish, wave) = limited;
+        }
         // The last step to finish ends the critical path; ties go to the first in file order.
         let mut end = None;
         for i in 0..n {
@@ -127,7 +142,7 @@ impl Plan {
         let steps = (0..n)
             .map(|i| PlanStep {
                 index: i,
-                wave: order.wave[i],
+                wave: wave[i],
                 skip: skip[i].clone(),
                 earliest_start_ms: start[i],
                 earliest_finish_ms: finish[i],
@@ -143,8 +158,21 @@ impl Plan {
             critical_path,
             planned_rto_ms,
             unbudgeted,
+            limit,
             preset: vec![None; n],
         }
+    }
+
+    /// The waves, first to last: steps in file order, each wave starting once the previous one
+    /// ended (under a limit, at most that many steps that run in each).
+    #[must_use]
+    pub fn waves(&self) -> Vec<Vec<usize>> {
+        let count = self.steps.iter().map(|s| s.wave + 1).max().unwrap_or(0);
+        let mut waves = vec![Vec::new(); count];
+        for s in &self.steps {
+            waves[s.wave].push(s.index);
+        }
+        waves
     }
 
     /// Why step `i` will not run in this environment, if it will not.

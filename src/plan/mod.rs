@@ -3,6 +3,7 @@
 
 mod critical_path;
 mod diff;
+mod limit;
 mod render;
 mod select;
 

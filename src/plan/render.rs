@@ -39,13 +39,16 @@ fn text(plan: &Plan) -> String {
         "environment: {}",
         plan.env.as_deref().unwrap_or("any (no --env)")
     );
+    if let Some(limit) = plan.limit {
+        let _ = writeln!(out, "parallel: at most {}", count(limit, "step"));
+    }
     let width = p
         .steps
         .iter()
         .map(|s| s.id.chars().count())
         .max()
         .unwrap_or(0);
-    for (w, wave) in plan.order.waves().iter().enumerate() {
+    for (w, wave) in plan.waves().iter().enumerate() {
         let running = wave
             .iter()
             .filter(|&&i| plan.steps[i].skip.is_none())
@@ -71,6 +74,13 @@ fn text(plan: &Plan) -> String {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
+            }
+            if !step.after.is_empty() {
+                let after: Vec<&str> = step.after.iter().map(|&d| p.steps[d].id.as_str()).collect();
+                notes.push(format!("after {}", after.join(", ")));
+            }
+            if step.always {
+                notes.push("cleanup (always)".to_owned());
             }
             if step.confirm.is_some() {
                 notes.push("confirm".to_owned());
@@ -168,6 +178,8 @@ fn to_json(plan: &Plan) -> serde_json::Value {
                 "action": step.action.key(),
                 "wave": s.wave + 1,
                 "needs": step.needs.iter().map(id).collect::<Vec<_>>(),
+                "after": step.after.iter().map(id).collect::<Vec<_>>(),
+                "always": step.always,
                 "budget_ms": step.budget.map(HumanDuration::as_millis),
                 "earliest_start_ms": s.earliest_start_ms,
                 "earliest_finish_ms": s.earliest_finish_ms,
@@ -183,7 +195,8 @@ fn to_json(plan: &Plan) -> serde_json::Value {
         "path": p.path().display().to_string(),
         "sha256": p.sha256,
         "env": plan.env,
-        "waves": plan.order.waves().iter().map(|w| w.iter().map(id).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "max_parallel": plan.limit,
+        "waves": plan.waves().iter().map(|w| w.iter().map(id).collect::<Vec<_>>()).collect::<Vec<_>>(),
         "steps": steps,
         "critical_path": plan.critical_path.iter().map(id).collect::<Vec<_>>(),
         "planned_rto_ms": plan.planned_rto_ms,

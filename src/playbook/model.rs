@@ -69,11 +69,15 @@ pub struct Meta {
     pub lock: LockPolicy,
     /// How long `always` steps may take once the run is interrupted.
     pub cleanup_timeout: HumanDuration,
+    /// At most this many steps at once; `None`: no limit.
+    pub max_parallel: Option<usize>,
 }
 
 impl Meta {
     /// `cleanup_timeout` when the playbook does not set it.
     pub const DEFAULT_CLEANUP_TIMEOUT: HumanDuration = HumanDuration::from_millis(120_000);
+    /// The largest `max_parallel` (and `--max-parallel`) accepted.
+    pub const MAX_PARALLEL: usize = 100_000;
 
     /// The title, or the name when there is none.
     #[must_use]

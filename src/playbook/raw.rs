@@ -66,6 +66,8 @@ toml_table! {
         lock: String,
         /// How long `always` steps may take after an interrupt (default "2m").
         cleanup_timeout: DurationStr,
+        /// At most this many steps at once (default: no limit); `--max-parallel` overrides it.
+        max_parallel: i64,
     }
 }
 

@@ -48,7 +48,7 @@ pub(crate) struct Started {
     pub(crate) host: String,
     pub(crate) run_dir: String,
     pub(crate) runbook_version: String,
-    pub(crate) max_parallel: usize,
+    pub(crate) max_parallel: Option<usize>,
     pub(crate) selection: Option<String>,
     /// Where the secrets of masked string vars are (see [`crate::event::unmask`]).
     pub(crate) secret_spans: BTreeMap<String, Vec<MaskedSpan>>,

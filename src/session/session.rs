@@ -45,7 +45,7 @@ pub(crate) struct Request {
     pub(crate) incident_start: Option<DateTime<Utc>>,
     pub(crate) yes: bool,
     pub(crate) approve: Vec<String>,
-    pub(crate) max_parallel: usize,
+    pub(crate) max_parallel: Option<usize>,
     /// `--only ID` / `--from ID`, as given.
     pub(crate) selection: Option<String>,
     /// Deliver no notifications; they are still journaled.
@@ -239,6 +239,8 @@ impl Session {
             lock,
         } = self;
         let signals = SignalHandling::listen().map_err(StartError::Signals)?;
+        // No limit on parallel steps must not mean failing for lack of file descriptors.
+        crate::engine::raise_open_files();
         // A dry run sends nothing and journals nothing about it; `--no-notify` journals each
         // message it does not send.
         let courier = if req.dry_run {

@@ -72,11 +72,10 @@ fn resolved(path: &Path) -> PathBuf {
 }
 
 /// `--max-parallel`, else the number of CPUs.
-pub(crate) fn max_parallel(flag: Option<u32>) -> usize {
-    flag.map_or_else(
-        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        |n| n as usize,
-    )
+/// How many steps may run at once: `--max-parallel`, else the playbook's `max_parallel`;
+/// `None`: no limit (steps wait on I/O far more often than they compute).
+pub(crate) fn max_parallel(flag: Option<u32>, playbook: Option<usize>) -> Option<usize> {
+    flag.map(|n| n as usize).or(playbook)
 }
 
 /// Who runs runbook when `--commander` is not given: `$USER`, else (a root shell or a service

@@ -119,7 +119,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 host: "ops-1".into(),
                 run_dir: "runs/r1".into(),
                 runbook_version: "0.1.0".into(),
-                max_parallel: 2,
+                max_parallel: Some(2),
                 selection: None,
             },
         ),

@@ -97,6 +97,18 @@ impl Validator<'_> {
         let cleanup_timeout = self
             .positive_duration(raw.cleanup_timeout.as_ref(), "cleanup_timeout", at)
             .unwrap_or(Meta::DEFAULT_CLEANUP_TIMEOUT);
+        let max_parallel = raw.max_parallel.as_ref().and_then(|m| {
+            if let Ok(n @ 1..=Meta::MAX_PARALLEL) = usize::try_from(m.value) {
+                Some(n)
+            } else {
+                self.error(
+                    m.span.clone(),
+                    format!("invalid `max_parallel` {} in [playbook]: it is how many steps may run at once", m.value),
+                    format!("use a whole number from 1 to {}, or leave it out for no limit", Meta::MAX_PARALLEL),
+                );
+                None
+            }
+        });
         let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
             Some("wait") => LockPolicy::Wait,
             Some("skip") => LockPolicy::Skip,
@@ -141,6 +153,7 @@ impl Validator<'_> {
             drill_every,
             lock,
             cleanup_timeout,
+            max_parallel,
         })
     }
 

@@ -105,7 +105,7 @@ impl Journal {
                 host: "db-ops-1".into(),
                 run_dir: "runs/20261123T020000Z-postgres-restore-7f3a".into(),
                 runbook_version: "0.1.0".into(),
-                max_parallel: 4,
+                max_parallel: Some(4),
                 selection: None,
             },
         );
