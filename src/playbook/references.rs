@@ -194,7 +194,11 @@ impl Checker<'_> {
                     if let Some(close) = did_you_mean(name, HELPERS) {
                         let _ = write!(message, ", did you mean `{close}`?");
                     }
-                    self.error(span, message, "the helpers are `quote`, `now`, `default` and Handlebars' built-ins (`if`, `unless`, `eq`, …)".to_owned());
+                    self.error(
+                        span,
+                        message,
+                        format!("the helpers are {}", List::and_ticked(HELPERS)),
+                    );
                 }
                 return;
             }

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
 use crate::engine::Approvals;
+use crate::engine::SignalHandling;
 use crate::engine::{Context, RunInfo};
 use crate::engine::{RunRequest, execute};
-use crate::engine::SignalHandling;
 use crate::error::Error;
 use crate::event::{Bus, Clock, Event, Mode, Record, RunStatus, Sink};
 use crate::notify;
