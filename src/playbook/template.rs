@@ -74,6 +74,53 @@ impl fmt::Display for Template {
     }
 }
 
+/// A JSON document whose strings are templates (an `http` step's `json` body). Keys are sent as
+/// written; numbers and booleans too.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonTemplate {
+    String(Template),
+    Array(Vec<JsonTemplate>),
+    Object(indexmap::IndexMap<String, JsonTemplate>),
+    Value(Value),
+}
+
+impl JsonTemplate {
+    /// The document with each string rendered by `render`; the first failure stops it.
+    pub fn render<E>(
+        &self,
+        render: &mut impl FnMut(&Template) -> Result<String, E>,
+    ) -> Result<Value, E> {
+        Ok(match self {
+            Self::String(t) => Value::String(render(t)?),
+            Self::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| item.render(render))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Self::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| v.render(render).map(|v| (k.clone(), v)))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Self::Value(v) => v.clone(),
+        })
+    }
+
+    /// The document as written, templates unrendered.
+    #[must_use]
+    pub fn source(&self) -> Value {
+        self.render(&mut |t| Ok::<_, std::convert::Infallible>(t.source.clone()))
+            .unwrap_or_else(|never| match never {})
+    }
+}
+
+impl fmt::Display for JsonTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source())
+    }
+}
+
 /// The longest template with a `{{`, in bytes.
 pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
 /// The most `{{` in one template.
