@@ -533,7 +533,7 @@ impl Validator<'_> {
             self.error(
                 raw.span.clone(),
                 format!(
-                    "{} in `fields` {at}: a message has at most {}",
+                    "{} `fields` {at}: a message has at most {}",
                     raw.value.len(),
                     Notice::MAX_FIELDS
                 ),
