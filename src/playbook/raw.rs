@@ -475,24 +475,24 @@ pub(crate) enum RawJson {
 impl Decode for RawJson {
     const EXPECTED: &'static str = "a value";
 
-    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
-        Some(match v.get_ref() {
+    fn decode(v: &Spanned<DeValue<'_>>, _: &mut Cx<'_>) -> Option<Self> {
+        Some(Self::read(v))
+    }
+}
+
+impl RawJson {
+    /// Any TOML value reads as JSON, so nothing here is an error.
+    fn read(v: &Spanned<DeValue<'_>>) -> Self {
+        match v.get_ref() {
             DeValue::String(s) => Self::String(Sp::new(s.to_string(), v.span())),
-            DeValue::Array(items) => Self::Array(
-                items
-                    .iter()
-                    .filter_map(|item| Self::decode(item, cx))
-                    .collect(),
-            ),
+            DeValue::Array(items) => Self::Array(items.iter().map(Self::read).collect()),
             DeValue::Table(t) => Self::Table(
                 t.iter()
-                    .filter_map(|(k, item)| {
-                        Self::decode(item, cx).map(|j| (k.get_ref().to_string(), j))
-                    })
+                    .map(|(k, item)| (k.get_ref().to_string(), Self::read(item)))
                     .collect(),
             ),
             other => Self::Value(crate::playbook::decode::to_json(other)),
-        })
+        }
     }
 }
 
