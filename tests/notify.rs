@@ -686,3 +686,35 @@ notify = "restore is being retried by hand"
     assert_eq!(abouts.len(), 2, "the notify step and finished: {abouts:?}");
     assert!(abouts[0].contains("restore is being retried by hand"));
 }
+
+#[test]
+fn show_and_diff_name_a_notify_step_s_fields() {
+    let v1 = playbook(
+        "db-restore",
+        "[[steps]]\nid = \"page\"\nnotify = \"orders is down\"\nfields = { Severity = \"SEV1\", Commander = \"{{run.commander}}\" }\n",
+    );
+    let v2 = v1
+        .replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+        .replace("SEV1", "SEV0");
+    let t = Test::new().file("a/p.toml", &v1).file("b/p.toml", &v2);
+    let shown = t.run_args(["show", "b/p.toml"]).expect_code(0).stdout();
+    assert!(shown.contains("field Severity: SEV0"), "{shown}");
+    assert!(
+        shown.contains("field Commander: {{run.commander}}"),
+        "{shown}"
+    );
+    let diff = t
+        .run_args(["diff", "a/p.toml", "b/p.toml", "--format", "json"])
+        .expect_code(0)
+        .stdout();
+    let diff: Value = serde_json::from_str(&diff).expect("JSON");
+    let changed = &diff["steps"]["changed"][0];
+    assert_eq!(changed["id"], "page");
+    let fields: Vec<&str> = changed["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["field"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(fields, ["fields.Severity"]);
+}
