@@ -7,8 +7,8 @@ use std::fmt;
 
 use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
 use handlebars::{
-    Context, Handlebars, Helper, HelperDef, HelperResult, Output, PathSeg, RenderContext,
-    RenderError, RenderErrorReason, ScopedJson,
+    Context, Handlebars, Helper, HelperDef, HelperResult, JsonTruthy, Output, PathSeg,
+    RenderContext, RenderError, RenderErrorReason, Renderable, ScopedJson,
 };
 use serde_json::Value;
 
@@ -365,6 +365,29 @@ impl HelperDef for ValueHelper {
     ) -> Result<ScopedJson<'rc>, RenderError> {
         (self.0)(h).map(ScopedJson::Derived)
     }
+
+    /// Inline, the value as text; as a block (`{{#contains a "x"}}…{{else}}…{{/contains}}`),
+    /// the first part when the value is true, like Handlebars' own `eq`.
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let value = (self.0)(h)?;
+        if !h.is_block() {
+            out.write(&text(&value))?;
+            return Ok(());
+        }
+        let part = if value.is_truthy(false) {
+            h.template()
+        } else {
+            h.inverse()
+        };
+        part.map_or(Ok(()), |t| t.render(r, ctx, rc, out))
+    }
 }
 
 fn helper_error(message: String) -> RenderError {
@@ -683,6 +706,14 @@ mod tests {
             render("{{contains vars.missing \"x\"}}", &ctx).is_err(),
             "strict"
         );
+        assert_eq!(
+            render("{{#contains vars.list \"b\"}}B{{else}}-{{/contains}}", &ctx),
+            Ok("B".into())
+        );
+        assert_eq!(
+            render("{{#contains vars.list \"z\"}}Z{{else}}-{{/contains}}", &ctx),
+            Ok("-".into())
+        );
     }
 
     #[test]
@@ -714,6 +745,34 @@ mod tests {
                 "`len` counts a string or an array, not a boolean".into()
             ))
         );
+    }
+
+    #[test]
+    fn a_json_body_renders_every_string_and_keeps_the_rest() {
+        let t = |s: &str| JsonTemplate::String(Template::parse(s).expect("compiles").0);
+        let body = JsonTemplate::Object(
+            [
+                ("db".to_owned(), t("{{vars.env}}")),
+                (
+                    "list".to_owned(),
+                    JsonTemplate::Array(vec![t("x-{{vars.n}}"), JsonTemplate::Value(json!(3))]),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let r = Renderer::new();
+        let ctx = helper_ctx();
+        assert_eq!(
+            body.render(&mut |tpl| r.render(tpl, &ctx)),
+            Ok(json!({"db": "prod", "list": ["x-3", 3]}))
+        );
+        assert_eq!(
+            body.to_string(),
+            r#"{"db":"{{vars.env}}","list":["x-{{vars.n}}",3]}"#
+        );
+        let broken = JsonTemplate::Array(vec![t("{{vars.missing}}")]);
+        assert!(broken.render(&mut |tpl| r.render(tpl, &ctx)).is_err());
     }
 
     #[test]
