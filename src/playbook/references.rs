@@ -16,7 +16,7 @@ use crate::playbook::graph::{self, Ancestry};
 use crate::playbook::model::Playbook;
 use crate::playbook::raw::RawPlaybook;
 use crate::playbook::template::{HELPERS, Usage};
-use crate::text::List;
+use crate::text::{List, count};
 
 /// When a template is rendered, which decides the steps it may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +202,23 @@ impl Checker<'_> {
                 }
                 return;
             }
+            Usage::Arguments {
+                helper,
+                given,
+                takes,
+            } => {
+                let span = self.locate(u, helper);
+                self.error(
+                    span,
+                    format!(
+                        "`{helper}` in {} is given {}, but it takes {takes}",
+                        u.what,
+                        count(*given, "value")
+                    ),
+                    format!("write it as {}", example(helper)),
+                );
+                return;
+            }
             Usage::Context(written) => {
                 let span = self.locate(u, written);
                 self.error(
@@ -362,5 +379,26 @@ impl Checker<'_> {
                 self.error(span, message, help);
             }
         }
+    }
+}
+
+/// How a helper is called, for the help of a call with the wrong number of values.
+fn example(helper: &str) -> &'static str {
+    match helper {
+        "eq" => "{{eq A B}}, or (eq A B) inside {{#if}}",
+        "ne" => "{{ne A B}}",
+        "gt" => "{{gt A B}}",
+        "gte" => "{{gte A B}}",
+        "lt" => "{{lt A B}}",
+        "lte" => "{{lte A B}}",
+        "contains" => "{{contains HAYSTACK NEEDLE}}, e.g. {{contains vars.regions \"eu\"}}",
+        "default" => "{{default VALUE \"fallback\"}}",
+        "not" => "{{not A}}",
+        "json" => "{{json VALUE}}",
+        "len" => "{{len VALUE}}",
+        "quote" => "{{quote VALUE}}",
+        "and" => "{{and A B}}",
+        "or" => "{{or A B}}",
+        _ => "{{now}} or {{now \"%Y-%m-%d\"}}",
     }
 }

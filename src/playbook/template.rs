@@ -144,6 +144,26 @@ pub enum Usage {
     /// A value that only a block such as `{{#each}}` gives (`this`, `@index`, `@root` alone),
     /// used where no block gives it: as written.
     Context(String),
+    /// A helper given a number of values it does not take: its name, how many it was given,
+    /// and what it takes ("2 values").
+    Arguments {
+        helper: String,
+        given: usize,
+        takes: &'static str,
+    },
+}
+
+/// How many values a helper takes, where that is fixed: `(fewest, most)`.
+fn arity(helper: &str) -> Option<(usize, Option<usize>, &'static str)> {
+    Some(match helper {
+        "eq" | "ne" | "gt" | "gte" | "lt" | "lte" | "contains" | "default" => {
+            (2, Some(2), "2 values")
+        }
+        "not" | "json" | "len" | "quote" => (1, Some(1), "1 value"),
+        "and" | "or" => (1, None, "at least 1 value"),
+        "now" => (0, Some(1), "at most 1 value (a time format)"),
+        _ => return None,
+    })
 }
 
 /// The helpers every template may call: ours, then Handlebars' built-ins (`len` is ours: it
@@ -196,6 +216,16 @@ fn helper(h: &HelperTemplate, scoped: bool, out: &mut Vec<Usage>) {
     match simple_name {
         Some(name) if takes_arguments || HELPERS.contains(&name.as_str()) => {
             name_scopes = SCOPING_HELPERS.contains(&name.as_str());
+            let given = h.params.len();
+            if let Some((fewest, most, takes)) = arity(&name)
+                && (given < fewest || most.is_some_and(|m| given > m))
+            {
+                out.push(Usage::Arguments {
+                    helper: name.clone(),
+                    given,
+                    takes,
+                });
+            }
             out.push(Usage::Helper(name));
         }
         _ => parameter(&h.name, scoped, out),
@@ -776,13 +806,40 @@ mod tests {
     }
 
     #[test]
+    fn a_helper_given_the_wrong_number_of_values_is_found() {
+        let wrong = |src: &str| {
+            uses(src).into_iter().find_map(|u| match u {
+                Usage::Arguments {
+                    helper,
+                    given,
+                    takes,
+                } => Some((helper, given, takes)),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            wrong("{{#if (eq vars.a)}}x{{/if}}"),
+            Some(("eq".to_owned(), 1, "2 values"))
+        );
+        assert_eq!(
+            wrong("{{len vars.a vars.b}}"),
+            Some(("len".to_owned(), 2, "1 value"))
+        );
+        assert_eq!(
+            wrong("{{and}}"),
+            Some(("and".to_owned(), 0, "at least 1 value"))
+        );
+        assert_eq!(wrong("{{and vars.a vars.b vars.c}}"), None);
+        assert_eq!(wrong("{{now}}"), None);
+        assert_eq!(wrong("{{contains vars.a \"x\"}}"), None);
+    }
+
+    #[test]
     fn the_checker_sees_every_helper_and_the_paths_inside_them() {
         for helper in HELPERS {
             let src = format!("{{{{{helper} vars.a vars.b}}}}");
-            let found = uses(&src);
-            assert_eq!(
-                found.first(),
-                Some(&Usage::Helper(helper.to_owned())),
+            assert!(
+                uses(&src).contains(&Usage::Helper(helper.to_owned())),
                 "{src}"
             );
         }
