@@ -20,15 +20,19 @@ use crate::playbook::find::Library;
 use crate::playbook::model::{Playbook, Step};
 
 /// A run's shared state, behind an `Arc` so that each step can be its own task.
+#[derive(Clone)]
 pub(crate) struct RunScope {
     /// What runs: the playbook, its order and dependents, skips and presets.
     pub(crate) plan: Arc<Plan>,
-    pub(crate) context: Context,
+    /// Shared with the scope of the run's cleanup ([`RunScope::with_cancel`]).
+    pub(crate) context: Arc<Context>,
     pub(crate) bus: Arc<Bus>,
     pub(crate) http: Arc<HttpClients>,
     pub(crate) approvals: Arc<Approvals>,
     /// Cancelled on SIGINT/SIGTERM/SIGHUP: running steps terminate their process groups.
     pub(crate) cancel: CancellationToken,
+    /// Cancelled on a second signal: it skips the cleanup (`always` steps).
+    pub(crate) second_signal: CancellationToken,
     /// Every live process group, for a second signal to kill at once.
     pub(crate) groups: Arc<Registry>,
     /// The run folder: the default working directory of commands.
@@ -59,11 +63,12 @@ impl RunScope {
         Self {
             stack: vec![req.plan.playbook.meta.name.clone()],
             plan: req.plan,
-            context: req.context,
+            context: Arc::new(req.context),
             bus,
             http: Arc::new(HttpClients::default()),
             approvals: Arc::new(req.approvals),
             cancel: signals.cancel.clone(),
+            second_signal: signals.second.clone(),
             groups: Arc::clone(&signals.groups),
             run_dir: req.info.dir.clone(),
             logs_dir,
@@ -106,11 +111,12 @@ impl RunScope {
         stack.push(nested.meta.name.clone());
         Ok(Self {
             plan: Arc::new(Plan::new(nested, self.info.env.as_deref())),
-            context,
+            context: Arc::new(context),
             bus: self.bus.nested(&step.id, masker),
             http: Arc::clone(&self.http),
             approvals: Arc::clone(&self.approvals),
             cancel: self.cancel.clone(),
+            second_signal: self.second_signal.clone(),
             groups: Arc::clone(&self.groups),
             run_dir: self.run_dir.clone(),
             logs_dir: self.logs_dir.clone(),
@@ -124,6 +130,14 @@ impl RunScope {
             log_prefix: format!("{}{}.", self.log_prefix, step.id),
             secrets: Arc::new(secrets),
         })
+    }
+
+    /// The same scope, its steps watching `cancel` instead of the run's interrupt.
+    pub(crate) fn with_cancel(&self, cancel: CancellationToken) -> Self {
+        Self {
+            cancel,
+            ..self.clone()
+        }
     }
 
     /// The playbook being run.

@@ -203,6 +203,7 @@ async fn execute(shared: &RunScope, step: &Step, after_printed: bool) -> StepRes
         title: step.display_title().to_owned(),
         action: step.action.key().to_owned(),
         command: summary,
+        always: step.always,
     });
     // The step's own time starts here: an approval's wait is journaled with the approval.
     let began = Instant::now();

@@ -14,7 +14,7 @@ use crate::playbook::model::Playbook;
 pub enum Skip {
     /// Its `environments` do not include the target environment.
     Environment,
-    /// It needs a step that is skipped.
+    /// It needs a step that is skipped (an `always` step is not skipped for that).
     Needs(String),
 }
 
@@ -47,6 +47,8 @@ pub struct Plan {
     pub order: Order,
     /// `dependents[i]`: the steps that need step `i`.
     pub dependents: Vec<Vec<usize>>,
+    /// `after_dependents[i]`: the steps that run after step `i` (`after`).
+    pub after_dependents: Vec<Vec<usize>>,
     /// By step index.
     pub steps: Vec<PlanStep>,
     /// Step indices, first to last.
@@ -64,8 +66,15 @@ impl Plan {
     #[must_use]
     pub fn new(playbook: &Arc<Playbook>, env: Option<&str>) -> Self {
         let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.clone()).collect();
-        let order = graph::order(&needs).expect("validated playbooks are acyclic");
+        let after: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.after.clone()).collect();
+        let waits: Vec<Vec<usize>> = playbook
+            .steps
+            .iter()
+            .map(|s| s.waits_for().collect())
+            .collect();
+        let order = graph::order(&waits).expect("validated playbooks are acyclic");
         let dependents = graph::dependents(&needs);
+        let after_dependents = graph::dependents(&after);
         let n = playbook.steps.len();
         let mut skip: Vec<Option<Skip>> = vec![None; n];
         let mut start = vec![0u64; n];
@@ -76,10 +85,12 @@ impl Plan {
             let step = &playbook.steps[i];
             if !step.runs_in(env) {
                 skip[i] = Some(Skip::Environment);
-            } else if let Some(&d) = step.needs.iter().find(|&&d| skip[d].is_some()) {
+            } else if let Some(&d) = step.needs.iter().find(|&&d| skip[d].is_some())
+                && !step.always
+            {
                 skip[i] = Some(Skip::Needs(playbook.steps[d].id.clone()));
             }
-            for &d in &step.needs {
+            for d in step.waits_for() {
                 if latest_need[i].is_none_or(|l| finish[d] > finish[l]) {
                     latest_need[i] = Some(d);
                 }
@@ -127,6 +138,7 @@ impl Plan {
             env: env.map(str::to_owned),
             order,
             dependents,
+            after_dependents,
             steps,
             critical_path,
             planned_rto_ms,

@@ -27,7 +27,7 @@ pub(crate) enum Preset {
 pub(crate) enum Selection<'a> {
     /// The step and everything it needs, transitively.
     Only(&'a str),
-    /// The step and everything after it.
+    /// The step and everything after it (through `needs` and `after`).
     From(&'a str),
 }
 
@@ -66,11 +66,15 @@ impl Plan {
         selected[target] = true;
         let mut stack = vec![target];
         while let Some(i) = stack.pop() {
-            let next = match selection {
-                Selection::Only(_) => &steps[i].needs,
-                Selection::From(_) => &self.dependents[i],
+            let next: Vec<usize> = match selection {
+                Selection::Only(_) => steps[i].needs.clone(),
+                Selection::From(_) => (self.dependents[i]
+                    .iter()
+                    .chain(&self.after_dependents[i])
+                    .copied())
+                .collect(),
             };
-            for &d in next {
+            for d in next {
                 if !selected[d] {
                     selected[d] = true;
                     stack.push(d);

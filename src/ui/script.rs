@@ -182,6 +182,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 title: "Restore the dump".into(),
                 action: "run".into(),
                 command: "pg_restore --clean dump".into(),
+                always: false,
             },
         ),
         output(30_000, "restore", "restoring table users"),
@@ -217,6 +218,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 title: "Count rows".into(),
                 action: "run".into(),
                 command: "psql -c 'select count(*) from users'".into(),
+                always: false,
             },
         ),
         e(
@@ -226,6 +228,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 title: "Wait for the API".into(),
                 action: "check".into(),
                 command: "http http://127.0.0.1:8080/health".into(),
+                always: false,
             },
         ),
         e(
@@ -315,6 +318,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 title: "Tell the DBAs".into(),
                 action: "notify".into(),
                 command: "restore failed in verify; rolling back".into(),
+                always: false,
             },
         ),
         e(

@@ -94,6 +94,9 @@ impl Validator<'_> {
                 )
             });
         let drill_every = self.positive_duration(raw.drill_every.as_ref(), "drill_every", at);
+        let cleanup_timeout = self
+            .positive_duration(raw.cleanup_timeout.as_ref(), "cleanup_timeout", at)
+            .unwrap_or(Meta::DEFAULT_CLEANUP_TIMEOUT);
         let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
             Some("wait") => LockPolicy::Wait,
             Some("skip") => LockPolicy::Skip,
@@ -137,6 +140,7 @@ impl Validator<'_> {
             recovery_point,
             drill_every,
             lock,
+            cleanup_timeout,
         })
     }
 

@@ -291,6 +291,7 @@ fn step_rows(
                     rollback_ok: None,
                     would_run: None,
                     waited_ms: None,
+                    cleanup: step.always,
                 });
             }
         }
@@ -357,6 +358,7 @@ fn step_row(
         group_empty: rec.group_empty,
         pgid: rec.pgid.map(|(g, _)| g),
         rerun_after_resume: rerun.contains(&rec.id.as_str()),
+        cleanup: rec.always || planned.is_some_and(|s| s.always),
         rollback_ok: rollbacks().filter_map(|rb| rb.ok).reduce(|a, b| a && b),
         would_run: rec.would_run.clone(),
         waited_ms: confirm_wait(state, rec),

@@ -258,6 +258,8 @@ pub(super) struct StepRow {
     pub(super) would_run: Option<String>,
     /// How long its `confirm` waited for an answer (not part of `duration_ms`).
     pub(super) waited_ms: Option<u64>,
+    /// A cleanup step (`always = true`).
+    pub(super) cleanup: bool,
 }
 
 impl StepRow {

@@ -129,6 +129,7 @@ impl Journal {
                 title: step.into(),
                 action: action.into(),
                 command: command.into(),
+                always: false,
             },
         )
     }
