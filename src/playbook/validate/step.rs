@@ -620,6 +620,16 @@ impl Validator<'_> {
             );
             return None;
         }
+        if let Some(raw) = s.fields.as_ref()
+            && raw.value.keys().any(|label| label.trim().is_empty())
+        {
+            self.error(
+                raw.span.clone(),
+                format!("an empty label in `fields` {at}"),
+                "give each field a label people read beside its value: Severity = \"SEV0\"",
+            );
+            return None;
+        }
         let complete = s
             .fields
             .as_ref()
