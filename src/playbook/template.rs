@@ -437,13 +437,15 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// `contains HAYSTACK NEEDLE`: a substring of a string, an element of an array (a number and
-/// its text are the same element, as `--var` gives text), a key of a table. Nothing is in `null`.
+/// its text are the same element, as `--var` gives text), a key of a table. Nothing is in `null`,
+/// and `null` is in nothing.
 fn contains(h: &Helper<'_>) -> Result<Value, RenderError> {
     let haystack = param(h, 0, "contains")?;
     let needle = param(h, 1, "contains")?;
     let scalar = |v: &Value| !matches!(v, Value::Array(_) | Value::Object(_));
     let found = match haystack {
-        Value::Null => false,
+        // Nothing is in `null`, and `null` (an unset `run.env`) is in nothing.
+        _ if haystack.is_null() || needle.is_null() => false,
         Value::String(s) if scalar(needle) => s.contains(&text(needle)),
         Value::Array(items) => items.iter().any(|item| {
             item == needle
@@ -720,6 +722,10 @@ mod tests {
         );
         assert_eq!(
             render("{{contains vars.none \"x\"}}", &ctx),
+            Ok("false".into())
+        );
+        assert_eq!(
+            render("{{contains vars.env vars.none}}", &ctx),
             Ok("false".into())
         );
         assert_eq!(
