@@ -41,10 +41,6 @@ impl List {
     }
 
     /// "`a`", "`a` and `b`", "`a`, `b`, and `c`".
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for messages that name a set; tested below")
-    )]
     pub(crate) fn and_ticked<T: Display>(values: impl IntoIterator<Item = T>) -> Self {
         Self::new(values, Some("and"))
     }

@@ -20,5 +20,6 @@ mod report;
 mod resume;
 mod robustness;
 mod run;
+mod templates;
 mod timeouts;
 mod validate;

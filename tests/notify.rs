@@ -1,7 +1,8 @@
 //! Notifications through the real binary, posted to `HttpStub`s on 127.0.0.1: Slack Block Kit
 //! payloads for every event kind (snapshots), retries (500 then 200, 429 with `Retry-After`),
 //! a hung webhook that delays the exit by the drain limit at most, secrets masked in messages,
-//! `--no-notify` and `--dry-run`, and the generic `[notify.webhook]`.
+//! `--no-notify`, the generic `[notify.webhook]`, a notify step's `fields`, and `--dry-run`,
+//! which prints every message instead of sending it.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -440,8 +441,187 @@ fn no_notify_and_dry_run_send_nothing() {
 
     let dry = test(&stub, &body);
     run(&dry, &["--dry-run"], 0);
-    assert!(outcomes(dry.path()).is_empty(), "a dry run journals none");
+    assert_eq!(
+        outcomes(dry.path()),
+        [
+            ("notification_previewed".to_owned(), "started".to_owned()),
+            ("notification_previewed".to_owned(), "notify".to_owned()),
+            ("notification_previewed".to_owned(), "finished".to_owned()),
+        ],
+        "a dry run journals what it would send, and neither sent nor failed"
+    );
     assert!(stub.requests().is_empty(), "nothing was posted");
+}
+
+/// `fields` on a notify step, with a secret among them.
+fn fields_step(extra: &str) -> String {
+    format!(
+        r#"secrets = ["SLACK_WEBHOOK_URL", "PAGER_TOKEN"]
+[vars]
+zone = "eu-west-1"
+{extra}[[steps]]
+id = "page"
+notify = "orders is down in {{{{vars.zone}}}}"
+fields = {{ Severity = "SEV0", Commander = "{{{{run.commander}}}}", Zone = "{{{{vars.zone}}}}", Token = "pager {{{{env.PAGER_TOKEN}}}}" }}
+"#
+    )
+}
+
+const PAGER_TOKEN: &str = "pg-Tk-7731";
+
+/// `[notify.webhook]` posting to `hook`, for the notify step only.
+fn webhook(hook: &HttpStub) -> String {
+    format!(
+        "[notify.webhook]\nurl = \"{}\"\nevents = []\n",
+        hook.url_for("/events")
+    )
+}
+
+#[test]
+fn a_notify_step_s_fields_reach_the_webhook_in_order_and_slack_as_section_fields() {
+    let hook = HttpStub::start(vec![Reply::status(204)]);
+    let chat = HttpStub::start(vec![Reply::ok("ok")]);
+    let body = fields_step(&format!("{}{}", slack("events = []"), webhook(&hook)));
+    let t = test(&chat, &body).env("PAGER_TOKEN", PAGER_TOKEN);
+    run(&t, &[], 0);
+
+    let posted = hook.requests();
+    assert_eq!(posted.len(), 1, "only the notify step's message");
+    let raw = &posted[0].body;
+    let at = |key: &str| raw.find(&format!("\"{key}\"")).expect(key);
+    assert!(
+        at("Severity") < at("Commander")
+            && at("Commander") < at("Zone")
+            && at("Zone") < at("Token"),
+        "in the order written: {raw}"
+    );
+    let payload = posted[0].json();
+    assert_eq!(
+        payload["fields"],
+        serde_json::json!({"Severity": "SEV0", "Commander": "alice", "Zone": "eu-west-1", "Token": "pager ***"})
+    );
+    assert_eq!(
+        payload["text"],
+        "[DRILL] db-restore@1.0.0: message from step page\norders is down in eu-west-1"
+    );
+
+    let slack = chat.requests();
+    assert_eq!(slack.len(), 1);
+    let blocks = slack[0].json()["blocks"].clone();
+    let fields: Vec<&str> = blocks
+        .as_array()
+        .expect("blocks")
+        .iter()
+        .find_map(|b| b["fields"].as_array())
+        .expect("a section with fields")
+        .iter()
+        .map(|f| f["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "*Severity*\nSEV0",
+            "*Commander*\nalice",
+            "*Zone*\neu-west-1",
+            "*Token*\npager ***"
+        ]
+    );
+    for request in posted.iter().chain(&slack) {
+        assert!(!request.body.contains(PAGER_TOKEN), "{}", request.body);
+    }
+}
+
+#[test]
+fn a_secret_in_a_field_is_masked_in_the_journal_which_keeps_the_fields() {
+    let hook = HttpStub::start(vec![Reply::status(204)]);
+    let t = Test::new()
+        .file(
+            "p.toml",
+            &playbook("db-restore", &fields_step(&webhook(&hook))),
+        )
+        .env("PAGER_TOKEN", PAGER_TOKEN);
+    run(&t, &[], 0);
+    let text = std::fs::read_to_string(t.path().join("out/journal.jsonl")).expect("journal");
+    assert!(!text.contains(PAGER_TOKEN), "{text}");
+    let events = journal(t.path());
+    let expected = serde_json::json!({"Severity": "SEV0", "Commander": "alice", "Zone": "eu-west-1", "Token": "pager ***"});
+    let requested = events
+        .iter()
+        .find(|e| e["event"] == "notify_requested")
+        .expect("notify_requested");
+    assert_eq!(requested["fields"], expected);
+    let sent = events
+        .iter()
+        .find(|e| e["event"] == "notification_sent")
+        .expect("notification_sent");
+    assert_eq!(sent["channel"], "webhook");
+    assert_eq!(sent["fields"], expected);
+    assert_eq!(hook.requests()[0].json()["fields"], expected);
+}
+
+#[test]
+fn a_dry_run_prints_every_message_with_its_fields_masked_and_sends_none() {
+    let hook = HttpStub::start(vec![Reply::status(204)]);
+    let chat = HttpStub::start(vec![Reply::ok("ok")]);
+    let body = fields_step(&format!(
+        "{}[notify.webhook]\nurl = \"{}\"\n",
+        slack(""),
+        hook.url_for("/events")
+    ));
+    let t = test(&chat, &body).env("PAGER_TOKEN", PAGER_TOKEN);
+    let out = t
+        .run_args([
+            "run",
+            "p.toml",
+            "--out",
+            "out",
+            "--commander",
+            "alice",
+            "--dry-run",
+        ])
+        .expect_code(0);
+    assert!(hook.requests().is_empty(), "the webhook got nothing");
+    assert!(chat.requests().is_empty(), "Slack got nothing");
+    let stderr = out.stderr();
+    for channel in ["slack", "webhook"] {
+        for about in ["started", "notify", "finished"] {
+            assert!(
+                stderr.contains(&format!(
+                    "would send {about} to {channel} (dry run: not sent)"
+                )),
+                "{about} to {channel}:\n{stderr}"
+            );
+        }
+    }
+    assert!(
+        stderr.contains("[DRY RUN] db-restore@1.0.0: message from step page"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("orders is down in eu-west-1"), "{stderr}");
+    assert!(stderr.contains("Severity: SEV0"), "{stderr}");
+    assert!(stderr.contains("Token: pager ***"), "{stderr}");
+    let record = std::fs::read_to_string(t.path().join("out/journal.jsonl")).expect("journal");
+    for text in [&stderr, &out.stdout(), &record] {
+        assert!(!text.contains(PAGER_TOKEN), "{text}");
+        assert!(!text.contains(HOOK_PATH), "the webhook URL is a secret too");
+    }
+    let previews: Vec<Value> = notifications(t.path());
+    assert_eq!(
+        previews.len(),
+        6,
+        "three messages for each channel: {previews:?}"
+    );
+    assert!(
+        previews
+            .iter()
+            .all(|e| e["event"] == "notification_previewed")
+    );
+    let page = previews
+        .iter()
+        .find(|e| e["about"] == "notify" && e["channel"] == "webhook")
+        .expect("the notify step's preview");
+    assert_eq!(page["fields"]["Token"], "pager ***");
+    assert_eq!(page["fields"]["Commander"], "alice");
 }
 
 #[test]
@@ -505,4 +685,36 @@ notify = "restore is being retried by hand"
         .collect();
     assert_eq!(abouts.len(), 2, "the notify step and finished: {abouts:?}");
     assert!(abouts[0].contains("restore is being retried by hand"));
+}
+
+#[test]
+fn show_and_diff_name_a_notify_step_s_fields() {
+    let v1 = playbook(
+        "db-restore",
+        "[[steps]]\nid = \"page\"\nnotify = \"orders is down\"\nfields = { Severity = \"SEV1\", Commander = \"{{run.commander}}\" }\n",
+    );
+    let v2 = v1
+        .replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+        .replace("SEV1", "SEV0");
+    let t = Test::new().file("a/p.toml", &v1).file("b/p.toml", &v2);
+    let shown = t.run_args(["show", "b/p.toml"]).expect_code(0).stdout();
+    assert!(shown.contains("field Severity: SEV0"), "{shown}");
+    assert!(
+        shown.contains("field Commander: {{run.commander}}"),
+        "{shown}"
+    );
+    let diff = t
+        .run_args(["diff", "a/p.toml", "b/p.toml", "--format", "json"])
+        .expect_code(0)
+        .stdout();
+    let diff: Value = serde_json::from_str(&diff).expect("JSON");
+    let changed = &diff["steps"]["changed"][0];
+    assert_eq!(changed["id"], "page");
+    let fields: Vec<&str> = changed["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["field"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(fields, ["fields.Severity"]);
 }

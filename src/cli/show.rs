@@ -169,6 +169,11 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
         };
         let _ = writeln!(out, "       {key:<9}{line}");
     }
+    if let Action::Notify(n) = &s.action {
+        for (label, value) in &n.fields {
+            let _ = writeln!(out, "       field {label}: {value}");
+        }
+    }
     let mut facts = Vec::new();
     if !s.needs.is_empty() {
         facts.push(format!(

@@ -116,7 +116,9 @@ pub(crate) async fn http(
     }
     match &h.body {
         Some(HttpBody::Text(t)) => request = request.body(render(env, t, "`body`")?),
-        Some(HttpBody::Json(j)) => request = request.json(j),
+        Some(HttpBody::Json(j)) => {
+            request = request.json(&j.render(&mut |t| render(env, t, "`json`"))?);
+        }
         None => {}
     }
     let response = tokio::select! {

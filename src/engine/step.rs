@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
+
 use crate::engine::approval::{Ask, Decision};
 use crate::engine::check;
 use crate::engine::log::StepLog;
@@ -13,7 +15,7 @@ use crate::engine::process::{self, CommandSpec};
 use crate::engine::scope::RunScope;
 use crate::event::{CheckPhase, Event, Exit, StepStatus, millis};
 use crate::playbook::duration::{HumanDuration, format_human};
-use crate::playbook::model::{Action, OutputSource, Step};
+use crate::playbook::model::{Action, HttpBody, Notice, OutputSource, Step};
 use crate::playbook::template::Template;
 
 /// How a step ended.
@@ -150,8 +152,32 @@ async fn execute(shared: &RunScope, step: &Step, after_printed: bool) -> StepRes
         } else {
             "dry run: not executed"
         };
+        // What would be sent is shown whole: the request's body, the message's fields, rendered.
+        let would_run = match request_body(shared, step) {
+            Ok(Some(body)) => format!("{summary}\n{body}"),
+            Ok(None) => summary,
+            Err(e) => return StepResult::failed(e),
+        };
+        // The channels show the message instead of sending it (`notification_previewed`).
+        let would_run = match &step.action {
+            Action::Notify(n) => match notice(shared, n) {
+                Ok((text, fields)) => {
+                    let shown = fields
+                        .iter()
+                        .fold(would_run, |s, (k, v)| format!("{s}\n{k}: {v}"));
+                    shared.bus.emit(Event::NotifyRequested {
+                        step: step.id.clone(),
+                        text,
+                        fields,
+                    });
+                    shown
+                }
+                Err(e) => return StepResult::failed(e),
+            },
+            _ => would_run,
+        };
         let mut r = StepResult::new(StepStatus::Skipped, Some(why.to_owned()));
-        r.would_run = Some(summary);
+        r.would_run = Some(would_run);
         return r;
     }
     if let Some(confirm) = &step.confirm {
@@ -228,8 +254,39 @@ fn describe(shared: &RunScope, step: &Step) -> Result<String, String> {
         ),
         Action::Manual(t) => render(shared, t, "manual")?,
         Action::Sleep(d) => format!("sleep {d}"),
-        Action::Notify(t) => render(shared, t, "notify")?,
+        Action::Notify(n) => render(shared, &n.text, "notify")?,
         Action::Playbook(p) => format!("playbook {p}"),
+    })
+}
+
+/// A `notify` step's text and fields, rendered.
+fn notice(shared: &RunScope, n: &Notice) -> Result<(String, IndexMap<String, String>), String> {
+    let text = render(shared, &n.text, "notify")?;
+    let fields = n
+        .fields
+        .iter()
+        .map(|(label, t)| {
+            Ok((
+                label.clone(),
+                render(shared, t, &format!("fields.{label}"))?,
+            ))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok((text, fields))
+}
+
+/// An `http` step's body, rendered: a `json` body as one line of JSON.
+fn request_body(shared: &RunScope, step: &Step) -> Result<Option<String>, String> {
+    let Action::Http(h) = &step.action else {
+        return Ok(None);
+    };
+    Ok(match &h.body {
+        Some(HttpBody::Text(t)) => Some(render(shared, t, "http.body")?),
+        Some(HttpBody::Json(j)) => Some(
+            j.render(&mut |t| render(shared, t, "http.json"))?
+                .to_string(),
+        ),
+        None => None,
     })
 }
 
@@ -461,11 +518,12 @@ async fn once(shared: &RunScope, step: &Step, prepared: &Prepared, n: u32) -> At
             () = tokio::time::sleep(d.get()) => Attempt::succeeded(BTreeMap::new()),
             () = shared.cancel.cancelled() => Attempt::fail(Some(Exit::Cancelled), "cancelled".to_owned(), Vec::new()),
         },
-        Action::Notify(t) => match render(shared, t, "notify") {
-            Ok(text) => {
+        Action::Notify(n) => match notice(shared, n) {
+            Ok((text, fields)) => {
                 shared.bus.emit(Event::NotifyRequested {
                     step: step.id.clone(),
                     text,
+                    fields,
                 });
                 Attempt::succeeded(BTreeMap::new())
             }

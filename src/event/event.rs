@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::MaskedSpan;
@@ -281,15 +282,30 @@ pub(crate) enum Event {
         duration_ms: u64,
         reason: Option<String>,
     },
-    /// A `notify` step's text, for every configured channel to deliver.
+    /// A `notify` step's text and fields, for every configured channel to deliver.
     NotifyRequested {
         step: String,
         text: String,
+        /// Labelled values, in the order written.
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        fields: IndexMap<String, String>,
     },
     NotificationSent {
         channel: String,
         about: String,
         text: String,
+        /// A `notify` step's fields (the other messages' fields are facts of other events).
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        fields: IndexMap<String, String>,
+    },
+    /// In a dry run: a message a channel would have been sent, instead of sending it.
+    NotificationPreviewed {
+        channel: String,
+        about: String,
+        text: String,
+        /// The message's labelled values, in order.
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        fields: IndexMap<String, String>,
     },
     NotificationFailed {
         channel: String,
@@ -399,6 +415,7 @@ impl Event {
             }
             Self::RunStarted { .. }
             | Self::NotificationSent { .. }
+            | Self::NotificationPreviewed { .. }
             | Self::NotificationFailed { .. }
             | Self::RtoWarning { .. }
             | Self::RunInterrupted { .. }
@@ -461,7 +478,12 @@ impl Event {
                 m(reason);
             }
             Self::RollbackStarted { command, .. } => m(command),
-            Self::NotificationSent { text, .. } | Self::NotifyRequested { text, .. } => m(text),
+            Self::NotificationSent { text, fields, .. }
+            | Self::NotifyRequested { text, fields, .. }
+            | Self::NotificationPreviewed { text, fields, .. } => {
+                m(text);
+                fields.values_mut().for_each(&mut m);
+            }
             Self::NotificationFailed { reason, .. } => m(reason),
             Self::RecordFailed { path, error } => {
                 m(path);

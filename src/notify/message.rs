@@ -1,10 +1,12 @@
 //! A message before it is rendered for a channel: [`Draft`], what it is [`About`], the
 //! [`Footer`] every message ends with, and the [`RunFacts`] they are made from.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use crate::event::Mode;
@@ -130,8 +132,8 @@ pub(crate) struct Draft {
     /// `[DRILL] db-restore@1.0.0: step restore failed`.
     pub(crate) headline: Rich,
     pub(crate) body: Vec<Rich>,
-    /// Label and value pairs (Slack shows them as two columns).
-    pub(crate) fields: Vec<(&'static str, Rich)>,
+    /// Label and value pairs (Slack shows them as two columns), in order.
+    pub(crate) fields: Vec<(Cow<'static, str>, Rich)>,
     /// A failure or an approval: the channel's `mention` is added.
     pub(crate) urgent: bool,
     /// The logs folder and step whose last lines the sender reads into `tail` before rendering.
@@ -149,6 +151,24 @@ impl Draft {
             .chain(self.body.iter().map(Rich::plain))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// The fields as plain text, in order.
+    pub(crate) fn plain_fields(&self) -> IndexMap<String, String> {
+        self.fields
+            .iter()
+            .map(|(label, value)| (label.to_string(), value.plain()))
+            .collect()
+    }
+
+    /// The fields journaled with the message: a `notify` step's own. The other messages'
+    /// fields are facts that their events journal already.
+    pub(crate) fn journaled_fields(&self) -> IndexMap<String, String> {
+        if self.about == About::Notify {
+            self.plain_fields()
+        } else {
+            IndexMap::new()
+        }
     }
 
     /// Adds one of the event's own fields, for the generic webhook.

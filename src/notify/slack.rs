@@ -34,7 +34,10 @@ pub(crate) fn payload(draft: &Draft, channel: Option<&str>, mention: Option<&str
             .fields
             .iter()
             .take(10)
-            .map(|(label, value)| mrkdwn(&cut(&format!("*{label}*\n{}", value.mrkdwn()), 2000)))
+            .map(|(label, value)| {
+                let label = Rich::new().bold(label.as_ref()).mrkdwn();
+                mrkdwn(&cut(&format!("{label}\n{}", value.mrkdwn()), 2000))
+            })
             .collect();
         blocks.push(json!({ "type": "section", "fields": fields }));
     }
@@ -149,6 +152,27 @@ mod tests {
             context[1]["text"]
                 .as_str()
                 .is_some_and(|t| t.contains("drill"))
+        );
+    }
+
+    #[test]
+    fn fields_are_a_section_s_fields_in_order_with_labels_and_values_escaped() {
+        let mut d = draft(false);
+        d.fields = vec![
+            ("Severity".into(), Rich::new().text("SEV0")),
+            ("Who <!here>".into(), Rich::new().text("alice & <!channel>")),
+        ];
+        let p = payload(&d, None, None);
+        let fields = p["blocks"]
+            .as_array()
+            .expect("blocks")
+            .iter()
+            .find_map(|b| b["fields"].as_array())
+            .expect("a section with fields");
+        assert_eq!(fields[0]["text"], "*Severity*\nSEV0");
+        assert_eq!(
+            fields[1]["text"],
+            "*Who &lt;!here&gt;*\nalice &amp; &lt;!channel&gt;"
         );
     }
 

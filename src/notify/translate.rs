@@ -47,22 +47,22 @@ impl Translator {
                         .text(format!(" is running as {}", mode_words(f.mode))),
                 );
                 draft.fields = vec![
-                    ("Mode", Rich::new().text(f.mode.as_str())),
+                    ("Mode".into(), Rich::new().text(f.mode.as_str())),
                     (
-                        "Environment",
+                        "Environment".into(),
                         f.env
                             .as_ref()
                             .map_or_else(|| Rich::new().text("none"), |e| Rich::new().code(e)),
                     ),
-                    ("Commander", Rich::new().text(f.commander.clone())),
+                    ("Commander".into(), Rich::new().text(f.commander.clone())),
                     (
-                        "RTO objective",
+                        "RTO objective".into(),
                         Rich::new().text(
                             f.rto_objective_ms
                                 .map_or_else(|| "none".to_owned(), format_human),
                         ),
                     ),
-                    ("Run", Rich::new().code(f.run_id.clone())),
+                    ("Run".into(), Rich::new().code(f.run_id.clone())),
                 ];
                 draft.put("title", &f.title);
             }
@@ -193,10 +193,10 @@ impl Translator {
                         })
                 };
                 draft.fields = vec![
-                    ("Status", Rich::new().text(status.as_str())),
-                    ("RTO", Rich::new().text(rto)),
-                    ("Failed steps", failed),
-                    ("Report", Rich::new().code(report.clone())),
+                    ("Status".into(), Rich::new().text(status.as_str())),
+                    ("RTO".into(), Rich::new().text(rto)),
+                    ("Failed steps".into(), failed),
+                    ("Report".into(), Rich::new().code(report.clone())),
                 ];
                 draft.put("status", status.as_str());
                 draft.put("duration_ms", duration_ms);
@@ -263,11 +263,18 @@ impl Translator {
                 draft.put("ok", ok);
                 draft.put("reason", reason);
             }
-            Event::NotifyRequested { step, text } => {
+            Event::NotifyRequested { step, text, fields } => {
                 draft.about = About::Notify;
                 draft.headline = head(&draft).text(format!(": message from step {step}"));
                 draft.body = text.lines().map(|l| Rich::new().text(l)).collect();
+                draft.fields = fields
+                    .iter()
+                    .map(|(label, value)| (label.clone().into(), Rich::new().text(value)))
+                    .collect();
                 draft.put("step", step);
+                if !fields.is_empty() {
+                    draft.put("fields", fields);
+                }
             }
             _ => return None,
         }
@@ -433,6 +440,37 @@ mod tests {
     }
 
     #[test]
+    fn a_notify_step_s_fields_keep_their_order_for_slack_the_webhook_and_the_journal() {
+        let mut t = Translator::new(facts(Preapproved::All));
+        let fields: indexmap::IndexMap<String, String> =
+            [("Severity", "SEV0"), ("Commander", "alice")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        let draft = t
+            .translate(&at(
+                5,
+                Event::NotifyRequested {
+                    step: "page".into(),
+                    text: "orders is down".into(),
+                    fields: fields.clone(),
+                },
+            ))
+            .expect("a message");
+        assert_eq!(draft.plain_fields(), fields);
+        assert_eq!(draft.journaled_fields(), fields);
+        let hook = crate::notify::webhook::payload(&draft);
+        assert_eq!(
+            hook["text"],
+            "[DRILL] db@1.0.0: message from step page\norders is down"
+        );
+        assert_eq!(
+            serde_json::to_string(&hook["fields"]).expect("JSON"),
+            r#"{"Severity":"SEV0","Commander":"alice"}"#
+        );
+    }
+
+    #[test]
     fn events_nobody_is_told_about_make_no_message() {
         let mut t = Translator::new(facts(Preapproved::All));
         for event in [
@@ -444,6 +482,7 @@ mod tests {
                 channel: "slack".into(),
                 about: "started".into(),
                 text: "t".into(),
+                fields: indexmap::IndexMap::new(),
             },
             Event::RunInterrupted {
                 signal: "SIGINT".into(),

@@ -20,6 +20,8 @@ pub(crate) enum Dispatch {
     Send,
     /// Journal each as not sent, with this reason (`skipped: --no-notify`).
     Skip(String),
+    /// A dry run: show each as `notification_previewed`, masked, and send nothing.
+    Preview,
 }
 
 /// Drafts the queue had no room for, journaled by the worker (never by the sink, which runs
@@ -99,10 +101,24 @@ impl Worker {
     }
 
     async fn handle(&mut self, mut draft: Draft) {
-        if let Dispatch::Skip(reason) = &self.dispatch {
-            let reason = reason.clone();
-            self.failed(draft.about, reason, None);
-            return;
+        match &self.dispatch {
+            Dispatch::Send => {}
+            Dispatch::Skip(reason) => {
+                let reason = reason.clone();
+                self.failed(draft.about, reason, None);
+                return;
+            }
+            Dispatch::Preview => {
+                draft.load_tail();
+                // The bus masks the event like every other.
+                self.bus.emit(Event::NotificationPreviewed {
+                    channel: self.channel.name.clone(),
+                    about: draft.about.as_str().to_owned(),
+                    text: draft.fallback(),
+                    fields: draft.plain_fields(),
+                });
+                return;
+            }
         }
         let target = match &self.channel.target {
             Ok(target) => target.clone(),
@@ -137,6 +153,7 @@ impl Worker {
                 channel: self.channel.name.clone(),
                 about: draft.about.as_str().to_owned(),
                 text: draft.fallback(),
+                fields: draft.journaled_fields(),
             }),
             Some(Err(failure)) => self.failed(draft.about, failure.reason, failure.http_status),
             None => self.undelivered(draft.about, last),

@@ -673,11 +673,8 @@ fn step_fields(p: &Playbook, s: &Step) -> Fields {
     match &s.action {
         Action::Http(h) => http_fields(&mut f, h, "http."),
         Action::Check(c) => f.0.extend(check_fields(c, "check.").0),
-        Action::Run(_)
-        | Action::Manual(_)
-        | Action::Sleep(_)
-        | Action::Notify(_)
-        | Action::Playbook(_) => {}
+        Action::Notify(n) => f.0.extend(template_map(&n.fields, "fields.").0),
+        Action::Run(_) | Action::Manual(_) | Action::Sleep(_) | Action::Playbook(_) => {}
     }
     f.opt("timeout", s.timeout.as_ref());
     f.text("retries", &s.retries);

@@ -12,7 +12,7 @@ use crate::playbook::decode::Span;
 use crate::playbook::diagnostic::SourceFile;
 use crate::playbook::duration::HumanDuration;
 use crate::playbook::size::ByteSize;
-use crate::playbook::template::Template;
+use crate::playbook::template::{JsonTemplate, Template};
 
 /// A valid playbook.
 #[derive(Debug, Clone)]
@@ -311,7 +311,8 @@ pub struct HttpProbe {
 #[derive(Debug, Clone)]
 pub enum HttpBody {
     Text(Template),
-    Json(serde_json::Value),
+    /// Every string in it is a template.
+    Json(JsonTemplate),
 }
 
 #[derive(Debug, Clone)]
@@ -392,8 +393,20 @@ pub enum Action {
     Check(Check),
     Manual(Template),
     Sleep(HumanDuration),
-    Notify(Template),
+    Notify(Notice),
     Playbook(PlaybookRef),
+}
+
+/// A `notify` step's message: its text and its labelled fields, in order, all templates.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub text: Template,
+    pub fields: IndexMap<String, Template>,
+}
+
+impl Notice {
+    /// The most fields a message may have: what a Slack section shows.
+    pub const MAX_FIELDS: usize = 10;
 }
 
 impl Action {
@@ -415,7 +428,8 @@ impl Action {
     #[must_use]
     pub fn summary(&self) -> String {
         match self {
-            Self::Run(t) | Self::Manual(t) | Self::Notify(t) => t.source().to_owned(),
+            Self::Run(t) | Self::Manual(t) => t.source().to_owned(),
+            Self::Notify(n) => n.text.source().to_owned(),
             Self::Http(h) => format!("{} {}", h.method, h.url.source()),
             Self::Check(c) => format!("{} {}", c.probe.kind(), c.probe.target()),
             Self::Sleep(d) => d.to_string(),

@@ -175,8 +175,8 @@ toml_table! {
         headers: IndexMap<String, Sp<String>>,
         /// Request body (template; steps only).
         body: String,
-        /// JSON request body (steps only).
-        json: serde_json::Value,
+        /// JSON request body (steps only); every string in it, at any depth, is a template.
+        json: RawJson,
         /// Expected status (default any 2xx).
         status: i64,
         /// The body contains this text.
@@ -221,6 +221,9 @@ toml_table! {
         sleep: DurationStr,
         /// Sends this text to the configured channels.
         notify: String,
+        /// For `notify`: labelled values (templates), in order, shown as the message's fields.
+        #[schemars(extend("maxProperties" = 10))]
+        fields: IndexMap<String, Sp<String>>,
         /// Runs another playbook as one step: "name" or "name@semver-requirement".
         playbook: String,
         /// Kill the whole process group after this long (default "10m" for `run`).
@@ -465,5 +468,54 @@ impl JsonSchema for RawSize {
             { "type": "integer", "minimum": 0, "description": "bytes" },
             { "type": "string", "pattern": r"^[0-9]+ ?(B|KB|MB|GB|KiB|MiB|GiB)$" }
         ]})
+    }
+}
+
+/// A JSON request body as written: every string keeps its span, since each is a template.
+#[derive(Debug, Clone)]
+pub(crate) enum RawJson {
+    String(Sp<String>),
+    Array(Vec<RawJson>),
+    Table(IndexMap<String, RawJson>),
+    /// A number, boolean or datetime, sent as it is.
+    Value(serde_json::Value),
+}
+
+impl Decode for RawJson {
+    const EXPECTED: &'static str = "a value";
+
+    fn decode(v: &Spanned<DeValue<'_>>, _: &mut Cx<'_>) -> Option<Self> {
+        Some(Self::read(v))
+    }
+}
+
+impl RawJson {
+    /// Any TOML value reads as JSON, so nothing here is an error.
+    fn read(v: &Spanned<DeValue<'_>>) -> Self {
+        match v.get_ref() {
+            DeValue::String(s) => Self::String(Sp::new(s.to_string(), v.span())),
+            DeValue::Array(items) => Self::Array(items.iter().map(Self::read).collect()),
+            DeValue::Table(t) => Self::Table(
+                t.iter()
+                    .map(|(k, item)| (k.get_ref().to_string(), Self::read(item)))
+                    .collect(),
+            ),
+            other => Self::Value(crate::playbook::decode::to_json(other)),
+        }
+    }
+}
+
+impl JsonSchema for RawJson {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Json".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // Any value: a table, an array, a string (a template), a number or a boolean.
+        json_schema!({})
     }
 }

@@ -16,7 +16,7 @@ use crate::playbook::graph::{self, Ancestry};
 use crate::playbook::model::Playbook;
 use crate::playbook::raw::RawPlaybook;
 use crate::playbook::template::{HELPERS, Usage};
-use crate::text::List;
+use crate::text::{List, count};
 
 /// When a template is rendered, which decides the steps it may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,8 +199,29 @@ impl Checker<'_> {
                     if let Some(close) = did_you_mean(name, HELPERS) {
                         let _ = write!(message, ", did you mean `{close}`?");
                     }
-                    self.error(span, message, "the helpers are `quote`, `now`, `default` and Handlebars' built-ins (`if`, `unless`, `eq`, …)".to_owned());
+                    self.error(
+                        span,
+                        message,
+                        format!("the helpers are {}", List::and_ticked(HELPERS)),
+                    );
                 }
+                return;
+            }
+            Usage::Arguments {
+                helper,
+                given,
+                takes,
+            } => {
+                let span = self.locate(u, helper);
+                self.error(
+                    span,
+                    format!(
+                        "`{helper}` in {} is given {}, but it takes {takes}",
+                        u.what,
+                        count(*given, "value")
+                    ),
+                    format!("write it as {}", example(helper)),
+                );
                 return;
             }
             Usage::Context(written) => {
@@ -363,5 +384,26 @@ impl Checker<'_> {
                 self.error(span, message, help);
             }
         }
+    }
+}
+
+/// How a helper is called, for the help of a call with the wrong number of values.
+fn example(helper: &str) -> &'static str {
+    match helper {
+        "eq" => "{{eq A B}}, or (eq A B) inside {{#if}}",
+        "ne" => "{{ne A B}}",
+        "gt" => "{{gt A B}}",
+        "gte" => "{{gte A B}}",
+        "lt" => "{{lt A B}}",
+        "lte" => "{{lte A B}}",
+        "contains" => "{{contains HAYSTACK NEEDLE}}, e.g. {{contains vars.regions \"eu\"}}",
+        "default" => "{{default VALUE \"fallback\"}}",
+        "not" => "{{not A}}",
+        "json" => "{{json VALUE}}",
+        "len" => "{{len VALUE}}",
+        "quote" => "{{quote VALUE}}",
+        "and" => "{{and A B}}",
+        "or" => "{{or A B}}",
+        _ => "{{now}} or {{now \"%Y-%m-%d\"}}",
     }
 }

@@ -1,14 +1,16 @@
-//! Templates: Handlebars with HTML escaping off and strict mode on, the helpers `quote`, `now`
-//! and `default`, and an analysis of what a template refers to, so that validation can check
-//! every `vars.*` and `steps.*` before anything runs.
+//! Templates: Handlebars with HTML escaping off and strict mode on, the helpers `quote`, `now`,
+//! `default`, `contains`, `json` and `len` beside Handlebars' own (`if`, `eq`, `and`, …), and an
+//! analysis of what a template refers to, so that validation can check every `vars.*` and
+//! `steps.*` before anything runs.
 
 use std::fmt;
 
 use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, PathSeg, RenderContext, RenderError,
-    RenderErrorReason,
+    Context, Handlebars, Helper, HelperDef, HelperResult, JsonTruthy, Output, PathSeg,
+    RenderContext, RenderError, RenderErrorReason, Renderable, ScopedJson,
 };
+use serde_json::Value;
 
 /// A template string that compiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +74,53 @@ impl fmt::Display for Template {
     }
 }
 
+/// A JSON document whose strings are templates (an `http` step's `json` body). Keys are sent as
+/// written; numbers and booleans too.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonTemplate {
+    String(Template),
+    Array(Vec<JsonTemplate>),
+    Object(indexmap::IndexMap<String, JsonTemplate>),
+    Value(Value),
+}
+
+impl JsonTemplate {
+    /// The document with each string rendered by `render`; the first failure stops it.
+    pub fn render<E>(
+        &self,
+        render: &mut impl FnMut(&Template) -> Result<String, E>,
+    ) -> Result<Value, E> {
+        Ok(match self {
+            Self::String(t) => Value::String(render(t)?),
+            Self::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| item.render(render))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Self::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| v.render(render).map(|v| (k.clone(), v)))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Self::Value(v) => v.clone(),
+        })
+    }
+
+    /// The document as written, templates unrendered.
+    #[must_use]
+    pub fn source(&self) -> Value {
+        self.render(&mut |t| Ok::<_, std::convert::Infallible>(t.source.clone()))
+            .unwrap_or_else(|never| match never {})
+    }
+}
+
+impl fmt::Display for JsonTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source())
+    }
+}
+
 /// The longest template with a `{{`, in bytes.
 pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
 /// The most `{{` in one template.
@@ -95,12 +144,33 @@ pub enum Usage {
     /// A value that only a block such as `{{#each}}` gives (`this`, `@index`, `@root` alone),
     /// used where no block gives it: as written.
     Context(String),
+    /// A helper given a number of values it does not take: its name, how many it was given,
+    /// and what it takes ("2 values").
+    Arguments {
+        helper: String,
+        given: usize,
+        takes: &'static str,
+    },
 }
 
-/// The helpers every template may call: Handlebars' built-ins and ours.
-pub const HELPERS: [&str; 20] = [
-    "quote", "now", "default", "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne",
-    "gt", "gte", "lt", "lte", "and", "or", "not", "len",
+/// How many values a helper takes, where that is fixed: `(fewest, most)`.
+fn arity(helper: &str) -> Option<(usize, Option<usize>, &'static str)> {
+    Some(match helper {
+        "eq" | "ne" | "gt" | "gte" | "lt" | "lte" | "contains" | "default" => {
+            (2, Some(2), "2 values")
+        }
+        "not" | "json" | "len" | "quote" => (1, Some(1), "1 value"),
+        "and" | "or" => (1, None, "at least 1 value"),
+        "now" => (0, Some(1), "at most 1 value (a time format)"),
+        _ => return None,
+    })
+}
+
+/// The helpers every template may call: ours, then Handlebars' built-ins (`len` is ours: it
+/// counts characters, where the built-in counts bytes).
+pub const HELPERS: [&str; 22] = [
+    "quote", "now", "default", "contains", "json", "len", "if", "unless", "each", "with", "lookup",
+    "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not",
 ];
 
 /// Helpers whose block changes the context, so that paths inside are relative to something
@@ -146,6 +216,16 @@ fn helper(h: &HelperTemplate, scoped: bool, out: &mut Vec<Usage>) {
     match simple_name {
         Some(name) if takes_arguments || HELPERS.contains(&name.as_str()) => {
             name_scopes = SCOPING_HELPERS.contains(&name.as_str());
+            let given = h.params.len();
+            if let Some((fewest, most, takes)) = arity(&name)
+                && (given < fewest || most.is_some_and(|m| given > m))
+            {
+                out.push(Usage::Arguments {
+                    helper: name.clone(),
+                    given,
+                    takes,
+                });
+            }
             out.push(Usage::Helper(name));
         }
         _ => parameter(&h.name, scoped, out),
@@ -211,6 +291,9 @@ impl Renderer {
         registry.register_helper("quote", Box::new(quote_helper));
         registry.register_helper("now", Box::new(now_helper));
         registry.register_helper("default", Box::new(default_helper));
+        registry.register_helper("contains", Box::new(ValueHelper(contains)));
+        registry.register_helper("json", Box::new(ValueHelper(json)));
+        registry.register_helper("len", Box::new(ValueHelper(len)));
         Self { registry }
     }
 
@@ -270,19 +353,143 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
-fn param_text(h: &Helper<'_>, index: usize, name: &str) -> Result<String, RenderError> {
-    let param = h.param(index).ok_or_else(|| {
-        RenderError::from(RenderErrorReason::ParamNotFoundForIndex("quote", index))
-    })?;
+/// Parameter `index` of helper `name`; a missing value is an error, as in strict mode anywhere.
+fn param<'a>(
+    h: &'a Helper<'_>,
+    index: usize,
+    name: &'static str,
+) -> Result<&'a Value, RenderError> {
+    let param = h
+        .param(index)
+        .ok_or_else(|| RenderError::from(RenderErrorReason::ParamNotFoundForIndex(name, index)))?;
     if param.is_value_missing() {
         return Err(RenderError::strict_error(param.relative_path()));
     }
-    let _ = name;
-    Ok(match param.value() {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
+    Ok(param.value())
+}
+
+fn param_text(h: &Helper<'_>, index: usize, name: &'static str) -> Result<String, RenderError> {
+    Ok(text(param(h, index, name)?))
+}
+
+/// A value as template text: strings as they are, `null` as nothing, the rest as JSON.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
         other => other.to_string(),
-    })
+    }
+}
+
+/// A helper that computes a value: rendered where it is written, and handed on as that value
+/// (a boolean, a number) when it is a subexpression, as in `{{#if (contains vars.a "x")}}`.
+struct ValueHelper(fn(&Helper<'_>) -> Result<Value, RenderError>);
+
+impl HelperDef for ValueHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        (self.0)(h).map(ScopedJson::Derived)
+    }
+
+    /// Inline, the value as text; as a block (`{{#contains a "x"}}…{{else}}…{{/contains}}`),
+    /// the first part when the value is true, like Handlebars' own `eq`.
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let value = (self.0)(h)?;
+        if !h.is_block() {
+            out.write(&text(&value))?;
+            return Ok(());
+        }
+        let part = if value.is_truthy(false) {
+            h.template()
+        } else {
+            h.inverse()
+        };
+        part.map_or(Ok(()), |t| t.render(r, ctx, rc, out))
+    }
+}
+
+fn helper_error(message: String) -> RenderError {
+    RenderError::from(RenderErrorReason::Other(message))
+}
+
+/// What a value is, for "takes a string or an array, not …".
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a table",
+    }
+}
+
+/// `contains HAYSTACK NEEDLE`: a substring of a string, an element of an array (a number and
+/// its text are the same element, as `--var` gives text), a key of a table. Nothing is in `null`,
+/// and `null` is in nothing.
+fn contains(h: &Helper<'_>) -> Result<Value, RenderError> {
+    let haystack = param(h, 0, "contains")?;
+    let needle = param(h, 1, "contains")?;
+    let scalar = |v: &Value| !matches!(v, Value::Array(_) | Value::Object(_));
+    let found = match haystack {
+        // Nothing is in `null`, and `null` (an unset `run.env`) is in nothing.
+        _ if haystack.is_null() || needle.is_null() => false,
+        Value::String(s) if scalar(needle) => s.contains(&text(needle)),
+        Value::Array(items) => items.iter().any(|item| {
+            item == needle
+                || (scalar(item) && scalar(needle) && text(item) == text(needle) && !item.is_null())
+        }),
+        Value::Object(map) if scalar(needle) => map.contains_key(&text(needle)),
+        Value::String(_) | Value::Object(_) => {
+            return Err(helper_error(format!(
+                "`contains` looks for a string or a number in {}, not for {}",
+                kind(haystack),
+                kind(needle)
+            )));
+        }
+        other => {
+            return Err(helper_error(format!(
+                "`contains` looks in a string or an array, not in {}",
+                kind(other)
+            )));
+        }
+    };
+    Ok(Value::Bool(found))
+}
+
+/// `json VALUE`: the value as JSON text (`"a"`, `3`, `["x","y"]`).
+fn json(h: &Helper<'_>) -> Result<Value, RenderError> {
+    let value = param(h, 0, "json")?;
+    Ok(Value::String(value.to_string()))
+}
+
+/// `len VALUE`: the characters of a string, the elements of an array, the keys of a table.
+fn len(h: &Helper<'_>) -> Result<Value, RenderError> {
+    let count = match param(h, 0, "len")? {
+        Value::String(s) => s.chars().count(),
+        Value::Array(items) => items.len(),
+        Value::Object(map) => map.len(),
+        Value::Null => 0,
+        other => {
+            return Err(helper_error(format!(
+                "`len` counts a string or an array, not {}",
+                kind(other)
+            )));
+        }
+    };
+    Ok(Value::from(count))
 }
 
 fn quote_helper(
@@ -426,6 +633,231 @@ mod tests {
         assert_eq!(
             r.render(&t("{{default vars.db \"x\"}}"), &ctx),
             Ok("a&b <c>".to_owned())
+        );
+    }
+
+    fn render(src: &str, ctx: &serde_json::Value) -> Result<String, RenderFailure> {
+        Renderer::new().render(&Template::parse(src).expect("compiles").0, ctx)
+    }
+
+    fn helper_ctx() -> serde_json::Value {
+        json!({"vars": {
+            "env": "prod", "n": 3, "ok": true, "off": false, "empty": "",
+            "regions": "eu-west,us-east", "list": ["a", "b", 2], "table": {"k": 1},
+            "name": "café", "none": null,
+        }})
+    }
+
+    #[test]
+    fn eq_and_ne_compare_values_inline_in_if_and_as_subexpressions() {
+        let ctx = helper_ctx();
+        assert_eq!(render("{{eq vars.env \"prod\"}}", &ctx), Ok("true".into()));
+        assert_eq!(render("{{eq vars.n 4}}", &ctx), Ok("false".into()));
+        assert_eq!(render("{{ne vars.env \"dev\"}}", &ctx), Ok("true".into()));
+        assert_eq!(
+            render("{{#if (eq vars.env \"prod\")}}P{{else}}D{{/if}}", &ctx),
+            Ok("P".into())
+        );
+        assert_eq!(
+            render("{{#if (ne vars.n 3)}}x{{else}}y{{/if}}", &ctx),
+            Ok("y".into())
+        );
+        assert!(render("{{eq vars.missing 1}}", &ctx).is_err(), "strict");
+    }
+
+    #[test]
+    fn lt_and_gt_order_numbers_and_strings() {
+        let ctx = helper_ctx();
+        assert_eq!(render("{{lt vars.n 4}}", &ctx), Ok("true".into()));
+        assert_eq!(render("{{gt vars.n 4}}", &ctx), Ok("false".into()));
+        assert_eq!(render("{{gt \"b\" \"a\"}}", &ctx), Ok("true".into()));
+        assert_eq!(
+            render("{{#if (gt (len vars.list) 2)}}many{{/if}}", &ctx),
+            Ok("many".into())
+        );
+    }
+
+    #[test]
+    fn and_or_not_combine_truth() {
+        let ctx = helper_ctx();
+        assert_eq!(render("{{and vars.ok vars.off}}", &ctx), Ok("false".into()));
+        assert_eq!(render("{{or vars.off vars.ok}}", &ctx), Ok("true".into()));
+        assert_eq!(render("{{not vars.empty}}", &ctx), Ok("true".into()));
+        assert_eq!(render("{{not vars.ok}}", &ctx), Ok("false".into()));
+        assert_eq!(
+            render(
+                "{{#if (and (eq vars.env \"prod\") (not vars.off))}}go{{/if}}",
+                &ctx
+            ),
+            Ok("go".into())
+        );
+    }
+
+    #[test]
+    fn contains_finds_substrings_elements_and_keys() {
+        let ctx = helper_ctx();
+        assert_eq!(
+            render("{{contains vars.regions \"eu\"}}", &ctx),
+            Ok("true".into())
+        );
+        assert_eq!(
+            render("{{contains vars.regions \"ap\"}}", &ctx),
+            Ok("false".into())
+        );
+        assert_eq!(
+            render("{{contains vars.list \"b\"}}", &ctx),
+            Ok("true".into())
+        );
+        assert_eq!(
+            render("{{contains vars.list \"2\"}}", &ctx),
+            Ok("true".into())
+        );
+        assert_eq!(
+            render("{{contains vars.list \"c\"}}", &ctx),
+            Ok("false".into())
+        );
+        assert_eq!(
+            render("{{contains vars.table \"k\"}}", &ctx),
+            Ok("true".into())
+        );
+        assert_eq!(
+            render("{{contains vars.none \"x\"}}", &ctx),
+            Ok("false".into())
+        );
+        assert_eq!(
+            render("{{contains vars.env vars.none}}", &ctx),
+            Ok("false".into())
+        );
+        assert_eq!(
+            render("{{#if (contains vars.list \"a\")}}A{{else}}-{{/if}}", &ctx),
+            Ok("A".into())
+        );
+        assert_eq!(
+            render("{{contains vars.n \"3\"}}", &ctx),
+            Err(RenderFailure(
+                "`contains` looks in a string or an array, not in a number".into()
+            ))
+        );
+        assert!(
+            render("{{contains vars.missing \"x\"}}", &ctx).is_err(),
+            "strict"
+        );
+        assert_eq!(
+            render("{{#contains vars.list \"b\"}}B{{else}}-{{/contains}}", &ctx),
+            Ok("B".into())
+        );
+        assert_eq!(
+            render("{{#contains vars.list \"z\"}}Z{{else}}-{{/contains}}", &ctx),
+            Ok("-".into())
+        );
+    }
+
+    #[test]
+    fn json_renders_a_value_as_json() {
+        let ctx = helper_ctx();
+        assert_eq!(
+            render("{{json vars.list}}", &ctx),
+            Ok(r#"["a","b",2]"#.into())
+        );
+        assert_eq!(render("{{json vars.env}}", &ctx), Ok(r#""prod""#.into()));
+        assert_eq!(render("{{json vars.n}}", &ctx), Ok("3".into()));
+        assert_eq!(render("{{json vars.table}}", &ctx), Ok(r#"{"k":1}"#.into()));
+        assert!(render("{{json vars.missing}}", &ctx).is_err(), "strict");
+    }
+
+    #[test]
+    fn len_counts_characters_and_elements() {
+        let ctx = helper_ctx();
+        assert_eq!(
+            render("{{len vars.name}}", &ctx),
+            Ok("4".into()),
+            "not bytes"
+        );
+        assert_eq!(render("{{len vars.list}}", &ctx), Ok("3".into()));
+        assert_eq!(render("{{len vars.empty}}", &ctx), Ok("0".into()));
+        assert_eq!(
+            render("{{len vars.ok}}", &ctx),
+            Err(RenderFailure(
+                "`len` counts a string or an array, not a boolean".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_json_body_renders_every_string_and_keeps_the_rest() {
+        let t = |s: &str| JsonTemplate::String(Template::parse(s).expect("compiles").0);
+        let body = JsonTemplate::Object(
+            [
+                ("db".to_owned(), t("{{vars.env}}")),
+                (
+                    "list".to_owned(),
+                    JsonTemplate::Array(vec![t("x-{{vars.n}}"), JsonTemplate::Value(json!(3))]),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let r = Renderer::new();
+        let ctx = helper_ctx();
+        assert_eq!(
+            body.render(&mut |tpl| r.render(tpl, &ctx)),
+            Ok(json!({"db": "prod", "list": ["x-3", 3]}))
+        );
+        assert_eq!(
+            body.to_string(),
+            r#"{"db":"{{vars.env}}","list":["x-{{vars.n}}",3]}"#
+        );
+        let broken = JsonTemplate::Array(vec![t("{{vars.missing}}")]);
+        assert!(broken.render(&mut |tpl| r.render(tpl, &ctx)).is_err());
+    }
+
+    #[test]
+    fn a_helper_given_the_wrong_number_of_values_is_found() {
+        let wrong = |src: &str| {
+            uses(src).into_iter().find_map(|u| match u {
+                Usage::Arguments {
+                    helper,
+                    given,
+                    takes,
+                } => Some((helper, given, takes)),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            wrong("{{#if (eq vars.a)}}x{{/if}}"),
+            Some(("eq".to_owned(), 1, "2 values"))
+        );
+        assert_eq!(
+            wrong("{{len vars.a vars.b}}"),
+            Some(("len".to_owned(), 2, "1 value"))
+        );
+        assert_eq!(
+            wrong("{{and}}"),
+            Some(("and".to_owned(), 0, "at least 1 value"))
+        );
+        assert_eq!(wrong("{{and vars.a vars.b vars.c}}"), None);
+        assert_eq!(wrong("{{now}}"), None);
+        assert_eq!(wrong("{{contains vars.a \"x\"}}"), None);
+    }
+
+    #[test]
+    fn the_checker_sees_every_helper_and_the_paths_inside_them() {
+        for helper in HELPERS {
+            let src = format!("{{{{{helper} vars.a vars.b}}}}");
+            assert!(
+                uses(&src).contains(&Usage::Helper(helper.to_owned())),
+                "{src}"
+            );
+        }
+        assert_eq!(
+            uses("{{#if (contains vars.list (json vars.x))}}y{{/if}}"),
+            vec![
+                Usage::Helper("if".into()),
+                Usage::Helper("contains".into()),
+                path("vars.list"),
+                Usage::Helper("json".into()),
+                path("vars.x"),
+            ]
         );
     }
 

@@ -480,13 +480,14 @@ impl RunState {
                         rb.reason.clone_from(reason);
                     }
                 }
-                Event::NotifyRequested { step, text } => {
+                Event::NotifyRequested { step, text, .. } => {
                     s.notify_requests.push((ts, step.clone(), text.clone()));
                 }
                 Event::NotificationSent {
                     channel,
                     about,
                     text,
+                    ..
                 } => s.notifications.push(NotificationRecord {
                     ts,
                     channel: channel.clone(),
@@ -564,7 +565,8 @@ impl RunState {
                     }
                     s.record_failures.push((ts, path.clone(), error.clone()));
                 }
-                Event::StepOutput { .. } => {}
+                // A dry run's previews were never sent: the report has no row for them.
+                Event::StepOutput { .. } | Event::NotificationPreviewed { .. } => {}
             }
         }
         s

@@ -241,13 +241,9 @@ impl Session {
         let signals = SignalHandling::listen().map_err(StartError::Signals)?;
         // No limit on parallel steps must not mean failing for lack of file descriptors.
         crate::engine::raise_open_files();
-        // A dry run sends nothing and journals nothing about it; `--no-notify` journals each
-        // message it does not send.
-        let courier = if req.dry_run {
-            None
-        } else {
-            notifications(&req, &run, &bus)
-        };
+        // A dry run sends nothing: it shows and journals each message as previewed;
+        // `--no-notify` journals each message it does not send.
+        let courier = notifications(&req, &run, &bus);
         started(&req, &run, resume.as_ref(), &lock, &bus);
         let run_id = run.info.id.clone();
         let outcome = execute(run, Arc::clone(&bus), signals).await;
@@ -383,7 +379,8 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
         playbook: playbook.meta.name.clone(),
         version: playbook.meta.version.to_string(),
         title: playbook.meta.display_title().to_owned(),
-        mode: req.mode,
+        // `dry-run` in a dry run: the previews say so.
+        mode: run.info.mode,
         env: req.plan.env.clone(),
         commander: req.commander.clone(),
         rto_objective_ms: playbook.meta.rto.map(|r| r.duration.as_millis()),
@@ -391,7 +388,9 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
         run_dir: std::path::absolute(&run.info.dir).unwrap_or_else(|_| run.info.dir.clone()),
         preapproved,
     };
-    let dispatch = if req.no_notify {
+    let dispatch = if req.dry_run {
+        notify::Dispatch::Preview
+    } else if req.no_notify {
         notify::Dispatch::Skip("skipped: --no-notify".to_owned())
     } else {
         notify::Dispatch::Send

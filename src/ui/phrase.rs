@@ -245,13 +245,30 @@ pub(crate) fn describe(event: &Event, known: Known) -> Option<Line> {
             }
             Line::new(tone, text)
         }
-        Event::NotifyRequested { text, .. } => {
+        Event::NotifyRequested { text, fields, .. } => {
             let mut lines = text.lines();
             let mut line = Line::new(
                 Tone::Info,
                 format!("notify: {}", lines.next().unwrap_or_default()),
             );
             line.detail.extend(lines.map(|l| format!("        {l}")));
+            line.detail
+                .extend(fields.iter().map(|(k, v)| format!("        {k}: {v}")));
+            line
+        }
+        Event::NotificationPreviewed {
+            channel,
+            about,
+            text,
+            fields,
+        } => {
+            let mut line = Line::new(
+                Tone::Info,
+                format!("would send {about} to {channel} (dry run: not sent)"),
+            );
+            line.detail.extend(text.lines().map(|l| format!("  {l}")));
+            line.detail
+                .extend(fields.iter().map(|(k, v)| format!("  {k}: {v}")));
             line
         }
         Event::NotificationSent { channel, about, .. } => {

@@ -156,6 +156,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 channel: "#incident-dr".into(),
                 about: "started".into(),
                 text: "DRILL postgres-restore@2.1.0 started by alice\nstaging, RTO 5m".into(),
+                fields: indexmap::IndexMap::new(),
             },
         ),
         e(
@@ -325,6 +326,7 @@ pub(crate) fn full_run() -> Vec<Play> {
             Event::NotifyRequested {
                 step: "tell-dba".into(),
                 text: "restore failed in verify; rolling back\nsee the run folder".into(),
+                fields: indexmap::IndexMap::new(),
             },
         ),
         e(274_200, finished("tell-dba", StepStatus::Ok, None, 1, 40)),
@@ -334,6 +336,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 channel: "#incident-dr".into(),
                 about: "tell-dba".into(),
                 text: "restore failed in verify; rolling back".into(),
+                fields: indexmap::IndexMap::new(),
             },
         ),
         e(

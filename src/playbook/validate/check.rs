@@ -7,9 +7,10 @@ use indexmap::IndexMap;
 
 use crate::playbook::decode::{Sp, Span};
 use crate::playbook::model::{Check, CommandProbe, FileProbe, HttpBody, HttpProbe, Probe};
-use crate::playbook::raw::{RawCheck, RawHttp, RawHttpTable, RawSize};
+use crate::playbook::raw::{RawCheck, RawHttp, RawHttpTable, RawJson, RawSize};
 use crate::playbook::references::Scope;
 use crate::playbook::size::{ByteSize, parse_size};
+use crate::playbook::template::JsonTemplate;
 use crate::playbook::validate::validator::Validator;
 
 impl Validator<'_> {
@@ -316,7 +317,9 @@ impl Validator<'_> {
             (Some(b), None) => self
                 .template(Some(b), scope, &format!("`http.body` {at}"))
                 .map(HttpBody::Text),
-            (None, Some(j)) => Some(HttpBody::Json(j.value.clone())),
+            (None, Some(j)) => self
+                .json_body(&j.value, scope, at, "json")
+                .map(HttpBody::Json),
             (None, None) => None,
         };
         let status = match t.status.as_ref() {
@@ -367,5 +370,46 @@ impl Validator<'_> {
             insecure_tls: t.insecure_tls.as_ref().is_some_and(|b| b.value),
         };
         ok.then_some(probe)
+    }
+
+    /// A `json` body: every string, at any depth, is a template, named by its path
+    /// (`http.json.alert.title`) in messages.
+    fn json_body(
+        &mut self,
+        raw: &RawJson,
+        scope: Scope,
+        at: &str,
+        path: &str,
+    ) -> Option<JsonTemplate> {
+        match raw {
+            RawJson::String(s) => self
+                .template(Some(s), scope, &format!("`http.{path}` {at}"))
+                .map(JsonTemplate::String),
+            RawJson::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match self.json_body(item, scope, at, &format!("{path}[{i}]")) {
+                        Some(t) => out.push(t),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(JsonTemplate::Array(out))
+            }
+            RawJson::Table(map) => {
+                let mut out = IndexMap::with_capacity(map.len());
+                let mut ok = true;
+                for (key, item) in map {
+                    match self.json_body(item, scope, at, &format!("{path}.{key}")) {
+                        Some(t) => {
+                            out.insert(key.clone(), t);
+                        }
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(JsonTemplate::Object(out))
+            }
+            RawJson::Value(v) => Some(JsonTemplate::Value(v.clone())),
+        }
     }
 }

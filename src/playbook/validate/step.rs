@@ -10,7 +10,7 @@ use crate::playbook::decode::{Sp, Span};
 use crate::playbook::diagnostic::{did_you_mean, some_names, some_of};
 use crate::playbook::graph;
 use crate::playbook::model::{
-    ACTION_KEYS, Action, Expect, Meta, OnFailure, OutputSource, PlaybookRef, Step,
+    ACTION_KEYS, Action, Expect, Meta, Notice, OnFailure, OutputSource, PlaybookRef, Step,
 };
 use crate::playbook::raw::{RawOutput, RawPlaybook, RawStep};
 use crate::playbook::references::Scope;
@@ -375,7 +375,7 @@ impl Validator<'_> {
         };
 
         // Keys that only make sense for some actions.
-        let rules: [(&str, Option<Span>, &[&str]); 8] = [
+        let rules: [(&str, Option<Span>, &[&str]); 9] = [
             (
                 "timeout",
                 s.timeout.as_ref().map(|v| v.span.clone()),
@@ -415,6 +415,11 @@ impl Validator<'_> {
                 "cwd",
                 s.cwd.as_ref().map(|v| v.span.clone()),
                 &["run", "check"],
+            ),
+            (
+                "fields",
+                s.fields.as_ref().map(|v| v.span.clone()),
+                &["notify"],
             ),
         ];
         for (key, span, allowed) in rules {
@@ -465,9 +470,7 @@ impl Validator<'_> {
             "sleep" => self
                 .duration(s.sleep.as_ref(), "sleep", &at)
                 .map(Action::Sleep),
-            "notify" => self
-                .template(s.notify.as_ref(), step_scope, &what("notify"))
-                .map(Action::Notify),
+            "notify" => self.notice(s, step_scope, &at).map(Action::Notify),
             _ => s
                 .playbook
                 .as_ref()
@@ -597,6 +600,45 @@ impl Validator<'_> {
             read_only: s.read_only.as_ref().is_some_and(|b| b.value),
         };
         ok.then_some(step)
+    }
+
+    /// A `notify` step's text and `fields`, at most [`Notice::MAX_FIELDS`] of them.
+    fn notice(&mut self, s: &RawStep, scope: Scope, at: &str) -> Option<Notice> {
+        let text = self.template(s.notify.as_ref(), scope, &format!("`notify` {at}"));
+        let fields = self.templates(s.fields.as_ref(), scope, &format!("`fields` {at}"));
+        if let Some(raw) = s.fields.as_ref()
+            && raw.value.len() > Notice::MAX_FIELDS
+        {
+            self.error(
+                raw.span.clone(),
+                format!(
+                    "{} `fields` {at}: a message has at most {}",
+                    raw.value.len(),
+                    Notice::MAX_FIELDS
+                ),
+                "Slack shows at most 10 fields in a message; move the rest into the text",
+            );
+            return None;
+        }
+        if let Some(raw) = s.fields.as_ref()
+            && raw.value.keys().any(|label| label.trim().is_empty())
+        {
+            self.error(
+                raw.span.clone(),
+                format!("an empty label in `fields` {at}"),
+                "give each field a label people read beside its value: Severity = \"SEV0\"",
+            );
+            return None;
+        }
+        let complete = s
+            .fields
+            .as_ref()
+            .is_none_or(|raw| raw.value.len() == fields.len());
+        Some(Notice {
+            text: text?,
+            fields,
+        })
+        .filter(|_| complete)
     }
 
     fn playbook_ref(&mut self, value: &Sp<String>, at: &str) -> Option<PlaybookRef> {

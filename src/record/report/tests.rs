@@ -341,6 +341,7 @@ fn successful() -> Journal {
                 channel: "#incident-dr".into(),
                 about: "finished".into(),
                 text: "DRILL postgres-restore@2.1.0 ok".into(),
+                fields: indexmap::IndexMap::new(),
             },
         )
         .run_finished(703_600, RunStatus::Ok, Some(703_600));
