@@ -78,6 +78,7 @@ pub(crate) struct Args {
 enum RunMode {
     Incident,
     Drill,
+    Routine,
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -106,6 +107,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         mode: match args.mode {
             RunMode::Incident => Mode::Incident,
             RunMode::Drill => Mode::Drill,
+            RunMode::Routine => Mode::Routine,
         },
         dry_run: args.dry_run,
         env: args.env.clone(),

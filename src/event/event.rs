@@ -91,6 +91,8 @@ impl RunStatus {
 pub(crate) enum Mode {
     Incident,
     Drill,
+    /// A scheduled operation (a backup, a health check): `--mode routine`.
+    Routine,
     DryRun,
 }
 
@@ -100,6 +102,7 @@ impl Mode {
         match self {
             Self::Incident => "incident",
             Self::Drill => "drill",
+            Self::Routine => "routine",
             Self::DryRun => "dry-run",
         }
     }

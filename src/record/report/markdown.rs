@@ -47,6 +47,7 @@ fn header(md: &mut Md, r: &Report) {
         }
         Some(Mode::Drill) => "> **DRILL** — a practice run, not an incident.",
         Some(Mode::Incident) => "> **INCIDENT** — a recovery from a real outage.",
+        Some(Mode::Routine) => "> **ROUTINE** — a scheduled operation, not an incident.",
         Some(Mode::DryRun) | None => "> **Mode unknown** — the journal has no `run_started`.",
     };
     md.para(callout);
