@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use crate::cli::main::print_stdout;
+use crate::cli::runs::{Policy, warnings_for};
 use crate::error::Error;
 use crate::playbook::duration::format_human;
 use crate::playbook::find::{self, Library};
@@ -16,16 +17,14 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
     let entries = library.entries()?;
     let mut rows = vec![["NAME", "VERSION", "RTO", "TITLE", "TAGS"].map(str::to_owned)];
     let mut invalid = Vec::new();
-    // `drill_every` of each name found first, from the same validation (not a second one).
-    let mut policies = Vec::new();
+    // The policy of each name found first, from the same validation (not a second one).
+    let mut policies: Vec<Policy> = Vec::new();
     for entry in &entries {
         match find::load(&entry.path)? {
             Ok(v) => {
                 let m = &v.playbook.meta;
-                if let Some(every) = m.drill_every
-                    && !policies.iter().any(|(n, _)| n == &m.name)
-                {
-                    policies.push((m.name.clone(), every));
+                if !policies.iter().any(|p| p.name == m.name) {
+                    policies.extend(Policy::of(m));
                 }
                 rows.push([
                     m.name.clone(),
@@ -48,7 +47,7 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
         );
     }
     let (runs, _) = crate::record::history::scan(&crate::session::runs_roots(library));
-    for line in crate::cli::runs::drill_warnings(&policies, &runs) {
+    for line in warnings_for(&policies, &runs, chrono::Utc::now()) {
         eprintln!("{line}");
     }
     if rows.len() == 1 {

@@ -138,6 +138,12 @@ fn check_line(c: &Check) -> String {
             }
             e
         }
+        Probe::History(h) => format!(
+            " since {}, min_success_rate {}, min_runs {}",
+            format_human(h.since.as_millis()),
+            crate::text::percent(h.min_success_rate),
+            h.min_runs
+        ),
         Probe::Tcp(_) | Probe::Command(_) => String::new(),
     };
     format!(

@@ -635,6 +635,11 @@ fn probe_fields(f: &mut Fields, probe: &Probe, prefix: &str) {
             f.opt(name("max_age"), p.max_age.as_ref());
             f.opt(name("min_size"), p.min_size.as_ref());
         }
+        Probe::History(h) => {
+            f.text(name("since"), &h.since);
+            f.text(name("min_success_rate"), &h.min_success_rate);
+            f.text(name("min_runs"), &h.min_runs);
+        }
     }
 }
 

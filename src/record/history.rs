@@ -100,6 +100,15 @@ fn scan_where(roots: &[PathBuf], wanted: impl Fn(&str) -> bool) -> (Vec<PastRun>
     (runs, warnings)
 }
 
+/// The earliest start `--since` and the `history` probe count: `since` before `now`.
+#[must_use]
+pub(crate) fn cutoff(now: DateTime<Utc>, since: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(since)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// The newest successful run of `playbook` that started before `before`: fixed for a given
 /// run, so that re-rendering its report later gives the same comparison.
 #[must_use]

@@ -7,4 +7,5 @@ pub(crate) mod journal;
 pub(crate) mod log_tail;
 pub(crate) mod replay;
 pub(crate) mod report;
+pub(crate) mod summary;
 pub(crate) mod written;

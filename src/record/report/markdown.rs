@@ -477,8 +477,15 @@ fn checks(md: &mut Md, r: &Report) {
                 Some(step) => format!("{} (step {})", cell_code(&c.check), cell_code(step)),
                 None => cell_code(&c.check),
             };
-            let result = match c.passed {
-                Some(true) => "passed".to_owned(),
+            let result = match (c.passed, &c.history) {
+                // The figures the pass rests on: a history check's evidence.
+                (Some(true), Some(h)) => format!(
+                    "passed: {}, {} ok, success {}",
+                    crate::text::count(h.runs, "run"),
+                    h.ok,
+                    crate::text::percent(h.success_rate)
+                ),
+                (Some(true), None) => "passed".to_owned(),
                 _ if c.detail.is_empty() => format!("**{}**", c.result()),
                 _ => format!("**{}**: {}", c.result(), cell(&c.detail)),
             };
