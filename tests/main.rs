@@ -19,5 +19,6 @@ mod report;
 mod resume;
 mod robustness;
 mod run;
+mod schedule;
 mod timeouts;
 mod validate;

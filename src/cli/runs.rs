@@ -18,6 +18,7 @@ use crate::event::{Mode, RunStatus};
 use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::find::{self, Library};
 use crate::playbook::model::Meta;
+use crate::playbook::schedule::CronSchedule;
 use crate::record::history::{self, Exercise, PastRun};
 use crate::record::replay::RunState;
 use crate::record::summary::Summary;
@@ -155,7 +156,7 @@ fn text(shown: &[&PastRun], summaries: &[Summary]) -> String {
             mode(&r.state).as_str().to_owned(),
             status(&r.state).to_string(),
             format!("{rto}{objective}"),
-            s.ts.format("%Y-%m-%d %H:%M UTC").to_string(),
+            utc(s.ts),
         ]);
     }
     let mut out = table(&rows);
@@ -295,18 +296,20 @@ fn status(state: &RunState) -> Status {
     }
 }
 
-/// What `list` and `runs` warn about for one playbook: its `drill_every`.
+/// What `list` and `runs` warn about for one playbook: its `drill_every` and its `schedule`.
 pub(crate) struct Policy {
     pub(crate) name: String,
     pub(crate) drill_every: Option<HumanDuration>,
+    pub(crate) schedule: Option<CronSchedule>,
 }
 
 impl Policy {
     /// `None` when the playbook has nothing to warn about.
     pub(crate) fn of(meta: &Meta) -> Option<Self> {
-        meta.drill_every.map(|every| Self {
+        (meta.drill_every.is_some() || meta.schedule.is_some()).then(|| Self {
             name: meta.name.clone(),
-            drill_every: Some(every),
+            drill_every: meta.drill_every,
+            schedule: meta.schedule.clone(),
         })
     }
 }
@@ -329,7 +332,8 @@ pub(crate) fn policies(library: &Library, only: Option<&str>) -> Vec<Policy> {
     policies
 }
 
-/// A warning line per playbook not exercised within its `drill_every` (`overdue`, or `never`).
+/// A warning line per playbook not exercised within its `drill_every` (`overdue`, or `never`),
+/// and per playbook that `missed` its schedule's latest due time.
 pub(crate) fn warnings_for(
     policies: &[Policy],
     runs: &[PastRun],
@@ -341,8 +345,25 @@ pub(crate) fn warnings_for(
         if let Some(every) = policy.drill_every {
             lines.extend(drill_warning(name, every, runs, now));
         }
+        if let Some(schedule) = &policy.schedule
+            && let Some(m) = history::missed(runs, name, schedule, now)
+        {
+            let last = m.last_run.map_or_else(
+                || "no run recorded".to_owned(),
+                |t| format!("last run started {}", utc(t)),
+            );
+            lines.push(format!(
+                "warning: `{name}` missed: due {} (schedule `{schedule}`, UTC) and no run started since; {last}",
+                utc(m.due)
+            ));
+        }
     }
     lines
+}
+
+/// A time as `list` and `runs` show it: `2026-12-03 02:00 UTC`.
+pub(crate) fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 fn drill_warning(

@@ -72,6 +72,9 @@ fn describe(p: &Playbook) -> String {
     if let Some(d) = m.drill_every {
         field("drill every", format_human(d.as_millis()));
     }
+    if let Some(s) = &m.schedule {
+        field("schedule", format!("{s} (UTC)"));
+    }
     field("lock", format!("{:?}", m.lock).to_lowercase());
     if !m.secrets.is_empty() {
         field(

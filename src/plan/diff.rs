@@ -26,7 +26,7 @@ pub struct PlaybookDiff {
     pub warnings: Vec<Warning>,
     /// `name`, `title`, `description`, `owner`, `tags`.
     pub playbook: Vec<FieldChange>,
-    /// `rto`, `rpo`, `rto_clock`, `recovery_point`, `drill_every`, `environments`, `secrets`, `lock`.
+    /// `rto`, `rpo`, `rto_clock`, `recovery_point`, `drill_every`, `schedule`, `environments`, `secrets`, `lock`.
     pub objectives: Vec<FieldChange>,
     pub planned_rto: PlannedRto,
     pub steps: Changes<StepEntry>,
@@ -537,6 +537,7 @@ fn objective_fields(p: &Playbook) -> Fields {
     );
     f.opt("recovery_point", m.recovery_point.as_ref());
     f.opt("drill_every", m.drill_every.as_ref());
+    f.opt("schedule", m.schedule.as_ref());
     f.text(
         "environments",
         &m.environments

@@ -11,6 +11,7 @@ use semver::{Version, VersionReq};
 use crate::playbook::decode::Span;
 use crate::playbook::diagnostic::SourceFile;
 use crate::playbook::duration::HumanDuration;
+use crate::playbook::schedule::CronSchedule;
 use crate::playbook::size::ByteSize;
 use crate::playbook::template::Template;
 
@@ -66,6 +67,8 @@ pub struct Meta {
     pub rto_clock: Option<RtoClock>,
     pub recovery_point: Option<Template>,
     pub drill_every: Option<HumanDuration>,
+    /// `schedule`: when routine runs are due.
+    pub schedule: Option<CronSchedule>,
     pub lock: LockPolicy,
 }
 

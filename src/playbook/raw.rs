@@ -61,6 +61,11 @@ toml_table! {
         recovery_point: String,
         /// Warn when no run is recorded within this duration, e.g. "90d".
         drill_every: DurationStr,
+        /// When routine runs are due: five-field cron (minute hour day-of-month month
+        /// day-of-week) in UTC, e.g. "0 2 * * *"; `runbook schedule` writes it for cron,
+        /// systemd or Kubernetes.
+        #[schemars(regex(pattern = r"^\s*\S+(\s+\S+){4}\s*$"))]
+        schedule: String,
         /// "fail" (default), "wait" or "skip": what a second concurrent run does.
         #[schemars(extend("enum" = ["fail", "wait", "skip"]))]
         lock: String,

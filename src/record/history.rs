@@ -1,11 +1,13 @@
 //! Past runs: every run folder under the runs roots, read from its journal, newest first; the
-//! previous successful run of a playbook; and playbooks not exercised within `drill_every`.
+//! previous successful run of a playbook; playbooks not exercised within `drill_every`; and
+//! scheduled playbooks that missed their latest due time.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
 use crate::event::{Mode, RunStatus};
+use crate::playbook::schedule::CronSchedule;
 use crate::record::replay::RunState;
 
 /// One past run.
@@ -152,5 +154,38 @@ pub(crate) fn exercise(
     match last {
         Some(t) if now - t <= since => Exercise::Current,
         other => Exercise::Overdue(other),
+    }
+}
+
+/// How long after a due time a run may take to start before the due time counts as missed:
+/// cron and systemd start jobs a little late, and a check at 02:00:01 must not cry wolf.
+pub(crate) const MISSED_GRACE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// A due time of a schedule that passed with no run started at or after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Missed {
+    pub(crate) due: DateTime<Utc>,
+    /// The newest run of the playbook, if any (before `due`).
+    pub(crate) last_run: Option<DateTime<Utc>>,
+}
+
+/// Whether `playbook` missed the latest due time of `schedule` that is more than
+/// [`MISSED_GRACE`] old: no real run (any mode, any outcome) started at or after it.
+#[must_use]
+pub(crate) fn missed(
+    runs: &[PastRun],
+    playbook: &str,
+    schedule: &CronSchedule,
+    now: DateTime<Utc>,
+) -> Option<Missed> {
+    let due = schedule.last_at_or_before(now - MISSED_GRACE)?;
+    let last_run = runs
+        .iter()
+        .filter(|r| r.playbook() == playbook && !r.is_dry_run())
+        .map(PastRun::started)
+        .max();
+    match last_run {
+        Some(t) if t >= due => None,
+        last_run => Some(Missed { due, last_run }),
     }
 }

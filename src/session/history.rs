@@ -1,7 +1,8 @@
 //! The past runs a `history` probe reads: the engine asks through [`History`], and this
 //! answers from the run folders of the runs root, through `record::history`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,7 +14,16 @@ use crate::record::summary::Summary;
 
 /// The runs roots of the playbook being run.
 pub(crate) struct RunsHistory {
-    pub(crate) roots: Vec<PathBuf>,
+    roots: Vec<PathBuf>,
+}
+
+impl RunsHistory {
+    /// The history of the runs root `root`, as the engine takes it.
+    pub(crate) fn shared(root: &Path) -> Arc<dyn History> {
+        Arc::new(Self {
+            roots: vec![root.to_path_buf()],
+        })
+    }
 }
 
 impl History for RunsHistory {

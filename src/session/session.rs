@@ -110,6 +110,10 @@ pub(crate) struct Session {
 impl Session {
     /// Takes the lock, creates (or reopens) the run folder and its journal, and sets up what the
     /// run masks. `None` when the lock policy says to skip this run.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the set-up in the order it happens: lock, folder, journal, masking, request"
+    )]
     pub(crate) fn open(mut req: Request) -> Result<Option<Self>, Error> {
         let playbook = Arc::clone(&req.playbook);
         let root = start::runs_root(playbook.path());
@@ -206,9 +210,7 @@ impl Session {
             incident_start: req.incident_start,
             clock,
             library: req.library.clone(),
-            history: Arc::new(RunsHistory {
-                roots: vec![root.clone()],
-            }),
+            history: RunsHistory::shared(&root),
         };
         Ok(Some(Self {
             req,

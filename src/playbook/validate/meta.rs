@@ -13,6 +13,7 @@ use crate::playbook::model::{
 };
 use crate::playbook::raw::{RawMeta, RawPlaybook, RawReport, RawVar};
 use crate::playbook::references::Scope;
+use crate::playbook::schedule::CronSchedule;
 use crate::playbook::validate::names::{
     env_name_like, is_env_name, is_playbook_name, is_var_name, playbook_name_like,
 };
@@ -94,6 +95,7 @@ impl Validator<'_> {
                 )
             });
         let drill_every = self.positive_duration(raw.drill_every.as_ref(), "drill_every", at);
+        let schedule = raw.schedule.as_ref().and_then(|s| self.schedule(s));
         let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
             Some("wait") => LockPolicy::Wait,
             Some("skip") => LockPolicy::Skip,
@@ -136,8 +138,30 @@ impl Validator<'_> {
             rto_clock,
             recovery_point,
             drill_every,
+            schedule,
             lock,
         })
+    }
+
+    fn schedule(&mut self, raw: &Sp<String>) -> Option<CronSchedule> {
+        match CronSchedule::parse(&raw.value) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let help = e.suggestion.map_or_else(
+                    || "write five fields, minute hour day-of-month month day-of-week, read in UTC: \"0 2 * * *\" is every day at 02:00 UTC, \"*/15 * * * 1-5\" every 15 minutes on weekdays".to_owned(),
+                    |s| format!("write `schedule = \"{s}\"`: five fields, minute hour day-of-month month day-of-week, in UTC"),
+                );
+                self.error(
+                    raw.span.clone(),
+                    format!(
+                        "invalid schedule {:?} in [playbook]: {}",
+                        raw.value, e.reason
+                    ),
+                    help,
+                );
+                None
+            }
+        }
     }
 
     fn name(&mut self, name: &Sp<String>) -> Option<String> {
