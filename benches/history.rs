@@ -100,9 +100,8 @@ fn fill(root: &Path, template: &Path, n: usize) {
                 .expect("RFC 3339")
                 .with_timezone(&chrono::Utc)
                 - chrono::Duration::hours(hours);
-            let id = ids.get_or_insert_with(|| {
-                format!("{}-db-{i:04x}", ts.format("%Y%m%dT%H%M%SZ"))
-            });
+            let id =
+                ids.get_or_insert_with(|| format!("{}-db-{i:04x}", ts.format("%Y%m%dT%H%M%SZ")));
             e["ts"] = ts.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into();
             e["run_id"] = id.clone().into();
             out.push_str(&e.to_string());

@@ -50,7 +50,7 @@ async fn checks(scope: &Arc<RunScope>, phase: CheckPhase) -> bool {
                 env: &scope.env,
                 cancel: &scope.cancel,
                 groups: &scope.groups,
-                history: scope.history.as_ref(),
+                history: &scope.history,
             };
             check::run(check, phase, None, &env, &scope.bus)
                 .await

@@ -4,7 +4,7 @@
 //! run folder itself.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -24,7 +24,7 @@ pub(crate) struct ProbeEnv<'a> {
     pub(crate) env: &'a [(String, String)],
     pub(crate) cancel: &'a CancellationToken,
     pub(crate) groups: &'a crate::engine::process::Registry,
-    pub(crate) history: &'a dyn History,
+    pub(crate) history: &'a Arc<dyn History>,
 }
 
 /// The past runs of a playbook, as a `history` probe sees them.
@@ -111,7 +111,7 @@ pub(crate) async fn attempt(probe: &Probe, env: &ProbeEnv<'_>, limit: Duration) 
         Probe::Tcp(t) => tcp(t, env, limit).await,
         Probe::Command(c) => command(c, env, limit).await,
         Probe::File(f) => file(f, env),
-        Probe::History(h) => Ok(history(h, env.history)),
+        Probe::History(h) => history(h, env, limit).await,
     };
     result.unwrap_or_else(|failed| failed)
 }
@@ -352,11 +352,35 @@ fn file(f: &FileProbe, env: &ProbeEnv<'_>) -> Result<Attempt, Attempt> {
     )))
 }
 
-/// Passes when the playbook's runs in the window are enough and succeeded often enough.
-fn history(h: &HistoryProbe, source: &dyn History) -> Attempt {
-    let figures = match source.figures(&h.playbook, h.since.get()) {
-        Ok(f) => f,
-        Err(e) => return Attempt::fail(format!("cannot read the runs of `{}`: {e}", h.playbook)),
+/// Passes when the playbook's runs in the window are enough and succeeded often enough. The
+/// run folders are read on a blocking thread, within the attempt's limit.
+async fn history(
+    h: &HistoryProbe,
+    env: &ProbeEnv<'_>,
+    limit: Duration,
+) -> Result<Attempt, Attempt> {
+    let source = Arc::clone(env.history);
+    let (playbook, since) = (h.playbook.clone(), h.since.get());
+    let lookup = tokio::task::spawn_blocking(move || source.figures(&playbook, since));
+    let answer = tokio::select! {
+        r = tokio::time::timeout(limit, lookup) => r,
+        () = env.cancel.cancelled() => return Err(Attempt::fail("cancelled")),
+    };
+    let figures = match answer {
+        Ok(Ok(Ok(f))) => f,
+        Ok(Ok(Err(e))) => {
+            return Err(Attempt::fail(format!(
+                "cannot read the runs of `{}`: {e}",
+                h.playbook
+            )));
+        }
+        Ok(Err(e)) => return Err(Attempt::fail(format!("reading past runs stopped: {e}"))),
+        Err(_) => {
+            return Err(Attempt::fail(format!(
+                "past runs not read within {}",
+                format_human(crate::event::millis(limit))
+            )));
+        }
     };
     let window = format_human(h.since.as_millis());
     let seen = format!(
@@ -381,5 +405,5 @@ fn history(h: &HistoryProbe, source: &dyn History) -> Attempt {
         Some(rule) => Attempt::fail(format!("{seen} (below {rule})")),
     };
     attempt.history = Some(figures);
-    attempt
+    Ok(attempt)
 }

@@ -472,7 +472,7 @@ fn probe_env<'a>(shared: &'a RunScope, prepared: &'a Prepared) -> ProbeEnv<'a> {
         env: &prepared.env,
         cancel: &shared.cancel,
         groups: &shared.groups,
-        history: shared.history.as_ref(),
+        history: &shared.history,
     }
 }
 
