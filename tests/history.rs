@@ -431,3 +431,29 @@ run = "true"
         assert!(err.contains(expected), "{expected:?} in\n{err}");
     }
 }
+
+#[test]
+fn the_runs_root_index_is_rebuilt_when_missing_or_broken_and_follows_changed_journals() {
+    let (t, db) = history();
+    let index = t.path().join("runs/.history-index.json");
+    let first = json(&t, &[]);
+    assert!(index.is_file(), "`runs` indexes the runs root");
+    std::fs::write(&index, "{ not the index").expect("write");
+    assert_eq!(json(&t, &[]), first, "a broken index is rebuilt");
+    std::fs::remove_file(&index).expect("rm");
+    assert_eq!(json(&t, &[]), first, "a missing one too");
+    // A journal changed after it was indexed is read again.
+    backdate(&db[4], 30);
+    let moved = json(
+        &t,
+        &["--since", "7d", "--mode", "routine", "--playbook", "db"],
+    );
+    assert!(
+        moved["summaries"].as_array().expect("summaries").is_empty(),
+        "{moved:#}"
+    );
+    // A read-only index costs speed, not correctness.
+    std::fs::remove_file(&index).expect("rm");
+    std::fs::create_dir(&index).expect("a folder where the index would go");
+    assert_eq!(json(&t, &["--playbook", "web"])["summaries"][0]["runs"], 2);
+}

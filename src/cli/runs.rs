@@ -20,7 +20,6 @@ use crate::playbook::find::{self, Library};
 use crate::playbook::model::Meta;
 use crate::playbook::schedule::CronSchedule;
 use crate::record::history::{self, Exercise, PastRun};
-use crate::record::replay::RunState;
 use crate::record::summary::Summary;
 use crate::session::runs_roots;
 use crate::text::{List, count, percent};
@@ -74,7 +73,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         .iter()
         .filter(|r| args.playbook.as_deref().is_none_or(|p| r.playbook() == p))
         .filter(|r| cutoff.is_none_or(|c| r.started() >= c))
-        .filter(|r| args.mode.is_none_or(|m| mode(&r.state) == m))
+        .filter(|r| args.mode.is_none_or(|m| r.listed_mode() == m))
         .collect();
     let summaries = summaries(&shown);
     match args.format {
@@ -115,15 +114,6 @@ fn filters(args: &Args) -> String {
     }
 }
 
-/// The mode a run is listed under: `dry-run` for a dry run, whatever mode it rehearsed.
-fn mode(state: &RunState) -> Mode {
-    match &state.started {
-        Some(s) if s.dry_run => Mode::DryRun,
-        Some(s) => s.mode,
-        None => Mode::DryRun,
-    }
-}
-
 /// One summary per playbook among `shown`, by name.
 fn summaries(shown: &[&PastRun]) -> Vec<Summary> {
     let mut names: Vec<&str> = shown.iter().map(|r| r.playbook()).collect();
@@ -138,12 +128,7 @@ fn summaries(shown: &[&PastRun]) -> Vec<Summary> {
 fn text(shown: &[&PastRun], summaries: &[Summary]) -> String {
     let mut rows = vec![["RUN", "PLAYBOOK", "MODE", "STATUS", "RTO", "STARTED"].map(str::to_owned)];
     for r in shown {
-        let s = r
-            .state
-            .started
-            .as_ref()
-            .expect("a loaded journal has run_started");
-        let finished = r.state.finished.as_ref();
+        let finished = r.finished.as_ref();
         let rto = finished
             .and_then(|f| f.rto_achieved_ms)
             .map_or_else(|| "-".to_owned(), format_human);
@@ -151,12 +136,12 @@ fn text(shown: &[&PastRun], summaries: &[Summary]) -> String {
             .and_then(|f| f.rto_objective_ms)
             .map_or_else(String::new, |o| format!(" / {}", format_human(o)));
         rows.push([
-            r.state.run_id.clone(),
-            format!("{}@{}", s.playbook, s.version),
-            mode(&r.state).as_str().to_owned(),
-            status(&r.state).to_string(),
+            r.run_id.clone(),
+            format!("{}@{}", r.playbook, r.version),
+            r.listed_mode().as_str().to_owned(),
+            status(r).to_string(),
             format!("{rto}{objective}"),
-            utc(s.ts),
+            utc(r.started),
         ]);
     }
     let mut out = table(&rows);
@@ -216,19 +201,14 @@ fn json_document(shown: &[&PastRun], summaries: &[Summary]) -> String {
     let runs: Vec<serde_json::Value> = shown
         .iter()
         .map(|r| {
-            let s = r
-                .state
-                .started
-                .as_ref()
-                .expect("a loaded journal has run_started");
-            let f = r.state.finished.as_ref();
+            let f = r.finished.as_ref();
             json!({
-                "run_id": r.state.run_id,
-                "playbook": s.playbook,
-                "version": s.version,
-                "mode": mode(&r.state).as_str(),
-                "status": status(&r.state).word,
-                "started_at": s.ts,
+                "run_id": r.run_id,
+                "playbook": r.playbook,
+                "version": r.version,
+                "mode": r.listed_mode().as_str(),
+                "status": status(r).word,
+                "started_at": r.started,
                 "finished_at": f.map(|f| f.ts),
                 "duration_ms": f.map(|f| f.duration_ms),
                 "rto_objective_ms": f.and_then(|f| f.rto_objective_ms),
@@ -265,21 +245,21 @@ impl std::fmt::Display for Status {
 
 /// A run without an end is `running` while the process holding its playbook's lock for it is
 /// alive, else `crashed`.
-fn status(state: &RunState) -> Status {
-    let word = state.status_word();
-    let resume = || Some(format!("runbook resume {}", state.run_id));
+fn status(run: &PastRun) -> Status {
+    let word = run.status_word();
+    let resume = || Some(format!("runbook resume {}", run.run_id));
     if word == RunStatus::Interrupted.as_str() {
         return Status {
             word: "interrupted",
             note: resume(),
         };
     }
-    let Some(started) = state.started.as_ref().filter(|_| state.finished.is_none()) else {
+    if run.finished.is_some() {
         return Status { word, note: None };
-    };
-    let root = crate::session::runs_root(Path::new(&started.path));
-    let live = crate::session::holder(&crate::session::lock_path(&root, &started.playbook))
-        .filter(|h| h.run_id == state.run_id && h.is_live());
+    }
+    let root = crate::session::runs_root(Path::new(&run.path));
+    let live = crate::session::holder(&crate::session::lock_path(&root, &run.playbook))
+        .filter(|h| h.run_id == run.run_id && h.is_live());
     match live {
         Some(h) if h.host == crate::session::host() => Status {
             word: "running",

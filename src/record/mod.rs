@@ -3,6 +3,7 @@
 
 pub(crate) mod folder;
 pub(crate) mod history;
+pub(crate) mod index;
 pub(crate) mod journal;
 pub(crate) mod log_tail;
 pub(crate) mod replay;

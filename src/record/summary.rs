@@ -71,15 +71,7 @@ impl PastRun {
     /// A real run that ended: what the summary counts.
     #[must_use]
     pub(crate) fn counted(&self) -> bool {
-        !self.is_dry_run() && (self.state.finished.is_some() || self.state.interrupted.is_some())
-    }
-
-    #[must_use]
-    pub(crate) fn is_dry_run(&self) -> bool {
-        self.state
-            .started
-            .as_ref()
-            .is_none_or(|s| s.dry_run || s.mode == crate::event::Mode::DryRun)
+        !self.is_dry_run() && (self.finished.is_some() || self.interrupted)
     }
 }
 
@@ -95,15 +87,15 @@ impl Summary {
         // Per step: its ok durations, newest first.
         let mut steps: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for run in &counted {
-            match run.state.status_word() {
+            match run.status_word() {
                 "ok" => ok += 1,
                 "failed" => failed += 1,
                 _ => interrupted += 1,
             }
-            if let Some(ms) = run.state.finished.as_ref().and_then(|f| f.rto_achieved_ms) {
+            if let Some(ms) = run.finished.as_ref().and_then(|f| f.rto_achieved_ms) {
                 rto.push(ms);
             }
-            for step in run.state.steps.values() {
+            for step in &run.steps {
                 // A nested playbook's steps (`parent/child`) are inside their parent's time.
                 if step.id.contains('/') || step.status != Some(StepStatus::Ok) {
                     continue;
