@@ -1,7 +1,9 @@
 //! History cost as it grows: `runbook runs` (text and `--format json`, which read every run
 //! folder of the runs root) and `runbook report RUN` (whose "compared with the previous
 //! successful run" section reads the history of the run's playbook), over runs roots of 10,
-//! 100 and 1,000 past runs, against `runbook --version` (start-up alone) in the same run.
+//! 100 and 1,000 past runs, against `runbook --version` (start-up alone) in the same run. Each
+//! is timed with the runs root's index in place (the usual case) and, for `runs`, without it
+//! (`cold`: every journal parsed, and the index written again).
 //!
 //! The runs are one real run of a three-step playbook, copied with their own run ids and
 //! start times spread over the past (one per hour), so every journal is one runbook wrote.
@@ -40,7 +42,13 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 
 /// Median wall time of `runbook ARGS` in `dir` over `n` runs after one warm-up.
 fn time(dir: &Path, args: &[&str], n: usize) -> Duration {
+    time_after(dir, args, n, || {})
+}
+
+/// [`time`], with `before` done (untimed) before each run.
+fn time_after(dir: &Path, args: &[&str], n: usize, before: impl Fn()) -> Duration {
     let once = || {
+        before();
         let t = Instant::now();
         let status = Command::new(RUNBOOK)
             .args(args)
@@ -131,8 +139,8 @@ fn main() {
         ms(start_up)
     );
     println!(
-        "{:>6}  {:>12}  {:>12}  {:>12}",
-        "runs", "runs (ms)", "json (ms)", "report (ms)"
+        "{:>6}  {:>12}  {:>12}  {:>12}  {:>12}",
+        "runs", "runs (ms)", "json (ms)", "report (ms)", "cold (ms)"
     );
     let mut rows = Vec::new();
     for n in [10, 100, 1000] {
@@ -146,26 +154,33 @@ fn main() {
         let text = time(&dir, &["runs"], 11);
         let json = time(&dir, &["runs", "--format", "json"], 11);
         let report = time(&dir, &["report", &newest], 11);
+        let index = root.join(".history-index.json");
+        let cold = time_after(&dir, &["runs"], 11, || {
+            let _ = std::fs::remove_file(&index);
+        });
         println!(
-            "{n:>6}  {:>12.1}  {:>12.1}  {:>12.1}",
+            "{n:>6}  {:>12.1}  {:>12.1}  {:>12.1}  {:>12.1}",
             ms(text),
             ms(json),
-            ms(report)
+            ms(report),
+            ms(cold)
         );
-        rows.push((n, text, json, report));
+        rows.push((n, text, json, report, cold));
     }
-    let (_, t10, j10, r10) = rows[0];
-    let (_, t1k, j1k, r1k) = rows[2];
+    let (_, t10, j10, r10, c10) = rows[0];
+    let (_, t1k, j1k, r1k, c1k) = rows[2];
     println!(
-        "\n1,000 runs / 10 runs: runs {:.1}x, json {:.1}x, report {:.1}x",
+        "\n1,000 runs / 10 runs: runs {:.1}x, json {:.1}x, report {:.1}x, cold {:.1}x",
         ms(t1k) / ms(t10),
         ms(j1k) / ms(j10),
-        ms(r1k) / ms(r10)
+        ms(r1k) / ms(r10),
+        ms(c1k) / ms(c10)
     );
     println!(
-        "cost per past run above start-up: runs {:.3} ms, report {:.3} ms",
+        "cost per past run: runs {:.3} ms, report {:.3} ms, cold runs {:.3} ms",
         (ms(t1k) - ms(t10)) / 990.0,
-        (ms(r1k) - ms(r10)) / 990.0
+        (ms(r1k) - ms(r10)) / 990.0,
+        (ms(c1k) - ms(c10)) / 990.0
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
