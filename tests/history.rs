@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::util::{Test, journal, json_lines};
+use crate::util::{Test, journal, json_lines, run_folders};
 
 /// `db`: three steps of clearly different lengths; `--var fail=yes` fails the last one.
 const DB: &str = r#"[playbook]
@@ -67,25 +67,11 @@ pub(crate) fn backdate(run_dir: &Path, days: i64) {
     std::fs::write(&path, out).expect("write the journal");
 }
 
-/// The run folder of each run of the runs root, oldest first by id.
-fn run_dirs(t: &Test) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(t.path().join("runs"))
-        .map(|entries| {
-            entries
-                .map(|e| e.expect("an entry").path())
-                .filter(|p| p.join("journal.jsonl").is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    dirs
-}
-
 /// Runs `args` and returns the new run's folder.
 fn run(t: &Test, args: &[&str], code: i32) -> PathBuf {
-    let before = run_dirs(t);
+    let before = run_folders(&t.path().join("runs"));
     t.run_args(args.iter().copied()).expect_code(code);
-    let mut new: Vec<PathBuf> = run_dirs(t)
+    let mut new: Vec<PathBuf> = run_folders(&t.path().join("runs"))
         .into_iter()
         .filter(|d| !before.contains(d))
         .collect();

@@ -10,7 +10,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use serde_json::Value;
 
 use crate::history::backdate;
-use crate::util::Test;
+use crate::util::{Test, run_folders};
 
 /// Due once a year, at midnight UTC on the 1st of January.
 fn yearly(name: &str) -> String {
@@ -34,11 +34,7 @@ fn last_new_year() -> String {
 }
 
 fn only_run_dir(t: &Test) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(t.path().join("runs"))
-        .expect("a runs root")
-        .map(|e| e.expect("an entry").path())
-        .filter(|p| p.join("journal.jsonl").is_file())
-        .collect();
+    let dirs = run_folders(&t.path().join("runs"));
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs[0].clone()
 }
