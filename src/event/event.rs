@@ -98,10 +98,13 @@ pub(crate) struct HistoryFigures {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Mode {
+    /// A recovery from a real outage
     Incident,
+    /// Practice
     Drill,
-    /// A scheduled operation (a backup, a health check): `--mode routine`.
+    /// A scheduled operation, such as a backup or a health check
     Routine,
+    /// A dry run: only `read_only` steps ran
     DryRun,
 }
 
