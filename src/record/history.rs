@@ -307,3 +307,60 @@ pub(crate) fn missed(
         last_run => Some(Missed { due, last_run }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a time")
+            .with_timezone(&Utc)
+    }
+
+    fn run(started: &str, dry_run: bool) -> PastRun {
+        PastRun {
+            dir: PathBuf::from("r"),
+            run_id: "r".into(),
+            playbook: "p".into(),
+            version: "1.0.0".into(),
+            path: "/p.toml".into(),
+            mode: Mode::Routine,
+            dry_run,
+            started: at(started),
+            finished: None,
+            interrupted: false,
+            steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_due_time_is_missed_after_its_grace_with_no_real_run_since() {
+        let daily = CronSchedule::parse("0 2 * * *").expect("valid");
+        let now = at("2026-12-03T02:04:00Z");
+        // Within the grace, yesterday's due time is the one that counts.
+        let yesterday = run("2026-12-02T02:00:01Z", false);
+        assert_eq!(
+            missed(std::slice::from_ref(&yesterday), "p", &daily, now),
+            None
+        );
+        let later = at("2026-12-03T02:06:00Z");
+        assert_eq!(
+            missed(std::slice::from_ref(&yesterday), "p", &daily, later),
+            Some(Missed {
+                due: at("2026-12-03T02:00:00Z"),
+                last_run: Some(at("2026-12-02T02:00:01Z")),
+            })
+        );
+        // A dry run after the due time does not count; a real one, failed or not, does.
+        let dry = run("2026-12-03T02:00:30Z", true);
+        assert!(missed(&[dry, yesterday.clone()], "p", &daily, later).is_some());
+        let real = run("2026-12-03T02:00:00Z", false);
+        assert_eq!(missed(&[real, yesterday], "p", &daily, later), None);
+        assert_eq!(
+            missed(&[], "p", &daily, later).map(|m| m.last_run),
+            Some(None),
+            "never run"
+        );
+    }
+}
