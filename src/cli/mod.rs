@@ -12,6 +12,7 @@ mod report;
 mod resume;
 mod run;
 mod runs;
+mod schedule;
 mod schema;
 mod show;
 mod step_flags;

@@ -76,6 +76,7 @@ pub(crate) struct Args {
 enum RunMode {
     Incident,
     Drill,
+    Routine,
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -108,6 +109,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         mode: match args.mode {
             RunMode::Incident => Mode::Incident,
             RunMode::Drill => Mode::Drill,
+            RunMode::Routine => Mode::Routine,
         },
         dry_run: args.dry_run,
         commander,

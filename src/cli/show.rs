@@ -73,6 +73,9 @@ fn describe(p: &Playbook) -> String {
     if let Some(d) = m.drill_every {
         field("drill every", format_human(d.as_millis()));
     }
+    if let Some(s) = &m.schedule {
+        field("schedule", format!("{s} (UTC)"));
+    }
     field("lock", format!("{:?}", m.lock).to_lowercase());
     if !m.secrets.is_empty() {
         field(
@@ -139,6 +142,12 @@ fn check_line(c: &Check) -> String {
             }
             e
         }
+        Probe::History(h) => format!(
+            " since {}, min_success_rate {}, min_runs {}",
+            format_human(h.since.as_millis()),
+            crate::text::percent(h.min_success_rate),
+            h.min_runs
+        ),
         Probe::Tcp(_) | Probe::Command(_) => String::new(),
     };
     format!(

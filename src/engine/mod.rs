@@ -54,6 +54,7 @@ mod tree;
 pub(crate) use approval::Approvals;
 pub(crate) use context::{Context, RunInfo};
 pub(crate) use limits::raise_open_files;
+pub(crate) use probe::History;
 pub(crate) use process::group_alive_since;
 pub(crate) use request::RunRequest;
 pub(crate) use run::execute;

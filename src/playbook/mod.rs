@@ -9,6 +9,7 @@ pub mod graph;
 pub mod model;
 mod raw;
 mod references;
+pub mod schedule;
 pub mod schema;
 pub mod size;
 pub mod template;

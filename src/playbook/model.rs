@@ -11,6 +11,7 @@ use semver::{Version, VersionReq};
 use crate::playbook::decode::Span;
 use crate::playbook::diagnostic::SourceFile;
 use crate::playbook::duration::HumanDuration;
+use crate::playbook::schedule::CronSchedule;
 use crate::playbook::size::ByteSize;
 use crate::playbook::template::{JsonTemplate, Template};
 
@@ -66,6 +67,8 @@ pub struct Meta {
     pub rto_clock: Option<RtoClock>,
     pub recovery_point: Option<Template>,
     pub drill_every: Option<HumanDuration>,
+    /// `schedule`: when routine runs are due.
+    pub schedule: Option<CronSchedule>,
     pub lock: LockPolicy,
     /// How long `always` steps may take once the run is interrupted.
     pub cleanup_timeout: HumanDuration,
@@ -267,6 +270,7 @@ pub enum Probe {
     Tcp(Template),
     Command(CommandProbe),
     File(FileProbe),
+    History(HistoryProbe),
 }
 
 impl Probe {
@@ -277,6 +281,7 @@ impl Probe {
             Self::Tcp(_) => "tcp",
             Self::Command(_) => "command",
             Self::File(_) => "file",
+            Self::History(_) => "history",
         }
     }
 
@@ -288,6 +293,19 @@ impl Probe {
             Self::Tcp(t) => t.source(),
             Self::Command(c) => c.command.source(),
             Self::File(f) => f.glob.source(),
+            Self::History(h) => &h.playbook,
+        }
+    }
+
+    /// The template the probe's target is rendered from; `None` for a target that is not one.
+    #[must_use]
+    pub fn target_template(&self) -> Option<&Template> {
+        match self {
+            Self::Http(h) => Some(&h.url),
+            Self::Tcp(t) => Some(t),
+            Self::Command(c) => Some(&c.command),
+            Self::File(f) => Some(&f.glob),
+            Self::History(_) => None,
         }
     }
 }
@@ -327,6 +345,24 @@ pub struct FileProbe {
     pub glob: Template,
     pub max_age: Option<HumanDuration>,
     pub min_size: Option<ByteSize>,
+}
+
+/// `history = { playbook, since, min_success_rate, min_runs }`: passes when the runs root's
+/// ended real runs of `playbook` that started within `since` are at least `min_runs` and
+/// succeeded at least `min_success_rate` of the time.
+#[derive(Debug, Clone)]
+pub struct HistoryProbe {
+    pub playbook: String,
+    pub since: HumanDuration,
+    /// From 0 to 1.
+    pub min_success_rate: f64,
+    pub min_runs: u32,
+}
+
+impl HistoryProbe {
+    /// Every run in the window ok, and at least one run.
+    pub const DEFAULT_MIN_SUCCESS_RATE: f64 = 1.0;
+    pub const DEFAULT_MIN_RUNS: u32 = 1;
 }
 
 /// One step of the procedure.

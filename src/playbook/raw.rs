@@ -61,6 +61,11 @@ toml_table! {
         recovery_point: String,
         /// Warn when no run is recorded within this duration, e.g. "90d".
         drill_every: DurationStr,
+        /// When routine runs are due: five-field cron (minute hour day-of-month month
+        /// day-of-week) in UTC, e.g. "0 2 * * *"; `runbook schedule` writes it for cron,
+        /// systemd or Kubernetes.
+        #[schemars(regex(pattern = r"^\s*\S+(\s+\S+){4}\s*$"))]
+        schedule: String,
         /// "fail" (default), "wait" or "skip": what a second concurrent run does.
         #[schemars(extend("enum" = ["fail", "wait", "skip"]))]
         lock: String,
@@ -133,7 +138,8 @@ toml_table! {
 }
 
 toml_table! {
-    /// A health check: exactly one probe key (`http`, `tcp`, `command`, `file`) and polling keys.
+    /// A health check: exactly one probe key (`http`, `tcp`, `command`, `file`, `history`) and
+    /// polling keys.
     RawCheck {
         /// Name in the journal and report.
         id: String,
@@ -146,6 +152,8 @@ toml_table! {
         command: String,
         /// Glob: passes when the newest match exists, is younger than `max_age` and at least `min_size`.
         file: String,
+        /// Past runs: passes when a playbook's recent runs are enough and succeeded often enough.
+        history: RawHistory,
         /// For `command`: trimmed stdout contains this text.
         stdout_contains: String,
         /// For `command`: trimmed stdout matches this regex.
@@ -160,6 +168,24 @@ toml_table! {
         timeout: DurationStr,
         /// One attempt's limit (default the smaller of interval and 10s).
         attempt_timeout: DurationStr,
+    }
+}
+
+toml_table! {
+    /// `history = { playbook = "…", since = "7d" }`: the runs root's recent runs of a playbook.
+    RawHistory {
+        /// The `name` of the playbook whose runs are counted.
+        #[schemars(required, regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
+        playbook: String,
+        /// The window: runs that started within this long before the check.
+        #[schemars(required)]
+        since: DurationStr,
+        /// The share of those runs that ended ok, from 0 to 1 (default 1: all of them).
+        #[schemars(range(min = 0.0, max = 1.0))]
+        min_success_rate: f64,
+        /// At least this many ended runs in the window (default 1).
+        #[schemars(range(min = 0))]
+        min_runs: i64,
     }
 }
 

@@ -23,6 +23,7 @@ use crate::playbook::model::{Action, VarValue};
 use crate::record::folder::RunFolder;
 use crate::record::journal::Journal;
 use crate::record::written::WriteError;
+use crate::session::history::RunsHistory;
 use crate::session::lock::{self, Lock};
 use crate::session::resume::Resume;
 use crate::session::secrets;
@@ -125,7 +126,7 @@ impl Session {
                 // file again could copy something other than what runs, if it changed since.
                 let folder = RunFolder::create(&run_dir, playbook.source.text.as_bytes())
                     .map_err(|e| Error::Usage(crate::error::chain(&e)))?;
-                (folder, run_id, None, vec![root], lock)
+                (folder, run_id, None, vec![root.clone()], lock)
             }
             Start::Resume {
                 folder,
@@ -203,6 +204,7 @@ impl Session {
             incident_start: req.incident_start,
             clock,
             library: req.library.clone(),
+            history: RunsHistory::shared(&root),
         };
         Ok(Some(Self {
             req,

@@ -13,12 +13,33 @@ use crate::playbook::model::{
 };
 use crate::playbook::raw::{RawMeta, RawPlaybook, RawReport, RawVar};
 use crate::playbook::references::Scope;
+use crate::playbook::schedule::CronSchedule;
 use crate::playbook::validate::names::{
     env_name_like, is_env_name, is_playbook_name, is_var_name, playbook_name_like,
 };
 use crate::playbook::validate::validator::{StepIds, Validator, key_span};
 
 impl Validator<'_> {
+    /// `max_parallel` of [playbook]: 1 to [`Meta::MAX_PARALLEL`].
+    fn max_parallel(&mut self, raw: Option<&Sp<i64>>) -> Option<usize> {
+        let m = raw?;
+        if let Ok(n @ 1..=Meta::MAX_PARALLEL) = usize::try_from(m.value) {
+            return Some(n);
+        }
+        self.error(
+            m.span.clone(),
+            format!(
+                "invalid `max_parallel` {} in [playbook]: it is how many steps may run at once",
+                m.value
+            ),
+            format!(
+                "use a whole number from 1 to {}, or leave it out for no limit",
+                Meta::MAX_PARALLEL
+            ),
+        );
+        None
+    }
+
     pub(crate) fn playbook(&mut self, raw: &RawPlaybook) -> Option<Playbook> {
         let file = Arc::clone(self.cx.file());
         let meta_raw = raw.playbook.as_ref();
@@ -97,18 +118,8 @@ impl Validator<'_> {
         let cleanup_timeout = self
             .positive_duration(raw.cleanup_timeout.as_ref(), "cleanup_timeout", at)
             .unwrap_or(Meta::DEFAULT_CLEANUP_TIMEOUT);
-        let max_parallel = raw.max_parallel.as_ref().and_then(|m| {
-            if let Ok(n @ 1..=Meta::MAX_PARALLEL) = usize::try_from(m.value) {
-                Some(n)
-            } else {
-                self.error(
-                    m.span.clone(),
-                    format!("invalid `max_parallel` {} in [playbook]: it is how many steps may run at once", m.value),
-                    format!("use a whole number from 1 to {}, or leave it out for no limit", Meta::MAX_PARALLEL),
-                );
-                None
-            }
-        });
+        let max_parallel = self.max_parallel(raw.max_parallel.as_ref());
+        let schedule = raw.schedule.as_ref().and_then(|s| self.schedule(s));
         let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
             Some("wait") => LockPolicy::Wait,
             Some("skip") => LockPolicy::Skip,
@@ -151,10 +162,32 @@ impl Validator<'_> {
             rto_clock,
             recovery_point,
             drill_every,
+            schedule,
             lock,
             cleanup_timeout,
             max_parallel,
         })
+    }
+
+    fn schedule(&mut self, raw: &Sp<String>) -> Option<CronSchedule> {
+        match CronSchedule::parse(&raw.value) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let help = e.suggestion.map_or_else(
+                    || "write five fields, minute hour day-of-month month day-of-week, read in UTC: \"0 2 * * *\" is every day at 02:00 UTC, \"*/15 * * * 1-5\" every 15 minutes on weekdays".to_owned(),
+                    |s| format!("write `schedule = \"{s}\"`: five fields, minute hour day-of-month month day-of-week, in UTC"),
+                );
+                self.error(
+                    raw.span.clone(),
+                    format!(
+                        "invalid schedule {:?} in [playbook]: {}",
+                        raw.value, e.reason
+                    ),
+                    help,
+                );
+                None
+            }
+        }
     }
 
     fn name(&mut self, name: &Sp<String>) -> Option<String> {
