@@ -1,0 +1,120 @@
+//! Shell variables → vars, outputs and secrets, once every step is known. A constant that one
+//! step sets and a later step reads becomes a var (handed to every command by `[env]`); a
+//! value computed by an earlier step becomes that step's output, handed to the reader by its
+//! `env`; secret names go to `[playbook] secrets`; names read but never set are listed for
+//! the reviewer.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use indexmap::IndexSet;
+
+use crate::import::build::Builder;
+use crate::import::draft::{Action, Note};
+use crate::import::rules;
+use crate::import::shell::Value;
+use crate::text::List;
+
+/// Lifts the variables of every step; the steps have their ids.
+pub(crate) fn lift(builder: &mut Builder) {
+    let mut unset: IndexSet<String> = IndexSet::new();
+    // The last step before the current one that sets each name.
+    let mut setters: HashMap<String, usize> = HashMap::new();
+    for i in 0..builder.draft.steps.len() {
+        for name in builder.draft.steps[i].reads.clone() {
+            let steps = &builder.draft.steps;
+            if steps[i].sets.iter().any(|a| a.name == name) {
+                continue;
+            }
+            let setter = setters.get(&name).copied();
+            if rules::is_secret(&name) {
+                builder.secret(&name);
+                if let Some(j) = setter {
+                    let by = builder.draft.steps[j].id.clone();
+                    builder.draft.steps[i].notes.push(Note::Review(format!(
+                        "`{name}` is set by step `{by}`, but a secret is not handed between steps (its value would be journaled): give it to the run in the environment"
+                    )));
+                }
+                continue;
+            }
+            if builder.draft.env.iter().any(|(n, _)| n == &name) {
+                continue;
+            }
+            match setter {
+                Some(j) => hand_on(builder, &name, j, i),
+                None if !rules::is_ambient(&name) => {
+                    unset.insert(name);
+                }
+                None => {}
+            }
+        }
+        for a in &builder.draft.steps[i].sets {
+            setters.insert(a.name.clone(), i);
+        }
+        let secrets: Vec<String> = builder.draft.steps[i]
+            .sets
+            .iter()
+            .filter(|a| rules::is_secret(&a.name))
+            .filter(|a| matches!(a.value, Value::Literal(_)))
+            .map(|a| a.name.clone())
+            .collect();
+        for name in secrets {
+            builder.secret(&name);
+            builder.draft.steps[i].notes.push(Note::Review(format!(
+                "this step sets the secret `{name}` to a value written on the page: delete the value and give `{name}` to the run in the environment"
+            )));
+        }
+    }
+    if !unset.is_empty() {
+        builder.draft.notes.push(Note::Review(format!(
+            "read from the environment of the run, never set on the page: {}; export them before `runbook run`, or declare them in [vars] and [env]",
+            List::ticked(&unset)
+        )));
+    }
+}
+
+/// Hands `name`, set by step `from`, to step `to`: a var when the value is a constant, else
+/// an output of `from` and an `env` entry of `to`.
+fn hand_on(builder: &mut Builder, name: &str, from: usize, to: usize) {
+    let value = builder.draft.steps[from]
+        .sets
+        .iter()
+        .rev()
+        .find(|a| a.name == name)
+        .map(|a| a.value.clone());
+    let from_id = builder.draft.steps[from].id.clone();
+    if let Some(Value::Literal(value)) = value {
+        let mut notes = vec![Note::Review(format!(
+            "step `{from_id}` sets `{name}` to this constant and later steps read it"
+        ))];
+        builder.constant(name, value, &mut notes);
+        return;
+    }
+    let source = &mut builder.draft.steps[from];
+    let output = if let Some((output, _)) = source.outputs.iter().find(|(_, v)| v == name) {
+        output.clone()
+    } else {
+        let lower = name.to_ascii_lowercase();
+        // `Count` and `COUNT` are two variables: the second keeps its case.
+        let output = if source.outputs.iter().any(|(o, _)| *o == lower) {
+            name.to_owned()
+        } else {
+            lower
+        };
+        if let Action::Run(script) = &mut source.action {
+            let _ = write!(
+                script,
+                "\n# runbook import: hands ${name} to later steps as steps.{from_id}.outputs.{output}\nprintf '{name}=%s\\n' \"${name}\""
+            );
+        }
+        source.outputs.push((output.clone(), name.to_owned()));
+        source.notes.push(Note::Review(format!(
+            "later steps read `${name}`: its last line prints it for `outputs.{output}` (the first line of the value); check that the value is still set there"
+        )));
+        output
+    };
+    builder.draft.steps[to].env.push((
+        name.to_owned(),
+        format!("{{{{steps.{from_id}.outputs.{output}}}}}"),
+    ));
+}
