@@ -3,6 +3,7 @@
 mod args;
 mod completions;
 mod diff;
+mod import;
 mod list;
 mod main;
 mod plan;
