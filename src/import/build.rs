@@ -19,6 +19,8 @@ pub(crate) struct Builder {
     section: Option<String>,
     /// A title for the next code block: the short text just before it.
     hint: Option<String>,
+    /// Whether a step under the current heading has its text as title already.
+    section_used: bool,
     /// Notes for the next step (prose, code kept as comments).
     pending: Vec<Note>,
 }
@@ -38,6 +40,7 @@ impl Builder {
     fn heading(&mut self, level: usize, text: &str) {
         self.objectives(text);
         self.hint = None;
+        self.section_used = false;
         if level == 1 && self.draft.title.is_empty() && self.draft.steps.is_empty() {
             self.draft.title = one_line(text);
             self.section = None;
@@ -77,7 +80,7 @@ impl Builder {
             .map(String::as_str)
             .filter(|c| is_inline_command(c))
             .collect();
-        if prose_kind && !inline.is_empty() {
+        if prose_kind && !inline.is_empty() && rules::is_instruction(&text.text) {
             let script = inline.join("\n");
             let title = self.title_from(&text.text);
             self.pending.push(Note::Text(text.text.clone()));
@@ -91,11 +94,16 @@ impl Builder {
             return;
         }
         if prose_kind && next.is_some_and(is_command_block) {
+            // A numbered step's text, or a paragraph under a heading that titled a step
+            // already, titles the code; else the heading does and the paragraph is a note.
+            let titles = text.kind == TextKind::Item || self.section.is_none() || self.section_used;
             let title = self.title_from(&text.text);
-            if text.text.trim().lines().count() > 1 || title.ends_with('…') {
+            if !titles || text.text.trim().lines().count() > 1 || title.ends_with('…') {
                 self.pending.push(Note::Text(text.text.clone()));
             }
-            self.hint = Some(title);
+            if titles {
+                self.hint = Some(title);
+            }
             return;
         }
         let instruction = match text.kind {
@@ -127,7 +135,10 @@ impl Builder {
             if lines.is_empty() {
                 return;
             }
-            let title = title.take().or_else(|| me.hint.take());
+            let title = title
+                .take()
+                .map(|t| me.title_from(&t))
+                .or_else(|| me.hint.take());
             me.shell(&lines.join("\n"), false, title);
             if let Some(step) = me.draft.steps.last_mut() {
                 step.notes.push(Note::Review(
@@ -143,14 +154,24 @@ impl Builder {
                 lines.push(line);
             } else if !line.is_empty() {
                 flush(self, &mut lines, &mut title);
-                if let Some(previous) = title.replace(self.title_from(line)) {
-                    self.pending.push(Note::Text(previous));
+                if let Some(previous) = title.replace(line.clone()) {
+                    self.prose_line(previous);
                 }
             }
         }
         flush(self, &mut lines, &mut title);
         if let Some(rest) = title {
-            self.pending.push(Note::Text(rest));
+            self.prose_line(rest);
+        }
+    }
+
+    /// A line of prose among unfenced commands that titles none: an instruction or a note.
+    fn prose_line(&mut self, line: String) {
+        if rules::is_instruction(&line) {
+            let title = self.title_from(&line);
+            self.push(Step::new(title, Action::Manual(template_prose(&line))));
+        } else {
+            self.pending.push(Note::Text(line));
         }
     }
 
@@ -257,8 +278,9 @@ impl Builder {
                 "`curl` of a health URL: a step `check = {{ http = \"{url}\" }}` would poll it until it answers"
             )));
         }
+        let title = title.unwrap_or_else(|| self.title_from(commands[0]));
         let mut step = if let Some(run) = template_text(&script) {
-            Step::new(title_or(title, "Run"), Action::Run(run))
+            Step::new(title.clone(), Action::Run(run))
         } else {
             notes.extend(script.lines().map(|l| Note::Text(l.to_owned())));
             notes.push(Note::Review(
@@ -266,7 +288,7 @@ impl Builder {
                     .to_owned(),
             ));
             Step::new(
-                title_or(title, "Run by hand"),
+                title,
                 Action::Manual("Run the commands shown above this step by hand.".to_owned()),
             )
         };
@@ -397,6 +419,9 @@ impl Builder {
         notes.append(&mut step.notes);
         step.notes = notes;
         self.hint = None;
+        if self.section.as_ref() == Some(&step.title) {
+            self.section_used = true;
+        }
         self.draft.steps.push(step);
     }
 

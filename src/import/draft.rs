@@ -142,7 +142,13 @@ pub(crate) fn slug(text: &str, max: usize, prefix: &str) -> Option<String> {
         } else if !out.is_empty() && !out.ends_with('-') {
             out.push('-');
         }
-        if out.len() >= max {
+        if out.len() > max {
+            // Cut at the last word that fits.
+            let cut = out[..max]
+                .rfind('-')
+                .filter(|&at| at > max / 2)
+                .unwrap_or(max);
+            out.truncate(cut);
             break;
         }
     }
@@ -189,7 +195,11 @@ mod tests {
         assert_eq!(slug("ééé", 40, "step"), None);
         assert_eq!(
             slug("a very long title indeed", 10, "s").as_deref(),
-            Some("a-very-lon")
+            Some("a-very")
+        );
+        assert_eq!(
+            slug("abcdefghijklmnop", 10, "s").as_deref(),
+            Some("abcdefghij")
         );
     }
 }

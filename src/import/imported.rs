@@ -86,7 +86,8 @@ pub fn import(page: &str, source: &Path, name: Option<&str>) -> Imported {
     }
     let mut used: HashSet<String> = HashSet::with_capacity(draft.steps.len());
     for step in &mut draft.steps {
-        let base = slug(&step.title, ID_BYTES, "step").unwrap_or_else(|| "step".to_owned());
+        let base =
+            slug(numbering(&step.title), ID_BYTES, "step").unwrap_or_else(|| "step".to_owned());
         let mut id = base.clone();
         let mut n = 1;
         while used.contains(&id) {
@@ -112,4 +113,19 @@ pub fn import(page: &str, source: &Path, name: Option<&str>) -> Imported {
             reviews: draft.reviews(),
         },
     }
+}
+
+/// A title without its numbering (`1. Restore`, `Step 2:` → `Restore`), for its id.
+fn numbering(title: &str) -> &str {
+    let rest = title.trim_start();
+    let rest = rest
+        .strip_prefix("Step ")
+        .or_else(|| rest.strip_prefix("step "))
+        .unwrap_or(rest);
+    let digits = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    if digits.len() == rest.len() {
+        return title;
+    }
+    let stripped = digits.trim_start_matches(['.', ')', ':', '-']).trim_start();
+    if stripped.is_empty() { title } else { stripped }
 }

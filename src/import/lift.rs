@@ -51,18 +51,24 @@ pub(crate) fn lift(builder: &mut Builder) {
         for a in &builder.draft.steps[i].sets {
             setters.insert(a.name.clone(), i);
         }
-        let secrets: Vec<String> = builder.draft.steps[i]
+        let secrets: Vec<(String, bool)> = builder.draft.steps[i]
             .sets
             .iter()
             .filter(|a| rules::is_secret(&a.name))
-            .filter(|a| matches!(a.value, Value::Literal(_)))
-            .map(|a| a.name.clone())
+            .map(|a| (a.name.clone(), matches!(a.value, Value::Literal(_))))
             .collect();
-        for name in secrets {
+        for (name, literal) in secrets {
             builder.secret(&name);
-            builder.draft.steps[i].notes.push(Note::Review(format!(
-                "this step sets the secret `{name}` to a value written on the page: delete the value and give `{name}` to the run in the environment"
-            )));
+            let note = if literal {
+                format!(
+                    "this step sets the secret `{name}` to a value written on the page: delete the value and give `{name}` to the run in the environment"
+                )
+            } else {
+                format!(
+                    "this step sets the secret `{name}`, which later steps do not see (each step is its own shell) and runbook cannot mask: give `{name}` to the run in the environment instead"
+                )
+            };
+            builder.draft.steps[i].notes.push(Note::Review(note));
         }
     }
     if !unset.is_empty() {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use toml_writer::{ToTomlKey as _, ToTomlValue as _, TomlKeyBuilder, TomlStringBuilder};
 
-use crate::import::draft::{Action, Draft, Note};
+use crate::import::draft::{Action, Draft, Note, template_prose};
 
 /// The draft playbook's text.
 pub(crate) fn write(draft: &Draft) -> String {
@@ -57,7 +57,7 @@ pub(crate) fn write(draft: &Draft) -> String {
         notes(&mut out, &step.notes);
         out.push_str("[[steps]]\n");
         let _ = writeln!(out, "id = {}", string(&step.id));
-        let _ = writeln!(out, "title = {}", string(&step.title));
+        let _ = writeln!(out, "title = {}", string(&template_prose(&step.title)));
         if let Some(previous) = i.checked_sub(1).map(|p| &draft.steps[p].id) {
             let _ = writeln!(out, "needs = [{}]", string(previous));
         }
