@@ -9,6 +9,7 @@ mod diff;
 mod docs;
 mod dr;
 mod evidence;
+mod import;
 mod notify;
 mod plan;
 mod probes;

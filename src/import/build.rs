@@ -18,7 +18,8 @@ pub(crate) struct Builder {
     /// The text of the heading the next steps are under.
     section: Option<String>,
     /// A title for the next code block: the short text just before it.
-    hint: Option<String>,
+    /// (the title, the text it was made from).
+    hint: Option<(String, String)>,
     /// Whether a step under the current heading has its text as title already.
     section_used: bool,
     /// Notes for the next step (prose, code kept as comments).
@@ -39,7 +40,7 @@ impl Builder {
 
     fn heading(&mut self, level: usize, text: &str) {
         self.objectives(text);
-        self.hint = None;
+        self.drop_hint();
         self.section_used = false;
         if level == 1 && self.draft.title.is_empty() && self.draft.steps.is_empty() {
             self.draft.title = one_line(text);
@@ -102,7 +103,7 @@ impl Builder {
                 self.pending.push(Note::Text(text.text.clone()));
             }
             if titles {
-                self.hint = Some(title);
+                self.hint = Some((title, text.text.clone()));
             }
             return;
         }
@@ -138,7 +139,7 @@ impl Builder {
             let title = title
                 .take()
                 .map(|t| me.title_from(&t))
-                .or_else(|| me.hint.take());
+                .or_else(|| me.hint.take().map(|(title, _)| title));
             me.shell(&lines.join("\n"), false, title);
             if let Some(step) = me.draft.steps.last_mut() {
                 step.notes.push(Note::Review(
@@ -201,7 +202,7 @@ impl Builder {
     }
 
     fn comment_block(&mut self, text: &str, why: &str) {
-        self.hint = None;
+        self.drop_hint();
         self.pending.push(Note::Review(why.to_owned()));
         self.pending.extend(
             text.lines()
@@ -238,9 +239,9 @@ impl Builder {
         }
         let start = script.iter().take_while(|l| l.trim().is_empty()).count();
         let script = script[start..].join("\n");
-        let title = title.or_else(|| self.hint.take());
-        self.hint = None;
         if script.trim().is_empty() {
+            self.pending.extend(title.map(Note::Text));
+            self.drop_hint();
             self.pending.extend(notes);
             return;
         }
@@ -250,9 +251,13 @@ impl Builder {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .collect();
         if self.vars_only(&commands, &script, notes.clone()) {
+            self.pending.extend(title.map(Note::Text));
+            self.drop_hint();
             return;
         }
-        let title = title.or_else(|| self.section.clone());
+        let title = title
+            .or_else(|| self.hint.take().map(|(title, _)| title))
+            .or_else(|| self.section.clone());
         if let [only] = commands.as_slice() {
             if let Some(duration) = rules::sleep_duration(only) {
                 notes.push(Note::Text((*only).to_owned()));
@@ -390,7 +395,11 @@ impl Builder {
             delimiter.push_str("_END");
         }
         let script = format!("psql -v ON_ERROR_STOP=1 <<'{delimiter}'\n{body}\n{delimiter}");
-        let title = self.hint.take().or_else(|| self.section.clone());
+        let title = self
+            .hint
+            .take()
+            .map(|(title, _)| title)
+            .or_else(|| self.section.clone());
         let notes = vec![Note::Review(
             "a SQL block, run by `psql` as a here-document: check which database it connects to (PGHOST, PGDATABASE, PGUSER in [env] or the environment of the run)"
                 .to_owned(),
@@ -407,6 +416,13 @@ impl Builder {
         };
         step.confirm = confirm(&lines);
         self.step(step, notes);
+    }
+
+    /// The text that was to title a block that titles no step stays as a note.
+    fn drop_hint(&mut self) {
+        if let Some((_, text)) = self.hint.take() {
+            self.pending.push(Note::Text(text));
+        }
     }
 
     fn step(&mut self, mut step: Step, notes: Vec<Note>) {

@@ -11,10 +11,10 @@ const MAX_PAGE_BYTES: u64 = 16 * 1024 * 1024;
 /// Why `runbook import` cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read `{}`: {}; name the Markdown page to import", path.display(), os_error(source))]
+    #[error("cannot read `{}`: {}; name the Markdown page to import", path.display(), os_error(error))]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("cannot import `{}`: it is {what}, not a Markdown file", path.display())]
     NotAFile { path: PathBuf, what: &'static str },
@@ -41,9 +41,9 @@ pub(crate) fn read(path: &Path) -> Result<Page, ImportError> {
     use std::io::Read as _;
     use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 
-    let failed = |source| ImportError::Read {
+    let failed = |error| ImportError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let check = |meta: &std::fs::Metadata| {
         let kind = meta.file_type();
