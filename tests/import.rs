@@ -634,3 +634,36 @@ fn an_empty_page_still_gives_a_draft_that_validates() {
     );
     test.run_args(["validate", "empty.toml"]).expect_code(0);
 }
+
+/// The text between the line `open` and the next line `close` of a page.
+fn block_after<'a>(page: &'a str, open: &str, close: &str) -> &'a str {
+    let start = page.find(&format!("{open}\n")).expect("the block opens") + open.len() + 1;
+    let end = page[start..]
+        .find(&format!("\n{close}\n"))
+        .expect("the block closes")
+        + start
+        + 1;
+    &page[start..end]
+}
+
+#[test]
+fn the_before_and_after_of_docs_import_md_is_what_the_binary_does() {
+    let docs = std::fs::read_to_string(root().join("docs/import.md")).expect("docs/import.md");
+    let before = block_after(&docs, "````markdown", "````");
+    let after = block_after(&docs, "```toml", "```");
+    let at = docs
+        .find("```text\nimported")
+        .expect("the summary in the docs");
+    let summary = block_after(&docs[at..], "```text", "```");
+    let test = Test::new().file("orders-restore.md", before);
+    let run = test
+        .run_args(["import", "orders-restore.md", "-o", "orders-restore.toml"])
+        .expect_code(0);
+    let written =
+        std::fs::read_to_string(test.path().join("orders-restore.toml")).expect("a draft");
+    assert_eq!(
+        written, after,
+        "docs/import.md shows another draft than the binary writes"
+    );
+    assert_eq!(run.stderr(), summary);
+}

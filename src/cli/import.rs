@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::import::{ImportError, import, read};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "What the import does and what to review: docs/import.md")]
 pub(crate) struct Args {
     /// The Markdown page to import (a wiki runbook)
     #[arg(value_name = "FILE.md")]
