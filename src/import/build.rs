@@ -352,12 +352,8 @@ impl Builder {
 
     /// A var for a constant the page sets, and the `[env]` entry that hands it to commands.
     pub(crate) fn constant(&mut self, name: &str, value: String, notes: &mut Vec<Note>) {
-        if let Some((_, template)) = self.draft.env.iter().find(|(n, _)| n == name) {
-            let key = template
-                .trim_start_matches("{{vars.")
-                .trim_end_matches("}}")
-                .to_owned();
-            if let Some(var) = self.draft.vars.iter_mut().find(|v| v.name == key) {
+        if let Some(key) = self.draft.env.get(name) {
+            if let Some(var) = self.draft.vars.get_mut(key) {
                 if var.value != value {
                     var.notes.push(Note::Review(format!(
                         "the page also sets `{name}` to `{value}`; the first value is the default"
@@ -367,25 +363,24 @@ impl Builder {
             return;
         }
         let lower = name.to_ascii_lowercase();
-        let key = if self.draft.vars.iter().any(|v| v.name == lower) {
+        // `Db` and `DB` are two variables: the second keeps its case.
+        let key = if self.draft.vars.contains_key(&lower) {
             name.to_owned()
         } else {
             lower
         };
-        self.draft
-            .env
-            .push((name.to_owned(), format!("{{{{vars.{key}}}}}")));
-        self.draft.vars.push(Var {
-            name: key,
-            value,
-            notes: std::mem::take(notes),
-        });
+        self.draft.env.insert(name.to_owned(), key.clone());
+        self.draft.vars.insert(
+            key,
+            Var {
+                value,
+                notes: std::mem::take(notes),
+            },
+        );
     }
 
     pub(crate) fn secret(&mut self, name: &str) {
-        if !self.draft.secrets.iter().any(|s| s == name) {
-            self.draft.secrets.push(name.to_owned());
-        }
+        self.draft.secrets.insert(name.to_owned());
     }
 
     fn sql(&mut self, text: &str) {

@@ -1,6 +1,8 @@
 //! The draft playbook the importer builds before writing it: the few shapes of `[playbook]`,
 //! `[vars]`, `[env]` and `[[steps]]` an import produces, with the notes that go above each.
 
+use indexmap::{IndexMap, IndexSet};
+
 use crate::import::shell::Assignment;
 use crate::playbook::template::{MAX_EXPRESSIONS, MAX_TEMPLATE_BYTES};
 
@@ -14,12 +16,13 @@ pub(crate) struct Draft {
     pub(crate) description: Option<String>,
     pub(crate) rto: Option<String>,
     pub(crate) rpo: Option<String>,
-    pub(crate) secrets: Vec<String>,
+    pub(crate) secrets: IndexSet<String>,
     /// Notes on the playbook as a whole, written in `[playbook]`.
     pub(crate) notes: Vec<Note>,
-    pub(crate) vars: Vec<Var>,
-    /// `[env]`: environment name → template.
-    pub(crate) env: Vec<(String, String)>,
+    /// `[vars]`: name → value.
+    pub(crate) vars: IndexMap<String, Var>,
+    /// `[env]`: environment name → the var that gives its value.
+    pub(crate) env: IndexMap<String, String>,
     pub(crate) steps: Vec<Step>,
     /// Notes after the last step (prose at the end of the page).
     pub(crate) trailing: Vec<Note>,
@@ -36,10 +39,9 @@ pub(crate) enum Note {
     Review(String),
 }
 
-/// A `[vars]` entry.
+/// A `[vars]` entry's value and the notes above it.
 #[derive(Debug, Clone)]
 pub(crate) struct Var {
-    pub(crate) name: String,
     pub(crate) value: String,
     pub(crate) notes: Vec<Note>,
 }
@@ -53,8 +55,8 @@ pub(crate) struct Step {
     pub(crate) notes: Vec<Note>,
     pub(crate) action: Action,
     pub(crate) confirm: Option<String>,
-    /// Output name → the shell variable it captures.
-    pub(crate) outputs: Vec<(String, String)>,
+    /// The shell variable → the output that captures it.
+    pub(crate) outputs: IndexMap<String, String>,
     /// Environment name → template.
     pub(crate) env: Vec<(String, String)>,
     /// The variables the script sets and reads, for lifting them into vars and outputs.
@@ -83,7 +85,7 @@ impl Step {
             notes: Vec::new(),
             action,
             confirm: None,
-            outputs: Vec::new(),
+            outputs: IndexMap::new(),
             env: Vec::new(),
             sets: Vec::new(),
             reads: Vec::new(),
@@ -101,7 +103,7 @@ impl Draft {
                 .count()
         };
         count(&self.notes)
-            + self.vars.iter().map(|v| count(&v.notes)).sum::<usize>()
+            + self.vars.values().map(|v| count(&v.notes)).sum::<usize>()
             + self.steps.iter().map(|s| count(&s.notes)).sum::<usize>()
             + count(&self.trailing)
     }

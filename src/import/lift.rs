@@ -4,7 +4,7 @@
 //! `env`; secret names go to `[playbook] secrets`; names read but never set are listed for
 //! the reviewer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use indexmap::IndexSet;
@@ -20,10 +20,16 @@ pub(crate) fn lift(builder: &mut Builder) {
     let mut unset: IndexSet<String> = IndexSet::new();
     // The last step before the current one that sets each name.
     let mut setters: HashMap<String, usize> = HashMap::new();
+    // The output names each step has given out.
+    let mut outputs: HashMap<usize, HashSet<String>> = HashMap::new();
     for i in 0..builder.draft.steps.len() {
+        let own: HashSet<String> = builder.draft.steps[i]
+            .sets
+            .iter()
+            .map(|a| a.name.clone())
+            .collect();
         for name in builder.draft.steps[i].reads.clone() {
-            let steps = &builder.draft.steps;
-            if steps[i].sets.iter().any(|a| a.name == name) {
+            if own.contains(&name) {
                 continue;
             }
             let setter = setters.get(&name).copied();
@@ -37,11 +43,11 @@ pub(crate) fn lift(builder: &mut Builder) {
                 }
                 continue;
             }
-            if builder.draft.env.iter().any(|(n, _)| n == &name) {
+            if builder.draft.env.contains_key(&name) {
                 continue;
             }
             match setter {
-                Some(j) => hand_on(builder, &name, j, i),
+                Some(j) => hand_on(builder, &mut outputs, &name, j, i),
                 None if !rules::is_ambient(&name) => {
                     unset.insert(name);
                 }
@@ -81,7 +87,13 @@ pub(crate) fn lift(builder: &mut Builder) {
 
 /// Hands `name`, set by step `from`, to step `to`: a var when the value is a constant, else
 /// an output of `from` and an `env` entry of `to`.
-fn hand_on(builder: &mut Builder, name: &str, from: usize, to: usize) {
+fn hand_on(
+    builder: &mut Builder,
+    outputs: &mut HashMap<usize, HashSet<String>>,
+    name: &str,
+    from: usize,
+    to: usize,
+) {
     let value = builder.draft.steps[from]
         .sets
         .iter()
@@ -96,13 +108,14 @@ fn hand_on(builder: &mut Builder, name: &str, from: usize, to: usize) {
         builder.constant(name, value, &mut notes);
         return;
     }
+    let taken = outputs.entry(from).or_default();
     let source = &mut builder.draft.steps[from];
-    let output = if let Some((output, _)) = source.outputs.iter().find(|(_, v)| v == name) {
+    let output = if let Some(output) = source.outputs.get(name) {
         output.clone()
     } else {
         let lower = name.to_ascii_lowercase();
         // `Count` and `COUNT` are two variables: the second keeps its case.
-        let output = if source.outputs.iter().any(|(o, _)| *o == lower) {
+        let output = if taken.contains(&lower) {
             name.to_owned()
         } else {
             lower
@@ -113,7 +126,8 @@ fn hand_on(builder: &mut Builder, name: &str, from: usize, to: usize) {
                 "\n# runbook import: hands ${name} to later steps as steps.{from_id}.outputs.{output}\nprintf '{name}=%s\\n' \"${name}\""
             );
         }
-        source.outputs.push((output.clone(), name.to_owned()));
+        taken.insert(output.clone());
+        source.outputs.insert(name.to_owned(), output.clone());
         source.notes.push(Note::Review(format!(
             "later steps read `${name}`: its last line prints it for `outputs.{output}` (the first line of the value); check that the value is still set there"
         )));

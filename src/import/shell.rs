@@ -4,6 +4,7 @@
 
 use std::sync::LazyLock;
 
+use indexmap::IndexSet;
 use regex::Regex;
 
 use crate::import::rules::strip_prompt;
@@ -197,13 +198,13 @@ static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The variables a script reads (`$X`, `${X}`, `${X:-default}`), each once, in order.
 pub(crate) fn references(script: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+    let mut out: IndexSet<String> = IndexSet::new();
     for c in REFERENCE.captures_iter(script) {
-        if !out.iter().any(|n| n == &c[1]) {
-            out.push(c[1].to_owned());
+        if !out.contains(&c[1]) {
+            out.insert(c[1].to_owned());
         }
     }
-    out
+    out.into_iter().collect()
 }
 
 #[cfg(test)]

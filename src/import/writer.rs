@@ -41,15 +41,16 @@ pub(crate) fn write(draft: &Draft) -> String {
     notes(&mut out, &draft.notes);
     if !draft.vars.is_empty() {
         out.push_str("\n[vars]\n");
-        for var in &draft.vars {
+        for (name, var) in &draft.vars {
             notes(&mut out, &var.notes);
-            let _ = writeln!(out, "{} = {}", key(&var.name), string(&var.value));
+            let _ = writeln!(out, "{} = {}", key(name), string(&var.value));
         }
     }
     if !draft.env.is_empty() {
         out.push_str("\n[env]\n");
-        for (name, template) in &draft.env {
-            let _ = writeln!(out, "{} = {}", key(name), string(template));
+        for (name, var) in &draft.env {
+            let template = format!("{{{{vars.{var}}}}}");
+            let _ = writeln!(out, "{} = {}", key(name), string(&template));
         }
     }
     for (i, step) in draft.steps.iter().enumerate() {
@@ -82,7 +83,7 @@ pub(crate) fn write(draft: &Draft) -> String {
             let outputs: Vec<String> = step
                 .outputs
                 .iter()
-                .map(|(name, var)| {
+                .map(|(var, name)| {
                     let regex = format!("(?m)^{var}=(.*)$");
                     format!("{} = {{ stdout_regex = {} }}", key(name), string(&regex))
                 })
