@@ -17,9 +17,9 @@ pub(crate) struct Builder {
     pub(crate) draft: Draft,
     /// The text of the heading the next steps are under.
     section: Option<String>,
-    /// A title for the next code block: the short text just before it.
-    /// (the title, the text it was made from).
-    hint: Option<(String, String)>,
+    /// A title for the next code block, from the text just before it, and that text when
+    /// it is not a note already (it becomes one if no step takes the title).
+    hint: Option<(String, Option<String>)>,
     /// Whether a step under the current heading has its text as title already.
     section_used: bool,
     /// Notes for the next step (prose, code kept as comments).
@@ -85,8 +85,9 @@ impl Builder {
             let script = inline.join("\n");
             let title = self.title_from(&text.text);
             self.pending.push(Note::Text(text.text.clone()));
+            let before = self.draft.steps.len();
             self.shell(&script, false, Some(title));
-            if let Some(step) = self.draft.steps.last_mut() {
+            if let Some(step) = self.draft.steps.get_mut(before) {
                 step.notes.push(Note::Review(
                     "these commands were inline code in the text: check that they are the whole of it"
                         .to_owned(),
@@ -99,11 +100,12 @@ impl Builder {
             // already, titles the code; else the heading does and the paragraph is a note.
             let titles = text.kind == TextKind::Item || self.section.is_none() || self.section_used;
             let title = self.title_from(&text.text);
-            if !titles || text.text.trim().lines().count() > 1 || title.ends_with('…') {
+            let noted = !titles || text.text.trim().lines().count() > 1 || title.ends_with('…');
+            if noted {
                 self.pending.push(Note::Text(text.text.clone()));
             }
             if titles {
-                self.hint = Some((title, text.text.clone()));
+                self.hint = Some((title, (!noted).then(|| text.text.clone())));
             }
             return;
         }
@@ -140,8 +142,9 @@ impl Builder {
                 .take()
                 .map(|t| me.title_from(&t))
                 .or_else(|| me.hint.take().map(|(title, _)| title));
+            let before = me.draft.steps.len();
             me.shell(&lines.join("\n"), false, title);
-            if let Some(step) = me.draft.steps.last_mut() {
+            if let Some(step) = me.draft.steps.get_mut(before) {
                 step.notes.push(Note::Review(
                     "the page had no code fence here: the lines that look like commands became this step; check that none is missing or extra"
                         .to_owned(),
@@ -415,7 +418,7 @@ impl Builder {
 
     /// The text that was to title a block that titles no step stays as a note.
     fn drop_hint(&mut self) {
-        if let Some((_, text)) = self.hint.take() {
+        if let Some((_, Some(text))) = self.hint.take() {
             self.pending.push(Note::Text(text));
         }
     }
@@ -440,6 +443,8 @@ impl Builder {
     fn title_from(&self, text: &str) -> String {
         let line = one_line(text.lines().next().unwrap_or(""))
             .replace('`', "")
+            .replace("**", "")
+            .replace("__", "")
             .trim_end_matches([':', '.', ' '])
             .to_owned();
         let line = if line.chars().count() > TITLE_CHARS {
