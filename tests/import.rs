@@ -595,6 +595,14 @@ fn a_missing_or_unreadable_page_is_a_clear_error() {
     );
     nix::unistd::mkfifo(&test.path().join("fifo.md"), nix::sys::stat::Mode::S_IRWXU)
         .expect("a FIFO");
+    std::fs::File::create(test.path().join("big.md"))
+        .and_then(|f| f.set_len(17 * 1024 * 1024))
+        .expect("a sparse file");
+    let big = test.run_args(["import", "big.md"]).expect_code(2);
+    assert_eq!(
+        big.stderr(),
+        "error: cannot import `big.md`: it is 17825792 bytes, and a page may have at most 16 MiB\n"
+    );
     let fifo = test.run_args(["import", "fifo.md"]).expect_code(2);
     assert!(
         fifo.stderr().contains("it is a FIFO (named pipe)"),

@@ -1,12 +1,13 @@
-//! Reading the page to import, refusing what is not one before it can hang or fill memory (a
-//! FIFO, a device, a folder, more than 16 MiB), and the errors of `runbook import`.
+//! Reading the page to import as playbooks are read (no FIFO, device or folder, at most
+//! 16 MiB), and the errors of `runbook import`.
 
 use std::path::{Path, PathBuf};
 
+use crate::playbook::find::{MAX_PLAYBOOK_BYTES, Refusal, read_regular};
 use crate::text::os_error;
 
 /// The largest page read, as for playbooks.
-const MAX_PAGE_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_PAGE_BYTES: u64 = MAX_PLAYBOOK_BYTES;
 
 /// Why `runbook import` cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -38,57 +39,20 @@ pub(crate) struct Page {
 
 /// Reads the page at `path`.
 pub(crate) fn read(path: &Path) -> Result<Page, ImportError> {
-    use std::io::Read as _;
-    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
-
-    let failed = |error| ImportError::Read {
-        path: path.to_path_buf(),
-        error,
-    };
-    let check = |meta: &std::fs::Metadata| {
-        let kind = meta.file_type();
-        let what = if kind.is_file() {
-            return if meta.len() > MAX_PAGE_BYTES {
-                Err(ImportError::TooLarge {
-                    path: path.to_path_buf(),
-                    size: meta.len(),
-                })
-            } else {
-                Ok(())
-            };
-        } else if kind.is_dir() {
-            "a folder"
-        } else if kind.is_fifo() {
-            "a FIFO (named pipe)"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else {
-            "not a regular file"
-        };
-        Err(ImportError::NotAFile {
+    let bytes = read_regular(path, MAX_PAGE_BYTES).map_err(|refusal| match refusal {
+        Refusal::Io(error) => ImportError::Read {
+            path: path.to_path_buf(),
+            error,
+        },
+        Refusal::NotAFile(what) => ImportError::NotAFile {
             path: path.to_path_buf(),
             what,
-        })
-    };
-    // Look before opening: opening a FIFO waits for a writer.
-    check(&std::fs::metadata(path).map_err(failed)?)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(path)
-        .map_err(failed)?;
-    check(&file.metadata().map_err(failed)?)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PAGE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(failed)?;
-    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-    if size > MAX_PAGE_BYTES {
-        return Err(ImportError::TooLarge {
+        },
+        Refusal::TooLarge(size) => ImportError::TooLarge {
             path: path.to_path_buf(),
             size,
-        });
-    }
+        },
+    })?;
     Ok(match String::from_utf8(bytes) {
         Ok(text) => Page {
             text,
