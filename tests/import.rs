@@ -307,6 +307,7 @@ fn a_service_recovery_page_with_numbered_steps_turns_health_curls_into_checks() 
 fn a_page_of_prose_checklists_becomes_manual_steps() {
     let draft = Draft::of("prose-checklist");
     draft.confirms(&[]);
+    assert!(draft.secrets().is_empty());
     let manual: Vec<&str> = draft
         .steps()
         .iter()
