@@ -521,3 +521,76 @@ fn is_command_block(block: &Block) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::import::import;
+
+    fn draft(page: &str) -> String {
+        import(page, Path::new("p.md"), None).toml
+    }
+
+    #[test]
+    fn the_heading_titles_its_first_block_and_the_text_before_a_later_one_titles_that() {
+        let toml = draft(
+            "## Restore\n\nFirst stop it.\n\n```sh\nstop\n```\n\nThen start it:\n\n```sh\nstart\n```\n",
+        );
+        assert!(
+            toml.contains("# First stop it.\n[[steps]]\nid = \"restore\"\ntitle = \"Restore\"\n"),
+            "{toml}"
+        );
+        assert!(
+            toml.contains("id = \"then-start-it\"\ntitle = \"Then start it\"\n"),
+            "{toml}"
+        );
+    }
+
+    #[test]
+    fn instructions_are_manual_steps_and_other_prose_is_a_note() {
+        let toml = draft(
+            "# T\n\nAbout this page.\n\n- Notify the team\n- The team is #ops\n\nSchedule a window.\n\nThe window is short.\n",
+        );
+        assert!(
+            toml.contains("description = \"About this page.\""),
+            "{toml}"
+        );
+        assert_eq!(toml.matches("manual = ").count(), 2, "{toml}");
+        assert!(toml.contains("manual = \"Notify the team\""), "{toml}");
+        assert!(toml.contains("manual = \"Schedule a window.\""), "{toml}");
+        assert!(toml.contains("# The team is #ops\n"), "{toml}");
+        assert!(toml.contains("# The window is short.\n"), "{toml}");
+    }
+
+    #[test]
+    fn a_block_of_only_constants_is_vars_and_a_secret_among_them_is_masked() {
+        let toml = draft("```sh\nexport A=1 DB_PASSWORD='x y'\n```\n");
+        assert!(
+            toml.contains("# export A=1 DB_PASSWORD=***\na = \"1\"\n"),
+            "{toml}"
+        );
+        assert!(toml.contains("secrets = [\"DB_PASSWORD\"]"), "{toml}");
+        assert!(!toml.contains("x y"), "{toml}");
+    }
+
+    #[test]
+    fn a_block_with_a_backslash_before_braces_is_a_manual_step_with_its_lines_as_comments() {
+        let toml = draft("```sh\necho \\{{x}}\n```\n");
+        assert!(toml.contains("# echo \\{{x}}\n"), "{toml}");
+        assert!(
+            toml.contains("manual = \"Run the commands shown above this step by hand.\""),
+            "{toml}"
+        );
+    }
+
+    #[test]
+    fn the_first_statement_of_an_objective_wins_and_a_second_is_noted() {
+        let toml = draft("RTO: 1 hour.\n\nRTO: 2 hours.\n");
+        assert!(toml.contains("rto = \"1h\""), "{toml}");
+        assert!(
+            toml.contains("# review: the page also states rto 2h; the draft keeps the first, 1h"),
+            "{toml}"
+        );
+    }
+}

@@ -138,3 +138,71 @@ fn hand_on(
         format!("{{{{steps.{from_id}.outputs.{output}}}}}"),
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::import::import;
+
+    fn draft(page: &str) -> String {
+        import(page, Path::new("p.md"), None).toml
+    }
+
+    #[test]
+    fn a_constant_set_by_a_step_and_read_later_becomes_a_var() {
+        let toml = draft(
+            "## A\n```sh\nexport DIR=/srv\nls \"$DIR\"\n```\n## B\n```sh\ncd \"$DIR\"\n```\n",
+        );
+        assert!(toml.contains("[vars]\n# review: step `a` sets `DIR` to this constant and later steps read it\ndir = \"/srv\"\n"), "{toml}");
+        assert!(toml.contains("[env]\nDIR = \"{{vars.dir}}\"\n"), "{toml}");
+        assert!(!toml.contains("outputs"), "{toml}");
+    }
+
+    #[test]
+    fn a_computed_value_is_an_output_of_the_step_that_computes_it() {
+        let toml = draft(
+            "## A\n```sh\nN=$(wc -l < f)\n```\n## B\n```sh\necho $N\n```\n## C\n```sh\necho $N\n```\n",
+        );
+        assert_eq!(toml.matches("printf 'N=%s\\n' \"$N\"").count(), 1, "{toml}");
+        assert!(
+            toml.contains("outputs = { n = { stdout_regex = \"(?m)^N=(.*)$\" } }"),
+            "{toml}"
+        );
+        assert_eq!(
+            toml.matches("env = { N = \"{{steps.a.outputs.n}}\" }")
+                .count(),
+            2,
+            "{toml}"
+        );
+    }
+
+    #[test]
+    fn two_names_that_differ_in_case_are_two_outputs() {
+        let toml = draft("## A\n```sh\nn=$(x)\nN=$(y)\n```\n## B\n```sh\necho $n $N\n```\n");
+        assert!(toml.contains("outputs = { n = { stdout_regex = \"(?m)^n=(.*)$\" }, N = { stdout_regex = \"(?m)^N=(.*)$\" } }"), "{toml}");
+    }
+
+    #[test]
+    fn secrets_are_declared_and_never_handed_on() {
+        let toml = draft(
+            "## A\n```sh\nexport API_TOKEN=$(vault read x)\n```\n## B\n```sh\ncurl -H \"$API_TOKEN\" $HOST/x\n```\n",
+        );
+        assert!(toml.contains("secrets = [\"API_TOKEN\"]"), "{toml}");
+        assert!(
+            toml.contains("# review: this step sets the secret `API_TOKEN`"),
+            "{toml}"
+        );
+        assert!(
+            toml.contains("# review: `API_TOKEN` is set by step `a`"),
+            "{toml}"
+        );
+        assert!(!toml.contains("outputs"), "{toml}");
+        assert!(
+            toml.contains(
+                "# review: read from the environment of the run, never set on the page: `HOST`;"
+            ),
+            "{toml}"
+        );
+    }
+}
