@@ -112,7 +112,7 @@ impl Builder {
         let instruction = match text.kind {
             TextKind::Item => text.task || text.ordered || rules::is_instruction(&text.text),
             TextKind::Paragraph => rules::is_instruction(&text.text),
-            TextKind::Quote | TextKind::Table | TextKind::Html => false,
+            TextKind::Quote | TextKind::Table | TextKind::Html | TextKind::Metadata => false,
         };
         if instruction && !states_objectives {
             let title = self.title_from(&text.text);

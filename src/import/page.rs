@@ -50,12 +50,19 @@ pub(crate) enum TextKind {
     Quote,
     Table,
     Html,
+    /// Front matter.
+    Metadata,
 }
 
 /// The blocks of a Markdown page, in order.
 pub(crate) fn blocks(page: &str) -> Vec<Block> {
-    let options =
-        Options::ENABLE_TABLES | Options::ENABLE_TASKLISTS | Options::ENABLE_STRIKETHROUGH;
+    // Front matter (`---` YAML or `+++` TOML at the top) is a block of its own, not a rule
+    // and a heading.
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS
+        | Options::ENABLE_PLUSES_DELIMITED_METADATA_BLOCKS;
     let mut walk = Walk {
         page,
         out: Vec::new(),
@@ -174,6 +181,10 @@ impl Walk<'_> {
                 self.flush(range.start);
                 self.begin(TextKind::Html, range.start);
             }
+            Tag::MetadataBlock(_) => {
+                self.flush(range.start);
+                self.begin(TextKind::Metadata, range.start);
+            }
             _ => {}
         }
     }
@@ -215,7 +226,7 @@ impl Walk<'_> {
             }
             TagEnd::TableCell => self.text(" | ", range.end),
             TagEnd::TableHead | TagEnd::TableRow => self.text("\n", range.end),
-            TagEnd::Table | TagEnd::HtmlBlock => self.flush(range.end),
+            TagEnd::Table | TagEnd::HtmlBlock | TagEnd::MetadataBlock(_) => self.flush(range.end),
             _ => {}
         }
     }
@@ -364,6 +375,16 @@ mod tests {
                 text: "ls -la\n".to_owned()
             }
         );
+    }
+
+    #[test]
+    fn front_matter_is_a_block_of_its_own() {
+        let b = blocks("---\ntitle: x\nowner: y\n---\n\n# T\n");
+        assert!(
+            matches!(&b[0], Block::Text(t) if t.kind == TextKind::Metadata && t.text == "title: x\nowner: y"),
+            "{b:?}"
+        );
+        assert!(matches!(&b[1], Block::Heading { level: 1, .. }), "{b:?}");
     }
 
     #[test]

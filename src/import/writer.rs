@@ -113,7 +113,7 @@ fn notes(out: &mut String, notes: &[Note]) {
             Note::Review(text) => ("# review: ", text.as_str()),
             Note::Verbatim(text) => ("", text.as_str()),
         };
-        for line in text.lines() {
+        for line in text.lines().map(str::trim_end) {
             if prefix.is_empty() && line.trim_start().starts_with('#') {
                 let _ = writeln!(out, "{}", comment(line.trim_start()));
             } else if line.trim().is_empty() {
