@@ -9,6 +9,7 @@ mod diff;
 mod docs;
 mod dr;
 mod evidence;
+mod flow;
 mod import;
 mod notify;
 mod plan;

@@ -413,6 +413,78 @@ fn an_environment_outside_the_playbooks_is_refused_with_3() {
 }
 
 #[test]
+fn steps_for_other_environments_are_skipped_as_the_plan_says() {
+    // One skip rule: `plan --env` and `run --env` name the same steps, with the same words.
+    let text = playbook(
+        "envs",
+        r#"environments = ["staging", "production"]
+[[steps]]
+id = "slow"
+run = "sleep 0.3; touch slow-ran"
+[[steps]]
+id = "page"
+environments = ["production"]
+run = "touch page-ran"
+[[steps]]
+id = "after-page"
+needs = ["page"]
+run = "touch after-ran"
+[[steps]]
+id = "last"
+needs = ["slow"]
+run = "true"
+"#,
+    );
+    let t = Test::new().file("p.toml", &text);
+    let plan = t
+        .run_args(["plan", "p.toml", "--env", "staging", "--format", "json"])
+        .expect_code(0);
+    let plan: Value = serde_json::from_str(&plan.stdout()).expect("plan json");
+    let planned: Vec<(String, String)> = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| !s["skipped"].is_null())
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap_or("").to_owned(),
+                s["skipped"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            ("page".to_owned(), "not for this environment".to_owned()),
+            (
+                "after-page".to_owned(),
+                "needs skipped step `page`".to_owned()
+            ),
+        ]
+    );
+    let run = t
+        .run_args([
+            "run", "p.toml", "--out", "out", "--env", "staging", "--json",
+        ])
+        .expect_code(0);
+    let events = run.events();
+    for (id, reason) in &planned {
+        let f = finished(&events, id);
+        assert_eq!(f["status"], "skipped", "{f}");
+        assert_eq!(f["reason"].as_str(), Some(reason.as_str()), "{f}");
+    }
+    assert_eq!(finished(&events, "slow")["status"], "ok");
+    assert_eq!(finished(&events, "last")["status"], "ok");
+    assert!(t.path().join("out/slow-ran").exists());
+    assert!(!t.path().join("out/page-ran").exists() && !t.path().join("out/after-ran").exists());
+    // Known from the start: the skips come before the first step ends.
+    let position = |pred: &dyn Fn(&Value) -> bool| events.iter().position(pred).expect("event");
+    let skipped = position(&|e| e["event"] == "step_finished" && e["step"] == "after-page");
+    let slow_done = position(&|e| e["event"] == "step_finished" && e["step"] == "slow");
+    assert!(skipped < slow_done, "{events:#?}");
+}
+
+#[test]
 fn expectations_env_and_cwd_are_honoured() {
     let text = playbook(
         "expect",

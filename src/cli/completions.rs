@@ -2,9 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::CommandFactory as _;
-
-use crate::cli::args::Cli;
+use crate::cli::io::print_stdout;
 use crate::error::Error;
 
 #[derive(Debug, clap::Args)]
@@ -13,9 +11,10 @@ pub(crate) struct Args {
     shell: clap_complete::Shell,
 }
 
-pub(crate) fn run(args: &Args) -> Result<ExitCode, Error> {
+/// Completions for `command`, the whole command line as clap describes it.
+pub(crate) fn run(args: &Args, mut command: clap::Command) -> Result<ExitCode, Error> {
     let mut out = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "runbook", &mut out);
-    crate::cli::main::print_stdout(&String::from_utf8_lossy(&out))?;
+    clap_complete::generate(args.shell, &mut command, "runbook", &mut out);
+    print_stdout(&String::from_utf8_lossy(&out))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::cli::main::{load, print_stdout};
+use crate::cli::io::print_stdout;
+use crate::cli::load::load;
 use crate::error::Error;
 use crate::plan::{Changed, FieldChange, LineOp, PlaybookDiff, Side, StepEntry};
 use crate::playbook::duration::format_human;

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::main::print_stdout;
+use crate::cli::io::print_stdout;
 use crate::error::Error;
 use crate::import::{ImportError, import, read};
 

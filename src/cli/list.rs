@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::cli::main::print_stdout;
+use crate::cli::io::print_stdout;
 use crate::error::Error;
 use crate::playbook::duration::format_human;
 use crate::playbook::find::{self, Library};

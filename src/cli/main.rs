@@ -4,7 +4,7 @@ use std::error::Error as _;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
 
 use crate::cli::args::{Cli, Command};
 use crate::error::Error;
@@ -28,7 +28,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Report(args) => crate::cli::report::run(&args, &library),
         Command::Import(args) => crate::cli::import::run(&args),
         Command::Schema => crate::cli::schema::run(),
-        Command::Completions(args) => crate::cli::completions::run(&args),
+        Command::Completions(args) => crate::cli::completions::run(&args, Cli::command()),
     };
     match result {
         Ok(code) => code,
@@ -55,54 +55,5 @@ fn print_error(e: &Error) {
     while let Some(cause) = source {
         let _ = writeln!(err, "  caused by: {cause}");
         source = cause.source();
-    }
-}
-
-/// Writes a command's result to stdout; a closed pipe (`runbook list | head`) is not an error.
-pub(crate) fn print_stdout(text: &str) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write {
-            path: "<stdout>".into(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// Prints warnings (diagnostics that do not fail the command) to stderr.
-pub(crate) fn print_warnings(warnings: &crate::playbook::Diagnostics) {
-    if !warnings.0.is_empty() {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{warnings}");
-    }
-}
-
-/// Finds (`NAME`, `NAME@REQ` or a file) and validates a playbook; warnings go to stderr.
-pub(crate) fn load(library: &Library, arg: &str) -> Result<crate::playbook::Validated, Error> {
-    let path = library.resolve(arg)?;
-    let validated = crate::playbook::find::load(&path)?.map_err(Error::Invalid)?;
-    print_warnings(&validated.warnings);
-    Ok(validated)
-}
-
-/// Refuses an `--env` that the playbook does not allow.
-pub(crate) fn check_env(
-    playbook: &crate::playbook::Playbook,
-    env: Option<&str>,
-) -> Result<(), String> {
-    match (&playbook.meta.environments, env) {
-        (Some(allowed), Some(env)) if !allowed.iter().any(|a| a == env) => {
-            let list = crate::text::List::ticked(allowed);
-            let hint = crate::playbook::diagnostic::did_you_mean_suffix(
-                env,
-                allowed.iter().map(String::as_str),
-            );
-            Err(format!(
-                "environment `{env}` is not allowed for `{}`: it may run in {list}{hint}",
-                playbook.label()
-            ))
-        }
-        _ => Ok(()),
     }
 }

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use crate::cli::main::{check_env, load, print_stdout};
+use crate::cli::io::print_stdout;
+use crate::cli::load::{check_env, load};
 use crate::error::Error;
 use crate::plan::{Format, Plan, render};
 use crate::playbook::find::Library;

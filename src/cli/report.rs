@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::cli::main::print_stdout;
+use crate::cli::io::print_stdout;
 use crate::cli::resume::find_run;
 use crate::error::Error;
 use crate::playbook::find::Library;

@@ -10,6 +10,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::Error;
 use crate::event::RunStatus;
+use crate::plan::Plan;
 use crate::playbook::find::Library;
 use crate::record::folder::RunFolder;
 use crate::record::replay::RunState;
@@ -111,7 +112,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         )));
     }
     let validated = crate::playbook::validate(&file).map_err(Error::Invalid)?;
-    let playbook = Arc::new(validated.playbook);
+    let playbook = validated.playbook;
     let preset = session::presets(&playbook, &state)?;
     let vars = session::vars(&playbook, &started)?;
     let rerun = session::reruns(&playbook, &state, &preset);
@@ -129,8 +130,9 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         commander,
         confirmed,
     };
+    let plan = Plan::new(&playbook, started.env.as_deref()).settle(preset);
     let request = Request {
-        playbook,
+        plan: Arc::new(plan),
         vars,
         mode: if started.dry_run {
             crate::event::Mode::Drill
@@ -138,13 +140,11 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
             started.mode
         },
         dry_run: started.dry_run,
-        env: started.env.clone(),
         commander: started.commander.clone(),
         incident_start: started.incident_start,
         yes: args.yes,
         approve: Vec::new(),
         max_parallel: session::max_parallel(args.max_parallel),
-        preset,
         selection: started.selection.clone(),
         no_notify: args.no_notify,
         break_lock: args.break_lock,

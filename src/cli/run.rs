@@ -6,12 +6,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::main::{check_env, load};
-use crate::engine::scheduler::Preset;
+use crate::cli::load::{check_env, load};
 use crate::error::Error;
 use crate::event::Mode;
-use crate::playbook::Playbook;
-use crate::playbook::diagnostic::did_you_mean_suffix;
+use crate::plan::{Plan, Selection};
 use crate::playbook::find::Library;
 use crate::session::{self, Request, Session, Start};
 
@@ -88,12 +86,16 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 
 pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let validated = load(library, &args.playbook)?;
-    let playbook = Arc::new(validated.playbook);
+    let playbook = validated.playbook;
     let vars = crate::cli::vars::apply(&playbook, &args.vars)?;
     if let Err(refusal) = check_env(&playbook, args.env.as_deref()) {
         return Err(Error::Refused(refusal));
     }
-    let preset = selection(&playbook, args.only.as_deref(), args.from.as_deref())?;
+    let selection =
+        (args.only.as_deref().map(Selection::Only)).or(args.from.as_deref().map(Selection::From));
+    let plan = Plan::new(&playbook, args.env.as_deref())
+        .select(selection)
+        .map_err(Error::Usage)?;
     crate::cli::step_flags::check_approve(&playbook, library, &args.approve)?;
     let commander = args
         .commander
@@ -101,25 +103,19 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         .or_else(session::user)
         .unwrap_or_else(|| "unknown".to_owned());
     let request = Request {
-        playbook,
+        plan: Arc::new(plan),
         vars,
         mode: match args.mode {
             RunMode::Incident => Mode::Incident,
             RunMode::Drill => Mode::Drill,
         },
         dry_run: args.dry_run,
-        env: args.env.clone(),
         commander,
         incident_start: args.incident_start,
         yes: args.yes,
         approve: args.approve.clone(),
         max_parallel: session::max_parallel(args.max_parallel),
-        preset,
-        selection: args
-            .only
-            .as_ref()
-            .map(|o| format!("--only {o}"))
-            .or_else(|| args.from.as_ref().map(|f| format!("--from {f}"))),
+        selection: selection.map(Selection::label),
         no_notify: args.no_notify,
         break_lock: args.break_lock,
         json: args.json,
@@ -133,57 +129,4 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         Some(session) => session.run().map(|()| ExitCode::SUCCESS),
         None => Ok(ExitCode::SUCCESS),
     }
-}
-
-/// The steps `--only`/`--from` leave out, with the reason.
-fn selection(
-    playbook: &Playbook,
-    only: Option<&str>,
-    from: Option<&str>,
-) -> Result<Vec<Option<Preset>>, Error> {
-    let n = playbook.steps.len();
-    let Some((flag, id)) = only.map(|o| ("--only", o)).or(from.map(|f| ("--from", f))) else {
-        return Ok(vec![None; n]);
-    };
-    let Some(target) = playbook.step_index(id) else {
-        let hint = did_you_mean_suffix(id, playbook.steps.iter().map(|s| s.id.as_str()));
-        return Err(Error::Usage(format!(
-            "unknown step `{id}` in `{flag} {id}`{hint}"
-        )));
-    };
-    let mut selected = vec![false; n];
-    selected[target] = true;
-    if flag == "--only" {
-        // The step and everything it needs, transitively.
-        let mut stack = vec![target];
-        while let Some(i) = stack.pop() {
-            for &d in &playbook.steps[i].needs {
-                if !selected[d] {
-                    selected[d] = true;
-                    stack.push(d);
-                }
-            }
-        }
-    } else {
-        // The step and everything after it.
-        let mut dependents = vec![Vec::new(); n];
-        for (i, s) in playbook.steps.iter().enumerate() {
-            for &d in &s.needs {
-                dependents[d].push(i);
-            }
-        }
-        let mut stack = vec![target];
-        while let Some(i) = stack.pop() {
-            for &d in &dependents[i] {
-                if !selected[d] {
-                    selected[d] = true;
-                    stack.push(d);
-                }
-            }
-        }
-    }
-    Ok(selected
-        .iter()
-        .map(|&s| (!s).then(|| Preset::Unselected(format!("not selected by `{flag} {id}`"))))
-        .collect())
 }

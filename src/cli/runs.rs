@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
+use crate::cli::io::print_stdout;
 use crate::cli::list::table;
-use crate::cli::main::print_stdout;
 use crate::error::Error;
 use crate::event::RunStatus;
 use crate::playbook::duration::{HumanDuration, format_human};

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::cli::main::print_stdout;
+use crate::cli::io::print_stdout;
 use crate::error::Error;
 
 pub(crate) fn run() -> Result<ExitCode, Error> {

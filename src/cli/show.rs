@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::cli::main::{load, print_stdout};
+use crate::cli::io::print_stdout;
+use crate::cli::load::load;
 use crate::error::Error;
 use crate::playbook::Playbook;
 use crate::playbook::duration::format_human;

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::main::{print_stdout, print_warnings};
+use crate::cli::io::{print_stdout, print_warnings};
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::playbook::Validated;

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use crate::engine::process::OutputSink;
+use crate::event::TAIL_LINES;
 
 /// An [`OutputSink`] that keeps a bounded copy of the output: the head of stdout and of stderr
 /// (for `outputs` and `expect`) up to a cap each, and the last [`TAIL_LINES`] lines of the
@@ -21,8 +22,6 @@ pub(crate) struct Capture {
     partial: [Vec<u8>; 2],
 }
 
-/// How many lines of combined output [`Capture`] keeps at the end.
-pub(crate) const TAIL_LINES: usize = 20;
 /// Longest line [`Capture`] keeps in its tail; the rest of a longer line is dropped.
 pub(crate) const MAX_LINE: usize = 4096;
 /// Default cap of [`Capture`] on each of stdout and stderr.

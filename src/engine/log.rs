@@ -11,12 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::engine::process::OutputSink;
-use crate::event::{Bus, Event, StreamMasker, WriteFault};
+use crate::event::{Bus, Event, StreamMasker, TAIL_LINES, WriteFault};
 
 /// How much raw stdout and stderr is kept for outputs and `expect` (the log has everything).
 pub(crate) const CAPTURE_LIMIT: usize = 1024 * 1024;
-/// How many last lines a failure shows.
-pub(crate) const TAIL_LINES: usize = 20;
 const LINE_LIMIT: usize = 4096;
 /// The live view needs no more than a few updates a second.
 const OUTPUT_EVENT_EVERY: Duration = Duration::from_millis(100);

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::engine::phases::steps_and_checks;
-use crate::engine::scheduler::Schedule;
 use crate::engine::scope::RunScope;
 use crate::event::RunStatus;
 use crate::playbook::find;
@@ -31,7 +30,7 @@ pub(crate) fn run<'a>(
 /// Finds, validates and admits the nested playbook: not a cycle, allowed in this environment.
 fn resolve(shared: &RunScope, reference: &PlaybookRef) -> Result<Arc<Playbook>, String> {
     let target = format!("{}@{}", reference.name, reference.req);
-    let path = find::resolve_nested(shared.playbook.path(), &target, &shared.library)
+    let path = find::resolve_nested(shared.playbook().path(), &target, &shared.library)
         .map_err(|e| format!("nested playbook `{reference}`: {e}"))?;
     let validated = find::load(&path)
         .map_err(|e| format!("nested playbook `{reference}`: {e}"))?
@@ -43,7 +42,7 @@ fn resolve(shared: &RunScope, reference: &PlaybookRef) -> Result<Arc<Playbook>, 
                 path.display()
             )
         })?;
-    let nested = Arc::new(validated.playbook);
+    let nested = validated.playbook;
     if shared.stack.contains(&nested.meta.name) {
         return Err(format!(
             "nested playbooks form a cycle: {} → {}",
@@ -64,14 +63,8 @@ fn resolve(shared: &RunScope, reference: &PlaybookRef) -> Result<Arc<Playbook>, 
 
 async fn run_nested(shared: &RunScope, step: &Step, reference: &PlaybookRef) -> Result<(), String> {
     let nested = resolve(shared, reference)?;
-    let child = Arc::new(shared.nested(step, Arc::clone(&nested))?);
-    let schedule = Schedule {
-        max_parallel: shared.max_parallel,
-        env: shared.info.env.clone(),
-        preset: vec![None; nested.steps.len()],
-        rto_warning_after: None,
-    };
-    let (outcome, status) = steps_and_checks(&child, &schedule, Instant::now()).await;
+    let child = Arc::new(shared.nested(step, &nested)?);
+    let (outcome, status) = steps_and_checks(&child, None, Instant::now()).await;
     match status {
         RunStatus::Ok => Ok(()),
         RunStatus::Interrupted => Err("interrupted".to_owned()),

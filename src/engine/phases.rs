@@ -2,24 +2,25 @@
 //! the steps, and (when they all went well) the validation checks.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
 use crate::engine::check;
 use crate::engine::probe::ProbeEnv;
-use crate::engine::scheduler::{self, Schedule, StepsOutcome};
+use crate::engine::scheduler::{self, StepsOutcome};
 use crate::engine::scope::RunScope;
 use crate::event::{CheckPhase, RunStatus};
 
-/// Runs the phases of the scope's playbook; how its steps went, and the status they make.
+/// Runs the phases of the scope's plan; how its steps went, and the status they make.
+/// `rto_warning`: how long after `started` to warn that the RTO objective is near.
 pub(crate) async fn steps_and_checks(
     scope: &Arc<RunScope>,
-    schedule: &Schedule,
+    rto_warning: Option<Duration>,
     started: Instant,
 ) -> (StepsOutcome, RunStatus) {
     checks(scope, CheckPhase::Assessment).await;
-    let outcome = scheduler::run(scope, schedule, started).await;
+    let outcome = scheduler::run(scope, rto_warning, started).await;
     let mut failed = outcome.failed;
     if !outcome.interrupted && !failed && !scope.dry_run && !scope.cancel.is_cancelled() {
         failed |= !checks(scope, CheckPhase::Validation).await;
@@ -39,10 +40,10 @@ pub(crate) async fn steps_and_checks(
 /// Runs `[[checks]]` concurrently; whether all passed.
 async fn checks(scope: &Arc<RunScope>, phase: CheckPhase) -> bool {
     let mut set = JoinSet::new();
-    for i in 0..scope.playbook.checks.len() {
+    for i in 0..scope.playbook().checks.len() {
         let scope = Arc::clone(scope);
         set.spawn(async move {
-            let check = &scope.playbook.checks[i];
+            let check = &scope.playbook().checks[i];
             let env = ProbeEnv {
                 context: &scope.context,
                 http: &scope.http,

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::capture::Capture;
 use crate::engine::context::Context;
-use crate::engine::process::{self, Capture, CommandSpec, Exit};
+use crate::engine::process::{self, CommandSpec, Exit};
 use crate::playbook::duration::format_human;
 use crate::playbook::model::{CommandProbe, FileProbe, HttpBody, HttpProbe, Probe};
 use crate::playbook::template::Template;

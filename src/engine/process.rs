@@ -489,9 +489,6 @@ impl Lifecycle {
     }
 }
 
-pub(crate) use crate::engine::capture::Capture;
-#[cfg(test)]
-use crate::engine::capture::{DEFAULT_CAPTURE_CAP, MAX_LINE, TAIL_LINES};
 use crate::engine::group::{Group, Scope};
 pub(crate) use crate::engine::group::{Registry, group_alive_since};
 pub(crate) use crate::engine::tree::TAG_VAR;
@@ -509,10 +506,9 @@ mod tests {
     use nix::unistd::Pid;
     use tokio_util::sync::CancellationToken;
 
-    use super::{
-        Capture, CommandSpec, Exit, Finished, MAX_LINE, OutputSink, ProcessError, TAIL_LINES,
-        Teardown, run,
-    };
+    use super::{CommandSpec, Exit, Finished, OutputSink, ProcessError, Teardown, run};
+    use crate::engine::capture::{Capture, DEFAULT_CAPTURE_CAP, MAX_LINE};
+    use crate::event::TAIL_LINES;
 
     fn spec(script: &str, cwd: &Path) -> CommandSpec {
         CommandSpec::new(script, cwd)
@@ -807,9 +803,9 @@ mod tests {
         assert_eq!(finished.exit, Exit::Success);
         assert_eq!(capture.stdout_total(), 200_000_005);
         assert!(capture.stdout_truncated());
-        assert_eq!(capture.stdout_head().len(), super::DEFAULT_CAPTURE_CAP);
+        assert_eq!(capture.stdout_head().len(), DEFAULT_CAPTURE_CAP);
         assert!(
-            capture.retained_bytes() < 2 * super::DEFAULT_CAPTURE_CAP,
+            capture.retained_bytes() < 2 * DEFAULT_CAPTURE_CAP,
             "{}",
             capture.retained_bytes()
         );

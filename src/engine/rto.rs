@@ -20,7 +20,7 @@ pub(crate) fn run_finished(
     clock: &Clock,
     incident_start: Option<DateTime<Utc>>,
 ) -> Event {
-    let playbook = &scope.playbook;
+    let playbook = scope.playbook();
     // Only a run that succeeded recovered anything: a failed one achieved no RTO or RPO. A dry
     // run measures nothing: its clock timed the printing of commands, not a recovery.
     let recovered = status == RunStatus::Ok && !scope.dry_run;

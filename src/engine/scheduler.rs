@@ -1,5 +1,7 @@
-//! The DAG: steps start as soon as every need has finished `ok`, up to `--max-parallel` at
-//! once; dependents of a failed or skipped step are skipped with the reason; a failure stops
+//! The DAG of the scope's [`Plan`](crate::plan::Plan): steps start as soon as every need has
+//! finished `ok`, up to `--max-parallel` at once; what the plan settled first (presets, and the
+//! steps not for this environment); dependents of a failed or skipped step are skipped with the
+//! reason; a failure stops
 //! scheduling (`abort`), is tolerated (`continue`) or rolls back (`rollback`); an interrupt
 //! cancels what runs and starts nothing new.
 
@@ -15,32 +17,8 @@ use crate::engine::process::{self, CommandSpec};
 use crate::engine::scope::RunScope;
 use crate::engine::step::{self, StepResult};
 use crate::event::{Event, Exit, StepStatus, millis};
+use crate::plan::{Plan, Preset, Skip};
 use crate::playbook::model::{OnFailure, Step};
-
-/// A step's state before scheduling starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Preset {
-    /// Outside the `--only`/`--from` selection: skipped with this reason, and its dependents
-    /// treat it as done.
-    Unselected(String),
-    /// Finished in an earlier segment of a resumed run: keeps its status and outputs, and is
-    /// not run again (nor journaled again).
-    Done {
-        status: StepStatus,
-        exit_code: Option<i32>,
-        outputs: BTreeMap<String, String>,
-    },
-}
-
-/// What the scheduler was told about the run.
-pub(crate) struct Schedule {
-    pub(crate) max_parallel: usize,
-    pub(crate) env: Option<String>,
-    /// By step index: `None` for a step to schedule.
-    pub(crate) preset: Vec<Option<Preset>>,
-    /// The RTO objective and when its clock starts (`None`: at the first step of `rto_clock`).
-    pub(crate) rto_warning_after: Option<Duration>,
-}
 
 /// How the steps went.
 #[derive(Debug, Clone)]
@@ -71,26 +49,153 @@ enum Stop {
     Record(String),
 }
 
+/// Where each step stands, and what it waits for.
+struct Dag<'p> {
+    plan: &'p Plan,
+    state: Vec<State>,
+    /// How many of a waiting step's `needs` and `after` have not ended yet.
+    waiting_on: Vec<usize>,
+    /// Steps whose `needs` and `after` all ended, first in file order. Entries may be stale
+    /// (a step skipped meanwhile): check the state when popping.
+    ready: BinaryHeap<Reverse<usize>>,
+}
+
+impl<'p> Dag<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        let steps = &plan.playbook.steps;
+        Self {
+            plan,
+            state: vec![State::Waiting; steps.len()],
+            waiting_on: steps
+                .iter()
+                .map(|s| s.needs.len() + s.after.len())
+                .collect(),
+            ready: BinaryHeap::new(),
+        }
+    }
+
+    /// Queues every waiting step that waits for nothing.
+    fn seed(&mut self) {
+        for (i, &w) in self.waiting_on.iter().enumerate() {
+            if w == 0 && self.state[i] == State::Waiting {
+                self.ready.push(Reverse(i));
+            }
+        }
+    }
+
+    fn next_ready(&mut self) -> Option<usize> {
+        while let Some(Reverse(i)) = self.ready.pop() {
+            if self.state[i] == State::Waiting {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    fn release(&mut self, d: usize) {
+        self.waiting_on[d] -= 1;
+        if self.waiting_on[d] == 0 {
+            self.ready.push(Reverse(d));
+        }
+    }
+
+    /// Step `i` has ended, `ok` or not (`what`: its status, for the skip reasons). A step that
+    /// runs `after` it moves on either way; one that `needs` it moves on when it was ok, or
+    /// when it is an `always` step, and is skipped otherwise, and so on downstream, each skip
+    /// naming the need that stopped it.
+    fn ended(&mut self, scope: &RunScope, i: usize, ok: bool, what: &str) {
+        let steps = &self.plan.playbook.steps;
+        let mut stack = vec![(i, ok)];
+        while let Some((j, ok)) = stack.pop() {
+            for &d in &self.plan.dependents[j] {
+                if self.state[d] != State::Waiting {
+                    continue;
+                }
+                if ok || steps[d].always {
+                    self.release(d);
+                } else {
+                    self.state[d] = State::Done(StepStatus::Skipped);
+                    let word = if j == i { what } else { "skipped" };
+                    emit_skip(scope, d, format!("needs {word} step `{}`", steps[j].id));
+                    stack.push((d, false));
+                }
+            }
+            for &d in &self.plan.after_dependents[j] {
+                if self.state[d] == State::Waiting {
+                    self.release(d);
+                }
+            }
+        }
+    }
+
+    /// Skips step `i`, which never started, and what depends on it.
+    fn skip(&mut self, scope: &RunScope, i: usize, reason: String) {
+        self.state[i] = State::Done(StepStatus::Skipped);
+        emit_skip(scope, i, reason);
+        self.ended(scope, i, false, "skipped");
+    }
+
+    fn waiting(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.state.len()).filter(|&i| self.state[i] == State::Waiting)
+    }
+}
+
+/// The scope `always` steps run in once the run has stopped: their own cancel token, which a
+/// second signal cancels, and so does `cleanup_timeout` once the run is interrupted. The timer
+/// is aborted when the handle is dropped.
+struct Cleanup {
+    scope: Arc<RunScope>,
+    timer: tokio::task::JoinHandle<()>,
+}
+
+impl Cleanup {
+    fn start(shared: &RunScope) -> Self {
+        let cancel = shared.second_signal.child_token();
+        let scope = Arc::new(shared.with_cancel(cancel.clone()));
+        let interrupted = shared.cancel.clone();
+        let timeout = shared.playbook().meta.cleanup_timeout.get();
+        let timer = tokio::spawn(async move {
+            interrupted.cancelled().await;
+            tokio::time::sleep(timeout).await;
+            cancel.cancel();
+        });
+        Self { scope, timer }
+    }
+
+    /// Why a cleanup step did not start.
+    fn reason(&self, stop: Option<&Stop>) -> String {
+        if let Some(Stop::Record(fault)) = stop {
+            format!("the run stopped: {fault}")
+        } else if self.scope.second_signal.is_cancelled() {
+            "a second signal skipped the cleanup".to_owned()
+        } else {
+            format!(
+                "`cleanup_timeout` ({}) passed",
+                self.scope.playbook().meta.cleanup_timeout
+            )
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.timer.abort();
+    }
+}
+
 #[expect(
     clippy::too_many_lines,
     reason = "the scheduling loop reads best in one piece"
 )]
 pub(crate) async fn run(
     shared: &Arc<RunScope>,
-    schedule: &Schedule,
+    rto_warning: Option<Duration>,
     run_started: Instant,
 ) -> StepsOutcome {
-    let steps = &shared.playbook.steps;
+    let plan = &shared.plan;
+    let steps = &plan.playbook.steps;
     let n = steps.len();
-    let mut dependents = vec![Vec::new(); n];
-    let mut waiting_on = vec![0usize; n];
-    for (i, s) in steps.iter().enumerate() {
-        for &d in &s.needs {
-            dependents[d].push(i);
-            waiting_on[i] += 1;
-        }
-    }
-    let mut state = vec![State::Waiting; n];
+    let mut dag = Dag::new(plan);
     // In a dry run: steps that were only printed.
     let mut printed = vec![false; n];
     let mut times: Vec<Option<(Duration, Duration)>> = vec![None; n];
@@ -98,36 +203,24 @@ pub(crate) async fn run(
     let mut completed: Vec<usize> = Vec::new();
     // Steps whose command, request or probe started: the only ones with anything to undo.
     let mut began = vec![false; n];
-    // Ready steps, first in file order.
-    let mut ready: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
     let mut failures_tolerated = 0;
     let mut failed = false;
     let mut stop: Option<Stop> = None;
     let mut running = JoinSet::new();
-    let mut rto_warned = schedule.rto_warning_after.is_none();
-    let rto_at = schedule
-        .rto_warning_after
-        .map_or(run_started, |d| run_started + d);
+    let mut rto_warned = rto_warning.is_none();
+    let rto_at = rto_warning.map_or(run_started, |d| run_started + d);
+    // Set once the run has stopped and every other step has ended: the `always` steps left.
+    let mut cleanup: Option<Cleanup> = None;
 
-    let finish_unselected = |i: usize, reason: &str| Event::StepFinished {
-        step: steps[i].id.clone(),
-        status: StepStatus::Skipped,
-        reason: Some(reason.to_owned()),
-        outputs: BTreeMap::new(),
-        exit_code: None,
-        attempts: 0,
-        duration_ms: 0,
-        would_run: None,
-    };
     // Presets first: steps left out, or finished in an earlier segment of a resumed run.
-    for (i, preset) in schedule.preset.iter().enumerate() {
-        match preset {
+    for (i, step) in steps.iter().enumerate() {
+        match plan.preset(i) {
             None => {}
             Some(Preset::Unselected(reason)) => {
-                state[i] = State::Done(StepStatus::Skipped);
-                shared.bus.emit(finish_unselected(i, reason));
+                dag.state[i] = State::Done(StepStatus::Skipped);
+                shared.bus.emit(finish_unselected(step, reason));
                 if shared.dry_run {
-                    shared.context.record_placeholder(&steps[i]);
+                    shared.context.record_placeholder(step);
                 }
             }
             Some(Preset::Done {
@@ -135,18 +228,27 @@ pub(crate) async fn run(
                 exit_code,
                 outputs,
             }) => {
-                state[i] = State::Done(*status);
+                dag.state[i] = State::Done(*status);
                 shared
                     .context
-                    .record_step(&steps[i].id, *status, *exit_code, outputs);
+                    .record_step(&step.id, *status, *exit_code, outputs);
                 if *status == StepStatus::Ok {
                     completed.push(i);
                 }
             }
         }
     }
-    for (i, preset) in schedule.preset.iter().enumerate() {
-        match preset {
+    dag.seed();
+    // Then the steps the plan skips in this environment, and what needs them.
+    for i in 0..n {
+        if let (None, Some(Skip::Environment)) = (plan.preset(i), plan.skip(i))
+            && dag.state[i] == State::Waiting
+        {
+            dag.skip(shared, i, Skip::Environment.to_string());
+        }
+    }
+    for i in 0..n {
+        match plan.preset(i) {
             None => {}
             Some(
                 Preset::Unselected(_)
@@ -154,19 +256,8 @@ pub(crate) async fn run(
                     status: StepStatus::Ok,
                     ..
                 },
-            ) => {
-                for &d in &dependents[i] {
-                    waiting_on[d] -= 1;
-                }
-            }
-            Some(Preset::Done { status, .. }) => {
-                cascade(shared, &mut state, &dependents, i, status.as_str());
-            }
-        }
-    }
-    for (i, &waiting) in waiting_on.iter().enumerate() {
-        if waiting == 0 && state[i] == State::Waiting {
-            ready.push(Reverse(i));
+            ) => dag.ended(shared, i, true, "ok"),
+            Some(Preset::Done { status, .. }) => dag.ended(shared, i, false, status.as_str()),
         }
     }
 
@@ -177,38 +268,62 @@ pub(crate) async fn run(
             failed = true;
             stop = Some(Stop::Record(fault.to_string()));
         }
-        // Start what may start.
-        while stop.is_none() && running.len() < schedule.max_parallel.max(1) {
-            let Some(Reverse(i)) = ready.pop() else { break };
-            if !steps[i].runs_in(schedule.env.as_deref()) {
-                let env = schedule.env.clone().unwrap_or_default();
-                skip(
-                    shared,
-                    &mut state,
-                    &dependents,
-                    i,
-                    format!("not for environment `{env}`"),
-                );
-                continue;
-            }
-            state[i] = State::Running;
+        // Start what may start: anything until the run stops, then only cleanup.
+        let may_start = match &cleanup {
+            None => stop.is_none(),
+            Some(c) => !c.scope.cancel.is_cancelled() && !matches!(stop, Some(Stop::Record(_))),
+        };
+        let scope = cleanup.as_ref().map_or(shared, |c| &c.scope);
+        while may_start && running.len() < shared.max_parallel.max(1) {
+            let Some(i) = dag.next_ready() else { break };
+            dag.state[i] = State::Running;
             started_at[i] = Some(run_started.elapsed());
-            let task_shared = Arc::clone(shared);
+            let task_scope = Arc::clone(scope);
             let after_printed = steps[i].needs.iter().any(|&d| printed[d]);
-            running.spawn(async move { (i, step::run(&task_shared, i, after_printed).await) });
+            running.spawn(async move { (i, step::run(&task_scope, i, after_printed).await) });
         }
         if running.is_empty() {
-            break;
+            if cleanup.is_some() {
+                break;
+            }
+            // Every step that could run has ended: the rest never start, then the rollbacks.
+            let why = match &stop {
+                Some(Stop::Interrupt) => "the run was interrupted".to_owned(),
+                Some(Stop::Abort(id)) => format!("the run stopped after `{id}` failed"),
+                Some(Stop::Rollback(i)) => {
+                    format!("the run stopped after `{}` failed", steps[*i].id)
+                }
+                Some(Stop::Record(fault)) => format!("the run stopped: {fault}"),
+                None => "not reached".to_owned(),
+            };
+            let never: Vec<usize> = dag.waiting().filter(|&i| !steps[i].always).collect();
+            for &i in &never {
+                dag.state[i] = State::Done(StepStatus::Skipped);
+                emit_skip(shared, i, why.clone());
+            }
+            for &i in &never {
+                dag.ended(shared, i, false, "skipped");
+            }
+            if let Some(Stop::Rollback(trigger)) = stop
+                && !shared.cancel.is_cancelled()
+            {
+                failed |= !rollbacks(shared, trigger, &began, &completed, &mut dag.state).await;
+            }
+            if dag.waiting().next().is_none() {
+                break;
+            }
+            cleanup = Some(Cleanup::start(shared));
+            continue;
         }
         let joined = tokio::select! {
             joined = running.join_next() => joined,
-            () = shared.cancel.cancelled(), if stop != Some(Stop::Interrupt) => {
+            () = shared.cancel.cancelled(), if stop != Some(Stop::Interrupt) && cleanup.is_none() => {
                 stop = Some(Stop::Interrupt);
                 continue;
             }
             () = tokio::time::sleep_until(rto_at.into()), if !rto_warned => {
                 rto_warned = true;
-                let objective = shared.playbook.meta.rto.map_or(0, |r| r.duration.as_millis());
+                let objective = plan.playbook.meta.rto.map_or(0, |r| r.duration.as_millis());
                 shared.bus.emit(Event::RtoWarning { elapsed_ms: millis(run_started.elapsed()), rto_objective_ms: objective });
                 continue;
             }
@@ -227,8 +342,8 @@ pub(crate) async fn run(
         times[i] = started_at[i].map(|s| (s, run_started.elapsed()));
         began[i] = result.began;
         printed[i] = result.would_run.is_some();
-        state[i] = State::Done(result.status);
-        record(shared, &steps[i], &result);
+        dag.state[i] = State::Done(result.status);
+        record(scope, &steps[i], &result);
         // A step a dry run only printed lets its dependents be printed too.
         let status = if result.would_run.is_some() {
             StepStatus::Ok
@@ -240,17 +355,12 @@ pub(crate) async fn run(
                 if result.would_run.is_none() {
                     completed.push(i);
                 }
-                for &d in &dependents[i] {
-                    waiting_on[d] -= 1;
-                    if waiting_on[d] == 0 && state[d] == State::Waiting {
-                        ready.push(Reverse(d));
-                    }
-                }
+                dag.ended(shared, i, true, "ok");
             }
-            StepStatus::Skipped => cascade(shared, &mut state, &dependents, i, "skipped"),
-            StepStatus::Cancelled => cascade(shared, &mut state, &dependents, i, "cancelled"),
+            StepStatus::Skipped => dag.ended(shared, i, false, "skipped"),
+            StepStatus::Cancelled => dag.ended(shared, i, false, "cancelled"),
             StepStatus::Failed | StepStatus::RolledBack => {
-                cascade(shared, &mut state, &dependents, i, "failed");
+                dag.ended(shared, i, false, "failed");
                 if shared.dry_run && steps[i].read_only {
                     failed = true;
                     stop.get_or_insert(Stop::Abort(steps[i].id.clone()));
@@ -270,50 +380,19 @@ pub(crate) async fn run(
             }
         }
     }
-
-    // Steps that never started.
-    let why = match &stop {
-        Some(Stop::Interrupt) => "the run was interrupted".to_owned(),
-        Some(Stop::Abort(id)) => format!("the run stopped after `{id}` failed"),
-        Some(Stop::Rollback(i)) => format!("the run stopped after `{}` failed", steps[*i].id),
-        Some(Stop::Record(fault)) => format!("the run stopped: {fault}"),
-        None => "not reached".to_owned(),
-    };
-    for (i, s) in state.iter_mut().enumerate() {
-        if *s == State::Waiting {
-            *s = State::Done(StepStatus::Skipped);
-            shared.bus.emit(finish_unselected(i, &why));
+    // Cleanup steps that could not start: a second signal, the timeout, or a record fault.
+    if let Some(c) = &cleanup {
+        let reason = c.reason(stop.as_ref());
+        for i in dag.waiting().collect::<Vec<_>>() {
+            dag.state[i] = State::Done(StepStatus::Skipped);
+            emit_skip(shared, i, reason.clone());
         }
     }
+    drop(cleanup);
 
-    if let Some(Stop::Rollback(trigger)) = stop
-        && !shared.cancel.is_cancelled()
-    {
-        // The failed step's own rollback first (it may have half-applied), then every
-        // completed step's, newest first. A failed step that never began (declined, nobody to
-        // ask, a template error) changed nothing, so its own rollback would be the first change.
-        let order = std::iter::once(trigger)
-            .filter(|&t| began[t])
-            .chain(completed.iter().rev().copied());
-        for i in order {
-            // A rollback whose log failed to write stops the rest: nothing new starts.
-            if shared.bus.fault().is_some() {
-                break;
-            }
-            if steps[i].rollback.is_none() || shared.cancel.is_cancelled() {
-                continue;
-            }
-            let ok = rollback(shared, &steps[i]).await;
-            if !ok {
-                failed = true;
-            }
-            if ok && i != trigger {
-                state[i] = State::Done(StepStatus::RolledBack);
-            }
-        }
-    }
     let interrupted = matches!(stop, Some(Stop::Interrupt)) || shared.cancel.is_cancelled();
-    let status = state
+    let status = dag
+        .state
         .iter()
         .map(|s| {
             if let State::Done(st) = s {
@@ -332,6 +411,52 @@ pub(crate) async fn run(
     }
 }
 
+/// The rollbacks after `trigger` failed under `on_failure = "rollback"`: the failed step's own
+/// first (it may have half-applied), then every completed step's, newest first. A failed step
+/// that never began (declined, nobody to ask, a template error) changed nothing, so its own
+/// rollback would be the first change. Whether they all succeeded.
+async fn rollbacks(
+    shared: &RunScope,
+    trigger: usize,
+    began: &[bool],
+    completed: &[usize],
+    state: &mut [State],
+) -> bool {
+    let steps = &shared.playbook().steps;
+    let order = std::iter::once(trigger)
+        .filter(|&t| began[t])
+        .chain(completed.iter().rev().copied());
+    let mut all_ok = true;
+    for i in order {
+        // A rollback whose log failed to write stops the rest: nothing new starts.
+        if shared.bus.fault().is_some() {
+            break;
+        }
+        if steps[i].rollback.is_none() || shared.cancel.is_cancelled() {
+            continue;
+        }
+        let ok = rollback(shared, &steps[i]).await;
+        all_ok &= ok;
+        if ok && i != trigger {
+            state[i] = State::Done(StepStatus::RolledBack);
+        }
+    }
+    all_ok
+}
+
+fn finish_unselected(step: &Step, reason: &str) -> Event {
+    Event::StepFinished {
+        step: step.id.clone(),
+        status: StepStatus::Skipped,
+        reason: Some(reason.to_owned()),
+        outputs: BTreeMap::new(),
+        exit_code: None,
+        attempts: 0,
+        duration_ms: 0,
+        would_run: None,
+    }
+}
+
 fn record(shared: &RunScope, step: &Step, result: &StepResult) {
     if shared.dry_run && result.would_run.is_some() {
         shared.context.record_placeholder(step);
@@ -342,21 +467,8 @@ fn record(shared: &RunScope, step: &Step, result: &StepResult) {
     }
 }
 
-/// Skips step `i` (never started) and everything after it.
-fn skip(
-    shared: &RunScope,
-    state: &mut [State],
-    dependents: &[Vec<usize>],
-    i: usize,
-    reason: String,
-) {
-    state[i] = State::Done(StepStatus::Skipped);
-    emit_skip(shared, i, reason);
-    cascade(shared, state, dependents, i, "skipped");
-}
-
 fn emit_skip(shared: &RunScope, i: usize, reason: String) {
-    let step = &shared.playbook.steps[i];
+    let step = &shared.playbook().steps[i];
     shared
         .context
         .record_step(&step.id, StepStatus::Skipped, None, &BTreeMap::new());
@@ -370,27 +482,6 @@ fn emit_skip(shared: &RunScope, i: usize, reason: String) {
         duration_ms: 0,
         would_run: None,
     });
-}
-
-/// Skips every waiting step downstream of `i`, each naming the need that stopped it.
-fn cascade(
-    shared: &RunScope,
-    state: &mut [State],
-    dependents: &[Vec<usize>],
-    i: usize,
-    what: &str,
-) {
-    let mut stack: Vec<(usize, usize)> = dependents[i].iter().map(|&d| (d, i)).collect();
-    while let Some((d, because)) = stack.pop() {
-        if state[d] != State::Waiting {
-            continue;
-        }
-        state[d] = State::Done(StepStatus::Skipped);
-        let cause = &shared.playbook.steps[because].id;
-        let word = if because == i { what } else { "skipped" };
-        emit_skip(shared, d, format!("needs {word} step `{cause}`"));
-        stack.extend(dependents[d].iter().map(|&x| (x, d)));
-    }
 }
 
 /// Runs a step's `rollback` command; whether it succeeded.

@@ -12,21 +12,27 @@ use crate::engine::approval::Approvals;
 use crate::engine::context::{Context, RunInfo};
 use crate::engine::probe::HttpClients;
 use crate::engine::process::Registry;
-use crate::engine::run::RunRequest;
+use crate::engine::request::RunRequest;
 use crate::engine::signal::SignalHandling;
 use crate::event::{Bus, Masker, secrets_in};
+use crate::plan::Plan;
 use crate::playbook::find::Library;
 use crate::playbook::model::{Playbook, Step};
 
 /// A run's shared state, behind an `Arc` so that each step can be its own task.
+#[derive(Clone)]
 pub(crate) struct RunScope {
-    pub(crate) playbook: Arc<Playbook>,
-    pub(crate) context: Context,
+    /// What runs: the playbook, its order and dependents, skips and presets.
+    pub(crate) plan: Arc<Plan>,
+    /// Shared with the scope of the run's cleanup ([`RunScope::with_cancel`]).
+    pub(crate) context: Arc<Context>,
     pub(crate) bus: Arc<Bus>,
     pub(crate) http: Arc<HttpClients>,
     pub(crate) approvals: Arc<Approvals>,
     /// Cancelled on SIGINT/SIGTERM/SIGHUP: running steps terminate their process groups.
     pub(crate) cancel: CancellationToken,
+    /// Cancelled on a second signal: it skips the cleanup (`always` steps).
+    pub(crate) second_signal: CancellationToken,
     /// Every live process group, for a second signal to kill at once.
     pub(crate) groups: Arc<Registry>,
     /// The run folder: the default working directory of commands.
@@ -55,13 +61,14 @@ impl RunScope {
     pub(crate) fn top(req: RunRequest, bus: Arc<Bus>, signals: &SignalHandling) -> Self {
         let logs_dir = req.info.dir.join("logs");
         Self {
-            stack: vec![req.playbook.meta.name.clone()],
-            playbook: req.playbook,
-            context: req.context,
+            stack: vec![req.plan.playbook.meta.name.clone()],
+            plan: req.plan,
+            context: Arc::new(req.context),
             bus,
             http: Arc::new(HttpClients::default()),
             approvals: Arc::new(req.approvals),
             cancel: signals.cancel.clone(),
+            second_signal: signals.second.clone(),
             groups: Arc::clone(&signals.groups),
             run_dir: req.info.dir.clone(),
             logs_dir,
@@ -78,15 +85,15 @@ impl RunScope {
 
     /// The scope of `nested`, run by `step` of this scope: its own vars, `[env]` (with the
     /// parent's `RUNBOOK_*`), secrets added to the parent's, events reported as `step/…`.
-    pub(crate) fn nested(&self, step: &Step, nested: Arc<Playbook>) -> Result<Self, String> {
-        let context = Context::new(&nested, &nested.vars, &self.info, &self.process_env);
+    pub(crate) fn nested(&self, step: &Step, nested: &Arc<Playbook>) -> Result<Self, String> {
+        let context = Context::new(nested, &nested.vars, &self.info, &self.process_env);
         let mut env: Vec<(String, String)> = self
             .env
             .iter()
             .filter(|(k, _)| k.starts_with("RUNBOOK_"))
             .cloned()
             .collect();
-        env.extend(context.render_env(&nested).map_err(|(key, e)| {
+        env.extend(context.render_env(nested).map_err(|(key, e)| {
             format!(
                 "nested playbook `{}`: `{key}` of [env]: {e}",
                 nested.label()
@@ -103,12 +110,13 @@ impl RunScope {
         let mut stack = self.stack.clone();
         stack.push(nested.meta.name.clone());
         Ok(Self {
-            playbook: nested,
-            context,
+            plan: Arc::new(Plan::new(nested, self.info.env.as_deref())),
+            context: Arc::new(context),
             bus: self.bus.nested(&step.id, masker),
             http: Arc::clone(&self.http),
             approvals: Arc::clone(&self.approvals),
             cancel: self.cancel.clone(),
+            second_signal: self.second_signal.clone(),
             groups: Arc::clone(&self.groups),
             run_dir: self.run_dir.clone(),
             logs_dir: self.logs_dir.clone(),
@@ -122,6 +130,19 @@ impl RunScope {
             log_prefix: format!("{}{}.", self.log_prefix, step.id),
             secrets: Arc::new(secrets),
         })
+    }
+
+    /// The same scope, its steps watching `cancel` instead of the run's interrupt.
+    pub(crate) fn with_cancel(&self, cancel: CancellationToken) -> Self {
+        Self {
+            cancel,
+            ..self.clone()
+        }
+    }
+
+    /// The playbook being run.
+    pub(crate) fn playbook(&self) -> &Playbook {
+        &self.plan.playbook
     }
 
     /// The log file of a step.

@@ -1,6 +1,7 @@
 //! SIGINT, SIGTERM and SIGHUP: the first cancels the run (running process groups get TERM, then
 //! KILL after the grace period; nothing new starts; a prompt stops waiting); a second kills every
-//! process group at once. SIGHUP is an interrupt like the others: a dropped SSH session must not
+//! process group at once and cancels the cleanup (`always` steps) that the first one let run.
+//! SIGHUP is an interrupt like the others: a dropped SSH session must not
 //! leave a restore running with nobody watching it.
 
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,8 @@ impl Interrupt {
 /// process groups a second signal kills, and which signal came first.
 pub(crate) struct SignalHandling {
     pub(crate) cancel: CancellationToken,
+    /// Cancelled by the second signal.
+    pub(crate) second: CancellationToken,
     pub(crate) groups: Arc<Registry>,
     pub(crate) interrupt: Arc<Interrupt>,
 }
@@ -36,17 +39,23 @@ impl SignalHandling {
     /// run's tokio runtime.
     pub(crate) fn listen() -> std::io::Result<Self> {
         let cancel = CancellationToken::new();
+        let second = CancellationToken::new();
         let groups = Arc::new(Registry::default());
-        let interrupt = listen(cancel.clone(), Arc::clone(&groups))?;
+        let interrupt = listen(cancel.clone(), second.clone(), Arc::clone(&groups))?;
         Ok(Self {
             cancel,
+            second,
             groups,
             interrupt,
         })
     }
 }
 
-fn listen(cancel: CancellationToken, groups: Arc<Registry>) -> std::io::Result<Arc<Interrupt>> {
+fn listen(
+    cancel: CancellationToken,
+    second: CancellationToken,
+    groups: Arc<Registry>,
+) -> std::io::Result<Arc<Interrupt>> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -69,6 +78,7 @@ fn listen(cancel: CancellationToken, groups: Arc<Registry>) -> std::io::Result<A
                     .get_or_insert(name);
                 cancel.cancel();
             } else {
+                second.cancel();
                 groups.kill_all();
             }
         }

@@ -101,7 +101,7 @@ impl Attempt {
 /// the step needs a step that was only printed: even a `read_only` step is then printed, since
 /// what it would read does not exist.
 pub(crate) async fn run(shared: &RunScope, index: usize, after_printed: bool) -> StepResult {
-    let step = &shared.playbook.steps[index];
+    let step = &shared.playbook().steps[index];
     let result = execute(shared, step, after_printed).await;
     shared.bus.emit(Event::StepFinished {
         step: step.id.clone(),
@@ -177,6 +177,7 @@ async fn execute(shared: &RunScope, step: &Step, after_printed: bool) -> StepRes
         title: step.display_title().to_owned(),
         action: step.action.key().to_owned(),
         command: summary,
+        always: step.always,
     });
     // The step's own time starts here: an approval's wait is journaled with the approval.
     let began = Instant::now();

@@ -10,6 +10,10 @@ use chrono::Utc;
 
 use crate::event::{Event, Masker, Record};
 
+/// How many last lines of a step's output its failure shows: in the live view, the plain
+/// lines and the report (the log file has everything).
+pub(crate) const TAIL_LINES: usize = 20;
+
 /// Something that consumes a run's events: the journal, the live view, notifications.
 pub(crate) trait Sink: Send {
     fn event(&mut self, record: &Record);

@@ -186,6 +186,9 @@ pub(crate) enum Event {
         action: String,
         /// The rendered command, URL or text, masked.
         command: String,
+        /// A cleanup step (`always = true`): it runs whatever happened to the run.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        always: bool,
     },
     StepAttemptFinished {
         step: String,

@@ -12,7 +12,7 @@ mod mask;
 mod masked_span;
 mod time;
 
-pub(crate) use bus::{Bus, Sink, WriteFault};
+pub(crate) use bus::{Bus, Sink, TAIL_LINES, WriteFault};
 pub(crate) use event::{ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus};
 pub(crate) use mask::{MASK, Masker, RedactError, StreamMasker, secrets_in};
 pub(crate) use masked_span::{MaskedSpan, SecretAt, unmask};

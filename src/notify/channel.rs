@@ -3,10 +3,13 @@
 //! the journal. The URL is never shown: it is a secret, masked by the run's masker.
 
 use crate::notify::message::{About, Draft};
-use crate::notify::notifier::Render;
 use crate::notify::{slack, webhook};
 use crate::playbook::model::Notify;
 use crate::playbook::template::Template;
+
+/// Renders a template of `[notify]` against the run's context (URLs, headers): the text, or
+/// why it could not be rendered.
+pub(crate) type Render<'a> = dyn Fn(&Template) -> Result<String, String> + 'a;
 
 /// One place messages go.
 #[derive(Debug, Clone)]

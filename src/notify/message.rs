@@ -12,7 +12,7 @@ use crate::notify::text::Rich;
 use crate::playbook::duration::format_human;
 
 /// How many log lines a message shows: enough to see the error, short enough for a chat.
-pub(crate) const TAIL_LINES: usize = 10;
+pub(crate) const MESSAGE_TAIL_LINES: usize = 10;
 
 /// What a run is, for every message: told once at the start, so that a resumed run (which has
 /// no `run_started`) says it too.
@@ -162,7 +162,7 @@ impl Draft {
     /// Reads the log tail named by `log`, once.
     pub(crate) fn load_tail(&mut self) {
         if let Some((logs, step)) = self.log.take() {
-            self.tail = crate::record::log_tail::tail(&logs, &step, TAIL_LINES).lines;
+            self.tail = crate::record::log_tail::tail(&logs, &step, MESSAGE_TAIL_LINES).lines;
         }
     }
 }

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::event::{Bus, Record, Sink};
-use crate::notify::channel::Channel;
+use crate::notify::channel::{Channel, Render};
 use crate::notify::message::{Draft, RunFacts};
 use crate::notify::translate::Translator;
 use crate::notify::worker::{Dispatch, Dropped, Worker};
@@ -35,11 +35,6 @@ struct Queue {
     sender: mpsc::Sender<Draft>,
     dropped: Dropped,
 }
-
-/// Renders a template of `[notify]` against the run's context (URLs, headers): the text, or
-/// why it could not be rendered.
-pub(crate) type Render<'a> =
-    dyn Fn(&crate::playbook::template::Template) -> Result<String, String> + 'a;
 
 /// The run's handle on the workers: [`Courier::drain`] at the end.
 pub(crate) struct Courier {

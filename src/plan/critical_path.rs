@@ -1,6 +1,9 @@
 //! Planning: waves, skips by environment (cascading to dependents), earliest start and finish
 //! of every step from the budgets, the critical path and the planned RTO.
 
+use std::sync::Arc;
+
+use crate::plan::select::Preset;
 use crate::playbook::Diagnostic;
 use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::graph::{self, Order};
@@ -11,7 +14,7 @@ use crate::playbook::model::Playbook;
 pub enum Skip {
     /// Its `environments` do not include the target environment.
     Environment,
-    /// It needs a step that is skipped.
+    /// It needs a step that is skipped (an `always` step is not skipped for that).
     Needs(String),
 }
 
@@ -36,12 +39,16 @@ pub struct PlanStep {
     pub earliest_finish_ms: u64,
 }
 
-/// A playbook's plan for one environment.
+/// A playbook's plan for one environment: what `runbook plan` shows and what the engine runs.
 #[derive(Debug, Clone)]
-pub struct Plan<'p> {
-    pub playbook: &'p Playbook,
+pub struct Plan {
+    pub playbook: Arc<Playbook>,
     pub env: Option<String>,
     pub order: Order,
+    /// `dependents[i]`: the steps that need step `i`.
+    pub dependents: Vec<Vec<usize>>,
+    /// `after_dependents[i]`: the steps that run after step `i` (`after`).
+    pub after_dependents: Vec<Vec<usize>>,
     /// By step index.
     pub steps: Vec<PlanStep>,
     /// Step indices, first to last.
@@ -50,13 +57,24 @@ pub struct Plan<'p> {
     pub planned_rto_ms: u64,
     /// Steps that will run without a `budget` (they count as 0).
     pub unbudgeted: Vec<usize>,
+    /// By step index: settled before scheduling starts (left out by `--only`/`--from`, or
+    /// finished before a resume); see [`Plan::select`] and [`Plan::settle`].
+    pub(crate) preset: Vec<Option<Preset>>,
 }
 
-impl<'p> Plan<'p> {
+impl Plan {
     #[must_use]
-    pub fn new(playbook: &'p Playbook, env: Option<&str>) -> Self {
+    pub fn new(playbook: &Arc<Playbook>, env: Option<&str>) -> Self {
         let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.clone()).collect();
-        let order = graph::order(&needs).expect("validated playbooks are acyclic");
+        let after: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.after.clone()).collect();
+        let waits: Vec<Vec<usize>> = playbook
+            .steps
+            .iter()
+            .map(|s| s.waits_for().collect())
+            .collect();
+        let order = graph::order(&waits).expect("validated playbooks are acyclic");
+        let dependents = graph::dependents(&needs);
+        let after_dependents = graph::dependents(&after);
         let n = playbook.steps.len();
         let mut skip: Vec<Option<Skip>> = vec![None; n];
         let mut start = vec![0u64; n];
@@ -67,10 +85,12 @@ impl<'p> Plan<'p> {
             let step = &playbook.steps[i];
             if !step.runs_in(env) {
                 skip[i] = Some(Skip::Environment);
-            } else if let Some(&d) = step.needs.iter().find(|&&d| skip[d].is_some()) {
+            } else if let Some(&d) = step.needs.iter().find(|&&d| skip[d].is_some())
+                && !step.always
+            {
                 skip[i] = Some(Skip::Needs(playbook.steps[d].id.clone()));
             }
-            for &d in &step.needs {
+            for d in step.waits_for() {
                 if latest_need[i].is_none_or(|l| finish[d] > finish[l]) {
                     latest_need[i] = Some(d);
                 }
@@ -114,14 +134,23 @@ impl<'p> Plan<'p> {
             })
             .collect();
         Self {
-            playbook,
+            playbook: Arc::clone(playbook),
             env: env.map(str::to_owned),
             order,
+            dependents,
+            after_dependents,
             steps,
             critical_path,
             planned_rto_ms,
             unbudgeted,
+            preset: vec![None; n],
         }
+    }
+
+    /// Why step `i` will not run in this environment, if it will not.
+    #[must_use]
+    pub fn skip(&self, i: usize) -> Option<&Skip> {
+        self.steps[i].skip.as_ref()
     }
 
     /// The RTO objective in milliseconds, if the playbook has one.

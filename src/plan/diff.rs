@@ -6,6 +6,7 @@
 //! differently, and steps are matched by id, so moving one is not a change.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -267,9 +268,9 @@ impl LineOp {
 impl PlaybookDiff {
     /// Compares two validated playbooks.
     #[must_use]
-    pub fn new(old: &Playbook, new: &Playbook) -> Self {
+    pub fn new(old: &Arc<Playbook>, new: &Arc<Playbook>) -> Self {
         let (before, after) = (Plan::new(old, None), Plan::new(new, None));
-        let path = |plan: &Plan<'_>| -> Vec<String> {
+        let path = |plan: &Plan| -> Vec<String> {
             plan.critical_path
                 .iter()
                 .map(|&i| plan.playbook.steps[i].id.clone())
@@ -776,7 +777,7 @@ mod tests {
     use super::*;
     use crate::playbook::SourceFile;
 
-    fn playbook(version: &str, body: &str) -> Playbook {
+    fn playbook(version: &str, body: &str) -> Arc<Playbook> {
         let text = format!("[playbook]\nname = \"p\"\nversion = \"{version}\"\n{body}");
         crate::playbook::validate(&SourceFile::new(format!("{version}.toml"), text))
             .expect("valid")

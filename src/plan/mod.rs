@@ -4,6 +4,7 @@
 mod critical_path;
 mod diff;
 mod render;
+mod select;
 
 pub use critical_path::{Plan, PlanStep, Skip};
 pub use diff::{
@@ -11,3 +12,4 @@ pub use diff::{
     StepEntry, Warning, WarningKind,
 };
 pub use render::{Format, render};
+pub(crate) use select::{Preset, Selection};

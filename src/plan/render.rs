@@ -17,7 +17,7 @@ pub enum Format {
 }
 
 #[must_use]
-pub fn render(plan: &Plan<'_>, format: Format) -> String {
+pub fn render(plan: &Plan, format: Format) -> String {
     match format {
         Format::Text => text(plan),
         Format::Json => {
@@ -30,8 +30,8 @@ pub fn render(plan: &Plan<'_>, format: Format) -> String {
 }
 
 #[expect(clippy::too_many_lines, reason = "the text plan top to bottom")]
-fn text(plan: &Plan<'_>) -> String {
-    let p = plan.playbook;
+fn text(plan: &Plan) -> String {
+    let p = &*plan.playbook;
     let mut out = String::new();
     let _ = writeln!(out, "{}  {}", p.label(), p.meta.display_title());
     let _ = writeln!(
@@ -154,8 +154,8 @@ fn pad(text: &str, width: usize) -> String {
     padded
 }
 
-fn to_json(plan: &Plan<'_>) -> serde_json::Value {
-    let p = plan.playbook;
+fn to_json(plan: &Plan) -> serde_json::Value {
+    let p = &*plan.playbook;
     let id = |i: &usize| p.steps[*i].id.clone();
     let steps: Vec<serde_json::Value> = plan
         .steps
@@ -202,8 +202,8 @@ fn label(s: &str) -> String {
         .replace('>', "#gt;")
 }
 
-fn mermaid(plan: &Plan<'_>) -> String {
-    let p = plan.playbook;
+fn mermaid(plan: &Plan) -> String {
+    let p = &*plan.playbook;
     let mut out = String::from("flowchart TD\n");
     for (i, step) in p.steps.iter().enumerate() {
         let budget = step.budget.map_or_else(String::new, |b| {

@@ -24,18 +24,24 @@ impl Order {
     }
 }
 
+/// `dependents[d]`: the steps that need step `d`, in file order.
+#[must_use]
+pub fn dependents(needs: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let mut dependents = vec![Vec::new(); needs.len()];
+    for (i, ns) in needs.iter().enumerate() {
+        for &d in ns {
+            dependents[d].push(i);
+        }
+    }
+    dependents
+}
+
 /// Orders steps given each step's `needs`; on failure returns every distinct cycle, each as
 /// the steps in `needs` order (`[a, b, c]`: a needs b, b needs c, c needs a).
 pub fn order(needs: &[Vec<usize>]) -> Result<Order, Vec<Vec<usize>>> {
     let n = needs.len();
-    let mut dependents = vec![Vec::new(); n];
-    let mut missing = vec![0usize; n];
-    for (i, ns) in needs.iter().enumerate() {
-        for &d in ns {
-            dependents[d].push(i);
-            missing[i] += 1;
-        }
-    }
+    let dependents = dependents(needs);
+    let mut missing: Vec<usize> = needs.iter().map(Vec::len).collect();
     let mut wave = vec![0usize; n];
     let mut order = Vec::with_capacity(n);
     let mut current: Vec<usize> = (0..n).filter(|&i| missing[i] == 0).collect();

@@ -13,8 +13,6 @@ pub mod schema;
 pub mod size;
 pub mod template;
 mod validate;
-mod validate_check;
-mod validate_step;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use model::Playbook;

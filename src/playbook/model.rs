@@ -67,9 +67,14 @@ pub struct Meta {
     pub recovery_point: Option<Template>,
     pub drill_every: Option<HumanDuration>,
     pub lock: LockPolicy,
+    /// How long `always` steps may take once the run is interrupted.
+    pub cleanup_timeout: HumanDuration,
 }
 
 impl Meta {
+    /// `cleanup_timeout` when the playbook does not set it.
+    pub const DEFAULT_CLEANUP_TIMEOUT: HumanDuration = HumanDuration::from_millis(120_000);
+
     /// The title, or the name when there is none.
     #[must_use]
     pub fn display_title(&self) -> &str {
@@ -324,8 +329,12 @@ pub struct FileProbe {
 pub struct Step {
     pub id: String,
     pub title: Option<String>,
-    /// Indices of the steps that must finish first, in the order written.
+    /// Indices of the steps that must finish `ok` first, in the order written.
     pub needs: Vec<usize>,
+    /// Indices of the steps that must have ended first, in any status.
+    pub after: Vec<usize>,
+    /// A cleanup step: runs once its `needs` and `after` ended, whatever happened to the run.
+    pub always: bool,
     pub when: Option<Template>,
     pub action: Action,
     /// `None` for actions without a default (manual, sleep, notify, playbook).
@@ -354,6 +363,11 @@ impl Step {
     #[must_use]
     pub fn display_title(&self) -> &str {
         self.title.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Every step this one waits for: its `needs`, then its `after`.
+    pub fn waits_for(&self) -> impl Iterator<Item = usize> + '_ {
+        self.needs.iter().chain(&self.after).copied()
     }
 
     /// Whether this step runs in `env` (`None`: no `--env` given, so every step runs).

@@ -64,6 +64,8 @@ toml_table! {
         /// "fail" (default), "wait" or "skip": what a second concurrent run does.
         #[schemars(extend("enum" = ["fail", "wait", "skip"]))]
         lock: String,
+        /// How long `always` steps may take after an interrupt (default "2m").
+        cleanup_timeout: DurationStr,
     }
 }
 
@@ -196,8 +198,13 @@ toml_table! {
         #[schemars(required, regex(pattern = r"^[A-Za-z][A-Za-z0-9_-]*$"))]
         id: String,
         title: String,
-        /// Steps that must finish first.
+        /// Steps that must finish `ok` first.
         needs: Vec<Sp<String>>,
+        /// Steps that must have ended first, in any status (ok, failed, skipped).
+        after: Vec<Sp<String>>,
+        /// Cleanup: runs once its `needs` and `after` have ended in any status, also when the
+        /// run fails, aborts, rolls back or is interrupted.
+        always: bool,
         /// Template rendering to true or false; false skips the step.
         when: String,
         /// Shell command (`sh -c`) in its own process group.

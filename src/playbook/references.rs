@@ -112,7 +112,12 @@ pub(crate) fn check(
         .map(|v| v.value.keys().cloned().collect())
         .unwrap_or_default();
     let ancestry = playbook.map(|playbook| {
-        let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.clone()).collect();
+        // `after` orders as `needs` does: a step's values exist once it ended.
+        let needs: Vec<Vec<usize>> = playbook
+            .steps
+            .iter()
+            .map(|s| s.waits_for().collect())
+            .collect();
         let order = graph::order(&needs).expect("validated playbooks are acyclic");
         let mut targets: Vec<usize> = uses
             .iter()

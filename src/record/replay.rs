@@ -106,6 +106,8 @@ pub(crate) struct StepRecord {
     pub(crate) pgid: Option<(u32, DateTime<Utc>)>,
     /// Started and not finished: the runner died under it, or the run was cut short.
     pub(crate) in_flight: bool,
+    /// A cleanup step (`always = true`).
+    pub(crate) always: bool,
 }
 
 /// One health check run (all its attempts).
@@ -291,6 +293,7 @@ impl RunState {
                     title,
                     action,
                     command,
+                    always,
                 } => {
                     let rec = s.step(step);
                     // A step started again (after a resume) starts a new segment of its record.
@@ -301,6 +304,7 @@ impl RunState {
                     rec.title = Some(title.clone());
                     rec.action = Some(action.clone());
                     rec.command = Some(command.clone());
+                    rec.always = *always;
                     rec.started = Some(ts);
                     rec.in_flight = true;
                 }

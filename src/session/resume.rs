@@ -6,9 +6,9 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use crate::engine::scheduler::Preset;
 use crate::error::Error;
 use crate::event::{ApprovalHow, StepStatus};
+use crate::plan::Preset;
 use crate::playbook::model::{Playbook, VarValue};
 use crate::record::folder::RunFolder;
 use crate::record::replay::{RunState, Started, StepRecord};
@@ -141,7 +141,7 @@ pub(crate) fn confirm_reruns(
     for (step, record) in rerun {
         if let Some((pgid, _)) = record
             .pgid
-            .filter(|&(g, since)| crate::engine::process::group_alive_since(g, since))
+            .filter(|&(g, since)| crate::engine::group_alive_since(g, since))
         {
             return Err(Error::Run(format!(
                 "not resumed: step `{}` of the crashed run is still running (process group {pgid}); let it finish or stop it (`kill -TERM -{pgid}`), then resume",

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::context::Context;
+use crate::engine::Context;
 use crate::event::{Masker, RedactError, secrets_in};
 use crate::playbook::Playbook;
 

@@ -9,14 +9,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use crate::engine::approval::Approvals;
-use crate::engine::context::{Context, RunInfo};
-use crate::engine::run::{RunRequest, execute};
-use crate::engine::scheduler::Preset;
-use crate::engine::signal::SignalHandling;
+use crate::engine::Approvals;
+use crate::engine::SignalHandling;
+use crate::engine::{Context, RunInfo};
+use crate::engine::{RunRequest, execute};
 use crate::error::Error;
 use crate::event::{Bus, Clock, Event, Mode, Record, RunStatus, Sink};
 use crate::notify;
+use crate::plan::Plan;
 use crate::playbook::Playbook;
 use crate::playbook::find::Library;
 use crate::playbook::model::{Action, VarValue};
@@ -34,19 +34,18 @@ use crate::session::start::{self, absolute, host};
     reason = "each is one documented command-line switch, passed on as given"
 )]
 pub(crate) struct Request {
-    pub(crate) playbook: Arc<Playbook>,
+    /// The playbook's plan for the target environment, with what `--only`/`--from` or the
+    /// resumed journal settled.
+    pub(crate) plan: Arc<Plan>,
     pub(crate) vars: IndexMap<String, VarValue>,
     /// `incident` or `drill`; a dry run is recorded as `dry-run`.
     pub(crate) mode: Mode,
     pub(crate) dry_run: bool,
-    pub(crate) env: Option<String>,
     pub(crate) commander: String,
     pub(crate) incident_start: Option<DateTime<Utc>>,
     pub(crate) yes: bool,
     pub(crate) approve: Vec<String>,
     pub(crate) max_parallel: usize,
-    /// By step index: left out by `--only`/`--from`, or finished before a resume.
-    pub(crate) preset: Vec<Option<Preset>>,
     /// `--only ID` / `--from ID`, as given.
     pub(crate) selection: Option<String>,
     /// Deliver no notifications; they are still journaled.
@@ -110,7 +109,7 @@ impl Session {
     /// Takes the lock, creates (or reopens) the run folder and its journal, and sets up what the
     /// run masks. `None` when the lock policy says to skip this run.
     pub(crate) fn open(mut req: Request) -> Result<Option<Self>, Error> {
-        let playbook = Arc::clone(&req.playbook);
+        let playbook = Arc::clone(&req.plan.playbook);
         let root = start::runs_root(playbook.path());
         let start = std::mem::replace(&mut req.start, Start::New { out: None });
         let (folder, run_id, resume, roots, lock) = match start {
@@ -157,7 +156,7 @@ impl Session {
         let info = RunInfo {
             id: run_id.clone(),
             mode: if req.dry_run { Mode::DryRun } else { req.mode },
-            env: req.env.clone(),
+            env: req.plan.env.clone(),
             started_at: clock.started_at,
             commander: req.commander.clone(),
             dir: folder.dir.clone(),
@@ -192,8 +191,7 @@ impl Session {
             .as_ref()
             .map_or_else(|| req.commander.clone(), |r| r.commander.clone());
         let run = RunRequest {
-            playbook,
-            preset: std::mem::take(&mut req.preset),
+            plan: Arc::clone(&req.plan),
             info,
             context,
             env,
@@ -308,7 +306,7 @@ fn objectives(p: &Playbook) -> crate::ui::Objectives {
 
 /// The first events of a run (or of its continuation), and the lock it took from another run.
 fn started(req: &Request, run: &RunRequest, resume: Option<&Resume>, lock: &Lock, bus: &Bus) {
-    let playbook = &run.playbook;
+    let playbook = &run.plan.playbook;
     match resume {
         None => bus.emit(Event::RunStarted {
             playbook: playbook.meta.name.clone(),
@@ -317,7 +315,7 @@ fn started(req: &Request, run: &RunRequest, resume: Option<&Resume>, lock: &Lock
             version: playbook.meta.version.to_string(),
             sha256: playbook.sha256.clone(),
             mode: run.info.mode,
-            env: req.env.clone(),
+            env: req.plan.env.clone(),
             commander: req.commander.clone(),
             vars: req
                 .vars
@@ -361,7 +359,7 @@ fn started(req: &Request, run: &RunRequest, resume: Option<&Resume>, lock: &Lock
 
 /// Starts the notifier and registers it as a sink; `None` when the playbook notifies nobody.
 fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<notify::Courier> {
-    let playbook = &run.playbook;
+    let playbook = &run.plan.playbook;
     let preapproved = if req.yes {
         notify::Preapproved::All
     } else {
@@ -384,7 +382,7 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
         version: playbook.meta.version.to_string(),
         title: playbook.meta.display_title().to_owned(),
         mode: req.mode,
-        env: req.env.clone(),
+        env: req.plan.env.clone(),
         commander: req.commander.clone(),
         rto_objective_ms: playbook.meta.rto.map(|r| r.duration.as_millis()),
         started_at: run.clock.started_at,

@@ -416,6 +416,7 @@ mod tests {
                 title: String::new(),
                 action: "run".into(),
                 command: "true".into(),
+                always: false,
             },
         )
     }

@@ -10,5 +10,7 @@ mod rto;
 #[cfg(test)]
 mod script;
 mod sink;
+mod terminal;
 
-pub(crate) use sink::{Objectives, for_terminal};
+pub(crate) use sink::Objectives;
+pub(crate) use terminal::for_terminal;

@@ -97,6 +97,7 @@ mod tests {
                 title: String::new(),
                 action: "run".into(),
                 command: String::new(),
+                always: false,
             },
         )
     }

@@ -181,6 +181,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 title: "Restore the dump".into(),
                 action: "run".into(),
                 command: "pg_restore --clean dump".into(),
+                always: false,
             },
         ),
         output(30_000, "restore", "restoring table users"),
@@ -216,6 +217,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 title: "Count rows".into(),
                 action: "run".into(),
                 command: "psql -c 'select count(*) from users'".into(),
+                always: false,
             },
         ),
         e(
@@ -225,6 +227,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 title: "Wait for the API".into(),
                 action: "check".into(),
                 command: "http http://127.0.0.1:8080/health".into(),
+                always: false,
             },
         ),
         e(
@@ -314,6 +317,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 title: "Tell the DBAs".into(),
                 action: "notify".into(),
                 command: "restore failed in verify; rolling back".into(),
+                always: false,
             },
         ),
         e(
@@ -375,7 +379,7 @@ pub(crate) fn full_run() -> Vec<Play> {
 fn demo() {
     use std::io::Write as _;
 
-    let mut sink = super::sink::for_terminal(false, false, objectives());
+    let mut sink = super::terminal::for_terminal(false, false, objectives());
     let script = full_run();
     let start = script.iter().find_map(|p| match p {
         Play::Event(r) => Some(r.ts),

@@ -1,18 +1,11 @@
-//! The one interface between the engine's events and what people see, and the choice of sink
-//! for this terminal: JSON lines for `--json`, the live view on a terminal, plain lines otherwise.
+//! What the terminal sinks share: the [`Sink`] interface, a failure's last lines, the
+//! objectives the live view measures against, its tick and whether colour may be used.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use super::json::Json;
-use super::live::Live;
-use super::plain::Plain;
-
 pub(crate) use crate::event::Sink;
-
-/// How many lines of a failed step's output are shown (cli.md, "Terminal output").
-pub(crate) const TAIL_LINES: usize = 20;
+use crate::event::TAIL_LINES;
 
 /// The last [`TAIL_LINES`] of `lines`.
 pub(crate) fn last_lines(lines: &[String]) -> &[String] {
@@ -35,22 +28,6 @@ pub(crate) struct Objectives {
 
 /// How often the live view redraws on its own (spinners, elapsed times, the RTO clock).
 pub(crate) const TICK: Duration = Duration::from_millis(100);
-
-/// The sink for this process: [`Json`] on stdout for `--json`; else [`Live`] when stderr is a
-/// terminal that is not `TERM=dumb`; else [`Plain`] on stderr.
-///
-/// With `verbose`, the human sinks also print every output line of every step.
-pub(crate) fn for_terminal(json: bool, verbose: bool, objectives: Objectives) -> Box<dyn Sink> {
-    if json {
-        return Box::new(Json::new(std::io::stdout()));
-    }
-    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
-    if std::io::stderr().is_terminal() && !dumb {
-        Box::new(Live::stderr(verbose, objectives))
-    } else {
-        Box::new(Plain::stderr(verbose, &objectives))
-    }
-}
 
 /// Whether colour may be used on stderr: `NO_COLOR` (any value) turns it off, as do `CLICOLOR=0`
 /// and a terminal without colours.

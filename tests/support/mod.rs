@@ -3,6 +3,7 @@
 //! `127.0.0.1:0` only, and stops by itself when dropped.
 
 mod http_stub;
+mod procs;
 mod reply;
 mod request;
 mod stop;
@@ -10,6 +11,7 @@ mod tcp_gate;
 mod wait;
 
 pub(crate) use http_stub::HttpStub;
+pub(crate) use procs::{command_lines, marker, running_with};
 pub(crate) use reply::Reply;
 pub(crate) use request::Request;
 pub(crate) use tcp_gate::TcpGate;

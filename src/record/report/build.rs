@@ -27,7 +27,7 @@ const SLOWER_FLOOR_MS: u64 = 50;
 impl Report {
     pub(super) fn build(input: &ReportInput<'_>) -> Self {
         let state = input.state;
-        let playbook = input.playbook;
+        let playbook = input.playbook.map(std::sync::Arc::as_ref);
         let header = header(input);
         let run_start = header
             .started_at
@@ -60,7 +60,9 @@ impl Report {
         } else {
             Vec::new()
         };
-        let plan = playbook.map(|p| plan_facts(p, header.env.as_deref(), &steps));
+        let plan = input
+            .playbook
+            .map(|p| plan_facts(p, header.env.as_deref(), &steps));
         Self {
             title: title(playbook, &header),
             outcome: outcome(state, playbook, &header, run_start),
@@ -90,7 +92,7 @@ pub(super) fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
 fn header(input: &ReportInput<'_>) -> Header {
     let state = input.state;
     let started = state.started.as_ref();
-    let pb = input.playbook;
+    let pb = input.playbook.map(std::sync::Arc::as_ref);
     let ended_at = state
         .finished
         .as_ref()
@@ -289,6 +291,7 @@ fn step_rows(
                     rollback_ok: None,
                     would_run: None,
                     waited_ms: None,
+                    cleanup: step.always,
                 });
             }
         }
@@ -355,6 +358,7 @@ fn step_row(
         group_empty: rec.group_empty,
         pgid: rec.pgid.map(|(g, _)| g),
         rerun_after_resume: rerun.contains(&rec.id.as_str()),
+        cleanup: rec.always || planned.is_some_and(|s| s.always),
         rollback_ok: rollbacks().filter_map(|rb| rb.ok).reduce(|a, b| a && b),
         would_run: rec.would_run.clone(),
         waited_ms: confirm_wait(state, rec),
@@ -377,7 +381,11 @@ fn confirm_wait(state: &RunState, rec: &StepRecord) -> Option<u64> {
         .rfind(|&w| w > 0)
 }
 
-fn plan_facts(playbook: &Playbook, env: Option<&str>, rows: &[StepRow]) -> PlanFacts {
+fn plan_facts(
+    playbook: &std::sync::Arc<Playbook>,
+    env: Option<&str>,
+    rows: &[StepRow],
+) -> PlanFacts {
     let plan = Plan::new(playbook, env);
     let id = |i: usize| playbook.steps[i].id.clone();
     let steps = plan

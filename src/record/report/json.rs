@@ -175,6 +175,7 @@ fn steps(r: &Report) -> Value {
                 "attempts": s.attempts,
                 "exit_code": s.exit_code,
                 "rerun_after_resume": s.rerun_after_resume,
+                "cleanup": s.cleanup,
                 "rollback_ok": s.rollback_ok,
                 "would_run": s.would_run,
                 "outputs": r

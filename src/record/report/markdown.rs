@@ -374,6 +374,9 @@ fn status_cell(s: Status) -> String {
 
 fn step_notes(s: &StepRow) -> String {
     let mut notes = Vec::new();
+    if s.cleanup {
+        notes.push("cleanup (`always`)".to_owned());
+    }
     if s.status == Status::RolledBack {
         notes.push("rolled back".to_owned());
     }

@@ -11,8 +11,7 @@ use crate::record::replay::RunState;
 
 use crate::record::log_tail::LogTail;
 
-/// How many last lines of a step's log a report shows.
-pub(super) const TAIL_LINES: usize = 20;
+pub(super) use crate::event::TAIL_LINES;
 
 /// Everything a report is rendered from.
 #[derive(Debug, Clone, Copy)]
@@ -21,7 +20,7 @@ pub(crate) struct ReportInput<'a> {
     pub(crate) state: &'a RunState,
     /// The run folder's `playbook.toml`, validated; `None` when it no longer validates (the
     /// report then renders from the journal alone).
-    pub(crate) playbook: Option<&'a Playbook>,
+    pub(crate) playbook: Option<&'a std::sync::Arc<Playbook>>,
     /// The run folder's `logs/` (masked already): failure tails come from here.
     pub(crate) logs: &'a Path,
     /// The previous successful run of this playbook, for the comparison.
@@ -259,6 +258,8 @@ pub(super) struct StepRow {
     pub(super) would_run: Option<String>,
     /// How long its `confirm` waited for an answer (not part of `duration_ms`).
     pub(super) waited_ms: Option<u64>,
+    /// A cleanup step (`always = true`).
+    pub(super) cleanup: bool,
 }
 
 impl StepRow {

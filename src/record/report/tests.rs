@@ -66,7 +66,7 @@ budget = "1m"
 
 const SHA: &str = "7f3a9c0d1e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3";
 
-fn playbook(text: &str) -> Playbook {
+fn playbook(text: &str) -> std::sync::Arc<Playbook> {
     validate(&SourceFile::new("playbook.toml", text))
         .expect("the test playbook is valid")
         .playbook
@@ -129,6 +129,7 @@ impl Journal {
                 title: step.into(),
                 action: action.into(),
                 command: command.into(),
+                always: false,
             },
         )
     }
@@ -348,7 +349,7 @@ fn successful() -> Journal {
 
 fn input<'a>(
     state: &'a RunState,
-    playbook: Option<&'a Playbook>,
+    playbook: Option<&'a std::sync::Arc<Playbook>>,
     logs: &'a Path,
     previous: Option<&'a RunState>,
 ) -> ReportInput<'a> {

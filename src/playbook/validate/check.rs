@@ -10,7 +10,7 @@ use crate::playbook::model::{Check, CommandProbe, FileProbe, HttpBody, HttpProbe
 use crate::playbook::raw::{RawCheck, RawHttp, RawHttpTable, RawSize};
 use crate::playbook::references::Scope;
 use crate::playbook::size::{ByteSize, parse_size};
-use crate::playbook::validate::Validator;
+use crate::playbook::validate::validator::Validator;
 
 impl Validator<'_> {
     /// `[[checks]]`, with default ids and duplicates reported.

@@ -1,30 +1,27 @@
-//! Raw playbook → model, recording every problem: TOML syntax, unknown keys and wrong types
-//! (while decoding), then values, ids, the graph and template references.
+//! The validator: the entry point `validate`, the state every pass shares, and the helpers
+//! that record a problem at its span (durations, choices, regexes, templates).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use regex::Regex;
-use semver::Version;
-use sha2::{Digest, Sha256};
 use toml::de::DeTable;
 
 use crate::playbook::decode::{Cx, Decode, Sp, Span};
 use crate::playbook::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean};
 use crate::playbook::duration::HumanDuration;
-use crate::playbook::model::{
-    DEFAULT_NOTIFY_EVENTS, IncludeLogs, LockPolicy, Meta, NOTIFY_EVENTS, Notify, Objective,
-    Playbook, ReportSettings, RtoClock, SlackSettings, VarValue, WebhookSettings,
-};
-use crate::playbook::raw::{DurationStr, RawMeta, RawNotify, RawPlaybook, RawReport, RawVar};
+use crate::playbook::model::Playbook;
+use crate::playbook::raw::{DurationStr, RawPlaybook};
 use crate::playbook::references::{Scope, TemplateUse};
 use crate::playbook::template::Template;
+use crate::playbook::validate::names::{env_name_like, is_env_name};
 
 /// A valid playbook and the warnings found on the way.
 #[derive(Debug)]
 pub struct Validated {
-    pub playbook: Playbook,
+    /// Shared: the plan, the run and the report read the same model.
+    pub playbook: Arc<Playbook>,
     pub warnings: Diagnostics,
 }
 
@@ -85,7 +82,7 @@ pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     diagnostics.sort();
     match playbook {
         Some(playbook) if !diagnostics.has_errors() => Ok(Validated {
-            playbook,
+            playbook: Arc::new(playbook),
             warnings: diagnostics,
         }),
         _ => Err(diagnostics),
@@ -333,303 +330,10 @@ impl Validator<'_> {
         self.templates(map, scope, what)
     }
 
-    fn strings(values: Option<&Sp<Vec<Sp<String>>>>) -> Vec<String> {
+    pub(crate) fn strings(values: Option<&Sp<Vec<Sp<String>>>>) -> Vec<String> {
         values
             .map(|v| v.value.iter().map(|s| s.value.clone()).collect())
             .unwrap_or_default()
-    }
-
-    fn playbook(&mut self, raw: &RawPlaybook) -> Option<Playbook> {
-        let file = Arc::clone(self.cx.file());
-        let meta_raw = raw.playbook.as_ref();
-        if meta_raw.is_none() && !self.cx.was_broken(raw.span.start, "playbook") {
-            self.error(
-                0..0,
-                "missing [playbook] table",
-                "start the file with [playbook], its `name` and `version`: [playbook] name = \"my-playbook\" version = \"1.0.0\"",
-            );
-        }
-        let steps = self.steps(raw);
-        let meta = meta_raw.and_then(|m| self.meta(&m.value, &steps));
-        let vars = self.vars(raw.vars.as_ref());
-        let env = self.env_map(raw.env.as_ref(), Scope::NoSteps("[env]"), "[env]");
-        let notify = self.notify(raw.notify.as_ref());
-        let report = self.report(raw.report.as_ref());
-        let checks = self.top_checks(raw.checks.as_ref());
-        let steps = self.finish_steps(raw, &steps, meta.as_ref());
-        let meta = meta?;
-        let mut hasher = Sha256::new();
-        hasher.update(file.text.as_bytes());
-        let sha256 = format!("{:x}", hasher.finalize());
-        Some(Playbook {
-            source: file,
-            sha256,
-            meta,
-            vars,
-            env,
-            notify,
-            report,
-            checks,
-            steps: steps?,
-        })
-    }
-
-    fn meta(
-        &mut self,
-        raw: &RawMeta,
-        steps: &crate::playbook::validate_step::StepIds,
-    ) -> Option<Meta> {
-        let at = "in [playbook]";
-        let name = self
-            .required(raw.name.as_ref(), &raw.span, "name", at, "\"my-playbook\"")
-            .cloned();
-        let name = name.and_then(|n| self.name(&n));
-        let version = self
-            .required(raw.version.as_ref(), &raw.span, "version", at, "\"1.0.0\"")
-            .cloned();
-        let version = version.and_then(|v| self.version(&v));
-        let environments = raw.environments.as_ref().map(|e| Self::strings(Some(e)));
-        let mut secrets = Vec::new();
-        for s in raw.secrets.iter().flat_map(|s| &s.value) {
-            if is_env_name(&s.value) {
-                secrets.push(s.value.clone());
-            } else {
-                self.error(
-                    s.span.clone(),
-                    format!("invalid secret {:?} in [playbook]: `secrets` lists environment variable names", s.value),
-                    format!("name the variable that holds the secret, e.g. \"{}\"", env_name_like(&s.value)),
-                );
-            }
-        }
-        let rto = self
-            .positive_duration(raw.rto.as_ref(), "rto", at)
-            .map(|d| {
-                Objective::new(
-                    d,
-                    &raw.rto.as_ref().map(|r| r.span.clone()).unwrap_or_default(),
-                )
-            });
-        let rpo = self
-            .positive_duration(raw.rpo.as_ref(), "rpo", at)
-            .map(|d| {
-                Objective::new(
-                    d,
-                    &raw.rpo.as_ref().map(|r| r.span.clone()).unwrap_or_default(),
-                )
-            });
-        let drill_every = self.positive_duration(raw.drill_every.as_ref(), "drill_every", at);
-        let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
-            Some("wait") => LockPolicy::Wait,
-            Some("skip") => LockPolicy::Skip,
-            _ => LockPolicy::Fail,
-        };
-        let rto_clock = raw.rto_clock.as_ref().and_then(|c| {
-            let c = &c.value;
-            let where_ = "in [playbook.rto_clock]";
-            let start = self
-                .required(c.start.as_ref(), &c.span, "start", where_, "\"first-step\"")
-                .cloned();
-            let stop = self
-                .required(c.stop.as_ref(), &c.span, "stop", where_, "\"last-step\"")
-                .cloned();
-            let start =
-                start.and_then(|s| self.step_ref(steps, &s, "`start` of [playbook.rto_clock]"));
-            let stop =
-                stop.and_then(|s| self.step_ref(steps, &s, "`stop` of [playbook.rto_clock]"));
-            Some(RtoClock {
-                start: start?,
-                stop: stop?,
-            })
-        });
-        let recovery_point = self.template(
-            raw.recovery_point.as_ref(),
-            Scope::AnyStep,
-            "`recovery_point` of [playbook]",
-        );
-        Some(Meta {
-            name: name?,
-            version: version?,
-            title: raw.title.as_ref().map(|t| t.value.clone()),
-            description: raw.description.as_ref().map(|t| t.value.clone()),
-            owner: raw.owner.as_ref().map(|t| t.value.clone()),
-            tags: Self::strings(raw.tags.as_ref()),
-            environments,
-            secrets,
-            rto,
-            rpo,
-            rto_clock,
-            recovery_point,
-            drill_every,
-            lock,
-        })
-    }
-
-    fn name(&mut self, name: &Sp<String>) -> Option<String> {
-        if is_playbook_name(&name.value) {
-            return Some(name.value.clone());
-        }
-        self.error(
-            name.span.clone(),
-            format!("invalid playbook name {:?} in [playbook]", name.value),
-            format!(
-                "names use lowercase letters, digits and `-`, starting with a letter or digit, e.g. \"{}\"",
-                playbook_name_like(&name.value)
-            ),
-        );
-        None
-    }
-
-    fn version(&mut self, version: &Sp<String>) -> Option<Version> {
-        match Version::parse(&version.value) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let text = version.value.trim().trim_start_matches(['v', 'V']);
-                let parts: Vec<&str> = text.split('.').collect();
-                let guess = match parts.as_slice() {
-                    [a] => format!("{a}.0.0"),
-                    [a, b] => format!("{a}.{b}.0"),
-                    _ => text.to_owned(),
-                };
-                let help = if Version::parse(&guess).is_ok() {
-                    format!("versions are semver MAJOR.MINOR.PATCH: write \"{guess}\"")
-                } else {
-                    "versions are semver MAJOR.MINOR.PATCH, e.g. \"1.0.0\"".to_owned()
-                };
-                self.error(
-                    version.span.clone(),
-                    format!("invalid version {:?} in [playbook]: {e}", version.value),
-                    help,
-                );
-                None
-            }
-        }
-    }
-
-    fn vars(
-        &mut self,
-        raw: Option<&Sp<IndexMap<String, Sp<RawVar>>>>,
-    ) -> IndexMap<String, VarValue> {
-        let mut out = IndexMap::new();
-        let Some(raw) = raw else { return out };
-        for (name, value) in &raw.value {
-            if !is_var_name(name) {
-                let span = key_span(&self.cx.file().text, &raw.span, name)
-                    .unwrap_or_else(|| value.span.clone());
-                self.error(
-                    span,
-                    format!("invalid var name `{name}` in [vars]"),
-                    "var names use letters, digits, `_` and `-`, starting with a letter or `_`",
-                );
-                continue;
-            }
-            let v = match &value.value {
-                RawVar::String(s) => VarValue::String(s.clone()),
-                RawVar::Integer(n) => VarValue::Integer(*n),
-                RawVar::Float(x) => VarValue::Float(*x),
-                RawVar::Bool(b) => VarValue::Bool(*b),
-            };
-            out.insert(name.clone(), v);
-        }
-        out
-    }
-
-    fn events(&mut self, raw: Option<&Sp<Vec<Sp<String>>>>, location: &str) -> Vec<String> {
-        let Some(raw) = raw else {
-            return DEFAULT_NOTIFY_EVENTS
-                .iter()
-                .map(|e| (*e).to_owned())
-                .collect();
-        };
-        let mut out = Vec::new();
-        for e in &raw.value {
-            if let Some(event) = self.choice(Some(e), "events", location, &NOTIFY_EVENTS) {
-                out.push(event.to_owned());
-            }
-        }
-        out
-    }
-
-    fn notify(&mut self, raw: Option<&Sp<RawNotify>>) -> Notify {
-        let Some(raw) = raw else {
-            return Notify::default();
-        };
-        let slack = raw.value.slack.as_ref().and_then(|s| {
-            let s = &s.value;
-            let at = "in [notify.slack]";
-            let webhook = self
-                .required(
-                    s.webhook.as_ref(),
-                    &s.span,
-                    "webhook",
-                    at,
-                    "\"{{env.SLACK_WEBHOOK_URL}}\"",
-                )
-                .cloned();
-            let webhook = self.template(
-                webhook.as_ref(),
-                Scope::NoSteps("[notify.slack]"),
-                "`webhook` of [notify.slack]",
-            );
-            let events = self.events(s.events.as_ref(), at);
-            Some(SlackSettings {
-                webhook: webhook?,
-                channel: s.channel.as_ref().map(|c| c.value.clone()),
-                events,
-                mention: s.mention.as_ref().map(|m| m.value.clone()),
-            })
-        });
-        let webhook = raw.value.webhook.as_ref().and_then(|w| {
-            let w = &w.value;
-            let at = "in [notify.webhook]";
-            let url = self
-                .required(
-                    w.url.as_ref(),
-                    &w.span,
-                    "url",
-                    at,
-                    "\"{{env.WEBHOOK_URL}}\"",
-                )
-                .cloned();
-            let url = self.template(
-                url.as_ref(),
-                Scope::NoSteps("[notify.webhook]"),
-                "`url` of [notify.webhook]",
-            );
-            let events = self.events(w.events.as_ref(), at);
-            let headers = self.templates(
-                w.headers.as_ref(),
-                Scope::NoSteps("[notify.webhook]"),
-                "`headers` of [notify.webhook]",
-            );
-            Some(WebhookSettings {
-                url: url?,
-                events,
-                headers,
-            })
-        });
-        Notify { slack, webhook }
-    }
-
-    fn report(&mut self, raw: Option<&Sp<RawReport>>) -> ReportSettings {
-        let Some(raw) = raw else {
-            return ReportSettings::default();
-        };
-        let r = &raw.value;
-        let include_logs = match self.choice(
-            r.include_logs.as_ref(),
-            "include_logs",
-            "in [report]",
-            &IncludeLogs::NAMES,
-        ) {
-            Some("all") => IncludeLogs::All,
-            Some("none") => IncludeLogs::None,
-            _ => IncludeLogs::Failures,
-        };
-        ReportSettings {
-            signoff: Self::strings(r.signoff.as_ref()),
-            title: self.template(r.title.as_ref(), Scope::AnyStep, "`title` of [report]"),
-            include_logs,
-        }
     }
 }
 
@@ -694,87 +398,22 @@ pub(crate) fn key_span(text: &str, table: &Span, key: &str) -> Option<Span> {
     None
 }
 
-pub(crate) fn is_playbook_name(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+/// The step ids found in the first pass, by position and by name.
+#[derive(Debug, Default)]
+pub(crate) struct StepIds {
+    pub(crate) by_index: Vec<Option<String>>,
+    pub(crate) by_id: std::collections::HashMap<String, usize>,
 }
 
-pub(crate) fn playbook_name_like(s: &str) -> String {
-    let mut out: String = s
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while out.contains("--") {
-        out = out.replace("--", "-");
+impl StepIds {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_index.iter().flatten().map(String::as_str)
     }
-    let out = out.trim_matches('-').to_owned();
-    if out.is_empty() {
-        "my-playbook".to_owned()
-    } else {
-        out
-    }
-}
-
-pub(crate) fn is_step_id(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-pub(crate) fn is_env_name(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-fn env_name_like(s: &str) -> String {
-    let out: String = s
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
-        format!("_{out}")
-    } else {
-        out
-    }
-}
-
-fn is_var_name(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggests_names() {
-        assert_eq!(playbook_name_like("Postgres_Restore"), "postgres-restore");
-        assert_eq!(env_name_like("database url"), "DATABASE_URL");
-    }
 
     #[test]
     fn finds_keys_in_tables() {

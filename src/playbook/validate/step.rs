@@ -1,7 +1,6 @@
 //! Validation of `[[steps]]`: ids, needs, the one action key, per-action keys, outputs and
-//! expectations. Health checks and probes are `validate_check.rs`'s.
+//! expectations. Health checks and probes are `check.rs`'s.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use indexmap::IndexMap;
@@ -15,21 +14,9 @@ use crate::playbook::model::{
 };
 use crate::playbook::raw::{RawOutput, RawPlaybook, RawStep};
 use crate::playbook::references::Scope;
-use crate::playbook::validate::{Validator, is_playbook_name, is_step_id};
+use crate::playbook::validate::names::{is_playbook_name, is_step_id};
+use crate::playbook::validate::validator::{StepIds, Validator};
 use crate::text::List;
-
-/// The step ids found in the first pass, by position and by name.
-#[derive(Debug, Default)]
-pub(crate) struct StepIds {
-    pub(crate) by_index: Vec<Option<String>>,
-    pub(crate) by_id: HashMap<String, usize>,
-}
-
-impl StepIds {
-    fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_index.iter().flatten().map(String::as_str)
-    }
-}
 
 /// The longest step id: it names the step's log file, also inside a nested playbook's run
 /// (`logs/PARENT.ID.log`), and a file name has at most 255 bytes.
@@ -125,6 +112,60 @@ impl Validator<'_> {
         ids
     }
 
+    /// The step ids of `needs` or `after` (`key`): known, not the step itself, each once, and
+    /// (for `after`) not also in `needs`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the step's context, passed as it is"
+    )]
+    fn step_list(
+        &mut self,
+        raw: Option<&Sp<Vec<Sp<String>>>>,
+        key: &str,
+        id: Option<&String>,
+        ids: &StepIds,
+        at: &str,
+        needs: &[usize],
+        ok: &mut bool,
+    ) -> Vec<usize> {
+        let mut out = Vec::new();
+        for entry in raw.iter().flat_map(|n| &n.value) {
+            if id == Some(&entry.value) {
+                let verb = if key == "needs" {
+                    "needs"
+                } else {
+                    "runs after"
+                };
+                self.error(
+                    entry.span.clone(),
+                    format!("step `{}` {verb} itself", entry.value),
+                    format!("remove it from its own `{key}`"),
+                );
+                *ok = false;
+                continue;
+            }
+            match self.step_ref(ids, entry, &format!("`{key}` {at}")) {
+                Some(n) if out.contains(&n) => {
+                    self.warning(
+                        entry.span.clone(),
+                        format!("`{}` is listed twice in `{key}` {at}", entry.value),
+                        "list each step once",
+                    );
+                }
+                Some(n) if needs.contains(&n) => {
+                    self.warning(
+                        entry.span.clone(),
+                        format!("`{}` is in both `needs` and `after` {at}", entry.value),
+                        "keep it in `needs` if the step must succeed first, in `after` if it only has to end",
+                    );
+                }
+                Some(n) => out.push(n),
+                None => *ok = false,
+            }
+        }
+        out
+    }
+
     /// A reference to a step by id, with "did you mean".
     pub(crate) fn step_ref(
         &mut self,
@@ -174,8 +215,8 @@ impl Validator<'_> {
         if !complete || ids.by_index.iter().any(Option::is_none) {
             return None;
         }
-        let needs: Vec<Vec<usize>> = steps.iter().map(|s| s.needs.clone()).collect();
-        if let Err(cycles) = graph::order(&needs) {
+        let waits: Vec<Vec<usize>> = steps.iter().map(|s| s.waits_for().collect()).collect();
+        if let Err(cycles) = graph::order(&waits) {
             for cycle in cycles {
                 self.cycle(raw_steps, &steps, &cycle);
             }
@@ -192,26 +233,38 @@ impl Validator<'_> {
             .expect("first is in the cycle");
         let rotated: Vec<usize> = cycle[at..].iter().chain(&cycle[..at]).copied().collect();
         let mut words = Vec::new();
+        let mut through_after = false;
         for (k, &s) in rotated.iter().enumerate() {
             let next = rotated[(k + 1) % rotated.len()];
-            words.push(format!("`{}` needs `{}`", steps[s].id, steps[next].id));
+            let verb = if steps[s].needs.contains(&next) {
+                "needs"
+            } else {
+                through_after = true;
+                "runs after"
+            };
+            words.push(format!("`{}` {verb} `{}`", steps[s].id, steps[next].id));
         }
         let next = rotated[1 % rotated.len()];
-        let span = raw_steps[first]
-            .value
-            .needs
-            .as_ref()
-            .and_then(|n| {
+        let raw = &raw_steps[first].value;
+        let span = [raw.needs.as_ref(), raw.after.as_ref()]
+            .into_iter()
+            .flatten()
+            .find_map(|n| {
                 n.value
                     .iter()
                     .find(|x| x.value == steps[next].id)
                     .map(|x| x.span.clone())
             })
             .unwrap_or_else(|| raw_steps[first].span.clone());
+        let keys = if through_after {
+            "`needs` or `after`"
+        } else {
+            "`needs`"
+        };
         self.error(
             span,
             format!("dependency cycle: {}", words.join(", ")),
-            "no step of a cycle could ever start; remove one of these `needs`",
+            format!("no step of a cycle could ever start; remove one of these {keys}"),
         );
     }
 
@@ -239,27 +292,38 @@ impl Validator<'_> {
         };
         let mut ok = true;
 
-        let mut needs = Vec::new();
-        for need in s.needs.iter().flat_map(|n| &n.value) {
-            if id.as_ref() == Some(&need.value) {
-                self.error(
-                    need.span.clone(),
-                    format!("step `{}` needs itself", need.value),
-                    "remove it from its own `needs`",
-                );
-                ok = false;
-                continue;
-            }
-            match self.step_ref(ids, need, &format!("`needs` {at}")) {
-                Some(n) if needs.contains(&n) => {
-                    self.warning(
-                        need.span.clone(),
-                        format!("`{}` is listed twice in `needs` {at}", need.value),
-                        "list each step once",
+        let needs = self.step_list(
+            s.needs.as_ref(),
+            "needs",
+            id.as_ref(),
+            ids,
+            &at,
+            &[],
+            &mut ok,
+        );
+        let after = self.step_list(
+            s.after.as_ref(),
+            "after",
+            id.as_ref(),
+            ids,
+            &at,
+            &needs,
+            &mut ok,
+        );
+        let always = s.always.as_ref().is_some_and(|b| b.value);
+        if always {
+            for (key, span) in [
+                ("confirm", s.confirm.as_ref().map(|c| c.span.clone())),
+                ("manual", s.manual.as_ref().map(|m| m.span.clone())),
+            ] {
+                if let Some(span) = span {
+                    self.error(
+                        span,
+                        format!("`{key}` {at}, but it is an `always` step: cleanup runs also after an interrupt, when nobody may be there to answer"),
+                        format!("remove `{key}`, or remove `always = true` to make it an ordinary step"),
                     );
+                    ok = false;
                 }
-                Some(n) => needs.push(n),
-                None => ok = false,
             }
         }
 
@@ -511,6 +575,8 @@ impl Validator<'_> {
             id: id?,
             title: s.title.as_ref().map(|t| t.value.clone()),
             needs,
+            after,
+            always,
             when,
             action: action?,
             timeout,

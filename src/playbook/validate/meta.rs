@@ -1,0 +1,237 @@
+//! The playbook as a whole: `[playbook]` (identity, objectives, the RTO clock), `[vars]` and
+//! `[report]`, and the assembly of the model from every pass.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use semver::Version;
+use sha2::{Digest, Sha256};
+
+use crate::playbook::decode::Sp;
+use crate::playbook::model::{
+    IncludeLogs, LockPolicy, Meta, Objective, Playbook, ReportSettings, RtoClock, VarValue,
+};
+use crate::playbook::raw::{RawMeta, RawPlaybook, RawReport, RawVar};
+use crate::playbook::references::Scope;
+use crate::playbook::validate::names::{
+    env_name_like, is_env_name, is_playbook_name, is_var_name, playbook_name_like,
+};
+use crate::playbook::validate::validator::{StepIds, Validator, key_span};
+
+impl Validator<'_> {
+    pub(crate) fn playbook(&mut self, raw: &RawPlaybook) -> Option<Playbook> {
+        let file = Arc::clone(self.cx.file());
+        let meta_raw = raw.playbook.as_ref();
+        if meta_raw.is_none() && !self.cx.was_broken(raw.span.start, "playbook") {
+            self.error(
+                0..0,
+                "missing [playbook] table",
+                "start the file with [playbook], its `name` and `version`: [playbook] name = \"my-playbook\" version = \"1.0.0\"",
+            );
+        }
+        let steps = self.steps(raw);
+        let meta = meta_raw.and_then(|m| self.meta(&m.value, &steps));
+        let vars = self.vars(raw.vars.as_ref());
+        let env = self.env_map(raw.env.as_ref(), Scope::NoSteps("[env]"), "[env]");
+        let notify = self.notify(raw.notify.as_ref());
+        let report = self.report(raw.report.as_ref());
+        let checks = self.top_checks(raw.checks.as_ref());
+        let steps = self.finish_steps(raw, &steps, meta.as_ref());
+        let meta = meta?;
+        let mut hasher = Sha256::new();
+        hasher.update(file.text.as_bytes());
+        let sha256 = format!("{:x}", hasher.finalize());
+        Some(Playbook {
+            source: file,
+            sha256,
+            meta,
+            vars,
+            env,
+            notify,
+            report,
+            checks,
+            steps: steps?,
+        })
+    }
+
+    fn meta(&mut self, raw: &RawMeta, steps: &StepIds) -> Option<Meta> {
+        let at = "in [playbook]";
+        let name = self
+            .required(raw.name.as_ref(), &raw.span, "name", at, "\"my-playbook\"")
+            .cloned();
+        let name = name.and_then(|n| self.name(&n));
+        let version = self
+            .required(raw.version.as_ref(), &raw.span, "version", at, "\"1.0.0\"")
+            .cloned();
+        let version = version.and_then(|v| self.version(&v));
+        let environments = raw.environments.as_ref().map(|e| Self::strings(Some(e)));
+        let mut secrets = Vec::new();
+        for s in raw.secrets.iter().flat_map(|s| &s.value) {
+            if is_env_name(&s.value) {
+                secrets.push(s.value.clone());
+            } else {
+                self.error(
+                    s.span.clone(),
+                    format!("invalid secret {:?} in [playbook]: `secrets` lists environment variable names", s.value),
+                    format!("name the variable that holds the secret, e.g. \"{}\"", env_name_like(&s.value)),
+                );
+            }
+        }
+        let rto = self
+            .positive_duration(raw.rto.as_ref(), "rto", at)
+            .map(|d| {
+                Objective::new(
+                    d,
+                    &raw.rto.as_ref().map(|r| r.span.clone()).unwrap_or_default(),
+                )
+            });
+        let rpo = self
+            .positive_duration(raw.rpo.as_ref(), "rpo", at)
+            .map(|d| {
+                Objective::new(
+                    d,
+                    &raw.rpo.as_ref().map(|r| r.span.clone()).unwrap_or_default(),
+                )
+            });
+        let drill_every = self.positive_duration(raw.drill_every.as_ref(), "drill_every", at);
+        let cleanup_timeout = self
+            .positive_duration(raw.cleanup_timeout.as_ref(), "cleanup_timeout", at)
+            .unwrap_or(Meta::DEFAULT_CLEANUP_TIMEOUT);
+        let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
+            Some("wait") => LockPolicy::Wait,
+            Some("skip") => LockPolicy::Skip,
+            _ => LockPolicy::Fail,
+        };
+        let rto_clock = raw.rto_clock.as_ref().and_then(|c| {
+            let c = &c.value;
+            let where_ = "in [playbook.rto_clock]";
+            let start = self
+                .required(c.start.as_ref(), &c.span, "start", where_, "\"first-step\"")
+                .cloned();
+            let stop = self
+                .required(c.stop.as_ref(), &c.span, "stop", where_, "\"last-step\"")
+                .cloned();
+            let start =
+                start.and_then(|s| self.step_ref(steps, &s, "`start` of [playbook.rto_clock]"));
+            let stop =
+                stop.and_then(|s| self.step_ref(steps, &s, "`stop` of [playbook.rto_clock]"));
+            Some(RtoClock {
+                start: start?,
+                stop: stop?,
+            })
+        });
+        let recovery_point = self.template(
+            raw.recovery_point.as_ref(),
+            Scope::AnyStep,
+            "`recovery_point` of [playbook]",
+        );
+        Some(Meta {
+            name: name?,
+            version: version?,
+            title: raw.title.as_ref().map(|t| t.value.clone()),
+            description: raw.description.as_ref().map(|t| t.value.clone()),
+            owner: raw.owner.as_ref().map(|t| t.value.clone()),
+            tags: Self::strings(raw.tags.as_ref()),
+            environments,
+            secrets,
+            rto,
+            rpo,
+            rto_clock,
+            recovery_point,
+            drill_every,
+            lock,
+            cleanup_timeout,
+        })
+    }
+
+    fn name(&mut self, name: &Sp<String>) -> Option<String> {
+        if is_playbook_name(&name.value) {
+            return Some(name.value.clone());
+        }
+        self.error(
+            name.span.clone(),
+            format!("invalid playbook name {:?} in [playbook]", name.value),
+            format!(
+                "names use lowercase letters, digits and `-`, starting with a letter or digit, e.g. \"{}\"",
+                playbook_name_like(&name.value)
+            ),
+        );
+        None
+    }
+
+    fn version(&mut self, version: &Sp<String>) -> Option<Version> {
+        match Version::parse(&version.value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let text = version.value.trim().trim_start_matches(['v', 'V']);
+                let parts: Vec<&str> = text.split('.').collect();
+                let guess = match parts.as_slice() {
+                    [a] => format!("{a}.0.0"),
+                    [a, b] => format!("{a}.{b}.0"),
+                    _ => text.to_owned(),
+                };
+                let help = if Version::parse(&guess).is_ok() {
+                    format!("versions are semver MAJOR.MINOR.PATCH: write \"{guess}\"")
+                } else {
+                    "versions are semver MAJOR.MINOR.PATCH, e.g. \"1.0.0\"".to_owned()
+                };
+                self.error(
+                    version.span.clone(),
+                    format!("invalid version {:?} in [playbook]: {e}", version.value),
+                    help,
+                );
+                None
+            }
+        }
+    }
+
+    fn vars(
+        &mut self,
+        raw: Option<&Sp<IndexMap<String, Sp<RawVar>>>>,
+    ) -> IndexMap<String, VarValue> {
+        let mut out = IndexMap::new();
+        let Some(raw) = raw else { return out };
+        for (name, value) in &raw.value {
+            if !is_var_name(name) {
+                let span = key_span(&self.cx.file().text, &raw.span, name)
+                    .unwrap_or_else(|| value.span.clone());
+                self.error(
+                    span,
+                    format!("invalid var name `{name}` in [vars]"),
+                    "var names use letters, digits, `_` and `-`, starting with a letter or `_`",
+                );
+                continue;
+            }
+            let v = match &value.value {
+                RawVar::String(s) => VarValue::String(s.clone()),
+                RawVar::Integer(n) => VarValue::Integer(*n),
+                RawVar::Float(x) => VarValue::Float(*x),
+                RawVar::Bool(b) => VarValue::Bool(*b),
+            };
+            out.insert(name.clone(), v);
+        }
+        out
+    }
+
+    fn report(&mut self, raw: Option<&Sp<RawReport>>) -> ReportSettings {
+        let Some(raw) = raw else {
+            return ReportSettings::default();
+        };
+        let r = &raw.value;
+        let include_logs = match self.choice(
+            r.include_logs.as_ref(),
+            "include_logs",
+            "in [report]",
+            &IncludeLogs::NAMES,
+        ) {
+            Some("all") => IncludeLogs::All,
+            Some("none") => IncludeLogs::None,
+            _ => IncludeLogs::Failures,
+        };
+        ReportSettings {
+            signoff: Self::strings(r.signoff.as_ref()),
+            title: self.template(r.title.as_ref(), Scope::AnyStep, "`title` of [report]"),
+            include_logs,
+        }
+    }
+}
