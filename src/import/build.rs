@@ -286,7 +286,9 @@ impl Builder {
                 "`curl` of a health URL: a step `check = {{ http = \"{url}\" }}` would poll it until it answers"
             )));
         }
-        let title = title.unwrap_or_else(|| self.title_from(commands[0]));
+        // A script of comments only (`$ # note`) has no first command to name it after.
+        let first = commands.first().copied().unwrap_or(script.trim());
+        let title = title.unwrap_or_else(|| self.title_from(first));
         let mut step = if let Some(run) = template_text(&script) {
             Step::new(title.clone(), Action::Run(run))
         } else {
@@ -582,6 +584,13 @@ mod tests {
             toml.contains("manual = \"Run the commands shown above this step by hand.\""),
             "{toml}"
         );
+    }
+
+    // See: #19 (found by import::fuzz)
+    #[test]
+    fn a_prompted_block_of_comments_only_is_a_step_named_after_its_text() {
+        let toml = draft("```console\n$ # nothing to run\n```\n");
+        assert!(toml.contains("title = \"# nothing to run\""), "{toml}");
     }
 
     #[test]
