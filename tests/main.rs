@@ -11,6 +11,7 @@ mod dr;
 mod evidence;
 mod flow;
 mod history;
+mod import;
 mod notify;
 mod parallel;
 mod plan;

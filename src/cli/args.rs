@@ -45,6 +45,8 @@ pub(crate) enum Command {
     Schedule(crate::cli::schedule::Args),
     /// Write a run's report again from its journal, and print it
     Report(crate::cli::report::Args),
+    /// Turn a Markdown runbook (a wiki page) into a draft playbook to review
+    Import(crate::cli::import::Args),
     /// Print the JSON Schema of the playbook format
     Schema,
     /// Print shell completions

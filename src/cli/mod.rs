@@ -3,6 +3,7 @@
 mod args;
 mod completions;
 mod diff;
+mod import;
 mod io;
 mod list;
 mod load;
