@@ -1,10 +1,9 @@
 //! `runbook list`: every playbook found, with version, rto, title and tags, and the next due
 //! time of those with a `schedule` (a column shown only when one has).
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::cli::io::print_stdout;
+use crate::cli::io::{print_stdout, table};
 use crate::cli::runs::{Policy, utc, warnings_for};
 use crate::error::Error;
 use crate::playbook::duration::format_human;
@@ -76,25 +75,4 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
         print_stdout(&table(&rows))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Left-aligned columns separated by two spaces, the last column unpadded.
-pub(crate) fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == N {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }

@@ -11,8 +11,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::cli::io::print_stdout;
-use crate::cli::list::table;
+use crate::cli::io::{print_stdout, table};
 use crate::error::Error;
 use crate::event::{Mode, RunStatus};
 use crate::playbook::duration::{HumanDuration, format_human};

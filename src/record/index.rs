@@ -13,7 +13,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::history::PastRun;
+use crate::record::past_run::PastRun;
 
 /// The file's name in the runs root.
 pub(crate) const FILE: &str = ".history-index.json";
