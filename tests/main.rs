@@ -12,6 +12,7 @@ mod evidence;
 mod flow;
 mod history;
 mod import;
+mod layering;
 mod notify;
 mod parallel;
 mod plan;
