@@ -27,3 +27,4 @@ mod schedule;
 mod templates;
 mod timeouts;
 mod validate;
+mod vars;
