@@ -13,6 +13,7 @@ mod flow;
 mod history;
 mod import;
 mod layering;
+mod locks;
 mod notify;
 mod parallel;
 mod plan;
