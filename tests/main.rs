@@ -14,6 +14,7 @@ mod history;
 mod import;
 mod layering;
 mod locks;
+mod nested;
 mod notify;
 mod parallel;
 mod plan;

@@ -105,6 +105,53 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The vars step `i` sets and the outputs the file reads of it, against the playbook it runs.
+fn nested_uses(
+    v: &Validated,
+    i: usize,
+    child: &crate::playbook::Playbook,
+    problems: &mut Diagnostics,
+) {
+    use crate::playbook::NestedKind;
+    let p = &v.playbook;
+    let step = &p.steps[i];
+    for u in v.nested.iter().filter(|u| u.step == i) {
+        let (declared, what, fix): (Vec<&str>, &str, String) = match u.kind {
+            NestedKind::Var => (
+                child.vars.keys().map(String::as_str).collect(),
+                "var",
+                format!(
+                    "declare it in [vars] of `{}`, or remove it from `vars`",
+                    child.path().display()
+                ),
+            ),
+            NestedKind::Output => (
+                child.outputs.keys().map(String::as_str).collect(),
+                "output",
+                format!("declare it in [outputs] of `{}`", child.path().display()),
+            ),
+        };
+        if declared.contains(&u.name.as_str()) {
+            continue;
+        }
+        let hint =
+            crate::playbook::diagnostic::did_you_mean_suffix(&u.name, declared.iter().copied());
+        problems.push(
+            Diagnostic::error(
+                &p.source,
+                u.span.clone(),
+                format!(
+                    "nested playbook `{}` of step `{}` has no {what} `{}`{hint}",
+                    child.label(),
+                    step.id,
+                    u.name
+                ),
+            )
+            .with_help(fix),
+        );
+    }
+}
+
 /// Checks that need more than the file: `--var` overrides, nested playbooks, the planned RTO.
 fn check_extra(
     v: &Validated,
@@ -135,17 +182,23 @@ fn check_extra(
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let nested = Library::new(Some(folder), None);
-    for step in &p.steps {
+    for (i, step) in p.steps.iter().enumerate() {
         if let Action::Playbook(r) = &step.action {
             let target = format!("{}@{}", r.name, r.req);
             let found = nested
                 .resolve(&target)
                 .or_else(|_| library.resolve(&target));
-            if let Err(e) = found {
-                problems.push(
+            match found {
+                Err(e) => problems.push(
                     Diagnostic::error(&p.source, r.at.0..r.at.1, format!("nested playbook `{r}` of step `{}` not found: {e}", step.id))
                         .with_help("put the playbook in the same folder as this one, or in --dir / $RUNBOOK_PATH"),
-                );
+                ),
+                Ok(path) => {
+                    // Its own problems are its own file's; here, what this file asks of it.
+                    if let Ok(Ok(child)) = crate::playbook::find::load(&path) {
+                        nested_uses(v, i, &child.playbook, problems);
+                    }
+                }
             }
         }
     }

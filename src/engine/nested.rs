@@ -3,6 +3,7 @@
 //! reported as `step/nested-step`, its secrets masked too. A playbook nesting itself, directly
 //! or not, is refused.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,7 +16,10 @@ use crate::playbook::find;
 use crate::playbook::model::{Playbook, PlaybookRef, Step};
 use crate::text::count;
 
-/// Runs the nested playbook of `step` to its end: `Err` says why it failed.
+/// The nested playbook's `[outputs]`, rendered, or why it failed.
+type Outputs = Result<BTreeMap<String, String>, String>;
+
+/// Runs the nested playbook of `step` to its end: its `[outputs]`, rendered, or why it failed.
 ///
 /// The future is boxed with an explicit `Send`: steps run nested playbooks, which run steps,
 /// and the compiler cannot see through that cycle of opaque types.
@@ -23,7 +27,7 @@ pub(crate) fn run<'a>(
     shared: &'a RunScope,
     step: &'a Step,
     reference: &'a PlaybookRef,
-) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+) -> Pin<Box<dyn Future<Output = Outputs> + Send + 'a>> {
     Box::pin(run_nested(shared, step, reference))
 }
 
@@ -61,12 +65,31 @@ fn resolve(shared: &RunScope, reference: &PlaybookRef) -> Result<Arc<Playbook>, 
     Ok(nested)
 }
 
-async fn run_nested(shared: &RunScope, step: &Step, reference: &PlaybookRef) -> Result<(), String> {
+async fn run_nested(
+    shared: &RunScope,
+    step: &Step,
+    reference: &PlaybookRef,
+) -> Outputs {
     let nested = resolve(shared, reference)?;
     let child = Arc::new(shared.nested(step, &nested)?);
     let (outcome, status) = steps_and_checks(&child, None, Instant::now()).await;
     match status {
-        RunStatus::Ok => Ok(()),
+        RunStatus::Ok => nested
+            .outputs
+            .iter()
+            .map(|(name, template)| {
+                child
+                    .context
+                    .render(template)
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| {
+                        format!(
+                            "output `{name}` of nested playbook `{}`: {e}",
+                            nested.label()
+                        )
+                    })
+            })
+            .collect(),
         RunStatus::Interrupted => Err("interrupted".to_owned()),
         RunStatus::Failed => {
             let failed: Vec<&str> = nested

@@ -89,7 +89,29 @@ impl RunScope {
     /// The scope of `nested`, run by `step` of this scope: its own vars, `[env]` (with the
     /// parent's `RUNBOOK_*`), secrets added to the parent's, events reported as `step/…`.
     pub(crate) fn nested(&self, step: &Step, nested: &Arc<Playbook>) -> Result<Self, String> {
-        let context = Context::new(nested, &nested.vars, &self.info, &self.process_env);
+        let mut vars = nested.vars.clone();
+        for (name, template) in &step.vars {
+            let Some(declared) = nested.vars.get(name) else {
+                return Err(format!(
+                    "nested playbook `{}` has no var `{name}` (set in `vars` of step `{}`)",
+                    nested.label(),
+                    step.id
+                ));
+            };
+            let text = self
+                .context
+                .render(template)
+                .map_err(|e| format!("`vars.{name}` of step `{}`: {e}", step.id))?;
+            let value = declared.parse_like(&text).map_err(|expected| {
+                format!(
+                    "`vars.{name}` of step `{}` is `{text}`, but nested playbook `{}` declares it as {expected}",
+                    step.id,
+                    nested.label()
+                )
+            })?;
+            vars.insert(name.clone(), value);
+        }
+        let context = Context::new(nested, &vars, &self.info, &self.process_env);
         let mut env: Vec<(String, String)> = self
             .env
             .iter()

@@ -517,7 +517,7 @@ async fn once(shared: &RunScope, step: &Step, prepared: &Prepared, n: u32) -> At
             Err(e) => Attempt::not_begun(None, e, Vec::new()),
         },
         Action::Playbook(p) => match crate::engine::nested::run(shared, step, p).await {
-            Ok(()) => Attempt::succeeded(BTreeMap::new()),
+            Ok(outputs) => Attempt::succeeded(outputs),
             Err(e) => Attempt::fail(None, e, Vec::new()),
         },
     }

@@ -18,4 +18,4 @@ mod validate;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use model::Playbook;
 pub use references::{PLAYBOOK_FIELDS, RUN_FIELDS};
-pub use validate::{Validated, validate};
+pub use validate::{NestedKind, NestedUse, Validated, validate};

@@ -29,6 +29,8 @@ pub struct Playbook {
     pub checks: Vec<Check>,
     /// In file order; `needs` are indices into this list.
     pub steps: Vec<Step>,
+    /// `[outputs]`: what a parent running this playbook as a step sees, rendered at the end.
+    pub outputs: IndexMap<String, Template>,
 }
 
 impl Playbook {
@@ -495,6 +497,8 @@ pub struct Step {
     pub after: Vec<usize>,
     /// A cleanup step: runs once its `needs` and `after` ended, whatever happened to the run.
     pub always: bool,
+    /// A `playbook` step's values for the nested playbook's vars, by name.
+    pub vars: IndexMap<String, Template>,
     pub when: Option<Template>,
     pub action: Action,
     /// `None` for actions without a default (manual, sleep, notify, playbook).

@@ -26,6 +26,9 @@ toml_table! {
         notify: RawNotify,
         /// Report settings.
         report: RawReport,
+        /// What the playbook gives a parent that runs it as a step: templates rendered when it
+        /// ends, seen as `steps.ID.outputs.NAME`.
+        outputs: IndexMap<String, Sp<String>>,
         /// Steady-state health checks, run before the steps (assessment) and after (validation).
         checks: Vec<Sp<RawCheck>>,
         /// The procedure; at least one step.
@@ -283,6 +286,8 @@ toml_table! {
         cwd: String,
         /// Values captured from the step's output: `"stdout"`, `{ stdout_regex = '…' }` or `{ json_pointer = "/a" }`.
         outputs: IndexMap<String, Sp<RawOutput>>,
+        /// A `playbook` step's values for the nested playbook's vars (templates).
+        vars: IndexMap<String, Sp<String>>,
         /// What success looks like (default exit code 0).
         expect: RawExpect,
         /// Checks that must pass after the step succeeds.

@@ -65,6 +65,9 @@ struct Checker<'a> {
     index: HashMap<String, usize>,
     /// Declared output names by step position.
     outputs: Vec<IndexSet<String>>,
+    /// By step position: a `playbook` step, whose outputs its nested playbook's `[outputs]`
+    /// declare (checked by `runbook validate`, which finds it, and when it runs).
+    nested: Vec<bool>,
     /// Only when the step graph is valid.
     ancestry: Option<Ancestry>,
     diagnostics: Diagnostics,
@@ -96,6 +99,10 @@ pub(crate) fn check(
             index.entry(id.clone()).or_insert(i);
         }
     }
+    let nested = raw_steps
+        .iter()
+        .map(|s| s.value.playbook.is_some())
+        .collect();
     let outputs = raw_steps
         .iter()
         .map(|s| {
@@ -137,6 +144,7 @@ pub(crate) fn check(
         ids,
         index,
         outputs,
+        nested,
         ancestry,
         diagnostics: Diagnostics::default(),
         suggest: Suggester::default(),
@@ -360,7 +368,9 @@ impl Checker<'_> {
             );
             return;
         }
-        if let (true, Some(name)) = (field == "outputs", path.get(3)) {
+        if let (true, Some(name)) = (field == "outputs", path.get(3))
+            && !self.nested[target]
+        {
             let outputs = &self.outputs[target];
             if !outputs.contains(name) {
                 let mut message =

@@ -70,6 +70,7 @@ impl Validator<'_> {
         let notify = self.notify(raw.notify.as_ref());
         let report = self.report(raw.report.as_ref());
         let checks = self.top_checks(raw.checks.as_ref());
+        let outputs = self.templates(raw.outputs.as_ref(), Scope::AnyStep, "[outputs]");
         let steps = self.finish_steps(raw, &steps, meta.as_ref());
         let mut meta = meta?;
         if let Some(RawEnvironments::Table(table)) = meta_raw
@@ -91,6 +92,7 @@ impl Validator<'_> {
             report,
             checks,
             steps: steps?,
+            outputs,
         })
     }
 

@@ -13,4 +13,4 @@ mod notify;
 mod step;
 mod validator;
 
-pub use validator::{Validated, validate};
+pub use validator::{NestedKind, NestedUse, Validated, validate};

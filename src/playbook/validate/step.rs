@@ -533,6 +533,19 @@ impl Validator<'_> {
         let env = self.env_map(s.env.as_ref(), step_scope, &format!("`env` {at}"));
         let cwd = self.template(s.cwd.as_ref(), step_scope, &what("cwd"));
         let outputs = self.outputs(s.outputs.as_ref(), &at);
+        let vars = self.templates(s.vars.as_ref(), step_scope, &format!("`vars` {at}"));
+        if let Some(v) = s.vars.as_ref()
+            && s.playbook.is_none()
+        {
+            self.error(
+                v.span.clone(),
+                format!(
+                    "`vars` {at}, but only a `playbook` step takes vars (for the playbook it runs)"
+                ),
+                "remove `vars`, or use `env` for a command's environment",
+            );
+            ok = false;
+        }
         let expect = self.expect(s, step_scope, &at);
         let mut verify = Vec::new();
         for (k, check) in s.verify.iter().flat_map(|v| &v.value).enumerate() {
@@ -580,6 +593,7 @@ impl Validator<'_> {
             needs,
             after,
             always,
+            vars,
             when,
             action: action?,
             timeout,

@@ -14,7 +14,7 @@ use crate::playbook::duration::HumanDuration;
 use crate::playbook::model::Playbook;
 use crate::playbook::raw::{DurationStr, RawPlaybook};
 use crate::playbook::references::{Scope, TemplateUse};
-use crate::playbook::template::Template;
+use crate::playbook::template::{Template, Usage};
 use crate::playbook::validate::names::{env_name_like, is_env_name};
 
 /// A valid playbook and the warnings found on the way.
@@ -23,6 +23,26 @@ pub struct Validated {
     /// Shared: the plan, the run and the report read the same model.
     pub playbook: Arc<Playbook>,
     pub warnings: Diagnostics,
+    /// What the file says of its nested playbooks that only they can confirm: the vars its
+    /// `playbook` steps set and the outputs it reads of them.
+    pub nested: Vec<NestedUse>,
+}
+
+/// A var set on, or an output read of, a `playbook` step, and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NestedUse {
+    /// The `playbook` step's index.
+    pub step: usize,
+    pub kind: NestedKind,
+    pub name: String,
+    pub span: std::ops::Range<usize>,
+}
+
+/// What a [`NestedUse`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NestedKind {
+    Var,
+    Output,
 }
 
 /// Reads and validates a playbook's text.
@@ -82,6 +102,7 @@ pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     diagnostics.sort();
     match playbook {
         Some(playbook) if !diagnostics.has_errors() => Ok(Validated {
+            nested: nested_uses(&file.text, &raw, &playbook, &uses),
             playbook: Arc::new(playbook),
             warnings: diagnostics,
         }),
@@ -396,6 +417,56 @@ pub(crate) fn key_span(text: &str, table: &Span, key: &str) -> Option<Span> {
         from = at + key.len();
     }
     None
+}
+
+/// The vars each `playbook` step sets and the outputs the file reads of them.
+fn nested_uses(
+    text: &str,
+    raw: &RawPlaybook,
+    playbook: &Playbook,
+    uses: &[TemplateUse],
+) -> Vec<NestedUse> {
+    let raw_steps = raw
+        .steps
+        .as_ref()
+        .map(|s| s.value.as_slice())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, s) in raw_steps.iter().enumerate() {
+        let Some(vars) = s.value.vars.as_ref().filter(|_| s.value.playbook.is_some()) else {
+            continue;
+        };
+        for (name, value) in &vars.value {
+            out.push(NestedUse {
+                step: i,
+                kind: NestedKind::Var,
+                name: name.clone(),
+                span: key_span(text, &vars.span, name).unwrap_or_else(|| value.span.clone()),
+            });
+        }
+    }
+    for u in uses {
+        for usage in &u.usages {
+            let Usage::Path(p) = usage else { continue };
+            if let [root, id, field, name, ..] = p.as_slice()
+                && root == "steps"
+                && field == "outputs"
+                && let Some(step) = playbook.step_index(id)
+                && matches!(
+                    playbook.steps[step].action,
+                    crate::playbook::model::Action::Playbook(_)
+                )
+            {
+                out.push(NestedUse {
+                    step,
+                    kind: NestedKind::Output,
+                    name: name.clone(),
+                    span: u.span.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The step ids found in the first pass, by position and by name.
