@@ -123,6 +123,7 @@ impl Context {
         let outputs: Map<String, Value> = step
             .outputs
             .keys()
+            .chain(step.inputs.keys())
             .map(|name| {
                 (
                     name.clone(),

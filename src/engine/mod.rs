@@ -35,6 +35,7 @@ mod capture;
 mod check;
 mod context;
 mod group;
+mod inputs;
 mod limits;
 mod log;
 mod nested;
@@ -53,6 +54,7 @@ mod tree;
 
 pub(crate) use approval::Approvals;
 pub(crate) use context::{Context, RunInfo};
+pub(crate) use inputs::GivenInputs;
 pub(crate) use limits::raise_open_files;
 pub(crate) use process::group_alive_since;
 pub(crate) use request::RunRequest;

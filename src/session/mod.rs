@@ -12,6 +12,7 @@ mod secrets;
 mod session;
 mod start;
 
+pub(crate) use crate::engine::GivenInputs;
 pub(crate) use lock::{holder, path as lock_path};
 pub(crate) use resume::{Resume, confirm_reruns, presets, reruns, vars};
 pub(crate) use session::{Request, Session, Start};

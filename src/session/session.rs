@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use crate::engine::Approvals;
 use crate::engine::SignalHandling;
+use crate::engine::{Approvals, GivenInputs};
 use crate::engine::{Context, RunInfo};
 use crate::engine::{RunRequest, execute};
 use crate::error::Error;
@@ -45,6 +45,8 @@ pub(crate) struct Request {
     pub(crate) incident_start: Option<DateTime<Utc>>,
     pub(crate) yes: bool,
     pub(crate) approve: Vec<String>,
+    /// `--input STEP.NAME=VALUE`, checked against the playbook.
+    pub(crate) inputs: GivenInputs,
     pub(crate) max_parallel: Option<usize>,
     /// `--only ID` / `--from ID`, as given.
     pub(crate) selection: Option<String>,
@@ -197,7 +199,7 @@ impl Session {
             env,
             process_env: Arc::new(process_env),
             secrets: Arc::new(secrets),
-            approvals: Approvals::new(req.yes, req.approve.clone(), answerer),
+            approvals: Approvals::new(req.yes, req.approve.clone(), req.inputs.clone(), answerer),
             max_parallel: req.max_parallel,
             dry_run: req.dry_run,
             incident_start: req.incident_start,
@@ -361,7 +363,15 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
     let preapproved = if req.yes {
         notify::Preapproved::All
     } else {
-        // `--approve ID` gives a `confirm`, not a manual step's "done".
+        // `--approve ID` gives a `confirm`, not a manual step's "done"; `--input` gives the
+        // "done" of a manual step whose inputs it answers, all of them.
+        let answered = playbook.steps.iter().filter(|s| {
+            !s.inputs.is_empty()
+                && req
+                    .inputs
+                    .get(&s.id)
+                    .is_some_and(|given| s.inputs.keys().all(|k| given.contains_key(k)))
+        });
         notify::Preapproved::Steps(
             req.approve
                 .iter()
@@ -371,6 +381,7 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
                         .is_some_and(|i| !matches!(playbook.steps[i].action, Action::Manual(_)))
                 })
                 .cloned()
+                .chain(answered.map(|s| s.id.clone()))
                 .collect(),
         )
     };
