@@ -3,6 +3,7 @@
 //! that knows the engine, the record, notifications and the terminal view together.
 
 mod lock;
+mod publish;
 mod resume;
 mod secrets;
 #[expect(

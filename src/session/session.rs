@@ -24,6 +24,7 @@ use crate::record::folder::RunFolder;
 use crate::record::journal::Journal;
 use crate::record::written::WriteError;
 use crate::session::lock::{self, Lock};
+use crate::session::publish::Publishing;
 use crate::session::resume::Resume;
 use crate::session::secrets;
 use crate::session::start::{self, absolute, host};
@@ -195,7 +196,7 @@ impl Session {
         let run = RunRequest {
             plan: Arc::clone(&req.plan),
             info,
-            context,
+            context: Arc::new(context),
             env,
             process_env: Arc::new(process_env),
             secrets: Arc::new(secrets),
@@ -241,6 +242,17 @@ impl Session {
             lock,
         } = self;
         let signals = SignalHandling::listen().map_err(StartError::Signals)?;
+        // What publishing the report needs after the run: its values, its environment, and the
+        // signals that stop it (the next one: the first, or after an interrupt the second).
+        let publishing = Publishing {
+            context: Arc::clone(&run.context),
+            env: run.env.clone(),
+            stops: (
+                signals.cancel.clone(),
+                signals.second.clone(),
+                Arc::clone(&signals.groups),
+            ),
+        };
         // No limit on parallel steps must not mean failing for lack of file descriptors.
         crate::engine::raise_open_files();
         // A dry run sends nothing: it shows and journals each message as previewed;
@@ -256,10 +268,14 @@ impl Session {
         // Written after every run, failed and interrupted ones too. The record must not lie: a
         // run whose journal, logs or report could not be written fails (exit 1), naming the file.
         let report = crate::record::written::write(&folder, &roots);
-        if let Ok(path) = &report
-            && !req.json
-        {
-            eprintln!("report: {}", path.display());
+        if report.is_ok() && !req.json {
+            eprintln!("report: {}", folder.report().display());
+        }
+        // The report is final before it is published; publishing only adds to the journal.
+        if report.is_ok() {
+            publishing
+                .publish(&req, &folder, &run_id, &bus, outcome.status)
+                .await;
         }
         if let Some(fault) = bus.fault() {
             return Err(Error::Write {
