@@ -99,6 +99,9 @@ fn describe(p: &Playbook) -> String {
     if !p.report.signoff.is_empty() {
         field("sign-off", p.report.signoff.join(", "));
     }
+    if let Some(publish) = &p.report.publish {
+        field("publish", publish.to_string());
+    }
     if !p.vars.is_empty() {
         let _ = writeln!(out, "\nvars (override with --var key=value):");
         for (k, v) in &p.vars {
@@ -173,6 +176,9 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
         for (label, value) in &n.fields {
             let _ = writeln!(out, "       field {label}: {value}");
         }
+    }
+    for (name, input) in &s.inputs {
+        let _ = writeln!(out, "       input {name}: {}", input.describe());
     }
     let mut facts = Vec::new();
     if !s.needs.is_empty() {

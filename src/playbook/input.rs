@@ -69,6 +69,32 @@ pub struct Input {
 }
 
 impl Input {
+    /// Its type and constraints in one line, for `show` and `diff`:
+    /// `string, pattern /^INC-[0-9]+$/ (the incident)`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut parts = vec![self.kind.name().to_owned()];
+        if let Some(re) = &self.pattern {
+            parts.push(format!("pattern /{re}/"));
+        }
+        if !self.choices.is_empty() {
+            parts.push(format!("one of {}", self.choices.join(", ")));
+        }
+        if let Some(d) = &self.default {
+            parts.push(format!("default {d}"));
+        }
+        if self.secret {
+            parts.push("secret".to_owned());
+        }
+        let mut line = parts.join(", ");
+        if let Some(d) = &self.description {
+            line.push_str(" (");
+            line.push_str(d);
+            line.push(')');
+        }
+        line
+    }
+
     /// The answer as it is recorded (trimmed), or why it is not valid, in words that follow
     /// "`VALUE` is not valid: ".
     pub fn accept(&self, text: &str) -> Result<String, String> {

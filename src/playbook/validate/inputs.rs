@@ -134,7 +134,7 @@ impl Validator<'_> {
             message,
             format!(
                 "an input's type is one of {} (an RFC 3339 time)",
-                List::ticked(InputKind::NAMES.map(|n| format!("\"{n}\"")))
+                List::ticked(InputKind::NAMES)
             ),
         );
         None
@@ -154,8 +154,13 @@ impl Validator<'_> {
             return false;
         }
         let mut ok = true;
+        // Each choice is checked against the type and pattern, not against the others.
+        let plain = Input {
+            choices: Vec::new(),
+            ..input.clone()
+        };
         for choice in &choices.value {
-            match input.accept(&as_text(&choice.value)) {
+            match plain.accept(&as_text(&choice.value)) {
                 Ok(value) => input.choices.push(value),
                 Err(why) => {
                     self.error(
