@@ -19,7 +19,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// `runbook ARGS` on a pty, typed at as the test goes; what it prints goes to a file, so a
 /// chatty live view never fills a pipe nobody reads.
-struct Terminal {
+pub(crate) struct Terminal {
     child: Child,
     keys: Option<ChildStdin>,
     screen: PathBuf,
@@ -34,7 +34,7 @@ impl Terminal {
         assert!(asked, "the prompt never showed:\n{}", self.screen());
     }
 
-    fn open(dir: &Path, args: &str, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn open(dir: &Path, args: &str, env: &[(&str, &str)]) -> Self {
         let binary = assert_cmd::cargo::cargo_bin("runbook");
         let screen = dir.join("screen.txt");
         let mut cmd = Command::new("script");
@@ -95,7 +95,7 @@ impl Terminal {
     }
 
     /// Types `answers` and closes the keyboard, then waits (bounded) for the end.
-    fn answer(mut self, answers: &str) -> i32 {
+    pub(crate) fn answer(mut self, answers: &str) -> i32 {
         self.type_keys(answers);
         drop(self.keys.take());
         self.wait()
