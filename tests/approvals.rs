@@ -60,19 +60,19 @@ impl Terminal {
         }
     }
 
-    fn type_keys(&mut self, text: &str) {
+    pub(crate) fn type_keys(&mut self, text: &str) {
         let keys = self.keys.as_mut().expect("the keyboard is still there");
         keys.write_all(text.as_bytes()).expect("type");
         keys.flush().expect("flush");
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         std::fs::read_to_string(&self.screen).unwrap_or_default()
     }
 
     /// Waits (bounded) for runbook to end with the keyboard still attached, so that it cannot
     /// end because its input closed; its exit code.
-    fn wait(mut self) -> i32 {
+    pub(crate) fn wait(mut self) -> i32 {
         let mut status = None;
         let ended = wait_until(LIMIT, || {
             status = self.child.try_wait().expect("try_wait");

@@ -282,3 +282,45 @@ run = "echo '{{steps.target-time.outputs.ticket}} x{{steps.target-time.outputs.r
     assert_eq!(given[0]["how"], "prompt");
     assert_eq!(given[1]["value"], "3");
 }
+
+#[test]
+fn a_secret_typed_at_the_terminal_is_not_echoed_and_is_masked() {
+    let body = r#"[[steps]]
+id = "credentials"
+manual = "Fetch the restore password from the vault."
+inputs = { password = { type = "string", secret = true } }
+
+[[steps]]
+id = "restore"
+needs = ["credentials"]
+run = "echo 'using {{steps.credentials.outputs.password}}'; echo -n '{{steps.credentials.outputs.password}}' > ../password.txt"
+"#;
+    let t = Test::new().file("p.toml", &playbook("inputs-terminal-secret", body));
+    let mut term = Terminal::open(t.path(), "run p.toml --out out --verbose", &[]);
+    term.type_keys("done\n");
+    // Typed only once the prompt has turned echo off.
+    let asked = crate::support::wait_until(std::time::Duration::from_secs(60), || {
+        term.screen().contains("secret: not shown]: ")
+    });
+    assert!(asked, "the input was never asked:\n{}", term.screen());
+    term.type_keys("s3cr3t-typed\nbob\n");
+    let code = term.wait();
+    let screen = std::fs::read_to_string(t.path().join("screen.txt")).unwrap_or_default();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("password.txt")).expect("restore ran"),
+        "s3cr3t-typed"
+    );
+    assert!(
+        !screen.contains("s3cr3t-typed"),
+        "echoed or shown:\n{screen}"
+    );
+    assert!(
+        !folder_text(&t.path().join("out")).contains("s3cr3t-typed"),
+        "the secret reached the run folder"
+    );
+    let journal = journal(&t.path().join("out"));
+    let given = events(&journal, "input_given");
+    assert_eq!(given[0]["value"], "***");
+    assert_eq!(given[0]["by"], "bob");
+}
