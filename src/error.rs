@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::import::ImportError;
 use crate::playbook::Diagnostics;
 use crate::playbook::find::FindError;
 
@@ -13,6 +14,9 @@ pub enum Error {
     Invalid(Diagnostics),
     #[error(transparent)]
     Find(#[from] FindError),
+    /// `runbook import` cannot read the page or write the draft where it was asked to.
+    #[error(transparent)]
+    Import(#[from] ImportError),
     /// A command-line mistake that clap cannot see (e.g. an undeclared `--var`).
     #[error("{0}")]
     Usage(String),
@@ -53,7 +57,7 @@ impl Error {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Invalid(_) | Self::Find(_) | Self::Usage(_) => 2,
+            Self::Invalid(_) | Self::Find(_) | Self::Import(_) | Self::Usage(_) => 2,
             Self::Refused(_) => 3,
             Self::Write { .. } | Self::Run(_) | Self::RunFailed | Self::Runtime(_) => 1,
             Self::Interrupted => 130,

@@ -13,6 +13,11 @@ pub(crate) fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// A rate from 0 to 1 as a percentage with one decimal: `0.95` is "95.0%".
+pub(crate) fn percent(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
 fn plural(noun: &str) -> String {
     if noun.ends_with('s') || noun.ends_with("sh") || noun.ends_with("ch") {
         format!("{noun}es")

@@ -42,6 +42,16 @@ pub(crate) fn spawn_with_env(
     cmd.spawn().expect("runbook starts")
 }
 
+/// The run folders (those with a journal) under a runs root, sorted; none when it is missing.
+pub(crate) fn run_folders(root: &Path) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    folders.retain(|p| p.join("journal.jsonl").is_file());
+    folders.sort();
+    folders
+}
+
 /// How many lines a file has; 0 when it does not exist.
 pub(crate) fn count_lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())

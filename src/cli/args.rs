@@ -27,7 +27,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Check playbooks and report every problem at once
     Validate(crate::cli::validate::Args),
-    /// List the playbooks found: name, version, title, rto, tags
+    /// List the playbooks found: name, version, title, rto, tags, next due time
     List(crate::cli::list::Args),
     /// Show a playbook: steps, checks, vars, secrets (names only), objectives
     Show(crate::cli::show::Args),
@@ -39,10 +39,14 @@ pub(crate) enum Command {
     Diff(crate::cli::diff::Args),
     /// Continue an interrupted or crashed run from its journal
     Resume(crate::cli::resume::Args),
-    /// Past runs, newest first: id, playbook@version, mode, status, RTO achieved
+    /// Past runs, newest first: id, playbook@version, mode, status, RTO achieved; a summary per playbook
     Runs(crate::cli::runs::Args),
+    /// Print scheduled playbooks for cron, systemd or Kubernetes, as routine runs
+    Schedule(crate::cli::schedule::Args),
     /// Write a run's report again from its journal, and print it
     Report(crate::cli::report::Args),
+    /// Turn a Markdown runbook (a wiki page) into a draft playbook to review
+    Import(crate::cli::import::Args),
     /// Print the JSON Schema of the playbook format
     Schema,
     /// Print shell completions

@@ -1,5 +1,7 @@
-//! What every command prints besides its errors: its result on stdout, warnings on stderr.
+//! What every command prints besides its errors: its result on stdout (tables too), warnings on
+//! stderr.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::error::Error;
@@ -22,4 +24,25 @@ pub(crate) fn print_warnings(warnings: &crate::playbook::Diagnostics) {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "{warnings}");
     }
+}
+
+/// Left-aligned columns separated by two spaces, the last column unpadded.
+pub(crate) fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == N {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }

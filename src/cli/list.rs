@@ -1,9 +1,10 @@
-//! `runbook list`: every playbook found, with version, rto, title and tags.
+//! `runbook list`: every playbook found, with version, rto, title and tags, and the next due
+//! time of those with a `schedule` (a column shown only when one has).
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::cli::io::print_stdout;
+use crate::cli::io::{print_stdout, table};
+use crate::cli::runs::{Policy, utc, warnings_for};
 use crate::error::Error;
 use crate::playbook::duration::format_human;
 use crate::playbook::find::{self, Library};
@@ -15,17 +16,18 @@ pub(crate) struct Args {}
 pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
     let entries = library.entries()?;
     let mut rows = vec![["NAME", "VERSION", "RTO", "TITLE", "TAGS"].map(str::to_owned)];
+    let now = chrono::Utc::now();
+    // By row: the next due time (the header's is the column's title).
+    let mut next = vec!["NEXT DUE".to_owned()];
     let mut invalid = Vec::new();
-    // `drill_every` of each name found first, from the same validation (not a second one).
-    let mut policies = Vec::new();
+    // The policy of each name found first, from the same validation (not a second one).
+    let mut policies: Vec<Policy> = Vec::new();
     for entry in &entries {
         match find::load(&entry.path)? {
             Ok(v) => {
                 let m = &v.playbook.meta;
-                if let Some(every) = m.drill_every
-                    && !policies.iter().any(|(n, _)| n == &m.name)
-                {
-                    policies.push((m.name.clone(), every));
+                if !policies.iter().any(|p| p.name == m.name) {
+                    policies.extend(Policy::of(m));
                 }
                 rows.push([
                     m.name.clone(),
@@ -35,6 +37,10 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
                     m.display_title().to_owned(),
                     m.tags.join(", "),
                 ]);
+                next.push(m.schedule.as_ref().map_or_else(
+                    || "-".to_owned(),
+                    |s| s.next_after(now).map_or_else(|| "-".to_owned(), utc),
+                ));
             }
             Err(d) => invalid.push((entry.path.clone(), d.errors())),
         }
@@ -48,7 +54,7 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
         );
     }
     let (runs, _) = crate::record::history::scan(&crate::session::runs_roots(library));
-    for line in crate::cli::runs::drill_warnings(&policies, &runs) {
+    for line in warnings_for(&policies, &runs, now) {
         eprintln!("{line}");
     }
     if rows.len() == 1 {
@@ -56,27 +62,17 @@ pub(crate) fn run(_: &Args, library: &Library) -> Result<ExitCode, Error> {
         eprintln!("no playbooks found in {searched}");
         return Ok(ExitCode::SUCCESS);
     }
-    print_stdout(&table(&rows))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Left-aligned columns separated by two spaces, the last column unpadded.
-pub(crate) fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == N {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
+    if next.iter().skip(1).all(|n| n == "-") {
+        print_stdout(&table(&rows))?;
+    } else {
+        let rows: Vec<[String; 6]> = rows
+            .into_iter()
+            .zip(next)
+            .map(|([name, version, rto, title, tags], next)| {
+                [name, version, rto, next, title, tags]
+            })
+            .collect();
+        print_stdout(&table(&rows))?;
     }
-    out
+    Ok(ExitCode::SUCCESS)
 }

@@ -25,7 +25,9 @@ pub(crate) fn main() -> ExitCode {
         Command::Diff(args) => crate::cli::diff::run(&args, &library),
         Command::Resume(args) => crate::cli::resume::run(&args, &library),
         Command::Runs(args) => crate::cli::runs::run(&args, &library),
+        Command::Schedule(args) => crate::cli::schedule::run(&args, &library),
         Command::Report(args) => crate::cli::report::run(&args, &library),
+        Command::Import(args) => crate::cli::import::run(&args),
         Command::Schema => crate::cli::schema::run(),
         Command::Completions(args) => crate::cli::completions::run(&args, Cli::command()),
     };

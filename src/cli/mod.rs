@@ -3,6 +3,7 @@
 mod args;
 mod completions;
 mod diff;
+mod import;
 mod io;
 mod list;
 mod load;
@@ -12,6 +13,7 @@ mod report;
 mod resume;
 mod run;
 mod runs;
+mod schedule;
 mod schema;
 mod show;
 mod step_flags;

@@ -13,9 +13,8 @@ pub(crate) struct Args {
     /// Playbook name, name@semver-requirement, or file
     #[arg(value_name = "NAME|FILE")]
     playbook: String,
-    /// Override a declared var
-    #[arg(long = "var", value_name = "KEY=VALUE")]
-    vars: Vec<String>,
+    #[command(flatten)]
+    vars: crate::cli::vars::VarArgs,
     /// Target environment (steps limited to other environments are skipped)
     #[arg(long)]
     env: Option<String>,
@@ -31,8 +30,8 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let validated = load(library, &args.playbook)?;
     let playbook = &validated.playbook;
-    crate::cli::vars::apply(playbook, &args.vars)?;
     check_env(playbook, args.env.as_deref()).map_err(Error::Usage)?;
+    crate::cli::vars::apply(playbook, args.env.as_deref(), &args.vars)?;
     let limit = (args.max_parallel.map(|n| n as usize)).or(playbook.meta.max_parallel);
     let plan = Plan::limited(playbook, args.env.as_deref(), limit);
     if let Some(warning) = plan.rto_warning() {

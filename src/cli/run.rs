@@ -22,9 +22,8 @@ pub(crate) struct Args {
     /// Playbook name, name@semver-requirement, or file
     #[arg(value_name = "NAME|FILE")]
     playbook: String,
-    /// Override a declared var
-    #[arg(long = "var", value_name = "KEY=VALUE")]
-    vars: Vec<String>,
+    #[command(flatten)]
+    vars: crate::cli::vars::VarArgs,
     /// Target environment, checked against the playbook's `environments`
     #[arg(long)]
     env: Option<String>,
@@ -80,6 +79,7 @@ pub(crate) struct Args {
 enum RunMode {
     Incident,
     Drill,
+    Routine,
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -91,10 +91,10 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let validated = load(library, &args.playbook)?;
     let playbook = validated.playbook;
-    let vars = crate::cli::vars::apply(&playbook, &args.vars)?;
     if let Err(refusal) = check_env(&playbook, args.env.as_deref()) {
         return Err(Error::Refused(refusal));
     }
+    let vars = crate::cli::vars::apply(&playbook, args.env.as_deref(), &args.vars)?;
     let selection =
         (args.only.as_deref().map(Selection::Only)).or(args.from.as_deref().map(Selection::From));
     let plan = Plan::new(&playbook, args.env.as_deref())
@@ -113,6 +113,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         mode: match args.mode {
             RunMode::Incident => Mode::Incident,
             RunMode::Drill => Mode::Drill,
+            RunMode::Routine => Mode::Routine,
         },
         dry_run: args.dry_run,
         commander,

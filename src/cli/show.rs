@@ -73,6 +73,9 @@ fn describe(p: &Playbook) -> String {
     if let Some(d) = m.drill_every {
         field("drill every", format_human(d.as_millis()));
     }
+    if let Some(s) = &m.schedule {
+        field("schedule", format!("{s} (UTC)"));
+    }
     field("lock", format!("{:?}", m.lock).to_lowercase());
     if !m.secrets.is_empty() {
         field(
@@ -80,21 +83,8 @@ fn describe(p: &Playbook) -> String {
             format!("{} (values are masked)", m.secrets.join(", ")),
         );
     }
-    let mut notify = Vec::new();
-    if let Some(s) = &p.notify.slack {
-        notify.push(format!(
-            "slack{} ({})",
-            s.channel
-                .as_ref()
-                .map_or_else(String::new, |c| format!(" {c}")),
-            s.events.join(", ")
-        ));
-    }
-    if let Some(w) = &p.notify.webhook {
-        notify.push(format!("webhook ({})", w.events.join(", ")));
-    }
-    if !notify.is_empty() {
-        field("notify", notify.join("; "));
+    if let Some(channels) = channels(p) {
+        field("notify", channels);
     }
     if !p.report.signoff.is_empty() {
         field("sign-off", p.report.signoff.join(", "));
@@ -127,6 +117,24 @@ fn describe(p: &Playbook) -> String {
     out
 }
 
+/// The notification channels and their events: `slack #ops (started, finished); webhook (…)`.
+fn channels(p: &Playbook) -> Option<String> {
+    let mut notify = Vec::new();
+    if let Some(s) = &p.notify.slack {
+        notify.push(format!(
+            "slack{} ({})",
+            s.channel
+                .as_ref()
+                .map_or_else(String::new, |c| format!(" {c}")),
+            s.events.join(", ")
+        ));
+    }
+    if let Some(w) = &p.notify.webhook {
+        notify.push(format!("webhook ({})", w.events.join(", ")));
+    }
+    (!notify.is_empty()).then(|| notify.join("; "))
+}
+
 fn check_line(c: &Check) -> String {
     let extra = match &c.probe {
         Probe::Http(h) => h
@@ -142,6 +150,12 @@ fn check_line(c: &Check) -> String {
             }
             e
         }
+        Probe::History(h) => format!(
+            " since {}, min_success_rate {}, min_runs {}",
+            format_human(h.since.as_millis()),
+            crate::text::percent(h.min_success_rate),
+            h.min_runs
+        ),
         Probe::Tcp(_) | Probe::Command(_) => String::new(),
     };
     format!(

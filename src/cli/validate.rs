@@ -118,7 +118,11 @@ fn check_extra(
     if let Some(w) = Plan::new(p, None).rto_warning() {
         warnings.push(w);
     }
-    if let Err(e) = crate::cli::vars::apply(p, vars) {
+    let overrides = crate::cli::vars::VarArgs {
+        vars: vars.to_vec(),
+        files: Vec::new(),
+    };
+    if let Err(e) = crate::cli::vars::apply(p, None, &overrides) {
         let span = p.source.text.find("[vars]").map_or(0..0, |i| i..i + 6);
         problems.push(
             Diagnostic::error(&p.source, span, e.to_string())

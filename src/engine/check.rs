@@ -25,10 +25,7 @@ pub(crate) async fn run(
     bus: &Bus,
 ) -> CheckOutcome {
     let started = Instant::now();
-    let target = env
-        .context
-        .render(probe_target(check))
-        .unwrap_or_else(|_| check.probe.target().to_owned());
+    let target = probe::target(&check.probe, env.context);
     bus.emit(Event::CheckStarted {
         check: check.id.clone(),
         step: step.map(str::to_owned),
@@ -56,6 +53,7 @@ pub(crate) async fn run(
             passed: result.passed,
             detail: result.detail.clone(),
             duration_ms: millis(attempt_started.elapsed()),
+            history: result.history,
         });
         if result.passed {
             first_pass = Some(millis(started.elapsed()));
@@ -85,15 +83,5 @@ pub(crate) async fn run(
         passed,
         attempts,
         detail,
-    }
-}
-
-fn probe_target(check: &Check) -> &crate::playbook::template::Template {
-    use crate::playbook::model::Probe;
-    match &check.probe {
-        Probe::Http(h) => &h.url,
-        Probe::Tcp(t) => t,
-        Probe::Command(c) => &c.command,
-        Probe::File(f) => &f.glob,
     }
 }

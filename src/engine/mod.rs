@@ -57,6 +57,7 @@ pub(crate) use approval::Approvals;
 pub(crate) use context::{Context, RunInfo};
 pub(crate) use inputs::GivenInputs;
 pub(crate) use limits::raise_open_files;
+pub(crate) use probe::History;
 pub(crate) use process::{Registry, group_alive_since};
 pub(crate) use publish::publish;
 pub(crate) use request::RunRequest;

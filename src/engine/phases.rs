@@ -51,6 +51,7 @@ async fn checks(scope: &Arc<RunScope>, phase: CheckPhase) -> bool {
                 env: &scope.env,
                 cancel: &scope.cancel,
                 groups: &scope.groups,
+                history: &scope.history,
             };
             check::run(check, phase, None, &env, &scope.bus)
                 .await

@@ -1,8 +1,10 @@
-//! One attempt of a health-check probe: `http`, `tcp`, `command` or `file`. Polling, events and
-//! timeouts around it are `check.rs`'s.
+//! One attempt of a health-check probe: `http`, `tcp`, `command`, `file` or `history`. Polling,
+//! events and timeouts around it are `check.rs`'s. The past runs a `history` probe reads come
+//! through [`History`], which the session implements over the runs root: the engine reads no
+//! run folder itself.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -10,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::capture::Capture;
 use crate::engine::context::Context;
 use crate::engine::process::{self, CommandSpec, Exit};
+use crate::event::HistoryFigures;
 use crate::playbook::duration::format_human;
-use crate::playbook::model::{CommandProbe, FileProbe, HttpBody, HttpProbe, Probe};
+use crate::playbook::model::{CommandProbe, FileProbe, HistoryProbe, HttpBody, HttpProbe, Probe};
 use crate::playbook::template::Template;
 
 /// What a probe needs from the run.
@@ -22,6 +25,13 @@ pub(crate) struct ProbeEnv<'a> {
     pub(crate) env: &'a [(String, String)],
     pub(crate) cancel: &'a CancellationToken,
     pub(crate) groups: &'a crate::engine::process::Registry,
+    pub(crate) history: &'a Arc<dyn History>,
+}
+
+/// The past runs of a playbook, as a `history` probe sees them.
+pub(crate) trait History: Send + Sync {
+    /// The ended real runs of `playbook` that started within `since` before now.
+    fn figures(&self, playbook: &str, since: Duration) -> Result<HistoryFigures, String>;
 }
 
 /// The run's HTTP clients: one that checks certificates, one that does not (`insecure_tls`).
@@ -54,11 +64,13 @@ impl HttpClients {
 }
 
 /// One attempt's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Attempt {
     pub(crate) passed: bool,
     /// What was seen, in words: `HTTP 503 (expected 2xx)`, `connection refused`, `exit code 1`.
     pub(crate) detail: String,
+    /// What a `history` probe counted.
+    pub(crate) history: Option<HistoryFigures>,
 }
 
 impl Attempt {
@@ -66,6 +78,7 @@ impl Attempt {
         Self {
             passed: true,
             detail: detail.into(),
+            history: None,
         }
     }
 
@@ -73,8 +86,17 @@ impl Attempt {
         Self {
             passed: false,
             detail: detail.into(),
+            history: None,
         }
     }
+}
+
+/// The probe's target with its template rendered; as written when it has none or it fails.
+pub(crate) fn target(probe: &Probe, context: &Context) -> String {
+    probe
+        .target_template()
+        .and_then(|t| context.render(t).ok())
+        .unwrap_or_else(|| probe.target().to_owned())
 }
 
 fn render(env: &ProbeEnv<'_>, t: &Template, what: &str) -> Result<String, Attempt> {
@@ -90,6 +112,7 @@ pub(crate) async fn attempt(probe: &Probe, env: &ProbeEnv<'_>, limit: Duration) 
         Probe::Tcp(t) => tcp(t, env, limit).await,
         Probe::Command(c) => command(c, env, limit).await,
         Probe::File(f) => file(f, env),
+        Probe::History(h) => history(h, env, limit).await,
     };
     result.unwrap_or_else(|failed| failed)
 }
@@ -330,4 +353,60 @@ fn file(f: &FileProbe, env: &ProbeEnv<'_>) -> Result<Attempt, Attempt> {
         meta.len(),
         format_human(age_ms)
     )))
+}
+
+/// Passes when the playbook's runs in the window are enough and succeeded often enough. The
+/// run folders are read on a blocking thread, within the attempt's limit.
+async fn history(
+    h: &HistoryProbe,
+    env: &ProbeEnv<'_>,
+    limit: Duration,
+) -> Result<Attempt, Attempt> {
+    let source = Arc::clone(env.history);
+    let (playbook, since) = (h.playbook.clone(), h.since.get());
+    let lookup = tokio::task::spawn_blocking(move || source.figures(&playbook, since));
+    let answer = tokio::select! {
+        r = tokio::time::timeout(limit, lookup) => r,
+        () = env.cancel.cancelled() => return Err(Attempt::fail("cancelled")),
+    };
+    let figures = match answer {
+        Ok(Ok(Ok(f))) => f,
+        Ok(Ok(Err(e))) => {
+            return Err(Attempt::fail(format!(
+                "cannot read the runs of `{}`: {e}",
+                h.playbook
+            )));
+        }
+        Ok(Err(e)) => return Err(Attempt::fail(format!("reading past runs stopped: {e}"))),
+        Err(_) => {
+            return Err(Attempt::fail(format!(
+                "past runs not read within {}",
+                format_human(crate::event::millis(limit))
+            )));
+        }
+    };
+    let window = format_human(h.since.as_millis());
+    let seen = format!(
+        "{} of `{}` in {window}, {} ok, success {}",
+        crate::text::count(figures.runs, "run"),
+        h.playbook,
+        figures.ok,
+        crate::text::percent(figures.success_rate)
+    );
+    let short = if figures.runs < h.min_runs as usize {
+        Some(format!("min_runs {}", h.min_runs))
+    } else if figures.success_rate < h.min_success_rate {
+        Some(format!(
+            "min_success_rate {}",
+            crate::text::percent(h.min_success_rate)
+        ))
+    } else {
+        None
+    };
+    let mut attempt = match short {
+        None => Attempt::pass(seen),
+        Some(rule) => Attempt::fail(format!("{seen} (below {rule})")),
+    };
+    attempt.history = Some(figures);
+    Ok(attempt)
 }

@@ -35,4 +35,6 @@ pub(crate) struct RunRequest {
     pub(crate) clock: Clock,
     /// Where nested playbooks are looked up after their parent's folder.
     pub(crate) library: Library,
+    /// Past runs, for `history` probes.
+    pub(crate) history: Arc<dyn crate::engine::probe::History>,
 }

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::approval::Approvals;
 use crate::engine::context::{Context, RunInfo};
-use crate::engine::probe::HttpClients;
+use crate::engine::probe::{History, HttpClients};
 use crate::engine::process::Registry;
 use crate::engine::request::RunRequest;
 use crate::engine::signal::SignalHandling;
@@ -54,6 +54,8 @@ pub(crate) struct RunScope {
     pub(crate) log_prefix: String,
     /// Every secret value known so far (for a nested playbook's masker, a superset).
     pub(crate) secrets: Arc<Vec<String>>,
+    /// Past runs, for `history` probes.
+    pub(crate) history: Arc<dyn History>,
 }
 
 impl RunScope {
@@ -80,6 +82,7 @@ impl RunScope {
             library: req.library,
             log_prefix: String::new(),
             secrets: req.secrets,
+            history: req.history,
         }
     }
 
@@ -129,6 +132,7 @@ impl RunScope {
             stack,
             log_prefix: format!("{}{}.", self.log_prefix, step.id),
             secrets: Arc::new(secrets),
+            history: Arc::clone(&self.history),
         })
     }
 

@@ -248,10 +248,7 @@ fn describe(shared: &RunScope, step: &Step) -> Result<String, String> {
         Action::Check(c) => format!(
             "{} check {}",
             c.probe.kind(),
-            shared
-                .context
-                .render(probe_target(&c.probe))
-                .unwrap_or_else(|_| c.probe.target().to_owned())
+            crate::engine::probe::target(&c.probe, &shared.context)
         ),
         Action::Manual(t) => render(shared, t, "manual")?,
         Action::Sleep(d) => format!("sleep {d}"),
@@ -289,16 +286,6 @@ fn request_body(shared: &RunScope, step: &Step) -> Result<Option<String>, String
         ),
         None => None,
     })
-}
-
-fn probe_target(p: &crate::playbook::model::Probe) -> &Template {
-    use crate::playbook::model::Probe;
-    match p {
-        Probe::Http(h) => &h.url,
-        Probe::Tcp(t) => t,
-        Probe::Command(c) => &c.command,
-        Probe::File(f) => &f.glob,
-    }
 }
 
 /// Why an approval did not let the step go on.
@@ -589,6 +576,7 @@ fn probe_env<'a>(shared: &'a RunScope, prepared: &'a Prepared) -> ProbeEnv<'a> {
         env: &prepared.env,
         cancel: &shared.cancel,
         groups: &shared.groups,
+        history: &shared.history,
     }
 }
 

@@ -86,12 +86,26 @@ impl RunStatus {
     }
 }
 
+/// What a `history` probe found: the ended real runs of a playbook within its window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct HistoryFigures {
+    pub(crate) runs: usize,
+    pub(crate) ok: usize,
+    /// `ok / runs`, from 0 to 1 (0 without a run).
+    pub(crate) success_rate: f64,
+}
+
 /// Why the run exists: an outage or practice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Mode {
+    /// A recovery from a real outage
     Incident,
+    /// Practice
     Drill,
+    /// A scheduled operation, such as a backup or a health check
+    Routine,
+    /// A dry run: only `read_only` steps ran
     DryRun,
 }
 
@@ -101,6 +115,7 @@ impl Mode {
         match self {
             Self::Incident => "incident",
             Self::Drill => "drill",
+            Self::Routine => "routine",
             Self::DryRun => "dry-run",
         }
     }
@@ -169,6 +184,9 @@ pub(crate) enum Event {
         passed: bool,
         detail: String,
         duration_ms: u64,
+        /// A `history` probe's figures.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        history: Option<HistoryFigures>,
     },
     CheckFinished {
         check: String,

@@ -13,7 +13,9 @@ mod masked_span;
 mod time;
 
 pub(crate) use bus::{Bus, Sink, TAIL_LINES, WriteFault};
-pub(crate) use event::{ApprovalHow, CheckPhase, Event, Exit, Mode, Record, RunStatus, StepStatus};
+pub(crate) use event::{
+    ApprovalHow, CheckPhase, Event, Exit, HistoryFigures, Mode, Record, RunStatus, StepStatus,
+};
 pub(crate) use mask::{MASK, Masker, RedactError, StreamMasker, secrets_in};
 pub(crate) use masked_span::{MaskedSpan, SecretAt, unmask};
 pub(crate) use time::{Clock, millis};

@@ -99,6 +99,7 @@ impl Footer {
         match self.mode {
             Mode::Drill => "[DRILL]",
             Mode::Incident => "[INCIDENT]",
+            Mode::Routine => "[ROUTINE]",
             Mode::DryRun => "[DRY RUN]",
         }
     }

@@ -318,6 +318,7 @@ fn mode_words(mode: Mode) -> &'static str {
     match mode {
         Mode::Drill => "a drill: practice, not an incident",
         Mode::Incident => "an incident response",
+        Mode::Routine => "a routine run: a scheduled operation",
         Mode::DryRun => "a dry run",
     }
 }

@@ -27,7 +27,7 @@ pub struct PlaybookDiff {
     pub warnings: Vec<Warning>,
     /// `name`, `title`, `description`, `owner`, `tags`.
     pub playbook: Vec<FieldChange>,
-    /// `rto`, `rpo`, `rto_clock`, `recovery_point`, `drill_every`, `environments`, `secrets`, `lock`.
+    /// `rto`, `rpo`, `rto_clock`, `recovery_point`, `drill_every`, `schedule`, `environments`, `secrets`, `lock`.
     pub objectives: Vec<FieldChange>,
     pub planned_rto: PlannedRto,
     pub steps: Changes<StepEntry>,
@@ -538,6 +538,7 @@ fn objective_fields(p: &Playbook) -> Fields {
     );
     f.opt("recovery_point", m.recovery_point.as_ref());
     f.opt("drill_every", m.drill_every.as_ref());
+    f.opt("schedule", m.schedule.as_ref());
     f.text(
         "environments",
         &m.environments
@@ -636,6 +637,11 @@ fn probe_fields(f: &mut Fields, probe: &Probe, prefix: &str) {
         Probe::File(p) => {
             f.opt(name("max_age"), p.max_age.as_ref());
             f.opt(name("min_size"), p.min_size.as_ref());
+        }
+        Probe::History(h) => {
+            f.text(name("since"), &h.since);
+            f.text(name("min_success_rate"), &h.min_success_rate);
+            f.text(name("min_runs"), &h.min_runs);
         }
     }
 }

@@ -256,36 +256,59 @@ pub fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, FindError> {
 /// a FIFO, a device, a socket or a folder, and a file of more than 16 MiB. Text that is not
 /// UTF-8 is a diagnostic at the first bad byte.
 pub fn read(path: &Path) -> Result<Arc<SourceFile>, FindError> {
+    let bytes = read_regular(path, MAX_PLAYBOOK_BYTES).map_err(|refusal| match refusal {
+        Refusal::Io(source) => FindError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        Refusal::NotAFile(what) => FindError::NotAFile {
+            path: path.to_path_buf(),
+            what,
+        },
+        Refusal::TooLarge(size) => FindError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        },
+    })?;
+    from_bytes(path, bytes).map_err(FindError::NotText)
+}
+
+/// Why [`read_regular`] read nothing.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    Io(std::io::Error),
+    /// What the path is instead of a regular file: "a folder", "a FIFO (named pipe)", …
+    NotAFile(&'static str),
+    /// The file's size in bytes.
+    TooLarge(u64),
+}
+
+/// The bytes of a regular file of at most `limit` bytes; a FIFO, a device, a socket or a
+/// folder is refused before it is opened (opening a FIFO waits for a writer), and a file that
+/// grows while it is read stops at one byte past the limit. Playbooks and `import`'s pages.
+pub(crate) fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Refusal> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
 
-    let failed = |source| FindError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
     // Look before opening: opening a FIFO waits for a writer.
-    check_kind(path, &std::fs::metadata(path).map_err(failed)?)?;
+    check_kind(&std::fs::metadata(path).map_err(Refusal::Io)?, limit)?;
     // Non-blocking, in case the path was swapped for a FIFO in between; no effect on a file.
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
         .open(path)
-        .map_err(failed)?;
-    let meta = file.metadata().map_err(failed)?;
-    check_kind(path, &meta)?;
-    // A file that grows while it is read stops at one byte past the limit.
+        .map_err(Refusal::Io)?;
+    let meta = file.metadata().map_err(Refusal::Io)?;
+    check_kind(&meta, limit)?;
     let mut bytes = Vec::new();
-    file.take(MAX_PLAYBOOK_BYTES + 1)
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(failed)?;
+        .map_err(Refusal::Io)?;
     let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-    if size > MAX_PLAYBOOK_BYTES {
-        return Err(FindError::TooLarge {
-            path: path.to_path_buf(),
-            size: meta.len().max(size),
-        });
+    if size > limit {
+        return Err(Refusal::TooLarge(meta.len().max(size)));
     }
-    from_bytes(path, bytes).map_err(FindError::NotText)
+    Ok(bytes)
 }
 
 /// A playbook's bytes as text: what [`read`] does once it has the bytes.
@@ -296,17 +319,14 @@ pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Arc<SourceFile>, Box<Di
     }
 }
 
-/// Refuses what is not a regular file of at most [`MAX_PLAYBOOK_BYTES`].
-fn check_kind(path: &Path, meta: &std::fs::Metadata) -> Result<(), FindError> {
+/// Refuses what is not a regular file of at most `limit` bytes.
+fn check_kind(meta: &std::fs::Metadata, limit: u64) -> Result<(), Refusal> {
     use std::os::unix::fs::FileTypeExt as _;
 
     let kind = meta.file_type();
     let what = if kind.is_file() {
-        if meta.len() > MAX_PLAYBOOK_BYTES {
-            return Err(FindError::TooLarge {
-                path: path.to_path_buf(),
-                size: meta.len(),
-            });
+        if meta.len() > limit {
+            return Err(Refusal::TooLarge(meta.len()));
         }
         return Ok(());
     } else if kind.is_dir() {
@@ -322,10 +342,7 @@ fn check_kind(path: &Path, meta: &std::fs::Metadata) -> Result<(), FindError> {
     } else {
         "not a file"
     };
-    Err(FindError::NotAFile {
-        path: path.to_path_buf(),
-        what,
-    })
+    Err(Refusal::NotAFile(what))
 }
 
 /// The diagnostic for bytes that are not UTF-8, at the first bad byte, over the text read

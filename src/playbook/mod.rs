@@ -11,6 +11,7 @@ pub mod model;
 mod raw;
 mod raw_input;
 mod references;
+pub mod schedule;
 pub mod schema;
 pub mod size;
 pub mod template;

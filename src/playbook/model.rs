@@ -12,6 +12,7 @@ use crate::playbook::decode::Span;
 use crate::playbook::diagnostic::SourceFile;
 use crate::playbook::duration::HumanDuration;
 use crate::playbook::input::Input;
+use crate::playbook::schedule::CronSchedule;
 use crate::playbook::size::ByteSize;
 use crate::playbook::template::{JsonTemplate, Template};
 
@@ -61,12 +62,16 @@ pub struct Meta {
     pub tags: Vec<String>,
     /// `None`: may run anywhere.
     pub environments: Option<Vec<String>>,
+    /// By environment: the values its `[playbook.environments.NAME] vars` give, over `[vars]`.
+    pub environment_vars: IndexMap<String, IndexMap<String, VarValue>>,
     pub secrets: Vec<String>,
     pub rto: Option<Objective>,
     pub rpo: Option<Objective>,
     pub rto_clock: Option<RtoClock>,
     pub recovery_point: Option<Template>,
     pub drill_every: Option<HumanDuration>,
+    /// `schedule`: when routine runs are due.
+    pub schedule: Option<CronSchedule>,
     pub lock: LockPolicy,
     /// How long `always` steps may take once the run is interrupted.
     pub cleanup_timeout: HumanDuration,
@@ -128,19 +133,108 @@ impl LockPolicy {
     pub const NAMES: [&'static str; 3] = ["fail", "wait", "skip"];
 }
 
-/// A var's value, keeping the type of its declaration.
+/// A var's value, keeping the type of its declaration: a scalar, a table of scalars, or an
+/// array of scalars or of such tables.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VarValue {
     String(String),
     Integer(i64),
     Float(f64),
     Bool(bool),
+    List(Vec<VarValue>),
+    Table(IndexMap<String, VarValue>),
 }
 
 impl VarValue {
-    /// Parses an override into the type of this declaration.
+    /// What kind of value this is, for messages: "a string", "an array", …
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::String(_) => "a string",
+            Self::Integer(_) => "an integer",
+            Self::Float(_) => "a number",
+            Self::Bool(_) => "a boolean",
+            Self::List(_) => "an array",
+            Self::Table(_) => "a table",
+        }
+    }
+
+    /// Whether `other` may replace this declaration's value: the same kind, and for an array
+    /// whose declaration has elements, elements of the kind of its first.
+    #[must_use]
+    pub fn accepts(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::List(declared), Self::List(given)) => declared
+                .first()
+                .is_none_or(|d| given.iter().all(|g| d.kind() == g.kind())),
+            (Self::Float(_), Self::Integer(_)) => true,
+            _ => self.kind() == other.kind(),
+        }
+    }
+
+    /// A value from TOML (`--var-file`, an environment's `vars`, `--var k=[…]`): `None` for
+    /// what a var cannot hold (times, tables in tables, arrays in arrays).
+    #[must_use]
+    pub fn from_toml(value: &toml::Value) -> Option<Self> {
+        Self::from_toml_at(value, 0)
+    }
+
+    fn from_toml_at(value: &toml::Value, depth: u8) -> Option<Self> {
+        Some(match value {
+            toml::Value::String(s) => Self::String(s.clone()),
+            toml::Value::Integer(n) => Self::Integer(*n),
+            toml::Value::Float(x) => Self::Float(*x),
+            toml::Value::Boolean(b) => Self::Bool(*b),
+            toml::Value::Array(items) if depth == 0 => Self::List(
+                items
+                    .iter()
+                    .map(|i| match i {
+                        toml::Value::Table(_) => Self::from_toml_at(i, 1),
+                        toml::Value::Array(_) => None,
+                        _ => Self::from_toml_at(i, 2),
+                    })
+                    .collect::<Option<_>>()?,
+            ),
+            toml::Value::Table(t) if depth < 2 => Self::Table(
+                t.iter()
+                    .map(|(k, v)| Some((k.clone(), Self::from_toml_at(v, 2)?)))
+                    .collect::<Option<_>>()?,
+            ),
+            _ => return None,
+        })
+    }
+
+    /// A value as [`VarValue::to_json`] wrote it (a journal's `run_started`), read back into
+    /// this declaration's kind; `None` when it is not one.
+    #[must_use]
+    pub fn from_json_like(&self, value: &serde_json::Value) -> Option<Self> {
+        let toml = toml::Value::try_from(value).ok()?;
+        let parsed = Self::from_toml(&toml)?;
+        self.accepts(&parsed).then_some(parsed)
+    }
+
+    /// Parses an override into the type of this declaration. An array or table is written as
+    /// a TOML inline value: `["n8n", "veritas"]`, `{ host = "db", port = 5432 }`.
     pub fn parse_like(&self, text: &str) -> Result<Self, String> {
         match self {
+            Self::List(_) | Self::Table(_) => {
+                let example = if matches!(self, Self::List(_)) {
+                    "a TOML array such as [\"n8n\", \"veritas\"]"
+                } else {
+                    "a TOML inline table such as { host = \"db\", port = 5432 }"
+                };
+                let parsed: toml::Table =
+                    toml::from_str(&format!("v = {text}")).map_err(|_| example.to_owned())?;
+                let value = parsed
+                    .get("v")
+                    .and_then(Self::from_toml)
+                    .ok_or_else(|| example.to_owned())?;
+                if self.accepts(&value) {
+                    Ok(value)
+                } else {
+                    Err(format!("{example}, with elements like the declared ones"))
+                }
+            }
             Self::String(_) => Ok(Self::String(text.to_owned())),
             Self::Integer(_) => text
                 .trim()
@@ -167,10 +261,13 @@ impl VarValue {
             Self::Integer(n) => serde_json::Value::from(*n),
             Self::Float(x) => serde_json::Value::from(*x),
             Self::Bool(b) => serde_json::Value::Bool(*b),
+            Self::List(items) => items.iter().map(Self::to_json).collect(),
+            Self::Table(t) => t.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
         }
     }
 }
 
+/// As TOML writes it: `"text"`, `3`, `["a", "b"]`, `{ host = "db" }`.
 impl std::fmt::Display for VarValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -178,6 +275,24 @@ impl std::fmt::Display for VarValue {
             Self::Integer(n) => write!(f, "{n}"),
             Self::Float(x) => write!(f, "{x}"),
             Self::Bool(b) => write!(f, "{b}"),
+            Self::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Self::Table(t) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in t.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { " " };
+                    write!(f, "{sep}{k} = {v}")?;
+                }
+                f.write_str(if t.is_empty() { "}" } else { " }" })
+            }
         }
     }
 }
@@ -270,6 +385,7 @@ pub enum Probe {
     Tcp(Template),
     Command(CommandProbe),
     File(FileProbe),
+    History(HistoryProbe),
 }
 
 impl Probe {
@@ -280,6 +396,7 @@ impl Probe {
             Self::Tcp(_) => "tcp",
             Self::Command(_) => "command",
             Self::File(_) => "file",
+            Self::History(_) => "history",
         }
     }
 
@@ -291,6 +408,19 @@ impl Probe {
             Self::Tcp(t) => t.source(),
             Self::Command(c) => c.command.source(),
             Self::File(f) => f.glob.source(),
+            Self::History(h) => &h.playbook,
+        }
+    }
+
+    /// The template the probe's target is rendered from; `None` for a target that is not one.
+    #[must_use]
+    pub fn target_template(&self) -> Option<&Template> {
+        match self {
+            Self::Http(h) => Some(&h.url),
+            Self::Tcp(t) => Some(t),
+            Self::Command(c) => Some(&c.command),
+            Self::File(f) => Some(&f.glob),
+            Self::History(_) => None,
         }
     }
 }
@@ -330,6 +460,24 @@ pub struct FileProbe {
     pub glob: Template,
     pub max_age: Option<HumanDuration>,
     pub min_size: Option<ByteSize>,
+}
+
+/// `history = { playbook, since, min_success_rate, min_runs }`: passes when the runs root's
+/// ended real runs of `playbook` that started within `since` are at least `min_runs` and
+/// succeeded at least `min_success_rate` of the time.
+#[derive(Debug, Clone)]
+pub struct HistoryProbe {
+    pub playbook: String,
+    pub since: HumanDuration,
+    /// From 0 to 1.
+    pub min_success_rate: f64,
+    pub min_runs: u32,
+}
+
+impl HistoryProbe {
+    /// Every run in the window ok, and at least one run.
+    pub const DEFAULT_MIN_SUCCESS_RATE: f64 = 1.0;
+    pub const DEFAULT_MIN_RUNS: u32 = 1;
 }
 
 /// One step of the procedure.

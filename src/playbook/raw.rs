@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use indexmap::IndexMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde_json::json;
 use toml::Spanned;
 use toml::de::DeValue;
 
@@ -48,8 +49,9 @@ toml_table! {
         description: String,
         owner: String,
         tags: Vec<Sp<String>>,
-        /// Allowed values of `--env`; running outside them is refused.
-        environments: Vec<Sp<String>>,
+        /// Allowed values of `--env`, as names or as a table of environments with their own
+        /// var values; running outside them is refused.
+        environments: RawEnvironments,
         /// Names of env vars whose values are masked everywhere.
         secrets: Vec<Sp<String>>,
         /// Recovery time objective, e.g. "30m".
@@ -62,6 +64,11 @@ toml_table! {
         recovery_point: String,
         /// Warn when no run is recorded within this duration, e.g. "90d".
         drill_every: DurationStr,
+        /// When routine runs are due: five-field cron (minute hour day-of-month month
+        /// day-of-week) in UTC, e.g. "0 2 * * *"; `runbook schedule` writes it for cron,
+        /// systemd or Kubernetes.
+        #[schemars(regex(pattern = r"^\s*\S+(\s+\S+){4}\s*$"))]
+        schedule: String,
         /// "fail" (default), "wait" or "skip": what a second concurrent run does.
         #[schemars(extend("enum" = ["fail", "wait", "skip"]))]
         lock: String,
@@ -137,7 +144,8 @@ toml_table! {
 }
 
 toml_table! {
-    /// A health check: exactly one probe key (`http`, `tcp`, `command`, `file`) and polling keys.
+    /// A health check: exactly one probe key (`http`, `tcp`, `command`, `file`, `history`) and
+    /// polling keys.
     RawCheck {
         /// Name in the journal and report.
         id: String,
@@ -150,6 +158,8 @@ toml_table! {
         command: String,
         /// Glob: passes when the newest match exists, is younger than `max_age` and at least `min_size`.
         file: String,
+        /// Past runs: passes when a playbook's recent runs are enough and succeeded often enough.
+        history: RawHistory,
         /// For `command`: trimmed stdout contains this text.
         stdout_contains: String,
         /// For `command`: trimmed stdout matches this regex.
@@ -164,6 +174,24 @@ toml_table! {
         timeout: DurationStr,
         /// One attempt's limit (default the smaller of interval and 10s).
         attempt_timeout: DurationStr,
+    }
+}
+
+toml_table! {
+    /// `history = { playbook = "…", since = "7d" }`: the runs root's recent runs of a playbook.
+    RawHistory {
+        /// The `name` of the playbook whose runs are counted.
+        #[schemars(required, regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
+        playbook: String,
+        /// The window: runs that started within this long before the check.
+        #[schemars(required)]
+        since: DurationStr,
+        /// The share of those runs that ended ok, from 0 to 1 (default 1: all of them).
+        #[schemars(range(min = 0.0, max = 1.0))]
+        min_success_rate: f64,
+        /// At least this many ended runs in the window (default 1).
+        #[schemars(range(min = 0))]
+        min_runs: i64,
     }
 }
 
@@ -327,17 +355,20 @@ impl JsonSchema for DurationStr {
     }
 }
 
-/// A var's default: string, number or boolean.
+/// A var's default: a string, number or boolean, an array, or a table. How deep they nest
+/// (a table of scalars, an array of scalars or of such tables) is the validator's check.
 #[derive(Debug, Clone)]
 pub(crate) enum RawVar {
     String(String),
     Integer(i64),
     Float(f64),
     Bool(bool),
+    List(Vec<Sp<RawVar>>),
+    Table(IndexMap<String, Sp<RawVar>>),
 }
 
 impl Decode for RawVar {
-    const EXPECTED: &'static str = "a string, number or boolean";
+    const EXPECTED: &'static str = "a string, number, boolean, array or table";
 
     fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
         match v.get_ref() {
@@ -345,11 +376,13 @@ impl Decode for RawVar {
             DeValue::Integer(_) => integer(v.get_ref()).map(Self::Integer),
             DeValue::Float(x) => x.as_str().parse().ok().map(Self::Float),
             DeValue::Boolean(b) => Some(Self::Bool(*b)),
-            _ => {
+            DeValue::Array(_) => Vec::<Sp<Self>>::decode(v, cx).map(Self::List),
+            DeValue::Table(_) => IndexMap::<String, Sp<Self>>::decode(v, cx).map(Self::Table),
+            DeValue::Datetime(_) => {
                 cx.wrong_type(
                     v,
                     Self::EXPECTED,
-                    Some("vars hold one string, number or boolean each".to_owned()),
+                    Some("write a time as a string: \"2026-11-23T02:00:00Z\"".to_owned()),
                 );
                 None
             }
@@ -363,7 +396,66 @@ impl JsonSchema for RawVar {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": ["string", "number", "boolean"] })
+        let scalar = json!({ "type": ["string", "number", "boolean"] });
+        let table = json!({ "type": "object", "additionalProperties": scalar });
+        json_schema!({
+            "anyOf": [
+                scalar,
+                table,
+                { "type": "array", "items": { "anyOf": [scalar, table] } }
+            ]
+        })
+    }
+}
+
+/// `environments = ["staging", "production"]`, or `[playbook.environments.NAME]` tables.
+#[derive(Debug, Clone)]
+pub(crate) enum RawEnvironments {
+    Names(Vec<Sp<String>>),
+    Table(IndexMap<String, Sp<RawEnvironment>>),
+}
+
+impl Default for RawEnvironments {
+    fn default() -> Self {
+        Self::Names(Vec::new())
+    }
+}
+
+impl Decode for RawEnvironments {
+    const EXPECTED: &'static str = "an array of names or a table of environments";
+
+    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
+        match v.get_ref() {
+            DeValue::Array(_) => Vec::<Sp<String>>::decode(v, cx).map(Self::Names),
+            DeValue::Table(_) => {
+                IndexMap::<String, Sp<RawEnvironment>>::decode(v, cx).map(Self::Table)
+            }
+            _ => {
+                cx.wrong_type(v, Self::EXPECTED, Some("write environments = [\"staging\", \"production\"], or [playbook.environments.staging] tables".to_owned()));
+                None
+            }
+        }
+    }
+}
+
+impl JsonSchema for RawEnvironments {
+    fn schema_name() -> Cow<'static, str> {
+        "Environments".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "oneOf": [
+            { "type": "array", "items": { "type": "string" } },
+            { "type": "object", "additionalProperties": generator.subschema_for::<RawEnvironment>() }
+        ]})
+    }
+}
+
+toml_table! {
+    /// `[playbook.environments.NAME]`: one environment.
+    RawEnvironment {
+        /// Values of declared vars in this environment, over `[vars]`.
+        vars: IndexMap<String, Sp<RawVar>>,
     }
 }
 

@@ -8,8 +8,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use toml::Spanned;
 use toml::de::DeValue;
 
-use crate::playbook::decode::{Cx, Decode, Sp, Span};
-use crate::playbook::raw::RawVar;
+use crate::playbook::decode::{Cx, Decode, Sp, Span, integer};
 
 /// `"time"` or a table with `type` and its constraints.
 #[derive(Debug, Clone)]
@@ -24,8 +23,8 @@ pub(crate) struct RawInputTable {
     pub(crate) span: Span,
     pub(crate) kind: Option<Sp<String>>,
     pub(crate) pattern: Option<Sp<String>>,
-    pub(crate) choices: Option<Sp<Vec<Sp<RawVar>>>>,
-    pub(crate) default: Option<Sp<RawVar>>,
+    pub(crate) choices: Option<Sp<Vec<Sp<RawAnswer>>>>,
+    pub(crate) default: Option<Sp<RawAnswer>>,
     pub(crate) description: Option<Sp<String>>,
     pub(crate) secret: Option<Sp<bool>>,
 }
@@ -40,6 +39,31 @@ impl RawInputTable {
         "description",
         "secret",
     ];
+}
+
+/// A choice or a default: one string, number or boolean, as the answer it stands for.
+#[derive(Debug, Clone)]
+pub(crate) struct RawAnswer(pub(crate) String);
+
+impl Decode for RawAnswer {
+    const EXPECTED: &'static str = "a string, number or boolean";
+
+    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(Self(s.to_string())),
+            DeValue::Integer(_) => integer(v.get_ref()).map(|n| Self(n.to_string())),
+            DeValue::Float(x) => Some(Self(x.as_str().to_owned())),
+            DeValue::Boolean(b) => Some(Self(b.to_string())),
+            _ => {
+                cx.wrong_type(
+                    v,
+                    Self::EXPECTED,
+                    Some("an answer is one value, as it would be typed".to_owned()),
+                );
+                None
+            }
+        }
+    }
 }
 
 impl Decode for RawInput {

@@ -1,52 +1,16 @@
-//! Past runs: every run folder under the runs roots, read from its journal, newest first; the
-//! previous successful run of a playbook; and playbooks not exercised within `drill_every`.
+//! Past runs: every run folder under the runs roots, read from its journal (through the runs
+//! root's index, `record::index`), newest first; the previous successful run of a playbook;
+//! playbooks not exercised within `drill_every`; and scheduled playbooks that missed their
+//! latest due time.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Mode, RunStatus};
+use crate::playbook::schedule::CronSchedule;
+use crate::record::index::Index;
+pub(crate) use crate::record::past_run::PastRun;
 use crate::record::replay::RunState;
-
-/// One past run.
-#[derive(Debug, Clone)]
-pub(crate) struct PastRun {
-    pub(crate) dir: PathBuf,
-    pub(crate) state: RunState,
-}
-
-impl PastRun {
-    #[must_use]
-    pub(crate) fn started(&self) -> DateTime<Utc> {
-        self.state
-            .started
-            .as_ref()
-            .map_or(DateTime::<Utc>::MIN_UTC, |s| s.ts)
-    }
-
-    #[must_use]
-    pub(crate) fn playbook(&self) -> &str {
-        self.state
-            .started
-            .as_ref()
-            .map_or("", |s| s.playbook.as_str())
-    }
-
-    /// Finished ok, for real (not a dry run).
-    #[must_use]
-    pub(crate) fn succeeded(&self) -> bool {
-        let real = self
-            .state
-            .started
-            .as_ref()
-            .is_some_and(|s| !s.dry_run && s.mode != Mode::DryRun);
-        real && self
-            .state
-            .finished
-            .as_ref()
-            .is_some_and(|f| f.status == RunStatus::Ok)
-    }
-}
 
 /// Every readable run under `roots`, newest first; unreadable journals are returned as
 /// warnings, not skipped silently.
@@ -70,27 +34,7 @@ fn scan_where(roots: &[PathBuf], wanted: impl Fn(&str) -> bool) -> (Vec<PastRun>
     let mut runs = Vec::new();
     let mut warnings = Vec::new();
     for root in roots {
-        let Ok(entries) = std::fs::read_dir(root) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if !wanted(&entry.file_name().to_string_lossy()) {
-                continue;
-            }
-            let dir = entry.path();
-            let journal = dir.join("journal.jsonl");
-            if !journal.is_file() {
-                continue;
-            }
-            match RunState::load(&journal) {
-                Ok(state) => runs.push(PastRun { dir, state }),
-                Err(e) => warnings.push(format!(
-                    "warning: skipping `{}`: {}",
-                    dir.display(),
-                    crate::error::chain(&e)
-                )),
-            }
-        }
+        scan_root(root, &wanted, &mut runs, &mut warnings);
     }
     runs.sort_by(|a, b| {
         b.started()
@@ -98,6 +42,64 @@ fn scan_where(roots: &[PathBuf], wanted: impl Fn(&str) -> bool) -> (Vec<PastRun>
             .then_with(|| b.dir.cmp(&a.dir))
     });
     (runs, warnings)
+}
+
+/// The wanted run folders of one runs root: from its index where a journal has not changed
+/// since it was indexed, else read (and indexed).
+fn scan_root(
+    root: &Path,
+    wanted: &impl Fn(&str) -> bool,
+    runs: &mut Vec<PastRun>,
+    warnings: &mut Vec<String>,
+) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut index = Index::open(root);
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !wanted(&name) {
+            continue;
+        }
+        let dir = entry.path();
+        let journal = dir.join("journal.jsonl");
+        let Some(meta) = std::fs::metadata(&journal)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+        else {
+            continue;
+        };
+        index.seen(&name);
+        if let Some(run) = index.get(&name, &meta) {
+            runs.push(PastRun { dir, ..run });
+            continue;
+        }
+        // The metadata is taken before the journal is read: if it grows meanwhile, the index
+        // holds an older length and the next scan reads it again.
+        match RunState::load(&journal) {
+            Ok(state) => {
+                if let Some(run) = PastRun::of(dir, &state) {
+                    index.put(&name, &meta, &run);
+                    runs.push(run);
+                }
+            }
+            Err(e) => warnings.push(format!(
+                "warning: skipping `{}`: {}",
+                dir.display(),
+                crate::error::chain(&e)
+            )),
+        }
+    }
+    index.save(wanted);
+}
+
+/// The earliest start `--since` and the `history` probe count: `since` before `now`.
+#[must_use]
+pub(crate) fn cutoff(now: DateTime<Utc>, since: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(since)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// The newest successful run of `playbook` that started before `before`: fixed for a given
@@ -143,5 +145,96 @@ pub(crate) fn exercise(
     match last {
         Some(t) if now - t <= since => Exercise::Current,
         other => Exercise::Overdue(other),
+    }
+}
+
+/// How long after a due time a run may take to start before the due time counts as missed:
+/// cron and systemd start jobs a little late, and a check at 02:00:01 must not cry wolf.
+pub(crate) const MISSED_GRACE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// A due time of a schedule that passed with no run started at or after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Missed {
+    pub(crate) due: DateTime<Utc>,
+    /// The newest run of the playbook, if any (before `due`).
+    pub(crate) last_run: Option<DateTime<Utc>>,
+}
+
+/// Whether `playbook` missed the latest due time of `schedule` that is more than
+/// [`MISSED_GRACE`] old: no real run (any mode, any outcome) started at or after it.
+#[must_use]
+pub(crate) fn missed(
+    runs: &[PastRun],
+    playbook: &str,
+    schedule: &CronSchedule,
+    now: DateTime<Utc>,
+) -> Option<Missed> {
+    let due = schedule.last_at_or_before(now - MISSED_GRACE)?;
+    let last_run = runs
+        .iter()
+        .filter(|r| r.playbook() == playbook && !r.is_dry_run())
+        .map(PastRun::started)
+        .max();
+    match last_run {
+        Some(t) if t >= due => None,
+        last_run => Some(Missed { due, last_run }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Mode;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a time")
+            .with_timezone(&Utc)
+    }
+
+    fn run(started: &str, dry_run: bool) -> PastRun {
+        PastRun {
+            dir: PathBuf::from("r"),
+            run_id: "r".into(),
+            playbook: "p".into(),
+            version: "1.0.0".into(),
+            path: "/p.toml".into(),
+            mode: Mode::Routine,
+            dry_run,
+            started: at(started),
+            finished: None,
+            interrupted: false,
+            steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_due_time_is_missed_after_its_grace_with_no_real_run_since() {
+        let daily = CronSchedule::parse("0 2 * * *").expect("valid");
+        let now = at("2026-12-03T02:04:00Z");
+        // Within the grace, yesterday's due time is the one that counts.
+        let yesterday = run("2026-12-02T02:00:01Z", false);
+        assert_eq!(
+            missed(std::slice::from_ref(&yesterday), "p", &daily, now),
+            None
+        );
+        let later = at("2026-12-03T02:06:00Z");
+        assert_eq!(
+            missed(std::slice::from_ref(&yesterday), "p", &daily, later),
+            Some(Missed {
+                due: at("2026-12-03T02:00:00Z"),
+                last_run: Some(at("2026-12-02T02:00:01Z")),
+            })
+        );
+        // A dry run after the due time does not count; a real one, failed or not, does.
+        let dry = run("2026-12-03T02:00:30Z", true);
+        assert!(missed(&[dry, yesterday.clone()], "p", &daily, later).is_some());
+        let real = run("2026-12-03T02:00:00Z", false);
+        assert_eq!(missed(&[real, yesterday], "p", &daily, later), None);
+        assert_eq!(
+            missed(&[], "p", &daily, later).map(|m| m.last_run),
+            Some(None),
+            "never run"
+        );
     }
 }

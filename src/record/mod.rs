@@ -3,8 +3,11 @@
 
 pub(crate) mod folder;
 pub(crate) mod history;
+pub(crate) mod index;
 pub(crate) mod journal;
 pub(crate) mod log_tail;
+pub(crate) mod past_run;
 pub(crate) mod replay;
 pub(crate) mod report;
+pub(crate) mod summary;
 pub(crate) mod written;

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
 use crate::event::{
-    ApprovalHow, CheckPhase, Event, Exit, MaskedSpan, Mode, Record, RunStatus, StepStatus,
+    ApprovalHow, CheckPhase, Event, Exit, HistoryFigures, MaskedSpan, Mode, Record, RunStatus,
+    StepStatus,
 };
 
 /// Why a journal cannot be read.
@@ -111,7 +112,7 @@ pub(crate) struct StepRecord {
 }
 
 /// One health check run (all its attempts).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CheckRecord {
     pub(crate) check: String,
     pub(crate) step: Option<String>,
@@ -124,6 +125,8 @@ pub(crate) struct CheckRecord {
     pub(crate) first_pass_ms: Option<u64>,
     pub(crate) duration_ms: Option<u64>,
     pub(crate) detail: String,
+    /// A `history` probe's figures, from its last attempt.
+    pub(crate) history: Option<HistoryFigures>,
 }
 
 /// An approval asked, and its answer.
@@ -409,17 +412,20 @@ impl RunState {
                     first_pass_ms: None,
                     duration_ms: None,
                     detail: String::new(),
+                    history: None,
                 }),
                 Event::CheckAttempt {
                     check,
                     step,
                     attempt,
                     detail,
+                    history,
                     ..
                 } => {
                     if let Some(c) = s.open_check(check, step.as_deref()) {
                         c.attempts = *attempt;
                         c.detail.clone_from(detail);
+                        c.history = *history;
                     }
                 }
                 Event::CheckFinished {

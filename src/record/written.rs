@@ -61,15 +61,16 @@ fn with_input<R>(
     let runs = started.as_ref().map_or_else(Vec::new, |(name, _)| {
         history::scan_playbook(runs_roots, name).0
     });
+    // Only the run compared with is read whole; the others come from the runs root's index.
     let previous = started
         .and_then(|(name, ts)| history::previous_success(&runs, &name, ts))
-        .map(|r| &r.state);
+        .and_then(|r| r.load_state().ok());
     let report_path = folder.report();
     let input = ReportInput {
         state: &state,
         playbook: playbook.as_ref(),
         logs: &folder.logs(),
-        previous,
+        previous: previous.as_ref(),
         report_path_hint: Some(&report_path),
     };
     Ok(f(&input))

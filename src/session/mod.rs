@@ -2,6 +2,7 @@
 //! notifications, the terminal view and the exit status around the engine. The only module
 //! that knows the engine, the record, notifications and the terminal view together.
 
+mod history;
 mod lock;
 mod publish;
 mod resume;

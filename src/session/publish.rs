@@ -11,9 +11,9 @@ use chrono::Utc;
 
 use crate::engine::Context;
 use crate::event::{Bus, Event, Masker, Record, RunStatus, Sink as _};
+use crate::playbook::template::Template;
 use crate::record::folder::RunFolder;
 use crate::record::journal::Journal;
-use crate::session::session::Request;
 use crate::session::start::absolute;
 
 /// How long `[report] publish` may take before its process group is stopped.
@@ -21,6 +21,12 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// What `[report] publish` needs once the run is over.
 pub(crate) struct Publishing {
+    /// `[report] publish`, if the playbook has one.
+    pub(crate) template: Option<Template>,
+    /// A dry run prints the command instead of running it.
+    pub(crate) dry_run: bool,
+    /// `--json`: stdout is for events, and the success line is not printed.
+    pub(crate) json: bool,
     pub(crate) context: Arc<Context>,
     pub(crate) env: Vec<(String, String)>,
     /// The run's interrupt, the second signal, and the process groups a second signal kills.
@@ -36,13 +42,12 @@ impl Publishing {
     /// warning on stderr and in the journal, never a change of the run's exit status.
     pub(crate) async fn publish(
         self,
-        req: &Request,
         folder: &RunFolder,
         run_id: &str,
         bus: &Bus,
         status: RunStatus,
     ) {
-        let Some(template) = &req.plan.playbook.report.publish else {
+        let Some(template) = &self.template else {
             return;
         };
         let masker = bus.masker();
@@ -69,8 +74,8 @@ impl Publishing {
                 return;
             }
         };
-        if req.dry_run {
-            if !req.json {
+        if self.dry_run {
+            if !self.json {
                 eprintln!(
                     "dry run: the report would be published with: {}",
                     masker.mask(&command)
@@ -97,7 +102,7 @@ impl Publishing {
         let duration_ms = crate::event::millis(published.duration);
         let event = match published.failure {
             None => {
-                if !req.json {
+                if !self.json {
                     eprintln!("report published: {}", masker.mask(&command));
                 }
                 Event::ReportPublished {

@@ -215,7 +215,18 @@ pub(crate) fn vars(
                     })?,
                     None => s.clone(),
                 },
-                other => other.to_string(),
+                other => {
+                    // Arrays and tables come back whole; a value of another kind is refused
+                    // rather than replaced by the default without a word.
+                    let value = declared.from_json_like(other).ok_or_else(|| {
+                        Error::Refused(format!(
+                            "not resumed: var `{k}` was {other} when the run started, which is not {} as [vars] now declares it",
+                            declared.kind()
+                        ))
+                    })?;
+                    vars.insert(k.clone(), value);
+                    continue;
+                }
             };
             if let Ok(value) = declared.parse_like(&text) {
                 vars.insert(k.clone(), value);

@@ -23,6 +23,7 @@ use crate::playbook::model::{Action, VarValue};
 use crate::record::folder::RunFolder;
 use crate::record::journal::Journal;
 use crate::record::written::WriteError;
+use crate::session::history::RunsHistory;
 use crate::session::lock::{self, Lock};
 use crate::session::publish::Publishing;
 use crate::session::resume::Resume;
@@ -128,7 +129,7 @@ impl Session {
                 // file again could copy something other than what runs, if it changed since.
                 let folder = RunFolder::create(&run_dir, playbook.source.text.as_bytes())
                     .map_err(|e| Error::Usage(crate::error::chain(&e)))?;
-                (folder, run_id, None, vec![root], lock)
+                (folder, run_id, None, vec![root.clone()], lock)
             }
             Start::Resume {
                 folder,
@@ -206,6 +207,7 @@ impl Session {
             incident_start: req.incident_start,
             clock,
             library: req.library.clone(),
+            history: RunsHistory::shared(&root),
         };
         Ok(Some(Self {
             req,
@@ -245,6 +247,9 @@ impl Session {
         // What publishing the report needs after the run: its values, its environment, and the
         // signals that stop it (the next one: the first, or after an interrupt the second).
         let publishing = Publishing {
+            template: run.plan.playbook.report.publish.clone(),
+            dry_run: req.dry_run,
+            json: req.json,
             context: Arc::clone(&run.context),
             env: run.env.clone(),
             stops: (
@@ -274,7 +279,7 @@ impl Session {
         // The report is final before it is published; publishing only adds to the journal.
         if report.is_ok() {
             publishing
-                .publish(&req, &folder, &run_id, &bus, outcome.status)
+                .publish(&folder, &run_id, &bus, outcome.status)
                 .await;
         }
         if let Some(fault) = bus.fault() {

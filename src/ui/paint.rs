@@ -43,7 +43,7 @@ impl Paint {
         self.apply(Style::new().red().bold(), text)
     }
 
-    /// The mode, loud: `[DRILL]` in yellow, `[DRY RUN]` in cyan, `[INCIDENT]` in red; the
+    /// The mode, loud: `[DRILL]` and `[ROUTINE]` in yellow, `[DRY RUN]` in cyan, `[INCIDENT]` in red; the
     /// brackets keep it loud without colour.
     pub(crate) fn mode(self, label: &str) -> String {
         let style = if label.starts_with("DRY RUN") {

@@ -507,6 +507,7 @@ pub(crate) fn mode_label(mode: Mode, dry_run: bool) -> String {
         (Mode::DryRun, _) => "DRY RUN".to_owned(),
         (Mode::Incident, false) => "INCIDENT".to_owned(),
         (Mode::Drill, false) => "DRILL".to_owned(),
+        (Mode::Routine, false) => "ROUTINE".to_owned(),
         (mode, true) => format!("DRY RUN ({})", mode.as_str()),
     }
 }

@@ -90,6 +90,7 @@ fn check_attempt(step: Option<&str>, n: u32, passed: bool, detail: &str, ms: u64
         passed,
         detail: detail.into(),
         duration_ms: ms,
+        history: None,
     }
 }
 

@@ -9,17 +9,7 @@ use serde_json::Value;
 
 use super::{finish_within, spawn};
 use crate::support::wait_until;
-use crate::util::{Test, json_lines, playbook};
-
-/// The run folders under `root`, sorted.
-fn run_folders(root: &Path) -> Vec<PathBuf> {
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    folders.retain(|p| p.join("journal.jsonl").is_file());
-    folders.sort();
-    folders
-}
+use crate::util::{Test, json_lines, playbook, run_folders};
 
 fn run_dir(events: &[Value]) -> PathBuf {
     let started = events

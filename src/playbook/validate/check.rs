@@ -1,16 +1,20 @@
 //! Validation of health checks (`[[checks]]`, a step's `check`, `verify`): exactly one probe,
-//! the keys that belong to it, polling durations, HTTP requests and expectations, sizes.
+//! the keys that belong to it, polling durations, HTTP requests and expectations, sizes, and
+//! the thresholds of a `history` probe.
 
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
 
 use crate::playbook::decode::{Sp, Span};
-use crate::playbook::model::{Check, CommandProbe, FileProbe, HttpBody, HttpProbe, Probe};
-use crate::playbook::raw::{RawCheck, RawHttp, RawHttpTable, RawJson, RawSize};
+use crate::playbook::model::{
+    Check, CommandProbe, FileProbe, HistoryProbe, HttpBody, HttpProbe, Probe,
+};
+use crate::playbook::raw::{RawCheck, RawHistory, RawHttp, RawHttpTable, RawJson, RawSize};
 use crate::playbook::references::Scope;
 use crate::playbook::size::{ByteSize, parse_size};
 use crate::playbook::template::JsonTemplate;
+use crate::playbook::validate::names::{is_playbook_name, playbook_name_like};
 use crate::playbook::validate::validator::Validator;
 
 impl Validator<'_> {
@@ -71,6 +75,7 @@ impl Validator<'_> {
             ("tcp", c.tcp.as_ref().map(|v| v.span.clone())),
             ("command", c.command.as_ref().map(|v| v.span.clone())),
             ("file", c.file.as_ref().map(|v| v.span.clone())),
+            ("history", c.history.as_ref().map(|v| v.span.clone())),
         ]
         .into_iter()
         .filter_map(|(k, span)| span.map(|s| (k, s)))
@@ -78,11 +83,11 @@ impl Validator<'_> {
         let probe_key = match probes.as_slice() {
             [(one, _)] => *one,
             [] => {
-                if !["http", "tcp", "command", "file"]
+                if !["http", "tcp", "command", "file", "history"]
                     .iter()
                     .any(|k| self.cx.was_broken(c.span.start, k))
                 {
-                    self.error(raw.span.clone(), format!("{what} has no probe: a check needs exactly one of `http`, `tcp`, `command`, `file`"), "add what to look at, e.g. http = \"http://localhost:8080/health\"");
+                    self.error(raw.span.clone(), format!("{what} has no probe: a check needs exactly one of `http`, `tcp`, `command`, `file`, `history`"), "add what to look at, e.g. http = \"http://localhost:8080/health\"");
                 }
                 return None;
             }
@@ -157,6 +162,11 @@ impl Validator<'_> {
                     })
                 })
             }
+            "history" => c
+                .history
+                .as_ref()
+                .and_then(|h| self.history(h, &at))
+                .map(Probe::History),
             _ => {
                 let glob = self.template(c.file.as_ref(), scope, &format!("`file` {at}"));
                 let max_age = self.positive_duration(c.max_age.as_ref(), "max_age", &at);
@@ -194,6 +204,78 @@ impl Validator<'_> {
             attempt_timeout,
         };
         ok.then_some(check)
+    }
+
+    /// `history = { playbook, since, min_success_rate, min_runs }`.
+    fn history(&mut self, raw: &Sp<RawHistory>, at: &str) -> Option<HistoryProbe> {
+        let h = &raw.value;
+        let within = format!("in `history` {at}");
+        let playbook = self
+            .required(
+                h.playbook.as_ref(),
+                &h.span,
+                "playbook",
+                &within,
+                "\"postgres-restore\"",
+            )
+            .cloned();
+        let playbook = playbook.and_then(|p| {
+            if is_playbook_name(&p.value) {
+                return Some(p.value);
+            }
+            self.error(
+                p.span.clone(),
+                format!("invalid playbook name {:?} {within}", p.value),
+                format!(
+                    "name the playbook by its `name` in [playbook], e.g. \"{}\"",
+                    playbook_name_like(&p.value)
+                ),
+            );
+            None
+        });
+        let since = self.required(h.since.as_ref(), &h.span, "since", &within, "\"7d\"");
+        let since = self.positive_duration(since, "since", &within);
+        let mut ok = true;
+        let min_success_rate = match &h.min_success_rate {
+            Some(r) if (0.0..=1.0).contains(&r.value) => r.value,
+            Some(r) => {
+                let help = if r.value > 1.0 && r.value <= 100.0 {
+                    format!(
+                        "a rate is a fraction from 0 to 1: write {}",
+                        r.value / 100.0
+                    )
+                } else {
+                    "a rate is a fraction from 0 to 1, e.g. 0.95 for 95%".to_owned()
+                };
+                self.error(
+                    r.span.clone(),
+                    format!("`min_success_rate` {within} is {}, outside 0 to 1", r.value),
+                    help,
+                );
+                ok = false;
+                0.0
+            }
+            None => HistoryProbe::DEFAULT_MIN_SUCCESS_RATE,
+        };
+        let min_runs = match &h.min_runs {
+            Some(n) => u32::try_from(n.value).unwrap_or_else(|_| {
+                self.error(
+                    n.span.clone(),
+                    format!("`min_runs` {within} is {}, not a count of runs", n.value),
+                    "write a whole number of runs, 0 or more, e.g. 1",
+                );
+                ok = false;
+                0
+            }),
+            None => HistoryProbe::DEFAULT_MIN_RUNS,
+        };
+        let probe = HistoryProbe {
+            playbook: playbook?,
+            since: since?,
+            min_success_rate,
+            min_runs,
+        };
+        ok.then_some(probe)
     }
 
     fn size(&mut self, raw: &Sp<RawSize>, at: &str) -> Option<ByteSize> {

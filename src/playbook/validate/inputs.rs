@@ -8,21 +8,10 @@ use indexmap::IndexMap;
 use crate::playbook::decode::Sp;
 use crate::playbook::diagnostic::did_you_mean;
 use crate::playbook::input::{Input, InputKind};
-use crate::playbook::raw::RawVar;
 use crate::playbook::raw_input::{RawInput, RawInputTable};
 use crate::playbook::validate::names::is_step_id;
 use crate::playbook::validate::validator::Validator;
 use crate::text::List;
-
-/// A choice or a default as the answer it stands for.
-fn as_text(v: &RawVar) -> String {
-    match v {
-        RawVar::String(s) => s.clone(),
-        RawVar::Integer(n) => n.to_string(),
-        RawVar::Float(x) => x.to_string(),
-        RawVar::Bool(b) => b.to_string(),
-    }
-}
 
 impl Validator<'_> {
     /// The `inputs` of a manual step (`at`: "in step `x`"); `None` when one is invalid.
@@ -106,7 +95,7 @@ impl Validator<'_> {
                 );
                 ok = false;
             }
-            match input.accept(&as_text(&default.value)) {
+            match input.accept(&default.value.0) {
                 Ok(value) => input.default = Some(value),
                 Err(why) => {
                     self.error(
@@ -160,7 +149,7 @@ impl Validator<'_> {
             ..input.clone()
         };
         for choice in &choices.value {
-            match plain.accept(&as_text(&choice.value)) {
+            match plain.accept(&choice.value.0) {
                 Ok(value) => input.choices.push(value),
                 Err(why) => {
                     self.error(

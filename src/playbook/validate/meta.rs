@@ -1,6 +1,7 @@
 //! The playbook as a whole: `[playbook]` (identity, objectives, the RTO clock), `[vars]` and
 //! `[report]`, and the assembly of the model from every pass.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -11,14 +12,37 @@ use crate::playbook::decode::Sp;
 use crate::playbook::model::{
     IncludeLogs, LockPolicy, Meta, Objective, Playbook, ReportSettings, RtoClock, VarValue,
 };
-use crate::playbook::raw::{RawMeta, RawPlaybook, RawReport, RawVar};
+use crate::playbook::raw::{
+    RawEnvironment, RawEnvironments, RawMeta, RawPlaybook, RawReport, RawVar,
+};
 use crate::playbook::references::Scope;
+use crate::playbook::schedule::CronSchedule;
 use crate::playbook::validate::names::{
     env_name_like, is_env_name, is_playbook_name, is_var_name, playbook_name_like,
 };
 use crate::playbook::validate::validator::{StepIds, Validator, key_span};
 
 impl Validator<'_> {
+    /// `max_parallel` of [playbook]: 1 to [`Meta::MAX_PARALLEL`].
+    fn max_parallel(&mut self, raw: Option<&Sp<i64>>) -> Option<usize> {
+        let m = raw?;
+        if let Ok(n @ 1..=Meta::MAX_PARALLEL) = usize::try_from(m.value) {
+            return Some(n);
+        }
+        self.error(
+            m.span.clone(),
+            format!(
+                "invalid `max_parallel` {} in [playbook]: it is how many steps may run at once",
+                m.value
+            ),
+            format!(
+                "use a whole number from 1 to {}, or leave it out for no limit",
+                Meta::MAX_PARALLEL
+            ),
+        );
+        None
+    }
+
     pub(crate) fn playbook(&mut self, raw: &RawPlaybook) -> Option<Playbook> {
         let file = Arc::clone(self.cx.file());
         let meta_raw = raw.playbook.as_ref();
@@ -37,7 +61,13 @@ impl Validator<'_> {
         let report = self.report(raw.report.as_ref());
         let checks = self.top_checks(raw.checks.as_ref());
         let steps = self.finish_steps(raw, &steps, meta.as_ref());
-        let meta = meta?;
+        let mut meta = meta?;
+        if let Some(RawEnvironments::Table(table)) = meta_raw
+            .and_then(|m| m.value.environments.as_ref())
+            .map(|e| &e.value)
+        {
+            meta.environment_vars = self.environment_vars(table, &vars);
+        }
         let mut hasher = Sha256::new();
         hasher.update(file.text.as_bytes());
         let sha256 = format!("{:x}", hasher.finalize());
@@ -64,7 +94,10 @@ impl Validator<'_> {
             .required(raw.version.as_ref(), &raw.span, "version", at, "\"1.0.0\"")
             .cloned();
         let version = version.and_then(|v| self.version(&v));
-        let environments = raw.environments.as_ref().map(|e| Self::strings(Some(e)));
+        let environments = raw.environments.as_ref().map(|e| match &e.value {
+            RawEnvironments::Names(names) => names.iter().map(|n| n.value.clone()).collect(),
+            RawEnvironments::Table(table) => table.keys().cloned().collect(),
+        });
         let mut secrets = Vec::new();
         for s in raw.secrets.iter().flat_map(|s| &s.value) {
             if is_env_name(&s.value) {
@@ -97,18 +130,8 @@ impl Validator<'_> {
         let cleanup_timeout = self
             .positive_duration(raw.cleanup_timeout.as_ref(), "cleanup_timeout", at)
             .unwrap_or(Meta::DEFAULT_CLEANUP_TIMEOUT);
-        let max_parallel = raw.max_parallel.as_ref().and_then(|m| {
-            if let Ok(n @ 1..=Meta::MAX_PARALLEL) = usize::try_from(m.value) {
-                Some(n)
-            } else {
-                self.error(
-                    m.span.clone(),
-                    format!("invalid `max_parallel` {} in [playbook]: it is how many steps may run at once", m.value),
-                    format!("use a whole number from 1 to {}, or leave it out for no limit", Meta::MAX_PARALLEL),
-                );
-                None
-            }
-        });
+        let max_parallel = self.max_parallel(raw.max_parallel.as_ref());
+        let schedule = raw.schedule.as_ref().and_then(|s| self.schedule(s));
         let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
             Some("wait") => LockPolicy::Wait,
             Some("skip") => LockPolicy::Skip,
@@ -145,16 +168,39 @@ impl Validator<'_> {
             owner: raw.owner.as_ref().map(|t| t.value.clone()),
             tags: Self::strings(raw.tags.as_ref()),
             environments,
+            environment_vars: IndexMap::new(),
             secrets,
             rto,
             rpo,
             rto_clock,
             recovery_point,
             drill_every,
+            schedule,
             lock,
             cleanup_timeout,
             max_parallel,
         })
+    }
+
+    fn schedule(&mut self, raw: &Sp<String>) -> Option<CronSchedule> {
+        match CronSchedule::parse(&raw.value) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let help = e.suggestion.map_or_else(
+                    || "write five fields, minute hour day-of-month month day-of-week, read in UTC: \"0 2 * * *\" is every day at 02:00 UTC, \"*/15 * * * 1-5\" every 15 minutes on weekdays".to_owned(),
+                    |s| format!("write `schedule = \"{s}\"`: five fields, minute hour day-of-month month day-of-week, in UTC"),
+                );
+                self.error(
+                    raw.span.clone(),
+                    format!(
+                        "invalid schedule {:?} in [playbook]: {}",
+                        raw.value, e.reason
+                    ),
+                    help,
+                );
+                None
+            }
+        }
     }
 
     fn name(&mut self, name: &Sp<String>) -> Option<String> {
@@ -215,15 +261,133 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            let v = match &value.value {
-                RawVar::String(s) => VarValue::String(s.clone()),
-                RawVar::Integer(n) => VarValue::Integer(*n),
-                RawVar::Float(x) => VarValue::Float(*x),
-                RawVar::Bool(b) => VarValue::Bool(*b),
-            };
-            out.insert(name.clone(), v);
+            if let Some(v) = self.var(name, value, 0) {
+                out.insert(name.clone(), v);
+            }
         }
         out
+    }
+
+    /// Each environment's var values: declared vars only, of their declared kind.
+    fn environment_vars(
+        &mut self,
+        table: &IndexMap<String, Sp<RawEnvironment>>,
+        declared: &IndexMap<String, VarValue>,
+    ) -> IndexMap<String, IndexMap<String, VarValue>> {
+        let mut out = IndexMap::new();
+        for (env, raw) in table {
+            let mut values = IndexMap::new();
+            for (name, value) in raw.value.vars.iter().flat_map(|v| &v.value) {
+                let Some(declaration) = declared.get(name) else {
+                    let span = raw
+                        .value
+                        .vars
+                        .as_ref()
+                        .and_then(|v| key_span(&self.cx.file().text, &v.span, name))
+                        .unwrap_or_else(|| value.span.clone());
+                    let mut message = format!(
+                        "unknown var `{name}` in [playbook.environments.{env}] vars: an environment sets values of declared vars only"
+                    );
+                    let help = match self
+                        .cx
+                        .suggest
+                        .closest(name, declared.keys().map(String::as_str))
+                    {
+                        Some(close) => {
+                            let _ = write!(message, ", did you mean `{close}`?");
+                            format!("change it to `{close}`")
+                        }
+                        None => format!("declare it in [vars] first: {name} = …"),
+                    };
+                    self.error(span, message, help);
+                    continue;
+                };
+                let Some(v) = self.var(name, value, 0) else {
+                    continue;
+                };
+                if !declaration.accepts(&v) {
+                    self.error(
+                        value.span.clone(),
+                        format!("var `{name}` is {} in [playbook.environments.{env}], but [vars] declares it as {} ({name} = {declaration})", v.kind(), declaration.kind()),
+                        format!("give it {}", declaration.kind()),
+                    );
+                    continue;
+                }
+                values.insert(name.clone(), v);
+            }
+            out.insert(env.clone(), values);
+        }
+        out
+    }
+
+    /// One var's value: a scalar, a table of scalars (`depth` 1 inside an array), or an array
+    /// of scalars or tables; anything deeper is an error at its span.
+    fn var(&mut self, name: &str, raw: &Sp<RawVar>, depth: u8) -> Option<VarValue> {
+        let deeper = |what: &str| {
+            format!(
+                "{what} in var `{name}` of [vars]: a var is a value, an array of values or tables, or a table of values"
+            )
+        };
+        Some(match &raw.value {
+            RawVar::String(s) => VarValue::String(s.clone()),
+            RawVar::Integer(n) => VarValue::Integer(*n),
+            RawVar::Float(x) => VarValue::Float(*x),
+            RawVar::Bool(b) => VarValue::Bool(*b),
+            RawVar::List(items) if depth == 0 => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut kind = None;
+                for item in items {
+                    let v = match &item.value {
+                        RawVar::List(_) => {
+                            self.error(item.span.clone(), deeper("an array inside an array"), "flatten it, or use an array of tables: [{ name = \"a\", port = 1 }]");
+                            return None;
+                        }
+                        RawVar::Table(_) => self.var(name, item, 1)?,
+                        _ => self.var(name, item, 2)?,
+                    };
+                    match kind {
+                        None => kind = Some(v.kind()),
+                        Some(k) if k != v.kind() => {
+                            self.error(item.span.clone(), format!("{} among {k}s in var `{name}` of [vars]: the elements of an array are of one kind", v.kind()), format!("make every element {k}"));
+                            return None;
+                        }
+                        Some(_) => {}
+                    }
+                    out.push(v);
+                }
+                VarValue::List(out)
+            }
+            RawVar::Table(entries) if depth < 2 => {
+                let mut out = IndexMap::with_capacity(entries.len());
+                for (key, entry) in entries {
+                    if matches!(entry.value, RawVar::List(_) | RawVar::Table(_)) {
+                        self.error(
+                            entry.span.clone(),
+                            deeper(&format!(
+                                "`{key}` holds {}",
+                                if matches!(entry.value, RawVar::List(_)) {
+                                    "an array"
+                                } else {
+                                    "a table"
+                                }
+                            )),
+                            "keep one level: a table of strings, numbers and booleans",
+                        );
+                        return None;
+                    }
+                    out.insert(key.clone(), self.var(name, entry, 2)?);
+                }
+                VarValue::Table(out)
+            }
+            RawVar::List(_) | RawVar::Table(_) => {
+                self.error(
+                    raw.span.clone(),
+                    deeper("a value nested too deep"),
+                    "keep one level: a table of strings, numbers and booleans",
+                );
+                return None;
+            }
+        })
     }
 
     fn report(&mut self, raw: Option<&Sp<RawReport>>) -> ReportSettings {

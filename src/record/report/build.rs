@@ -433,6 +433,7 @@ fn check_rows(state: &RunState) -> Vec<CheckRow> {
             first_pass_ms: c.first_pass_ms,
             duration_ms: c.duration_ms,
             detail: c.detail.clone(),
+            history: c.history,
         })
         .collect()
 }

@@ -193,7 +193,7 @@ fn checks(r: &Report) -> Value {
     r.checks
         .iter()
         .map(|c| {
-            json!({
+            let mut row = json!({
                 "check": c.check,
                 "step": c.step,
                 "phase": phase(c.phase),
@@ -205,7 +205,11 @@ fn checks(r: &Report) -> Value {
                 "first_pass_ms": c.first_pass_ms,
                 "duration_ms": c.duration_ms,
                 "detail": c.detail,
-            })
+            });
+            if let Some(h) = c.history {
+                row["history"] = json!(h);
+            }
+            row
         })
         .collect()
 }

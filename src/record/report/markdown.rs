@@ -47,6 +47,7 @@ fn header(md: &mut Md, r: &Report) {
         }
         Some(Mode::Drill) => "> **DRILL** — a practice run, not an incident.",
         Some(Mode::Incident) => "> **INCIDENT** — a recovery from a real outage.",
+        Some(Mode::Routine) => "> **ROUTINE** — a scheduled operation, not an incident.",
         Some(Mode::DryRun) | None => "> **Mode unknown** — the journal has no `run_started`.",
     };
     md.para(callout);
@@ -479,8 +480,15 @@ fn checks(md: &mut Md, r: &Report) {
                 Some(step) => format!("{} (step {})", cell_code(&c.check), cell_code(step)),
                 None => cell_code(&c.check),
             };
-            let result = match c.passed {
-                Some(true) => "passed".to_owned(),
+            let result = match (c.passed, &c.history) {
+                // The figures the pass rests on: a history check's evidence.
+                (Some(true), Some(h)) => format!(
+                    "passed: {}, {} ok, success {}",
+                    crate::text::count(h.runs, "run"),
+                    h.ok,
+                    crate::text::percent(h.success_rate)
+                ),
+                (Some(true), None) => "passed".to_owned(),
                 _ if c.detail.is_empty() => format!("**{}**", c.result()),
                 _ => format!("**{}**: {}", c.result(), cell(&c.detail)),
             };

@@ -307,6 +307,8 @@ pub(super) struct CheckRow {
     pub(super) first_pass_ms: Option<u64>,
     pub(super) duration_ms: Option<u64>,
     pub(super) detail: String,
+    /// A `history` probe's figures.
+    pub(super) history: Option<crate::event::HistoryFigures>,
 }
 
 impl CheckRow {

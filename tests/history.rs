@@ -1,0 +1,445 @@
+//! Past runs as data: `runs` with its filters, summaries and `--format json`, and the
+//! `history` probe around its threshold. Every run here is a real run of a real playbook; the
+//! only journals changed by hand are moved back in time by [`backdate`].
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::util::{Test, journal, json_lines, run_folders};
+
+/// `db`: three steps of clearly different lengths; `--var fail=yes` fails the last one.
+const DB: &str = r#"[playbook]
+name = "db"
+version = "1.2.0"
+rto = "1m"
+
+[vars]
+fail = "no"
+
+[[steps]]
+id = "slow"
+run = "sleep 0.4"
+
+[[steps]]
+id = "mid"
+run = "sleep 0.2"
+needs = ["slow"]
+
+[[steps]]
+id = "last"
+run = 'test "{{vars.fail}}" = no'
+needs = ["mid"]
+"#;
+
+/// `web`: one quick step that fails with `--var fail=yes`.
+const WEB: &str = r#"[playbook]
+name = "web"
+version = "0.3.0"
+
+[vars]
+fail = "no"
+
+[[steps]]
+id = "probe"
+run = 'test "{{vars.fail}}" = no'
+"#;
+
+/// Moves every `ts` of a real run's journal back by `days`, so that the run looks as old as a
+/// test needs (`--since`, a missed schedule). The events themselves stay as the run wrote them.
+pub(crate) fn backdate(run_dir: &Path, days: i64) {
+    let path = run_dir.join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).expect("a journal");
+    let mut out = String::new();
+    for mut event in json_lines(&text) {
+        let ts = event["ts"].as_str().expect("every event has ts");
+        let moved = chrono::DateTime::parse_from_rfc3339(ts).expect("an RFC 3339 ts")
+            - chrono::Duration::days(days);
+        event["ts"] = Value::String(
+            moved
+                .with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string(),
+        );
+        out.push_str(&event.to_string());
+        out.push('\n');
+    }
+    std::fs::write(&path, out).expect("write the journal");
+}
+
+/// Runs `args` and returns the new run's folder.
+fn run(t: &Test, args: &[&str], code: i32) -> PathBuf {
+    let before = run_folders(&t.path().join("runs"));
+    t.run_args(args.iter().copied()).expect_code(code);
+    let mut new: Vec<PathBuf> = run_folders(&t.path().join("runs"))
+        .into_iter()
+        .filter(|d| !before.contains(d))
+        .collect();
+    assert_eq!(new.len(), 1, "one new run folder for {args:?}");
+    new.remove(0)
+}
+
+/// The history of these tests: db has 4 ok runs (3 drills, 1 routine), 1 failed drill and a
+/// dry run; web has a routine run of each outcome.
+fn history() -> (Test, Vec<PathBuf>) {
+    let t = Test::new()
+        .file("playbooks/db.toml", DB)
+        .file("playbooks/web.toml", WEB);
+    let mut db = Vec::new();
+    for _ in 0..3 {
+        db.push(run(&t, &["run", "db"], 0));
+    }
+    db.push(run(&t, &["run", "db", "--var", "fail=yes"], 1));
+    db.push(run(&t, &["run", "db", "--mode", "routine"], 0));
+    run(&t, &["run", "db", "--dry-run"], 0);
+    run(&t, &["run", "web", "--mode", "routine"], 0);
+    run(
+        &t,
+        &["run", "web", "--mode", "routine", "--var", "fail=yes"],
+        1,
+    );
+    (t, db)
+}
+
+/// The `p`th percentile by nearest rank, computed here independently of runbook.
+fn nearest_rank(values: &[u64], p: usize) -> u64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted[(p * sorted.len()).div_ceil(100) - 1]
+}
+
+fn summary<'a>(doc: &'a Value, playbook: &str) -> &'a Value {
+    doc["summaries"]
+        .as_array()
+        .expect("summaries")
+        .iter()
+        .find(|s| s["playbook"] == playbook)
+        .unwrap_or_else(|| panic!("a summary of {playbook}: {doc:#}"))
+}
+
+fn json(t: &Test, args: &[&str]) -> Value {
+    let mut all = vec!["runs", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = t.run_args(all).expect_code(0);
+    serde_json::from_str(&out.stdout()).expect("runs --format json is one JSON document")
+}
+
+/// The ok durations of a step in the given runs' journals, newest run first.
+fn step_durations(dirs: &[PathBuf], step: &str) -> Vec<u64> {
+    dirs.iter()
+        .rev()
+        .filter_map(|d| {
+            journal(d)
+                .into_iter()
+                .find(|e| e["event"] == "step_finished" && e["step"] == step && e["status"] == "ok")
+        })
+        .map(|e| e["duration_ms"].as_u64().expect("duration_ms"))
+        .collect()
+}
+
+#[test]
+fn runs_summarises_each_playbook_exactly_and_leaves_dry_runs_out() {
+    let (t, db) = history();
+    let doc = json(&t, &[]);
+    let runs = doc["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 8, "every run is listed, the dry run too");
+    assert_eq!(
+        runs.iter().filter(|r| r["mode"] == "dry-run").count(),
+        1,
+        "{doc:#}"
+    );
+    let started: Vec<&str> = runs
+        .iter()
+        .map(|r| r["started_at"].as_str().expect("started_at"))
+        .collect();
+    let mut newest_first = started.clone();
+    newest_first.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(started, newest_first, "newest first");
+
+    let s = summary(&doc, "db");
+    assert_eq!(
+        (&s["runs"], &s["ok"], &s["failed"], &s["interrupted"]),
+        (
+            &Value::from(5),
+            &Value::from(4),
+            &Value::from(1),
+            &Value::from(0)
+        ),
+        "{s:#}"
+    );
+    assert_eq!(s["success_rate"], 0.8);
+    // The RTO achieved of the ok runs, as each journal's run_finished recorded it.
+    let rto: Vec<u64> = runs
+        .iter()
+        .filter(|r| r["playbook"] == "db" && r["status"] == "ok" && r["mode"] != "dry-run")
+        .map(|r| {
+            r["rto_achieved_ms"]
+                .as_u64()
+                .expect("an ok run achieved an RTO")
+        })
+        .collect();
+    assert_eq!(rto.len(), 4);
+    let spread = &s["rto_achieved"];
+    assert_eq!(spread["runs"], 4);
+    assert_eq!(spread["median_ms"], nearest_rank(&rto, 50));
+    assert_eq!(spread["p95_ms"], nearest_rank(&rto, 95));
+    assert_eq!(spread["max_ms"], *rto.iter().max().expect("values"));
+    // The slowest steps by median of their ok durations, with the newest run's duration.
+    let steps = s["slowest_steps"].as_array().expect("slowest_steps");
+    let names: Vec<&str> = steps
+        .iter()
+        .map(|x| x["step"].as_str().expect("step"))
+        .collect();
+    assert_eq!(names, ["slow", "mid", "last"], "{s:#}");
+    for step in steps {
+        let durations = step_durations(&db, step["step"].as_str().expect("step"));
+        assert_eq!(step["runs"], durations.len());
+        assert_eq!(step["median_ms"], nearest_rank(&durations, 50));
+        assert_eq!(step["last_ms"], durations[0]);
+    }
+    assert_eq!(
+        steps[2]["runs"], 4,
+        "the failed `last` is not an ok duration"
+    );
+
+    let w = summary(&doc, "web");
+    assert_eq!(
+        (&w["runs"], &w["ok"], &w["failed"]),
+        (&Value::from(2), &Value::from(1), &Value::from(1))
+    );
+    assert_eq!(w["success_rate"], 0.5);
+
+    // The text form says the same.
+    let text = t.run_args(["runs"]).expect_code(0).stdout();
+    assert!(
+        text.contains("db: 5 runs, 4 ok, 1 failed, success 80.0%\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("web: 2 runs, 1 ok, 1 failed, success 50.0%\n"),
+        "{text}"
+    );
+    let fmt = runbook_human;
+    let line = format!(
+        "  RTO achieved: median {}, p95 {}, max {} (over 4 runs)\n",
+        fmt(nearest_rank(&rto, 50)),
+        fmt(nearest_rank(&rto, 95)),
+        fmt(*rto.iter().max().expect("values"))
+    );
+    assert!(text.contains(&line), "{line:?} in\n{text}");
+    assert!(text.contains("  slowest steps: slow median "), "{text}");
+    assert!(
+        text.contains(" routine "),
+        "routine runs are listed as such: {text}"
+    );
+}
+
+/// The spelling `runs` uses for a duration (the playbook grammar, one decimal on seconds).
+fn runbook_human(ms: u64) -> String {
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let tenths = (ms + 50) / 100;
+    if tenths % 10 == 0 {
+        format!("{}s", tenths / 10)
+    } else {
+        format!("{}.{}s", tenths / 10, tenths % 10)
+    }
+}
+
+#[test]
+fn runs_filters_by_mode_and_by_since() {
+    let (t, db) = history();
+    let routine = json(&t, &["--mode", "routine"]);
+    assert_eq!(routine["runs"].as_array().expect("runs").len(), 3);
+    assert_eq!(summary(&routine, "db")["runs"], 1);
+    assert_eq!(summary(&routine, "web")["runs"], 2);
+    let drills = json(&t, &["--mode", "drill", "--playbook", "db"]);
+    assert_eq!(summary(&drills, "db")["runs"], 4);
+    assert_eq!(summary(&drills, "db")["failed"], 1);
+    assert_eq!(drills["summaries"].as_array().expect("summaries").len(), 1);
+
+    // Two of db's ok drills ran ten days ago.
+    backdate(&db[0], 10);
+    backdate(&db[1], 10);
+    let week = json(&t, &["--since", "7d", "--playbook", "db"]);
+    let s = summary(&week, "db");
+    assert_eq!(
+        (&s["runs"], &s["ok"], &s["failed"]),
+        (&Value::from(3), &Value::from(2), &Value::from(1))
+    );
+    let all = json(&t, &["--since", "11d", "--playbook", "db"]);
+    assert_eq!(summary(&all, "db")["runs"], 5);
+
+    let none = t
+        .run_args(["runs", "--since", "1ms", "--mode", "incident"])
+        .expect_code(0);
+    assert!(
+        none.stderr().contains("within 1ms, in mode `incident`"),
+        "{}",
+        none.stderr()
+    );
+    let bad = t.run_args(["runs", "--since", "7 days"]).expect_code(2);
+    assert!(
+        bad.stderr().contains("did you mean `7d`?"),
+        "{}",
+        bad.stderr()
+    );
+}
+
+/// `gate` passes when db's week has at least two runs and 80% of them ok.
+const GATE: &str = r#"[playbook]
+name = "gate"
+version = "1.0.0"
+
+[[checks]]
+id = "db-history"
+history = { playbook = "db", since = "7d", min_success_rate = 0.8, min_runs = 2 }
+timeout = "1s"
+interval = "200ms"
+
+[[steps]]
+id = "noop"
+run = "true"
+"#;
+
+fn gate_attempt(run_dir: &Path) -> Value {
+    journal(run_dir)
+        .into_iter()
+        .rfind(|e| e["event"] == "check_attempt" && e["check"] == "db-history")
+        .expect("a check_attempt of db-history")
+}
+
+#[test]
+fn the_history_probe_passes_at_its_threshold_and_fails_below_it() {
+    let (t, _) = history();
+    let t = t.file("playbooks/gate.toml", GATE);
+    // db: 5 runs, 4 ok: exactly 80%.
+    let pass = run(&t, &["run", "gate"], 0);
+    let attempt = gate_attempt(&pass);
+    assert_eq!(attempt["passed"], true);
+    assert_eq!(
+        attempt["history"],
+        serde_json::json!({"runs": 5, "ok": 4, "success_rate": 0.8})
+    );
+    let report = std::fs::read_to_string(pass.join("report.md")).expect("report.md");
+    assert!(
+        report.contains("passed: 5 runs, 4 ok, success 80.0%"),
+        "{report}"
+    );
+    let json_report: Value = serde_json::from_str(
+        &t.run_args(["report", pass.to_str().expect("utf-8"), "--format", "json"])
+            .expect_code(0)
+            .stdout(),
+    )
+    .expect("JSON report");
+    assert_eq!(
+        json_report["checks"][1]["history"]["runs"], 5,
+        "{json_report:#}"
+    );
+
+    // One more failure: 4 of 6 is under 80%, and the validation check fails the run.
+    run(&t, &["run", "db", "--var", "fail=yes"], 1);
+    let fail = run(&t, &["run", "gate"], 1);
+    let attempt = gate_attempt(&fail);
+    assert_eq!(attempt["passed"], false);
+    assert_eq!(attempt["history"]["runs"], 6);
+    assert_eq!(attempt["history"]["ok"], 4);
+    let detail = attempt["detail"].as_str().expect("detail");
+    assert_eq!(
+        detail,
+        "6 runs of `db` in 7d, 4 ok, success 66.7% (below min_success_rate 80.0%)"
+    );
+    let report = std::fs::read_to_string(fail.join("report.md")).expect("report.md");
+    assert!(
+        report.contains("**failed**: 6 runs of `db` in 7d, 4 ok, success 66.7% (below min\\_success\\_rate 80.0%)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_history_probe_counts_only_the_window_and_needs_min_runs() {
+    let (t, db) = history();
+    // Every db run but the failed one and the routine one is ten days old: 2 runs, 1 ok.
+    for dir in &db[..3] {
+        backdate(dir, 10);
+    }
+    let t = t.file("playbooks/gate.toml", GATE);
+    let fail = run(&t, &["run", "gate"], 1);
+    assert_eq!(
+        gate_attempt(&fail)["detail"],
+        "2 runs of `db` in 7d, 1 ok, success 50.0% (below min_success_rate 80.0%)"
+    );
+    let lonely = GATE.replace("playbook = \"db\"", "playbook = \"never-run\"");
+    let t = t.file("playbooks/gate.toml", &lonely);
+    let fail = run(&t, &["run", "gate"], 1);
+    assert_eq!(
+        gate_attempt(&fail)["detail"],
+        "0 runs of `never-run` in 7d, 0 ok, success 0.0% (below min_runs 2)"
+    );
+}
+
+#[test]
+fn history_probe_keys_are_validated_with_their_location() {
+    let bad = r#"[playbook]
+name = "bad"
+version = "1.0.0"
+
+[[checks]]
+id = "h"
+history = { playbook = "Db", since = "7 days", min_success_rate = 95, min_runs = -1 }
+
+[[checks]]
+id = "h2"
+history = { since = "1d", min_sucess_rate = 0.5 }
+
+[[steps]]
+id = "a"
+run = "true"
+"#;
+    let out = Test::new()
+        .file("bad.toml", bad)
+        .args(["validate", "bad.toml"])
+        .run()
+        .expect_code(2);
+    let err = out.stderr();
+    for expected in [
+        "bad.toml:7:24: error: invalid playbook name \"Db\" in `history` in check `h`",
+        "bad.toml:7:38: error: invalid duration \"7 days\" for `since` in `history` in check `h`",
+        "help: write `since = \"7d\"`",
+        "bad.toml:7:67: error: `min_success_rate` in `history` in check `h` is 95, outside 0 to 1",
+        "help: a rate is a fraction from 0 to 1: write 0.95",
+        "`min_runs` in `history` in check `h` is -1, not a count of runs",
+        "bad.toml:11:11: error: missing `playbook` in `history` in check `h2`",
+        "min_sucess_rate",
+        "min_success_rate",
+    ] {
+        assert!(err.contains(expected), "{expected:?} in\n{err}");
+    }
+}
+
+#[test]
+fn the_runs_root_index_is_rebuilt_when_missing_or_broken_and_follows_changed_journals() {
+    let (t, db) = history();
+    let index = t.path().join("runs/.history-index.json");
+    let first = json(&t, &[]);
+    assert!(index.is_file(), "`runs` indexes the runs root");
+    std::fs::write(&index, "{ not the index").expect("write");
+    assert_eq!(json(&t, &[]), first, "a broken index is rebuilt");
+    std::fs::remove_file(&index).expect("rm");
+    assert_eq!(json(&t, &[]), first, "a missing one too");
+    // A journal changed after it was indexed is read again.
+    backdate(&db[4], 30);
+    let moved = json(
+        &t,
+        &["--since", "7d", "--mode", "routine", "--playbook", "db"],
+    );
+    assert!(
+        moved["summaries"].as_array().expect("summaries").is_empty(),
+        "{moved:#}"
+    );
+    // A read-only index costs speed, not correctness.
+    std::fs::remove_file(&index).expect("rm");
+    std::fs::create_dir(&index).expect("a folder where the index would go");
+    assert_eq!(json(&t, &["--playbook", "web"])["summaries"][0]["runs"], 2);
+}
