@@ -324,3 +324,59 @@ run = "echo 'using {{steps.credentials.outputs.password}}'; echo -n '{{steps.cre
     assert_eq!(given[0]["value"], "***");
     assert_eq!(given[0]["by"], "bob");
 }
+
+// A secret answer is never written to disk, so a run that recorded one cannot give it to the
+// steps of a resume: `resume` refuses before anything runs, naming the output (v2.md 0.7).
+#[test]
+fn resume_refuses_a_run_whose_secret_answer_it_cannot_restore() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let body = r#"[[steps]]
+id = "credentials"
+manual = "Fetch the restore password from the vault."
+inputs = { password = { type = "string", secret = true } }
+
+[[steps]]
+id = "restore"
+needs = ["credentials"]
+run = "touch ../started; sleep 30"
+"#;
+    let t = Test::new().file("p.toml", &playbook("inputs-secret-resume", body));
+    let mut child = crate::util::spawn(
+        t.path(),
+        &[
+            "run",
+            "p.toml",
+            "--out",
+            "out",
+            "--input",
+            "credentials.password=s3cr3t-resume",
+        ],
+    );
+    let limit = std::time::Duration::from_secs(60);
+    assert!(
+        crate::support::wait_until(limit, || t.path().join("started").exists()),
+        "restore never started"
+    );
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("a pid"));
+    kill(pid, Signal::SIGINT).expect("runbook is alive");
+    let mut status = None;
+    assert!(
+        crate::support::wait_until(limit, || {
+            status = child.try_wait().expect("wait");
+            status.is_some()
+        }),
+        "runbook did not stop"
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(130));
+    let run = t.run_args(["resume", "out", "--yes"]).expect_code(3);
+    assert!(
+        run.stderr().contains(
+            "output `steps.credentials.outputs.password` cannot be restored: it contains a secret runbook cannot name (a webhook URL, or the answer to a secret input)"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("s3cr3t-resume"));
+}
