@@ -138,8 +138,15 @@ run = "echo a"
     let journal = journal(&t.path().join("out"));
     let event = last_event(&journal);
     assert_eq!(event["event"], "report_publish_failed");
-    assert_eq!(event["output"][0], "uploading with ***", "{event}");
-    assert_eq!(event["output"][1], "denied for ***", "{event}");
+    // Stdout and stderr interleave as they arrive, in either order.
+    let mut output: Vec<&str> = event["output"]
+        .as_array()
+        .expect("output lines")
+        .iter()
+        .map(|l| l.as_str().expect("a line"))
+        .collect();
+    output.sort_unstable();
+    assert_eq!(output, ["denied for ***", "uploading with ***"], "{event}");
     assert!(
         event["command"]
             .as_str()
