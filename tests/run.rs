@@ -612,3 +612,36 @@ fn only_runs_a_step_and_what_it_needs_and_says_so_in_the_journal_and_report() {
     assert!(report.contains("**Subset:** `--only b`"), "{report}");
     assert!(report.contains("not selected by `--only b`"), "{report}");
 }
+
+#[test]
+fn the_playbooks_mode_is_the_default_and_mode_overrides_it() {
+    let text = playbook(
+        "nightly",
+        "mode = \"routine\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+    );
+    let t = Test::new().file("p.toml", &text);
+    let mode = |run: &crate::util::Run| {
+        run.events()
+            .iter()
+            .find(|e| e["event"] == "run_started")
+            .map(|e| e["mode"].clone())
+            .expect("run_started")
+    };
+    let routine = t
+        .run_args(["run", "p.toml", "--out", "one", "--json"])
+        .expect_code(0);
+    assert_eq!(mode(&routine), "routine");
+    let incident = t
+        .run_args([
+            "run", "p.toml", "--out", "two", "--json", "--mode", "incident",
+        ])
+        .expect_code(0);
+    assert_eq!(mode(&incident), "incident");
+    let bad = Test::new()
+        .file("p.toml", &text.replace("\"routine\"", "\"routin\""))
+        .args(["validate", "p.toml"])
+        .run()
+        .expect_code(2);
+    assert!(bad.stderr().contains("p.toml:4:8"), "{}", bad.stderr());
+    assert!(bad.stderr().contains("routine"), "{}", bad.stderr());
+}

@@ -27,9 +27,10 @@ pub(crate) struct Args {
     /// Target environment, checked against the playbook's `environments`
     #[arg(long)]
     env: Option<String>,
-    /// Why this run happens: recorded, shown in the report and notifications
-    #[arg(long, value_enum, default_value_t = RunMode::Drill)]
-    mode: RunMode,
+    /// Why this run happens: recorded, shown in the report and notifications (default: the
+    /// playbook's `mode`, else drill)
+    #[arg(long, value_enum)]
+    mode: Option<RunMode>,
     /// Execute only `read_only` steps; print every other step's rendered command
     #[arg(long)]
     dry_run: bool,
@@ -111,9 +112,14 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         plan: Arc::new(plan),
         vars,
         mode: match args.mode {
-            RunMode::Incident => Mode::Incident,
-            RunMode::Drill => Mode::Drill,
-            RunMode::Routine => Mode::Routine,
+            Some(RunMode::Incident) => Mode::Incident,
+            Some(RunMode::Drill) => Mode::Drill,
+            Some(RunMode::Routine) => Mode::Routine,
+            None => match playbook.meta.mode.as_deref() {
+                Some("incident") => Mode::Incident,
+                Some("routine") => Mode::Routine,
+                _ => Mode::Drill,
+            },
         },
         dry_run: args.dry_run,
         commander,

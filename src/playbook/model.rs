@@ -77,11 +77,15 @@ pub struct Meta {
     pub cleanup_timeout: HumanDuration,
     /// At most this many steps at once; `None`: no limit.
     pub max_parallel: Option<usize>,
+    /// `mode`: what a run without `--mode` is; `None`: a drill.
+    pub mode: Option<String>,
 }
 
 impl Meta {
     /// `cleanup_timeout` when the playbook does not set it.
     pub const DEFAULT_CLEANUP_TIMEOUT: HumanDuration = HumanDuration::from_millis(120_000);
+    /// The values of `mode`.
+    pub const MODES: [&'static str; 3] = ["incident", "drill", "routine"];
     /// The largest `max_parallel` (and `--max-parallel`) accepted.
     pub const MAX_PARALLEL: usize = 100_000;
 

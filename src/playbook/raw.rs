@@ -76,6 +76,9 @@ toml_table! {
         cleanup_timeout: DurationStr,
         /// At most this many steps at once (default: no limit); `--max-parallel` overrides it.
         max_parallel: i64,
+        /// The mode of a run without `--mode`: "incident", "drill" (default) or "routine".
+        #[schemars(extend("enum" = ["incident", "drill", "routine"]))]
+        mode: String,
     }
 }
 

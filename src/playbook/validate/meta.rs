@@ -131,6 +131,9 @@ impl Validator<'_> {
             .positive_duration(raw.cleanup_timeout.as_ref(), "cleanup_timeout", at)
             .unwrap_or(Meta::DEFAULT_CLEANUP_TIMEOUT);
         let max_parallel = self.max_parallel(raw.max_parallel.as_ref());
+        let mode = self
+            .choice(raw.mode.as_ref(), "mode", at, &Meta::MODES)
+            .map(str::to_owned);
         let schedule = raw.schedule.as_ref().and_then(|s| self.schedule(s));
         let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
             Some("wait") => LockPolicy::Wait,
@@ -179,6 +182,7 @@ impl Validator<'_> {
             lock,
             cleanup_timeout,
             max_parallel,
+            mode,
         })
     }
 
