@@ -130,7 +130,13 @@ run = "echo a"
     let t = Test::new()
         .file("p.toml", &playbook("publish-secret", body))
         .env("ARCHIVE_TOKEN", "tok-8f3e1d");
-    let run = t.run_args(["run", "p.toml", "--out", "out"]).expect_code(0);
+    let run = t
+        .run_args(["run", "p.toml", "--out", "out", "--json"])
+        .expect_code(0);
+    // `--json` prints the journal's lines, the publishing's last among them.
+    let printed = run.events();
+    let last = printed.last().expect("events on stdout");
+    assert_eq!(last["event"], "report_publish_failed", "{last}");
     let journal_text =
         std::fs::read_to_string(t.path().join("out/journal.jsonl")).expect("journal");
     assert!(!journal_text.contains("tok-8f3e1d"), "{journal_text}");
@@ -138,6 +144,7 @@ run = "echo a"
     let journal = journal(&t.path().join("out"));
     let event = last_event(&journal);
     assert_eq!(event["event"], "report_publish_failed");
+    assert_eq!(event, last, "the same line in the journal and on stdout");
     // Stdout and stderr interleave as they arrive, in either order.
     let mut output: Vec<&str> = event["output"]
         .as_array()

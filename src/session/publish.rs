@@ -4,6 +4,7 @@
 //! `report_publish_failed`) after `run_finished`; the report never mentions it, so `runbook
 //! report` rebuilds the bytes that were published. Its failure is a warning, never the run's.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +65,7 @@ impl Publishing {
                     folder,
                     run_id,
                     &masker,
+                    self.json,
                     Event::ReportPublishFailed {
                         command: template.source().to_owned(),
                         reason,
@@ -124,7 +126,7 @@ impl Publishing {
                 }
             }
         };
-        journal_after(folder, run_id, &masker, event);
+        journal_after(folder, run_id, &masker, self.json, event);
     }
 }
 
@@ -136,24 +138,31 @@ fn warn_unpublished(masker: &Masker, reason: &str) {
     );
 }
 
-/// Appends one event, masked, to the journal of a run that is over (its bus has finished).
-fn journal_after(folder: &RunFolder, run_id: &str, masker: &Masker, mut event: Event) {
+/// Appends one event, masked, to the journal of a run that is over (its bus has finished),
+/// and with `--json` prints the same line on stdout, as the bus's JSON sink would have.
+fn journal_after(folder: &RunFolder, run_id: &str, masker: &Masker, json: bool, mut event: Event) {
     event.mask(&|s| match masker.mask(s) {
         std::borrow::Cow::Owned(hidden) => Some(hidden),
         std::borrow::Cow::Borrowed(_) => None,
     });
+    let record = Record {
+        ts: Utc::now(),
+        run_id: run_id.to_owned(),
+        event,
+    };
     match Journal::open(&folder.journal()) {
         Ok(mut journal) => {
-            journal.event(&Record {
-                ts: Utc::now(),
-                run_id: run_id.to_owned(),
-                event,
-            });
+            journal.event(&record);
             journal.finish();
         }
         Err(e) => eprintln!(
             "warning: failed to journal how publishing the report went: {}",
             crate::text::os_error(&e)
         ),
+    }
+    if json && let Ok(line) = serde_json::to_string(&record) {
+        let mut out = std::io::stdout().lock();
+        // A reader that went away loses the line; the journal has it.
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     }
 }
