@@ -14,6 +14,7 @@ mod history;
 mod import;
 mod inputs;
 mod layering;
+mod locks;
 mod notify;
 mod parallel;
 mod plan;

@@ -257,8 +257,8 @@ fn status(run: &PastRun) -> Status {
         return Status { word, note: None };
     }
     let root = crate::session::runs_root(Path::new(&run.path));
-    let live = crate::session::holder(&crate::session::lock_path(&root, &run.playbook))
-        .filter(|h| h.run_id == run.run_id && h.is_live());
+    // Any lock the run holds (its playbook's, or the named ones it took) says it is live.
+    let live = crate::session::held_by(&root, &run.run_id).filter(crate::session::Holder::is_live);
     match live {
         Some(h) if h.host == crate::session::host() => Status {
             word: "running",

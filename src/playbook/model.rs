@@ -79,6 +79,9 @@ pub struct Meta {
     pub max_parallel: Option<usize>,
     /// `mode`: what a run without `--mode` is; `None`: a drill.
     pub mode: Option<String>,
+    /// `locks`: the resources a run holds, rendered from vars before it starts; empty: the
+    /// playbook's own name.
+    pub locks: Vec<Template>,
 }
 
 impl Meta {

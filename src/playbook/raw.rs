@@ -72,6 +72,9 @@ toml_table! {
         /// "fail" (default), "wait" or "skip": what a second concurrent run does.
         #[schemars(extend("enum" = ["fail", "wait", "skip"]))]
         lock: String,
+        /// Names of the resources a run holds (templates of vars), e.g. "pg:{{vars.host}}"; runs
+        /// of any playbooks naming the same lock exclude each other. Default: the playbook's name.
+        locks: Vec<Sp<String>>,
         /// How long `always` steps may take after an interrupt (default "2m").
         cleanup_timeout: DurationStr,
         /// At most this many steps at once (default: no limit); `--max-parallel` overrides it.

@@ -1,5 +1,6 @@
-//! One live run per playbook: `.locks/<playbook>.lock` in the runs root holds the run id, pid,
-//! host and start of the run that has it. A second run fails, waits or skips as the playbook's
+//! One live run per playbook, or per named resource: `.locks/<playbook>.lock` (or, for each
+//! name of `[playbook] locks`, `.locks/named/<name>-<digest>.lock`) in the runs root holds the
+//! run id, pid, host and start of the run that has it. A run takes all its locks or none. A second run fails, waits or skips as the playbook's
 //! `lock` policy says; a lock whose process is gone (same host) is taken over with a warning;
 //! `--break-lock` takes a live one. Taking over is an atomic rename, checked by reading back.
 
@@ -196,12 +197,6 @@ impl Holder {
     }
 }
 
-/// Who holds the lock at `path`, if it is held and readable.
-#[must_use]
-pub(crate) fn holder(path: &Path) -> Option<Holder> {
-    read_holder(path)
-}
-
 fn read_holder(path: &Path) -> Option<Holder> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
@@ -238,42 +233,134 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// Takes the playbook's lock as its policy says: `None` when the run is skipped
-/// (`lock = "skip"`), an error naming the holder when it is refused.
+/// The locks a run holds; each is released when this is dropped.
+#[derive(Debug)]
+pub(crate) struct Locks(Vec<Lock>);
+
+impl Locks {
+    /// The holders taken over from, and whether each was stale.
+    pub(crate) fn taken_from(&self) -> impl Iterator<Item = &(Holder, bool)> {
+        self.0.iter().filter_map(|l| l.taken_from.as_ref())
+    }
+}
+
+/// The lock file of a named lock (`[playbook] locks`): its name made safe for a file name,
+/// and a digest of the whole name, so that two names never share a file.
+#[must_use]
+pub(crate) fn named_path(runs_root: &Path, name: &str) -> PathBuf {
+    use sha2::{Digest as _, Sha256};
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let digest = format!("{:x}", Sha256::digest(name.as_bytes()));
+    runs_root
+        .join(".locks")
+        .join("named")
+        .join(format!("{slug}-{}.lock", &digest[..12]))
+}
+
+/// The holder of any lock in the runs root that `run_id` holds: whether that run is live.
+#[must_use]
+pub(crate) fn held_by(runs_root: &Path, run_id: &str) -> Option<Holder> {
+    let locks = runs_root.join(".locks");
+    [locks.clone(), locks.join("named")]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(Iterator::flatten)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "lock"))
+        .filter_map(|e| read_holder(&e.path()))
+        .find(|h| h.run_id == run_id)
+}
+
+/// Takes the run's locks as the playbook's policy says, all or none: `names` (the rendered
+/// `[playbook] locks`), or the playbook's own lock when there are none. `None` when the run is
+/// skipped (`lock = "skip"`), an error naming the lock and its holder when it is refused.
 pub(crate) fn take(
     playbook: &Playbook,
+    names: &[String],
     runs_root: &Path,
     run_id: &str,
     started: DateTime<Utc>,
     break_lock: bool,
-) -> Result<Option<Lock>, Error> {
+) -> Result<Option<Locks>, Error> {
     let me = Holder {
         run_id: run_id.to_owned(),
         pid: std::process::id(),
         host: crate::session::start::host(),
         started,
     };
-    let path = path(runs_root, &playbook.meta.name);
-    let mut waiting = |holder: &Holder| {
-        eprintln!(
-            "waiting for the lock of `{}`: held by {holder} (lock = \"wait\")",
-            playbook.meta.name
-        );
+    let mut targets: Vec<(String, PathBuf)> = if names.is_empty() {
+        vec![(
+            format!("`{}`", playbook.meta.name),
+            path(runs_root, &playbook.meta.name),
+        )]
+    } else {
+        names
+            .iter()
+            .map(|n| (format!("the lock `{n}`"), named_path(runs_root, n)))
+            .collect()
     };
-    let outcome = acquire(&path, &me, playbook.meta.lock, break_lock, &mut waiting)
-        .map_err(|e| Error::Run(crate::error::chain(&e)))?;
-    match outcome {
-        Outcome::Acquired(lock) => Ok(Some(lock)),
-        Outcome::Refused(holder) => Err(Error::Refused(format!(
-            "`{}` is already running: {holder}; wait for it to finish, or take over with --break-lock if that run is gone",
-            playbook.meta.name
-        ))),
-        Outcome::Skipped(holder) => {
-            eprintln!(
-                "skipped: `{}` is already running: {holder} (lock = \"skip\")",
-                playbook.meta.name
-            );
-            Ok(None)
+    // One order for every run, so two runs taking overlapping locks cannot each hold one.
+    targets.sort_by(|a, b| a.1.cmp(&b.1));
+    targets.dedup_by(|a, b| a.1 == b.1);
+    let mut told = false;
+    // Bounded by the live holders: a `wait` lasts as long as the runs ahead of it.
+    loop {
+        let mut taken = Vec::new();
+        let mut blocked = None;
+        for (label, path) in &targets {
+            match acquire(path, &me, LockPolicy::Fail, break_lock, &mut |_| {})
+                .map_err(|e| Error::Run(crate::error::chain(&e)))?
+            {
+                Outcome::Acquired(lock) => taken.push(lock),
+                Outcome::Refused(holder) | Outcome::Skipped(holder) => {
+                    blocked = Some((label.clone(), path.clone(), holder));
+                    break;
+                }
+            }
+        }
+        let Some((label, path, holder)) = blocked else {
+            return Ok(Some(Locks(taken)));
+        };
+        // All or none: what was taken goes back before waiting, failing or skipping.
+        drop(taken);
+        let held = if names.is_empty() {
+            format!("{label} is already running")
+        } else {
+            format!("{label} is held")
+        };
+        match playbook.meta.lock {
+            LockPolicy::Fail => {
+                return Err(Error::Refused(format!(
+                    "{held}: {holder}; wait for it to finish, or take over with --break-lock if that run is gone"
+                )));
+            }
+            LockPolicy::Skip => {
+                eprintln!("skipped: {held}: {holder} (lock = \"skip\")");
+                return Ok(None);
+            }
+            LockPolicy::Wait => {
+                if !told {
+                    let what = if names.is_empty() {
+                        format!("the lock of {label}")
+                    } else {
+                        label.clone()
+                    };
+                    eprintln!("waiting for {what}: held by {holder} (lock = \"wait\")");
+                    told = true;
+                }
+                while read_holder(&path).is_some_and(|h| h.run_id == holder.run_id && h.is_live()) {
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ mod session;
 mod start;
 
 pub(crate) use crate::engine::GivenInputs;
-pub(crate) use lock::{holder, path as lock_path};
+pub(crate) use lock::{Holder, held_by};
 pub(crate) use resume::{Resume, confirm_reruns, presets, reruns, vars};
 pub(crate) use session::{Request, Session, Start};
 pub(crate) use start::{host, max_parallel, runs_root, runs_roots, user};

@@ -24,7 +24,7 @@ use crate::record::folder::RunFolder;
 use crate::record::journal::Journal;
 use crate::record::written::WriteError;
 use crate::session::history::RunsHistory;
-use crate::session::lock::{self, Lock};
+use crate::session::lock::{self, Locks};
 use crate::session::publish::Publishing;
 use crate::session::resume::Resume;
 use crate::session::secrets;
@@ -106,12 +106,16 @@ pub(crate) struct Session {
     bus: Arc<Bus>,
     /// Where the report looks for the runs to compare with.
     roots: Vec<PathBuf>,
-    lock: Lock,
+    lock: Locks,
 }
 
 impl Session {
     /// Takes the lock, creates (or reopens) the run folder and its journal, and sets up what the
     /// run masks. `None` when the lock policy says to skip this run.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the set-up in the order it happens: locks, folder, journal, masking, request"
+    )]
     pub(crate) fn open(mut req: Request) -> Result<Option<Self>, Error> {
         let playbook = Arc::clone(&req.plan.playbook);
         let root = start::runs_root(playbook.path());
@@ -121,7 +125,14 @@ impl Session {
                 let started = Utc::now();
                 let run_id = start::run_id(&playbook, started);
                 let run_dir = out.unwrap_or_else(|| root.join(&run_id));
-                let Some(lock) = lock::take(&playbook, &root, &run_id, started, req.break_lock)?
+                let Some(lock) = lock::take(
+                    &playbook,
+                    &lock_names(&req, &run_id, &run_dir, started)?,
+                    &root,
+                    &run_id,
+                    started,
+                    req.break_lock,
+                )?
                 else {
                     return Ok(None);
                 };
@@ -136,8 +147,14 @@ impl Session {
                 run_id,
                 resume,
             } => {
-                let Some(lock) =
-                    lock::take(&playbook, &root, &run_id, resume.started_at, req.break_lock)?
+                let Some(lock) = lock::take(
+                    &playbook,
+                    &lock_names(&req, &run_id, &folder.dir, resume.started_at)?,
+                    &root,
+                    &run_id,
+                    resume.started_at,
+                    req.break_lock,
+                )?
                 else {
                     return Ok(None);
                 };
@@ -276,7 +293,8 @@ impl Session {
         if report.is_ok() && !req.json {
             eprintln!("report: {}", folder.report().display());
         }
-        // The report is final before it is published; publishing only adds to the journal.
+        // The report is final before it is published; publishing only adds to the journal,
+        // under the run's locks still (a `resume` of this run must not write it meanwhile).
         if report.is_ok() {
             publishing
                 .publish(&folder, &run_id, &bus, outcome.status)
@@ -325,8 +343,41 @@ fn objectives(p: &Playbook) -> crate::ui::Objectives {
     }
 }
 
-/// The first events of a run (or of its continuation), and the lock it took from another run.
-fn started(req: &Request, run: &RunRequest, resume: Option<&Resume>, lock: &Lock, bus: &Bus) {
+/// `[playbook] locks`, rendered from the run's vars before anything runs.
+fn lock_names(
+    req: &Request,
+    run_id: &str,
+    dir: &Path,
+    started: DateTime<Utc>,
+) -> Result<Vec<String>, Error> {
+    let playbook = &req.plan.playbook;
+    if playbook.meta.locks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let info = RunInfo {
+        id: run_id.to_owned(),
+        mode: req.mode,
+        env: req.plan.env.clone(),
+        started_at: started,
+        commander: req.commander.clone(),
+        dir: dir.to_path_buf(),
+    };
+    let process_env: BTreeMap<String, String> = std::env::vars().collect();
+    let context = Context::new(playbook, &req.vars, &info, &process_env);
+    playbook
+        .meta
+        .locks
+        .iter()
+        .map(|t| {
+            context
+                .render(t)
+                .map_err(|e| Error::Usage(format!("`locks` of [playbook]: `{}`: {e}", t.source())))
+        })
+        .collect()
+}
+
+/// The first events of a run (or of its continuation), and the locks it took from other runs.
+fn started(req: &Request, run: &RunRequest, resume: Option<&Resume>, locks: &Locks, bus: &Bus) {
     let playbook = &run.plan.playbook;
     match resume {
         None => bus.emit(Event::RunStarted {
@@ -368,7 +419,7 @@ fn started(req: &Request, run: &RunRequest, resume: Option<&Resume>, lock: &Lock
             }
         }
     }
-    if let Some((holder, stale)) = &lock.taken_from {
+    for (holder, stale) in locks.taken_from() {
         bus.emit(Event::LockBroken {
             holder_run_id: holder.run_id.clone(),
             holder_pid: holder.pid,

@@ -17,12 +17,22 @@ use crate::playbook::raw::{
 };
 use crate::playbook::references::Scope;
 use crate::playbook::schedule::CronSchedule;
+use crate::playbook::template::Template;
 use crate::playbook::validate::names::{
     env_name_like, is_env_name, is_playbook_name, is_var_name, playbook_name_like,
 };
 use crate::playbook::validate::validator::{StepIds, Validator, key_span};
 
 impl Validator<'_> {
+    /// `locks` of [playbook]: templates rendered before the run starts, so no `steps.*`.
+    fn locks(&mut self, raw: Option<&Sp<Vec<Sp<String>>>>) -> Vec<Template> {
+        let at = "`locks` of [playbook]";
+        raw.iter()
+            .flat_map(|l| &l.value)
+            .filter_map(|l| self.template(Some(l), Scope::NoSteps(at), at))
+            .collect()
+    }
+
     /// `max_parallel` of [playbook]: 1 to [`Meta::MAX_PARALLEL`].
     fn max_parallel(&mut self, raw: Option<&Sp<i64>>) -> Option<usize> {
         let m = raw?;
@@ -127,13 +137,12 @@ impl Validator<'_> {
                 )
             });
         let drill_every = self.positive_duration(raw.drill_every.as_ref(), "drill_every", at);
-        let cleanup_timeout = self
-            .positive_duration(raw.cleanup_timeout.as_ref(), "cleanup_timeout", at)
-            .unwrap_or(Meta::DEFAULT_CLEANUP_TIMEOUT);
+        let cleanup_timeout =
+            (self.positive_duration(raw.cleanup_timeout.as_ref(), "cleanup_timeout", at))
+                .unwrap_or(Meta::DEFAULT_CLEANUP_TIMEOUT);
         let max_parallel = self.max_parallel(raw.max_parallel.as_ref());
-        let mode = self
-            .choice(raw.mode.as_ref(), "mode", at, &Meta::MODES)
-            .map(str::to_owned);
+        let mode = (self.choice(raw.mode.as_ref(), "mode", at, &Meta::MODES)).map(str::to_owned);
+        let locks = self.locks(raw.locks.as_ref());
         let schedule = raw.schedule.as_ref().and_then(|s| self.schedule(s));
         let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
             Some("wait") => LockPolicy::Wait,
@@ -183,6 +192,7 @@ impl Validator<'_> {
             cleanup_timeout,
             max_parallel,
             mode,
+            locks,
         })
     }
 
