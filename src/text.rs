@@ -51,10 +51,6 @@ impl List {
     }
 
     /// "`a`", "`a` or `b`", "`a`, `b`, or `c`".
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for messages that offer a choice; tested below")
-    )]
     pub(crate) fn or_ticked<T: Display>(values: impl IntoIterator<Item = T>) -> Self {
         Self::new(values, Some("or"))
     }

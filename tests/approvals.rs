@@ -19,7 +19,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// `runbook ARGS` on a pty, typed at as the test goes; what it prints goes to a file, so a
 /// chatty live view never fills a pipe nobody reads.
-struct Terminal {
+pub(crate) struct Terminal {
     child: Child,
     keys: Option<ChildStdin>,
     screen: PathBuf,
@@ -34,7 +34,7 @@ impl Terminal {
         assert!(asked, "the prompt never showed:\n{}", self.screen());
     }
 
-    fn open(dir: &Path, args: &str, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn open(dir: &Path, args: &str, env: &[(&str, &str)]) -> Self {
         let binary = assert_cmd::cargo::cargo_bin("runbook");
         let screen = dir.join("screen.txt");
         let mut cmd = Command::new("script");
@@ -60,19 +60,19 @@ impl Terminal {
         }
     }
 
-    fn type_keys(&mut self, text: &str) {
+    pub(crate) fn type_keys(&mut self, text: &str) {
         let keys = self.keys.as_mut().expect("the keyboard is still there");
         keys.write_all(text.as_bytes()).expect("type");
         keys.flush().expect("flush");
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         std::fs::read_to_string(&self.screen).unwrap_or_default()
     }
 
     /// Waits (bounded) for runbook to end with the keyboard still attached, so that it cannot
     /// end because its input closed; its exit code.
-    fn wait(mut self) -> i32 {
+    pub(crate) fn wait(mut self) -> i32 {
         let mut status = None;
         let ended = wait_until(LIMIT, || {
             status = self.child.try_wait().expect("try_wait");
@@ -95,7 +95,7 @@ impl Terminal {
     }
 
     /// Types `answers` and closes the keyboard, then waits (bounded) for the end.
-    fn answer(mut self, answers: &str) -> i32 {
+    pub(crate) fn answer(mut self, answers: &str) -> i32 {
         self.type_keys(answers);
         drop(self.keys.take());
         self.wait()

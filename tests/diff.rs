@@ -251,3 +251,27 @@ fn exit_code_says_whether_the_playbooks_differ() {
     t.run_args(["diff", "old.toml", "broken.toml", "--exit-code"])
         .expect_code(2);
 }
+
+#[test]
+fn a_changed_input_and_a_changed_publish_command_are_shown() {
+    let old = fixture("tests/fixtures/valid/manual-inputs-and-publish.toml");
+    let new = old
+        .replace("default = 3", "default = 5")
+        .replace("https://archive.example", "https://backup.example")
+        .replace("version = \"1.0.0\"", "version = \"1.1.0\"");
+    let run = Test::new()
+        .file("old.toml", &old)
+        .file("new.toml", &new)
+        .args(["diff", "old.toml", "new.toml"])
+        .run()
+        .expect_code(0);
+    let text = run.stdout();
+    assert!(
+        text.contains(
+            "      inputs.replicas:\n        - number, one of 1, 3, 5, default 3\n        + number, one of 1, 3, 5, default 5\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("report:\n  publish:\n"), "{text}");
+    assert!(text.contains("https://backup.example"), "{text}");
+}

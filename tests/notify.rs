@@ -251,6 +251,23 @@ fn an_approval_someone_must_give_is_announced_and_one_given_by_flag_is_not() {
 }
 
 #[test]
+fn a_manual_step_answered_by_input_is_not_announced() {
+    let stub = HttpStub::start(vec![Reply::ok("ok")]);
+    let body = format!(
+        "{}[[steps]]\nid = \"ticket\"\nmanual = \"Open the incident.\"\ninputs = {{ id = \"string\" }}\n",
+        slack("")
+    );
+    let t = test(&stub, &body);
+    run(&t, &["--input", "ticket.id=INC-1"], 0);
+    assert_eq!(outcomes(t.path()), [sent("started"), sent("finished")]);
+    // Without the answer, somebody must act: it is announced (and fails without a terminal).
+    let stub = HttpStub::start(vec![Reply::ok("ok")]);
+    let t = test(&stub, &body);
+    run(&t, &[], 1);
+    assert!(outcomes(t.path()).contains(&sent("approval_needed")));
+}
+
+#[test]
 fn a_server_answering_500_then_200_gets_the_message_once() {
     let stub = HttpStub::start(vec![Reply::status(500).body("oops"), Reply::ok("ok")]);
     let t = test(

@@ -297,7 +297,13 @@ run = "echo {{steps.restore.outputs.rows}} > counted"
     created.sort();
     assert_eq!(
         created,
-        ["journal.jsonl", "logs", "playbook.toml", "report.md"],
+        [
+            "journal.jsonl",
+            "logs",
+            "playbook.toml",
+            "report.json",
+            "report.md"
+        ],
         "no command of a non-read-only step ran"
     );
 }

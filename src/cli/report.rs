@@ -1,5 +1,5 @@
-//! `runbook report RUN [--format md|json]`: write a run's report again from its folder alone,
-//! and print it.
+//! `runbook report RUN [--format md|json]`: write a run's report (`report.md` and
+//! `report.json`) again from its folder alone, and print it.
 
 use std::process::ExitCode;
 
@@ -15,7 +15,8 @@ pub(crate) struct Args {
     /// Run id (looked up in the runs root) or run folder
     #[arg(value_name = "RUN")]
     run: String,
-    /// Markdown (also written to the run folder's report.md) or one JSON document
+    /// Markdown or one JSON document (both are written again to the run folder's report.md and
+    /// report.json)
     #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
     format: ReportFormat,
 }
@@ -23,14 +24,14 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let folder = find_run(&args.run, library)?;
     let roots = runs_roots(library);
-    let text = written::render(&folder, &roots, args.format)
-        .map_err(|e| Error::Usage(crate::error::chain(&e)))?;
-    if args.format == ReportFormat::Md {
-        written::write_text(&folder, &text).map_err(|e| match e {
-            written::WriteError::Write { path, source } => Error::Write { path, source },
-            other @ written::WriteError::Render(_) => Error::Run(crate::error::chain(&other)),
-        })?;
-    }
-    print_stdout(&text)?;
+    // Both files are rebuilt, whichever is printed: they are the same report.
+    let (md, json) = written::write(&folder, &roots).map_err(|e| match e {
+        written::WriteError::Write { path, source } => Error::Write { path, source },
+        written::WriteError::Render(e) => Error::Usage(crate::error::chain(&e)),
+    })?;
+    print_stdout(match args.format {
+        ReportFormat::Md => &md,
+        ReportFormat::Json => &json,
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -144,6 +144,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         incident_start: started.incident_start,
         yes: args.yes,
         approve: Vec::new(),
+        inputs: session::GivenInputs::new(),
         max_parallel: session::max_parallel(args.max_parallel, started.max_parallel),
         selection: started.selection.clone(),
         no_notify: args.no_notify,

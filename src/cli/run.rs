@@ -40,6 +40,10 @@ pub(crate) struct Args {
     /// Approve one step's `confirm` in advance (repeatable)
     #[arg(long, value_name = "ID")]
     approve: Vec<String>,
+    /// Answer one input of a manual step in advance (repeatable); when they answer all of
+    /// its inputs, the step needs no other confirmation
+    #[arg(long = "input", value_name = "ID.NAME=VALUE")]
+    inputs: Vec<String>,
     /// Who runs it (default: $USER)
     #[arg(long, value_name = "NAME")]
     commander: Option<String>,
@@ -98,6 +102,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         .select(selection)
         .map_err(Error::Usage)?;
     crate::cli::step_flags::check_approve(&playbook, library, &args.approve)?;
+    let inputs = crate::cli::step_flags::check_inputs(&playbook, library, &args.inputs)?;
     let commander = args
         .commander
         .clone()
@@ -121,6 +126,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         incident_start: args.incident_start,
         yes: args.yes,
         approve: args.approve.clone(),
+        inputs,
         max_parallel: session::max_parallel(args.max_parallel, playbook.meta.max_parallel),
         selection: selection.map(Selection::label),
         no_notify: args.no_notify,

@@ -83,24 +83,14 @@ fn describe(p: &Playbook) -> String {
             format!("{} (values are masked)", m.secrets.join(", ")),
         );
     }
-    let mut notify = Vec::new();
-    if let Some(s) = &p.notify.slack {
-        notify.push(format!(
-            "slack{} ({})",
-            s.channel
-                .as_ref()
-                .map_or_else(String::new, |c| format!(" {c}")),
-            s.events.join(", ")
-        ));
-    }
-    if let Some(w) = &p.notify.webhook {
-        notify.push(format!("webhook ({})", w.events.join(", ")));
-    }
-    if !notify.is_empty() {
-        field("notify", notify.join("; "));
+    if let Some(channels) = channels(p) {
+        field("notify", channels);
     }
     if !p.report.signoff.is_empty() {
         field("sign-off", p.report.signoff.join(", "));
+    }
+    if let Some(publish) = &p.report.publish {
+        field("publish", publish.to_string());
     }
     if !p.vars.is_empty() {
         let _ = writeln!(out, "\nvars (override with --var key=value):");
@@ -125,6 +115,24 @@ fn describe(p: &Playbook) -> String {
         step(&mut out, p, i, s);
     }
     out
+}
+
+/// The notification channels and their events: `slack #ops (started, finished); webhook (…)`.
+fn channels(p: &Playbook) -> Option<String> {
+    let mut notify = Vec::new();
+    if let Some(s) = &p.notify.slack {
+        notify.push(format!(
+            "slack{} ({})",
+            s.channel
+                .as_ref()
+                .map_or_else(String::new, |c| format!(" {c}")),
+            s.events.join(", ")
+        ));
+    }
+    if let Some(w) = &p.notify.webhook {
+        notify.push(format!("webhook ({})", w.events.join(", ")));
+    }
+    (!notify.is_empty()).then(|| notify.join("; "))
 }
 
 fn check_line(c: &Check) -> String {
@@ -182,6 +190,9 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
         for (label, value) in &n.fields {
             let _ = writeln!(out, "       field {label}: {value}");
         }
+    }
+    for (name, input) in &s.inputs {
+        let _ = writeln!(out, "       input {name}: {}", input.describe());
     }
     let mut facts = Vec::new();
     if !s.needs.is_empty() {

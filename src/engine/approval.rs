@@ -6,10 +6,13 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::Arc;
 
+use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::inputs::{self, Answer, GivenInputs, Known, Stopped};
 use crate::engine::prompt::{Line, Lines, Stop, wake_pair};
 use crate::event::ApprovalHow;
+use crate::playbook::input::Input;
 
 /// How long a prompt whose terminal hung up waits for the SIGHUP that comes with it.
 const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -20,6 +23,8 @@ pub(crate) enum Decision {
     Given {
         by: String,
         how: ApprovalHow,
+        /// A manual step's answers to its `inputs`, in the order declared.
+        answers: Vec<Answer>,
     },
     Declined {
         by: String,
@@ -44,6 +49,8 @@ pub(crate) enum Ask {
 pub(crate) struct Approvals {
     yes: bool,
     approve: Vec<String>,
+    /// `--input STEP.NAME=VALUE`, checked and normalised before the run.
+    given: GivenInputs,
     commander: String,
     interactive: bool,
     /// One prompt on the terminal at a time, and what was typed ahead of it.
@@ -52,11 +59,17 @@ pub(crate) struct Approvals {
 
 impl Approvals {
     #[must_use]
-    pub(crate) fn new(yes: bool, approve: Vec<String>, commander: String) -> Self {
+    pub(crate) fn new(
+        yes: bool,
+        approve: Vec<String>,
+        given: GivenInputs,
+        commander: String,
+    ) -> Self {
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         Self {
             yes,
             approve,
+            given,
             commander,
             interactive,
             terminal: Arc::new(tokio::sync::Mutex::new(Lines::default())),
@@ -65,23 +78,49 @@ impl Approvals {
 
     /// The answer, given in advance or asked at the terminal; [`Decision::Interrupted`] as soon
     /// as `cancel` fires, whether the prompt waits for its turn or for an answer.
+    ///
+    /// A manual step with `inputs` needs every answer: those given by `--input` (which, when
+    /// they are all of them, are its confirmation), defaults with `--yes`, the rest asked.
     pub(crate) async fn ask(
         &self,
         kind: Ask,
         step: &str,
         text: &str,
+        wanted: &IndexMap<String, Input>,
         cancel: &CancellationToken,
     ) -> Decision {
-        if self.yes {
+        let known = inputs::known(wanted, self.given.get(step), self.yes);
+        let to_ask = match known {
+            Known::All(answers) => {
+                let by = if self.yes && answers.iter().any(|a| a.by == "--yes") {
+                    "--yes"
+                } else {
+                    "--input"
+                };
+                return Decision::Given {
+                    by: by.to_owned(),
+                    how: ApprovalHow::Flag,
+                    answers,
+                };
+            }
+            Known::Missing { .. } if !self.interactive => {
+                return Decision::Impossible(known.impossible(step));
+            }
+            Known::Missing { answers, ask } => Some((answers, ask)),
+            Known::Nothing => None,
+        };
+        if to_ask.is_none() && self.yes {
             return Decision::Given {
                 by: "--yes".to_owned(),
                 how: ApprovalHow::Flag,
+                answers: Vec::new(),
             };
         }
         if kind == Ask::Confirm && self.approve.iter().any(|a| a == step) {
             return Decision::Given {
                 by: format!("--approve {step}"),
                 how: ApprovalHow::Flag,
+                answers: Vec::new(),
             };
         }
         if !self.interactive {
@@ -107,8 +146,17 @@ impl Approvals {
             Err(e) => return Decision::Impossible(format!("failed to prepare the prompt: {e}")),
         };
         let (step, text, commander) = (step.to_owned(), text.to_owned(), self.commander.clone());
+        let (answers, ask) = to_ask.unwrap_or_default();
         let asked = tokio::task::spawn_blocking(move || {
-            prompt(kind, &step, &text, &commander, &mut lines, &quit)
+            let asking = Asking {
+                kind,
+                step: &step,
+                text: &text,
+                commander: &commander,
+                answers,
+                ask: &ask,
+            };
+            prompt(&asking, &mut lines, &quit)
         });
         let decision = tokio::select! {
             joined = asked => joined
@@ -131,16 +179,26 @@ impl Approvals {
     }
 }
 
-fn prompt(
+/// One prompt: the question, and the inputs still to be answered after it.
+struct Asking<'a> {
     kind: Ask,
-    step: &str,
-    text: &str,
-    commander: &str,
-    lines: &mut Lines,
-    quit: &Stop,
-) -> Decision {
+    step: &'a str,
+    text: &'a str,
+    commander: &'a str,
+    /// Known already (`--input`, defaults with `--yes`).
+    answers: Vec<Answer>,
+    ask: &'a [(String, Input)],
+}
+
+fn prompt(asking: &Asking<'_>, lines: &mut Lines, quit: &Stop) -> Decision {
+    let Asking {
+        kind,
+        step,
+        text,
+        commander,
+        ..
+    } = *asking;
     let mut err = std::io::stderr().lock();
-    let mut read = || lines.read(quit);
     let question = match kind {
         Ask::Confirm => format!("\n[{step}] {text}\napprove? [y/N] "),
         Ask::Manual => {
@@ -149,7 +207,7 @@ fn prompt(
     };
     let _ = write!(err, "{question}");
     let _ = err.flush();
-    let answer = match read() {
+    let answer = match lines.read(quit) {
         Ok(Line::Text(a)) => a,
         // Stopped: nobody waits for the answer any more. Hung up: see `Approvals::ask`.
         Ok(Line::Stopped | Line::HungUp) => {
@@ -165,9 +223,20 @@ fn prompt(
         Ask::Confirm => matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes"),
         Ask::Manual => answer.eq_ignore_ascii_case("done"),
     };
+    // Answered at the prompt, by whoever gives their name next.
+    let mut typed = Vec::new();
+    if yes {
+        for (name, input) in asking.ask {
+            match inputs::ask(&mut err, lines, quit, name, input) {
+                Ok(value) => typed.push((name.clone(), value)),
+                Err(Stopped::Interrupted) => return Decision::Interrupted,
+                Err(Stopped::Impossible(why)) => return Decision::Impossible(why),
+            }
+        }
+    }
     let _ = write!(err, "your name [{commander}]: ");
     let _ = err.flush();
-    let by = match read() {
+    let by = match lines.read(quit) {
         Ok(Line::Text(name)) if !name.is_empty() => name,
         Ok(Line::Stopped | Line::HungUp) => {
             let _ = writeln!(err);
@@ -176,9 +245,17 @@ fn prompt(
         _ => commander.to_owned(),
     };
     if yes {
+        let mut answers = asking.answers.clone();
+        answers.extend(typed.into_iter().map(|(input, value)| Answer {
+            input,
+            value,
+            by: by.clone(),
+            how: ApprovalHow::Prompt,
+        }));
         Decision::Given {
             by,
             how: ApprovalHow::Prompt,
+            answers,
         }
     } else {
         Decision::Declined {

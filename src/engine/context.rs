@@ -72,6 +72,22 @@ impl Context {
         self.renderer.render(template, &value)
     }
 
+    /// Renders `template` with one more value at the top: `report.*` for `[report] publish`.
+    pub(crate) fn render_with(
+        &self,
+        template: &Template,
+        name: &str,
+        extra: Value,
+    ) -> Result<String, RenderFailure> {
+        let mut value = self
+            .value
+            .read()
+            .expect("the context lock is never poisoned: renders do not panic")
+            .clone();
+        value[name] = extra;
+        self.renderer.render(template, &value)
+    }
+
     /// The playbook's `[env]`, rendered: name and value, or the name that failed and why.
     pub(crate) fn render_env(
         &self,
@@ -123,6 +139,7 @@ impl Context {
         let outputs: Map<String, Value> = step
             .outputs
             .keys()
+            .chain(step.inputs.keys())
             .map(|name| {
                 (
                     name.clone(),

@@ -65,11 +65,7 @@ fn resolve(shared: &RunScope, reference: &PlaybookRef) -> Result<Arc<Playbook>, 
     Ok(nested)
 }
 
-async fn run_nested(
-    shared: &RunScope,
-    step: &Step,
-    reference: &PlaybookRef,
-) -> Outputs {
+async fn run_nested(shared: &RunScope, step: &Step, reference: &PlaybookRef) -> Outputs {
     let nested = resolve(shared, reference)?;
     let child = Arc::new(shared.nested(step, &nested)?);
     let (outcome, status) = steps_and_checks(&child, None, Instant::now()).await;

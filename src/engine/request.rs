@@ -19,8 +19,8 @@ pub(crate) struct RunRequest {
     pub(crate) plan: Arc<Plan>,
     /// What `run.*` says; `info.dir` is the run folder, with its `logs/` already made.
     pub(crate) info: RunInfo,
-    /// The template context, vars included.
-    pub(crate) context: Context,
+    /// The template context, vars included; the session keeps it for `[report] publish`.
+    pub(crate) context: Arc<Context>,
     /// `[env]` rendered, plus `RUNBOOK_*`.
     pub(crate) env: Vec<(String, String)>,
     /// The runner's environment, for `env.*` and the secrets of nested playbooks.

@@ -65,7 +65,7 @@ impl RunScope {
         Self {
             stack: vec![req.plan.playbook.meta.name.clone()],
             plan: req.plan,
-            context: Arc::new(req.context),
+            context: req.context,
             bus,
             http: Arc::new(HttpClients::default()),
             approvals: Arc::new(req.approvals),

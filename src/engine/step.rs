@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 
 use crate::engine::approval::{Ask, Decision};
 use crate::engine::check;
+use crate::engine::inputs;
 use crate::engine::log::StepLog;
 use crate::engine::probe::{self, ProbeEnv};
 use crate::engine::process::{self, CommandSpec};
@@ -186,7 +187,7 @@ async fn execute(shared: &RunScope, step: &Step, after_printed: bool) -> StepRes
             Err(e) => return StepResult::failed(e),
         };
         match approve(shared, step, Ask::Confirm, &question).await {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(Refusal::No(reason) | Refusal::Unasked(reason)) => {
                 return StepResult::failed(reason);
             }
@@ -297,26 +298,69 @@ enum Refusal {
     Interrupted,
 }
 
-async fn approve(shared: &RunScope, step: &Step, kind: Ask, text: &str) -> Result<(), Refusal> {
+/// Asks for the approval (and a manual step's inputs); the answers when it is given.
+async fn approve(
+    shared: &RunScope,
+    step: &Step,
+    kind: Ask,
+    text: &str,
+) -> Result<BTreeMap<String, String>, Refusal> {
     shared.bus.emit(Event::ApprovalRequested {
         step: step.id.clone(),
         question: text.to_owned(),
     });
     let asked = Instant::now();
+    let wanted = match kind {
+        Ask::Manual => &step.inputs,
+        Ask::Confirm => &IndexMap::new(),
+    };
     let decision = shared
         .approvals
-        .ask(kind, &step.id, text, &shared.cancel)
+        .ask(kind, &step.id, text, wanted, &shared.cancel)
         .await;
     let waited_ms = millis(asked.elapsed());
     match decision {
-        Decision::Given { by, how } => {
+        Decision::Given {
+            by,
+            how,
+            mut answers,
+        } => {
+            inputs::sort(&mut answers, wanted);
+            // A secret answer is masked from its first event on, and in every log after it.
+            let secrets: Vec<String> = answers
+                .iter()
+                .filter(|a| wanted.get(&a.input).is_some_and(|i| i.secret))
+                .map(|a| a.value.clone())
+                .collect();
+            if let Err(e) = shared.bus.learn_secrets(&secrets) {
+                let reason = format!(
+                    "failed to mask the secret answers of step `{}`: {e}",
+                    step.id
+                );
+                shared.bus.emit(Event::ApprovalDeclined {
+                    step: step.id.clone(),
+                    by: "nobody".to_owned(),
+                    reason: reason.clone(),
+                    waited_ms,
+                });
+                return Err(Refusal::Unasked(reason));
+            }
+            for a in &answers {
+                shared.bus.emit(Event::InputGiven {
+                    step: step.id.clone(),
+                    input: a.input.clone(),
+                    value: a.value.clone(),
+                    by: a.by.clone(),
+                    how: a.how,
+                });
+            }
             shared.bus.emit(Event::ApprovalGiven {
                 step: step.id.clone(),
                 by,
                 how,
                 waited_ms,
             });
-            Ok(())
+            Ok(answers.into_iter().map(|a| (a.input, a.value)).collect())
         }
         Decision::Declined { by, reason } => {
             shared.bus.emit(Event::ApprovalDeclined {
@@ -491,7 +535,8 @@ async fn once(shared: &RunScope, step: &Step, prepared: &Prepared, n: u32) -> At
             };
             // A manual step's action is the person doing it: it began once they were asked.
             match answer {
-                Ok(()) => Attempt::succeeded(BTreeMap::new()),
+                // The answers are the step's outputs.
+                Ok(answers) => Attempt::succeeded(answers),
                 Err(Refusal::No(e)) => Attempt::fail(None, e, Vec::new()),
                 Err(Refusal::Unasked(e)) => Attempt::not_begun(None, e, Vec::new()),
                 Err(Refusal::Interrupted) => Attempt::not_begun(

@@ -4,11 +4,11 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use chrono::Utc;
 
-use crate::event::{Event, Masker, Record};
+use crate::event::{Event, Masker, Record, RedactError};
 
 /// How many last lines of a step's output its failure shows: in the live view, the plain
 /// lines and the report (the log file has everything).
@@ -78,7 +78,10 @@ impl std::fmt::Display for WriteFault {
 /// Fans events out to the sinks of one run.
 pub(crate) struct Bus {
     run_id: String,
-    masker: Arc<Masker>,
+    /// Replaced, never changed in place, when the run learns a secret ([`Bus::learn_secrets`]).
+    masker: RwLock<Arc<Masker>>,
+    /// The secrets learned during the run (a root bus's): a nested bus made later masks them too.
+    learned: Mutex<Vec<String>>,
     target: Target,
     /// The first write failure of the run's record (kept by the root bus).
     fault: OnceLock<WriteFault>,
@@ -99,7 +102,8 @@ impl Bus {
     pub(crate) fn new(run_id: String, masker: Arc<Masker>, sinks: Vec<Box<dyn Sink>>) -> Arc<Self> {
         Arc::new(Self {
             run_id,
-            masker,
+            masker: RwLock::new(masker),
+            learned: Mutex::new(Vec::new()),
             target: Target::Sinks(Mutex::new(sinks)),
             fault: OnceLock::new(),
         })
@@ -109,9 +113,24 @@ impl Bus {
     /// parent's secrets and the nested playbook's).
     #[must_use]
     pub(crate) fn nested(self: &Arc<Self>, prefix: &str, masker: Arc<Masker>) -> Arc<Self> {
+        let learned = self.learned();
+        let masker = if learned.is_empty() {
+            masker
+        } else {
+            match masker.extended(&learned) {
+                Ok(m) => Arc::new(m),
+                Err(e) => {
+                    // Events are masked again by the parent, which knows them; only the
+                    // nested steps' logs could miss them.
+                    tracing::error!(error = %e, "failed to mask the secrets learned so far in a nested playbook's logs");
+                    masker
+                }
+            }
+        };
         Arc::new(Self {
             run_id: self.run_id.clone(),
-            masker,
+            masker: RwLock::new(masker),
+            learned: Mutex::new(Vec::new()),
             target: Target::Parent {
                 parent: Arc::clone(self),
                 prefix: prefix.to_owned(),
@@ -132,18 +151,56 @@ impl Bus {
         }
     }
 
+    /// What the bus masks with now.
     #[must_use]
-    pub(crate) fn masker(&self) -> &Arc<Masker> {
-        &self.masker
+    pub(crate) fn masker(&self) -> Arc<Masker> {
+        Arc::clone(
+            &self
+                .masker
+                .read()
+                .expect("the masker lock is never poisoned"),
+        )
+    }
+
+    /// Secrets that became known during the run (a secret input's answer): from now on they are
+    /// masked in every event, in the logs opened after this, and by every bus above this one.
+    pub(crate) fn learn_secrets(&self, values: &[String]) -> Result<(), RedactError> {
+        let values: Vec<String> = values.iter().filter(|v| !v.is_empty()).cloned().collect();
+        if values.is_empty() {
+            return Ok(());
+        }
+        if let Target::Parent { parent, .. } = &self.target {
+            parent.learn_secrets(&values)?;
+        } else {
+            self.learned
+                .lock()
+                .expect("never poisoned")
+                .extend(values.iter().cloned());
+        }
+        let mut masker = self
+            .masker
+            .write()
+            .expect("the masker lock is never poisoned");
+        *masker = Arc::new(masker.extended(&values)?);
+        Ok(())
+    }
+
+    /// The secrets learned during the run, from the root bus.
+    fn learned(&self) -> Vec<String> {
+        match &self.target {
+            Target::Parent { parent, .. } => parent.learned(),
+            Target::Sinks(_) => self.learned.lock().expect("never poisoned").clone(),
+        }
     }
 
     /// Masks, stamps and delivers an event; returns once every sink has it.
     pub(crate) fn emit(&self, mut event: Event) {
         let mut after = None;
-        if !self.masker.is_empty() {
-            self.journal_output_secrets(&event);
-            after = self.var_secrets(&event);
-            event.mask(&|s| match self.masker.mask(s) {
+        let current = self.masker();
+        if !current.is_empty() {
+            self.journal_output_secrets(&current, &event);
+            after = Self::var_secrets(&current, &event);
+            event.mask(&|s| match current.mask(s) {
                 Cow::Owned(masked) => Some(masked),
                 Cow::Borrowed(_) => None,
             });
@@ -176,26 +233,26 @@ impl Bus {
     }
 
     /// After `run_started`: where the secrets of its string vars are, if they hold any.
-    fn var_secrets(&self, event: &Event) -> Option<Event> {
+    fn var_secrets(masker: &Masker, event: &Event) -> Option<Event> {
         let Event::RunStarted { vars, .. } = event else {
             return None;
         };
         let spans: std::collections::BTreeMap<String, Vec<_>> = vars
             .iter()
-            .filter_map(|(name, value)| Some((name.clone(), self.masker.spans(value.as_str()?))))
+            .filter_map(|(name, value)| Some((name.clone(), masker.spans(value.as_str()?))))
             .filter(|(_, spans)| !spans.is_empty())
             .collect();
         (!spans.is_empty()).then_some(Event::VarSecrets { vars: spans })
     }
 
     /// Before a step's outputs are masked: where their secrets are, if they hold any.
-    fn journal_output_secrets(&self, event: &Event) {
+    fn journal_output_secrets(&self, masker: &Masker, event: &Event) {
         let Event::StepFinished { step, outputs, .. } = event else {
             return;
         };
         let spans: std::collections::BTreeMap<String, Vec<_>> = outputs
             .iter()
-            .map(|(name, value)| (name.clone(), self.masker.spans(value)))
+            .map(|(name, value)| (name.clone(), masker.spans(value)))
             .filter(|(_, spans)| !spans.is_empty())
             .collect();
         if !spans.is_empty() {
@@ -258,10 +315,8 @@ impl Bus {
 
     /// Shows a failed step's last lines (already masked by the log writer; masked again here).
     pub(crate) fn tail(&self, step: &str, lines: &[String]) {
-        let masked: Vec<String> = lines
-            .iter()
-            .map(|l| self.masker.mask(l).into_owned())
-            .collect();
+        let current = self.masker();
+        let masked: Vec<String> = lines.iter().map(|l| current.mask(l).into_owned()).collect();
         match &self.target {
             Target::Parent { parent, prefix } => parent.tail(&format!("{prefix}/{step}"), &masked),
             Target::Sinks(sinks) => {

@@ -289,6 +289,16 @@ pub(crate) enum Event {
         #[serde(default)]
         waited_ms: u64,
     },
+    /// One answer of a manual step's `inputs`, right before its `approval_given`: the value
+    /// (masked when the input is secret) becomes `steps.STEP.outputs.INPUT`.
+    InputGiven {
+        step: String,
+        input: String,
+        value: String,
+        /// Who answered: the name typed at the prompt, or `--input` (or `default` with `--yes`).
+        by: String,
+        how: ApprovalHow,
+    },
     RollbackStarted {
         step: String,
         command: String,
@@ -364,6 +374,21 @@ pub(crate) enum Event {
         /// The OS error, in words.
         error: String,
     },
+    /// After the report was written, `[report] publish` ran and succeeded.
+    ReportPublished {
+        /// The rendered command, masked.
+        command: String,
+        duration_ms: u64,
+        /// Its last lines of output, masked.
+        output: Vec<String>,
+    },
+    /// `[report] publish` failed (a warning: the run's status is unchanged).
+    ReportPublishFailed {
+        command: String,
+        reason: String,
+        duration_ms: u64,
+        output: Vec<String>,
+    },
     RunFinished {
         status: RunStatus,
         duration_ms: u64,
@@ -402,6 +427,7 @@ macro_rules! step_events {
             | Self::ApprovalRequested { step: $step, .. }
             | Self::ApprovalGiven { step: $step, .. }
             | Self::ApprovalDeclined { step: $step, .. }
+            | Self::InputGiven { step: $step, .. }
             | Self::RollbackStarted { step: $step, .. }
             | Self::RollbackFinished { step: $step, .. }
             | Self::NotifyRequested { step: $step, .. }
@@ -441,6 +467,8 @@ impl Event {
             | Self::LockBroken { .. }
             | Self::RecordFailed { .. }
             | Self::VarSecrets { .. }
+            | Self::ReportPublished { .. }
+            | Self::ReportPublishFailed { .. }
             | Self::RunFinished { .. } => {}
         }
     }
@@ -494,6 +522,26 @@ impl Event {
             Self::ApprovalDeclined { by, reason, .. } => {
                 m(by);
                 m(reason);
+            }
+            Self::InputGiven { value, by, .. } => {
+                m(value);
+                m(by);
+            }
+            Self::ReportPublished {
+                command, output, ..
+            } => {
+                m(command);
+                output.iter_mut().for_each(&mut m);
+            }
+            Self::ReportPublishFailed {
+                command,
+                reason,
+                output,
+                ..
+            } => {
+                m(command);
+                m(reason);
+                output.iter_mut().for_each(&mut m);
             }
             Self::RollbackStarted { command, .. } => m(command),
             Self::NotificationSent { text, fields, .. }

@@ -117,6 +117,36 @@ impl Masker {
         self
     }
 
+    /// This masker's secrets (with their names) and `more`, which have no name: for a secret
+    /// that becomes known during the run.
+    ///
+    /// # Errors
+    ///
+    /// [`RedactError::Build`], as for [`Masker::new`].
+    pub(crate) fn extended(&self, more: &[String]) -> Result<Self, RedactError> {
+        let known: Vec<(String, Option<String>)> = self
+            .inner
+            .as_deref()
+            .map(|inner| {
+                inner
+                    .secrets
+                    .iter()
+                    .zip(self.names.iter())
+                    .map(|(s, name)| (String::from_utf8_lossy(s).into_owned(), name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let all = known
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .chain(more.iter().map(String::as_str));
+        Ok(Self::new(all)?.with_names(
+            known
+                .iter()
+                .filter_map(|(s, name)| name.as_deref().map(|n| (n, s.as_str()))),
+        ))
+    }
+
     /// Where the secrets are in `text`, as masking will hide them: for each `***` of the masked
     /// text, its byte offset there and the secrets that made it up (by name, at their offset in
     /// what the `***` hides). With these, the text can be put together again from the secrets
@@ -436,6 +466,21 @@ mod tests {
             masker.mask("pw=hunter2 again hunter2."),
             "pw=*** again ***."
         );
+    }
+
+    #[test]
+    fn an_extended_masker_masks_both_and_keeps_the_names() {
+        let named = masker(&["hunter2"]).with_names([("PGPASSWORD", "hunter2")]);
+        let extended = named
+            .extended(&["s3cr3t".to_owned()])
+            .expect("small secrets");
+        assert_eq!(extended.mask("hunter2 and s3cr3t"), "*** and ***");
+        let spans = extended.spans("x hunter2");
+        assert_eq!(spans[0].secrets[0].name.as_deref(), Some("PGPASSWORD"));
+        let learned = Masker::default()
+            .extended(&["s3cr3t".to_owned()])
+            .expect("small secrets");
+        assert_eq!(learned.mask("s3cr3t!"), "***!");
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub(crate) struct SecretAt {
 pub(crate) enum UnmaskError {
     #[error("it contains the secret `{0}`, which is not set")]
     Missing(String),
-    #[error("it contains a secret runbook cannot name (such as a webhook URL)")]
+    #[error(
+        "it contains a secret runbook cannot name (a webhook URL, or the answer to a secret input)"
+    )]
     Unnamed,
     #[error("it contains the secret `{0}`, which is not the value it had in the run")]
     Different(String),

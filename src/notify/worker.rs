@@ -141,7 +141,7 @@ impl Worker {
         };
         draft.load_tail();
         let mut body = self.channel.body(&draft);
-        mask_json(&mut body, self.bus.masker());
+        mask_json(&mut body, &self.bus.masker());
         let bytes = serde_json::to_vec(&body).expect("a JSON value always serializes");
         let mut last = None;
         let result = tokio::select! {

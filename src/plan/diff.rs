@@ -598,6 +598,7 @@ fn report_fields(p: &Playbook) -> Fields {
     let mut f = Fields::default();
     f.list("signoff", &r.signoff);
     f.opt("title", r.title.as_ref());
+    f.opt("publish", r.publish.as_ref());
     f.text(
         "include_logs",
         &match r.include_logs {
@@ -701,6 +702,9 @@ fn step_fields(p: &Playbook, s: &Step) -> Fields {
                 OutputSource::JsonPointer(ptr) => format!("json_pointer {ptr}"),
             },
         );
+    }
+    for (name, input) in &s.inputs {
+        f.text(format!("inputs.{name}"), &input.describe());
     }
     let e = &s.expect;
     f.text("expect.exit_code", &e.exit_code);

@@ -11,6 +11,7 @@ use semver::{Version, VersionReq};
 use crate::playbook::decode::Span;
 use crate::playbook::diagnostic::SourceFile;
 use crate::playbook::duration::HumanDuration;
+use crate::playbook::input::Input;
 use crate::playbook::schedule::CronSchedule;
 use crate::playbook::size::ByteSize;
 use crate::playbook::template::{JsonTemplate, Template};
@@ -354,6 +355,8 @@ pub struct ReportSettings {
     pub signoff: Vec<String>,
     pub title: Option<Template>,
     pub include_logs: IncludeLogs,
+    /// Run after the report is written, to publish it.
+    pub publish: Option<Template>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -513,6 +516,8 @@ pub struct Step {
     pub env: IndexMap<String, Template>,
     pub cwd: Option<Template>,
     pub outputs: IndexMap<String, OutputSource>,
+    /// A manual step's answers, in the order written (empty for other steps).
+    pub inputs: IndexMap<String, Input>,
     pub expect: Expect,
     pub verify: Vec<Check>,
     pub environments: Option<Vec<String>>,

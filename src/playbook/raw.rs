@@ -11,6 +11,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use crate::playbook::decode::{Cx, Decode, Sp, integer, toml_table};
+use crate::playbook::raw_input::RawInput;
 
 toml_table! {
     /// A runbook playbook: one disaster-recovery procedure.
@@ -145,6 +146,9 @@ toml_table! {
         /// "failures" (default), "all" or "none".
         #[schemars(extend("enum" = ["failures", "all", "none"]))]
         include_logs: String,
+        /// Command (template) run after report.md and report.json are written; it also sees
+        /// `report.path` and `report.json_path`. Its failure is a warning, never the run's.
+        publish: String,
     }
 }
 
@@ -254,6 +258,9 @@ toml_table! {
         check: RawCheck,
         /// An instruction for a person; the run waits for confirmation.
         manual: String,
+        /// For `manual`: answers the person gives, each `steps.ID.outputs.NAME` afterwards:
+        /// a type (`"time"`) or `{ type = "string", pattern = '^INC-[0-9]+$' }`.
+        inputs: IndexMap<String, Sp<RawInput>>,
         /// Waits this long.
         sleep: DurationStr,
         /// Sends this text to the configured channels.

@@ -27,6 +27,8 @@ pub(crate) enum Scope {
     Step { index: usize, include_self: bool },
     /// After the run (`recovery_point`, the report title): any step.
     AnyStep,
+    /// `[report] publish`: any step, and `report.*`.
+    Publish,
 }
 
 /// A template's uses, waiting for the graph.
@@ -51,6 +53,8 @@ pub const RUN_FIELDS: [&str; 7] = [
 ];
 /// The fields of `playbook.*`.
 pub const PLAYBOOK_FIELDS: [&str; 3] = ["name", "version", "title"];
+/// The fields of `report.*`, known to `[report] publish` only.
+pub(crate) const REPORT_FIELDS: [&str; 2] = ["path", "json_path"];
 /// The fields of `steps.<id>.*`.
 pub(crate) const STEP_FIELDS: [&str; 3] = ["outputs", "status", "exit_code"];
 const ROOTS: [&str; 5] = ["vars", "env", "steps", "run", "playbook"];
@@ -103,14 +107,18 @@ pub(crate) fn check(
         .iter()
         .map(|s| s.value.playbook.is_some())
         .collect();
+    // A manual step's inputs are its outputs once answered.
     let outputs = raw_steps
         .iter()
         .map(|s| {
-            s.value
-                .outputs
-                .as_ref()
-                .map(|o| o.value.keys().cloned().collect())
-                .unwrap_or_default()
+            let outputs = s.value.outputs.as_ref().map(|o| o.value.keys());
+            let inputs = s.value.inputs.as_ref().map(|i| i.value.keys());
+            outputs
+                .into_iter()
+                .flatten()
+                .chain(inputs.into_iter().flatten())
+                .cloned()
+                .collect()
         })
         .collect();
     let vars = raw
@@ -272,6 +280,7 @@ impl Checker<'_> {
                 self.known_field(span, u, "playbook", name, &PLAYBOOK_FIELDS);
             }
             ("steps", Some(id)) => self.step_path(span, u, path, id),
+            ("report", _) => self.report_path(span, u, field, &text),
             _ => {
                 let mut message = format!("unknown template value `{text}` in {}", u.what);
                 if let Some(close) = did_you_mean(root, ROOTS) {
@@ -284,6 +293,22 @@ impl Checker<'_> {
                         .to_owned(),
                 );
             }
+        }
+    }
+
+    /// `report.*`: only `[report] publish` runs once the report exists.
+    fn report_path(&mut self, span: Span, u: &TemplateUse, field: Option<&str>, text: &str) {
+        if u.scope != Scope::Publish {
+            self.error(
+                span,
+                format!(
+                    "`{text}` in {} names the report, which exists only once the run is over",
+                    u.what
+                ),
+                "only `[report] publish` sees `report.path` and `report.json_path`".to_owned(),
+            );
+        } else if let Some(name) = field {
+            self.known_field(span, u, "report", name, &REPORT_FIELDS);
         }
     }
 
@@ -353,7 +378,7 @@ impl Checker<'_> {
                     return;
                 }
             }
-            Scope::AnyStep => {}
+            Scope::AnyStep | Scope::Publish => {}
         }
         let Some(field) = path.get(2) else { return };
         if !STEP_FIELDS.contains(&field.as_str()) {

@@ -1,5 +1,5 @@
 //! The run folder: `playbook.toml` (the exact bytes that ran), `journal.jsonl`, `logs/`,
-//! `report.md`. Created before anything runs; never overwrites an existing run.
+//! `report.md` and `report.json`. Created before anything runs; never overwrites an existing run.
 
 use std::path::{Path, PathBuf};
 
@@ -82,5 +82,11 @@ impl RunFolder {
     #[must_use]
     pub(crate) fn report(&self) -> PathBuf {
         self.dir.join("report.md")
+    }
+
+    /// The report as one JSON document, written beside `report.md`.
+    #[must_use]
+    pub(crate) fn report_json(&self) -> PathBuf {
+        self.dir.join("report.json")
     }
 }

@@ -142,6 +142,19 @@ pub(crate) struct ApprovalRecord {
     pub(crate) reason: Option<String>,
     /// The wait the answer journaled (`waited_ms`).
     pub(crate) waited_ms: Option<u64>,
+    /// A manual step's answers (`input_given`), in the order given.
+    pub(crate) inputs: Vec<InputAnswer>,
+}
+
+/// One answer of a manual step's inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InputAnswer {
+    pub(crate) ts: DateTime<Utc>,
+    pub(crate) input: String,
+    /// Masked when the input is secret.
+    pub(crate) value: String,
+    pub(crate) by: String,
+    pub(crate) how: ApprovalHow,
 }
 
 /// A rollback run.
@@ -250,6 +263,14 @@ impl RunState {
     pub(crate) fn from_records(records: &[Record]) -> Self {
         let mut s = Self::default();
         for r in records {
+            // Publishing comes after the report and is no part of it: `runbook report` rebuilds
+            // the bytes that were published.
+            if matches!(
+                r.event,
+                Event::ReportPublished { .. } | Event::ReportPublishFailed { .. }
+            ) {
+                continue;
+            }
             let ts = r.ts;
             s.run_id.clone_from(&r.run_id);
             s.last_ts = Some(ts);
@@ -435,6 +456,7 @@ impl RunState {
                     how: None,
                     reason: None,
                     waited_ms: None,
+                    inputs: Vec::new(),
                 }),
                 Event::ApprovalGiven {
                     step,
@@ -461,6 +483,22 @@ impl RunState {
                     a.given = Some(false);
                     a.by = Some(by.clone());
                     a.reason = Some(reason.clone());
+                }
+                Event::InputGiven {
+                    step,
+                    input,
+                    value,
+                    by,
+                    how,
+                } => {
+                    let a = s.open_approval(step, ts);
+                    a.inputs.push(InputAnswer {
+                        ts,
+                        input: input.clone(),
+                        value: value.clone(),
+                        by: by.clone(),
+                        how: *how,
+                    });
                 }
                 Event::RollbackStarted { step, command } => s.rollbacks.push(RollbackRecord {
                     step: step.clone(),
@@ -572,7 +610,10 @@ impl RunState {
                     s.record_failures.push((ts, path.clone(), error.clone()));
                 }
                 // A dry run's previews were never sent: the report has no row for them.
-                Event::StepOutput { .. } | Event::NotificationPreviewed { .. } => {}
+                Event::StepOutput { .. }
+                | Event::NotificationPreviewed { .. }
+                | Event::ReportPublished { .. }
+                | Event::ReportPublishFailed { .. } => {}
             }
         }
         s
@@ -621,6 +662,7 @@ impl RunState {
             how: None,
             reason: None,
             waited_ms: None,
+            inputs: Vec::new(),
         });
         self.approvals.last_mut().expect("just pushed")
     }

@@ -1,6 +1,7 @@
 //! The report of a run folder, from the folder alone: its journal, `playbook.toml` and `logs/`,
 //! compared with the previous successful run under the same runs roots. The report written at
-//! the end of a run and `runbook report` are this one function, so they agree.
+//! the end of a run (`report.md` and `report.json`) and `runbook report` are this one function,
+//! so they agree.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -17,12 +18,38 @@ pub(crate) enum ReportFormat {
     Json,
 }
 
-/// Renders a run folder's report (Markdown or pretty JSON, ending in a newline).
-pub(crate) fn render(
+/// The report in Markdown and as pretty JSON (each ending in a newline), from one reading of
+/// the folder.
+fn render_both(
     folder: &RunFolder,
     runs_roots: &[PathBuf],
-    format: ReportFormat,
-) -> Result<String, ReplayError> {
+) -> Result<(String, String), ReplayError> {
+    with_input(folder, runs_roots, |input| {
+        (
+            rendered(input, ReportFormat::Md),
+            rendered(input, ReportFormat::Json),
+        )
+    })
+}
+
+fn rendered(input: &ReportInput<'_>, format: ReportFormat) -> String {
+    match format {
+        ReportFormat::Md => report::markdown(input),
+        ReportFormat::Json => {
+            let mut text =
+                serde_json::to_string_pretty(&report::json(input)).expect("a report serializes");
+            text.push('\n');
+            text
+        }
+    }
+}
+
+/// What the report of `folder` is made from, handed to `f`.
+fn with_input<R>(
+    folder: &RunFolder,
+    runs_roots: &[PathBuf],
+    f: impl FnOnce(&ReportInput<'_>) -> R,
+) -> Result<R, ReplayError> {
     let state = RunState::load(&folder.journal())?;
     // The copy in the run folder is what ran; a report needs it for budgets and sign-off, and
     // renders without it (from the journal alone) if it no longer validates.
@@ -46,15 +73,7 @@ pub(crate) fn render(
         previous: previous.as_ref(),
         report_path_hint: Some(&report_path),
     };
-    Ok(match format {
-        ReportFormat::Md => report::markdown(&input),
-        ReportFormat::Json => {
-            let mut text =
-                serde_json::to_string_pretty(&report::json(&input)).expect("a report serializes");
-            text.push('\n');
-            text
-        }
-    })
+    Ok(f(&input))
 }
 
 /// Why a report could not be written.
@@ -70,19 +89,28 @@ pub(crate) enum WriteError {
     },
 }
 
-/// Writes `report.md` into the run folder.
-pub(crate) fn write(folder: &RunFolder, runs_roots: &[PathBuf]) -> Result<PathBuf, WriteError> {
-    let text = render(folder, runs_roots, ReportFormat::Md)?;
-    write_text(folder, &text)?;
-    Ok(folder.report())
+/// Writes `report.md` and `report.json` into the run folder; their texts.
+pub(crate) fn write(
+    folder: &RunFolder,
+    runs_roots: &[PathBuf],
+) -> Result<(String, String), WriteError> {
+    let (md, json) = render_both(folder, runs_roots)?;
+    write_text(folder, ReportFormat::Md, &md)?;
+    write_text(folder, ReportFormat::Json, &json)?;
+    Ok((md, json))
 }
 
-/// Replaces `report.md` with `text` at once: written beside it, flushed, then renamed over it,
-/// so that a full disk never leaves a cut-off (or empty) report. When that fails, the report
-/// of an earlier segment is removed too: it no longer tells how the run went.
-pub(crate) fn write_text(folder: &RunFolder, text: &str) -> Result<(), WriteError> {
-    let path = folder.report();
-    let temp = folder.dir.join(".report.md.partial");
+/// Replaces `report.md` (or `report.json`) with `text` at once: written beside it, flushed, then
+/// renamed over it, so that a full disk never leaves a cut-off (or empty) report. When that
+/// fails, the report of an earlier segment is removed too: it no longer tells how the run went.
+fn write_text(folder: &RunFolder, format: ReportFormat, text: &str) -> Result<(), WriteError> {
+    let (path, temp) = match format {
+        ReportFormat::Md => (folder.report(), folder.dir.join(".report.md.partial")),
+        ReportFormat::Json => (
+            folder.report_json(),
+            folder.dir.join(".report.json.partial"),
+        ),
+    };
     let written = (|| {
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(text.as_bytes())?;

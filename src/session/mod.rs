@@ -4,6 +4,7 @@
 
 mod history;
 mod lock;
+mod publish;
 mod resume;
 mod secrets;
 #[expect(
@@ -13,6 +14,7 @@ mod secrets;
 mod session;
 mod start;
 
+pub(crate) use crate::engine::GivenInputs;
 pub(crate) use lock::{Holder, held_by};
 pub(crate) use resume::{Resume, confirm_reruns, presets, reruns, vars};
 pub(crate) use session::{Request, Session, Start};

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use crate::engine::Approvals;
 use crate::engine::SignalHandling;
+use crate::engine::{Approvals, GivenInputs};
 use crate::engine::{Context, RunInfo};
 use crate::engine::{RunRequest, execute};
 use crate::error::Error;
@@ -25,6 +25,7 @@ use crate::record::journal::Journal;
 use crate::record::written::WriteError;
 use crate::session::history::RunsHistory;
 use crate::session::lock::{self, Locks};
+use crate::session::publish::Publishing;
 use crate::session::resume::Resume;
 use crate::session::secrets;
 use crate::session::start::{self, absolute, host};
@@ -46,6 +47,8 @@ pub(crate) struct Request {
     pub(crate) incident_start: Option<DateTime<Utc>>,
     pub(crate) yes: bool,
     pub(crate) approve: Vec<String>,
+    /// `--input STEP.NAME=VALUE`, checked against the playbook.
+    pub(crate) inputs: GivenInputs,
     pub(crate) max_parallel: Option<usize>,
     /// `--only ID` / `--from ID`, as given.
     pub(crate) selection: Option<String>,
@@ -211,11 +214,11 @@ impl Session {
         let run = RunRequest {
             plan: Arc::clone(&req.plan),
             info,
-            context,
+            context: Arc::new(context),
             env,
             process_env: Arc::new(process_env),
             secrets: Arc::new(secrets),
-            approvals: Approvals::new(req.yes, req.approve.clone(), answerer),
+            approvals: Approvals::new(req.yes, req.approve.clone(), req.inputs.clone(), answerer),
             max_parallel: req.max_parallel,
             dry_run: req.dry_run,
             incident_start: req.incident_start,
@@ -258,6 +261,20 @@ impl Session {
             lock,
         } = self;
         let signals = SignalHandling::listen().map_err(StartError::Signals)?;
+        // What publishing the report needs after the run: its values, its environment, and the
+        // signals that stop it (the next one: the first, or after an interrupt the second).
+        let publishing = Publishing {
+            template: run.plan.playbook.report.publish.clone(),
+            dry_run: req.dry_run,
+            json: req.json,
+            context: Arc::clone(&run.context),
+            env: run.env.clone(),
+            stops: (
+                signals.cancel.clone(),
+                signals.second.clone(),
+                Arc::clone(&signals.groups),
+            ),
+        };
         // No limit on parallel steps must not mean failing for lack of file descriptors.
         crate::engine::raise_open_files();
         // A dry run sends nothing: it shows and journals each message as previewed;
@@ -273,10 +290,15 @@ impl Session {
         // Written after every run, failed and interrupted ones too. The record must not lie: a
         // run whose journal, logs or report could not be written fails (exit 1), naming the file.
         let report = crate::record::written::write(&folder, &roots);
-        if let Ok(path) = &report
-            && !req.json
-        {
-            eprintln!("report: {}", path.display());
+        if report.is_ok() && !req.json {
+            eprintln!("report: {}", folder.report().display());
+        }
+        // The report is final before it is published; publishing only adds to the journal,
+        // under the run's locks still (a `resume` of this run must not write it meanwhile).
+        if report.is_ok() {
+            publishing
+                .publish(&folder, &run_id, &bus, outcome.status)
+                .await;
         }
         if let Some(fault) = bus.fault() {
             return Err(Error::Write {
@@ -413,7 +435,15 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
     let preapproved = if req.yes {
         notify::Preapproved::All
     } else {
-        // `--approve ID` gives a `confirm`, not a manual step's "done".
+        // `--approve ID` gives a `confirm`, not a manual step's "done"; `--input` gives the
+        // "done" of a manual step whose inputs it answers, all of them.
+        let answered = playbook.steps.iter().filter(|s| {
+            !s.inputs.is_empty()
+                && req
+                    .inputs
+                    .get(&s.id)
+                    .is_some_and(|given| s.inputs.keys().all(|k| given.contains_key(k)))
+        });
         notify::Preapproved::Steps(
             req.approve
                 .iter()
@@ -423,6 +453,7 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
                         .is_some_and(|i| !matches!(playbook.steps[i].action, Action::Manual(_)))
                 })
                 .cloned()
+                .chain(answered.map(|s| s.id.clone()))
                 .collect(),
         )
     };

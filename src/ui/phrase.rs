@@ -224,6 +224,21 @@ pub(crate) fn describe(event: &Event, known: Known) -> Option<Line> {
         Event::ApprovalDeclined {
             step, by, reason, ..
         } => Line::new(Tone::Bad, format!("{step} declined by {by}: {reason}")),
+        Event::InputGiven {
+            step,
+            input,
+            value,
+            by,
+            ..
+        } => Line::new(Tone::Info, format!("{step}: {input} = {value} (by {by})")),
+        Event::ReportPublished { duration_ms, .. } => Line::new(
+            Tone::Good,
+            format!("report published in {}", format_human(*duration_ms)),
+        ),
+        Event::ReportPublishFailed { reason, .. } => Line::new(
+            Tone::Warn,
+            format!("warning: the report was not published: {reason}"),
+        ),
         Event::RollbackStarted { step, .. } => {
             Line::new(Tone::Info, format!("{step} rollback started"))
         }

@@ -425,6 +425,7 @@ impl Validator<'_> {
             signoff: Self::strings(r.signoff.as_ref()),
             title: self.template(r.title.as_ref(), Scope::AnyStep, "`title` of [report]"),
             include_logs,
+            publish: self.template(r.publish.as_ref(), Scope::Publish, "`publish` of [report]"),
         }
     }
 }

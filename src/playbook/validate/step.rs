@@ -375,7 +375,7 @@ impl Validator<'_> {
         };
 
         // Keys that only make sense for some actions.
-        let rules: [(&str, Option<Span>, &[&str]); 9] = [
+        let rules: [(&str, Option<Span>, &[&str]); 10] = [
             (
                 "timeout",
                 s.timeout.as_ref().map(|v| v.span.clone()),
@@ -420,6 +420,11 @@ impl Validator<'_> {
                 "fields",
                 s.fields.as_ref().map(|v| v.span.clone()),
                 &["notify"],
+            ),
+            (
+                "inputs",
+                s.inputs.as_ref().map(|v| v.span.clone()),
+                &["manual"],
             ),
         ];
         for (key, span, allowed) in rules {
@@ -546,6 +551,11 @@ impl Validator<'_> {
             );
             ok = false;
         }
+        let inputs = if action_key == "manual" {
+            self.inputs(s.inputs.as_ref(), &at)
+        } else {
+            Some(IndexMap::new())
+        };
         let expect = self.expect(s, step_scope, &at);
         let mut verify = Vec::new();
         for (k, check) in s.verify.iter().flat_map(|v| &v.value).enumerate() {
@@ -607,6 +617,7 @@ impl Validator<'_> {
             env,
             cwd,
             outputs: outputs?,
+            inputs: inputs?,
             expect: expect?,
             verify,
             environments,

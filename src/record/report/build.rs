@@ -14,9 +14,9 @@ use crate::playbook::model::{IncludeLogs, Playbook};
 use crate::record::replay::{RunState, StepRecord};
 
 use super::model::{
-    ApprovalRow, CheckRow, Comparison, Failure, Gap, Header, Measure, NotificationRow, Outcome,
-    OutputRow, PlanFacts, PlannedStep, RecoveryPoint, Report, ReportInput, RollbackRow, Slower,
-    Status, StepRow, TAIL_LINES, Verdict,
+    ApprovalRow, CheckRow, Comparison, Failure, Gap, Header, InputRow, Measure, NotificationRow,
+    Outcome, OutputRow, PlanFacts, PlannedStep, RecoveryPoint, Report, ReportInput, RollbackRow,
+    Slower, Status, StepRow, TAIL_LINES, Verdict,
 };
 
 /// A step counts as slower than in the previous run beyond this ratio (and [`SLOWER_FLOOR_MS`]).
@@ -464,6 +464,17 @@ fn approval_rows(state: &RunState) -> Vec<ApprovalRow> {
                 by: a.by.clone(),
                 how: a.how,
                 reason: a.reason.clone(),
+                inputs: a
+                    .inputs
+                    .iter()
+                    .map(|i| InputRow {
+                        input: i.input.clone(),
+                        value: i.value.clone(),
+                        by: i.by.clone(),
+                        how: i.how,
+                        at: i.ts,
+                    })
+                    .collect(),
             }
         })
         .collect()

@@ -218,7 +218,7 @@ fn approvals(r: &Report) -> Value {
     r.approvals
         .iter()
         .map(|a| {
-            json!({
+            let mut row = json!({
                 "step": a.step,
                 "kind": a.kind,
                 "decision": a.decision,
@@ -228,7 +228,24 @@ fn approvals(r: &Report) -> Value {
                 "answered_at": opt_ts(a.answered_at),
                 "question": a.question,
                 "reason": a.reason,
-            })
+            });
+            // Only where a manual step recorded answers, so other approvals read as before.
+            if !a.inputs.is_empty() {
+                row["inputs"] = a
+                    .inputs
+                    .iter()
+                    .map(|i| {
+                        json!({
+                            "input": i.input,
+                            "value": i.value,
+                            "by": i.by,
+                            "how": how(i.how),
+                            "at": ts(i.at),
+                        })
+                    })
+                    .collect();
+            }
+            row
         })
         .collect()
 }

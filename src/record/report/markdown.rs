@@ -550,4 +550,23 @@ fn approvals(md: &mut Md, r: &Report) {
         ],
         &rows,
     );
+    let answers: Vec<Vec<String>> = r
+        .approvals
+        .iter()
+        .flat_map(|a| a.inputs.iter().map(move |i| (a, i)))
+        .map(|(a, i)| {
+            vec![
+                cell_code(&a.step),
+                cell_code(&i.input),
+                cell(&i.value),
+                cell(&i.by),
+                how(i.how).to_owned(),
+                when(i.at),
+            ]
+        })
+        .collect();
+    if !answers.is_empty() {
+        md.para("Answers recorded by manual steps:");
+        md.table(&["Step", "Input", "Answer", "By", "How", "At"], &answers);
+    }
 }

@@ -335,6 +335,18 @@ pub(super) struct ApprovalRow {
     pub(super) by: Option<String>,
     pub(super) how: Option<ApprovalHow>,
     pub(super) reason: Option<String>,
+    /// A manual step's answers to its `inputs` (masked when secret), in the order given.
+    pub(super) inputs: Vec<InputRow>,
+}
+
+/// One answer of a manual step.
+#[derive(Debug, Clone)]
+pub(super) struct InputRow {
+    pub(super) input: String,
+    pub(super) value: String,
+    pub(super) by: String,
+    pub(super) how: ApprovalHow,
+    pub(super) at: DateTime<Utc>,
 }
 
 /// Section 6: a step that failed, was cancelled, or was left unfinished.
