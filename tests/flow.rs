@@ -11,17 +11,10 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::{marker, running_with, wait_until};
-use crate::util::{Test, journal, playbook, spawn};
+use crate::util::{Test, finished, journal, playbook, spawn};
 
 /// Far longer than any of these runs takes; a bound, not a timing.
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn finished<'a>(events: &'a [Value], step: &str) -> &'a Value {
-    events
-        .iter()
-        .find(|e| e["event"] == "step_finished" && e["step"] == step)
-        .unwrap_or_else(|| panic!("no step_finished for {step}: {events:#?}"))
-}
 
 fn started<'a>(events: &'a [Value], step: &str) -> Option<&'a Value> {
     events

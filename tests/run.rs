@@ -5,17 +5,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{Test, playbook, root};
+use crate::util::{Test, finished, playbook, root};
 
 fn named<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["event"] == name).collect()
-}
-
-fn finished<'a>(events: &'a [Value], step: &str) -> &'a Value {
-    events
-        .iter()
-        .find(|e| e["event"] == "step_finished" && e["step"] == step)
-        .unwrap_or_else(|| panic!("no step_finished for {step}"))
 }
 
 fn read(path: &Path) -> String {

@@ -208,3 +208,11 @@ pub(crate) fn journal(run_dir: &Path) -> Vec<serde_json::Value> {
         &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
 }
+
+/// The first `step_finished` of `step` among `events` (a journal, or `--json` lines).
+pub(crate) fn finished<'a>(events: &'a [serde_json::Value], step: &str) -> &'a serde_json::Value {
+    events
+        .iter()
+        .find(|e| e["event"] == "step_finished" && e["step"] == step)
+        .unwrap_or_else(|| panic!("no step_finished for {step}: {events:#?}"))
+}
