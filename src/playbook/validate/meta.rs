@@ -277,7 +277,7 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            if let Some(v) = self.var(name, value, 0) {
+            if let Some(v) = self.var(&format!("var `{name}` of [vars]"), value, 0) {
                 out.insert(name.clone(), v);
             }
         }
@@ -318,7 +318,8 @@ impl Validator<'_> {
                     self.error(span, message, help);
                     continue;
                 };
-                let Some(v) = self.var(name, value, 0) else {
+                let label = format!("var `{name}` in [playbook.environments.{env}]");
+                let Some(v) = self.var(&label, value, 0) else {
                     continue;
                 };
                 if !declaration.accepts(&v) {
@@ -338,10 +339,11 @@ impl Validator<'_> {
 
     /// One var's value: a scalar, a table of scalars (`depth` 1 inside an array), or an array
     /// of scalars or tables; anything deeper is an error at its span.
-    fn var(&mut self, name: &str, raw: &Sp<RawVar>, depth: u8) -> Option<VarValue> {
+    /// `label` says where: "var `host` of [vars]".
+    fn var(&mut self, label: &str, raw: &Sp<RawVar>, depth: u8) -> Option<VarValue> {
         let deeper = |what: &str| {
             format!(
-                "{what} in var `{name}` of [vars]: a var is a value, an array of values or tables, or a table of values"
+                "{what} in {label}: a var is a value, an array of values or tables, or a table of values"
             )
         };
         Some(match &raw.value {
@@ -358,13 +360,13 @@ impl Validator<'_> {
                             self.error(item.span.clone(), deeper("an array inside an array"), "flatten it, or use an array of tables: [{ name = \"a\", port = 1 }]");
                             return None;
                         }
-                        RawVar::Table(_) => self.var(name, item, 1)?,
-                        _ => self.var(name, item, 2)?,
+                        RawVar::Table(_) => self.var(label, item, 1)?,
+                        _ => self.var(label, item, 2)?,
                     };
                     match kind {
                         None => kind = Some(v.kind()),
                         Some(k) if k != v.kind() => {
-                            self.error(item.span.clone(), format!("{} among {k}s in var `{name}` of [vars]: the elements of an array are of one kind", v.kind()), format!("make every element {k}"));
+                            self.error(item.span.clone(), format!("{} among {k}s in {label}: the elements of an array are of one kind", v.kind()), format!("make every element {k}"));
                             return None;
                         }
                         Some(_) => {}
@@ -391,7 +393,7 @@ impl Validator<'_> {
                         );
                         return None;
                     }
-                    out.insert(key.clone(), self.var(name, entry, 2)?);
+                    out.insert(key.clone(), self.var(label, entry, 2)?);
                 }
                 VarValue::Table(out)
             }
