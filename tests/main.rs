@@ -28,6 +28,7 @@ mod resume;
 mod robustness;
 mod run;
 mod schedule;
+mod secret_outputs;
 mod templates;
 mod timeouts;
 mod validate;

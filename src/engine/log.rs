@@ -16,6 +16,9 @@ use crate::event::{Bus, Event, StreamMasker, TAIL_LINES, WriteFault};
 /// How much raw stdout and stderr is kept for outputs and `expect` (the log has everything).
 pub(crate) const CAPTURE_LIMIT: usize = 1024 * 1024;
 const LINE_LIMIT: usize = 4096;
+/// The most output held back from the log of a step with secret outputs; beyond it, output
+/// is left out of the log (and counted there), never written unmasked.
+const HOLD_LIMIT: usize = 64 * 1024 * 1024;
 /// The live view needs no more than a few updates a second.
 const OUTPUT_EVENT_EVERY: Duration = Duration::from_millis(100);
 
@@ -30,6 +33,47 @@ pub(crate) struct Captured {
     /// The log could not be written (`failed to write PATH: ERROR`): the step failed, whatever
     /// its command did, since its record is incomplete.
     pub(crate) write_error: Option<String>,
+    /// A log held back (the step has secret outputs): written by [`HeldLog::release`] once
+    /// the bus knows the secrets.
+    pub(crate) held: Option<HeldLog>,
+}
+
+/// The output of a step with secret outputs, not yet in its log.
+pub(crate) struct HeldLog(Box<StepLog>);
+
+impl std::fmt::Debug for HeldLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeldLog")
+    }
+}
+
+impl HeldLog {
+    /// Writes what was held, masked with what the bus knows now (the step's secret outputs
+    /// included): the log's last lines and its write error, as [`StepLog::finish`] gives them.
+    pub(crate) fn release(self) -> Captured {
+        let mut log = *self.0;
+        let chunks = log.hold.take().unwrap_or_default();
+        let masker = log.bus.masker();
+        log.stdout_mask = masker.stream();
+        log.stderr_mask = masker.stream();
+        for (stream, chunk) in chunks {
+            let text = if stream == 0 {
+                log.stdout_mask.push(&chunk).into_owned()
+            } else {
+                log.stderr_mask.push(&chunk).into_owned()
+            };
+            log.masked(stream, &text);
+        }
+        if log.held_dropped > 0 {
+            let note = format!(
+                "\n[runbook: {} bytes more were left out of this log: a step with secret outputs is held in memory, up to {} MiB]\n",
+                log.held_dropped,
+                HOLD_LIMIT / (1024 * 1024)
+            );
+            log.masked(1, note.as_bytes());
+        }
+        log.finish()
+    }
 }
 
 /// The sink a step's process writes into.
@@ -51,6 +95,11 @@ pub(crate) struct StepLog {
     /// The first write failure; nothing more is written after it, so the log never has a
     /// hole in the middle (it is whole up to the failure).
     write_error: Option<WriteFault>,
+    /// For a step with secret outputs: its raw output by stream, in order, until the secrets
+    /// are known ([`HeldLog::release`]).
+    hold: Option<Vec<(usize, Vec<u8>)>>,
+    held_bytes: usize,
+    held_dropped: usize,
 }
 
 impl StepLog {
@@ -92,7 +141,37 @@ impl StepLog {
             step: step.to_owned(),
             last_event: None,
             write_error: None,
+            hold: None,
+            held_bytes: 0,
+            held_dropped: 0,
         })
+    }
+
+    /// [`StepLog::open`] for a step with secret outputs: nothing but the separator is written,
+    /// and no output line is shown, until the log is released with the secrets known.
+    pub(crate) fn open_held(
+        path: &Path,
+        step: &str,
+        bus: Arc<Bus>,
+        what: &str,
+    ) -> std::io::Result<Self> {
+        let mut log = Self::open(path, step, bus, what)?;
+        log.hold = Some(Vec::new());
+        Ok(log)
+    }
+
+    /// Keeps `chunk` back when the log is held; whether it was.
+    fn held(&mut self, stream: usize, chunk: &[u8]) -> bool {
+        let Some(hold) = self.hold.as_mut() else {
+            return false;
+        };
+        if self.held_bytes + chunk.len() <= HOLD_LIMIT {
+            self.held_bytes += chunk.len();
+            hold.push((stream, chunk.to_vec()));
+        } else {
+            self.held_dropped += chunk.len();
+        }
+        true
     }
 
     fn masked(&mut self, stream: usize, bytes: &[u8]) {
@@ -137,9 +216,19 @@ impl StepLog {
         }
     }
 
-    /// Flushes what the maskers held back and returns what was captured.
+    /// Flushes what the maskers held back and returns what was captured. A held log comes back
+    /// whole in [`Captured::held`], with no tail yet.
     #[must_use]
     pub(crate) fn finish(mut self) -> Captured {
+        if self.hold.is_some() {
+            return Captured {
+                stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
+                tail: Vec::new(),
+                write_error: None,
+                held: Some(HeldLog(Box::new(self))),
+            };
+        }
         let rest_out =
             std::mem::replace(&mut self.stdout_mask, self.bus.masker().stream()).finish();
         self.masked(0, &rest_out);
@@ -165,6 +254,7 @@ impl StepLog {
             stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
             tail: self.tail.into_iter().collect(),
             write_error: self.write_error.map(|f| f.to_string()),
+            held: None,
         }
     }
 
@@ -190,12 +280,18 @@ impl OutputSink for StepLog {
 
     fn stdout(&mut self, chunk: &[u8]) {
         keep(&mut self.stdout, chunk);
+        if self.held(0, chunk) {
+            return;
+        }
         let masked = self.stdout_mask.push(chunk).into_owned();
         self.masked(0, &masked);
     }
 
     fn stderr(&mut self, chunk: &[u8]) {
         keep(&mut self.stderr, chunk);
+        if self.held(1, chunk) {
+            return;
+        }
         let masked = self.stderr_mask.push(chunk).into_owned();
         self.masked(1, &masked);
     }

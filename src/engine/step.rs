@@ -493,6 +493,13 @@ async fn once(shared: &RunScope, step: &Step, prepared: &Prepared, n: u32) -> At
             shared.bus.barrier();
             match probe::http(h, &penv, limit).await {
                 Ok((result, body)) if result.passed => match outputs(step, &body) {
+                    (outputs, _) if learn_secret_outputs(shared, step, &outputs).is_err() => {
+                        Attempt::fail(
+                            None,
+                            format!("a secret output of step `{}` cannot be masked", step.id),
+                            Vec::new(),
+                        )
+                    }
                     (outputs, None) => Attempt::succeeded(outputs),
                     (outputs, Some(e)) => Attempt {
                         outputs,
@@ -590,7 +597,12 @@ async fn command(
     let mut spec = CommandSpec::new(script, &prepared.cwd);
     spec.env.clone_from(&prepared.env);
     spec.timeout = step.timeout.map(HumanDuration::get);
-    let mut log = match StepLog::open(
+    let open = if step.secret_outputs.is_empty() {
+        StepLog::open
+    } else {
+        StepLog::open_held
+    };
+    let mut log = match open(
         &prepared.log,
         &step.id,
         shared.bus.clone(),
@@ -611,7 +623,18 @@ async fn command(
         return Attempt::fail(None, fault.to_string(), Vec::new());
     }
     let finished = process::run(&spec, &mut log, &shared.cancel, &shared.groups).await;
-    let captured = log.finish();
+    let mut captured = log.finish();
+    if let Some(held) = captured.held.take() {
+        // The secret outputs are read first, whatever became of the command, so that the log
+        // is written with them masked; a log that cannot be masked is not written at all.
+        let (values, _) = outputs(step, &captured.stdout);
+        if let Err(e) = learn_secret_outputs(shared, step, &values) {
+            return Attempt::fail(None, e, Vec::new());
+        }
+        let released = held.release();
+        captured.tail = released.tail;
+        captured.write_error = released.write_error;
+    }
     let finished = match finished {
         Ok(f) => f,
         Err(e @ process::ProcessError::Spawn { .. }) => {
@@ -669,6 +692,26 @@ async fn command(
     }
 }
 
+/// Tells the bus the values of the step's `secret = true` outputs: from now on they are masked
+/// in every event, log and file.
+fn learn_secret_outputs(
+    shared: &RunScope,
+    step: &Step,
+    values: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let secrets: Vec<String> = step
+        .secret_outputs
+        .iter()
+        .filter_map(|name| values.get(name).cloned())
+        .collect();
+    shared.bus.learn_secrets(&secrets).map_err(|e| {
+        format!(
+            "a secret output of step `{}` cannot be masked: {e}",
+            step.id
+        )
+    })
+}
+
 /// `expect`: stdout contains, stdout matches, stderr matches (on the trimmed text).
 fn expectations(
     shared: &RunScope,
@@ -704,8 +747,9 @@ fn outputs(step: &Step, stdout: &str) -> (BTreeMap<String, String>, Option<Strin
     for (name, source) in &step.outputs {
         let value = match source {
             OutputSource::Stdout => Ok(stdout.trim().to_owned()),
+            // Like `expect`, a regex sees the trimmed output.
             OutputSource::StdoutRegex(re) => re
-                .captures(stdout)
+                .captures(stdout.trim())
                 .and_then(|c| c.get(1))
                 .map(|m| m.as_str().to_owned())
                 .ok_or_else(|| format!("output `{name}`: /{re}/ does not match the output")),

@@ -31,7 +31,7 @@ pub(crate) enum UnmaskError {
     #[error("it contains the secret `{0}`, which is not set")]
     Missing(String),
     #[error(
-        "it contains a secret runbook cannot name (a webhook URL, or the answer to a secret input)"
+        "it contains a secret runbook cannot name (a webhook URL, the answer to a secret input, or a secret output)"
     )]
     Unnamed,
     #[error("it contains the secret `{0}`, which is not the value it had in the run")]

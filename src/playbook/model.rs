@@ -502,6 +502,9 @@ pub struct Step {
     pub always: bool,
     /// A `playbook` step's values for the nested playbook's vars, by name.
     pub vars: IndexMap<String, Template>,
+    /// The outputs declared `secret = true`: masked everywhere once known, and the step's log
+    /// is held back until they are.
+    pub secret_outputs: Vec<String>,
     pub when: Option<Template>,
     pub action: Action,
     /// `None` for actions without a default (manual, sleep, notify, playbook).

@@ -329,6 +329,10 @@ toml_table! {
         stdout_regex: String,
         /// JSON pointer into stdout parsed as JSON.
         json_pointer: String,
+        /// "stdout": the trimmed stdout (the table form of `"stdout"`, to add `secret`).
+        from: String,
+        /// The value is masked everywhere, its own step's log included.
+        secret: bool,
     }
 }
 

@@ -617,6 +617,13 @@ impl Validator<'_> {
             env,
             cwd,
             outputs: outputs?,
+            secret_outputs: s
+                .outputs
+                .iter()
+                .flat_map(|o| &o.value)
+                .filter(|(_, o)| matches!(&o.value, RawOutput::Table(t) if t.secret.as_ref().is_some_and(|b| b.value)))
+                .map(|(name, _)| name.clone())
+                .collect(),
             inputs: inputs?,
             expect: expect?,
             verify,
@@ -713,24 +720,40 @@ impl Validator<'_> {
                     self.error(source.span.clone(), message, "an output is \"stdout\", { stdout_regex = '...' } or { json_pointer = \"/a/b\" }");
                     None
                 }
-                RawOutput::Table(t) => match (&t.stdout_regex, &t.json_pointer) {
-                    (Some(r), None) => self.regex(Some(r), "stdout_regex", at).and_then(|re| {
-                        if re.captures_len() > 1 {
-                            Some(OutputSource::StdoutRegex(re))
-                        } else {
-                            self.error(
+                RawOutput::Table(t) => match (&t.stdout_regex, &t.json_pointer, &t.from) {
+                    (None, None, Some(f)) if f.value == "stdout" => Some(OutputSource::Stdout),
+                    (None, None, Some(f)) => {
+                        self.error(
+                            f.span.clone(),
+                            format!(
+                                "unknown output source {:?} for output `{name}` {at}",
+                                f.value
+                            ),
+                            "write from = \"stdout\"",
+                        );
+                        None
+                    }
+                    (Some(r), None, None) => {
+                        self.regex(Some(r), "stdout_regex", at).and_then(|re| {
+                            if re.captures_len() > 1 {
+                                Some(OutputSource::StdoutRegex(re))
+                            } else {
+                                self.error(
                                 r.span.clone(),
                                 format!(
                                     "`stdout_regex` of output `{name}` {at} has no capture group"
                                 ),
                                 "wrap the part to capture in parentheses, e.g. 'size: ([0-9]+)'",
                             );
-                            None
-                        }
-                    }),
-                    (None, Some(p)) => self.json_pointer(p, at).map(OutputSource::JsonPointer),
+                                None
+                            }
+                        })
+                    }
+                    (None, Some(p), None) => {
+                        self.json_pointer(p, at).map(OutputSource::JsonPointer)
+                    }
                     _ => {
-                        self.error(source.span.clone(), format!("output `{name}` {at} needs exactly one of `stdout_regex` and `json_pointer`"), "keep one of them");
+                        self.error(source.span.clone(), format!("output `{name}` {at} needs exactly one of `stdout_regex`, `json_pointer` and `from`"), "keep one of them");
                         None
                     }
                 },
