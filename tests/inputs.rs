@@ -373,7 +373,7 @@ run = "touch ../started; sleep 30"
     let run = t.run_args(["resume", "out", "--yes"]).expect_code(3);
     assert!(
         run.stderr().contains(
-            "output `steps.credentials.outputs.password` cannot be restored: it contains a secret runbook cannot name (a webhook URL, or the answer to a secret input)"
+            "output `steps.credentials.outputs.password` cannot be restored: it contains a secret runbook cannot name (a webhook URL, the answer to a secret input, or a secret output)"
         ),
         "{}",
         run.stderr()
