@@ -222,3 +222,54 @@ run = "true"
     );
     assert!(err.contains("p.toml:11:11"), "located: {err}");
 }
+
+/// Var files from fragments of TOML, right and wrong, through the binary: the answer is a
+/// plan (exit 0) or located problems (exit 2), never a panic. Bounded: 48 cases.
+#[test]
+fn mutated_var_files_never_panic_and_every_problem_is_located() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    const FRAGMENTS: &[&str] = &[
+        "host = \"h\"\n",
+        "port = 5433\n",
+        "port = \"x\"\n",
+        "databases = [\"a\", \"b\"]\n",
+        "databases = [1, \"b\"]\n",
+        "databases = [[\"a\"]]\n",
+        "db = { user = \"u\" }\n",
+        "db = { user = { deep = 1 } }\n",
+        "tiers = [{ name = \"x\", port = 1 }]\n",
+        "unknown = 1\n",
+        "host = 1979-05-27T07:32:00Z\n",
+        "[table]\nx = 1\n",
+        "= broken\n",
+        "host = \"unterminated\n",
+        "\u{0}\u{ff}\n",
+        "host = \"h\"\nhost = \"again\"\n",
+        "'quoted key' = 1\n",
+        "# a comment\n",
+        "\n",
+    ];
+    let t = Test::new().file("p.toml", &playbook("vars", BODY));
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = proptest::collection::vec(0..FRAGMENTS.len(), 0..6);
+    runner
+        .run(&strategy, |picks| {
+            let text: String = picks.iter().map(|&i| FRAGMENTS[i]).collect();
+            std::fs::write(t.path().join("vars.toml"), &text).expect("write");
+            let run = t.run_args(["plan", "p.toml", "--var-file", "vars.toml"]);
+            let err = run.stderr();
+            prop_assert!(!err.contains("panicked"), "{text:?}: {err}");
+            match run.code() {
+                0 => {}
+                2 => prop_assert!(err.contains("vars.toml:"), "unlocated: {text:?}: {err}"),
+                other => prop_assert!(false, "exit {other} for {text:?}: {err}"),
+            }
+            Ok(())
+        })
+        .expect("no var file panics, every problem is located");
+}
