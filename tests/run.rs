@@ -638,3 +638,34 @@ fn the_playbooks_mode_is_the_default_and_mode_overrides_it() {
     assert!(bad.stderr().contains("p.toml:4:8"), "{}", bad.stderr());
     assert!(bad.stderr().contains("routine"), "{}", bad.stderr());
 }
+
+#[test]
+fn a_routine_report_without_an_rto_speaks_of_duration_not_recovery() {
+    let t = Test::new()
+        .file(
+            "nightly.toml",
+            &playbook(
+                "nightly",
+                "mode = \"routine\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+            ),
+        )
+        .file(
+            "drill.toml",
+            &playbook(
+                "drill",
+                "rto = \"5m\"\nmode = \"routine\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+            ),
+        );
+    t.run_args(["run", "nightly.toml", "--out", "one"])
+        .expect_code(0);
+    let report = read(&t.path().join("one/report.md"));
+    assert!(report.contains("**Duration:** "), "{report}");
+    assert!(!report.contains("| RTO |"), "{report}");
+    t.run_args(["run", "drill.toml", "--out", "two"])
+        .expect_code(0);
+    let report = read(&t.path().join("two/report.md"));
+    assert!(
+        report.contains("| RTO | 5m |"),
+        "an objective keeps the table: {report}"
+    );
+}

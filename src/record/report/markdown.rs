@@ -248,15 +248,28 @@ fn outcome(md: &mut Md, r: &Report) {
     for n in notes {
         md.line(&format!("- {n}"));
     }
-    let mut rows = vec![measure_row("RTO", &o.rto, r.header.dry_run)];
-    if let Some(rpo) = &o.rpo {
-        rows.push(measure_row("RPO", rpo, r.header.dry_run));
+    // A routine operation with no RTO recovers nothing: it has a duration.
+    let duration_only =
+        r.header.mode == Some(Mode::Routine) && o.rto.objective_ms.is_none() && o.rpo.is_none();
+    if duration_only {
+        md.para(&format!(
+            "**Duration:** {}.",
+            o.rto
+                .achieved_ms
+                .map_or_else(|| "—".to_owned(), format_human)
+        ));
+    } else {
+        let mut rows = vec![measure_row("RTO", &o.rto, r.header.dry_run)];
+        if let Some(rpo) = &o.rpo {
+            rows.push(measure_row("RPO", rpo, r.header.dry_run));
+        }
+        md.table(&["Objective", "Target", "Achieved", "Result"], &rows);
     }
-    md.table(&["Objective", "Target", "Achieved", "Result"], &rows);
     evidence::recovery_point(md, r);
     if let Some(p) = &r.plan {
+        let what = if duration_only { "duration" } else { "RTO" };
         md.para(&format!(
-            "Planned RTO (the critical path of budgets): {}.",
+            "Planned {what} (the critical path of budgets): {}.",
             format_human(p.planned_rto_ms)
         ));
     }
