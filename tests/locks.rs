@@ -177,3 +177,37 @@ fn locks_are_validated_as_templates_of_vars() {
         "{err}"
     );
 }
+
+#[test]
+fn a_nested_playbook_takes_the_locks_it_names_and_its_parents_are_no_conflict() {
+    let t = Test::new();
+    let dir = t.path().to_path_buf();
+    let child = |locks: &str| {
+        playbook(
+            "child",
+            &format!("locks = {locks}\n[[steps]]\nid = \"work\"\nrun = \"true\"\n"),
+        )
+    };
+    let parent = playbook(
+        "parent",
+        "locks = [\"db:app\"]\n[[steps]]\nid = \"nested\"\nplaybook = \"child\"\n",
+    );
+    // The parent holds db:app; the child naming it too is the same run, not a conflict.
+    let t = t
+        .file("parent.toml", &parent)
+        .file("child.toml", &child(r#"["db:app"]"#))
+        .file("holder.toml", &holder("holder", r#"["cache"]"#, &dir));
+    t.run_args(["run", "parent.toml", "--json"]).expect_code(0);
+
+    // A lock the child names that another run holds fails the nested step, naming it.
+    std::fs::write(t.path().join("child.toml"), child(r#"["db:app", "cache"]"#)).expect("write");
+    let other = Running::start(&t, "holder.toml", "holder", &[]);
+    let run = t.run_args(["run", "parent.toml", "--json"]).expect_code(1);
+    let nested = crate::util::finished(&run.events(), "nested").clone();
+    assert_eq!(nested["status"], "failed");
+    let reason = nested["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("the lock `cache` is held"), "{reason}");
+    assert_eq!(other.release(t.path()), Some(0));
+    // Nothing of the failed attempt stays held: the child runs once the holder is gone.
+    t.run_args(["run", "parent.toml", "--json"]).expect_code(0);
+}

@@ -60,6 +60,6 @@ pub(crate) use limits::raise_open_files;
 pub(crate) use probe::History;
 pub(crate) use process::{Registry, group_alive_since};
 pub(crate) use publish::publish;
-pub(crate) use request::RunRequest;
+pub(crate) use request::{Locker, RunRequest};
 pub(crate) use run::execute;
 pub(crate) use signal::SignalHandling;

@@ -68,6 +68,29 @@ fn resolve(shared: &RunScope, reference: &PlaybookRef) -> Result<Arc<Playbook>, 
 async fn run_nested(shared: &RunScope, step: &Step, reference: &PlaybookRef) -> Outputs {
     let nested = resolve(shared, reference)?;
     let child = Arc::new(shared.nested(step, &nested)?);
+    // Its own locks, for as long as it runs (its default lock, its name, is not taken).
+    let names = nested
+        .meta
+        .locks
+        .iter()
+        .map(|t| {
+            child
+                .context
+                .render(t)
+                .map_err(|e| format!("`locks` of nested playbook `{}`: {e}", nested.label()))
+        })
+        .collect::<Result<Vec<String>, String>>()?;
+    let _locks = if names.is_empty() {
+        None
+    } else {
+        let locker = Arc::clone(&shared.locker);
+        let playbook = Arc::clone(&nested);
+        // Taking a lock may wait (`lock = "wait"`): not on a runtime worker.
+        let taken = tokio::task::spawn_blocking(move || locker.take(&playbook, &names))
+            .await
+            .map_err(|e| format!("nested playbook `{}`: {e}", nested.label()))??;
+        Some(taken)
+    };
     let (outcome, status) = steps_and_checks(&child, None, Instant::now()).await;
     match status {
         RunStatus::Ok => nested

@@ -37,4 +37,17 @@ pub(crate) struct RunRequest {
     pub(crate) library: Library,
     /// Past runs, for `history` probes.
     pub(crate) history: Arc<dyn crate::engine::probe::History>,
+    /// Takes the locks a nested playbook names, for as long as it runs.
+    pub(crate) locker: Arc<dyn Locker>,
+}
+
+/// The locks of a nested playbook (`[playbook] locks`), taken as the session takes the run's:
+/// all or none, under the nested playbook's `lock` policy, a lock the run already holds not
+/// being a conflict. The guard gives them back when dropped.
+pub(crate) trait Locker: Send + Sync {
+    fn take(
+        &self,
+        playbook: &crate::playbook::Playbook,
+        names: &[String],
+    ) -> Result<Box<dyn Send>, String>;
 }

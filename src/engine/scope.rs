@@ -56,6 +56,8 @@ pub(crate) struct RunScope {
     pub(crate) secrets: Arc<Vec<String>>,
     /// Past runs, for `history` probes.
     pub(crate) history: Arc<dyn History>,
+    /// Takes nested playbooks' locks.
+    pub(crate) locker: Arc<dyn crate::engine::request::Locker>,
 }
 
 impl RunScope {
@@ -83,6 +85,7 @@ impl RunScope {
             log_prefix: String::new(),
             secrets: req.secrets,
             history: req.history,
+            locker: req.locker,
         }
     }
 
@@ -155,6 +158,7 @@ impl RunScope {
             log_prefix: format!("{}{}.", self.log_prefix, step.id),
             secrets: Arc::new(secrets),
             history: Arc::clone(&self.history),
+            locker: Arc::clone(&self.locker),
         })
     }
 

@@ -43,6 +43,9 @@ impl std::fmt::Display for Holder {
 pub(crate) struct Lock {
     path: PathBuf,
     run_id: String,
+    /// False for a lock this run already held (a nested playbook naming its parent's lock):
+    /// the holder that took it releases it.
+    owned: bool,
     /// The holder we took it from, and whether that one was stale.
     pub(crate) taken_from: Option<(Holder, bool)>,
 }
@@ -50,7 +53,7 @@ pub(crate) struct Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         // Remove it only if it is still ours (someone may have broken it).
-        if read_holder(&self.path).is_some_and(|h| h.run_id == self.run_id) {
+        if self.owned && read_holder(&self.path).is_some_and(|h| h.run_id == self.run_id) {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -117,6 +120,7 @@ pub(crate) fn acquire(
                 return Ok(Outcome::Acquired(Lock {
                     path: path.to_path_buf(),
                     run_id: me.run_id.clone(),
+                    owned: true,
                     taken_from: None,
                 }));
             }
@@ -135,17 +139,28 @@ pub(crate) fn acquire(
                 return Ok(Outcome::Acquired(Lock {
                     path: path.to_path_buf(),
                     run_id: me.run_id.clone(),
+                    owned: true,
                     taken_from: Some((unknown, true)),
                 }));
             }
             continue;
         };
+        // A lock this very run holds (its nested playbook names it too) is not a conflict.
+        if holder.run_id == me.run_id && holder.host == me.host && holder.pid == me.pid {
+            return Ok(Outcome::Acquired(Lock {
+                path: path.to_path_buf(),
+                run_id: me.run_id.clone(),
+                owned: false,
+                taken_from: None,
+            }));
+        }
         let stale = holder.host == me.host && !alive(holder.pid);
         if stale || break_lock {
             if take_over(path, me).map_err(fail)? {
                 return Ok(Outcome::Acquired(Lock {
                     path: path.to_path_buf(),
                     run_id: me.run_id.clone(),
+                    owned: true,
                     taken_from: Some((holder, stale)),
                 }));
             }
@@ -361,6 +376,34 @@ pub(crate) fn take(
                     std::thread::sleep(Duration::from_millis(250));
                 }
             }
+        }
+    }
+}
+
+/// The engine's way to the locks of a nested playbook: this run's identity and runs root.
+pub(crate) struct RunLocker {
+    pub(crate) root: PathBuf,
+    pub(crate) run_id: String,
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) break_lock: bool,
+}
+
+impl crate::engine::Locker for RunLocker {
+    fn take(&self, playbook: &Playbook, names: &[String]) -> Result<Box<dyn Send>, String> {
+        match take(
+            playbook,
+            names,
+            &self.root,
+            &self.run_id,
+            self.started,
+            self.break_lock,
+        ) {
+            Ok(Some(locks)) => Ok(Box::new(locks)),
+            Ok(None) => Err(format!(
+                "nested playbook `{}` skipped: a lock it names is held (lock = \"skip\")",
+                playbook.label()
+            )),
+            Err(e) => Err(format!("nested playbook `{}`: {e}", playbook.label())),
         }
     }
 }

@@ -206,6 +206,7 @@ impl Session {
             Box::new(journal),
             crate::ui::for_terminal(req.json, req.verbose, objectives(&playbook)),
         ];
+        let info_id = run_id.clone();
         let bus = Bus::new(run_id, Arc::new(masker), sinks);
         // A prompt's default name is whoever runs this segment: on a resume, who resumed it.
         let answerer = resume
@@ -225,6 +226,12 @@ impl Session {
             clock,
             library: req.library.clone(),
             history: RunsHistory::shared(&root),
+            locker: Arc::new(lock::RunLocker {
+                root: root.clone(),
+                run_id: info_id,
+                started: clock.started_at,
+                break_lock: req.break_lock,
+            }),
         };
         Ok(Some(Self {
             req,
