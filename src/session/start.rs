@@ -71,7 +71,6 @@ fn resolved(path: &Path) -> PathBuf {
     }
 }
 
-/// `--max-parallel`, else the number of CPUs.
 /// How many steps may run at once: `--max-parallel`, else the playbook's `max_parallel`;
 /// `None`: no limit (steps wait on I/O far more often than they compute).
 pub(crate) fn max_parallel(flag: Option<u32>, playbook: Option<usize>) -> Option<usize> {
