@@ -54,6 +54,8 @@ pub struct Plan {
     pub steps: Vec<PlanStep>,
     /// Step indices, first to last.
     pub critical_path: Vec<usize>,
+    /// By step index: on the critical path ([`Plan::is_critical`]).
+    on_critical_path: Vec<bool>,
     /// The critical path's length, or the `rto_clock` part of it.
     pub planned_rto_ms: u64,
     /// Steps that will run without a `budget` (they count as 0).
@@ -155,6 +157,13 @@ impl Plan {
             dependents,
             after_dependents,
             steps,
+            on_critical_path: {
+                let mut on = vec![false; n];
+                for &i in &critical_path {
+                    on[i] = true;
+                }
+                on
+            },
             critical_path,
             planned_rto_ms,
             unbudgeted,
@@ -173,6 +182,12 @@ impl Plan {
             waves[s.wave].push(s.index);
         }
         waves
+    }
+
+    /// Whether step `i` is on the critical path.
+    #[must_use]
+    pub fn is_critical(&self, i: usize) -> bool {
+        self.on_critical_path[i]
     }
 
     /// Why step `i` will not run in this environment, if it will not.

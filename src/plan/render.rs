@@ -88,7 +88,7 @@ fn text(plan: &Plan) -> String {
             if step.read_only {
                 notes.push("read-only".to_owned());
             }
-            if plan.critical_path.contains(&i) {
+            if plan.is_critical(i) {
                 notes.push("critical".to_owned());
             }
             if let Some(skip) = &plan.steps[i].skip {
@@ -183,7 +183,7 @@ fn to_json(plan: &Plan) -> serde_json::Value {
                 "budget_ms": step.budget.map(HumanDuration::as_millis),
                 "earliest_start_ms": s.earliest_start_ms,
                 "earliest_finish_ms": s.earliest_finish_ms,
-                "critical": plan.critical_path.contains(&s.index),
+                "critical": plan.is_critical(s.index),
                 "skipped": s.skip.as_ref().map(ToString::to_string),
             })
         })

@@ -32,6 +32,9 @@ pub struct Playbook {
     pub steps: Vec<Step>,
     /// `[outputs]`: what a parent running this playbook as a step sees, rendered at the end.
     pub outputs: IndexMap<String, Template>,
+    /// Step index by id: one lookup instead of a scan (a report of 10,000 steps asks 10,000
+    /// times).
+    pub(crate) index: std::collections::HashMap<String, usize>,
 }
 
 impl Playbook {
@@ -43,7 +46,7 @@ impl Playbook {
     /// The index of the step with this id.
     #[must_use]
     pub fn step_index(&self, id: &str) -> Option<usize> {
-        self.steps.iter().position(|s| s.id == id)
+        self.index.get(id).copied()
     }
 
     /// `name@version`.

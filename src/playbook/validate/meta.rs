@@ -91,6 +91,12 @@ impl Validator<'_> {
             notify,
             report,
             checks,
+            index: steps
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, s)| (s.id.clone(), i))
+                .collect(),
             steps: steps?,
             outputs,
         })

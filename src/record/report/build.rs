@@ -388,12 +388,14 @@ fn plan_facts(
 ) -> PlanFacts {
     let plan = Plan::new(playbook, env);
     let id = |i: usize| playbook.steps[i].id.clone();
+    let by_id: std::collections::HashMap<&str, &StepRow> =
+        rows.iter().map(|r| (r.id.as_str(), r)).collect();
     let steps = plan
         .steps
         .iter()
         .map(|ps| {
             let step = &playbook.steps[ps.index];
-            let row = rows.iter().find(|r| r.id == step.id);
+            let row = by_id.get(step.id.as_str()).copied();
             PlannedStep {
                 id: step.id.clone(),
                 action: step.action.key(),
@@ -401,7 +403,7 @@ fn plan_facts(
                 start_ms: ps.earliest_start_ms,
                 finish_ms: ps.earliest_finish_ms,
                 skip: ps.skip.as_ref().map(ToString::to_string),
-                critical: plan.critical_path.contains(&ps.index),
+                critical: plan.is_critical(ps.index),
                 read_only: step.read_only,
                 status: row.map_or(Status::NotStarted, |r| r.status),
             }
