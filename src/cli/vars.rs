@@ -78,7 +78,13 @@ fn declared_hint(playbook: &Playbook, key: &str) -> String {
 
 /// The values of one `--var-file`; every problem in it at its `FILE:LINE:COL`.
 fn var_file(playbook: &Playbook, path: &Path) -> Result<IndexMap<String, VarValue>, Error> {
-    let file = crate::playbook::find::read(path)?;
+    let file = crate::playbook::find::read(path).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read the var file `--var-file {}`: {}",
+            path.display(),
+            crate::error::chain(&e)
+        ))
+    })?;
     let mut problems = Diagnostics::default();
     let (root, syntax) = toml::de::DeTable::parse_recoverable(&file.text);
     for e in syntax {

@@ -372,7 +372,7 @@ impl Validator<'_> {
                     match kind {
                         None => kind = Some(v.kind()),
                         Some(k) if k != v.kind() => {
-                            self.error(item.span.clone(), format!("{} among {k}s in {label}: the elements of an array are of one kind", v.kind()), format!("make every element {k}"));
+                            self.error(item.span.clone(), format!("{} in {label}, whose first element is {k}: the elements of an array are of one kind", v.kind()), format!("make every element {k}"));
                             return None;
                         }
                         Some(_) => {}
