@@ -119,6 +119,7 @@ impl Session {
     pub(crate) fn open(mut req: Request) -> Result<Option<Self>, Error> {
         let playbook = Arc::clone(&req.plan.playbook);
         let root = start::runs_root(playbook.path());
+        let process_env: BTreeMap<String, String> = std::env::vars().collect();
         let start = std::mem::replace(&mut req.start, Start::New { out: None });
         let (folder, run_id, resume, roots, lock) = match start {
             Start::New { out } => {
@@ -127,7 +128,11 @@ impl Session {
                 let run_dir = out.unwrap_or_else(|| root.join(&run_id));
                 let Some(lock) = lock::take(
                     &playbook,
-                    &lock_names(&req, &run_id, &run_dir, started)?,
+                    &lock_names(
+                        &req,
+                        &run_info(&req, &run_id, &run_dir, started),
+                        &process_env,
+                    )?,
                     &root,
                     &run_id,
                     started,
@@ -149,7 +154,11 @@ impl Session {
             } => {
                 let Some(lock) = lock::take(
                     &playbook,
-                    &lock_names(&req, &run_id, &folder.dir, resume.started_at)?,
+                    &lock_names(
+                        &req,
+                        &run_info(&req, &run_id, &folder.dir, resume.started_at),
+                        &process_env,
+                    )?,
                     &root,
                     &run_id,
                     resume.started_at,
@@ -173,15 +182,7 @@ impl Session {
         let clock = resume
             .as_ref()
             .map_or_else(Clock::start, |r| Clock::resumed(r.started_at));
-        let process_env: BTreeMap<String, String> = std::env::vars().collect();
-        let info = RunInfo {
-            id: run_id.clone(),
-            mode: if req.dry_run { Mode::DryRun } else { req.mode },
-            env: req.plan.env.clone(),
-            started_at: clock.started_at,
-            commander: req.commander.clone(),
-            dir: folder.dir.clone(),
-        };
+        let info = run_info(&req, &run_id, &folder.dir, clock.started_at);
         let context = Context::new(&playbook, &req.vars, &info, &process_env);
         let (masker, secrets) = secrets::masker(&playbook, &context, &process_env)
             .map_err(|e| StartError::Secret(e.to_string()))?;
@@ -350,27 +351,29 @@ fn objectives(p: &Playbook) -> crate::ui::Objectives {
     }
 }
 
+/// What `run.*` says of this run (a dry run is `dry-run`, whatever mode it rehearses).
+fn run_info(req: &Request, run_id: &str, dir: &Path, started: DateTime<Utc>) -> RunInfo {
+    RunInfo {
+        id: run_id.to_owned(),
+        mode: if req.dry_run { Mode::DryRun } else { req.mode },
+        env: req.plan.env.clone(),
+        started_at: started,
+        commander: req.commander.clone(),
+        dir: dir.to_path_buf(),
+    }
+}
+
 /// `[playbook] locks`, rendered from the run's vars before anything runs.
 fn lock_names(
     req: &Request,
-    run_id: &str,
-    dir: &Path,
-    started: DateTime<Utc>,
+    info: &RunInfo,
+    process_env: &BTreeMap<String, String>,
 ) -> Result<Vec<String>, Error> {
     let playbook = &req.plan.playbook;
     if playbook.meta.locks.is_empty() {
         return Ok(Vec::new());
     }
-    let info = RunInfo {
-        id: run_id.to_owned(),
-        mode: req.mode,
-        env: req.plan.env.clone(),
-        started_at: started,
-        commander: req.commander.clone(),
-        dir: dir.to_path_buf(),
-    };
-    let process_env: BTreeMap<String, String> = std::env::vars().collect();
-    let context = Context::new(playbook, &req.vars, &info, &process_env);
+    let context = Context::new(playbook, &req.vars, info, process_env);
     playbook
         .meta
         .locks
