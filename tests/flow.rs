@@ -505,3 +505,31 @@ run = "true"
         "after is on the critical path"
     );
 }
+
+#[test]
+fn a_dry_run_prints_a_read_only_step_that_runs_after_a_printed_one() {
+    // What `report` reads, `make` would have made: after a printed step, it cannot run for real.
+    let text = playbook(
+        "dry-after",
+        r#"[[steps]]
+id = "make"
+run = "touch made"
+
+[[steps]]
+id = "report"
+after = ["make"]
+read_only = true
+run = "cat made"
+"#,
+    );
+    let t = Test::new().file("p.toml", &text);
+    let run = t
+        .run_args(["run", "p.toml", "--out", "out", "--json", "--dry-run"])
+        .expect_code(0);
+    let events = run.events();
+    assert!(
+        finished(&events, "report")["would_run"].is_string(),
+        "{events:#?}"
+    );
+    assert!(!t.path().join("out/made").exists());
+}

@@ -286,7 +286,7 @@ pub(crate) async fn run(
             dag.state[i] = State::Running;
             started_at[i] = Some(run_started.elapsed());
             let task_scope = Arc::clone(scope);
-            let after_printed = steps[i].needs.iter().any(|&d| printed[d]);
+            let after_printed = steps[i].waits_for().any(|d| printed[d]);
             running.spawn(async move { (i, step::run(&task_scope, i, after_printed).await) });
         }
         if running.is_empty() {

@@ -101,7 +101,7 @@ impl Attempt {
 }
 
 /// Runs step `index` to its end and emits `step_finished`. In a dry run, `after_printed` says
-/// the step needs a step that was only printed: even a `read_only` step is then printed, since
+/// the step waits for (`needs` or `after`) a step that was only printed: even a `read_only` step is then printed, since
 /// what it would read does not exist.
 pub(crate) async fn run(shared: &RunScope, index: usize, after_printed: bool) -> StepResult {
     let step = &shared.playbook().steps[index];
