@@ -80,7 +80,10 @@ impl<'p> Dag<'p> {
         let steps = &plan.playbook.steps;
         let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, s) in steps.iter().enumerate() {
-            if let Some(group) = s.instance().and_then(|inst| plan.playbook.step_index(&inst.of)) {
+            if let Some(group) = s
+                .instance()
+                .and_then(|inst| plan.playbook.step_index(&inst.of))
+            {
                 members.entry(group).or_default().push(i);
             }
         }
@@ -225,20 +228,38 @@ impl<'p> Dag<'p> {
         (0..self.state.len()).filter(|&i| self.state[i] == State::Waiting)
     }
 
-    /// Adds the instances of dynamic group `g`, ready to start; the group waits for them.
-    fn expand(&mut self, scope: &RunScope, g: usize, instances: Vec<Step>) {
+    /// Adds the instances of dynamic group `g`, ready to start, except those a resumed run
+    /// settled (returned: the ones that ended ok, for the rollbacks); the group waits for them.
+    fn expand(&mut self, scope: &RunScope, g: usize, instances: Vec<Step>) -> Vec<usize> {
         let count = instances.len();
         let mut units = Vec::with_capacity(count);
+        let mut settled = Vec::new();
         for s in instances {
             let u = self.n + self.extra.len();
             if let Some(inst) = s.instance() {
                 scope.bus.instance(&s.id, &inst.item);
             }
+            let preset = self.plan.made_preset(&s.id).cloned();
             self.extra.push((Arc::new(s), g));
-            self.state.push(State::Waiting);
             self.waiting_on.push(0);
-            self.ready.push(Reverse(u));
             units.push(u);
+            match preset {
+                Some(Preset::Done {
+                    status,
+                    exit_code,
+                    outputs,
+                }) => {
+                    self.state.push(State::Done(status));
+                    scope
+                        .context
+                        .record_step(&self.step(u).id, status, exit_code, &outputs);
+                    settled.push((u, status));
+                }
+                _ => {
+                    self.state.push(State::Waiting);
+                    self.ready.push(Reverse(u));
+                }
+            }
         }
         self.members.insert(g, units);
         self.state[g] = State::Running;
@@ -246,6 +267,14 @@ impl<'p> Dag<'p> {
         if count == 0 {
             self.groups_done.push(g);
         }
+        for &(u, status) in &settled {
+            self.ended(scope, u, status == StepStatus::Ok, status.as_str());
+        }
+        settled
+            .into_iter()
+            .filter(|&(_, s)| s == StepStatus::Ok)
+            .map(|(u, _)| u)
+            .collect()
     }
 }
 
@@ -404,7 +433,7 @@ pub(crate) async fn run(
                 match expand(scope, dag.step(i), after_printed) {
                     Expanded::Instances(instances) => {
                         let count = instances.len();
-                        dag.expand(scope, i, instances);
+                        completed.extend(dag.expand(scope, i, instances));
                         grow(&mut [&mut printed, &mut began], count);
                         times.resize(times.len() + count, None);
                         started_at.resize(started_at.len() + count, None);
@@ -424,7 +453,13 @@ pub(crate) async fn run(
                         record(scope, dag.step(i), &r);
                         dag.state[i] = State::Done(StepStatus::Failed);
                         dag.ended(shared, i, false, "failed");
-                        on_failed(dag.step(i), i, &mut failures_tolerated, &mut failed, &mut stop);
+                        on_failed(
+                            dag.step(i),
+                            i,
+                            &mut failures_tolerated,
+                            &mut failed,
+                            &mut stop,
+                        );
                         if stop.is_some() && cleanup.is_none() {
                             break;
                         }
@@ -439,8 +474,12 @@ pub(crate) async fn run(
             running.spawn(async move {
                 let result = match &step {
                     UnitStep::Planned(index) => {
-                        step::run(&task_scope, &task_scope.playbook().steps[*index], after_printed)
-                            .await
+                        step::run(
+                            &task_scope,
+                            &task_scope.playbook().steps[*index],
+                            after_printed,
+                        )
+                        .await
                     }
                     UnitStep::Made(s) => step::run(&task_scope, s, after_printed).await,
                 };
@@ -553,7 +592,13 @@ pub(crate) async fn run(
                     stop.get_or_insert(Stop::Abort(dag.step(i).id.clone()));
                     continue;
                 }
-                on_failed(dag.step(i), i, &mut failures_tolerated, &mut failed, &mut stop);
+                on_failed(
+                    dag.step(i),
+                    i,
+                    &mut failures_tolerated,
+                    &mut failed,
+                    &mut stop,
+                );
             }
         }
     }
@@ -689,7 +734,9 @@ fn finish_groups(
                 State::Waiting | State::Running => StepStatus::Skipped,
             })
             .collect();
-        let any_printed = members.iter().any(|&u| printed.get(u).copied().unwrap_or(false));
+        let any_printed = members
+            .iter()
+            .any(|&u| printed.get(u).copied().unwrap_or(false));
         let status = combined(&statuses);
         let ids: Vec<String> = members.iter().map(|&u| dag.step(u).id.clone()).collect();
         let step = dag.step(g);
