@@ -243,22 +243,20 @@ impl<'p> Dag<'p> {
             self.extra.push((Arc::new(s), g));
             self.waiting_on.push(0);
             units.push(u);
-            match preset {
-                Some(Preset::Done {
-                    status,
-                    exit_code,
-                    outputs,
-                }) => {
-                    self.state.push(State::Done(status));
-                    scope
-                        .context
-                        .record_step(&self.step(u).id, status, exit_code, &outputs);
-                    settled.push((u, status));
-                }
-                _ => {
-                    self.state.push(State::Waiting);
-                    self.ready.push(Reverse(u));
-                }
+            if let Some(Preset::Done {
+                status,
+                exit_code,
+                outputs,
+            }) = preset
+            {
+                self.state.push(State::Done(status));
+                scope
+                    .context
+                    .record_step(&self.step(u).id, status, exit_code, &outputs);
+                settled.push((u, status));
+            } else {
+                self.state.push(State::Waiting);
+                self.ready.push(Reverse(u));
             }
         }
         self.members.insert(g, units);
@@ -470,9 +468,9 @@ pub(crate) async fn run(
             dag.state[i] = State::Running;
             started_at[i] = Some(run_started.elapsed());
             let task_scope = Arc::clone(scope);
-            let step = unit_step(&dag, i);
+            let unit = unit_step(&dag, i);
             running.spawn(async move {
-                let result = match &step {
+                let result = match &unit {
                     UnitStep::Planned(index) => {
                         step::run(
                             &task_scope,
@@ -664,17 +662,17 @@ fn on_failed(
     i: usize,
     failures_tolerated: &mut u32,
     failed: &mut bool,
-    stop: &mut Option<Stop>,
+    stopping: &mut Option<Stop>,
 ) {
     match step.on_failure {
         OnFailure::Continue => *failures_tolerated += 1,
         OnFailure::Abort => {
             *failed = true;
-            stop.get_or_insert(Stop::Abort(step.id.clone()));
+            stopping.get_or_insert(Stop::Abort(step.id.clone()));
         }
         OnFailure::Rollback => {
             *failed = true;
-            stop.get_or_insert(Stop::Rollback(i));
+            stopping.get_or_insert(Stop::Rollback(i));
         }
     }
 }
