@@ -625,3 +625,192 @@ run = "echo {{item}}"
         .count();
     assert_eq!(logs, 1001, "one log per instance, and the list's");
 }
+
+/// Far longer than any of these runs takes; a bound, not a timing.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn journal_or_empty(dir: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has_started(dir: &std::path::Path, step: &str) -> bool {
+    journal_or_empty(dir)
+        .iter()
+        .any(|e| e["event"] == "step_started" && e["step"] == step)
+}
+
+fn exit_code(child: &mut std::process::Child) -> i32 {
+    let mut status = None;
+    let exited = crate::support::wait_until(LIMIT, || {
+        status = child.try_wait().expect("wait for runbook");
+        status.is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("runbook did not exit");
+    }
+    status.and_then(|s| s.code()).expect("an exit code")
+}
+
+#[test]
+fn ctrl_c_stops_every_running_instance_and_the_cleanup_runs_once_per_item() {
+    let sleep = crate::support::marker();
+    let text = playbook(
+        "interrupted",
+        &format!(
+            r#"[[steps]]
+id = "restore"
+for_each = ["a", "b"]
+run = "sleep {sleep}"
+
+[[steps]]
+id = "drop-scratch"
+after = ["restore"]
+always = true
+for_each = ["a", "b"]
+run = "touch dropped.{{{{item}}}}"
+"#
+        ),
+    );
+    let t = Test::new().file("p.toml", &text);
+    let mut child = crate::util::spawn(t.path(), &["run", "p.toml", "--out", "out", "--json"]);
+    let out = t.path().join("out");
+    assert!(
+        crate::support::wait_until(LIMIT, || has_started(&out, "restore[a]")
+            && has_started(&out, "restore[b]")),
+        "the instances never started"
+    );
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("runbook is alive");
+    assert_eq!(exit_code(&mut child), 130);
+    let events = crate::util::journal(&out);
+    assert_eq!(finished(&events, "restore[a]")["status"], "cancelled");
+    assert_eq!(finished(&events, "restore")["status"], "cancelled");
+    assert!(out.join("dropped.a").exists() && out.join("dropped.b").exists());
+    assert_eq!(
+        crate::support::running_with(&sleep),
+        Vec::<i32>::new(),
+        "an instance's process survived the interrupt"
+    );
+}
+
+#[test]
+fn resume_keeps_the_instances_that_ended_and_runs_the_rest() {
+    let text = playbook(
+        "resumed",
+        r#"[[steps]]
+id = "list"
+run = "printf 'a\nb\nc\n'"
+outputs = { items = "stdout" }
+
+[[steps]]
+id = "copy"
+needs = ["list"]
+for_each = "{{steps.list.outputs.items}}"
+run = "echo run >> ../{{item}}.count; [ {{item}} != c ] || { echo waiting-for-go >&2; while [ ! -e ../go ]; do sleep 0.05; done; }; echo copied-{{item}}"
+outputs = { done = "stdout" }
+
+[[steps]]
+id = "summary"
+needs = ["copy"]
+run = "echo '{{steps.copy.outputs.done}}' > ../summary"
+"#,
+    );
+    let t = Test::new().file("pb.toml", &text);
+    let mut child = crate::util::spawn(t.path(), &["run", "pb.toml", "--out", "run"]);
+    let log = t.path().join("run/logs/copy[c].log");
+    let waiting = || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("waiting-for-go"))
+            && crate::util::count_lines(&t.path().join("a.count")) == 1
+            && crate::util::count_lines(&t.path().join("b.count")) == 1
+            && journal_or_empty(&t.path().join("run"))
+                .iter()
+                .filter(|e| e["event"] == "step_finished" && e["status"] == "ok")
+                .count()
+                >= 3
+    };
+    assert!(
+        crate::support::wait_until(LIMIT, waiting),
+        "copy[c] never waited"
+    );
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    std::fs::write(t.path().join("go"), "").expect("go");
+    // The crashed instance's shell still runs until it sees `go`: resume waits for it.
+    let mut resumed = None;
+    let gone = crate::support::wait_until(LIMIT, || {
+        let out = runbook()
+            .args(["resume", "run", "--yes"])
+            .current_dir(t.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("runbook runs");
+        let still = String::from_utf8_lossy(&out.stderr).contains("still running");
+        resumed = Some(out);
+        !still
+    });
+    assert!(gone, "the crashed instance never ended");
+    let out = resumed.expect("resumed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        crate::util::count_lines(&t.path().join("a.count")),
+        1,
+        "copy[a] was kept"
+    );
+    assert_eq!(
+        crate::util::count_lines(&t.path().join("b.count")),
+        1,
+        "copy[b] was kept"
+    );
+    assert_eq!(
+        crate::util::count_lines(&t.path().join("c.count")),
+        2,
+        "copy[c] ran again"
+    );
+    assert_eq!(
+        read(&t, "summary"),
+        "[\"copied-a\",\"copied-b\",\"copied-c\"]\n",
+        "the kept instances' outputs are there"
+    );
+}
+
+#[test]
+fn show_and_diff_say_what_a_step_loops_over() {
+    let old = playbook(
+        "loop",
+        r#"[vars]
+databases = ["a"]
+
+[[steps]]
+id = "restore"
+for_each = "{{vars.databases}}"
+run = "true"
+"#,
+    );
+    let new = old
+        .replace("run = \"true\"", "max_parallel = 2\nrun = \"true\"")
+        .replace(
+            "for_each = \"{{vars.databases}}\"",
+            "for_each = [\"a\", \"b\"]",
+        );
+    let t = Test::new().file("old.toml", &old).file("new.toml", &new);
+    let show = t.run_args(["show", "new.toml"]).expect_code(0).stdout();
+    assert!(
+        show.contains(r#"for each item of ["a","b"] (at most 2 at once)"#),
+        "{show}"
+    );
+    let diff = t.run_args(["diff", "old.toml", "new.toml"]).stdout();
+    assert!(diff.contains("for_each"), "{diff}");
+    assert!(diff.contains("max_parallel"), "{diff}");
+}
