@@ -814,3 +814,61 @@ run = "true"
     assert!(diff.contains("for_each"), "{diff}");
     assert!(diff.contains("max_parallel"), "{diff}");
 }
+
+#[test]
+fn confirm_is_asked_per_instance_and_approve_by_the_steps_id_approves_them_all() {
+    let text = playbook(
+        "confirmed",
+        r#"[[steps]]
+id = "drop"
+for_each = ["a", "b"]
+confirm = "Drop scratch database {{item}}?"
+run = "touch dropped.{{item}}"
+"#,
+    );
+    let t = Test::new().file("p.toml", &text);
+    let run = t
+        .run_args([
+            "run",
+            "p.toml",
+            "--out",
+            "all",
+            "--json",
+            "--approve",
+            "drop",
+        ])
+        .expect_code(0);
+    let all = run.events();
+    let asked: Vec<&Value> = run_events_of(&all, "approval_requested");
+    let mut questions: Vec<&str> = asked
+        .iter()
+        .filter_map(|e| e["question"].as_str())
+        .collect();
+    questions.sort_unstable();
+    assert_eq!(
+        questions,
+        ["Drop scratch database a?", "Drop scratch database b?"],
+        "one question per instance"
+    );
+    assert!(t.path().join("all/dropped.a").exists() && t.path().join("all/dropped.b").exists());
+    // One instance only: the other has nobody to ask and fails.
+    let one = t
+        .run_args([
+            "run",
+            "p.toml",
+            "--out",
+            "one",
+            "--json",
+            "--approve",
+            "drop[a]",
+        ])
+        .expect_code(1);
+    let events = one.events();
+    assert_eq!(finished(&events, "drop[a]")["status"], "ok");
+    assert_eq!(finished(&events, "drop[b]")["status"], "failed");
+    assert!(!t.path().join("one/dropped.b").exists());
+}
+
+fn run_events_of<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == name).collect()
+}
