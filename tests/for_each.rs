@@ -872,3 +872,51 @@ run = "touch dropped.{{item}}"
 fn run_events_of<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["event"] == name).collect()
 }
+
+#[test]
+fn item_wise_chains_over_a_steps_output_go_on_without_each_other() {
+    let text = playbook(
+        "dynamic-chains",
+        r#"[[steps]]
+id = "list"
+run = "printf 'a\nb\nc\n'"
+outputs = { backups = "stdout" }
+
+[[steps]]
+id = "checksum"
+needs = ["list"]
+for_each = "{{steps.list.outputs.backups}}"
+on_failure = "continue"
+run = """
+case {{item}} in
+  b) exit 3 ;;
+  c) for i in $(seq 400); do [ -e listed.a ] && break; sleep 0.05; done; [ -e listed.a ] || exit 9 ;;
+esac
+echo sum-{{item}}
+"""
+outputs = { sum = "stdout" }
+
+[[steps]]
+id = "list-contents"
+needs = ["checksum"]
+for_each = "{{steps.list.outputs.backups}}"
+run = "echo {{steps.checksum.outputs.sum}} > listed.{{item}}"
+"#,
+    );
+    let t = Test::new().file("p.toml", &text);
+    let run = t
+        .run_args(["run", "p.toml", "--out", "out", "--json"])
+        .expect_code(0);
+    let events = run.events();
+    assert_eq!(
+        finished(&events, "checksum[c]")["status"],
+        "ok",
+        "list-contents[a] did not wait for checksum[c]"
+    );
+    assert_eq!(read(&t, "out/listed.a"), "sum-a\n");
+    assert_eq!(read(&t, "out/listed.c"), "sum-c\n");
+    assert_eq!(
+        finished(&events, "list-contents[b]")["reason"],
+        "needs failed step `checksum[b]`"
+    );
+}
