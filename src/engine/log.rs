@@ -119,7 +119,8 @@ impl StepLog {
             .open(path)
             .and_then(|mut file| {
                 let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-                writeln!(file, "=== {step}: {what} at {now} ===")?;
+                // One write (`writeln!` on a `File` makes one per piece of the format).
+                file.write_all(format!("=== {step}: {what} at {now} ===\n").as_bytes())?;
                 Ok(file)
             });
         let file = match opened {
