@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::event::{ApprovalHow, Mode, StepStatus};
 use crate::plan::Plan;
 use crate::playbook::duration::HumanDuration;
-use crate::playbook::model::{IncludeLogs, Playbook};
+use crate::playbook::model::{IncludeLogs, Playbook, Step, VarValue};
 use crate::record::replay::{RollbackRecord, RunState, StepRecord};
 
 use super::model::{
@@ -28,8 +28,12 @@ const SLOWER_FLOOR_MS: u64 = 50;
 impl Report {
     pub(super) fn build(input: &ReportInput<'_>) -> Self {
         let state = input.state;
-        let playbook = input.playbook.map(std::sync::Arc::as_ref);
         let header = header(input);
+        // The playbook as the run had it: its `for_each` lists made from the run's vars.
+        let plan = input
+            .playbook
+            .map(|p| Plan::with_vars(p, header.env.as_deref(), &run_vars(p, state)));
+        let playbook = plan.as_ref().map(|p| p.playbook.as_ref());
         let run_start = header
             .started_at
             .or_else(|| state.steps.values().find_map(|s| s.started))
@@ -61,9 +65,7 @@ impl Report {
         } else {
             Vec::new()
         };
-        let plan = input
-            .playbook
-            .map(|p| plan_facts(p, header.env.as_deref(), &steps));
+        let plan = plan.as_ref().map(|p| plan_facts(p, &steps));
         Self {
             title: title(playbook, &header),
             outcome: outcome(state, playbook, &header, run_start),
@@ -304,6 +306,7 @@ fn step_rows(
                     would_run: None,
                     waited_ms: None,
                     cleanup: step.always,
+                    for_each: step.is_group(),
                 });
             }
         }
@@ -371,6 +374,7 @@ fn step_row(
         pgid: rec.pgid.map(|(g, _)| g),
         rerun_after_resume: rerun.contains(&rec.id.as_str()),
         cleanup: rec.always || planned.is_some_and(|s| s.always),
+        for_each: planned.is_some_and(Step::is_group),
         rollback_ok: rollbacks().filter_map(|rb| rb.ok).reduce(|a, b| a && b),
         would_run: rec.would_run.clone(),
         waited_ms: confirm_wait(state, rec),
@@ -393,12 +397,24 @@ fn confirm_wait(state: &RunState, rec: &StepRecord) -> Option<u64> {
         .rfind(|&w| w > 0)
 }
 
-fn plan_facts(
-    playbook: &std::sync::Arc<Playbook>,
-    env: Option<&str>,
-    rows: &[StepRow],
-) -> PlanFacts {
-    let plan = Plan::new(playbook, env);
+/// The vars the run was given, as the journal recorded them (declared values where it did not).
+fn run_vars(playbook: &Playbook, state: &RunState) -> indexmap::IndexMap<String, VarValue> {
+    let given = state.started.as_ref().map(|s| &s.vars);
+    playbook
+        .vars
+        .iter()
+        .map(|(name, declared)| {
+            let value = given
+                .and_then(|g| g.get(name))
+                .and_then(|v| declared.from_json_like(v))
+                .unwrap_or_else(|| declared.clone());
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+fn plan_facts(plan: &Plan, rows: &[StepRow]) -> PlanFacts {
+    let playbook = &plan.playbook;
     let id = |i: usize| playbook.steps[i].id.clone();
     let by_id: std::collections::HashMap<&str, &StepRow> =
         rows.iter().map(|r| (r.id.as_str(), r)).collect();
@@ -509,16 +525,21 @@ fn output_rows(state: &RunState) -> Vec<OutputRow> {
 }
 
 fn rollback_rows(state: &RunState, logs: &Path, include_logs: IncludeLogs) -> Vec<RollbackRow> {
+    // Which of the step's rollbacks in its log each is, counted from the last: one pass from
+    // the end (a count of the later ones for each would be quadratic in a long rollback).
+    let mut later: HashMap<&str, usize> = HashMap::new();
+    let mut backs = vec![0; state.rollbacks.len()];
+    for (i, rb) in state.rollbacks.iter().enumerate().rev() {
+        let seen = later.entry(rb.step.as_str()).or_default();
+        backs[i] = *seen;
+        *seen += 1;
+    }
     state
         .rollbacks
         .iter()
         .enumerate()
         .map(|(i, rb)| {
-            // Which of the step's rollbacks in its log this is, counted from the last.
-            let back = state.rollbacks[i + 1..]
-                .iter()
-                .filter(|later| later.step == rb.step)
-                .count();
+            let back = backs[i];
             // Its template failed or its process could not be spawned: nothing ran.
             let never_started =
                 rb.ok == Some(false) && !rb.process_started && rb.exit_code.is_none();
