@@ -16,6 +16,10 @@ Sections (all by default):
            root (copies of one real run with their own ids and times), peak RSS.
 - output:  one step printing 1 GiB (`--output-mib`), in 100-byte lines, with no newline at
            all, and in lines with a secret declared, against `sh -c 'CMD > file'`.
+- engine:  start-up + one `true` step against `sh -c 'sh -c true'`, and a chain of 200
+           `true` against a shell loop of 200 `sh -c true`.
+- check:   a `verify` check polling every 100 ms whose probe passes from 1 s on: the median
+           spacing of attempt starts and how late the passing attempt starts.
 
 Each timing is the median of `--reps` runs after one warm-up (fewer for the long ones). Peak
 RSS comes from /usr/bin/time. Nothing is asserted: a slow figure is a finding, not a failure. The
@@ -360,13 +364,81 @@ def section_output(b, size_mib):
     clean()
 
 
+def section_engine(b):
+    """W4 (start-up and one step) and W1 (per-step overhead), against shell loops."""
+    print("\n## engine: start-up + one step, and a chain of 200 `true`\n")
+    one = b.write("one.toml", chain_of_true("one", 1))
+    chain = b.write("c200.toml", chain_of_true("c200", 200))
+    root = os.path.join(b.dir, "engine-runs")
+    env = dict(b.env, RUNBOOK_RUNS=root)
+    clean = lambda: shutil.rmtree(root, ignore_errors=True)
+    spawn, _ = b.median(["sh", "-c", "sh -c true"], reps=21)
+    loop, _ = b.median(["sh", "-c", "i=0; while [ $i -lt 200 ]; do sh -c true; i=$((i+1)); done"],
+                       reps=b.reps)
+    t1, rss1 = b.median(b.rb("run", one, "--json", "--no-notify"), reps=21, env=env, before=clean)
+    t200, _ = b.median(b.rb("run", chain, "--json", "--no-notify"), reps=b.reps, env=env,
+                       before=clean)
+    print("| what | runbook | baseline | ratio |\n|---|---:|---:|---:|")
+    print(f"| start-up + one `true` step | {ms(t1)} | {ms(spawn)} (`sh -c 'sh -c true'`) "
+          f"| {t1 / spawn:.2f} |")
+    print(f"| 200 `true` in a chain | {ms(t200)} | {ms(loop)} (200 × `sh -c true` in sh) "
+          f"| {t200 / loop:.2f} |")
+    print(f"| per step over the loop | {(t200 - loop) / 200 * 1e3:.2f} ms | | |")
+    b.save("engine", {"one": t1, "one_rss": rss1, "spawn": spawn, "chain200": t200, "loop200": loop})
+    clean()
+
+
+def section_check(b):
+    """A health check with interval 100 ms whose probe starts passing 1 s into the run: the
+    attempts' spacing and how late the passing attempt starts."""
+    print("\n## check: interval 100 ms, the probe passes from 1 s on\n")
+    ready = os.path.join(b.dir, "ready")
+    pb = head("chk") + f"""
+[[steps]]
+id = "up"
+run = "true"
+verify = [{{ command = "test -e {ready}", interval = "100ms", timeout = "30s" }}]
+"""
+    path = b.write("chk.toml", pb)
+    root = os.path.join(b.dir, "chk-runs")
+    env = dict(b.env, RUNBOOK_RUNS=root)
+    import datetime as dt
+    lateness, spacing = [], []
+    for _ in range(b.reps):
+        shutil.rmtree(root, ignore_errors=True)
+        if os.path.exists(ready):
+            os.remove(ready)
+        p = subprocess.Popen(b.rb("run", path, "--json", "--no-notify"), env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=b.dir)
+        time.sleep(1.0)
+        open(ready, "w").close()
+        made = dt.datetime.now(dt.timezone.utc)
+        p.wait()
+        with open(os.path.join(run_folder(root), "journal.jsonl")) as f:
+            events = [json.loads(line) for line in f if line.strip()]
+        starts = []
+        for e in events:
+            if e.get("event") == "check_attempt":
+                ts = dt.datetime.fromisoformat(e["ts"].replace("Z", "+00:00"))
+                starts.append((ts - dt.timedelta(milliseconds=e["duration_ms"]), e["passed"]))
+        gaps = [(b2 - a2).total_seconds() for (a2, _), (b2, _) in zip(starts, starts[1:])]
+        spacing.extend(gaps)
+        passed = next(t for t, ok in starts if ok)
+        lateness.append((passed - made).total_seconds())
+    late, gap = statistics.median(lateness), statistics.median(spacing)
+    print("| figure | median |\n|---|---:|")
+    print(f"| attempt start to next attempt start | {ms(gap)} |")
+    print(f"| probe passing to the attempt that saw it | {ms(late)} |")
+    b.save("check", {"spacing": gap, "late": late})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default=os.path.join(
         os.environ.get("CARGO_TARGET_DIR", "target"), "release", "runbook"))
     ap.add_argument("--quick", action="store_true", help="sizes 1k/10k only")
     ap.add_argument("--big-runs", action="store_true", help="also run a 100k-step chain")
-    ap.add_argument("--only", default="model,run,history,output")
+    ap.add_argument("--only", default="model,run,history,output,engine,check")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--output-mib", type=int, default=1024)
     ap.add_argument("--save", help="write the figures as JSON to this file")
@@ -390,8 +462,13 @@ def main():
                 section_history(b, [10, 100, 1000])
             elif section == "output":
                 section_output(b, args.output_mib)
+            elif section == "engine":
+                section_engine(b)
+            elif section == "check":
+                section_check(b)
             else:
-                sys.exit(f"scale: unknown section `{section}` (model, run, history, output)")
+                sys.exit(f"scale: unknown section `{section}` "
+                         "(model, run, history, output, engine, check)")
     finally:
         shutil.rmtree(b.dir, ignore_errors=True)
     print(f"\nfinished in {time.time() - started:.0f} s, load average {os.getloadavg()[0]:.2f}")
