@@ -443,3 +443,56 @@ fn the_runs_root_index_is_rebuilt_when_missing_or_broken_and_follows_changed_jou
     std::fs::create_dir(&index).expect("a folder where the index would go");
     assert_eq!(json(&t, &["--playbook", "web"])["summaries"][0]["runs"], 2);
 }
+
+/// The comparison section of `report RUN --format json`.
+fn comparison(t: &Test, run: &Path) -> Value {
+    let out = t
+        .run_args([
+            "report",
+            run.to_str().expect("a UTF-8 path"),
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .stdout();
+    serde_json::from_str::<Value>(&out).expect("a JSON report")["comparison"].clone()
+}
+
+#[test]
+fn the_comparison_with_the_previous_run_is_the_same_with_a_missing_torn_or_stale_index() {
+    // See: #18 (the comparison reads the index's run digests alone and never writes it)
+    let (t, db) = history();
+    let index = t.path().join("runs/.history-index.json");
+    json(&t, &[]);
+    assert!(index.is_file(), "`runs` indexes the runs root");
+    let indexed = comparison(&t, &db[4]);
+    let previous = db[2].file_name().expect("a name").to_string_lossy();
+    assert!(
+        indexed.to_string().contains(previous.as_ref()),
+        "compared with the newest earlier ok run: {indexed:#}"
+    );
+    let text = std::fs::read_to_string(&index).expect("the index");
+    std::fs::write(&index, &text[..text.len() / 2]).expect("a torn index");
+    assert_eq!(
+        comparison(&t, &db[4]),
+        indexed,
+        "a torn index is not trusted"
+    );
+    std::fs::remove_file(&index).expect("rm");
+    assert_eq!(comparison(&t, &db[4]), indexed, "nor needed");
+    assert!(!index.exists(), "the comparison does not write the index");
+
+    // Stale: the compared run's journal is now a failed run's, after it was indexed.
+    json(&t, &[]);
+    let failed = std::fs::read_to_string(db[3].join("journal.jsonl")).expect("journal");
+    std::fs::write(db[2].join("journal.jsonl"), failed).expect("write");
+    let stale = comparison(&t, &db[4]);
+    assert_ne!(stale, indexed, "the changed journal is read again");
+    std::fs::remove_file(&index).expect("rm");
+    assert_eq!(comparison(&t, &db[4]), stale, "as without the index");
+    let earlier = db[1].file_name().expect("a name").to_string_lossy();
+    assert!(stale.to_string().contains(earlier.as_ref()), "{stale:#}");
+    // `runs` agrees with and without the index, too.
+    let runs = json(&t, &[]);
+    assert_eq!(json(&t, &[]), runs);
+}

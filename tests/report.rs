@@ -278,3 +278,54 @@ fn a_report_compares_with_the_previous_successful_run_of_its_playbook_only() {
     );
     assert!(report(&runs[0]).contains("No previous successful run of this playbook."));
 }
+
+/// A generated lattice of `n` steps (each needs the three before it) where every step has an
+/// output, every seventh a rollback, and the last fails and rolls back: what makes the
+/// report's per-step lookups (outputs, rollbacks, plan facts) work.
+fn lattice(n: usize) -> String {
+    use std::fmt::Write as _;
+    let mut body = String::from("rto = \"1h\"\n");
+    for i in 0..n {
+        let needs: Vec<String> = (i.saturating_sub(3)..i)
+            .map(|j| format!("\"s{j}\""))
+            .collect();
+        let run = if i + 1 == n {
+            "echo failing; exit 4".to_owned()
+        } else {
+            format!("echo value-{i}")
+        };
+        write!(
+            body,
+            "[[steps]]\nid = \"s{i}\"\nneeds = [{}]\nrun = \"{run}\"\noutputs = {{ out = \"stdout\" }}\nbudget = \"{}s\"\n",
+            needs.join(", "),
+            i % 5 + 1
+        )
+        .expect("a String");
+        if i % 7 == 3 {
+            writeln!(body, "rollback = \"echo undo {i}\"").expect("a String");
+        }
+        if i + 1 == n {
+            body.push_str("on_failure = \"rollback\"\n");
+        }
+    }
+    body
+}
+
+#[test]
+fn the_report_of_a_generated_lattice_is_unchanged_in_both_formats() {
+    // See: #18 (the report's lookups by step became maps: the same bytes must come out)
+    let t = Test::new().file("pb.toml", &playbook("lattice", &lattice(40)));
+    t.run_args(["run", "pb.toml", "--out", "run", "--max-parallel", "1"])
+        .expect_code(1);
+    let md = t.run_args(["report", "run"]).expect_code(0).stdout();
+    let json = t
+        .run_args(["report", "run", "--format", "json"])
+        .expect_code(0)
+        .stdout();
+    let json = regex::Regex::new(r#""(\w+_ms|pgid)": \d+"#)
+        .expect("regex")
+        .replace_all(&json, r#""$1": "[n]""#)
+        .into_owned();
+    insta::assert_snapshot!("lattice_md", normalized(&md, t.path()));
+    insta::assert_snapshot!("lattice_json", normalized(&json, t.path()));
+}

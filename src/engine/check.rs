@@ -16,6 +16,15 @@ pub(crate) struct CheckOutcome {
     pub(crate) detail: String,
 }
 
+/// When the attempt after one that started at `started` and ended at `now` starts: on a fixed
+/// cadence, `interval` after the start of the one before (a sleep of `interval` after each
+/// attempt would make every attempt late by the attempt's own time), or at once when the
+/// attempt took longer than `interval` (the cadence then starts again from it, as
+/// `MissedTickBehavior::Delay` does: no burst of attempts to catch up).
+fn next_attempt(started: Instant, now: Instant, interval: Duration) -> Instant {
+    (started + interval).max(now)
+}
+
 /// Runs a check: once for an assessment, polled otherwise.
 pub(crate) async fn run(
     check: &Check,
@@ -59,7 +68,7 @@ pub(crate) async fn run(
             first_pass = Some(millis(started.elapsed()));
             break result.detail;
         }
-        let next = Instant::now() + check.interval.get();
+        let next = next_attempt(attempt_started, Instant::now(), check.interval.get());
         if once || next >= deadline || env.cancel.is_cancelled() {
             break result.detail;
         }
@@ -83,5 +92,34 @@ pub(crate) async fn run(
         passed,
         attempts,
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::next_attempt;
+
+    // See: #18
+    #[test]
+    fn attempts_keep_a_fixed_cadence_from_their_starts() {
+        let interval = Duration::from_millis(100);
+        let t0 = Instant::now();
+        // Attempts of 4 ms each: they start at 0, 100, 200, … not at 0, 104, 208, ….
+        let mut start = t0;
+        for k in 1..=50_u32 {
+            let next = next_attempt(start, start + Duration::from_millis(4), interval);
+            assert_eq!(next, t0 + interval * k, "attempt {k} drifted");
+            start = next;
+        }
+        // An attempt longer than the interval: the next one starts at once, and the cadence
+        // goes on from it (no catching up).
+        let late = next_attempt(t0, t0 + Duration::from_millis(250), interval);
+        assert_eq!(late, t0 + Duration::from_millis(250));
+        assert_eq!(
+            next_attempt(late, late + Duration::from_millis(1), interval),
+            late + interval
+        );
     }
 }

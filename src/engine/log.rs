@@ -58,9 +58,9 @@ impl HeldLog {
         log.stderr_mask = masker.stream();
         for (stream, chunk) in chunks {
             let text = if stream == 0 {
-                log.stdout_mask.push(&chunk).into_owned()
+                log.stdout_mask.push(&chunk)
             } else {
-                log.stderr_mask.push(&chunk).into_owned()
+                log.stderr_mask.push(&chunk)
             };
             log.masked(stream, &text);
         }
@@ -86,7 +86,9 @@ pub(crate) struct StepLog {
     stderr_mask: StreamMasker,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
-    tail: VecDeque<String>,
+    /// The last [`TAIL_LINES`] ended lines, masked, each up to [`LINE_LIMIT`] bytes with its
+    /// newline: bytes, made text only when shown.
+    tail: VecDeque<Vec<u8>>,
     /// Masked bytes of the line not yet ended, per stream.
     partial: [Vec<u8>; 2],
     bus: Arc<Bus>,
@@ -117,7 +119,8 @@ impl StepLog {
             .open(path)
             .and_then(|mut file| {
                 let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-                writeln!(file, "=== {step}: {what} at {now} ===")?;
+                // One write (`writeln!` on a `File` makes one per piece of the format).
+                file.write_all(format!("=== {step}: {what} at {now} ===\n").as_bytes())?;
                 Ok(file)
             });
         let file = match opened {
@@ -174,6 +177,13 @@ impl StepLog {
         true
     }
 
+    /// Writes masked `bytes` of `stream` to the log in one write, and keeps the last lines.
+    ///
+    /// Only the last [`TAIL_LINES`] lines are kept, so only the lines that can still be among
+    /// them are looked at: the newlines of `bytes` are found from its end (at most
+    /// `TAIL_LINES + 1` of them), and nothing is allocated per line: a line's bytes go into a
+    /// buffer recycled from the line that fell out of the tail. Text is made of them only for
+    /// the (rate-limited) output event and at [`StepLog::finish`].
     fn masked(&mut self, stream: usize, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
@@ -183,36 +193,55 @@ impl StepLog {
         {
             self.failed(&e);
         }
-        let mut newest = None;
-        for piece in bytes.split_inclusive(|&b| b == b'\n') {
-            let partial = &mut self.partial[stream];
-            if partial.len() < LINE_LIMIT {
-                let room = LINE_LIMIT - partial.len();
-                partial.extend_from_slice(&piece[..piece.len().min(room)]);
-            }
-            if piece.ends_with(b"\n") {
-                let line = String::from_utf8_lossy(&partial[..])
-                    .trim_end_matches(['\n', '\r'])
-                    .to_owned();
-                partial.clear();
-                newest = Some(line.clone());
-                self.tail.push_back(line);
-                if self.tail.len() > TAIL_LINES {
-                    self.tail.pop_front();
-                }
-            }
+        let mut ends = [0_usize; TAIL_LINES + 1];
+        let mut found = 0;
+        for end in memchr::memrchr_iter(b'\n', bytes).take(TAIL_LINES + 1) {
+            ends[found] = end;
+            found += 1;
         }
-        if let Some(line) = newest {
-            let due = self
-                .last_event
-                .is_none_or(|t| t.elapsed() >= OUTPUT_EVENT_EVERY);
-            if due && !line.trim().is_empty() {
-                self.last_event = Some(Instant::now());
-                self.bus.emit(Event::StepOutput {
-                    step: self.step.clone(),
-                    line,
-                });
-            }
+        let ends = &mut ends[..found];
+        ends.reverse();
+        // With more newlines than the tail holds, the oldest one found only marks where the
+        // first line that matters starts: the line held from earlier chunks falls out anyway.
+        let mut start = 0;
+        let mut ends: &[usize] = ends;
+        if found == TAIL_LINES + 1 {
+            start = ends[0] + 1;
+            ends = &ends[1..];
+            self.partial[stream].clear();
+        }
+        for &end in ends {
+            extend_line(&mut self.partial[stream], &bytes[start..=end]);
+            let recycled = if self.tail.len() == TAIL_LINES {
+                self.tail.pop_front()
+            } else {
+                None
+            };
+            let mut line = recycled.unwrap_or_default();
+            line.clear();
+            std::mem::swap(&mut line, &mut self.partial[stream]);
+            self.tail.push_back(line);
+            start = end + 1;
+        }
+        extend_line(&mut self.partial[stream], &bytes[start..]);
+        if ends.is_empty() {
+            return;
+        }
+        let due = self
+            .last_event
+            .is_none_or(|t| t.elapsed() >= OUTPUT_EVENT_EVERY);
+        if !due {
+            return;
+        }
+        let newest = self.tail.back().map(|line| ended_line(line));
+        if let Some(line) = newest
+            && !line.trim().is_empty()
+        {
+            self.last_event = Some(Instant::now());
+            self.bus.emit(Event::StepOutput {
+                step: self.step.clone(),
+                line,
+            });
         }
     }
 
@@ -235,12 +264,12 @@ impl StepLog {
         let rest_err =
             std::mem::replace(&mut self.stderr_mask, self.bus.masker().stream()).finish();
         self.masked(1, &rest_err);
-        for stream in 0..2 {
-            if !self.partial[stream].is_empty() {
-                let line = String::from_utf8_lossy(&self.partial[stream]).into_owned();
-                self.tail.push_back(line);
-                if self.tail.len() > TAIL_LINES {
-                    self.tail.pop_front();
+        let mut tail: VecDeque<String> = self.tail.iter().map(|line| ended_line(line)).collect();
+        for partial in &self.partial {
+            if !partial.is_empty() {
+                tail.push_back(String::from_utf8_lossy(partial).into_owned());
+                if tail.len() > TAIL_LINES {
+                    tail.pop_front();
                 }
             }
         }
@@ -252,7 +281,7 @@ impl StepLog {
         Captured {
             stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
-            tail: self.tail.into_iter().collect(),
+            tail: tail.into(),
             write_error: self.write_error.map(|f| f.to_string()),
             held: None,
         }
@@ -263,6 +292,20 @@ impl StepLog {
         self.write_error = Some(fault.clone());
         self.bus.record_fault(fault);
     }
+}
+
+/// Adds `piece` to the line being put together, up to [`LINE_LIMIT`] bytes (the rest of a
+/// longer line is in the log only).
+fn extend_line(line: &mut Vec<u8>, piece: &[u8]) {
+    let room = LINE_LIMIT.saturating_sub(line.len());
+    line.extend_from_slice(&piece[..piece.len().min(room)]);
+}
+
+/// A kept line as text: its newline (and any carriage return before it) left out.
+fn ended_line(line: &[u8]) -> String {
+    String::from_utf8_lossy(line)
+        .trim_end_matches(['\n', '\r'])
+        .to_owned()
 }
 
 fn keep(buffer: &mut Vec<u8>, chunk: &[u8]) {
@@ -283,7 +326,7 @@ impl OutputSink for StepLog {
         if self.held(0, chunk) {
             return;
         }
-        let masked = self.stdout_mask.push(chunk).into_owned();
+        let masked = self.stdout_mask.push(chunk);
         self.masked(0, &masked);
     }
 
@@ -292,7 +335,197 @@ impl OutputSink for StepLog {
         if self.held(1, chunk) {
             return;
         }
-        let masked = self.stderr_mask.push(chunk).into_owned();
+        let masked = self.stderr_mask.push(chunk);
         self.masked(1, &masked);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    use proptest::prelude::{ProptestConfig, prop, proptest};
+
+    use super::{LINE_LIMIT, StepLog};
+    use crate::engine::process::OutputSink as _;
+    use crate::event::{Bus, Masker, TAIL_LINES};
+
+    const SECRET: &str = "hunter2-secret";
+
+    /// Bytes of one stream (0 stdout, 1 stderr).
+    type Piece = (usize, Vec<u8>);
+
+    /// The tail as it was kept before the log path stopped making a `String` per line (a
+    /// `String` for every line, the oldest dropped past [`TAIL_LINES`]): the oracle.
+    fn oracle_tail(pieces: &[(usize, Vec<u8>)]) -> Vec<String> {
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+        for (stream, bytes) in pieces {
+            for piece in bytes.split_inclusive(|&b| b == b'\n') {
+                let partial = &mut partial[*stream];
+                if partial.len() < LINE_LIMIT {
+                    let room = LINE_LIMIT - partial.len();
+                    partial.extend_from_slice(&piece[..piece.len().min(room)]);
+                }
+                if piece.ends_with(b"\n") {
+                    let line = String::from_utf8_lossy(&partial[..])
+                        .trim_end_matches(['\n', '\r'])
+                        .to_owned();
+                    partial.clear();
+                    tail.push_back(line);
+                    if tail.len() > TAIL_LINES {
+                        tail.pop_front();
+                    }
+                }
+            }
+        }
+        for partial in &partial {
+            if !partial.is_empty() {
+                tail.push_back(String::from_utf8_lossy(partial).into_owned());
+                if tail.len() > TAIL_LINES {
+                    tail.pop_front();
+                }
+            }
+        }
+        tail.into()
+    }
+
+    /// Feeds `chunks` (stream, bytes) to a step log masking [`SECRET`]; returns the log's
+    /// bytes after its separator line, the tail, and the masked pieces as a second pair of
+    /// stream maskers gives them (what the oracle sees).
+    fn feed(chunks: &[Piece]) -> (Vec<u8>, Vec<String>, Vec<Piece>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.log");
+        let masker = Arc::new(Masker::new([SECRET]).expect("one secret"));
+        let bus = Bus::new("run".into(), Arc::clone(&masker), Vec::new());
+        let mut log = StepLog::open(&path, "s", bus, "attempt 1").expect("log opens");
+        let mut masks = [masker.stream(), masker.stream()];
+        let mut pieces = Vec::new();
+        for (stream, chunk) in chunks {
+            if *stream == 0 {
+                log.stdout(chunk);
+            } else {
+                log.stderr(chunk);
+            }
+            pieces.push((*stream, masks[*stream].push(chunk).into_owned()));
+        }
+        let [out, err] = masks;
+        pieces.push((0, out.finish()));
+        pieces.push((1, err.finish()));
+        let captured = log.finish();
+        assert_eq!(captured.write_error, None);
+        let written = std::fs::read(&path).expect("log readable");
+        let body = written
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(&written[..], |nl| &written[nl + 1..])
+            .to_vec();
+        (body, captured.tail, pieces)
+    }
+
+    /// Splits `text` into chunks at `cuts` (offsets, any order, out of range ignored).
+    fn chunked(stream: usize, text: &[u8], cuts: &[usize]) -> Vec<(usize, Vec<u8>)> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
+        cuts.push(text.len());
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut at = 0;
+        let mut chunks = Vec::new();
+        for cut in cuts {
+            chunks.push((stream, text[at..cut].to_vec()));
+            at = cut;
+        }
+        chunks
+    }
+
+    /// Long lines, CR, CRLF, blank lines, invalid UTF-8, no trailing newline, and the secret
+    /// in several places (whole, at line ends, twice touching).
+    fn tricky() -> Vec<u8> {
+        let mut text = Vec::new();
+        for i in 0..60 {
+            text.extend_from_slice(format!("line {i} with {SECRET} inside\r\n").as_bytes());
+        }
+        text.extend_from_slice(&vec![b'x'; LINE_LIMIT * 3]);
+        text.extend_from_slice(b"\n\n\r\r\n\xff\xfe broken utf-8 \xe2\x82\n");
+        text.extend_from_slice(format!("{SECRET}{SECRET}\n").as_bytes());
+        text.extend_from_slice("é".repeat(LINE_LIMIT).as_bytes());
+        text.extend_from_slice(b"\nno newline at the end ");
+        text.extend_from_slice(SECRET.as_bytes());
+        text
+    }
+
+    fn masked_tricky() -> Vec<u8> {
+        let text = tricky();
+        Masker::new([SECRET])
+            .expect("one secret")
+            .mask_bytes(&text)
+            .into_owned()
+    }
+
+    // See: #18
+    #[test]
+    fn the_log_and_tail_of_tricky_output_are_what_they_were_for_any_chunking() {
+        let text = tricky();
+        let secret_at = text
+            .windows(SECRET.len())
+            .position(|w| w == SECRET.as_bytes())
+            .expect("the secret is there");
+        // One chunk; byte by byte around the secret; the secret split in its middle.
+        for cuts in [
+            vec![],
+            (secret_at..secret_at + SECRET.len()).collect(),
+            vec![secret_at + 3, secret_at + 9, LINE_LIMIT],
+        ] {
+            let chunks = chunked(0, &text, &cuts);
+            let (body, tail, pieces) = feed(&chunks);
+            assert_eq!(body, masked_tricky(), "cuts {cuts:?}");
+            assert_eq!(tail, oracle_tail(&pieces), "cuts {cuts:?}");
+            assert!(!String::from_utf8_lossy(&body).contains(SECRET));
+            assert!(tail.iter().all(|l| !l.contains(SECRET)));
+        }
+    }
+
+    #[test]
+    fn twenty_one_lines_in_one_chunk_push_out_the_line_held_from_before() {
+        let mut chunks = vec![(0, b"held from before ".to_vec()), (1, b"err\n".to_vec())];
+        let many: Vec<u8> = (0..=TAIL_LINES)
+            .flat_map(|i| format!("l{i}\n").into_bytes())
+            .collect();
+        chunks.push((0, many));
+        chunks.push((0, b"end".to_vec()));
+        let (_, tail, pieces) = feed(&chunks);
+        assert_eq!(tail, oracle_tail(&pieces));
+        assert_eq!(tail.len(), TAIL_LINES);
+        assert_eq!(tail.last().map(String::as_str), Some("end"));
+        assert_eq!(tail.first().map(String::as_str), Some("l2"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_tail_is_the_oracles_for_interleaved_streams(
+            parts in prop::collection::vec(
+                (0_usize..2, prop::collection::vec(
+                    prop::sample::select(vec![b'a', b'\n', b'\r', b'h', b'2', 0xff]), 0..80)),
+                0..60),
+            secret_every in 0_usize..5,
+        ) {
+            let chunks: Vec<(usize, Vec<u8>)> = parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, (stream, mut bytes))| {
+                    if secret_every > 0 && i % secret_every == 0 {
+                        bytes.extend_from_slice(SECRET.as_bytes());
+                    }
+                    (stream, bytes)
+                })
+                .collect();
+            let (body, tail, pieces) = feed(&chunks);
+            assert_eq!(tail, oracle_tail(&pieces));
+            let expected: Vec<u8> = pieces.iter().flat_map(|(_, b)| b.clone()).collect();
+            assert_eq!(body, expected);
+        }
     }
 }

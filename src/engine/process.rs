@@ -5,13 +5,16 @@
 //! started gets TERM, then KILL after a grace period (its group, descendants that left the group,
 //! and orphans runbook adopted as a child subreaper), and none is left afterwards.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Seek as _, Write as _};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use command_fds::{CommandFdExt as _, FdMapping};
@@ -212,8 +215,10 @@ pub(crate) async fn run<S: OutputSink + ?Sized>(
     let script = script_fd(&spec.script).map_err(|error| ProcessError::Script { error })?;
     let tag = Tag::next();
     let started = Instant::now();
-    let mut command = Command::new("sh");
+    let mut command = Command::new(sh(&spec.env));
     command
+        // `$0` and the shell's own messages say `sh`, as when `PATH` found it.
+        .arg0("sh")
         .arg("-c")
         .arg(READ_SCRIPT)
         .envs(spec.env.iter().map(|(key, value)| (key, value)))
@@ -307,6 +312,44 @@ pub(crate) async fn run<S: OutputSink + ?Sized>(
         detached,
         stragglers_killed: life.stragglers_killed,
     })
+}
+
+/// `sh` as the child's `PATH` finds it (the step's own `PATH`, else runbook's), looked up once
+/// per `PATH` value: left to `execvp`, every step tried each directory before it in turn (one
+/// failed `execve` each, in the forked child). Plain `sh` when no directory has it, so a
+/// missing `sh` fails as before, and when `PATH` has a relative directory.
+fn sh(env: &[(String, String)]) -> PathBuf {
+    static FOUND: Mutex<Option<(Option<OsString>, PathBuf)>> = Mutex::new(None);
+    let path = env
+        .iter()
+        .rev()
+        .find(|(key, _)| key == "PATH")
+        .map(|(_, value)| OsString::from(value))
+        .or_else(|| std::env::var_os("PATH"));
+    let mut found = FOUND
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((known, sh)) = found.as_ref()
+        && *known == path
+    {
+        return sh.clone();
+    }
+    // A relative directory is relative to the step's `cwd`: left to `execvp`.
+    let sh = path
+        .as_deref()
+        .filter(|dirs| std::env::split_paths(dirs).all(|dir| dir.is_absolute()))
+        .and_then(|dirs| {
+            std::env::split_paths(dirs)
+                .map(|dir| dir.join("sh"))
+                .find(|candidate| {
+                    candidate
+                        .metadata()
+                        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                })
+        })
+        .unwrap_or_else(|| PathBuf::from("sh"));
+    *found = Some((path, sh.clone()));
+    sh
 }
 
 /// The script in a sealed memfd, positioned at its start: readable by the child through the
@@ -621,6 +664,32 @@ mod tests {
         let (finished, capture) = run_capture(&spec("cat; echo done", Path::new("/"))).await;
         assert_eq!(finished.exit, Exit::Success);
         assert_eq!(text(capture.stdout_head()), "done\n");
+    }
+
+    // See: #18
+    #[test]
+    fn sh_is_found_once_per_path_and_left_to_execvp_when_path_is_relative() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (empty, with_sh) = (dir.path().join("empty"), dir.path().join("bin"));
+        fs::create_dir_all(&empty).expect("mkdir");
+        fs::create_dir_all(&with_sh).expect("mkdir");
+        let fake = with_sh.join("sh");
+        fs::write(&fake, "").expect("write");
+        // Not executable: skipped, as execvp skips it.
+        let path = format!("{}:{}", empty.display(), with_sh.display());
+        let env = |path: &str| vec![("PATH".to_owned(), path.to_owned())];
+        assert_eq!(super::sh(&env(&path)), Path::new("sh"));
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let other = format!("{}:{}", with_sh.display(), empty.display());
+        assert_eq!(super::sh(&env(&other)), fake);
+        assert_eq!(
+            super::sh(&env(&path)),
+            fake,
+            "a new PATH is looked up again"
+        );
+        assert_eq!(super::sh(&env(&format!("bin:{path}"))), Path::new("sh"));
+        assert_eq!(super::sh(&env("/nonexistent")), Path::new("sh"));
     }
 
     #[tokio::test]

@@ -33,6 +33,26 @@ pub(crate) enum Scope {
     Publish,
 }
 
+/// Every "does this step run before that one" question the checks ask of a step template:
+/// `(target, step)` for each step value a step's template (or its `for_each`) uses. The RTO
+/// clock's adds one.
+fn ancestry_questions(uses: &[TemplateUse], ids: &HashMap<String, usize>) -> Vec<(usize, usize)> {
+    uses.iter()
+        .filter_map(|u| match u.scope {
+            Scope::Step { index: step, .. } | Scope::ForEach { index: step } => Some((u, step)),
+            _ => None,
+        })
+        .flat_map(|(u, step)| {
+            u.usages.iter().filter_map(move |usage| match usage {
+                Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => {
+                    ids.get(&p[1]).map(|&target| (target, step))
+                }
+                _ => None,
+            })
+        })
+        .collect()
+}
+
 /// A template's uses, waiting for the graph.
 #[derive(Debug, Clone)]
 pub(crate) struct TemplateUse {
@@ -138,17 +158,9 @@ pub(crate) fn check(
             .map(|s| s.waits_for().collect())
             .collect();
         let order = graph::order(&needs).expect("validated playbooks are acyclic");
-        let mut targets: Vec<usize> = uses
-            .iter()
-            .filter(|u| matches!(u.scope, Scope::Step { .. } | Scope::ForEach { .. }))
-            .flat_map(|u| &u.usages)
-            .filter_map(|u| match u {
-                Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => index.get(&p[1]).copied(),
-                _ => None,
-            })
-            .collect();
-        targets.extend(playbook.meta.rto_clock.map(|c| c.start));
-        Ancestry::new(&needs, &order.order, &targets)
+        let mut questions = ancestry_questions(uses, &index);
+        questions.extend(playbook.meta.rto_clock.map(|c| (c.start, c.stop)));
+        Ancestry::new(&needs, &order.order, &questions)
     });
     let mut checker = Checker {
         file,

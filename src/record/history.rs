@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::playbook::schedule::CronSchedule;
-use crate::record::index::Index;
+use crate::record::index::{Digests, Heads, Index};
 pub(crate) use crate::record::past_run::PastRun;
 use crate::record::replay::RunState;
 
@@ -30,24 +30,58 @@ pub(crate) fn scan_playbook(roots: &[PathBuf], playbook: &str) -> (Vec<PastRun>,
     (runs, warnings)
 }
 
+/// [`scan_playbook`] for what needs no step of a past run (the report's comparison, the
+/// `history` probe): the runs come without their steps ([`PastRun::load_state`] reads one
+/// whole), from the index's run digests alone, and the index is left as it is. The folder
+/// `except` (the run being reported, whose journal the caller has read already) is passed
+/// over.
+#[must_use]
+pub(crate) fn scan_heads(
+    roots: &[PathBuf],
+    playbook: &str,
+    except: Option<&Path>,
+) -> (Vec<PastRun>, Vec<String>) {
+    let marker = format!("-{playbook}-");
+    let mut runs = Vec::new();
+    let mut warnings = Vec::new();
+    for root in roots {
+        let wanted = |name: &str| {
+            name.contains(&marker) && except.is_none_or(|except| root.join(name) != except)
+        };
+        scan_root(root, Heads::open(root), &wanted, &mut runs, &mut warnings);
+    }
+    for run in &mut runs {
+        run.steps = Vec::new();
+    }
+    runs.retain(|r| r.playbook() == playbook);
+    sort(&mut runs);
+    (runs, warnings)
+}
+
 fn scan_where(roots: &[PathBuf], wanted: impl Fn(&str) -> bool) -> (Vec<PastRun>, Vec<String>) {
     let mut runs = Vec::new();
     let mut warnings = Vec::new();
     for root in roots {
-        scan_root(root, &wanted, &mut runs, &mut warnings);
+        scan_root(root, Index::open(root), &wanted, &mut runs, &mut warnings);
     }
+    sort(&mut runs);
+    (runs, warnings)
+}
+
+/// Newest first; the folder decides between runs started at the same time.
+fn sort(runs: &mut [PastRun]) {
     runs.sort_by(|a, b| {
         b.started()
             .cmp(&a.started())
             .then_with(|| b.dir.cmp(&a.dir))
     });
-    (runs, warnings)
 }
 
 /// The wanted run folders of one runs root: from its index where a journal has not changed
 /// since it was indexed, else read (and indexed).
 fn scan_root(
     root: &Path,
+    mut index: impl Digests,
     wanted: &impl Fn(&str) -> bool,
     runs: &mut Vec<PastRun>,
     warnings: &mut Vec<String>,
@@ -55,7 +89,6 @@ fn scan_root(
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
-    let mut index = Index::open(root);
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !wanted(&name) {

@@ -13,7 +13,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::past_run::PastRun;
+use crate::record::past_run::{PastRun, PastRunHead};
 
 /// The file's name in the runs root.
 pub(crate) const FILE: &str = ".history-index.json";
@@ -33,6 +33,81 @@ struct Entry {
     len: u64,
     modified: (u64, u32),
     run: PastRun,
+}
+
+#[derive(Deserialize)]
+struct StoredHeads {
+    version: u32,
+    runs: BTreeMap<String, EntryHead>,
+}
+
+#[derive(Deserialize)]
+struct EntryHead {
+    len: u64,
+    modified: (u64, u32),
+    run: PastRunHead,
+}
+
+/// What a scan takes its digests from and gives them back to: the whole [`Index`], or its
+/// [`Heads`] alone.
+pub(crate) trait Digests {
+    fn seen(&mut self, name: &str);
+    fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun>;
+    fn put(&mut self, name: &str, journal: &Metadata, run: &PastRun);
+    fn save(self, wanted: impl Fn(&str) -> bool);
+}
+
+/// A runs root's index read for the runs alone, without their steps, and never written: for
+/// the report's comparison and the `history` probe, which need no step of any past run (the
+/// compared run is read whole from its journal). Parsing a thousand runs' steps and writing
+/// them back made each `run` of a playbook with a long history 1.4 times slower and larger.
+pub(crate) struct Heads {
+    runs: BTreeMap<String, EntryHead>,
+}
+
+impl Heads {
+    /// The heads of `root`'s index; none when there is none or it cannot be read, so that
+    /// every journal is read (and nothing is trusted from a torn or foreign file).
+    pub(crate) fn open(root: &Path) -> Self {
+        let stored = std::fs::read(root.join(FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<StoredHeads>(&bytes).ok())
+            .filter(|s| s.version == VERSION);
+        Self {
+            runs: stored.map(|s| s.runs).unwrap_or_default(),
+        }
+    }
+}
+
+impl Digests for Heads {
+    fn seen(&mut self, _name: &str) {}
+
+    /// The run of `name`, without steps, if its journal is unchanged since it was indexed.
+    fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun> {
+        let entry = self.runs.get(name)?;
+        (entry.len == journal.len() && Some(entry.modified) == modified(journal))
+            .then(|| entry.run.clone().into_run())
+    }
+
+    fn put(&mut self, _name: &str, _journal: &Metadata, _run: &PastRun) {}
+
+    /// Leaves the index as it is: the next full scan (`runs`) brings it up to date.
+    fn save(self, _wanted: impl Fn(&str) -> bool) {}
+}
+
+impl Digests for Index {
+    fn seen(&mut self, name: &str) {
+        Index::seen(self, name);
+    }
+    fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun> {
+        Index::get(self, name, journal)
+    }
+    fn put(&mut self, name: &str, journal: &Metadata, run: &PastRun) {
+        Index::put(self, name, journal, run);
+    }
+    fn save(self, wanted: impl Fn(&str) -> bool) {
+        Index::save(self, wanted);
+    }
 }
 
 /// A runs root's index, open for one scan.

@@ -31,6 +31,40 @@ pub(crate) struct PastRun {
     pub(crate) steps: Vec<PastStep>,
 }
 
+/// A [`PastRun`] as the index stores it, read without its steps: the index's `steps` are
+/// skipped as they are parsed, never built (see [`crate::record::history::scan_heads`]).
+#[derive(Clone, Deserialize)]
+pub(crate) struct PastRunHead {
+    run_id: String,
+    playbook: String,
+    version: String,
+    path: String,
+    mode: Mode,
+    dry_run: bool,
+    started: DateTime<Utc>,
+    finished: Option<Ended>,
+    interrupted: bool,
+}
+
+impl PastRunHead {
+    /// The run, with no steps.
+    pub(crate) fn into_run(self) -> PastRun {
+        PastRun {
+            dir: PathBuf::new(),
+            run_id: self.run_id,
+            playbook: self.playbook,
+            version: self.version,
+            path: self.path,
+            mode: self.mode,
+            dry_run: self.dry_run,
+            started: self.started,
+            finished: self.finished,
+            interrupted: self.interrupted,
+            steps: Vec::new(),
+        }
+    }
+}
+
 /// `run_finished`, in short.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Ended {

@@ -58,8 +58,10 @@ fn with_input<R>(
         .and_then(Result::ok)
         .map(|v| v.playbook);
     let started = state.started.as_ref().map(|s| (s.playbook.clone(), s.ts));
+    // The run itself is passed over: its journal is read already, and it cannot be its own
+    // previous run.
     let runs = started.as_ref().map_or_else(Vec::new, |(name, _)| {
-        history::scan_playbook(runs_roots, name).0
+        history::scan_heads(runs_roots, name, Some(&folder.dir)).0
     });
     // Only the run compared with is read whole; the others come from the runs root's index.
     let previous = started

@@ -28,7 +28,7 @@ impl RunsHistory {
 
 impl History for RunsHistory {
     fn figures(&self, playbook: &str, since: Duration) -> Result<HistoryFigures, String> {
-        let (runs, warnings) = history::scan_playbook(&self.roots, playbook);
+        let (runs, warnings) = history::scan_heads(&self.roots, playbook, None);
         // A journal that cannot be read might be a failed run: figures without it could pass
         // a check that should not.
         if let Some(w) = warnings.first() {

@@ -107,3 +107,54 @@ run = "printf %s '{{vars.dsn}}' | sha256sum | cut -d ' ' -f 1 > ../three.sha"
         Vec::<std::path::PathBuf>::new()
     );
 }
+
+#[test]
+fn a_log_holds_every_byte_of_tricky_output_masked_with_the_secret_split_between_reads() {
+    // See: #18 (the log path writes whole chunks and keeps the tail as bytes; its log must be
+    // byte for byte what the step printed, masked)
+    let (head, rest) = SECRET.split_at(7);
+    let body = format!(
+        r#"secrets = ["DB_PASSWORD"]
+
+[[steps]]
+id = "noisy"
+run = '''
+printf 'first\r\nsecond\rthird\n\n'
+head -c 100000 /dev/zero | tr '\0' x
+printf '\n\377 not utf-8 %s' '{head}'
+sleep 0.3
+printf '%s end\n' '{rest}'
+printf 'no newline at the end'
+exit 3
+'''
+"#
+    );
+    let t = Test::new()
+        .file("pb.toml", &playbook("tricky-log", &body))
+        .env("DB_PASSWORD", SECRET);
+    let out = t
+        .run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(1);
+    let log = std::fs::read(t.path().join("run/logs/noisy.log")).expect("the log");
+    let nl = log.iter().position(|&b| b == b'\n').expect("a separator");
+    assert!(log.starts_with(b"=== noisy: "), "{:?}", &log[..nl]);
+    let mut expected = b"first\r\nsecond\rthird\n\n".to_vec();
+    expected.extend(std::iter::repeat_n(b'x', 100_000));
+    expected.extend_from_slice(b"\n\xff not utf-8 *** end\nno newline at the end");
+    let written = &log[nl + 1..];
+    let differs = written.iter().zip(&expected).position(|(a, b)| a != b);
+    assert!(
+        written == &expected[..],
+        "the log differs at byte {differs:?} (lengths {} and {}), ending {:?}",
+        written.len(),
+        expected.len(),
+        String::from_utf8_lossy(&written[written.len().saturating_sub(60)..])
+    );
+    // The terminal shows the last lines, masked too.
+    assert!(
+        out.stderr().contains("no newline at the end"),
+        "{}",
+        out.stderr()
+    );
+    assert!(!out.stderr().contains(head), "{}", out.stderr());
+}

@@ -85,6 +85,9 @@ pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     let root = toml::Spanned::new(root.span(), toml::de::DeValue::Table(root.into_inner()));
     let mut cx = Cx::new(file);
     let raw = RawPlaybook::decode(&root, &mut cx).unwrap_or_default();
+    // The spanned TOML tree is the largest of the three (it, the raw tree and the model):
+    // gone before the model is built, its memory serves the model's (#18).
+    drop(root);
     let mut v = Validator {
         cx,
         uses: Vec::new(),

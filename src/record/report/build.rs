@@ -3,6 +3,7 @@
 //! tails from `logs/`, the plan, and the comparison with the previous successful run.
 
 use crate::record::log_tail;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -11,7 +12,7 @@ use crate::event::{ApprovalHow, Mode, StepStatus};
 use crate::plan::Plan;
 use crate::playbook::duration::HumanDuration;
 use crate::playbook::model::{IncludeLogs, Playbook, Step, VarValue};
-use crate::record::replay::{RunState, StepRecord};
+use crate::record::replay::{RollbackRecord, RunState, StepRecord};
 
 use super::model::{
     ApprovalRow, CheckRow, Comparison, Failure, Gap, Header, InputRow, Measure, NotificationRow,
@@ -257,15 +258,26 @@ fn step_rows(
     playbook: Option<&Playbook>,
     run_start: Option<DateTime<Utc>>,
 ) -> Vec<StepRow> {
-    let rerun: Vec<&str> = state
+    // Found once for all rows: a scan of these per step is quadratic in a long run that was
+    // resumed or rolled back.
+    let rerun: HashSet<&str> = state
         .resumed
         .iter()
         .flat_map(|r| r.rerun.iter().map(String::as_str))
         .collect();
+    let mut rollbacks: HashMap<&str, Vec<&RollbackRecord>> = HashMap::new();
+    for rb in &state.rollbacks {
+        rollbacks.entry(rb.step.as_str()).or_default().push(rb);
+    }
     let mut rows: Vec<StepRow> = state
         .steps
         .values()
-        .map(|rec| step_row(state, playbook, rec, run_start, &rerun))
+        .map(|rec| {
+            let of_step = rollbacks
+                .get(rec.id.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            step_row(state, playbook, rec, run_start, &rerun, of_step)
+        })
         .collect();
     // A run that never finished has steps the journal never mentions.
     if state.finished.is_none()
@@ -307,14 +319,14 @@ fn step_row(
     playbook: Option<&Playbook>,
     rec: &StepRecord,
     run_start: Option<DateTime<Utc>>,
-    rerun: &[&str],
+    rerun: &HashSet<&str>,
+    of_step: &[&RollbackRecord],
 ) -> StepRow {
     // Rollbacks of this step that ran after it finished.
     let rollbacks = || {
-        state
-            .rollbacks
+        of_step
             .iter()
-            .filter(|rb| rb.step == rec.id && rec.finished.is_none_or(|f| rb.started >= f))
+            .filter(|rb| rec.finished.is_none_or(|f| rb.started >= f))
     };
     let status = match rec.status {
         Some(StepStatus::Ok) if rollbacks().any(|rb| rb.ok == Some(true)) => Status::RolledBack,
@@ -513,16 +525,21 @@ fn output_rows(state: &RunState) -> Vec<OutputRow> {
 }
 
 fn rollback_rows(state: &RunState, logs: &Path, include_logs: IncludeLogs) -> Vec<RollbackRow> {
+    // Which of the step's rollbacks in its log each is, counted from the last: one pass from
+    // the end (a count of the later ones for each would be quadratic in a long rollback).
+    let mut later: HashMap<&str, usize> = HashMap::new();
+    let mut backs = vec![0; state.rollbacks.len()];
+    for (i, rb) in state.rollbacks.iter().enumerate().rev() {
+        let seen = later.entry(rb.step.as_str()).or_default();
+        backs[i] = *seen;
+        *seen += 1;
+    }
     state
         .rollbacks
         .iter()
         .enumerate()
         .map(|(i, rb)| {
-            // Which of the step's rollbacks in its log this is, counted from the last.
-            let back = state.rollbacks[i + 1..]
-                .iter()
-                .filter(|later| later.step == rb.step)
-                .count();
+            let back = backs[i];
             // Its template failed or its process could not be spawned: nothing ran.
             let never_started =
                 rb.ok == Some(false) && !rb.process_started && rb.exit_code.is_none();

@@ -2,6 +2,8 @@
 //! integer milliseconds (`_ms`), times in RFC 3339 UTC with milliseconds, and statuses in the
 //! journal's words.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
@@ -41,14 +43,17 @@ fn log(t: &LogTail) -> Value {
     })
 }
 
+/// The report as one JSON document. The large parts (the plan and the step rows) are built
+/// apart and moved in: inside `json!` a `Value` is serialized into a copy of itself, which at
+/// 10,000 steps was a third of `report`'s time.
 pub(super) fn render(r: &Report) -> Value {
-    json!({
+    let mut doc = json!({
         "format_version": FORMAT_VERSION,
         "title": r.title,
         "run": run(r),
         "outcome": outcome(r),
-        "plan": plan(r),
-        "steps": steps(r),
+        "plan": Value::Null,
+        "steps": Value::Null,
         "checks": checks(r),
         "approvals": approvals(r),
         "failures": failures(r),
@@ -62,7 +67,11 @@ pub(super) fn render(r: &Report) -> Value {
         "notifications": notifications(r),
         "comparison": comparison(r),
         "signoff": r.signoff,
-    })
+    });
+    // `preserve_order`: setting a key already there keeps its place.
+    doc["plan"] = plan(r);
+    doc["steps"] = steps(r);
+    doc
 }
 
 fn run(r: &Report) -> Value {
@@ -136,31 +145,48 @@ fn plan(r: &Report) -> Value {
     let Some(p) = &r.plan else {
         return Value::Null;
     };
-    json!({
+    let mut plan = json!({
         "planned_rto_ms": p.planned_rto_ms,
         "rto_objective_ms": p.rto_objective_ms,
         "exceeds_rto": p.exceeds_rto,
         "critical_path": p.critical_path,
         "unbudgeted": p.unbudgeted,
-        "steps": p.steps.iter().map(|s| json!({
-            "id": s.id,
-            "action": s.action,
-            "budget_ms": s.budget_ms,
-            "planned_start_ms": s.start_ms,
-            "planned_finish_ms": s.finish_ms,
-            "skip": s.skip,
-            "critical": s.critical,
-            "read_only": s.read_only,
-            "status": s.status.as_str(),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn steps(r: &Report) -> Value {
-    r.steps
+        "steps": Value::Null,
+    });
+    plan["steps"] = p
+        .steps
         .iter()
         .map(|s| {
             json!({
+                "id": s.id,
+                "action": s.action,
+                "budget_ms": s.budget_ms,
+                "planned_start_ms": s.start_ms,
+                "planned_finish_ms": s.finish_ms,
+                "skip": s.skip,
+                "critical": s.critical,
+                "read_only": s.read_only,
+                "status": s.status.as_str(),
+            })
+        })
+        .collect();
+    plan
+}
+
+fn steps(r: &Report) -> Value {
+    // Each step's outputs, in the report's order, found once (not a scan of every output
+    // for every step).
+    let mut outputs: HashMap<&str, serde_json::Map<String, Value>> = HashMap::new();
+    for o in &r.outputs {
+        outputs
+            .entry(o.step.as_str())
+            .or_default()
+            .insert(o.name.clone(), Value::String(o.value.clone()));
+    }
+    r.steps
+        .iter()
+        .map(|s| {
+            let mut row = json!({
                 "id": s.id,
                 "title": s.title,
                 "action": s.action,
@@ -180,13 +206,10 @@ fn steps(r: &Report) -> Value {
                 "instance_of": s.instance_of(),
                 "rollback_ok": s.rollback_ok,
                 "would_run": s.would_run,
-                "outputs": r
-                    .outputs
-                    .iter()
-                    .filter(|o| o.step == s.id)
-                    .map(|o| (o.name.clone(), Value::String(o.value.clone())))
-                    .collect::<serde_json::Map<_, _>>(),
-            })
+                "outputs": Value::Null,
+            });
+            row["outputs"] = Value::Object(outputs.get(s.id.as_str()).cloned().unwrap_or_default());
+            row
         })
         .collect()
 }
