@@ -120,6 +120,7 @@ mod tests {
                 mode: Mode::Drill,
                 env: None,
                 commander: "alice".into(),
+                ticket: None,
                 elapsed_ms: 1500,
                 rto_objective_ms: Some(60_000),
             },

@@ -23,6 +23,8 @@ enum Row {
     Step(String),
     Check { check: String, step: Option<String> },
     Rollback(String),
+    /// A request waiting for `runbook approve`.
+    Approval(String),
 }
 
 impl Row {
@@ -324,8 +326,25 @@ impl Live {
                 }
                 self.suspend(step);
             }
+            // Nobody answers at this terminal: the view comes back, with a row that shows
+            // how long the request has waited.
+            Event::ApprovalWaiting {
+                step,
+                approve,
+                prompt: false,
+                ..
+            } => {
+                self.resume(Some(step));
+                self.add_row(
+                    Row::Approval(step.clone()),
+                    format!("{step} approval"),
+                    None,
+                );
+                self.set_message(&Row::Approval(step.clone()), &format!("waiting: {approve}"));
+            }
             Event::ApprovalGiven { step, .. } | Event::ApprovalDeclined { step, .. } => {
                 self.resume(Some(step));
+                self.remove_row(&Row::Approval(step.clone()));
                 self.set_message(&Row::Step(step.clone()), "");
             }
             Event::RollbackStarted { step, .. } => {
