@@ -180,6 +180,17 @@ impl ConfirmRule {
     pub fn needs_others(self) -> bool {
         self.approvers > 1 || self.not_commander
     }
+
+    /// "2 approvers, not the commander"; `None` for one person, whoever it is.
+    #[must_use]
+    pub fn words(self) -> Option<String> {
+        match (self.approvers, self.not_commander) {
+            (1, false) => None,
+            (1, true) => Some("not the commander".to_owned()),
+            (n, false) => Some(format!("{n} approvers")),
+            (n, true) => Some(format!("{n} approvers, not the commander")),
+        }
+    }
 }
 
 impl Default for ConfirmRule {
