@@ -128,7 +128,7 @@ fn a_manual_step_takes_typed_inputs_from_approve() {
 [[steps]]
 id = "page"
 manual = "Page the DBA on call"
-inputs = { ticket = { type = "string", pattern = '^INC-[0-9]+$' }, minutes = "integer" }
+inputs = { ticket = { type = "string", pattern = '^INC-[0-9]+$' }, minutes = "number" }
 "#,
     );
     let t = Test::new().file("p.toml", &body);
@@ -253,6 +253,9 @@ fn the_ticket_is_in_the_journal_the_report_and_every_webhook_payload() {
         assert_eq!(p["ticket"], "INC-4711", "{p:#}");
         assert!(p["text"].as_str().is_some());
     }
+    // `runs` lists the runs of the runs root (not `--out` folders).
+    t.run_args(["run", "p.toml", "--yes", "--ticket", "INC-4711", "--no-notify"])
+        .expect_code(0);
     let runs = t.run_args(["runs"]).expect_code(0);
     assert!(runs.stdout().contains("INC-4711"), "{}", runs.stdout());
 

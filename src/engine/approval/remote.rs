@@ -215,9 +215,9 @@ impl Remote {
                 reply(
                     Outcome::Recorded,
                     format!(
-                        "approval {count} of {} recorded for step `{step}`: it waits for {} more",
+                        "approval {count} of {} recorded for step `{step}`: it waits for {}",
                         req.rule.approvers,
-                        crate::text::count(more as usize, "approval")
+                        crate::text::count(more as usize, "more approval")
                     ),
                 ),
             );
