@@ -72,7 +72,7 @@ pub(crate) fn approve(args: &ApproveArgs, library: &Library) -> Result<ExitCode,
     send(
         &args.run,
         library,
-        Answer {
+        &Answer {
             step: args.step.clone(),
             verdict: Verdict::Approve,
             by: by(args.name.as_deref())?,
@@ -86,7 +86,7 @@ pub(crate) fn decline(args: &DeclineArgs, library: &Library) -> Result<ExitCode,
     send(
         &args.run,
         library,
-        Answer {
+        &Answer {
             step: args.step.clone(),
             verdict: Verdict::Decline,
             by: by(args.name.as_deref())?,
@@ -108,12 +108,12 @@ fn by(name: Option<&str>) -> Result<String, Error> {
 }
 
 /// Sends the answer to a run that waits for it, and waits for the run's reply.
-fn send(run: &str, library: &Library, answer: Answer) -> Result<ExitCode, Error> {
+fn send(run: &str, library: &Library, answer: &Answer) -> Result<ExitCode, Error> {
     let folder = find_run(run, library)?;
     let state = load(&folder)?;
     check_live(run, &folder, &state)?;
     check_waiting(run, &state, &answer.step)?;
-    let sent = answer::send(&folder.dir, &answer).map_err(|e| {
+    let sent = answer::send(&folder.dir, answer).map_err(|e| {
         let dir = answer::folder(&folder.dir);
         let why = if e.kind() == std::io::ErrorKind::PermissionDenied {
             format!(

@@ -153,10 +153,13 @@ fn text(shown: &[&PastRun], summaries: &[Summary]) -> String {
                 let ticket = if i == 0 {
                     "TICKET".to_owned()
                 } else {
-                    shown[i - 1].ticket.clone().unwrap_or_else(|| "-".to_owned())
+                    shown[i - 1]
+                        .ticket
+                        .clone()
+                        .unwrap_or_else(|| "-".to_owned())
                 };
-                let [a, b, c, d, e, f] = row.clone();
-                [a, b, c, d, e, f, ticket]
+                let [run, playbook, mode, status, rto, started] = row.clone();
+                [run, playbook, mode, status, rto, started, ticket]
             })
             .collect();
         table(&wide)

@@ -3,7 +3,7 @@
 //! exit code. A finished run gets its summary at once. A run whose process is gone without a
 //! `run_finished` is said to have crashed, never waited for.
 
-use std::io::{Read as _, Seek as _, SeekFrom};
+use std::io::Read as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -49,7 +49,6 @@ impl Follow {
     /// The records written since the last call.
     fn records(&mut self) -> Vec<Record> {
         let mut bytes = Vec::new();
-        let _ = self.file.seek(SeekFrom::Current(0));
         let _ = self.file.read_to_end(&mut bytes);
         self.partial.extend_from_slice(&bytes);
         let mut out = Vec::new();
@@ -97,7 +96,9 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let mut follow = Follow::open(&folder)?;
     let mut seen = Seen::default();
     let first = follow.records();
-    first.iter().for_each(|r| seen.see(&r.event));
+    for r in &first {
+        seen.see(&r.event);
+    }
     let mut sink = crate::ui::for_terminal(false, false, objectives);
     // Over already, and no process left to add to it: the summary only.
     if seen.finished.is_some() && liveness(&folder.dir) != Liveness::Live {

@@ -299,6 +299,10 @@ enum Refusal {
 }
 
 /// Asks for the approval (and a manual step's inputs); the answers when it is given.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per decision, each journaled"
+)]
 async fn approve(
     shared: &RunScope,
     step: &Step,

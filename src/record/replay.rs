@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
 use crate::event::{
-    ApprovalHow, Approver, CheckPhase, Event, Exit, HistoryFigures, MaskedSpan, Mode, Record, RunStatus,
-    StepStatus,
+    ApprovalHow, Approver, CheckPhase, Event, Exit, HistoryFigures, MaskedSpan, Mode, Record,
+    RunStatus, StepStatus,
 };
 
 /// Why a journal cannot be read.
@@ -536,7 +536,8 @@ impl RunState {
                     reason,
                 } => {
                     let a = s.open_approval(step, ts);
-                    a.refused.push((by.clone(), os_user.clone(), reason.clone()));
+                    a.refused
+                        .push((by.clone(), os_user.clone(), reason.clone()));
                 }
                 Event::ApprovalGiven {
                     step,

@@ -21,7 +21,10 @@ use super::sink::{Objectives, Sink, TICK, last_lines, stderr_colors};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Row {
     Step(String),
-    Check { check: String, step: Option<String> },
+    Check {
+        check: String,
+        step: Option<String>,
+    },
     Rollback(String),
     /// A request waiting for `runbook approve`.
     Approval(String),
@@ -606,6 +609,8 @@ mod tests {
                 by: "alice".into(),
                 how: ApprovalHow::Prompt,
                 waited_ms: 1000,
+                os_user: None,
+                approvers: Vec::new(),
             },
         ));
         let screen = term.contents();

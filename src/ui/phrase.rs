@@ -230,7 +230,10 @@ pub(crate) fn describe(event: &Event, known: Known) -> Option<Line> {
                 rule.push("not the commander's OS user".to_owned());
             }
             if let Some(t) = timeout_ms {
-                rule.push(format!("declined if unanswered within {}", format_human(*t)));
+                rule.push(format!(
+                    "declined if unanswered within {}",
+                    format_human(*t)
+                ));
             }
             let rule = if rule.is_empty() {
                 String::new()

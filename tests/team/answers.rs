@@ -13,7 +13,10 @@ fn a_run_without_a_terminal_waits_and_another_process_approves_it() {
     let run = start(&t, &["--wait-for-approval"]);
     wait_for_request(&out(&t), "gate");
 
-    let approved = cli(t.path(), &["approve", "out", "gate", "--as", "Alice Martin"]);
+    let approved = cli(
+        t.path(),
+        &["approve", "out", "gate", "--as", "Alice Martin"],
+    );
     expect(&approved, 0);
     assert_eq!(text(&approved.stdout), "approved step `gate`\n");
     let run = finish(run);
@@ -24,7 +27,10 @@ fn a_run_without_a_terminal_waits_and_another_process_approves_it() {
     let stderr = text(&run.stderr);
     let command = format!("runbook approve {} gate", folder.display());
     assert!(stderr.contains(&command), "{stderr}");
-    assert!(stderr.contains("gate approved by Alice Martin (OS user"), "{stderr}");
+    assert!(
+        stderr.contains("gate approved by Alice Martin (OS user"),
+        "{stderr}"
+    );
 
     let ev = events(&out(&t));
     let given = of(&ev, "approval_given");
@@ -59,7 +65,13 @@ fn a_declined_step_fails_the_run_and_is_never_rolled_back() {
     wait_for_request(&out(&t), "gate");
     let declined = cli(
         t.path(),
-        &["decline", "out", "gate", "--reason", "the backup is from last week"],
+        &[
+            "decline",
+            "out",
+            "gate",
+            "--reason",
+            "the backup is from last week",
+        ],
     );
     expect(&declined, 0);
     assert_eq!(text(&declined.stdout), "declined step `gate`\n");
@@ -102,7 +114,11 @@ fn confirm_timeout_declines_an_unanswered_request() {
         "{declined:#?}"
     );
     assert_eq!(of(&ev, "approval_waiting")[0]["timeout_ms"], 300);
-    assert!(!of(&ev, "rollback_started").iter().any(|e| e["step"] == "gate"));
+    assert!(
+        !of(&ev, "rollback_started")
+            .iter()
+            .any(|e| e["step"] == "gate")
+    );
     assert!(text(&run.stderr).contains("declined if unanswered within 300ms"));
 }
 
@@ -135,7 +151,10 @@ inputs = { ticket = { type = "string", pattern = '^INC-[0-9]+$' }, minutes = "nu
     let run = start(&t, &["--wait-for-approval"]);
     wait_for_request(&out(&t), "page");
 
-    let typo = cli(t.path(), &["approve", "out", "page", "--input", "tickt=INC-1"]);
+    let typo = cli(
+        t.path(),
+        &["approve", "out", "page", "--input", "tickt=INC-1"],
+    );
     expect(&typo, 2);
     assert!(
         text(&typo.stderr).contains("unknown input `tickt` of step `page`, did you mean `ticket`?"),
@@ -144,11 +163,22 @@ inputs = { ticket = { type = "string", pattern = '^INC-[0-9]+$' }, minutes = "nu
     );
     let wrong = cli(
         t.path(),
-        &["approve", "out", "page", "--input", "ticket=INC-1", "--input", "minutes=ten"],
+        &[
+            "approve",
+            "out",
+            "page",
+            "--input",
+            "ticket=INC-1",
+            "--input",
+            "minutes=ten",
+        ],
     );
     expect(&wrong, 2);
     assert!(text(&wrong.stderr).contains("invalid `--input minutes=ten`"));
-    let missing = cli(t.path(), &["approve", "out", "page", "--input", "ticket=INC-1"]);
+    let missing = cli(
+        t.path(),
+        &["approve", "out", "page", "--input", "ticket=INC-1"],
+    );
     expect(&missing, 2);
     assert!(text(&missing.stderr).contains("--input minutes=VALUE"));
     let no_value = cli(t.path(), &["approve", "out", "page", "--input", "ticket"]);
@@ -156,7 +186,15 @@ inputs = { ticket = { type = "string", pattern = '^INC-[0-9]+$' }, minutes = "nu
 
     let done = cli(
         t.path(),
-        &["approve", "out", "page", "--input", "ticket=INC-7", "--input", "minutes=5"],
+        &[
+            "approve",
+            "out",
+            "page",
+            "--input",
+            "ticket=INC-7",
+            "--input",
+            "minutes=5",
+        ],
     );
     expect(&done, 0);
     assert_eq!(text(&done.stdout), "confirmed step `page`\n");
@@ -235,16 +273,17 @@ fn the_ticket_is_in_the_journal_the_report_and_every_webhook_payload() {
     let t = Test::new()
         .file("p.toml", &body)
         .env("HOOK_URL", &hook.url_for("/events"));
-    t.run_args(["run", "p.toml", "--out", "out", "--yes", "--ticket", "INC-4711"])
-        .expect_code(0);
+    t.run_args([
+        "run", "p.toml", "--out", "out", "--yes", "--ticket", "INC-4711",
+    ])
+    .expect_code(0);
     let ev = events(&out(&t));
     assert_eq!(of(&ev, "run_started")[0]["ticket"], "INC-4711");
     let md = std::fs::read_to_string(out(&t).join("report.md")).expect("md");
     assert!(md.contains("**Ticket:** `INC-4711`"), "{md}");
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out(&t).join("report.json")).expect("json"),
-    )
-    .expect("report.json parses");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out(&t).join("report.json")).expect("json"))
+            .expect("report.json parses");
     assert_eq!(json["run"]["ticket"], "INC-4711");
     assert!(wait_until(LONG, || hook.requests().len() >= 2));
     let payloads: Vec<serde_json::Value> = hook.requests().iter().map(|r| r.json()).collect();
@@ -254,11 +293,20 @@ fn the_ticket_is_in_the_journal_the_report_and_every_webhook_payload() {
         assert!(p["text"].as_str().is_some());
     }
     // `runs` lists the runs of the runs root (not `--out` folders).
-    t.run_args(["run", "p.toml", "--yes", "--ticket", "INC-4711", "--no-notify"])
-        .expect_code(0);
+    t.run_args([
+        "run",
+        "p.toml",
+        "--yes",
+        "--ticket",
+        "INC-4711",
+        "--no-notify",
+    ])
+    .expect_code(0);
     let runs = t.run_args(["runs"]).expect_code(0);
     assert!(runs.stdout().contains("INC-4711"), "{}", runs.stdout());
 
-    let empty = t.run_args(["run", "p.toml", "--ticket", " "]).expect_code(2);
+    let empty = t
+        .run_args(["run", "p.toml", "--ticket", " "])
+        .expect_code(2);
     assert!(empty.stderr().contains("a ticket cannot be empty"));
 }

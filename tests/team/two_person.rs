@@ -20,7 +20,7 @@ struct Team {
     users: Vec<String>,
     /// A copy of the binary they may run (the build folder may be private to root).
     bin: PathBuf,
-    _dir: tempfile::TempDir,
+    bin_dir: tempfile::TempDir,
 }
 
 impl Team {
@@ -33,14 +33,18 @@ impl Team {
         let tag = format!("{:x}", std::process::id() ^ rand_tag());
         let group = format!("rbk{tag}g");
         assert!(
-            Command::new("groupadd").arg(&group).status().expect("groupadd").success(),
+            Command::new("groupadd")
+                .arg(&group)
+                .status()
+                .expect("groupadd")
+                .success(),
             "groupadd {group}"
         );
         let mut team = Self {
             group: group.clone(),
             users: Vec::new(),
             bin: PathBuf::new(),
-            _dir: tempfile::tempdir().expect("tempdir"),
+            bin_dir: tempfile::tempdir().expect("tempdir"),
         };
         for i in 0..n {
             let user = format!("rbk{tag}u{i}");
@@ -51,12 +55,11 @@ impl Team {
             assert!(made.success(), "useradd {user}");
             team.users.push(user);
         }
-        let dir = team._dir.path();
+        let dir = team.bin_dir.path();
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         team.bin = dir.join("runbook");
         std::fs::copy(assert_cmd::cargo::cargo_bin("runbook"), &team.bin).expect("copy");
-        std::fs::set_permissions(&team.bin, std::fs::Permissions::from_mode(0o755))
-            .expect("chmod");
+        std::fs::set_permissions(&team.bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         Some(team)
     }
 
@@ -77,7 +80,9 @@ impl Team {
     fn approve(&self, user: &str, dir: &Path, args: &[&str]) -> Output {
         let mut all = vec!["approve"];
         all.extend_from_slice(args);
-        self.command(user, dir, &all).output().expect("runuser runs")
+        self.command(user, dir, &all)
+            .output()
+            .expect("runuser runs")
     }
 
     /// A test folder the users can reach, and `name` in it a run folder their group may write
@@ -126,8 +131,15 @@ fn two_different_os_users_approve_and_the_commander_and_yes_cannot() {
     let run_arg = folder.display().to_string();
     assert!(of(&events(&folder), "approval_given").is_empty());
     let answers = folder.join("answers");
-    let mode = std::fs::metadata(&answers).expect("answers/").permissions().mode();
-    assert_eq!(mode & 0o3070, 0o3070, "group-writable, setgid, sticky: {mode:o}");
+    let mode = std::fs::metadata(&answers)
+        .expect("answers/")
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o3070,
+        0o3070,
+        "group-writable, setgid, sticky: {mode:o}"
+    );
 
     let own = cli(t.path(), &["approve", &run_arg, "gate"]);
     expect(&own, 3);
@@ -173,12 +185,20 @@ fn two_different_os_users_approve_and_the_commander_and_yes_cannot() {
         .as_array()
         .expect("approvers")
         .iter()
-        .map(|p| (p["by"].as_str().expect("by"), p["os_user"].as_str().expect("os")))
+        .map(|p| {
+            (
+                p["by"].as_str().expect("by"),
+                p["os_user"].as_str().expect("os"),
+            )
+        })
         .collect();
     assert_eq!(approvers, [("Ann", a.as_str()), (b.as_str(), b.as_str())]);
     assert_eq!(finished(&ev, "gate")["status"], "ok");
     let report = std::fs::read_to_string(folder.join("report.md")).expect("report");
-    assert!(report.contains(&format!("Ann (OS user {a}), {b} (OS user {b})")), "{report}");
+    assert!(
+        report.contains(&format!("Ann (OS user {a}), {b} (OS user {b})")),
+        "{report}"
+    );
     assert!(report.contains("Approvals the run refused"), "{report}");
 }
 
@@ -241,7 +261,10 @@ fn without_leave_to_wait_yes_cannot_pass_a_two_person_rule() {
     let t = Test::new().file("p.toml", &gated("", TWO_PEOPLE));
     expect(&finish(start(&t, &["--yes"])), 1);
     let ev = events(&out(&t));
-    let reason = finished(&ev, "gate")["reason"].as_str().expect("reason").to_owned();
+    let reason = finished(&ev, "gate")["reason"]
+        .as_str()
+        .expect("reason")
+        .to_owned();
     assert!(
         reason.contains("needs the approval of 2 different OS users")
             && reason.contains("(`--yes` and `--approve` cannot give it)")
@@ -253,5 +276,8 @@ fn without_leave_to_wait_yes_cannot_pass_a_two_person_rule() {
     let flag = t
         .run_args(["run", "p.toml", "--approve", "gate"])
         .expect_code(2);
-    assert!(flag.stderr().contains("`--approve gate` cannot approve step `gate`"));
+    assert!(
+        flag.stderr()
+            .contains("`--approve gate` cannot approve step `gate`")
+    );
 }

@@ -24,7 +24,8 @@ fn show_and_plan_name_the_two_person_rule_and_the_timeout() {
     );
     let plan = t.run_args(["plan", FIXTURE]).expect_code(0);
     assert!(
-        plan.stdout().contains("confirm (2 approvers, not the commander)"),
+        plan.stdout()
+            .contains("confirm (2 approvers, not the commander)"),
         "{}",
         plan.stdout()
     );

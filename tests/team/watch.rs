@@ -23,10 +23,10 @@ fn watch_follows_a_live_run_to_its_end_and_exits_with_its_code() {
         let t = Test::new().file("p.toml", &gated("", "\"Go on?\""));
         let run = start(&t, &["--wait-for-approval"]);
         wait_for_request(&out(&t), "gate");
-        let watcher = watch(&t);
+        let follower = watch(&t);
         expect(&cli(t.path(), &[answer, "out", "gate"]), 0);
         expect(&finish(run), code);
-        let watched = finish(watcher);
+        let watched = finish(follower);
         expect(&watched, code);
         let lines = text(&watched.stderr);
         assert!(lines.contains("gate waits for `runbook approve"), "{lines}");
@@ -49,10 +49,10 @@ fn watch_says_a_crashed_run_stopped_instead_of_waiting_for_it() {
     let t = Test::new().file("p.toml", &gated("", "\"Go on?\""));
     let mut run = start(&t, &["--wait-for-approval"]);
     wait_for_request(&out(&t), "gate");
-    let watcher = watch(&t);
+    let follower = watch(&t);
     run.kill().expect("kill -9");
     run.wait().expect("reaped");
-    let watched = finish(watcher);
+    let watched = finish(follower);
     expect(&watched, 1);
     assert!(
         text(&watched.stderr).contains(

@@ -22,6 +22,9 @@ use crate::playbook::duration::HumanDuration;
 use crate::playbook::input::Input;
 use crate::playbook::model::ConfirmRule;
 
+/// What is left to ask at the terminal: the answers known already, and the inputs to ask.
+type ToAsk = (Vec<Answer>, Vec<(String, Input)>);
+
 /// How long a prompt whose terminal hung up waits for the SIGHUP that comes with it.
 const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -169,7 +172,10 @@ impl Approvals {
             if !self.interactive && !waits {
                 let flags = match kind {
                     Ask::Confirm => format!("`--approve {step}`, `--yes` or `--wait-for-approval`"),
-                    Ask::Manual => "`--yes` or `--wait-for-approval` (manual steps need a person or --yes)".to_owned(),
+                    Ask::Manual => {
+                        "`--yes` or `--wait-for-approval` (manual steps need a person or --yes)"
+                            .to_owned()
+                    }
                 };
                 return Decision::Impossible(format!(
                     "step `{step}` needs approval, and there is no terminal to ask: rerun with {flags}"
@@ -204,7 +210,10 @@ impl Approvals {
                 "step `{step}` needs {}, and this run cannot take answers from other processes",
                 rule_words(gate.rule)
             )),
-            _ => self.at_terminal(kind, step, gate.text, to_ask, cancel).await,
+            _ => {
+                self.at_terminal(kind, step, gate.text, to_ask, cancel)
+                    .await
+            }
         }
     }
 
@@ -224,7 +233,7 @@ impl Approvals {
         kind: Ask,
         step: &str,
         text: &str,
-        to_ask: Option<(Vec<Answer>, Vec<(String, Input)>)>,
+        to_ask: Option<ToAsk>,
         cancel: &CancellationToken,
     ) -> Decision {
         let mut lines = tokio::select! {
@@ -280,7 +289,10 @@ impl Approvals {
 /// "the approval of 2 different people", "the approval of someone other than the commander".
 fn rule_words(rule: ConfirmRule) -> String {
     match (rule.approvers, rule.not_commander) {
-        (1, _) => "the approval of someone other than the OS user who started the run (`not_commander`)".to_owned(),
+        (1, _) => {
+            "the approval of someone other than the OS user who started the run (`not_commander`)"
+                .to_owned()
+        }
         (n, false) => format!("the approval of {n} different OS users (`approvers = {n}`)"),
         (n, true) => format!(
             "the approval of {n} different OS users, none of them the one who started the run (`approvers = {n}`, `not_commander`)"

@@ -34,7 +34,13 @@ impl Validator<'_> {
             }) => {
                 let where_ = format!("in the `confirm` table {at}");
                 let text = self
-                    .required(table.text.as_ref(), &span.clone(), "text", &where_, "\"Continue?\"")
+                    .required(
+                        table.text.as_ref(),
+                        &span.clone(),
+                        "text",
+                        &where_,
+                        "\"Continue?\"",
+                    )
                     .cloned();
                 if text.is_none() {
                     *ok = false;

@@ -103,6 +103,7 @@ impl Validator<'_> {
         })
     }
 
+    #[expect(clippy::too_many_lines, reason = "one key of [playbook] after another")]
     fn meta(&mut self, raw: &RawMeta, steps: &StepIds) -> Option<Meta> {
         let at = "in [playbook]";
         let name = self

@@ -592,12 +592,7 @@ fn approvals(md: &mut Md, r: &Report) {
         .iter()
         .flat_map(|a| a.refused.iter().map(move |f| (a, f)))
         .map(|(a, (by, os_user, reason))| {
-            vec![
-                cell_code(&a.step),
-                cell(by),
-                cell(os_user),
-                cell(reason),
-            ]
+            vec![cell_code(&a.step), cell(by), cell(os_user), cell(reason)]
         })
         .collect();
     if !refused.is_empty() {
