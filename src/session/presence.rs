@@ -15,9 +15,18 @@ fn path(run_dir: &Path) -> PathBuf {
     run_dir.join("live.lock")
 }
 
-/// The lock of a live run: held until dropped.
+/// The lock of a live run: held until dropped. A run that ends removes the file (its journal
+/// says it ended); one that crashes leaves it, unlocked.
 pub(crate) struct Presence {
+    path: PathBuf,
     _lock: Flock<File>,
+}
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        // Removed while still locked: nobody sees a free lock of a run that is still here.
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Takes the run's presence lock (a `resume` takes it again).
@@ -31,7 +40,7 @@ pub(crate) fn hold(run_dir: &Path) -> std::io::Result<Presence> {
     // Readable by whoever may read the folder: they test the lock, they never write it.
     file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => Ok(Presence { _lock: lock }),
+        Ok(lock) => Ok(Presence { path, _lock: lock }),
         Err((_, errno)) => Err(std::io::Error::other(format!(
             "another process holds `{}`: {errno}",
             path.display()
@@ -70,13 +79,21 @@ mod tests {
     use super::{Liveness, hold, liveness};
 
     #[test]
-    fn a_held_folder_is_live_and_a_released_one_gone() {
+    fn a_held_folder_is_live_and_one_that_ended_has_no_lock_left() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(liveness(dir.path()), Liveness::Unknown);
         let presence = hold(dir.path()).expect("hold");
         assert_eq!(liveness(dir.path()), Liveness::Live);
         assert!(hold(dir.path()).is_err(), "one live run per folder");
         drop(presence);
+        assert!(!dir.path().join("live.lock").exists());
+        assert_eq!(liveness(dir.path()), Liveness::Unknown);
+    }
+
+    #[test]
+    fn a_lock_file_nobody_holds_is_a_run_that_is_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("live.lock"), b"").expect("write");
         assert_eq!(liveness(dir.path()), Liveness::Gone);
     }
 }
