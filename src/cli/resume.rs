@@ -117,9 +117,11 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     }
     let validated = crate::playbook::validate(&file).map_err(Error::Invalid)?;
     let playbook = validated.playbook;
-    let preset = session::presets(&playbook, &state)?;
     let vars = session::vars(&playbook, &started)?;
-    let rerun = session::reruns(&playbook, &state, &preset);
+    // The steps as the run had them: its `for_each` lists made from its vars.
+    let plan = Plan::with_vars(&playbook, started.env.as_deref(), &vars);
+    let presets = session::presets(&plan.playbook, &state)?;
+    let rerun = session::reruns(&plan.playbook, &state, &presets.steps);
     let commander = args
         .commander
         .clone()
@@ -134,7 +136,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         commander,
         confirmed,
     };
-    let plan = Plan::new(&playbook, started.env.as_deref()).settle(preset);
+    let plan = plan.settle(presets.steps).settle_made(presets.made);
     let request = Request {
         plan: Arc::new(plan),
         vars,

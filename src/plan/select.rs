@@ -66,12 +66,23 @@ impl Plan {
         selected[target] = true;
         let mut stack = vec![target];
         while let Some(i) = stack.pop() {
+            // A `for_each` step is its instances: selecting it selects them.
+            let members = steps[i]
+                .after
+                .iter()
+                .copied()
+                .filter(|&d| steps[d].instance().is_some_and(|x| x.of == steps[i].id));
             let next: Vec<usize> = match selection {
-                Selection::Only(_) => steps[i].needs.clone(),
+                Selection::Only(_) => steps[i].needs.iter().copied().chain(members).collect(),
                 Selection::From(_) => (self.dependents[i]
                     .iter()
                     .chain(&self.after_dependents[i])
                     .copied())
+                .chain(
+                    if i == target { Some(members) } else { None }
+                        .into_iter()
+                        .flatten(),
+                )
                 .collect(),
             };
             for d in next {
@@ -95,6 +106,18 @@ impl Plan {
         debug_assert_eq!(preset.len(), self.preset.len());
         self.preset = preset;
         self
+    }
+
+    /// Takes what a resumed run's journal settles about instances made during the run (a
+    /// `for_each` over step outputs), by id: they are settled when their group expands again.
+    pub(crate) fn settle_made(mut self, made: BTreeMap<String, Preset>) -> Self {
+        self.made = made;
+        self
+    }
+
+    /// What is settled about the instance `id` made during the run.
+    pub(crate) fn made_preset(&self, id: &str) -> Option<&Preset> {
+        self.made.get(id)
     }
 
     /// What is settled about step `i` before scheduling starts.
