@@ -179,7 +179,14 @@ fn check_waiting(run: &str, state: &RunState, step: &str) -> Result<(), Error> {
             "step `{step}` of run `{run}` is asking at the run's terminal, not waiting for `runbook approve`: answer it there (a run takes answers from elsewhere with `--wait-for-approval`)"
         )));
     }
-    let hint = did_you_mean_suffix(step, waiting.iter().copied());
+    // A `for_each` step asks once per instance, each by its own name.
+    let prefix = format!("{step}[");
+    let hint = match waiting.iter().find(|w| w.starts_with(&prefix)) {
+        Some(instance) => format!(
+            ": step `{step}` runs once per item, and each instance asks by its own name, e.g. `{instance}`"
+        ),
+        None => did_you_mean_suffix(step, waiting.iter().copied()),
+    };
     let now = if waiting.is_empty() {
         format!("no step of run `{run}` waits for an answer now")
     } else {

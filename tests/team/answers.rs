@@ -310,3 +310,49 @@ fn the_ticket_is_in_the_journal_the_report_and_every_webhook_payload() {
         .expect_code(2);
     assert!(empty.stderr().contains("a ticket cannot be empty"));
 }
+
+#[test]
+fn each_for_each_instance_is_asked_and_answered_by_its_own_name() {
+    let body = playbook(
+        "per-item",
+        r#"
+[[steps]]
+id = "wipe"
+for_each = ["alpha", "beta"]
+confirm = "Wipe {{item}}?"
+run = "echo wiping {{item}}"
+max_parallel = 1
+"#,
+    );
+    let t = Test::new().file("p.toml", &body);
+    let run = start(&t, &["--wait-for-approval"]);
+    wait_for_request(&out(&t), "wipe[alpha]");
+    let bare = cli(t.path(), &["approve", "out", "wipe"]);
+    expect(&bare, 3);
+    assert!(
+        text(&bare.stderr).contains("each instance asks by its own name, e.g. `wipe[alpha]`"),
+        "{}",
+        text(&bare.stderr)
+    );
+    expect(&cli(t.path(), &["approve", "out", "wipe[alpha]"]), 0);
+    wait_for_request(&out(&t), "wipe[beta]");
+    let declined = cli(
+        t.path(),
+        &["decline", "out", "wipe[beta]", "--reason", "keep it"],
+    );
+    expect(&declined, 0);
+    expect(&finish(run), 1);
+    let ev = events(&out(&t));
+    assert_eq!(finished(&ev, "wipe[alpha]")["status"], "ok");
+    assert_eq!(finished(&ev, "wipe[beta]")["status"], "failed");
+    let waiting: Vec<&str> = of(&ev, "approval_waiting")
+        .iter()
+        .map(|e| e["approve"].as_str().expect("approve"))
+        .collect();
+    assert!(
+        waiting
+            .iter()
+            .all(|c| c.ends_with("'wipe[alpha]'") || c.ends_with("'wipe[beta]'")),
+        "the printed commands quote the instance for the shell: {waiting:?}"
+    );
+}
