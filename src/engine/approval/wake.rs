@@ -21,8 +21,12 @@ impl Wake {
         dirs: &[&Path],
         woken: impl Fn() + Send + 'static,
     ) -> Result<Self, notify::Error> {
-        let mut watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
-            woken();
+        let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+            // Opening and reading (the waiter's own looks) change nothing: woken by them, a
+            // waiter would look again for ever.
+            if !e.is_ok_and(|e| e.kind.is_access()) {
+                woken();
+            }
         })?;
         for dir in dirs {
             watcher.watch(dir, RecursiveMode::NonRecursive)?;
