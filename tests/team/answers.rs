@@ -356,3 +356,30 @@ max_parallel = 1
         "the printed commands quote the instance for the shell: {waiting:?}"
     );
 }
+
+#[test]
+fn on_a_terminal_with_leave_to_wait_the_first_answer_wins_the_prompt_or_approve() {
+    let t = Test::new().file("p.toml", &gated("", "\"Go on?\""));
+    let term =
+        crate::approvals::Terminal::open(t.path(), "run p.toml --out out --wait-for-approval", &[]);
+    wait_for_request(&out(&t), "gate");
+    assert!(
+        wait_until(LONG, || term.screen().contains("[y/N]")),
+        "the prompt shows too:\n{}",
+        term.screen()
+    );
+    let waiting = of(&events(&out(&t)), "approval_waiting")[0].clone();
+    assert_eq!(waiting["prompt"], true);
+    // Answered from elsewhere: the prompt stops asking and the run goes on.
+    expect(
+        &cli(t.path(), &["approve", "out", "gate", "--as", "Remote Rita"]),
+        0,
+    );
+    assert_eq!(term.wait(), 0);
+    let ev = events(&out(&t));
+    let given = of(&ev, "approval_given");
+    assert_eq!(given.len(), 1);
+    assert_eq!(given[0]["by"], "Remote Rita");
+    assert_eq!(given[0]["how"], "remote");
+    assert_eq!(finished(&ev, "last")["status"], "ok");
+}
