@@ -157,6 +157,17 @@ mod tests {
     }
 
     #[test]
+    fn the_footer_names_the_ticket_escaped() {
+        let mut d = draft(false);
+        d.footer.ticket = Some("INC-4711 <!here>".into());
+        let p = payload(&d, None, None);
+        assert_eq!(
+            p["blocks"][3]["elements"][0]["text"],
+            "`db@1.0.0` · drill · no env · commander alice · ticket `INC-4711 &lt;!here&gt;` · 1.5s elapsed of RTO 1m"
+        );
+    }
+
+    #[test]
     fn fields_are_a_section_s_fields_in_order_with_labels_and_values_escaped() {
         let mut d = draft(false);
         d.fields = vec![
