@@ -625,3 +625,298 @@ run = "echo {{item}}"
         .count();
     assert_eq!(logs, 1001, "one log per instance, and the list's");
 }
+
+/// Far longer than any of these runs takes; a bound, not a timing.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn journal_or_empty(dir: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has_started(dir: &std::path::Path, step: &str) -> bool {
+    journal_or_empty(dir)
+        .iter()
+        .any(|e| e["event"] == "step_started" && e["step"] == step)
+}
+
+fn exit_code(child: &mut std::process::Child) -> i32 {
+    let mut status = None;
+    let exited = crate::support::wait_until(LIMIT, || {
+        status = child.try_wait().expect("wait for runbook");
+        status.is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("runbook did not exit");
+    }
+    status.and_then(|s| s.code()).expect("an exit code")
+}
+
+#[test]
+fn ctrl_c_stops_every_running_instance_and_the_cleanup_runs_once_per_item() {
+    let sleep = crate::support::marker();
+    let text = playbook(
+        "interrupted",
+        &format!(
+            r#"[[steps]]
+id = "restore"
+for_each = ["a", "b"]
+run = "sleep {sleep}"
+
+[[steps]]
+id = "drop-scratch"
+after = ["restore"]
+always = true
+for_each = ["a", "b"]
+run = "touch dropped.{{{{item}}}}"
+"#
+        ),
+    );
+    let t = Test::new().file("p.toml", &text);
+    let mut child = crate::util::spawn(t.path(), &["run", "p.toml", "--out", "out", "--json"]);
+    let out = t.path().join("out");
+    assert!(
+        crate::support::wait_until(LIMIT, || has_started(&out, "restore[a]")
+            && has_started(&out, "restore[b]")),
+        "the instances never started"
+    );
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("runbook is alive");
+    assert_eq!(exit_code(&mut child), 130);
+    let events = crate::util::journal(&out);
+    assert_eq!(finished(&events, "restore[a]")["status"], "cancelled");
+    assert_eq!(finished(&events, "restore")["status"], "cancelled");
+    assert!(out.join("dropped.a").exists() && out.join("dropped.b").exists());
+    assert_eq!(
+        crate::support::running_with(&sleep),
+        Vec::<i32>::new(),
+        "an instance's process survived the interrupt"
+    );
+}
+
+#[test]
+fn resume_keeps_the_instances_that_ended_and_runs_the_rest() {
+    let text = playbook(
+        "resumed",
+        r#"[[steps]]
+id = "list"
+run = "printf 'a\nb\nc\n'"
+outputs = { items = "stdout" }
+
+[[steps]]
+id = "copy"
+needs = ["list"]
+for_each = "{{steps.list.outputs.items}}"
+run = "echo run >> ../{{item}}.count; [ {{item}} != c ] || { echo waiting-for-go >&2; while [ ! -e ../go ]; do sleep 0.05; done; }; echo copied-{{item}}"
+outputs = { done = "stdout" }
+
+[[steps]]
+id = "summary"
+needs = ["copy"]
+run = "echo '{{steps.copy.outputs.done}}' > ../summary"
+"#,
+    );
+    let t = Test::new().file("pb.toml", &text);
+    let mut child = crate::util::spawn(t.path(), &["run", "pb.toml", "--out", "run"]);
+    let log = t.path().join("run/logs/copy[c].log");
+    let waiting = || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("waiting-for-go"))
+            && crate::util::count_lines(&t.path().join("a.count")) == 1
+            && crate::util::count_lines(&t.path().join("b.count")) == 1
+            && journal_or_empty(&t.path().join("run"))
+                .iter()
+                .filter(|e| e["event"] == "step_finished" && e["status"] == "ok")
+                .count()
+                >= 3
+    };
+    assert!(
+        crate::support::wait_until(LIMIT, waiting),
+        "copy[c] never waited"
+    );
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    std::fs::write(t.path().join("go"), "").expect("go");
+    // The crashed instance's shell still runs until it sees `go`: resume waits for it.
+    let mut resumed = None;
+    let gone = crate::support::wait_until(LIMIT, || {
+        let out = runbook()
+            .args(["resume", "run", "--yes"])
+            .current_dir(t.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("runbook runs");
+        let still = String::from_utf8_lossy(&out.stderr).contains("still running");
+        resumed = Some(out);
+        !still
+    });
+    assert!(gone, "the crashed instance never ended");
+    let out = resumed.expect("resumed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        crate::util::count_lines(&t.path().join("a.count")),
+        1,
+        "copy[a] was kept"
+    );
+    assert_eq!(
+        crate::util::count_lines(&t.path().join("b.count")),
+        1,
+        "copy[b] was kept"
+    );
+    assert_eq!(
+        crate::util::count_lines(&t.path().join("c.count")),
+        2,
+        "copy[c] ran again"
+    );
+    assert_eq!(
+        read(&t, "summary"),
+        "[\"copied-a\",\"copied-b\",\"copied-c\"]\n",
+        "the kept instances' outputs are there"
+    );
+}
+
+#[test]
+fn show_and_diff_say_what_a_step_loops_over() {
+    let old = playbook(
+        "loop",
+        r#"[vars]
+databases = ["a"]
+
+[[steps]]
+id = "restore"
+for_each = "{{vars.databases}}"
+run = "true"
+"#,
+    );
+    let new = old
+        .replace("run = \"true\"", "max_parallel = 2\nrun = \"true\"")
+        .replace(
+            "for_each = \"{{vars.databases}}\"",
+            "for_each = [\"a\", \"b\"]",
+        );
+    let t = Test::new().file("old.toml", &old).file("new.toml", &new);
+    let show = t.run_args(["show", "new.toml"]).expect_code(0).stdout();
+    assert!(
+        show.contains(r#"for each item of ["a","b"] (at most 2 at once)"#),
+        "{show}"
+    );
+    let diff = t.run_args(["diff", "old.toml", "new.toml"]).stdout();
+    assert!(diff.contains("for_each"), "{diff}");
+    assert!(diff.contains("max_parallel"), "{diff}");
+}
+
+#[test]
+fn confirm_is_asked_per_instance_and_approve_by_the_steps_id_approves_them_all() {
+    let text = playbook(
+        "confirmed",
+        r#"[[steps]]
+id = "drop"
+for_each = ["a", "b"]
+confirm = "Drop scratch database {{item}}?"
+run = "touch dropped.{{item}}"
+"#,
+    );
+    let t = Test::new().file("p.toml", &text);
+    let run = t
+        .run_args([
+            "run",
+            "p.toml",
+            "--out",
+            "all",
+            "--json",
+            "--approve",
+            "drop",
+        ])
+        .expect_code(0);
+    let all = run.events();
+    let asked: Vec<&Value> = run_events_of(&all, "approval_requested");
+    let mut questions: Vec<&str> = asked
+        .iter()
+        .filter_map(|e| e["question"].as_str())
+        .collect();
+    questions.sort_unstable();
+    assert_eq!(
+        questions,
+        ["Drop scratch database a?", "Drop scratch database b?"],
+        "one question per instance"
+    );
+    assert!(t.path().join("all/dropped.a").exists() && t.path().join("all/dropped.b").exists());
+    // One instance only: the other has nobody to ask and fails.
+    let one = t
+        .run_args([
+            "run",
+            "p.toml",
+            "--out",
+            "one",
+            "--json",
+            "--approve",
+            "drop[a]",
+        ])
+        .expect_code(1);
+    let events = one.events();
+    assert_eq!(finished(&events, "drop[a]")["status"], "ok");
+    assert_eq!(finished(&events, "drop[b]")["status"], "failed");
+    assert!(!t.path().join("one/dropped.b").exists());
+}
+
+fn run_events_of<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == name).collect()
+}
+
+#[test]
+fn item_wise_chains_over_a_steps_output_go_on_without_each_other() {
+    let text = playbook(
+        "dynamic-chains",
+        r#"[[steps]]
+id = "list"
+run = "printf 'a\nb\nc\n'"
+outputs = { backups = "stdout" }
+
+[[steps]]
+id = "checksum"
+needs = ["list"]
+for_each = "{{steps.list.outputs.backups}}"
+on_failure = "continue"
+run = """
+case {{item}} in
+  b) exit 3 ;;
+  c) for i in $(seq 400); do [ -e listed.a ] && break; sleep 0.05; done; [ -e listed.a ] || exit 9 ;;
+esac
+echo sum-{{item}}
+"""
+outputs = { sum = "stdout" }
+
+[[steps]]
+id = "list-contents"
+needs = ["checksum"]
+for_each = "{{steps.list.outputs.backups}}"
+run = "echo {{steps.checksum.outputs.sum}} > listed.{{item}}"
+"#,
+    );
+    let t = Test::new().file("p.toml", &text);
+    let run = t
+        .run_args(["run", "p.toml", "--out", "out", "--json"])
+        .expect_code(0);
+    let events = run.events();
+    assert_eq!(
+        finished(&events, "checksum[c]")["status"],
+        "ok",
+        "list-contents[a] did not wait for checksum[c]"
+    );
+    assert_eq!(read(&t, "out/listed.a"), "sum-a\n");
+    assert_eq!(read(&t, "out/listed.c"), "sum-c\n");
+    assert_eq!(
+        finished(&events, "list-contents[b]")["reason"],
+        "needs failed step `checksum[b]`"
+    );
+}

@@ -470,3 +470,53 @@ fn break_lock_takes_a_live_lock_and_is_journaled() {
         .expect("lock_broken");
     assert_eq!(broken["stale"], false);
 }
+
+#[test]
+fn a_crash_before_an_always_step_still_runs_it_on_resume() {
+    let text = playbook(
+        "cleanup-on-resume",
+        r#"[[steps]]
+id = "two"
+run = "echo waiting-for-go; while [ ! -e ../go ]; do sleep 0.05; done"
+idempotent = true
+
+[[steps]]
+id = "drop-scratch"
+after = ["two"]
+always = true
+run = "echo dropped >> ../dropped"
+"#,
+    );
+    let t = Test::new().file("pb.toml", &text);
+    kill_under_step_two(t.path(), "run");
+    assert!(
+        !t.path().join("dropped").exists(),
+        "the cleanup had not run before the crash"
+    );
+    std::fs::write(t.path().join("go"), "").expect("go");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let resumed = loop {
+        let out = runbook_output(t.path(), &["resume", "run", "--yes"]);
+        if !out.stderr_contains("still running") || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        resumed.0.status.success(),
+        "resume failed:\n{}",
+        String::from_utf8_lossy(&resumed.0.stderr)
+    );
+    assert_eq!(
+        count_lines(&t.path().join("dropped")),
+        1,
+        "the cleanup ran once"
+    );
+    let events = journal(&t.path().join("run"));
+    assert!(
+        events.iter().any(|e| e["event"] == "step_finished"
+            && e["step"] == "drop-scratch"
+            && e["status"] == "ok"),
+        "drop-scratch finished ok after the resume"
+    );
+}

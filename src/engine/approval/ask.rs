@@ -166,7 +166,9 @@ impl Approvals {
             if to_ask.is_none() && self.yes {
                 return self.given_by_flag("--yes".to_owned(), Vec::new());
             }
-            if kind == Ask::Confirm && self.approve.iter().any(|a| a == step) {
+            // `--approve restore` approves every instance `restore[KEY]`.
+            let unkeyed = crate::playbook::model::Instance::without_keys(step);
+            if kind == Ask::Confirm && self.approve.iter().any(|a| a == step || *a == unkeyed) {
                 return self.given_by_flag(format!("--approve {step}"), Vec::new());
             }
             if !self.interactive && !waits {
