@@ -2,9 +2,9 @@
 # Validation and planning of large playbooks that use the version-2 language: list vars,
 # `for_each` (written out and over vars, with `max_parallel`), item-wise chains, `after`
 # fallbacks, `always` cleanup, named `locks`, manual `inputs`. For each size it times
-# `runbook validate` and `runbook plan --format json` (the best of three), and prints the
-# growth exponent of each from a log-log fit over the sizes, beside the same fit for a plain
-# chain of the same size measured in the same run (the baseline).
+# `runbook validate` and `runbook plan --format json` (CPU time, the best of three), and
+# prints the growth exponent of each from a log-log fit over the sizes, beside the same fit
+# for a plain chain of the same size measured in the same run (the baseline).
 #
 #   bench/language.sh [SIZES...]      default: 1000 10000 100000 steps
 #
@@ -74,15 +74,13 @@ TOML
   done
 }
 
-# Seconds, the best of three, of running "$@".
+# CPU seconds (user + system), the best of three, of running "$@": on a shared machine the
+# CPU a command uses is steadier than the wall time it takes.
 best() {
   local best=""
   for _ in 1 2 3; do
-    local start end t
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
-    end=$(date +%s.%N)
-    t=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.6f", e - s }')
+    local t
+    t=$( { TIMEFORMAT='%3U %3S'; time "$@" >/dev/null 2>&1; } 2>&1 | awk '{ printf "%.3f", $1 + $2 }')
     if [ -z "$best" ] || awk -v t="$t" -v b="$best" 'BEGIN { exit !(t < b) }'; then best=$t; fi
   done
   echo "$best"

@@ -25,6 +25,19 @@ needs = ["two"]
 run = "echo run >> ../three.count; echo {{steps.one.outputs.v}} > ../three.value"
 "#;
 
+/// `runbook resume run --yes`, once the crashed run's step has stopped (bounded): resume refuses
+/// while it still runs.
+fn resume_once_free(dir: &Path) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = runbook_output(dir, &["resume", "run", "--yes"]);
+        if !out.stderr_contains("still running") || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn kill_under_step_two(dir: &Path, out: &str) {
     let mut child = spawn(dir, &["run", "pb.toml", "--out", out]);
     let log = dir.join(out).join("logs/two.log");
@@ -43,14 +56,7 @@ fn kill_9_then_resume_finishes_without_rerunning_finished_steps() {
     kill_under_step_two(t.path(), "run");
     std::fs::write(t.path().join("go"), "").expect("go");
     // The crashed step's shell is still waiting; resume refuses until it is gone.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let resumed = loop {
-        let out = runbook_output(t.path(), &["resume", "run", "--yes"]);
-        if !out.stderr_contains("still running") || Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let resumed = resume_once_free(t.path());
     assert!(
         resumed.0.status.success(),
         "resume failed:\n{}",
@@ -494,14 +500,7 @@ run = "echo dropped >> ../dropped"
         "the cleanup had not run before the crash"
     );
     std::fs::write(t.path().join("go"), "").expect("go");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let resumed = loop {
-        let out = runbook_output(t.path(), &["resume", "run", "--yes"]);
-        if !out.stderr_contains("still running") || Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let resumed = resume_once_free(t.path());
     assert!(
         resumed.0.status.success(),
         "resume failed:\n{}",
