@@ -39,6 +39,12 @@ pub(crate) enum Command {
     Diff(crate::cli::diff::Args),
     /// Continue an interrupted or crashed run from its journal
     Resume(crate::cli::resume::Args),
+    /// Approve a `confirm` or manual step a live run waits for (from another terminal or process)
+    Approve(crate::cli::approve::ApproveArgs),
+    /// Decline a `confirm` or manual step a live run waits for: the step fails
+    Decline(crate::cli::approve::DeclineArgs),
+    /// Follow a run from its journal until it ends, and exit with its exit code
+    Watch(crate::cli::watch::Args),
     /// Past runs, newest first: id, playbook@version, mode, status, RTO achieved; a summary per playbook
     Runs(crate::cli::runs::Args),
     /// Print scheduled playbooks for cron, systemd or Kubernetes, as routine runs

@@ -1,5 +1,6 @@
 //! The command line: clap arguments and one file per subcommand.
 
+mod approve;
 mod args;
 mod completions;
 mod diff;
@@ -19,5 +20,6 @@ mod show;
 mod step_flags;
 mod validate;
 mod vars;
+mod watch;
 
 pub(crate) use main::main;

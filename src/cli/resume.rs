@@ -32,6 +32,10 @@ pub(crate) struct Args {
     /// Resume although the playbook file changed since the run started
     #[arg(long)]
     allow_changed: bool,
+    /// Without a terminal, wait for `runbook approve` / `runbook decline` at a `confirm` or
+    /// manual step (as `approvals = "wait"`)
+    #[arg(long)]
+    wait_for_approval: bool,
     /// Who resumes it (default: $USER)
     #[arg(long, value_name = "NAME")]
     commander: Option<String>,
@@ -159,6 +163,8 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
             run_id: state.run_id.clone(),
             resume,
         },
+        ticket: started.ticket.clone(),
+        wait_for_approval: args.wait_for_approval,
     };
     match Session::open(request)? {
         Some(session) => session.run().map(|()| ExitCode::SUCCESS),

@@ -44,6 +44,14 @@ pub(crate) struct Args {
     /// its inputs, the step needs no other confirmation
     #[arg(long = "input", value_name = "ID.NAME=VALUE")]
     inputs: Vec<String>,
+    /// Without a terminal, wait for `runbook approve` / `runbook decline` from another process
+    /// at a `confirm` or manual step nobody approved in advance (as `approvals = "wait"`)
+    #[arg(long)]
+    wait_for_approval: bool,
+    /// The incident or change this run belongs to (e.g. INC-4711): recorded in the journal,
+    /// the report and every notification
+    #[arg(long, value_name = "ID", value_parser = parse_ticket)]
+    ticket: Option<String>,
     /// Who runs it (default: $USER)
     #[arg(long, value_name = "NAME")]
     commander: Option<String>,
@@ -81,6 +89,17 @@ enum RunMode {
     Incident,
     Drill,
     Routine,
+}
+
+fn parse_ticket(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("a ticket cannot be empty: write e.g. `--ticket INC-4711`".to_owned());
+    }
+    if t.chars().any(char::is_control) {
+        return Err("a ticket is one line of text without control characters".to_owned());
+    }
+    Ok(t.to_owned())
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -138,6 +157,8 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         start: Start::New {
             out: args.out.clone(),
         },
+        ticket: args.ticket.clone(),
+        wait_for_approval: args.wait_for_approval,
     };
     match Session::open(request)? {
         Some(session) => session.run().map(|()| ExitCode::SUCCESS),

@@ -126,6 +126,8 @@ fn summaries(shown: &[&PastRun]) -> Vec<Summary> {
 
 fn text(shown: &[&PastRun], summaries: &[Summary]) -> String {
     let mut rows = vec![["RUN", "PLAYBOOK", "MODE", "STATUS", "RTO", "STARTED"].map(str::to_owned)];
+    // The ticket column only where a run has one: most routine runs have none.
+    let tickets = shown.iter().any(|r| r.ticket.is_some());
     for r in shown {
         let finished = r.finished.as_ref();
         let rto = finished
@@ -143,7 +145,27 @@ fn text(shown: &[&PastRun], summaries: &[Summary]) -> String {
             utc(r.started),
         ]);
     }
-    let mut out = table(&rows);
+    let mut out = if tickets {
+        let wide: Vec<[String; 7]> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let ticket = if i == 0 {
+                    "TICKET".to_owned()
+                } else {
+                    shown[i - 1]
+                        .ticket
+                        .clone()
+                        .unwrap_or_else(|| "-".to_owned())
+                };
+                let [run, playbook, mode, status, rto, started] = row.clone();
+                [run, playbook, mode, status, rto, started, ticket]
+            })
+            .collect();
+        table(&wide)
+    } else {
+        table(&rows)
+    };
     for s in summaries {
         out.push('\n');
         summary_text(&mut out, s);
@@ -208,6 +230,7 @@ fn json_document(shown: &[&PastRun], summaries: &[Summary]) -> String {
                 "mode": r.listed_mode().as_str(),
                 "status": status(r).word,
                 "started_at": r.started,
+                "ticket": r.ticket,
                 "finished_at": f.map(|f| f.ts),
                 "duration_ms": f.map(|f| f.duration_ms),
                 "rto_objective_ms": f.and_then(|f| f.rto_objective_ms),

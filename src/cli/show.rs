@@ -251,7 +251,16 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
         let _ = writeln!(out, "       {}", facts.join("; "));
     }
     if let Some(c) = &s.confirm {
-        let _ = writeln!(out, "       confirm: {c}");
+        let mut rule: Vec<String> = s.confirm_rule.words().into_iter().collect();
+        if let Some(t) = s.confirm_timeout {
+            rule.push(format!("declined after {t} unanswered"));
+        }
+        let rule = if rule.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", rule.join("; "))
+        };
+        let _ = writeln!(out, "       confirm: {c}{rule}");
     }
     if let Some(r) = &s.rollback {
         let _ = writeln!(out, "       rollback: {r}");

@@ -19,6 +19,8 @@ use crate::session::GivenInputs;
 struct Approvable {
     id: String,
     confirm: bool,
+    /// Its `confirm` needs other people (`approvers`, `not_commander`): no flag gives it.
+    needs_others: bool,
     manual: bool,
     inputs: IndexMap<String, Input>,
     /// The file that declares it.
@@ -51,8 +53,13 @@ pub(crate) fn check_approve(
                 "unknown step `{id}` in `--approve {id}`{hint}"
             )));
         }
-        if found.iter().any(|s| s.confirm) {
+        if found.iter().any(|s| s.confirm && !s.needs_others) {
             continue;
+        }
+        if found.iter().any(|s| s.needs_others) {
+            return Err(Error::Usage(format!(
+                "`--approve {id}` cannot approve step `{id}`: its `confirm` needs other people (`approvers`, `not_commander`), who each approve with `runbook approve RUN {id}` while the run waits (run it with `--wait-for-approval`)"
+            )));
         }
         let why = if found.iter().any(|s| s.manual) {
             "it is a manual step, which --approve cannot confirm: confirm it at the terminal, or pass --yes"
@@ -148,6 +155,7 @@ fn collect(
         out.push(Approvable {
             id: step.id.clone(),
             confirm: step.confirm.is_some(),
+            needs_others: step.confirm.is_some() && step.confirm_rule.needs_others(),
             manual: matches!(step.action, Action::Manual(_)),
             inputs: step.inputs.clone(),
             source: Arc::clone(&playbook.source),

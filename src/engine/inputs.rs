@@ -120,10 +120,12 @@ pub(crate) fn ask(
     let question = question(name, input);
     // Bounded by the person: every turn reads one more line, and the input ends at Ctrl-D.
     loop {
-        let _ = write!(err, "{question}");
-        let _ = err.flush();
+        // Echo goes off before the question shows: an answer typed as soon as it appears (by a
+        // script, or typed ahead) is never echoed.
         let read = {
             let _quiet = input.secret.then(NoEcho::start);
+            let _ = write!(err, "{question}");
+            let _ = err.flush();
             lines.read(quit)
         };
         if input.secret {

@@ -53,7 +53,7 @@ mod signal;
 mod step;
 mod tree;
 
-pub(crate) use approval::Approvals;
+pub(crate) use approval::{Approvals, Remote, answer, wake};
 pub(crate) use context::{Context, RunInfo};
 pub(crate) use inputs::GivenInputs;
 pub(crate) use limits::raise_open_files;

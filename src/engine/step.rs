@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 
-use crate::engine::approval::{Ask, Decision};
+use crate::engine::approval::{Ask, Decision, Gate};
 use crate::engine::check;
 use crate::engine::inputs;
 use crate::engine::log::StepLog;
@@ -317,6 +317,10 @@ enum Refusal {
 }
 
 /// Asks for the approval (and a manual step's inputs); the answers when it is given.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per decision, each journaled"
+)]
 async fn approve(
     shared: &RunScope,
     step: &Step,
@@ -332,16 +336,29 @@ async fn approve(
         Ask::Manual => &step.inputs,
         Ask::Confirm => &IndexMap::new(),
     };
-    let decision = shared
-        .approvals
-        .ask(kind, &step.id, text, wanted, &shared.cancel)
-        .await;
+    let name = shared.bus.step_name(&step.id);
+    let gate = Gate {
+        kind,
+        id: &step.id,
+        name: &name,
+        text,
+        wanted,
+        rule: step.confirm_rule,
+        timeout: match kind {
+            Ask::Confirm => step.confirm_timeout,
+            Ask::Manual => None,
+        },
+        bus: &shared.bus,
+    };
+    let decision = shared.approvals.ask(&gate, &shared.cancel).await;
     let waited_ms = millis(asked.elapsed());
     match decision {
         Decision::Given {
             by,
             how,
             mut answers,
+            os_user,
+            approvers,
         } => {
             inputs::sort(&mut answers, wanted);
             // A secret answer is masked from its first event on, and in every log after it.
@@ -360,6 +377,8 @@ async fn approve(
                     by: "nobody".to_owned(),
                     reason: reason.clone(),
                     waited_ms,
+                    os_user: None,
+                    timed_out: false,
                 });
                 return Err(Refusal::Unasked(reason));
             }
@@ -377,17 +396,40 @@ async fn approve(
                 by,
                 how,
                 waited_ms,
+                os_user,
+                approvers,
             });
             Ok(answers.into_iter().map(|a| (a.input, a.value)).collect())
         }
-        Decision::Declined { by, reason } => {
+        Decision::Declined {
+            by,
+            reason,
+            os_user,
+        } => {
             shared.bus.emit(Event::ApprovalDeclined {
                 step: step.id.clone(),
                 by: by.clone(),
                 reason: reason.clone(),
                 waited_ms,
+                os_user,
+                timed_out: false,
             });
             Err(Refusal::No(format!("approval declined by {by} ({reason})")))
+        }
+        Decision::TimedOut(limit_ms) => {
+            let reason = format!(
+                "nobody answered within {} (`confirm_timeout`)",
+                format_human(limit_ms)
+            );
+            shared.bus.emit(Event::ApprovalDeclined {
+                step: step.id.clone(),
+                by: "nobody".to_owned(),
+                reason: reason.clone(),
+                waited_ms,
+                os_user: None,
+                timed_out: true,
+            });
+            Err(Refusal::No(format!("approval declined: {reason}")))
         }
         Decision::Impossible(reason) => {
             // Nobody was there to answer: no wait for an answer either.
@@ -396,6 +438,8 @@ async fn approve(
                 by: "nobody".to_owned(),
                 reason: reason.clone(),
                 waited_ms: 0,
+                os_user: None,
+                timed_out: false,
             });
             Err(Refusal::Unasked(reason))
         }

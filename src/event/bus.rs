@@ -157,6 +157,16 @@ impl Bus {
         }
     }
 
+    /// What the journal calls step `id` of this bus's playbook: `id` at the top, `parent/id`
+    /// in a nested playbook (as its events are named on their way up).
+    #[must_use]
+    pub(crate) fn step_name(&self, id: &str) -> String {
+        match &self.target {
+            Target::Sinks(_) => id.to_owned(),
+            Target::Parent { parent, prefix } => parent.step_name(&format!("{prefix}/{id}")),
+        }
+    }
+
     /// What the bus masks with now.
     #[must_use]
     pub(crate) fn masker(&self) -> Arc<Masker> {

@@ -141,6 +141,19 @@ pub(crate) enum CheckPhase {
 pub(crate) enum ApprovalHow {
     Prompt,
     Flag,
+    /// `runbook approve` / `runbook decline` from another process (the run folder's `answers/`).
+    Remote,
+}
+
+/// One person's approval of a request that needed several (`approvers = N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Approver {
+    /// The name given (`--as`, else the OS user).
+    pub(crate) by: String,
+    /// The OS user who approved: the owner of the answer file.
+    pub(crate) os_user: String,
+    /// From `approval_requested` to this approval.
+    pub(crate) waited_ms: u64,
 }
 
 /// One state change. Serialized with `event` as the tag; `ts` and `run_id` come from [`Record`].
@@ -167,6 +180,9 @@ pub(crate) enum Event {
         /// `--only ID` or `--from ID`, as given: the run is a subset.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         selection: Option<String>,
+        /// `--ticket ID`: the incident or change this run belongs to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket: Option<String>,
     },
     CheckStarted {
         check: String,
@@ -272,6 +288,42 @@ pub(crate) enum Event {
         step: String,
         question: String,
     },
+    /// The run waits for `runbook approve RUN STEP` (or `decline`) from another process: no
+    /// terminal could answer, or the request needs more than one person.
+    ApprovalWaiting {
+        step: String,
+        /// The exact commands that answer it.
+        approve: String,
+        decline: String,
+        /// How many different OS users must approve (`approvers`, default 1).
+        approvers: u32,
+        /// The OS user who started the run may not approve.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        not_commander: bool,
+        /// `confirm_timeout`: declined when nobody answered within it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+        /// Asked at the run's terminal too: whoever answers first.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        prompt: bool,
+    },
+    /// One approval of a request that needs more (`approvers = N`): `count` of `needed` so far.
+    ApprovalReceived {
+        step: String,
+        by: String,
+        os_user: String,
+        count: u32,
+        needed: u32,
+        waited_ms: u64,
+    },
+    /// An answer from another process that the run did not accept (the commander's own OS user
+    /// under `not_commander`, the same OS user twice, an invalid input): the request still waits.
+    ApprovalRefused {
+        step: String,
+        by: String,
+        os_user: String,
+        reason: String,
+    },
     ApprovalGiven {
         step: String,
         by: String,
@@ -280,6 +332,12 @@ pub(crate) enum Event {
         /// part of its `duration_ms` (0 for an approval given in advance by a flag).
         #[serde(default)]
         waited_ms: u64,
+        /// The OS user who answered (`runbook approve`, or the one at the prompt).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        os_user: Option<String>,
+        /// Every approval of a request that needed several, in the order given.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        approvers: Vec<Approver>,
     },
     ApprovalDeclined {
         step: String,
@@ -288,6 +346,12 @@ pub(crate) enum Event {
         /// From `approval_requested` to the answer (0 when nobody could be asked).
         #[serde(default)]
         waited_ms: u64,
+        /// The OS user who declined (`runbook decline`, or the one at the prompt).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        os_user: Option<String>,
+        /// Nobody answered within `confirm_timeout`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        timed_out: bool,
     },
     /// One answer of a manual step's `inputs`, right before its `approval_given`: the value
     /// (masked when the input is secret) becomes `steps.STEP.outputs.INPUT`.
@@ -425,6 +489,9 @@ macro_rules! step_events {
             | Self::OutputSecrets { step: $step, .. }
             | Self::BudgetExceeded { step: $step, .. }
             | Self::ApprovalRequested { step: $step, .. }
+            | Self::ApprovalWaiting { step: $step, .. }
+            | Self::ApprovalReceived { step: $step, .. }
+            | Self::ApprovalRefused { step: $step, .. }
             | Self::ApprovalGiven { step: $step, .. }
             | Self::ApprovalDeclined { step: $step, .. }
             | Self::InputGiven { step: $step, .. }
@@ -486,6 +553,7 @@ impl Event {
     }
 
     /// Replaces every secret in every string the event carries.
+    #[expect(clippy::too_many_lines, reason = "one arm per kind of event")]
     pub(crate) fn mask(&mut self, mask: &dyn Fn(&str) -> Option<String>) {
         let mut m = |s: &mut String| {
             if let Some(masked) = mask(s) {
@@ -498,11 +566,15 @@ impl Event {
                 path,
                 run_dir,
                 commander,
+                ticket,
                 ..
             } => {
                 m(path);
                 m(run_dir);
                 m(commander);
+                if let Some(t) = ticket {
+                    m(t);
+                }
                 for v in vars.values_mut() {
                     mask_json(v, &mut m);
                 }
@@ -530,8 +602,21 @@ impl Event {
                 }
             }
             Self::ApprovalRequested { question, .. } => m(question),
-            Self::ApprovalGiven { by, .. } => m(by),
-            Self::ApprovalDeclined { by, reason, .. } => {
+            Self::ApprovalWaiting {
+                approve, decline, ..
+            } => {
+                m(approve);
+                m(decline);
+            }
+            Self::ApprovalGiven { by, approvers, .. } => {
+                m(by);
+                for a in approvers.iter_mut() {
+                    m(&mut a.by);
+                }
+            }
+            Self::ApprovalReceived { by, .. } => m(by),
+            Self::ApprovalDeclined { by, reason, .. }
+            | Self::ApprovalRefused { by, reason, .. } => {
                 m(by);
                 m(reason);
             }

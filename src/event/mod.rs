@@ -14,7 +14,8 @@ mod time;
 
 pub(crate) use bus::{Bus, Sink, TAIL_LINES, WriteFault};
 pub(crate) use event::{
-    ApprovalHow, CheckPhase, Event, Exit, HistoryFigures, Mode, Record, RunStatus, StepStatus,
+    ApprovalHow, Approver, CheckPhase, Event, Exit, HistoryFigures, Mode, Record, RunStatus,
+    StepStatus,
 };
 pub(crate) use mask::{MASK, Masker, RedactError, StreamMasker, secrets_in};
 pub(crate) use masked_span::{MaskedSpan, SecretAt, unmask};

@@ -27,6 +27,8 @@ pub(crate) struct RunFacts {
     pub(crate) mode: Mode,
     pub(crate) env: Option<String>,
     pub(crate) commander: String,
+    /// `--ticket ID`: the incident or change the run belongs to.
+    pub(crate) ticket: Option<String>,
     pub(crate) rto_objective_ms: Option<u64>,
     /// When the RTO clock started (the original start, for a resumed run).
     pub(crate) started_at: DateTime<Utc>,
@@ -85,6 +87,7 @@ pub(crate) struct Footer {
     pub(crate) mode: Mode,
     pub(crate) env: Option<String>,
     pub(crate) commander: String,
+    pub(crate) ticket: Option<String>,
     pub(crate) elapsed_ms: u64,
     pub(crate) rto_objective_ms: Option<u64>,
 }
@@ -117,6 +120,9 @@ impl Footer {
             None => line.text("no env"),
         };
         line = line.text(format!(" · commander {} · ", self.commander));
+        if let Some(ticket) = &self.ticket {
+            line = line.text("ticket ").code(ticket).text(" · ");
+        }
         let elapsed = format_human(self.elapsed_ms);
         line.text(match self.rto_objective_ms {
             Some(rto) => format!("{elapsed} elapsed of RTO {}", format_human(rto)),

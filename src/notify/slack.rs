@@ -120,6 +120,7 @@ mod tests {
                 mode: Mode::Drill,
                 env: None,
                 commander: "alice".into(),
+                ticket: None,
                 elapsed_ms: 1500,
                 rto_objective_ms: Some(60_000),
             },
@@ -152,6 +153,17 @@ mod tests {
             context[1]["text"]
                 .as_str()
                 .is_some_and(|t| t.contains("drill"))
+        );
+    }
+
+    #[test]
+    fn the_footer_names_the_ticket_escaped() {
+        let mut d = draft(false);
+        d.footer.ticket = Some("INC-4711 <!here>".into());
+        let p = payload(&d, None, None);
+        assert_eq!(
+            p["blocks"][3]["elements"][0]["text"],
+            "`db@1.0.0` · drill · no env · commander alice · ticket `INC-4711 &lt;!here&gt;` · 1.5s elapsed of RTO 1m"
         );
     }
 

@@ -64,6 +64,11 @@ impl Translator {
                     ),
                     ("Run".into(), Rich::new().code(f.run_id.clone())),
                 ];
+                if let Some(ticket) = &f.ticket {
+                    draft
+                        .fields
+                        .insert(3, ("Ticket".into(), Rich::new().code(ticket.clone())));
+                }
                 draft.put("title", &f.title);
             }
             Event::StepFinished {
@@ -299,6 +304,7 @@ impl Translator {
                 mode: f.mode,
                 env: f.env.clone(),
                 commander: f.commander.clone(),
+                ticket: f.ticket.clone(),
                 elapsed_ms,
                 rto_objective_ms: f.rto_objective_ms,
             },
@@ -348,6 +354,7 @@ mod tests {
             mode: Mode::Drill,
             env: Some("staging".into()),
             commander: "alice".into(),
+            ticket: None,
             rto_objective_ms: Some(60_000),
             started_at: DateTime::parse_from_rfc3339("2026-11-23T02:00:00Z")
                 .expect("time")

@@ -17,6 +17,7 @@ pub(crate) fn payload(draft: &Draft) -> Value {
         "mode": f.mode.as_str(),
         "env": f.env,
         "commander": f.commander,
+        "ticket": f.ticket,
         "elapsed_ms": f.elapsed_ms,
         "rto_objective_ms": f.rto_objective_ms,
         "text": draft.fallback(),

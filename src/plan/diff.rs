@@ -693,6 +693,11 @@ fn step_fields(p: &Playbook, s: &Step) -> Fields {
     f.text("on_failure", &s.on_failure.name());
     f.opt("rollback", s.rollback.as_ref());
     f.opt("confirm", s.confirm.as_ref());
+    if s.confirm.is_some() {
+        f.text("confirm.approvers", &s.confirm_rule.approvers);
+        f.text("confirm.not_commander", &s.confirm_rule.not_commander);
+    }
+    f.opt("confirm_timeout", s.confirm_timeout.as_ref());
     f.0.extend(template_map(&s.env, "env.").0);
     f.opt("cwd", s.cwd.as_ref());
     for (name, source) in &s.outputs {

@@ -92,7 +92,10 @@ fn text(plan: &Plan) -> String {
                 notes.push("cleanup (always)".to_owned());
             }
             if step.confirm.is_some() {
-                notes.push("confirm".to_owned());
+                notes.push(match step.confirm_rule.words() {
+                    Some(rule) => format!("confirm ({rule})"),
+                    None => "confirm".to_owned(),
+                });
             }
             if step.read_only {
                 notes.push("read-only".to_owned());

@@ -84,6 +84,8 @@ pub struct Meta {
     pub max_parallel: Option<usize>,
     /// `mode`: what a run without `--mode` is; `None`: a drill.
     pub mode: Option<String>,
+    /// `approvals`: what a run without a terminal does at an approval nobody gave in advance.
+    pub approvals: ApprovalPolicy,
     /// `locks`: the resources a run holds, rendered from vars before it starts; empty: the
     /// playbook's own name.
     pub locks: Vec<Template>,
@@ -143,6 +145,61 @@ pub enum LockPolicy {
 
 impl LockPolicy {
     pub const NAMES: [&'static str; 3] = ["fail", "wait", "skip"];
+}
+
+/// What a run without a terminal does at a `confirm` or manual step nobody approved in advance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApprovalPolicy {
+    /// The step fails at once: nobody can be asked.
+    #[default]
+    Ask,
+    /// The run waits for `runbook approve` / `runbook decline` from another process.
+    Wait,
+}
+
+impl ApprovalPolicy {
+    pub const NAMES: [&'static str; 2] = ["ask", "wait"];
+}
+
+/// Who must answer a step's `confirm`: one person by default; the table form can ask for
+/// several different OS users, and refuse the one who started the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmRule {
+    /// How many different OS users must approve (1 to [`ConfirmRule::MAX_APPROVERS`]).
+    pub approvers: u32,
+    /// The OS user who started the run may not approve.
+    pub not_commander: bool,
+}
+
+impl ConfirmRule {
+    pub const MAX_APPROVERS: u32 = 10;
+
+    /// Whether only other people, through `runbook approve`, can satisfy it: `--yes`,
+    /// `--approve` and the commander's own prompt cannot.
+    #[must_use]
+    pub fn needs_others(self) -> bool {
+        self.approvers > 1 || self.not_commander
+    }
+
+    /// "2 approvers, not the commander"; `None` for one person, whoever it is.
+    #[must_use]
+    pub fn words(self) -> Option<String> {
+        match (self.approvers, self.not_commander) {
+            (1, false) => None,
+            (1, true) => Some("not the commander".to_owned()),
+            (n, false) => Some(format!("{n} approvers")),
+            (n, true) => Some(format!("{n} approvers, not the commander")),
+        }
+    }
+}
+
+impl Default for ConfirmRule {
+    fn default() -> Self {
+        Self {
+            approvers: 1,
+            not_commander: false,
+        }
+    }
 }
 
 /// A var's value, keeping the type of its declaration: a scalar, a table of scalars, or an
@@ -519,6 +576,10 @@ pub struct Step {
     pub on_failure: OnFailure,
     pub rollback: Option<Template>,
     pub confirm: Option<Template>,
+    /// Who must answer `confirm`.
+    pub confirm_rule: ConfirmRule,
+    /// `confirm_timeout`: `confirm` is declined when nobody answered within it.
+    pub confirm_timeout: Option<HumanDuration>,
     pub env: IndexMap<String, Template>,
     pub cwd: Option<Template>,
     pub outputs: IndexMap<String, OutputSource>,

@@ -82,6 +82,10 @@ toml_table! {
         cleanup_timeout: DurationStr,
         /// At most this many steps at once (default: no limit); `--max-parallel` overrides it.
         max_parallel: i64,
+        /// "ask" (default): a run without a terminal fails at a `confirm` or manual step nobody
+        /// approved in advance; "wait": it waits for `runbook approve` (as `--wait-for-approval`).
+        #[schemars(extend("enum" = ["ask", "wait"]))]
+        approvals: String,
         /// The mode of a run without `--mode`: "incident", "drill" (default) or "routine".
         #[schemars(extend("enum" = ["incident", "drill", "routine"]))]
         mode: String,
@@ -291,8 +295,11 @@ toml_table! {
         on_failure: String,
         /// Shell command that undoes this step.
         rollback: String,
-        /// Template text; a person must approve before the step starts.
-        confirm: String,
+        /// A person must approve before the step starts: the question (template text), or
+        /// `{ text = "…", approvers = 2, not_commander = true }` for a two-person rule.
+        confirm: RawConfirm,
+        /// For `confirm`: decline it when nobody answered within this duration, e.g. "15m".
+        confirm_timeout: DurationStr,
         /// Extra environment (templates) for this step.
         env: IndexMap<String, Sp<String>>,
         /// Working directory (template; default the run folder).
@@ -559,6 +566,62 @@ impl JsonSchema for RawHttp {
         json_schema!({ "oneOf": [
             { "type": "string", "description": "URL (template)" },
             generator.subschema_for::<RawHttpTable>()
+        ]})
+    }
+}
+
+toml_table! {
+    /// The table form of `confirm`: the question and who must answer it.
+    RawConfirmTable {
+        /// The question (template text).
+        #[schemars(required)]
+        text: String,
+        /// How many different OS users must approve (default 1), with `runbook approve`.
+        #[schemars(range(min = 1, max = 10))]
+        approvers: i64,
+        /// The OS user who started the run may not approve.
+        not_commander: bool,
+    }
+}
+
+/// `confirm = "…"`, or `confirm = { text = "…", approvers = 2, not_commander = true }`.
+#[derive(Debug, Clone)]
+pub(crate) enum RawConfirm {
+    Text(String),
+    Table(RawConfirmTable),
+}
+
+impl Decode for RawConfirm {
+    const EXPECTED: &'static str = "a string or a table with `text`, `approvers`, `not_commander`";
+
+    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(Self::Text(s.to_string())),
+            DeValue::Table(_) => RawConfirmTable::decode(v, cx).map(Self::Table),
+            _ => {
+                cx.wrong_type(
+                    v,
+                    Self::EXPECTED,
+                    Some(
+                        "write confirm = \"Continue?\", or confirm = { text = \"Continue?\", approvers = 2 }"
+                            .to_owned(),
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+impl JsonSchema for RawConfirm {
+    fn schema_name() -> Cow<'static, str> {
+        "Confirm".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "oneOf": [
+            { "type": "string", "description": "the question (template text)" },
+            generator.subschema_for::<RawConfirmTable>()
         ]})
     }
 }

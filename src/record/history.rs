@@ -235,6 +235,7 @@ mod tests {
             mode: Mode::Routine,
             dry_run,
             started: at(started),
+            ticket: None,
             finished: None,
             interrupted: false,
             steps: Vec::new(),

@@ -19,7 +19,7 @@ use crate::record::past_run::{PastRun, PastRunHead};
 pub(crate) const FILE: &str = ".history-index.json";
 
 /// Bumped whenever [`PastRun`] changes shape: an index of another version is rebuilt.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Stored {

@@ -24,6 +24,9 @@ pub(crate) struct PastRun {
     pub(crate) mode: Mode,
     pub(crate) dry_run: bool,
     pub(crate) started: DateTime<Utc>,
+    /// `--ticket ID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ticket: Option<String>,
     pub(crate) finished: Option<Ended>,
     /// Interrupted and not resumed since.
     pub(crate) interrupted: bool,
@@ -97,6 +100,7 @@ impl PastRun {
             mode: s.mode,
             dry_run: s.dry_run,
             started: s.ts,
+            ticket: s.ticket.clone(),
             finished: state.finished.as_ref().map(|f| Ended {
                 ts: f.ts,
                 status: f.status,

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
 use crate::event::{
-    ApprovalHow, CheckPhase, Event, Exit, HistoryFigures, MaskedSpan, Mode, Record, RunStatus,
-    StepStatus,
+    ApprovalHow, Approver, CheckPhase, Event, Exit, HistoryFigures, MaskedSpan, Mode, Record,
+    RunStatus, StepStatus,
 };
 
 /// Why a journal cannot be read.
@@ -51,6 +51,8 @@ pub(crate) struct Started {
     pub(crate) runbook_version: String,
     pub(crate) max_parallel: Option<usize>,
     pub(crate) selection: Option<String>,
+    /// `--ticket ID`.
+    pub(crate) ticket: Option<String>,
     /// Where the secrets of masked string vars are (see [`crate::event::unmask`]).
     pub(crate) secret_spans: BTreeMap<String, Vec<MaskedSpan>>,
 }
@@ -144,6 +146,35 @@ pub(crate) struct ApprovalRecord {
     pub(crate) waited_ms: Option<u64>,
     /// A manual step's answers (`input_given`), in the order given.
     pub(crate) inputs: Vec<InputAnswer>,
+    /// It waited for `runbook approve` (`approval_waiting`).
+    pub(crate) waiting: Option<WaitingRecord>,
+    /// The OS user who answered (one answer).
+    pub(crate) os_user: Option<String>,
+    /// Each approval of a request that needed several, in the order given.
+    pub(crate) approvers: Vec<Approver>,
+    /// Answers the run refused: the name given, the OS user, why.
+    pub(crate) refused: Vec<(String, String, String)>,
+    /// Declined because nobody answered within `confirm_timeout`.
+    pub(crate) timed_out: bool,
+}
+
+/// A request that waited for `runbook approve` / `runbook decline`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WaitingRecord {
+    pub(crate) since: DateTime<Utc>,
+    pub(crate) approve: String,
+    pub(crate) decline: String,
+    pub(crate) approvers: u32,
+    pub(crate) not_commander: bool,
+    pub(crate) timeout_ms: Option<u64>,
+}
+
+impl ApprovalRecord {
+    /// Still waiting for `runbook approve`: it said so, and nobody answered yet.
+    #[must_use]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting.is_some() && self.answered.is_none()
+    }
 }
 
 /// One answer of a manual step's inputs.
@@ -291,6 +322,7 @@ impl RunState {
                     runbook_version,
                     max_parallel,
                     selection,
+                    ticket,
                 } => {
                     s.started = Some(Started {
                         ts,
@@ -309,6 +341,7 @@ impl RunState {
                         runbook_version: runbook_version.clone(),
                         max_parallel: *max_parallel,
                         selection: selection.clone(),
+                        ticket: ticket.clone(),
                         secret_spans: BTreeMap::new(),
                     });
                 }
@@ -457,12 +490,62 @@ impl RunState {
                     reason: None,
                     waited_ms: None,
                     inputs: Vec::new(),
+                    waiting: None,
+                    os_user: None,
+                    approvers: Vec::new(),
+                    refused: Vec::new(),
+                    timed_out: false,
                 }),
+                Event::ApprovalWaiting {
+                    step,
+                    approve,
+                    decline,
+                    approvers,
+                    not_commander,
+                    timeout_ms,
+                    ..
+                } => {
+                    let a = s.open_approval(step, ts);
+                    a.waiting = Some(WaitingRecord {
+                        since: ts,
+                        approve: approve.clone(),
+                        decline: decline.clone(),
+                        approvers: *approvers,
+                        not_commander: *not_commander,
+                        timeout_ms: *timeout_ms,
+                    });
+                }
+                Event::ApprovalReceived {
+                    step,
+                    by,
+                    os_user,
+                    waited_ms,
+                    ..
+                } => {
+                    let a = s.open_approval(step, ts);
+                    a.approvers.push(Approver {
+                        by: by.clone(),
+                        os_user: os_user.clone(),
+                        waited_ms: *waited_ms,
+                    });
+                }
+                Event::ApprovalRefused {
+                    step,
+                    by,
+                    os_user,
+                    reason,
+                } => {
+                    let a = s.open_approval(step, ts);
+                    a.refused
+                        .push((by.clone(), os_user.clone(), reason.clone()));
+                }
                 Event::ApprovalGiven {
                     step,
                     by,
                     how,
                     waited_ms,
+                    os_user,
+                    approvers,
                 } => {
                     let a = s.open_approval(step, ts);
                     a.answered = Some(ts);
@@ -470,12 +553,18 @@ impl RunState {
                     a.given = Some(true);
                     a.by = Some(by.clone());
                     a.how = Some(*how);
+                    a.os_user.clone_from(os_user);
+                    if !approvers.is_empty() {
+                        a.approvers.clone_from(approvers);
+                    }
                 }
                 Event::ApprovalDeclined {
                     step,
                     by,
                     reason,
                     waited_ms,
+                    os_user,
+                    timed_out,
                 } => {
                     let a = s.open_approval(step, ts);
                     a.answered = Some(ts);
@@ -483,6 +572,8 @@ impl RunState {
                     a.given = Some(false);
                     a.by = Some(by.clone());
                     a.reason = Some(reason.clone());
+                    a.os_user.clone_from(os_user);
+                    a.timed_out = *timed_out;
                 }
                 Event::InputGiven {
                     step,
@@ -663,6 +754,11 @@ impl RunState {
             reason: None,
             waited_ms: None,
             inputs: Vec::new(),
+            waiting: None,
+            os_user: None,
+            approvers: Vec::new(),
+            refused: Vec::new(),
+            timed_out: false,
         });
         self.approvals.last_mut().expect("just pushed")
     }

@@ -4,6 +4,7 @@
 
 mod history;
 mod lock;
+mod presence;
 mod publish;
 mod resume;
 mod secrets;
@@ -16,6 +17,7 @@ mod start;
 
 pub(crate) use crate::engine::GivenInputs;
 pub(crate) use lock::{Holder, held_by};
+pub(crate) use presence::{Liveness, liveness};
 pub(crate) use resume::{Resume, confirm_reruns, presets, reruns, vars};
-pub(crate) use session::{Request, Session, Start};
+pub(crate) use session::{Request, Session, Start, objectives};
 pub(crate) use start::{host, max_parallel, runs_root, runs_roots, user};

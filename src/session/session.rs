@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
 use crate::engine::SignalHandling;
-use crate::engine::{Approvals, GivenInputs};
+use crate::engine::{Approvals, GivenInputs, Remote};
 use crate::engine::{Context, RunInfo};
 use crate::engine::{RunRequest, execute};
 use crate::error::Error;
@@ -19,12 +19,13 @@ use crate::notify;
 use crate::plan::Plan;
 use crate::playbook::Playbook;
 use crate::playbook::find::Library;
-use crate::playbook::model::{Action, VarValue};
+use crate::playbook::model::{Action, ApprovalPolicy, VarValue};
 use crate::record::folder::RunFolder;
 use crate::record::journal::Journal;
 use crate::record::written::WriteError;
 use crate::session::history::RunsHistory;
 use crate::session::lock::{self, Locks};
+use crate::session::presence::{self, Presence};
 use crate::session::publish::Publishing;
 use crate::session::resume::Resume;
 use crate::session::secrets;
@@ -61,6 +62,10 @@ pub(crate) struct Request {
     /// Where nested playbooks are looked up after their parent's folder.
     pub(crate) library: Library,
     pub(crate) start: Start,
+    /// `--ticket ID`.
+    pub(crate) ticket: Option<String>,
+    /// `--wait-for-approval`: without a terminal, wait for `runbook approve`.
+    pub(crate) wait_for_approval: bool,
 }
 
 /// A new run, or the continuation of one.
@@ -89,6 +94,12 @@ enum StartError {
     Signals(#[source] std::io::Error),
     #[error("invalid secret: {0}")]
     Secret(String),
+    #[error("failed to mark the run folder `{}` as live", path.display())]
+    Presence {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<StartError> for Error {
@@ -107,6 +118,8 @@ pub(crate) struct Session {
     /// Where the report looks for the runs to compare with.
     roots: Vec<PathBuf>,
     lock: Locks,
+    /// Held while the run runs: other processes tell a live run from a crashed one by it.
+    presence: Presence,
 }
 
 impl Session {
@@ -171,6 +184,10 @@ impl Session {
                 (folder, run_id, Some(resume), roots, lock)
             }
         };
+        let presence = presence::hold(&folder.dir).map_err(|source| StartError::Presence {
+            path: folder.dir.clone(),
+            source,
+        })?;
         let journal = Journal::open(&folder.journal()).map_err(|source| Error::Write {
             path: folder.journal(),
             source,
@@ -220,7 +237,19 @@ impl Session {
             env,
             process_env: Arc::new(process_env),
             secrets: Arc::new(secrets),
-            approvals: Approvals::new(req.yes, req.approve.clone(), req.inputs.clone(), answerer),
+            approvals: Approvals::new(req.yes, req.approve.clone(), req.inputs.clone(), answerer)
+                .with_remote(Remote {
+                    run_dir: folder.dir.clone(),
+                    // The id finds the folder when it is where runs go; a folder elsewhere
+                    // (`--out`) is named by its path.
+                    run_arg: if folder.dir == root.join(&info_id) {
+                        info_id.clone()
+                    } else {
+                        absolute(&folder.dir)
+                    },
+                    commander_os_user: crate::engine::answer::own_user(),
+                    wait: req.wait_for_approval || playbook.meta.approvals == ApprovalPolicy::Wait,
+                }),
             max_parallel: req.max_parallel,
             dry_run: req.dry_run,
             incident_start: req.incident_start,
@@ -242,6 +271,7 @@ impl Session {
             bus,
             roots,
             lock,
+            presence,
         }))
     }
 
@@ -267,6 +297,7 @@ impl Session {
             bus,
             roots,
             lock,
+            presence,
         } = self;
         let signals = SignalHandling::listen().map_err(StartError::Signals)?;
         // What publishing the report needs after the run: its values, its environment, and the
@@ -329,6 +360,7 @@ impl Session {
             });
         }
         drop(lock);
+        drop(presence);
         match outcome.status {
             RunStatus::Ok => Ok(()),
             RunStatus::Failed => Err(Error::RunFailed),
@@ -338,7 +370,7 @@ impl Session {
 }
 
 /// The budgets and objectives the terminal view measures the run against.
-fn objectives(p: &Playbook) -> crate::ui::Objectives {
+pub(crate) fn objectives(p: &Playbook) -> crate::ui::Objectives {
     crate::ui::Objectives {
         rto_ms: p.meta.rto.map(|r| r.duration.as_millis()),
         budgets: p
@@ -411,6 +443,7 @@ fn started(req: &Request, run: &RunRequest, resume: Option<&Resume>, locks: &Loc
             runbook_version: env!("CARGO_PKG_VERSION").to_owned(),
             max_parallel: req.max_parallel,
             selection: req.selection.clone(),
+            ticket: req.ticket.clone(),
         }),
         Some(r) => {
             bus.emit(Event::RunResumed {
@@ -425,6 +458,8 @@ fn started(req: &Request, run: &RunRequest, resume: Option<&Resume>, locks: &Loc
                     by: by.clone(),
                     how: *how,
                     waited_ms: 0,
+                    os_user: None,
+                    approvers: Vec::new(),
                 });
             }
         }
@@ -476,6 +511,7 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
         mode: run.info.mode,
         env: req.plan.env.clone(),
         commander: req.commander.clone(),
+        ticket: req.ticket.clone(),
         rto_objective_ms: playbook.meta.rto.map(|r| r.duration.as_millis()),
         started_at: run.clock.started_at,
         run_dir: std::path::absolute(&run.info.dir).unwrap_or_else(|_| run.info.dir.clone()),

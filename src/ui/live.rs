@@ -21,8 +21,13 @@ use super::sink::{Objectives, Sink, TICK, last_lines, stderr_colors};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Row {
     Step(String),
-    Check { check: String, step: Option<String> },
+    Check {
+        check: String,
+        step: Option<String>,
+    },
     Rollback(String),
+    /// A request waiting for `runbook approve`.
+    Approval(String),
 }
 
 impl Row {
@@ -324,8 +329,25 @@ impl Live {
                 }
                 self.suspend(step);
             }
+            // Nobody answers at this terminal: the view comes back, with a row that shows
+            // how long the request has waited.
+            Event::ApprovalWaiting {
+                step,
+                approve,
+                prompt: false,
+                ..
+            } => {
+                self.resume(Some(step));
+                self.add_row(
+                    Row::Approval(step.clone()),
+                    format!("{step} approval"),
+                    None,
+                );
+                self.set_message(&Row::Approval(step.clone()), &format!("waiting: {approve}"));
+            }
             Event::ApprovalGiven { step, .. } | Event::ApprovalDeclined { step, .. } => {
                 self.resume(Some(step));
+                self.remove_row(&Row::Approval(step.clone()));
                 self.set_message(&Row::Step(step.clone()), "");
             }
             Event::RollbackStarted { step, .. } => {
@@ -587,6 +609,8 @@ mod tests {
                 by: "alice".into(),
                 how: ApprovalHow::Prompt,
                 waited_ms: 1000,
+                os_user: None,
+                approvers: Vec::new(),
             },
         ));
         let screen = term.contents();
@@ -598,6 +622,78 @@ mod tests {
         assert!(
             screen.contains("[DRILL] staging  RTO"),
             "header back:\n{screen}"
+        );
+    }
+
+    #[test]
+    fn a_request_answered_elsewhere_keeps_the_view_with_a_row_that_waits() {
+        let term = InMemoryTerm::new(20, 200);
+        let mut live = on(&term, false);
+        live.event(&full_run_started());
+        live.event(&record(
+            1100,
+            Event::ApprovalRequested {
+                step: "restore".into(),
+                question: "go?".into(),
+            },
+        ));
+        live.event(&record(
+            1101,
+            Event::ApprovalWaiting {
+                step: "restore".into(),
+                approve: "runbook approve r1 restore".into(),
+                decline: "runbook decline r1 restore --reason TEXT".into(),
+                approvers: 2,
+                not_commander: true,
+                timeout_ms: None,
+                prompt: false,
+            },
+        ));
+        let screen = term.contents();
+        assert!(screen.contains("[DRILL]"), "header back:\n{screen}");
+        assert!(
+            screen.contains("restore waits for `runbook approve r1 restore`")
+                && screen.contains("2 different OS users; not the commander's OS user"),
+            "the command printed:\n{screen}"
+        );
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.contains("restore approval") && l.contains("waiting: runbook approve")),
+            "a row that waits:\n{screen}"
+        );
+        live.event(&record(
+            5000,
+            Event::ApprovalGiven {
+                step: "restore".into(),
+                by: "ann, bob".into(),
+                how: ApprovalHow::Remote,
+                waited_ms: 3900,
+                os_user: None,
+                approvers: vec![
+                    crate::event::Approver {
+                        by: "ann".into(),
+                        os_user: "ann".into(),
+                        waited_ms: 1000,
+                    },
+                    crate::event::Approver {
+                        by: "bob".into(),
+                        os_user: "bob".into(),
+                        waited_ms: 3900,
+                    },
+                ],
+            },
+        ));
+        let screen = term.contents();
+        assert!(
+            screen.contains("restore approved by ann (OS user ann), bob (OS user bob) after 3.9s"),
+            "{screen}"
+        );
+        assert!(
+            !screen
+                .lines()
+                .any(|l| l.contains("waiting: runbook approve")),
+            "the row is gone:\n{screen}"
         );
     }
 

@@ -66,6 +66,7 @@ pub(crate) fn describe(event: &Event, known: Known) -> Option<Line> {
             env,
             commander,
             run_dir,
+            ticket,
             ..
         } => {
             let mut text = format!(
@@ -76,6 +77,9 @@ pub(crate) fn describe(event: &Event, known: Known) -> Option<Line> {
                 let _ = write!(text, " in {env}");
             }
             let _ = write!(text, " by {commander}");
+            if let Some(ticket) = ticket {
+                let _ = write!(text, " for {ticket}");
+            }
             if let Some(rto) = known.rto_ms {
                 let _ = write!(text, ", RTO objective {}", format_human(rto));
             }
@@ -209,21 +213,110 @@ pub(crate) fn describe(event: &Event, known: Known) -> Option<Line> {
         Event::ApprovalRequested { step, question } => {
             Line::new(Tone::Info, format!("{step} waits for approval: {question}"))
         }
+        Event::ApprovalWaiting {
+            step,
+            approve,
+            decline,
+            approvers,
+            not_commander,
+            timeout_ms,
+            ..
+        } => {
+            let mut rule = Vec::new();
+            if *approvers > 1 {
+                rule.push(format!("{approvers} different OS users"));
+            }
+            if *not_commander {
+                rule.push("not the commander's OS user".to_owned());
+            }
+            if let Some(t) = timeout_ms {
+                rule.push(format!(
+                    "declined if unanswered within {}",
+                    format_human(*t)
+                ));
+            }
+            let rule = if rule.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", rule.join("; "))
+            };
+            Line::new(
+                Tone::Info,
+                format!("{step} waits for `{approve}` or `{decline}`{rule}"),
+            )
+        }
+        Event::ApprovalReceived {
+            step,
+            by,
+            os_user,
+            count,
+            needed,
+            waited_ms,
+        } => Line::new(
+            Tone::Info,
+            format!(
+                "{step} approved by {by} (OS user {os_user}) after {}: {count} of {needed}",
+                format_human(*waited_ms)
+            ),
+        ),
+        Event::ApprovalRefused {
+            step,
+            by,
+            os_user,
+            reason,
+        } => Line::new(
+            Tone::Bad,
+            format!("{step}: refused the approval of {by} (OS user {os_user}): {reason}"),
+        ),
         Event::ApprovalGiven {
             step,
             by,
             how,
             waited_ms,
+            os_user,
+            approvers,
         } => {
+            let who = match (os_user, approvers.is_empty()) {
+                (_, false) => {
+                    let each: Vec<String> = approvers
+                        .iter()
+                        .map(|a| format!("{} (OS user {})", a.by, a.os_user))
+                        .collect();
+                    each.join(", ")
+                }
+                (Some(u), true) if *how == ApprovalHow::Remote => format!("{by} (OS user {u})"),
+                _ => by.clone(),
+            };
             let how = match how {
-                ApprovalHow::Prompt => format!(" after {}", format_human(*waited_ms)),
+                ApprovalHow::Prompt | ApprovalHow::Remote => {
+                    format!(" after {}", format_human(*waited_ms))
+                }
                 ApprovalHow::Flag => " (flag)".to_owned(),
             };
-            Line::new(Tone::Good, format!("{step} approved by {by}{how}"))
+            Line::new(Tone::Good, format!("{step} approved by {who}{how}"))
         }
         Event::ApprovalDeclined {
-            step, by, reason, ..
-        } => Line::new(Tone::Bad, format!("{step} declined by {by}: {reason}")),
+            step,
+            by,
+            reason,
+            os_user,
+            waited_ms,
+            ..
+        } => {
+            let who = match os_user {
+                Some(u) if u != by => format!("{by} (OS user {u})"),
+                _ => by.clone(),
+            };
+            let after = if *waited_ms > 0 {
+                format!(" after {}", format_human(*waited_ms))
+            } else {
+                String::new()
+            };
+            Line::new(
+                Tone::Bad,
+                format!("{step} declined by {who}{after}: {reason}"),
+            )
+        }
         Event::InputGiven {
             step,
             input,

@@ -123,6 +123,7 @@ pub(crate) fn full_run() -> Vec<Play> {
                 runbook_version: "0.1.0".into(),
                 max_parallel: Some(2),
                 selection: None,
+                ticket: None,
             },
         ),
         e(
@@ -175,6 +176,8 @@ pub(crate) fn full_run() -> Vec<Play> {
                 by: "--yes".into(),
                 how: ApprovalHow::Flag,
                 waited_ms: 0,
+                os_user: None,
+                approvers: Vec::new(),
             },
         ),
         e(

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::playbook::decode::Sp;
 use crate::playbook::model::{
-    IncludeLogs, LockPolicy, Meta, Objective, Playbook, ReportSettings, RtoClock, VarValue,
+    ApprovalPolicy, IncludeLogs, LockPolicy, Meta, Objective, Playbook, ReportSettings, RtoClock,
+    VarValue,
 };
 use crate::playbook::raw::{
     RawEnvironment, RawEnvironments, RawMeta, RawPlaybook, RawReport, RawVar,
@@ -102,6 +103,7 @@ impl Validator<'_> {
         })
     }
 
+    #[expect(clippy::too_many_lines, reason = "one key of [playbook] after another")]
     fn meta(&mut self, raw: &RawMeta, steps: &StepIds) -> Option<Meta> {
         let at = "in [playbook]";
         let name = self
@@ -151,6 +153,15 @@ impl Validator<'_> {
         let max_parallel = self.max_parallel(raw.max_parallel.as_ref());
         let mode = (self.choice(raw.mode.as_ref(), "mode", at, &Meta::MODES)).map(str::to_owned);
         let locks = self.locks(raw.locks.as_ref());
+        let approvals = match self.choice(
+            raw.approvals.as_ref(),
+            "approvals",
+            at,
+            &ApprovalPolicy::NAMES,
+        ) {
+            Some("wait") => ApprovalPolicy::Wait,
+            _ => ApprovalPolicy::Ask,
+        };
         let schedule = raw.schedule.as_ref().and_then(|s| self.schedule(s));
         let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
             Some("wait") => LockPolicy::Wait,
@@ -200,6 +211,7 @@ impl Validator<'_> {
             cleanup_timeout,
             max_parallel,
             mode,
+            approvals,
             locks,
         })
     }

@@ -537,7 +537,8 @@ impl Validator<'_> {
             _ => OnFailure::Abort,
         };
         let rollback = self.template(s.rollback.as_ref(), after_scope, &what("rollback"));
-        let confirm = self.template(s.confirm.as_ref(), step_scope, &what("confirm"));
+        let checked = self.confirm(s, &at, &mut ok);
+        let confirm = self.template(checked.text.as_ref(), step_scope, &what("confirm"));
         let when = self.template(s.when.as_ref(), step_scope, &what("when"));
         let env = self.env_map(s.env.as_ref(), step_scope, &format!("`env` {at}"));
         let cwd = self.template(s.cwd.as_ref(), step_scope, &what("cwd"));
@@ -618,6 +619,8 @@ impl Validator<'_> {
             on_failure,
             rollback,
             confirm,
+            confirm_rule: checked.rule,
+            confirm_timeout: checked.timeout,
             env,
             cwd,
             outputs: outputs?,

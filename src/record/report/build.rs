@@ -120,6 +120,7 @@ fn header(input: &ReportInput<'_>) -> Header {
         dry_run: started.is_some_and(|s| s.dry_run || s.mode == Mode::DryRun),
         env: started.and_then(|s| s.env.clone()),
         commander: started.map_or_else(String::new, |s| s.commander.clone()),
+        ticket: started.and_then(|s| s.ticket.clone()),
         host: started.map_or_else(String::new, |s| s.host.clone()),
         started_at: started.map(|s| s.ts),
         last_event_at: if ended_at.is_none() {
@@ -505,6 +506,11 @@ fn approval_rows(state: &RunState) -> Vec<ApprovalRow> {
                         at: i.ts,
                     })
                     .collect(),
+                os_user: a.os_user.clone(),
+                approvers: a.approvers.clone(),
+                refused: a.refused.clone(),
+                waited_for: a.waiting.as_ref().map(|w| (w.approvers, w.not_commander)),
+                timed_out: a.timed_out,
             }
         })
         .collect()

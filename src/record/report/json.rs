@@ -88,6 +88,7 @@ fn run(r: &Report) -> Value {
         "dry_run": h.dry_run,
         "env": h.env,
         "commander": h.commander,
+        "ticket": h.ticket,
         "host": h.host,
         "started_at": opt_ts(h.started_at),
         "ended_at": opt_ts(h.ended_at),
@@ -254,6 +255,26 @@ fn approvals(r: &Report) -> Value {
                 "question": a.question,
                 "reason": a.reason,
             });
+            if let Some(u) = &a.os_user {
+                row["os_user"] = json!(u);
+            }
+            if !a.approvers.is_empty() {
+                row["approvers"] = json!(a.approvers);
+            }
+            if !a.refused.is_empty() {
+                row["refused"] = a
+                    .refused
+                    .iter()
+                    .map(|(by, os_user, reason)| json!({"by": by, "os_user": os_user, "reason": reason}))
+                    .collect();
+            }
+            if let Some((approvers, not_commander)) = a.waited_for {
+                row["waited_for_approve"] =
+                    json!({"approvers": approvers, "not_commander": not_commander});
+            }
+            if a.timed_out {
+                row["timed_out"] = json!(true);
+            }
             // Only where a manual step recorded answers, so other approvals read as before.
             if !a.inputs.is_empty() {
                 row["inputs"] = a

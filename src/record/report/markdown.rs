@@ -71,6 +71,11 @@ fn header(md: &mut Md, r: &Report) {
                 .map_or_else(|| "none given".to_owned(), code)
         ),
         format!("**Commander:** {}", text(&h.commander)),
+    ];
+    if let Some(t) = &h.ticket {
+        items.push(format!("**Ticket:** {}", code(t)));
+    }
+    items.extend([
         format!("**Host:** {}", text(&h.host)),
         format!("**Started:** {}", h.started_at.map_or("—".to_owned(), when)),
         match (h.ended_at, h.last_event_at) {
@@ -78,7 +83,7 @@ fn header(md: &mut Md, r: &Report) {
             (None, Some(last)) => format!("**Ended:** — (the journal stops at {})", when(last)),
             (None, None) => "**Ended:** —".to_owned(),
         },
-    ];
+    ]);
     if let Some(i) = h.incident_start {
         items.push(format!("**Incident start:** {}", when(i)));
     }
@@ -552,7 +557,7 @@ fn approvals(md: &mut Md, r: &Report) {
                 cell_code(&a.step),
                 a.kind.to_owned(),
                 decision,
-                a.by.as_deref().map_or_else(|| "—".to_owned(), cell),
+                a.who().map_or_else(|| "—".to_owned(), |w| cell(&w)),
                 a.how.map_or("—", how).to_owned(),
                 a.asked_at.map_or_else(|| "—".to_owned(), when),
                 a.answered_at.map_or_else(|| "—".to_owned(), when),
@@ -584,5 +589,17 @@ fn approvals(md: &mut Md, r: &Report) {
     if !answers.is_empty() {
         md.para("Answers recorded by manual steps:");
         md.table(&["Step", "Input", "Answer", "By", "How", "At"], &answers);
+    }
+    let refused: Vec<Vec<String>> = r
+        .approvals
+        .iter()
+        .flat_map(|a| a.refused.iter().map(move |f| (a, f)))
+        .map(|(a, (by, os_user, reason))| {
+            vec![cell_code(&a.step), cell(by), cell(os_user), cell(reason)]
+        })
+        .collect();
+    if !refused.is_empty() {
+        md.para("Approvals the run refused (they did not count):");
+        md.table(&["Step", "By", "OS user", "Why"], &refused);
     }
 }

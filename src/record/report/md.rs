@@ -87,5 +87,6 @@ pub(super) fn how(h: ApprovalHow) -> &'static str {
     match h {
         ApprovalHow::Prompt => "prompt",
         ApprovalHow::Flag => "flag",
+        ApprovalHow::Remote => "runbook approve",
     }
 }

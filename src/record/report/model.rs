@@ -152,6 +152,8 @@ pub(super) struct Header {
     pub(super) dry_run: bool,
     pub(super) env: Option<String>,
     pub(super) commander: String,
+    /// `--ticket ID`.
+    pub(super) ticket: Option<String>,
     pub(super) host: String,
     pub(super) started_at: Option<DateTime<Utc>>,
     pub(super) ended_at: Option<DateTime<Utc>>,
@@ -345,6 +347,37 @@ pub(super) struct ApprovalRow {
     pub(super) reason: Option<String>,
     /// A manual step's answers to its `inputs` (masked when secret), in the order given.
     pub(super) inputs: Vec<InputRow>,
+    /// The OS user who answered.
+    pub(super) os_user: Option<String>,
+    /// Each approval of a request that needed several.
+    pub(super) approvers: Vec<crate::event::Approver>,
+    /// Answers the run refused: name, OS user, why.
+    pub(super) refused: Vec<(String, String, String)>,
+    /// It waited for `runbook approve`: the rule it waited under.
+    pub(super) waited_for: Option<(u32, bool)>,
+    /// Declined because nobody answered within `confirm_timeout`.
+    pub(super) timed_out: bool,
+}
+
+impl ApprovalRow {
+    /// Who answered, for people: the name given, with the OS user where it came from another
+    /// process; each approver of a request that needed several.
+    pub(super) fn who(&self) -> Option<String> {
+        if !self.approvers.is_empty() {
+            let each: Vec<String> = self
+                .approvers
+                .iter()
+                .map(|a| format!("{} (OS user {})", a.by, a.os_user))
+                .collect();
+            return Some(each.join(", "));
+        }
+        let by = self.by.clone()?;
+        Some(match (&self.os_user, self.how) {
+            (Some(u), Some(ApprovalHow::Remote)) => format!("{by} (OS user {u})"),
+            (Some(u), None) if self.waited_for.is_some() => format!("{by} (OS user {u})"),
+            _ => by,
+        })
+    }
 }
 
 /// One answer of a manual step.

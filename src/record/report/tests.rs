@@ -107,6 +107,7 @@ impl Journal {
                 runbook_version: "0.1.0".into(),
                 max_parallel: Some(4),
                 selection: None,
+                ticket: None,
             },
         );
         j
@@ -251,6 +252,8 @@ impl Journal {
                 by: by.into(),
                 how,
                 waited_ms: 0,
+                os_user: None,
+                approvers: Vec::new(),
             },
         )
     }
@@ -874,6 +877,8 @@ fn declines_tolerated_failures_nested_steps_and_failed_validation() {
             by: "nobody".into(),
             reason: "no terminal to ask on (use --yes or --approve)".into(),
             waited_ms: 0,
+            os_user: None,
+            timed_out: false,
         },
     )
     .finished_with(
