@@ -159,6 +159,8 @@ pub(crate) enum Event {
         vars: BTreeMap<String, serde_json::Value>,
         incident_start: Option<DateTime<Utc>>,
         dry_run: bool,
+        /// The runner's host name (read back through [`RecordLine`]).
+        #[serde(default)]
         host: String,
         run_dir: String,
         runbook_version: String,
@@ -436,6 +438,15 @@ macro_rules! step_events {
 }
 
 impl Event {
+    /// The step an event always names (check events name one only optionally: `None`).
+    #[must_use]
+    pub(crate) fn step_name(&self) -> Option<&str> {
+        match self {
+            step_events!(step) => Some(step),
+            _ => None,
+        }
+    }
+
     /// Whether the event belongs in the journal (not the live view's transient lines).
     #[must_use]
     pub(crate) fn is_durable(&self) -> bool {
@@ -588,6 +599,7 @@ fn mask_json(v: &mut serde_json::Value, m: &mut impl FnMut(&mut String)) {
 
 /// An event as written to the journal: one JSON object per line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RecordLine")]
 pub(crate) struct Record {
     /// RFC 3339, UTC, milliseconds.
     #[serde(with = "millis")]
@@ -595,6 +607,44 @@ pub(crate) struct Record {
     pub(crate) run_id: String,
     #[serde(flatten)]
     pub(crate) event: Event,
+    /// The host of `[hosts]` the event's command ran on: on every event of a remote step, and
+    /// on the check events of a `command` probe with `on`. (`run_started` has a `host` of its
+    /// own, the runner's, and never this.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) host: Option<String>,
+}
+
+/// A journal line as read: `host` is taken by the record before the event sees the rest, so
+/// `run_started`'s own `host` (the runner's) is handed back to it.
+#[derive(Deserialize)]
+struct RecordLine {
+    #[serde(with = "millis")]
+    ts: DateTime<Utc>,
+    run_id: String,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(flatten)]
+    event: Event,
+}
+
+impl From<RecordLine> for Record {
+    fn from(line: RecordLine) -> Self {
+        let RecordLine {
+            ts,
+            run_id,
+            mut host,
+            mut event,
+        } = line;
+        if let Event::RunStarted { host: runner, .. } = &mut event {
+            *runner = host.take().unwrap_or_default();
+        }
+        Self {
+            ts,
+            run_id,
+            event,
+            host,
+        }
+    }
 }
 
 mod millis {
@@ -624,6 +674,7 @@ mod tests {
                 .expect("time")
                 .with_timezone(&Utc),
             run_id: "r1".into(),
+            host: None,
             event: Event::StepAttemptFinished {
                 step: "restore".into(),
                 attempt: 1,

@@ -149,6 +149,7 @@ fn journal_after(folder: &RunFolder, run_id: &str, masker: &Masker, json: bool, 
         ts: Utc::now(),
         run_id: run_id.to_owned(),
         event,
+        host: None,
     };
     match Journal::open(&folder.journal()) {
         Ok(mut journal) => {

@@ -136,6 +136,21 @@ impl Validator<'_> {
                 ok = false;
             }
         }
+        let on = match &c.on {
+            Some(raw) if probe_key == "command" => match self.on(raw, scope, &at) {
+                Ok(on) => Some(on),
+                Err(()) => {
+                    ok = false;
+                    None
+                }
+            },
+            Some(raw) => {
+                self.misplaced_on(raw, probe_key, true, &at);
+                ok = false;
+                None
+            }
+            None => None,
+        };
         let probe = match probe_key {
             "http" => c
                 .http
@@ -157,6 +172,7 @@ impl Validator<'_> {
                 command.map(|command| {
                     Probe::Command(CommandProbe {
                         command,
+                        on,
                         stdout_contains,
                         stdout_matches,
                     })

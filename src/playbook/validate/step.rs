@@ -483,6 +483,21 @@ impl Validator<'_> {
                 .map(Action::Playbook),
         };
 
+        let on = match &s.on {
+            Some(raw) if action_key == "run" => match self.on(raw, step_scope, &at) {
+                Ok(on) => Some(on),
+                Err(()) => {
+                    ok = false;
+                    None
+                }
+            },
+            Some(raw) => {
+                self.misplaced_on(raw, action_key, false, &at);
+                ok = false;
+                None
+            }
+            None => None,
+        };
         let timeout = self.positive_duration(s.timeout.as_ref(), "timeout", &at);
         let timeout = timeout.or((action_key == "run").then_some(Step::DEFAULT_RUN_TIMEOUT));
         let retries = match s.retries.as_ref() {
@@ -606,6 +621,7 @@ impl Validator<'_> {
             vars,
             when,
             action: action?,
+            on,
             timeout,
             retries,
             retry_delay,
