@@ -29,6 +29,7 @@ mod robustness;
 mod run;
 mod schedule;
 mod secret_outputs;
+mod ssh;
 mod templates;
 mod timeouts;
 mod validate;

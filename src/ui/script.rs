@@ -32,6 +32,7 @@ pub(crate) fn record(ms: i64, event: Event) -> Record {
         ts: start + Duration::milliseconds(ms),
         run_id: "r1".into(),
         event,
+        host: None,
     }
 }
 

@@ -117,6 +117,7 @@ impl Journal {
             ts: at(ms),
             run_id: "20261123T020000Z-postgres-restore-7f3a".into(),
             event,
+            host: None,
         });
         self
     }
