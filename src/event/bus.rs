@@ -3,6 +3,7 @@
 //! The engine knows the bus, never a sink.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -88,6 +89,9 @@ pub(crate) struct Bus {
     /// The host each remote step runs on, by step id (as this bus names it): every event of
     /// the step carries it.
     hosts: Mutex<std::collections::HashMap<String, String>>,
+    /// The item of each `for_each` instance (`ID[KEY]`, as the root bus names it), masked:
+    /// every event of the instance carries it.
+    items: Mutex<HashMap<String, serde_json::Value>>,
 }
 
 /// Where an bus's events go.
@@ -110,6 +114,7 @@ impl Bus {
             target: Target::Sinks(Mutex::new(sinks)),
             fault: OnceLock::new(),
             hosts: Mutex::default(),
+            items: Mutex::new(HashMap::new()),
         })
     }
 
@@ -141,6 +146,7 @@ impl Bus {
             },
             fault: OnceLock::new(),
             hosts: Mutex::default(),
+            items: Mutex::new(HashMap::new()),
         })
     }
 
@@ -238,11 +244,13 @@ impl Bus {
                 parent.emit_on(event, host.as_deref());
             }
             Target::Sinks(sinks) => {
+                let item = self.item_of(&event);
                 let record = Record {
                     ts: Utc::now(),
                     run_id: self.run_id.clone(),
                     event,
                     host,
+                    item,
                 };
                 let mut sinks = sinks
                     .lock()
@@ -258,6 +266,51 @@ impl Bus {
         if let Some(after) = after {
             self.emit(after);
         }
+    }
+
+    /// Tells the bus the item of instance `step` (`ID[KEY]`): its events carry it from now on.
+    pub(crate) fn instance(&self, step: &str, item: &serde_json::Value) {
+        let mut item = item.clone();
+        let masker = self.masker();
+        if !masker.is_empty() {
+            super::event::mask_json(&mut item, &mut |s: &mut String| {
+                if let Cow::Owned(masked) = masker.mask(s) {
+                    *s = masked;
+                }
+            });
+        }
+        match &self.target {
+            Target::Parent { parent, prefix } => {
+                parent.instance(&format!("{prefix}/{step}"), &item)
+            }
+            Target::Sinks(_) => {
+                self.items
+                    .lock()
+                    .expect("never poisoned")
+                    .insert(step.to_owned(), item);
+            }
+        }
+    }
+
+    /// The item of the instance an event is about (directly, or a nested step of it).
+    fn item_of(&self, event: &Event) -> Option<serde_json::Value> {
+        let step = event.step()?;
+        if !step.contains(']') {
+            return None;
+        }
+        let items = self.items.lock().expect("never poisoned");
+        if let Some(item) = items.get(step) {
+            return Some(item.clone());
+        }
+        // `ID[KEY]/child`: the innermost instance the step is inside.
+        let mut at = step.len();
+        while let Some(slash) = step[..at].rfind('/') {
+            if let Some(item) = items.get(&step[..slash]) {
+                return Some(item.clone());
+            }
+            at = slash;
+        }
+        None
     }
 
     /// After `run_started`: where the secrets of its string vars are, if they hold any.

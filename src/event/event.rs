@@ -447,6 +447,18 @@ impl Event {
         }
     }
 
+    /// The step the event is about, if any.
+    #[must_use]
+    pub(crate) fn step(&self) -> Option<&str> {
+        match self {
+            step_events!(step) => Some(step),
+            Self::CheckStarted { step, .. }
+            | Self::CheckAttempt { step, .. }
+            | Self::CheckFinished { step, .. } => step.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Whether the event belongs in the journal (not the live view's transient lines).
     #[must_use]
     pub(crate) fn is_durable(&self) -> bool {
@@ -588,7 +600,7 @@ impl Event {
     }
 }
 
-fn mask_json(v: &mut serde_json::Value, m: &mut impl FnMut(&mut String)) {
+pub(crate) fn mask_json(v: &mut serde_json::Value, m: &mut impl FnMut(&mut String)) {
     match v {
         serde_json::Value::String(s) => m(s),
         serde_json::Value::Array(a) => a.iter_mut().for_each(|x| mask_json(x, m)),
@@ -607,6 +619,9 @@ pub(crate) struct Record {
     pub(crate) run_id: String,
     #[serde(flatten)]
     pub(crate) event: Event,
+    /// For an event of a `for_each` instance (`step = "ID[KEY]"`): its item, masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) item: Option<serde_json::Value>,
     /// The host of `[hosts]` the event's command ran on: on every event of a remote step, and
     /// on the check events of a `command` probe with `on`. (`run_started` has a `host` of its
     /// own, the runner's, and never this.)
@@ -623,6 +638,8 @@ struct RecordLine {
     run_id: String,
     #[serde(default)]
     host: Option<String>,
+    #[serde(default)]
+    item: Option<serde_json::Value>,
     #[serde(flatten)]
     event: Event,
 }
@@ -633,6 +650,7 @@ impl From<RecordLine> for Record {
             ts,
             run_id,
             mut host,
+            item,
             mut event,
         } = line;
         if let Event::RunStarted { host: runner, .. } = &mut event {
@@ -642,6 +660,7 @@ impl From<RecordLine> for Record {
             ts,
             run_id,
             event,
+            item,
             host,
         }
     }
@@ -675,6 +694,7 @@ mod tests {
                 .with_timezone(&Utc),
             run_id: "r1".into(),
             host: None,
+            item: None,
             event: Event::StepAttemptFinished {
                 step: "restore".into(),
                 attempt: 1,

@@ -366,6 +366,7 @@ mod tests {
             run_id: "r1".into(),
             event,
             host: None,
+            item: None,
         }
     }
 

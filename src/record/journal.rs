@@ -127,6 +127,7 @@ mod tests {
             ts: chrono::Utc::now(),
             run_id: "r".to_owned(),
             host: None,
+            item: None,
             event: Event::RunFinished {
                 status: RunStatus::Ok,
                 duration_ms: 1,

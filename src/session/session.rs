@@ -502,6 +502,7 @@ fn journal_failure(folder: &RunFolder, run_id: &str, path: &Path, error: &std::i
         journal.event(&Record {
             ts: Utc::now(),
             run_id: run_id.to_owned(),
+            item: None,
             event: Event::RecordFailed {
                 path: path.display().to_string(),
                 error: error.to_string(),
