@@ -113,7 +113,14 @@ pub(crate) fn check(
         .collect();
     let for_each = raw_steps
         .iter()
-        .map(|s| s.value.for_each.is_some())
+        // `on = [..]` fans a step out over its hosts as `for_each` does.
+        .map(|s| {
+            s.value.for_each.is_some()
+                || matches!(
+                    s.value.on.as_ref().map(|o| &o.value),
+                    Some(crate::playbook::raw::RawOn::Many(_))
+                )
+        })
         .collect();
     // A manual step's inputs are its outputs once answered.
     let outputs = raw_steps

@@ -384,23 +384,21 @@ fn five_steps_on_one_host_share_one_connection_which_the_run_closes() {
 }
 
 #[test]
-fn steps_on_two_hosts_run_at_the_same_time() {
+fn a_list_of_hosts_fans_out_into_instances_that_run_at_the_same_time() {
     let fleet = Fleet::start(2, 2);
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path().display();
-    // Each step waits for the other to have started: run one after the other, both would
+    // Each instance waits for the other to have started: one after the other, both would
     // wait out their timeout and fail.
-    let step = |id: &str, host: &str, other: &str| {
-        format!(
-            "\n[[steps]]\nid = \"{id}\"\non = \"{host}\"\ntimeout = \"60s\"\nrun = \"\"\"\ndate +%s%N > {d}/{id}.start\nwhile [ ! -e {d}/{other}.start ]; do sleep 0.02; done\ndate +%s%N > {d}/{id}.end\n\"\"\"\n"
-        )
-    };
     let body = format!(
-        "{}{}{}{}",
+        "{}{}\n[[steps]]\nid = \"stop\"\non = [\"app-1\", \"app-2\"]\ntimeout = \"60s\"\nrun = \"\"\"\n\
+         date +%s%N > {d}/{{{{item}}}}.start\n\
+         other={{{{#if (eq item \"app-1\")}}}}app-2{{{{else}}}}app-1{{{{/if}}}}\n\
+         while [ ! -e {d}/$other.start ]; do sleep 0.02; done\n\
+         date +%s%N > {d}/{{{{item}}}}.end\n\"\"\"\n\
+         \n[[steps]]\nid = \"after\"\nneeds = [\"stop\"]\nrun = \"echo all stopped\"\n",
         fleet.host("app-1", 0),
         fleet.host("app-2", 1),
-        step("stop-1", "app-1", "stop-2"),
-        step("stop-2", "app-2", "stop-1"),
     );
     let t = Test::new().file("p.toml", &playbook("fanout", &body));
     t.run_args(["run", "p.toml"]).expect_code(0);
@@ -412,11 +410,13 @@ fn steps_on_two_hosts_run_at_the_same_time() {
             .expect("nanoseconds")
     };
     // Both started before either ended.
-    assert!(read("stop-1.start") < read("stop-2.end"));
-    assert!(read("stop-2.start") < read("stop-1.end"));
+    assert!(read("app-1.start") < read("app-2.end"));
+    assert!(read("app-2.start") < read("app-1.end"));
     let (_, events) = the_run(&t);
-    assert_host_on_every_event(&events, "stop-1", "app-1");
-    assert_host_on_every_event(&events, "stop-2", "app-2");
+    assert_host_on_every_event(&events, "stop[app-1]", "app-1");
+    assert_host_on_every_event(&events, "stop[app-2]", "app-2");
+    assert_eq!(finished(&events, "stop")["status"], "ok");
+    assert_eq!(finished(&events, "after")["status"], "ok");
     assert_eq!(fleet.servers[0].logins(), 1);
     assert_eq!(fleet.servers[1].logins(), 1);
 }

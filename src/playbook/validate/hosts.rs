@@ -7,9 +7,10 @@ use indexmap::IndexMap;
 
 use crate::playbook::decode::{Sp, Span};
 use crate::playbook::diagnostic::some_names;
-use crate::playbook::model::{Host, On};
+use crate::playbook::model::{ForEach, ForEachSource, Host, On};
 use crate::playbook::raw::{RawHost, RawOn};
 use crate::playbook::references::Scope;
+use crate::playbook::template::Template;
 use crate::playbook::validate::validator::Validator;
 
 /// Whether `name` may name a host: a letter or digit, then letters, digits, `.`, `-`, `_`
@@ -89,7 +90,68 @@ impl Validator<'_> {
         out
     }
 
-    /// `on` of a step's `run` or of a `command` probe: a host of `[hosts]` (with "did you
+    /// `on` of a step's `run`: one host as for a probe ([`Validator::on`]), or a list of hosts,
+    /// which fans the step out like `for_each` over the host names: one instance `ID[HOST]` per
+    /// host, each on its host (`on = "{{item}}"`). `Err(())` once the problem is recorded.
+    pub(crate) fn step_on(
+        &mut self,
+        raw: &Sp<RawOn>,
+        has_for_each: bool,
+        scope: Scope,
+        at: &str,
+    ) -> Result<(On, Option<ForEach>), ()> {
+        let RawOn::Many(names) = &raw.value else {
+            return self.on(raw, scope, at).map(|on| (on, None));
+        };
+        if has_for_each {
+            self.error(
+                raw.span.clone(),
+                format!("`on` {at} lists hosts, and the step has a `for_each` too: a list of hosts is a `for_each` of its own"),
+                "keep `for_each` and send each instance to its host with on = \"{{item.host}}\" (or the item itself, on = \"{{item}}\")",
+            );
+            return Err(());
+        }
+        if names.is_empty() {
+            self.error(
+                raw.span.clone(),
+                format!("`on` {at} is an empty list"),
+                "name the hosts the step runs on, e.g. on = [\"app-1\", \"app-2\"]",
+            );
+            return Err(());
+        }
+        let mut ok = true;
+        let mut items = Vec::with_capacity(names.len());
+        for name in names {
+            if self.host_names.iter().any(|h| h == &name.value) {
+                items.push(serde_json::Value::String(name.value.clone()));
+            } else {
+                self.unknown_host(&name.value, name.span.clone(), at);
+                ok = false;
+            }
+        }
+        if !ok {
+            return Err(());
+        }
+        if let Err(problem) = ForEach::check_items(&items) {
+            self.error(
+                raw.span.clone(),
+                format!("`on` {at} {problem}"),
+                "list each host once",
+            );
+            return Err(());
+        }
+        let (item, _) = Template::parse("{{item}}").expect("a valid template");
+        Ok((
+            On::Template(item),
+            Some(ForEach {
+                text: serde_json::Value::Array(items.clone()).to_string(),
+                source: ForEachSource::Items(items),
+                span: raw.span.clone(),
+            }),
+        ))
+    }
+
+    /// `on` of a `command` probe (or of a step, one host): a host of `[hosts]` (with "did you
     /// mean"), or a template rendered when it runs. `Err(())` once the problem is recorded.
     pub(crate) fn on(&mut self, raw: &Sp<RawOn>, scope: Scope, at: &str) -> Result<On, ()> {
         match &raw.value {
@@ -97,8 +159,8 @@ impl Validator<'_> {
                 let example = names.first().map_or("app-1", |n| n.value.as_str());
                 self.error(
                     raw.span.clone(),
-                    format!("`on` {at} lists {} hosts: a list of hosts fans a step out into instances, which comes with `for_each`", names.len()),
-                    format!("name one host, on = \"{example}\", or write one step per host"),
+                    format!("`on` {at} lists {} hosts, but a check runs on one host", names.len()),
+                    format!("name one host, on = \"{example}\"; a step with on = [...] runs once per host, and its check can name the instance's host with on = \"{{{{item}}}}\""),
                 );
                 Err(())
             }

@@ -487,14 +487,23 @@ impl Validator<'_> {
                 .map(Action::Playbook),
         };
 
+        let mut for_each = for_each;
         let on = match &s.on {
-            Some(raw) if action_key == "run" => match self.on(raw, step_scope, &at) {
-                Ok(on) => Some(on),
-                Err(()) => {
-                    ok = false;
-                    None
+            Some(raw) if action_key == "run" => {
+                let has_for_each = s.for_each.is_some();
+                match self.step_on(raw, has_for_each, step_scope, &at) {
+                    Ok((on, hosts)) => {
+                        if hosts.is_some() {
+                            for_each = Ok(hosts);
+                        }
+                        Some(on)
+                    }
+                    Err(()) => {
+                        ok = false;
+                        None
+                    }
                 }
-            },
+            }
             Some(raw) => {
                 self.misplaced_on(raw, action_key, false, &at);
                 ok = false;
