@@ -104,6 +104,24 @@ fn describe(p: &Playbook) -> String {
             let _ = writeln!(out, "  {k} = {v}");
         }
     }
+    if !p.hosts.is_empty() {
+        let _ = writeln!(out, "\nhosts (reached with ssh):");
+        for (name, h) in &p.hosts {
+            let mut extra = Vec::new();
+            if let Some(i) = &h.identity {
+                extra.push(format!("identity {i}"));
+            }
+            if let Some(k) = &h.known_hosts {
+                extra.push(format!("known_hosts {k}"));
+            }
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", extra.join(", "))
+            };
+            let _ = writeln!(out, "  {name} = {}{extra}", h.ssh);
+        }
+    }
     if !p.checks.is_empty() {
         let _ = writeln!(out, "\nchecks (before and after the steps):");
         for c in &p.checks {
@@ -156,7 +174,11 @@ fn check_line(c: &Check) -> String {
             crate::text::percent(h.min_success_rate),
             h.min_runs
         ),
-        Probe::Tcp(_) | Probe::Command(_) => String::new(),
+        Probe::Command(cp) => cp
+            .on
+            .as_ref()
+            .map_or_else(String::new, |on| format!(" on {}", on.source())),
+        Probe::Tcp(_) => String::new(),
     };
     format!(
         "{}: {} {}{extra} (every {}, timeout {})",
@@ -195,6 +217,9 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
         let _ = writeln!(out, "       input {name}: {}", input.describe());
     }
     let mut facts = Vec::new();
+    if let (Some(host), Action::Run(_)) = (s.host_label(), &s.action) {
+        facts.push(format!("on {host}"));
+    }
     if !s.needs.is_empty() {
         facts.push(format!(
             "needs {}",

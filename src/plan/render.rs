@@ -65,6 +65,9 @@ fn text(plan: &Plan) -> String {
                 .budget
                 .map_or_else(|| "-".to_owned(), |b| format_human(b.as_millis()));
             let mut notes = Vec::new();
+            if let Some(host) = step.host_label() {
+                notes.push(format!("on {host}"));
+            }
             if !step.needs.is_empty() {
                 notes.push(format!(
                     "needs {}",
@@ -176,6 +179,7 @@ fn to_json(plan: &Plan) -> serde_json::Value {
                 "id": step.id,
                 "title": step.title,
                 "action": step.action.key(),
+                "host": step.host_label(),
                 "wave": s.wave + 1,
                 "needs": step.needs.iter().map(id).collect::<Vec<_>>(),
                 "after": step.after.iter().map(id).collect::<Vec<_>>(),

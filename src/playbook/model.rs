@@ -558,6 +558,33 @@ impl Step {
         }
     }
 
+    /// Where the step's command (or its `check`'s command probe) runs, in words for `plan`,
+    /// `show` and `diff`: the host's name, each instance's own host for `on = [..]` (all of
+    /// them, for the step that stands for its instances), or `on` as written; `None`: here.
+    #[must_use]
+    pub fn host_label(&self) -> Option<String> {
+        let on = self.on.as_ref().or(match &self.action {
+            Action::Check(c) => match &c.probe {
+                Probe::Command(p) => p.on.as_ref(),
+                _ => None,
+            },
+            _ => None,
+        })?;
+        let each = matches!(on, On::Template(t) if t.source().trim() == "{{item}}");
+        if each {
+            if let Some(serde_json::Value::String(host)) = self.instance().map(|i| &i.item) {
+                return Some(host.clone());
+            }
+            if let Some(ForEachSource::Items(items)) = self.for_each.as_ref().map(|f| &f.source)
+                && items.iter().all(serde_json::Value::is_string)
+            {
+                let hosts: Vec<&str> = items.iter().filter_map(serde_json::Value::as_str).collect();
+                return Some(hosts.join(", "));
+            }
+        }
+        Some(on.source().to_owned())
+    }
+
     /// Whether this step stands for the instances of a `for_each` (and runs nothing itself).
     #[must_use]
     pub fn is_group(&self) -> bool {

@@ -460,3 +460,55 @@ fn relative_key_paths_are_read_from_the_playbook_folder_and_rollback_runs_on_the
         (&true.into(), &"db".into())
     );
 }
+
+#[test]
+fn plan_show_and_diff_name_the_hosts() {
+    let old = playbook(
+        "hosts",
+        "[hosts.db]\nssh = \"postgres@10.0.4.12\"\n\n[hosts.app-1]\nssh = \"10.0.4.21\"\n\n[hosts.app-2]\nssh = \"10.0.4.22\"\n\n[[steps]]\nid = \"stop\"\non = [\"app-1\", \"app-2\"]\nrun = \"systemctl stop app\"\n\n[[steps]]\nid = \"checkpoint\"\nneeds = [\"stop\"]\non = \"db\"\nrun = \"psql -c checkpoint\"\n",
+    );
+    let new = old
+        .replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+        .replace("postgres@10.0.4.12", "postgres@10.0.4.13:2222")
+        .replace("on = \"db\"", "on = \"app-1\"");
+    let t = Test::new().file("old.toml", &old).file("new.toml", &new);
+    let plan = t.run_args(["plan", "old.toml"]).expect_code(0).stdout();
+    assert!(
+        plan.contains("stop[app-1]") && plan.contains("on app-1"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("stop[app-2]") && plan.contains("on app-2"),
+        "{plan}"
+    );
+    assert!(plan.contains("on db; needs stop"), "{plan}");
+    let json = t
+        .run_args(["plan", "old.toml", "--format", "json"])
+        .expect_code(0)
+        .stdout();
+    let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let host = |id: &str| {
+        json["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["host"].clone())
+    };
+    assert_eq!(host("stop[app-2]"), Some("app-2".into()));
+    assert_eq!(host("checkpoint"), Some("db".into()));
+    let show = t.run_args(["show", "old.toml"]).expect_code(0).stdout();
+    assert!(
+        show.contains("hosts (reached with ssh):\n  db = postgres@10.0.4.12\n"),
+        "{show}"
+    );
+    assert!(show.contains("on app-1, app-2"), "{show}");
+    let diff = t
+        .run_args(["diff", "old.toml", "new.toml"])
+        .expect_code(0)
+        .stdout();
+    assert!(diff.contains("db.ssh"), "{diff}");
+    assert!(diff.contains("postgres@10.0.4.13:2222"), "{diff}");
+    assert!(diff.contains("also changed: hosts"), "{diff}");
+    assert!(diff.contains("on"), "{diff}");
+}
