@@ -67,6 +67,20 @@ fn a_remote_step_streams_its_output_and_gives_its_exit_code() {
     // The plain lines name the host of a remote step.
     let stderr = run.stderr();
     assert!(stderr.contains("hello started on db"), "{stderr}");
+    // So do the report's timeline and its JSON, rebuilt from the journal.
+    let md = std::fs::read_to_string(folder.join("report.md")).expect("a report");
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| `hello`"))
+        .unwrap_or_else(|| panic!("no timeline row: {md}"));
+    assert!(row.contains("on `db`"), "{row}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(folder.join("report.json")).expect("report.json"),
+    )
+    .expect("json");
+    let steps = json["steps"].as_array().expect("steps");
+    assert_eq!(steps[0]["host"], "db");
+    assert!(steps[1].get("host").is_none(), "{}", steps[1]);
 }
 
 #[test]

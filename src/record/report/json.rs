@@ -160,7 +160,7 @@ fn steps(r: &Report) -> Value {
     r.steps
         .iter()
         .map(|s| {
-            json!({
+            let mut row = json!({
                 "id": s.id,
                 "title": s.title,
                 "action": s.action,
@@ -184,7 +184,12 @@ fn steps(r: &Report) -> Value {
                     .filter(|o| o.step == s.id)
                     .map(|o| (o.name.clone(), Value::String(o.value.clone())))
                     .collect::<serde_json::Map<_, _>>(),
-            })
+            });
+            // Only a remote step has the key: the reports of local runs stay as they were.
+            if let Some(host) = &s.host {
+                row["host"] = Value::String(host.clone());
+            }
+            row
         })
         .collect()
 }
