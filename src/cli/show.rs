@@ -104,24 +104,7 @@ fn describe(p: &Playbook) -> String {
             let _ = writeln!(out, "  {k} = {v}");
         }
     }
-    if !p.hosts.is_empty() {
-        let _ = writeln!(out, "\nhosts (reached with ssh):");
-        for (name, h) in &p.hosts {
-            let mut extra = Vec::new();
-            if let Some(i) = &h.identity {
-                extra.push(format!("identity {i}"));
-            }
-            if let Some(k) = &h.known_hosts {
-                extra.push(format!("known_hosts {k}"));
-            }
-            let extra = if extra.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", extra.join(", "))
-            };
-            let _ = writeln!(out, "  {name} = {}{extra}", h.ssh);
-        }
-    }
+    hosts(&mut out, p);
     if !p.checks.is_empty() {
         let _ = writeln!(out, "\nchecks (before and after the steps):");
         for c in &p.checks {
@@ -133,6 +116,29 @@ fn describe(p: &Playbook) -> String {
         step(&mut out, p, i, s);
     }
     out
+}
+
+/// `[hosts]`: each host's address, key and `known_hosts` file.
+fn hosts(out: &mut String, p: &Playbook) {
+    if p.hosts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nhosts (reached with ssh):");
+    for (name, h) in &p.hosts {
+        let mut extra = Vec::new();
+        if let Some(i) = &h.identity {
+            extra.push(format!("identity {i}"));
+        }
+        if let Some(k) = &h.known_hosts {
+            extra.push(format!("known_hosts {k}"));
+        }
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", extra.join(", "))
+        };
+        let _ = writeln!(out, "  {name} = {}{extra}", h.ssh);
+    }
 }
 
 /// The notification channels and their events: `slack #ops (started, finished); webhook (…)`.

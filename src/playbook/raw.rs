@@ -329,7 +329,7 @@ toml_table! {
         ssh: String,
         /// Private key file (default: ssh's own choice: its agent, config and default keys).
         identity: String,
-        /// known_hosts file the host key must be in (default: the user's).
+        /// The `known_hosts` file the host key must be in (default: the user's).
         known_hosts: String,
     }
 }

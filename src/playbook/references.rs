@@ -111,17 +111,7 @@ pub(crate) fn check(
         .iter()
         .map(|s| s.value.playbook.is_some())
         .collect();
-    let for_each = raw_steps
-        .iter()
-        // `on = [..]` fans a step out over its hosts as `for_each` does.
-        .map(|s| {
-            s.value.for_each.is_some()
-                || matches!(
-                    s.value.on.as_ref().map(|o| &o.value),
-                    Some(crate::playbook::raw::RawOn::Many(_))
-                )
-        })
-        .collect();
+    let for_each = raw_steps.iter().map(|s| has_instances(&s.value)).collect();
     // A manual step's inputs are its outputs once answered.
     let outputs = raw_steps
         .iter()
@@ -511,4 +501,14 @@ fn example(helper: &str) -> &'static str {
         "or" => "{{or A B}}",
         _ => "{{now}} or {{now \"%Y-%m-%d\"}}",
     }
+}
+
+/// Whether a step's templates see `item`: it has a `for_each`, or `on = [..]`, which fans it out
+/// over its hosts as `for_each` does.
+fn has_instances(s: &crate::playbook::raw::RawStep) -> bool {
+    s.for_each.is_some()
+        || matches!(
+            s.on.as_ref().map(|o| &o.value),
+            Some(crate::playbook::raw::RawOn::Many(_))
+        )
 }

@@ -106,7 +106,7 @@ pub(crate) async fn run<S: OutputSink + ?Sized>(
     let mut markers = Markers::default();
     let mut reports = Vec::new();
     let mut last_words: Vec<u8> = Vec::new();
-    let mut pgid: Option<u32> = None;
+    let mut group: Option<u32> = None;
     let mut code: Option<i32> = None;
     let mut status = None;
     let mut stopped: Option<Exit> = None;
@@ -151,7 +151,7 @@ pub(crate) async fn run<S: OutputSink + ?Sized>(
                     }
                     for report in reports.drain(..) {
                         match report {
-                            Report::Pgid(g) => pgid = Some(g),
+                            Report::Pgid(g) => group = Some(g),
                             Report::Exit(c) => {
                                 code = Some(c);
                                 linger_until = Some(Instant::now() + spec.linger);
@@ -178,7 +178,7 @@ pub(crate) async fn run<S: OutputSink + ?Sized>(
         }
         if let Some(reason) = stop {
             stopped = Some(reason);
-            if let Some(g) = pgid {
+            if let Some(g) = group {
                 let found = sweep(link, g, spec.grace, second).await;
                 teardown = if found.killed {
                     Teardown::Kill
@@ -195,7 +195,7 @@ pub(crate) async fn run<S: OutputSink + ?Sized>(
         if straggle {
             // The script ended, but members of its group still hold the output open.
             linger_until = None;
-            if let Some(g) = pgid {
+            if let Some(g) = group {
                 let found = sweep(link, g, spec.grace, second).await;
                 teardown = if found.killed {
                     Teardown::Kill
@@ -227,7 +227,7 @@ pub(crate) async fn run<S: OutputSink + ?Sized>(
         exit,
         duration: started.elapsed(),
         pid,
-        pgid: pgid.unwrap_or(0),
+        pgid: group.unwrap_or(0),
         teardown,
         // After a normal end the host is not asked again (it would cost a round trip per
         // step); the session closed, so nothing of the group holds its output.

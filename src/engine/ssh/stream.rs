@@ -27,17 +27,13 @@ impl Markers {
         let mut out = Vec::with_capacity(chunk.len());
         while !chunk.is_empty() {
             if self.held.is_empty() {
-                match chunk.iter().position(|&b| b == MARK) {
-                    Some(at) => {
-                        out.extend_from_slice(&chunk[..at]);
-                        self.held.push(MARK);
-                        chunk = &chunk[at + 1..];
-                    }
-                    None => {
-                        out.extend_from_slice(chunk);
-                        break;
-                    }
-                }
+                let Some(at) = chunk.iter().position(|&b| b == MARK) else {
+                    out.extend_from_slice(chunk);
+                    break;
+                };
+                out.extend_from_slice(&chunk[..at]);
+                self.held.push(MARK);
+                chunk = &chunk[at + 1..];
                 continue;
             }
             let b = chunk[0];

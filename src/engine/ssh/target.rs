@@ -63,7 +63,7 @@ impl Target {
     }
 
     /// The options of every `ssh` runbook starts for this host: no prompt ever (`BatchMode`),
-    /// an unknown or changed host key refused, the key and known_hosts file asked for.
+    /// an unknown or changed host key refused, the key and `known_hosts` file asked for.
     pub(crate) fn options(&self) -> Vec<OsString> {
         let mut args: Vec<OsString> = [
             "-o",
@@ -102,7 +102,7 @@ impl Target {
         args
     }
 
-    /// Which known_hosts file a message should name.
+    /// Which `known_hosts` file a message should name.
     pub(crate) fn known_hosts_shown(&self) -> String {
         self.known_hosts.as_ref().map_or_else(
             || "~/.ssh/known_hosts".to_owned(),

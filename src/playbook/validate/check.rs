@@ -137,13 +137,11 @@ impl Validator<'_> {
             }
         }
         let on = match &c.on {
-            Some(raw) if probe_key == "command" => match self.on(raw, scope, &at) {
-                Ok(on) => Some(on),
-                Err(()) => {
-                    ok = false;
-                    None
-                }
-            },
+            Some(raw) if probe_key == "command" => {
+                let on = self.on(raw, scope, &at).ok();
+                ok &= on.is_some();
+                on
+            }
             Some(raw) => {
                 self.misplaced_on(raw, probe_key, true, &at);
                 ok = false;

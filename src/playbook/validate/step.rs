@@ -491,17 +491,14 @@ impl Validator<'_> {
         let on = match &s.on {
             Some(raw) if action_key == "run" => {
                 let has_for_each = s.for_each.is_some();
-                match self.step_on(raw, has_for_each, step_scope, &at) {
-                    Ok((on, hosts)) => {
-                        if hosts.is_some() {
-                            for_each = Ok(hosts);
-                        }
-                        Some(on)
+                if let Ok((on, hosts)) = self.step_on(raw, has_for_each, step_scope, &at) {
+                    if hosts.is_some() {
+                        for_each = Ok(hosts);
                     }
-                    Err(()) => {
-                        ok = false;
-                        None
-                    }
+                    Some(on)
+                } else {
+                    ok = false;
+                    None
                 }
             }
             Some(raw) => {
