@@ -229,20 +229,36 @@ impl<'p> Dag<'p> {
         (0..self.state.len()).filter(|&i| self.state[i] == State::Waiting)
     }
 
-    /// Adds the instances of dynamic group `g`, ready to start; the group waits for them.
-    fn expand(&mut self, scope: &RunScope, g: usize, instances: Vec<Step>) {
+    /// Adds the instances of dynamic group `g`, ready to start, except those a resumed run
+    /// settled (returned: the ones that ended ok, for the rollbacks); the group waits for them.
+    fn expand(&mut self, scope: &RunScope, g: usize, instances: Vec<Step>) -> Vec<usize> {
         let count = instances.len();
         let mut units = Vec::with_capacity(count);
+        let mut settled = Vec::new();
         for s in instances {
             let u = self.n + self.extra.len();
             if let Some(inst) = s.instance() {
                 scope.bus.instance(&s.id, &inst.item);
             }
+            let preset = self.plan.made_preset(&s.id).cloned();
             self.extra.push((Arc::new(s), g));
-            self.state.push(State::Waiting);
             self.waiting_on.push(0);
-            self.ready.push(Reverse(u));
             units.push(u);
+            if let Some(Preset::Done {
+                status,
+                exit_code,
+                outputs,
+            }) = preset
+            {
+                self.state.push(State::Done(status));
+                scope
+                    .context
+                    .record_step(&self.step(u).id, status, exit_code, &outputs);
+                settled.push((u, status));
+            } else {
+                self.state.push(State::Waiting);
+                self.ready.push(Reverse(u));
+            }
         }
         self.members.insert(g, units);
         self.state[g] = State::Running;
@@ -250,6 +266,14 @@ impl<'p> Dag<'p> {
         if count == 0 {
             self.groups_done.push(g);
         }
+        for &(u, status) in &settled {
+            self.ended(scope, u, status == StepStatus::Ok, status.as_str());
+        }
+        settled
+            .into_iter()
+            .filter(|&(_, s)| s == StepStatus::Ok)
+            .map(|(u, _)| u)
+            .collect()
     }
 }
 
@@ -408,7 +432,7 @@ pub(crate) async fn run(
                 match expand(scope, dag.step(i), after_printed) {
                     Expanded::Instances(instances) => {
                         let count = instances.len();
-                        dag.expand(scope, i, instances);
+                        completed.extend(dag.expand(scope, i, instances));
                         grow(&mut [&mut printed, &mut began], count);
                         times.resize(times.len() + count, None);
                         started_at.resize(started_at.len() + count, None);
@@ -445,9 +469,9 @@ pub(crate) async fn run(
             dag.state[i] = State::Running;
             started_at[i] = Some(run_started.elapsed());
             let task_scope = Arc::clone(scope);
-            let step = unit_step(&dag, i);
+            let unit = unit_step(&dag, i);
             running.spawn(async move {
-                let result = match &step {
+                let result = match &unit {
                     UnitStep::Planned(index) => {
                         step::run(
                             &task_scope,
@@ -639,17 +663,17 @@ fn on_failed(
     i: usize,
     failures_tolerated: &mut u32,
     failed: &mut bool,
-    stop: &mut Option<Stop>,
+    stopping: &mut Option<Stop>,
 ) {
     match step.on_failure {
         OnFailure::Continue => *failures_tolerated += 1,
         OnFailure::Abort => {
             *failed = true;
-            stop.get_or_insert(Stop::Abort(step.id.clone()));
+            stopping.get_or_insert(Stop::Abort(step.id.clone()));
         }
         OnFailure::Rollback => {
             *failed = true;
-            stop.get_or_insert(Stop::Rollback(i));
+            stopping.get_or_insert(Stop::Rollback(i));
         }
     }
 }

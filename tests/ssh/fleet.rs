@@ -1,7 +1,8 @@
 //! Real OpenSSH servers for the remote-host tests: `sshd -D -e` on free ports of 127.0.0.1,
 //! each with its own generated host key, all accepting one generated client key, and a
-//! known_hosts file that pins the servers asked for. Each server stops when the fleet drops.
+//! `known_hosts` file that pins the servers asked for. Each server stops when the fleet drops.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
@@ -80,14 +81,14 @@ impl Drop for Server {
     }
 }
 
-/// Servers, the client key and a known_hosts file.
+/// Servers, the client key and a `known_hosts` file.
 pub(crate) struct Fleet {
     dir: tempfile::TempDir,
     pub(crate) servers: Vec<Server>,
 }
 
 impl Fleet {
-    /// `count` servers; the first `pinned` of them are in known_hosts.
+    /// `count` servers; the first `pinned` of them are in `known_hosts`.
     pub(crate) fn start(count: usize, pinned: usize) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let client = dir.path().join("client_key");
@@ -110,7 +111,7 @@ impl Fleet {
                 .join(" ");
             let server = start_server(dir.path(), n, &key, &authorized);
             if n < pinned {
-                known.push_str(&format!("[127.0.0.1]:{} {host_key}\n", server.port));
+                let _ = writeln!(known, "[127.0.0.1]:{} {host_key}", server.port);
             }
             servers.push(server);
         }
@@ -126,7 +127,7 @@ impl Fleet {
         self.dir.path().join("known_hosts")
     }
 
-    /// `[hosts.NAME]` for server `n`, with absolute paths to the key and known_hosts.
+    /// `[hosts.NAME]` for server `n`, with absolute paths to the key and `known_hosts`.
     pub(crate) fn host(&self, name: &str, n: usize) -> String {
         format!(
             "[hosts.{name}]\nssh = \"{}@127.0.0.1:{}\"\nidentity = \"{}\"\nknown_hosts = \"{}\"\n",

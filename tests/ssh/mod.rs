@@ -5,6 +5,7 @@
 
 mod fleet;
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -375,9 +376,10 @@ fn five_steps_on_one_host_share_one_connection_which_the_run_closes() {
         } else {
             String::new()
         };
-        body.push_str(&format!(
+        let _ = write!(
+            body,
             "\n[[steps]]\nid = \"s{n}\"\non = \"db\"\n{needs}run = \"echo step {n}\"\n"
-        ));
+        );
     }
     let t = Test::new().file("p.toml", &playbook("five", &body));
     t.run_args(["run", "p.toml"]).expect_code(0);

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::event::{ApprovalHow, Mode, StepStatus};
 use crate::plan::Plan;
 use crate::playbook::duration::HumanDuration;
-use crate::playbook::model::{IncludeLogs, Playbook, VarValue};
+use crate::playbook::model::{IncludeLogs, Playbook, Step, VarValue};
 use crate::record::replay::{RunState, StepRecord};
 
 use super::model::{
@@ -295,6 +295,7 @@ fn step_rows(
                     would_run: None,
                     waited_ms: None,
                     cleanup: step.always,
+                    for_each: step.is_group(),
                 });
             }
         }
@@ -363,6 +364,7 @@ fn step_row(
         pgid: rec.pgid.map(|(g, _)| g),
         rerun_after_resume: rerun.contains(&rec.id.as_str()),
         cleanup: rec.always || planned.is_some_and(|s| s.always),
+        for_each: planned.is_some_and(Step::is_group),
         rollback_ok: rollbacks().filter_map(|rb| rb.ok).reduce(|a, b| a && b),
         would_run: rec.would_run.clone(),
         waited_ms: confirm_wait(state, rec),
