@@ -79,9 +79,17 @@ fn a_remote_step_streams_its_output_and_gives_its_exit_code() {
         &std::fs::read_to_string(folder.join("report.json")).expect("report.json"),
     )
     .expect("json");
-    let steps = json["steps"].as_array().expect("steps");
-    assert_eq!(steps[0]["host"], "db");
-    assert!(steps[1].get("host").is_none(), "{}", steps[1]);
+    let row = |id: &str| {
+        json["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {id} in report.json"))
+    };
+    assert_eq!(row("hello")["host"], "db");
+    assert!(row("local").get("host").is_none(), "{}", row("local"));
 }
 
 #[test]
@@ -527,4 +535,38 @@ fn plan_show_and_diff_name_the_hosts() {
     assert!(diff.contains("postgres@10.0.4.13:2222"), "{diff}");
     assert!(diff.contains("also changed: hosts"), "{diff}");
     assert!(diff.contains("on"), "{diff}");
+}
+
+#[test]
+fn a_remote_step_retries_and_gives_outputs_to_the_next_step() {
+    let fleet = Fleet::start(1, 1);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tried = dir.path().join("tried");
+    let text = playbook(
+        "outputs",
+        &format!(
+            "{}\n[[steps]]\nid = \"find\"\non = \"db\"\nretries = 1\nretry_delay = \"100ms\"\noutputs = {{ lsn = {{ stdout_regex = 'lsn=(\\S+)' }} }}\nrun = \"\"\"\nif [ ! -e {tried} ]; then touch {tried}; exit 7; fi\necho lsn=0/16B3748\n\"\"\"\n\n[[steps]]\nid = \"use\"\nneeds = [\"find\"]\nrun = \"echo restoring to {{{{steps.find.outputs.lsn}}}}\"\noutputs = {{ said = \"stdout\" }}\n",
+            fleet.host("db", 0),
+            tried = tried.display()
+        ),
+    );
+    let t = Test::new().file("p.toml", &text);
+    t.run_args(["run", "p.toml"]).expect_code(0);
+    let (_, events) = the_run(&t);
+    let find = finished(&events, "find");
+    assert_eq!(find["attempts"], 2);
+    assert_eq!(find["outputs"]["lsn"], "0/16B3748");
+    let first = events
+        .iter()
+        .find(|e| e["event"] == "step_attempt_finished" && e["step"] == "find")
+        .expect("an attempt");
+    assert_eq!(
+        (&first["exit_code"], &first["host"]),
+        (&7.into(), &"db".into())
+    );
+    assert_eq!(
+        finished(&events, "use")["outputs"]["said"],
+        "restoring to 0/16B3748"
+    );
+    assert_eq!(fleet.servers[0].logins(), 1);
 }
