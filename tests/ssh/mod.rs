@@ -413,10 +413,10 @@ fn a_list_of_hosts_fans_out_into_instances_that_run_at_the_same_time() {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path().display();
     // Each instance waits for the other to have started: one after the other, both would
-    // wait out their timeout and fail.
+    // wait out their timeout and fail. A start marker appears whole (`mv`), never empty.
     let body = format!(
         "{}{}\n[[steps]]\nid = \"stop\"\non = [\"app-1\", \"app-2\"]\ntimeout = \"60s\"\nrun = \"\"\"\n\
-         date +%s%N > {d}/{{{{item}}}}.start\n\
+         date +%s%N > {d}/{{{{item}}}}.tmp && mv {d}/{{{{item}}}}.tmp {d}/{{{{item}}}}.start\n\
          other={{{{#if (eq item \"app-1\")}}}}app-2{{{{else}}}}app-1{{{{/if}}}}\n\
          while [ ! -e {d}/$other.start ]; do sleep 0.02; done\n\
          date +%s%N > {d}/{{{{item}}}}.end\n\"\"\"\n\
