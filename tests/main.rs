@@ -30,6 +30,7 @@ mod robustness;
 mod run;
 mod schedule;
 mod secret_outputs;
+mod ssh;
 mod team;
 mod templates;
 mod timeouts;

@@ -112,6 +112,7 @@ fn text(d: &PlaybookDiff) -> String {
     changed(&mut out, "steps changed", &d.steps.changed);
     map_section(&mut out, "vars", &d.vars);
     map_section(&mut out, "env", &d.env);
+    fields_section(&mut out, "hosts", &d.hosts);
     entries(&mut out, "checks added", '+', &d.checks.added, |c| {
         (format!("{} ({} {})", c.id, c.probe, c.target), None)
     });

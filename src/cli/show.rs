@@ -104,6 +104,7 @@ fn describe(p: &Playbook) -> String {
             let _ = writeln!(out, "  {k} = {v}");
         }
     }
+    hosts(&mut out, p);
     if !p.checks.is_empty() {
         let _ = writeln!(out, "\nchecks (before and after the steps):");
         for c in &p.checks {
@@ -115,6 +116,29 @@ fn describe(p: &Playbook) -> String {
         step(&mut out, p, i, s);
     }
     out
+}
+
+/// `[hosts]`: each host's address, key and `known_hosts` file.
+fn hosts(out: &mut String, p: &Playbook) {
+    if p.hosts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nhosts (reached with ssh):");
+    for (name, h) in &p.hosts {
+        let mut extra = Vec::new();
+        if let Some(i) = &h.identity {
+            extra.push(format!("identity {i}"));
+        }
+        if let Some(k) = &h.known_hosts {
+            extra.push(format!("known_hosts {k}"));
+        }
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", extra.join(", "))
+        };
+        let _ = writeln!(out, "  {name} = {}{extra}", h.ssh);
+    }
 }
 
 /// The notification channels and their events: `slack #ops (started, finished); webhook (…)`.
@@ -156,7 +180,11 @@ fn check_line(c: &Check) -> String {
             crate::text::percent(h.min_success_rate),
             h.min_runs
         ),
-        Probe::Tcp(_) | Probe::Command(_) => String::new(),
+        Probe::Command(cp) => cp
+            .on
+            .as_ref()
+            .map_or_else(String::new, |on| format!(" on {}", on.source())),
+        Probe::Tcp(_) => String::new(),
     };
     format!(
         "{}: {} {}{extra} (every {}, timeout {})",
@@ -194,7 +222,36 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
     for (name, input) in &s.inputs {
         let _ = writeln!(out, "       input {name}: {}", input.describe());
     }
+    let facts = facts(p, s);
+    if !facts.is_empty() {
+        let _ = writeln!(out, "       {}", facts.join("; "));
+    }
+    if let Some(c) = &s.confirm {
+        let mut rule: Vec<String> = s.confirm_rule.words().into_iter().collect();
+        if let Some(t) = s.confirm_timeout {
+            rule.push(format!("declined after {t} unanswered"));
+        }
+        let rule = if rule.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", rule.join("; "))
+        };
+        let _ = writeln!(out, "       confirm: {c}{rule}");
+    }
+    if let Some(r) = &s.rollback {
+        let _ = writeln!(out, "       rollback: {r}");
+    }
+    for v in &s.verify {
+        let _ = writeln!(out, "       verify: {}", check_line(v));
+    }
+}
+
+/// One line of what a step is bound by: host, needs, loop, condition, budget, retries, …
+fn facts(p: &Playbook, s: &Step) -> Vec<String> {
     let mut facts = Vec::new();
+    if let (Some(host), Action::Run(_)) = (s.host_label(), &s.action) {
+        facts.push(format!("on {host}"));
+    }
     if !s.needs.is_empty() {
         facts.push(format!(
             "needs {}",
@@ -247,25 +304,5 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
             s.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
     }
-    if !facts.is_empty() {
-        let _ = writeln!(out, "       {}", facts.join("; "));
-    }
-    if let Some(c) = &s.confirm {
-        let mut rule: Vec<String> = s.confirm_rule.words().into_iter().collect();
-        if let Some(t) = s.confirm_timeout {
-            rule.push(format!("declined after {t} unanswered"));
-        }
-        let rule = if rule.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", rule.join("; "))
-        };
-        let _ = writeln!(out, "       confirm: {c}{rule}");
-    }
-    if let Some(r) = &s.rollback {
-        let _ = writeln!(out, "       rollback: {r}");
-    }
-    for v in &s.verify {
-        let _ = writeln!(out, "       verify: {}", check_line(v));
-    }
+    facts
 }

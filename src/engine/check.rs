@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use crate::engine::probe::{self, ProbeEnv};
+use crate::engine::ssh;
 use crate::event::{Bus, CheckPhase, Event, millis};
-use crate::playbook::model::Check;
+use crate::playbook::model::{Check, CommandProbe, Probe};
 
 /// How a check ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +36,22 @@ pub(crate) async fn run(
 ) -> CheckOutcome {
     let started = Instant::now();
     let target = probe::target(&check.probe, env.context);
-    bus.emit(Event::CheckStarted {
-        check: check.id.clone(),
-        step: step.map(str::to_owned),
-        phase,
-        probe: check.probe.kind().to_owned(),
-        target,
-    });
+    // A `command` probe with `on`: every event of the check names its host.
+    let host = match &check.probe {
+        Probe::Command(CommandProbe { on: Some(on), .. }) => ssh::host_name(on, env.context).ok(),
+        _ => None,
+    };
+    let host = host.as_deref();
+    bus.emit_on(
+        Event::CheckStarted {
+            check: check.id.clone(),
+            step: step.map(str::to_owned),
+            phase,
+            probe: check.probe.kind().to_owned(),
+            target,
+        },
+        host,
+    );
     let deadline = started + check.timeout.get();
     let once = phase == CheckPhase::Assessment;
     let mut attempts = 0;
@@ -55,15 +65,18 @@ pub(crate) async fn run(
         let limit = check.attempt_timeout.get().min(remaining);
         bus.barrier();
         let result = probe::attempt(&check.probe, env, limit).await;
-        bus.emit(Event::CheckAttempt {
-            check: check.id.clone(),
-            step: step.map(str::to_owned),
-            attempt: attempts,
-            passed: result.passed,
-            detail: result.detail.clone(),
-            duration_ms: millis(attempt_started.elapsed()),
-            history: result.history,
-        });
+        bus.emit_on(
+            Event::CheckAttempt {
+                check: check.id.clone(),
+                step: step.map(str::to_owned),
+                attempt: attempts,
+                passed: result.passed,
+                detail: result.detail.clone(),
+                duration_ms: millis(attempt_started.elapsed()),
+                history: result.history,
+            },
+            host,
+        );
         if result.passed {
             first_pass = Some(millis(started.elapsed()));
             break result.detail;
@@ -78,16 +91,19 @@ pub(crate) async fn run(
         }
     };
     let passed = first_pass.is_some();
-    bus.emit(Event::CheckFinished {
-        check: check.id.clone(),
-        step: step.map(str::to_owned),
-        phase,
-        passed,
-        attempts,
-        first_pass_ms: first_pass,
-        duration_ms: millis(started.elapsed()),
-        detail: detail.clone(),
-    });
+    bus.emit_on(
+        Event::CheckFinished {
+            check: check.id.clone(),
+            step: step.map(str::to_owned),
+            phase,
+            passed,
+            attempts,
+            first_pass_ms: first_pass,
+            duration_ms: millis(started.elapsed()),
+            detail: detail.clone(),
+        },
+        host,
+    );
     CheckOutcome {
         passed,
         attempts,

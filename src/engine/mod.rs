@@ -50,6 +50,7 @@ mod run;
 mod scheduler;
 mod scope;
 mod signal;
+mod ssh;
 mod step;
 mod tree;
 

@@ -52,6 +52,7 @@ async fn checks(scope: &Arc<RunScope>, phase: CheckPhase) -> bool {
                 cancel: &scope.cancel,
                 groups: &scope.groups,
                 history: &scope.history,
+                inventory: scope.inventory(),
             };
             check::run(check, phase, None, &env, &scope.bus)
                 .await

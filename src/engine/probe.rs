@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::capture::Capture;
 use crate::engine::context::Context;
-use crate::engine::process::{self, CommandSpec, Exit};
+use crate::engine::process::{CommandSpec, Exit};
+use crate::engine::ssh::Place;
 use crate::event::HistoryFigures;
 use crate::playbook::duration::format_human;
 use crate::playbook::model::{CommandProbe, FileProbe, HistoryProbe, HttpBody, HttpProbe, Probe};
@@ -26,6 +27,8 @@ pub(crate) struct ProbeEnv<'a> {
     pub(crate) cancel: &'a CancellationToken,
     pub(crate) groups: &'a crate::engine::process::Registry,
     pub(crate) history: &'a Arc<dyn History>,
+    /// For a `command` probe with `on`.
+    pub(crate) inventory: crate::engine::ssh::Inventory<'a>,
 }
 
 /// The past runs of a playbook, as a `history` probe sees them.
@@ -257,7 +260,9 @@ async fn command(
     spec.env = env.env.to_vec();
     spec.timeout = Some(limit);
     let mut capture = Capture::default();
-    let finished = process::run(&spec, &mut capture, env.cancel, env.groups)
+    let place =
+        Place::of(c.on.as_ref(), env.inventory, env.context, None).map_err(Attempt::fail)?;
+    let finished = crate::engine::ssh::run(&place, &spec, &mut capture, env.cancel, env.groups)
         .await
         .map_err(|e| Attempt::fail(e.to_string()))?;
     let stdout = String::from_utf8_lossy(capture.stdout_head())

@@ -27,6 +27,8 @@ pub(crate) async fn execute(req: RunRequest, bus: Arc<Bus>, signals: SignalHandl
     let scope = Arc::new(RunScope::top(req, Arc::clone(&bus), &signals));
 
     let (outcome, status) = steps_and_checks(&scope, rto_warning, clock.instant()).await;
+    // Also after a failure or an interrupt: nothing runs on a host any more.
+    scope.connections.close().await;
     if status == RunStatus::Interrupted {
         bus.emit(Event::RunInterrupted {
             signal: signals.interrupt.signal().unwrap_or("SIGINT").to_owned(),

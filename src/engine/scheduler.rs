@@ -14,8 +14,9 @@ use tokio::task::JoinSet;
 
 use crate::engine::limits;
 use crate::engine::log::StepLog;
-use crate::engine::process::{self, CommandSpec};
+use crate::engine::process::CommandSpec;
 use crate::engine::scope::RunScope;
+use crate::engine::ssh;
 use crate::engine::step::{self, StepResult, emit_finished};
 use crate::event::{Event, Exit, StepStatus, millis};
 use crate::plan::{Plan, Preset, Skip};
@@ -1036,7 +1037,14 @@ async fn rollback(shared: &RunScope, step: &Step) -> bool {
         match StepLog::open(&log_path, &step.id, Arc::clone(&shared.bus), "rollback") {
             Ok(mut log) => {
                 shared.bus.barrier();
-                let finished = process::run(&spec, &mut log, &shared.cancel, &shared.groups).await;
+                // A remote step's rollback runs on its host.
+                let finished = match ssh::Place::for_step(step, shared.inventory(), &shared.context)
+                {
+                    Ok(place) => ssh::run(&place, &spec, &mut log, &shared.cancel, &shared.groups)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
                 let captured = log.finish();
                 match finished {
                     Ok(f) => (
@@ -1044,7 +1052,7 @@ async fn rollback(shared: &RunScope, step: &Step) -> bool {
                         (f.exit != Exit::Success).then(|| f.exit.to_string()),
                         captured.tail,
                     ),
-                    Err(e) => (None, Some(e.to_string()), captured.tail),
+                    Err(e) => (None, Some(e), captured.tail),
                 }
             }
             Err(e) => (

@@ -14,6 +14,7 @@ use crate::engine::probe::{History, HttpClients};
 use crate::engine::process::Registry;
 use crate::engine::request::RunRequest;
 use crate::engine::signal::SignalHandling;
+use crate::engine::ssh::{Connections, Inventory};
 use crate::event::{Bus, Masker, secrets_in};
 use crate::plan::Plan;
 use crate::playbook::find::Library;
@@ -58,6 +59,8 @@ pub(crate) struct RunScope {
     pub(crate) history: Arc<dyn History>,
     /// Takes nested playbooks' locks.
     pub(crate) locker: Arc<dyn crate::engine::request::Locker>,
+    /// The run's ssh connections, one per host, shared with nested playbooks.
+    pub(crate) connections: Arc<Connections>,
 }
 
 impl RunScope {
@@ -86,6 +89,7 @@ impl RunScope {
             secrets: req.secrets,
             history: req.history,
             locker: req.locker,
+            connections: Arc::new(Connections::default()),
         }
     }
 
@@ -159,6 +163,7 @@ impl RunScope {
             secrets: Arc::new(secrets),
             history: Arc::clone(&self.history),
             locker: Arc::clone(&self.locker),
+            connections: Arc::clone(&self.connections),
         })
     }
 
@@ -185,6 +190,15 @@ impl RunScope {
     /// The playbook being run.
     pub(crate) fn playbook(&self) -> &Playbook {
         &self.plan.playbook
+    }
+
+    /// What a command on a host of this playbook needs.
+    pub(crate) fn inventory(&self) -> Inventory<'_> {
+        Inventory {
+            playbook: self.playbook(),
+            connections: &self.connections,
+            second: &self.second_signal,
+        }
     }
 
     /// The log file of a step.

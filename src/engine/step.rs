@@ -13,8 +13,9 @@ use crate::engine::check;
 use crate::engine::inputs;
 use crate::engine::log::StepLog;
 use crate::engine::probe::{self, ProbeEnv};
-use crate::engine::process::{self, CommandSpec};
+use crate::engine::process::CommandSpec;
 use crate::engine::scope::RunScope;
+use crate::engine::ssh;
 use crate::event::{CheckPhase, Event, Exit, StepStatus, millis};
 use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::model::{Action, HttpBody, Notice, OutputSource, Step};
@@ -118,6 +119,9 @@ impl Attempt {
 pub(crate) async fn run(shared: &Arc<RunScope>, step: &Step, after_printed: bool) -> StepResult {
     // An instance sees its item.
     let shared = &shared.for_step(step);
+    if let Some(host) = ssh::step_host(step, &shared.context) {
+        shared.bus.assign_host(&step.id, &host);
+    }
     let result = execute(shared, step, after_printed).await;
     emit_finished(shared, step, &result);
     result
@@ -646,6 +650,7 @@ fn probe_env<'a>(shared: &'a RunScope, prepared: &'a Prepared) -> ProbeEnv<'a> {
         cancel: &shared.cancel,
         groups: &shared.groups,
         history: &shared.history,
+        inventory: shared.inventory(),
     }
 }
 
@@ -679,12 +684,16 @@ async fn command(
             );
         }
     };
+    let place = match ssh::Place::for_step(step, shared.inventory(), &shared.context) {
+        Ok(place) => place,
+        Err(e) => return Attempt::not_begun(None, e, Vec::new()),
+    };
     shared.bus.barrier();
     if let Some(fault) = shared.bus.fault() {
         // Nothing starts that the record could not tell of.
         return Attempt::fail(None, fault.to_string(), Vec::new());
     }
-    let finished = process::run(&spec, &mut log, &shared.cancel, &shared.groups).await;
+    let finished = ssh::run(&place, &spec, &mut log, &shared.cancel, &shared.groups).await;
     let mut captured = log.finish();
     if let Some(held) = captured.held.take() {
         // The secret outputs are read first, whatever became of the command, so that the log
@@ -699,7 +708,7 @@ async fn command(
     }
     let finished = match finished {
         Ok(f) => f,
-        Err(e @ process::ProcessError::Spawn { .. }) => {
+        Err(e) if !e.began() => {
             return Attempt::not_begun(None, e.to_string(), captured.tail);
         }
         Err(e) => return Attempt::fail(None, e.to_string(), captured.tail),

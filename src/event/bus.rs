@@ -86,6 +86,9 @@ pub(crate) struct Bus {
     target: Target,
     /// The first write failure of the run's record (kept by the root bus).
     fault: OnceLock<WriteFault>,
+    /// The host each remote step runs on, by step id (as this bus names it): every event of
+    /// the step carries it.
+    hosts: Mutex<std::collections::HashMap<String, String>>,
     /// The item of each `for_each` instance (`ID[KEY]`, as the root bus names it), masked:
     /// every event of the instance carries it.
     items: Mutex<HashMap<String, serde_json::Value>>,
@@ -110,6 +113,7 @@ impl Bus {
             learned: Mutex::new(Vec::new()),
             target: Target::Sinks(Mutex::new(sinks)),
             fault: OnceLock::new(),
+            hosts: Mutex::default(),
             items: Mutex::new(HashMap::new()),
         })
     }
@@ -141,6 +145,7 @@ impl Bus {
                 prefix: prefix.to_owned(),
             },
             fault: OnceLock::new(),
+            hosts: Mutex::default(),
             items: Mutex::new(HashMap::new()),
         })
     }
@@ -209,8 +214,30 @@ impl Bus {
         }
     }
 
+    /// From now on every event of `step` says it ran on `host`.
+    pub(crate) fn assign_host(&self, step: &str, host: &str) {
+        self.hosts
+            .lock()
+            .expect("never poisoned")
+            .insert(step.to_owned(), host.to_owned());
+    }
+
     /// Masks, stamps and delivers an event; returns once every sink has it.
-    pub(crate) fn emit(&self, mut event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
+        self.emit_on(event, None);
+    }
+
+    /// [`Bus::emit`] for an event about a command on `host` (a check's `command` probe with
+    /// `on`); an event of a step given [`Bus::assign_host`] gets that host anyway.
+    pub(crate) fn emit_on(&self, mut event: Event, host: Option<&str>) {
+        let host = host.map(str::to_owned).or_else(|| {
+            let step = event.step_name()?;
+            self.hosts
+                .lock()
+                .expect("never poisoned")
+                .get(step)
+                .cloned()
+        });
         let mut after = None;
         let current = self.masker();
         if !current.is_empty() {
@@ -224,7 +251,7 @@ impl Bus {
         match &self.target {
             Target::Parent { parent, prefix } => {
                 event.nest(prefix);
-                parent.emit(event);
+                parent.emit_on(event, host.as_deref());
             }
             Target::Sinks(sinks) => {
                 let item = self.item_of(&event);
@@ -232,6 +259,7 @@ impl Bus {
                     ts: Utc::now(),
                     run_id: self.run_id.clone(),
                     event,
+                    host,
                     item,
                 };
                 let mut sinks = sinks

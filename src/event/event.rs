@@ -172,6 +172,8 @@ pub(crate) enum Event {
         vars: BTreeMap<String, serde_json::Value>,
         incident_start: Option<DateTime<Utc>>,
         dry_run: bool,
+        /// The runner's host name (read back through [`RecordLine`]).
+        #[serde(default)]
         host: String,
         run_dir: String,
         runbook_version: String,
@@ -503,6 +505,15 @@ macro_rules! step_events {
 }
 
 impl Event {
+    /// The step an event always names (check events name one only optionally: `None`).
+    #[must_use]
+    pub(crate) fn step_name(&self) -> Option<&str> {
+        match self {
+            step_events!(step) => Some(step),
+            _ => None,
+        }
+    }
+
     /// The step the event is about, if any.
     #[must_use]
     pub(crate) fn step(&self) -> Option<&str> {
@@ -685,6 +696,7 @@ pub(crate) fn mask_json(v: &mut serde_json::Value, m: &mut impl FnMut(&mut Strin
 
 /// An event as written to the journal: one JSON object per line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RecordLine")]
 pub(crate) struct Record {
     /// RFC 3339, UTC, milliseconds.
     #[serde(with = "millis")]
@@ -695,6 +707,48 @@ pub(crate) struct Record {
     /// For an event of a `for_each` instance (`step = "ID[KEY]"`): its item, masked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) item: Option<serde_json::Value>,
+    /// The host of `[hosts]` the event's command ran on: on every event of a remote step, and
+    /// on the check events of a `command` probe with `on`. (`run_started` has a `host` of its
+    /// own, the runner's, and never this.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) host: Option<String>,
+}
+
+/// A journal line as read: `host` is taken by the record before the event sees the rest, so
+/// `run_started`'s own `host` (the runner's) is handed back to it.
+#[derive(Deserialize)]
+struct RecordLine {
+    #[serde(with = "millis")]
+    ts: DateTime<Utc>,
+    run_id: String,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    item: Option<serde_json::Value>,
+    #[serde(flatten)]
+    event: Event,
+}
+
+impl From<RecordLine> for Record {
+    fn from(line: RecordLine) -> Self {
+        let RecordLine {
+            ts,
+            run_id,
+            mut host,
+            item,
+            mut event,
+        } = line;
+        if let Event::RunStarted { host: runner, .. } = &mut event {
+            *runner = host.take().unwrap_or_default();
+        }
+        Self {
+            ts,
+            run_id,
+            event,
+            item,
+            host,
+        }
+    }
 }
 
 mod millis {
@@ -724,6 +778,7 @@ mod tests {
                 .expect("time")
                 .with_timezone(&Utc),
             run_id: "r1".into(),
+            host: None,
             item: None,
             event: Event::StepAttemptFinished {
                 step: "restore".into(),

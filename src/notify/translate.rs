@@ -372,6 +372,7 @@ mod tests {
                 + chrono::Duration::seconds(seconds),
             run_id: "r1".into(),
             event,
+            host: None,
             item: None,
         }
     }

@@ -35,6 +35,8 @@ pub struct PlaybookDiff {
     pub vars: Vec<FieldChange>,
     /// By variable name, like `vars`.
     pub env: Vec<FieldChange>,
+    /// `NAME.ssh`, `NAME.identity`, `NAME.known_hosts` of `[hosts]`.
+    pub hosts: Vec<FieldChange>,
     pub checks: Changes<CheckEntry>,
     /// `slack.*` and `webhook.*`.
     pub notify: Vec<FieldChange>,
@@ -302,6 +304,7 @@ impl PlaybookDiff {
             ),
             vars: compare(&var_fields(old), &var_fields(new)),
             env: compare(&template_map(&old.env, ""), &template_map(&new.env, "")),
+            hosts: compare(&host_fields(old), &host_fields(new)),
             checks: match_by_id(
                 &old.checks,
                 &new.checks,
@@ -329,6 +332,7 @@ impl PlaybookDiff {
             && self.steps.is_empty()
             && self.vars.is_empty()
             && self.env.is_empty()
+            && self.hosts.is_empty()
             && self.checks.is_empty()
             && self.notify.is_empty()
             && self.report.is_empty())
@@ -360,6 +364,7 @@ impl PlaybookDiff {
             ("objectives", self.objectives.is_empty()),
             ("vars", self.vars.is_empty()),
             ("env", self.env.is_empty()),
+            ("hosts", self.hosts.is_empty()),
             ("checks", self.checks.is_empty()),
             ("notify", self.notify.is_empty()),
             ("report", self.report.is_empty()),
@@ -577,6 +582,16 @@ fn template_map(
     f
 }
 
+fn host_fields(p: &Playbook) -> Fields {
+    let mut f = Fields::default();
+    for (name, h) in &p.hosts {
+        f.text(format!("{name}.ssh"), &h.ssh.source());
+        f.opt(format!("{name}.identity"), h.identity.as_ref());
+        f.opt(format!("{name}.known_hosts"), h.known_hosts.as_ref());
+    }
+    f
+}
+
 fn notify_fields(p: &Playbook) -> Fields {
     let mut f = Fields::default();
     if let Some(s) = &p.notify.slack {
@@ -631,6 +646,7 @@ fn probe_fields(f: &mut Fields, probe: &Probe, prefix: &str) {
         Probe::Http(h) => http_fields(f, h, prefix),
         Probe::Tcp(_) => {}
         Probe::Command(c) => {
+            f.put(name("on"), c.on.as_ref().map(|on| on.source().to_owned()));
             f.opt(name("stdout_contains"), c.stdout_contains.as_ref());
             f.opt(name("stdout_matches"), c.stdout_matches.as_ref());
         }
@@ -679,6 +695,9 @@ fn step_fields(p: &Playbook, s: &Step) -> Fields {
     f.put("max_parallel", s.max_parallel.map(|m| m.to_string()));
     f.opt("when", s.when.as_ref());
     f.text(s.action.key(), &s.action.summary());
+    if matches!(s.action, Action::Run(_)) {
+        f.put("on", s.host_label());
+    }
     match &s.action {
         Action::Http(h) => http_fields(&mut f, h, "http."),
         Action::Check(c) => f.0.extend(check_fields(c, "check.").0),

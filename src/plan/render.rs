@@ -74,6 +74,9 @@ fn text(plan: &Plan) -> String {
                 let _ = writeln!(out, "{}", line.trim_end());
                 continue;
             }
+            if let Some(host) = step.host_label() {
+                notes.push(format!("on {host}"));
+            }
             if !step.needs.is_empty() {
                 notes.push(format!(
                     "needs {}",
@@ -226,6 +229,7 @@ fn to_json(plan: &Plan) -> serde_json::Value {
                 "id": shown_id(plan, s.index),
                 "title": step.title,
                 "action": step.action.key(),
+                "host": step.host_label(),
                 "for_each": for_each_json(plan, s.index),
                 "wave": s.wave + 1,
                 "needs": step.needs.iter().map(id).collect::<Vec<_>>(),

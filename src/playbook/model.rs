@@ -25,6 +25,8 @@ pub struct Playbook {
     pub meta: Meta,
     pub vars: IndexMap<String, VarValue>,
     pub env: IndexMap<String, Template>,
+    /// `[hosts.NAME]`: where `on` sends commands, by name in the order written.
+    pub hosts: IndexMap<String, Host>,
     pub notify: Notify,
     pub report: ReportSettings,
     pub checks: Vec<Check>,
@@ -520,6 +522,8 @@ pub enum HttpBody {
 #[derive(Debug, Clone)]
 pub struct CommandProbe {
     pub command: Template,
+    /// `on`: the host it runs on; `None`: here.
+    pub on: Option<On>,
     pub stdout_contains: Option<Template>,
     pub stdout_matches: Option<Regex>,
 }
@@ -567,6 +571,8 @@ pub struct Step {
     pub secret_outputs: Vec<String>,
     pub when: Option<Template>,
     pub action: Action,
+    /// `on` of a `run` step: the host its command (and rollback) runs on; `None`: here.
+    pub on: Option<On>,
     /// `None` for actions without a default (manual, sleep, notify, playbook).
     pub timeout: Option<HumanDuration>,
     pub retries: u32,
@@ -611,6 +617,33 @@ impl Step {
             Expansion::Instance(i) => Some(i),
             Expansion::Single | Expansion::Group { .. } => None,
         }
+    }
+
+    /// Where the step's command (or its `check`'s command probe) runs, in words for `plan`,
+    /// `show` and `diff`: the host's name, each instance's own host for `on = [..]` (all of
+    /// them, for the step that stands for its instances), or `on` as written; `None`: here.
+    #[must_use]
+    pub fn host_label(&self) -> Option<String> {
+        let on = self.on.as_ref().or(match &self.action {
+            Action::Check(c) => match &c.probe {
+                Probe::Command(p) => p.on.as_ref(),
+                _ => None,
+            },
+            _ => None,
+        })?;
+        let each = matches!(on, On::Template(t) if t.source().trim() == "{{item}}");
+        if each {
+            if let Some(serde_json::Value::String(host)) = self.instance().map(|i| &i.item) {
+                return Some(host.clone());
+            }
+            if let Some(ForEachSource::Items(items)) = self.for_each.as_ref().map(|f| &f.source)
+                && items.iter().all(serde_json::Value::is_string)
+            {
+                let hosts: Vec<&str> = items.iter().filter_map(serde_json::Value::as_str).collect();
+                return Some(hosts.join(", "));
+            }
+        }
+        Some(on.source().to_owned())
     }
 
     /// Whether this step stands for the instances of a `for_each` (and runs nothing itself).
@@ -772,6 +805,35 @@ pub enum Action {
     Sleep(HumanDuration),
     Notify(Notice),
     Playbook(PlaybookRef),
+}
+
+/// `[hosts.NAME]`: a remote host, reached with the system `ssh` client. Every value is a
+/// template (vars and env), rendered when the run first connects.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// `[user@]host[:port]`, or a `Host` alias of the ssh configuration.
+    pub ssh: Template,
+    pub identity: Option<Template>,
+    pub known_hosts: Option<Template>,
+}
+
+/// Where a command runs: a host of `[hosts]` named as written, or a template whose rendering
+/// must name one.
+#[derive(Debug, Clone)]
+pub enum On {
+    Host(String),
+    Template(Template),
+}
+
+impl On {
+    /// As written: the host name, or the template's source.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        match self {
+            Self::Host(name) => name,
+            Self::Template(t) => t.source(),
+        }
+    }
 }
 
 /// A `notify` step's message: its text and its labelled fields, in order, all templates.

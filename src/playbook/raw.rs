@@ -23,6 +23,8 @@ toml_table! {
         vars: IndexMap<String, Sp<RawVar>>,
         /// Environment (templates) for every command step and check.
         env: IndexMap<String, Sp<String>>,
+        /// Remote hosts that `on` names: `[hosts.NAME]` with `ssh`, `identity`, `known_hosts`.
+        hosts: IndexMap<String, Sp<RawHost>>,
         /// Notification channels.
         notify: RawNotify,
         /// Report settings.
@@ -169,6 +171,8 @@ toml_table! {
         tcp: String,
         /// Shell command: passes on exit code 0 (and the stdout expectations).
         command: String,
+        /// For `command`: the host of `[hosts]` it runs on (a name or a template), over SSH.
+        on: RawOn,
         /// Glob: passes when the newest match exists, is younger than `max_age` and at least `min_size`.
         file: String,
         /// Past runs: passes when a playbook's recent runs are enough and succeeded often enough.
@@ -262,6 +266,8 @@ toml_table! {
         when: String,
         /// Shell command (`sh -c`) in its own process group.
         run: String,
+        /// For `run`: the host of `[hosts]` it runs on (a name or a template), over SSH.
+        on: RawOn,
         /// One HTTP request with expectations.
         http: RawHttp,
         /// A health check polled until it passes or times out.
@@ -318,6 +324,65 @@ toml_table! {
         idempotent: bool,
         /// Changes nothing: `--dry-run` really executes it.
         read_only: bool,
+    }
+}
+
+toml_table! {
+    /// `[hosts.NAME]`: a remote host reached with the system `ssh` client. Every value is a
+    /// template of vars and env; relative paths are relative to the playbook's folder.
+    RawHost {
+        /// "[user@]host[:port]", or a `Host` alias of the ssh configuration.
+        #[schemars(required)]
+        ssh: String,
+        /// Private key file (default: ssh's own choice: its agent, config and default keys).
+        identity: String,
+        /// The `known_hosts` file the host key must be in (default: the user's).
+        known_hosts: String,
+    }
+}
+
+/// `on = "db-primary"` (a host name or a template), or `on = ["app-1", "app-2"]`.
+#[derive(Debug, Clone)]
+pub(crate) enum RawOn {
+    One(String),
+    Many(Vec<Sp<String>>),
+}
+
+impl Default for RawOn {
+    fn default() -> Self {
+        Self::One(String::new())
+    }
+}
+
+impl Decode for RawOn {
+    const EXPECTED: &'static str = "a host name or an array of host names";
+
+    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(Self::One(s.to_string())),
+            DeValue::Array(_) => Vec::<Sp<String>>::decode(v, cx).map(Self::Many),
+            _ => {
+                cx.wrong_type(
+                    v,
+                    Self::EXPECTED,
+                    Some("write on = \"db-primary\", a name of [hosts]".to_owned()),
+                );
+                None
+            }
+        }
+    }
+}
+
+impl JsonSchema for RawOn {
+    fn schema_name() -> Cow<'static, str> {
+        "On".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "oneOf": [
+            { "type": "string", "description": "a host of [hosts], or a template giving one" },
+            { "type": "array", "items": { "type": "string" }, "description": "several hosts" }
+        ]})
     }
 }
 

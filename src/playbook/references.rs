@@ -129,7 +129,7 @@ pub(crate) fn check(
     }
     let (nested, for_each) = raw_steps
         .iter()
-        .map(|s| (s.value.playbook.is_some(), s.value.for_each.is_some()))
+        .map(|s| (s.value.playbook.is_some(), has_instances(&s.value)))
         .unzip();
     // A manual step's inputs are its outputs once answered.
     let outputs = raw_steps
@@ -512,4 +512,14 @@ fn example(helper: &str) -> &'static str {
         "or" => "{{or A B}}",
         _ => "{{now}} or {{now \"%Y-%m-%d\"}}",
     }
+}
+
+/// Whether a step's templates see `item`: it has a `for_each`, or `on = [..]`, which fans it out
+/// over its hosts as `for_each` does.
+fn has_instances(s: &crate::playbook::raw::RawStep) -> bool {
+    s.for_each.is_some()
+        || matches!(
+            s.on.as_ref().map(|o| &o.value),
+            Some(crate::playbook::raw::RawOn::Many(_))
+        )
 }

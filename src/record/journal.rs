@@ -126,6 +126,7 @@ mod tests {
         Record {
             ts: chrono::Utc::now(),
             run_id: "r".to_owned(),
+            host: None,
             item: None,
             event: Event::RunFinished {
                 status: RunStatus::Ok,

@@ -45,6 +45,8 @@ pub(crate) struct PastRunHead {
     mode: Mode,
     dry_run: bool,
     started: DateTime<Utc>,
+    #[serde(default)]
+    ticket: Option<String>,
     finished: Option<Ended>,
     interrupted: bool,
 }
@@ -61,6 +63,7 @@ impl PastRunHead {
             mode: self.mode,
             dry_run: self.dry_run,
             started: self.started,
+            ticket: self.ticket,
             finished: self.finished,
             interrupted: self.interrupted,
             steps: Vec::new(),

@@ -111,6 +111,8 @@ pub(crate) struct StepRecord {
     pub(crate) in_flight: bool,
     /// A cleanup step (`always = true`).
     pub(crate) always: bool,
+    /// The host of `[hosts]` it ran on; `None`: the runner.
+    pub(crate) host: Option<String>,
 }
 
 /// One health check run (all its attempts).
@@ -361,6 +363,7 @@ impl RunState {
                     rec.title = Some(title.clone());
                     rec.action = Some(action.clone());
                     rec.command = Some(command.clone());
+                    rec.host.clone_from(&r.host);
                     rec.always = *always;
                     rec.started = Some(ts);
                     rec.in_flight = true;

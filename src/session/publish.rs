@@ -150,6 +150,7 @@ fn journal_after(folder: &RunFolder, run_id: &str, masker: &Masker, json: bool, 
         run_id: run_id.to_owned(),
         item: None,
         event,
+        host: None,
     };
     match Journal::open(&folder.journal()) {
         Ok(mut journal) => {

@@ -543,6 +543,7 @@ fn journal_failure(folder: &RunFolder, run_id: &str, path: &Path, error: &std::i
                 path: path.display().to_string(),
                 error: error.to_string(),
             },
+            host: None,
         });
         journal.finish();
     }

@@ -267,11 +267,12 @@ impl Live {
     }
 
     /// Starts, updates and ends the rows; steps aside for approvals.
-    fn update_rows(&mut self, event: &Event) {
+    fn update_rows(&mut self, event: &Event, host: Option<&str>) {
         match event {
             Event::StepStarted { step, .. } => {
                 let budget = self.objectives.budgets.get(step).copied();
-                self.add_row(Row::Step(step.clone()), step.clone(), budget);
+                let label = host.map_or_else(|| step.clone(), |h| format!("{step} on {h}"));
+                self.add_row(Row::Step(step.clone()), label, budget);
             }
             Event::StepOutput { step, line } => {
                 let line = sanitize(line);
@@ -382,7 +383,7 @@ impl Sink for Live {
         if let Event::RunStarted { .. } = event {
             self.run_started(record);
         }
-        self.update_rows(event);
+        self.update_rows(event, record.host.as_deref());
         if let Event::RunFinished { .. } = event {
             self.summary = describe(event, self.known()).map(|l| self.paint.line(l.tone, &l.text));
         } else if self.shows(event) {

@@ -94,9 +94,12 @@ impl<W: Write + Send> Sink for Plain<W> {
         if !self.shows(&record.event) {
             return;
         }
-        let Some(line) = describe(&record.event, self.known) else {
+        let Some(mut line) = describe(&record.event, self.known) else {
             return;
         };
+        if let (Event::StepStarted { .. }, Some(host)) = (&record.event, &record.host) {
+            let _ = write!(line.text, " on {host}");
+        }
         let mut text = format!("{} {}\n", self.zone.time(record.ts), line.text);
         for detail in &line.detail {
             let _ = writeln!(text, "         {detail}");

@@ -33,6 +33,7 @@ pub(crate) fn record(ms: i64, event: Event) -> Record {
         run_id: "r1".into(),
         item: None,
         event,
+        host: None,
     }
 }
 

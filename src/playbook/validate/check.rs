@@ -136,6 +136,19 @@ impl Validator<'_> {
                 ok = false;
             }
         }
+        let on = match &c.on {
+            Some(raw) if probe_key == "command" => {
+                let on = self.on(raw, scope, &at).ok();
+                ok &= on.is_some();
+                on
+            }
+            Some(raw) => {
+                self.misplaced_on(raw, probe_key, true, &at);
+                ok = false;
+                None
+            }
+            None => None,
+        };
         let probe = match probe_key {
             "http" => c
                 .http
@@ -157,6 +170,7 @@ impl Validator<'_> {
                 command.map(|command| {
                     Probe::Command(CommandProbe {
                         command,
+                        on,
                         stdout_contains,
                         stdout_matches,
                     })

@@ -85,7 +85,11 @@ impl Validator<'_> {
         let Some(m) = s.max_parallel.as_ref() else {
             return Ok(None);
         };
-        if s.for_each.is_none() {
+        let hosts = matches!(
+            s.on.as_ref().map(|o| &o.value),
+            Some(crate::playbook::raw::RawOn::Many(_))
+        );
+        if s.for_each.is_none() && !hosts {
             self.error(
                 m.span.clone(),
                 format!("`max_parallel` {at}, but the step has no `for_each`: on a step it limits how many of its instances run at once"),

@@ -64,6 +64,7 @@ impl Validator<'_> {
                 "start the file with [playbook], its `name` and `version`: [playbook] name = \"my-playbook\" version = \"1.0.0\"",
             );
         }
+        let hosts = self.hosts(raw.hosts.as_ref());
         let steps = self.steps(raw);
         let meta = meta_raw.and_then(|m| self.meta(&m.value, &steps));
         let vars = self.vars(raw.vars.as_ref());
@@ -89,6 +90,7 @@ impl Validator<'_> {
             meta,
             vars,
             env,
+            hosts,
             notify,
             report,
             checks,

@@ -487,6 +487,27 @@ impl Validator<'_> {
                 .map(Action::Playbook),
         };
 
+        let mut for_each = for_each;
+        let on = match &s.on {
+            Some(raw) if action_key == "run" => {
+                let has_for_each = s.for_each.is_some();
+                if let Ok((on, hosts)) = self.step_on(raw, has_for_each, step_scope, &at) {
+                    if hosts.is_some() {
+                        for_each = Ok(hosts);
+                    }
+                    Some(on)
+                } else {
+                    ok = false;
+                    None
+                }
+            }
+            Some(raw) => {
+                self.misplaced_on(raw, action_key, false, &at);
+                ok = false;
+                None
+            }
+            None => None,
+        };
         let timeout = self.positive_duration(s.timeout.as_ref(), "timeout", &at);
         let timeout = timeout.or((action_key == "run").then_some(Step::DEFAULT_RUN_TIMEOUT));
         let retries = match s.retries.as_ref() {
@@ -611,6 +632,7 @@ impl Validator<'_> {
             vars,
             when,
             action: action?,
+            on,
             timeout,
             retries,
             retry_delay,

@@ -91,9 +91,10 @@ pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     let mut v = Validator {
         cx,
         uses: Vec::new(),
+        host_names: Vec::new(),
     };
     let playbook = v.playbook(&raw);
-    let Validator { cx, uses } = v;
+    let Validator { cx, uses, .. } = v;
     let mut diagnostics = Diagnostics(cx.diagnostics);
     let playbook = playbook.filter(|_| !diagnostics.has_errors());
     diagnostics.extend(crate::playbook::references::check(
@@ -118,6 +119,8 @@ pub(crate) struct Validator<'f> {
     pub(crate) cx: Cx<'f>,
     /// Templates whose references are checked once the step graph is known.
     pub(crate) uses: Vec<TemplateUse>,
+    /// The names of `[hosts]`, for `on`.
+    pub(crate) host_names: Vec<String>,
 }
 
 impl Validator<'_> {

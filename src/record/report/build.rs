@@ -289,6 +289,7 @@ fn step_rows(
             if !state.steps.contains_key(&step.id) {
                 rows.push(StepRow {
                     id: step.id.clone(),
+                    host: None,
                     title: step.title.clone(),
                     action: Some(step.action.key().to_owned()),
                     status: Status::NotStarted,
@@ -351,6 +352,7 @@ fn step_row(
     let planned = playbook.and_then(|p| p.step_index(&rec.id).map(|i| &p.steps[i]));
     StepRow {
         id: rec.id.clone(),
+        host: rec.host.clone(),
         title: rec.title.clone().filter(|t| *t != rec.id),
         action: rec
             .action

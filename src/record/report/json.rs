@@ -210,6 +210,10 @@ fn steps(r: &Report) -> Value {
                 "outputs": Value::Null,
             });
             row["outputs"] = Value::Object(outputs.get(s.id.as_str()).cloned().unwrap_or_default());
+            // Only a remote step has the key: the reports of local runs stay as they were.
+            if let Some(host) = &s.host {
+                row["host"] = Value::String(host.clone());
+            }
             row
         })
         .collect()

@@ -393,6 +393,9 @@ fn status_cell(s: Status) -> String {
 
 fn step_notes(s: &StepRow) -> String {
     let mut notes = Vec::new();
+    if let Some(host) = &s.host {
+        notes.push(format!("on {}", cell_code(host)));
+    }
     if s.cleanup {
         notes.push("cleanup (`always`)".to_owned());
     }

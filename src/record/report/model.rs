@@ -238,6 +238,8 @@ pub(super) struct Outcome {
 #[derive(Debug, Clone)]
 pub(super) struct StepRow {
     pub(super) id: String,
+    /// The host it ran on (`on`); `None`: the runner.
+    pub(super) host: Option<String>,
     pub(super) title: Option<String>,
     pub(super) action: Option<String>,
     pub(super) status: Status,

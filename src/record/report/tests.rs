@@ -119,6 +119,7 @@ impl Journal {
             run_id: "20261123T020000Z-postgres-restore-7f3a".into(),
             item: None,
             event,
+            host: None,
         });
         self
     }
