@@ -65,6 +65,23 @@ impl Scenario {
 
     /// `runbook run playbooks/NAME.toml --out <scratch>/runs/<n>-NAME ARGS`.
     pub(crate) fn run<S: AsRef<str>>(&self, name: &str, args: &[S]) -> Outcome {
+        let (all, folder) = self.command(name, args);
+        Outcome {
+            run: self.test.run_args(all),
+            folder,
+        }
+    }
+
+    /// [`Self::run`] started in the background, for a test that interrupts it.
+    pub(crate) fn spawn<S: AsRef<str>>(&self, name: &str, args: &[S]) -> Running {
+        let (all, folder) = self.command(name, args);
+        Running {
+            child: self.test.spawn_args(&all),
+            folder,
+        }
+    }
+
+    fn command<S: AsRef<str>>(&self, name: &str, args: &[S]) -> (Vec<String>, PathBuf) {
         let n = self.runs.get() + 1;
         self.runs.set(n);
         let folder = self.path(&format!("runs/{n}-{name}"));
@@ -75,9 +92,52 @@ impl Scenario {
             folder.to_str().expect("a UTF-8 temp path").into(),
         ];
         all.extend(args.iter().map(|a| a.as_ref().to_owned()));
+        (all, folder)
+    }
+}
+
+/// A run going on in the background.
+pub(crate) struct Running {
+    child: std::process::Child,
+    folder: PathBuf,
+}
+
+impl Running {
+    /// Waits (up to a minute) until a `step_started` of `step` is in the journal.
+    #[track_caller]
+    pub(crate) fn wait_for_step(&self, step: &str) {
+        let journal = self.folder.join("journal.jsonl");
+        let started = crate::support::wait_until(std::time::Duration::from_secs(60), || {
+            std::fs::read_to_string(&journal).is_ok_and(|text| {
+                text.lines().any(|l| {
+                    serde_json::from_str::<Value>(l)
+                        .is_ok_and(|e| e["event"] == "step_started" && e["step"] == step)
+                })
+            })
+        });
+        assert!(started, "`{step}` never started");
+    }
+
+    /// Sends `signal` to runbook.
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("a pid"));
+        nix::sys::signal::kill(pid, signal).expect("runbook is alive");
+    }
+
+    /// Waits (up to two minutes) for runbook to exit; what it left.
+    #[track_caller]
+    pub(crate) fn finish(mut self) -> Outcome {
+        let exited = crate::support::wait_until(std::time::Duration::from_secs(120), || {
+            self.child.try_wait().is_ok_and(|s| s.is_some())
+        });
+        if !exited {
+            let _ = self.child.kill();
+        }
+        let output = self.child.wait_with_output().expect("runbook's output");
+        assert!(exited, "runbook did not exit");
         Outcome {
-            run: self.test.run_args(all),
-            folder,
+            run: Run(output),
+            folder: self.folder,
         }
     }
 }
