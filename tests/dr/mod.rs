@@ -10,6 +10,7 @@ mod services;
 mod tools;
 
 mod backup_health;
+mod config_backup;
 mod postgres_backup;
 mod postgres_restore;
 mod postgres_restore_drill;

@@ -50,6 +50,32 @@ impl Scenario {
         }
     }
 
+    /// Adds an environment variable to every run.
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
+        self.test = self.test.env(key, value);
+        self
+    }
+
+    /// Every file of the scratch folder (runs, backups, logs) that contains `needle`: a secret
+    /// must appear in none.
+    pub(crate) fn files_containing(&self, needle: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, needle: &[u8], found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, needle, found);
+                } else if std::fs::read(&path)
+                    .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+                {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(self.test.path(), needle.as_bytes(), &mut found);
+        found
+    }
+
     /// An absolute path inside the scratch folder (not created).
     pub(crate) fn path(&self, relative: &str) -> PathBuf {
         self.test.path().join(relative)

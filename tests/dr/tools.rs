@@ -12,6 +12,7 @@ fn install_hint(tool: &str) -> &'static str {
         "initdb" | "pg_ctl" | "postgres" | "pg_dump" | "pg_restore" | "psql" | "pg_isready"
         | "dropdb" => "apt-get install postgresql",
         "sqlite3" => "apt-get install sqlite3",
+        "gpg" | "gpgconf" => "apt-get install gnupg",
         "aws" | "moto_server" => "pip install 'moto[server]' awscli",
         "python3" => "apt-get install python3",
         "runuser" => "apt-get install util-linux",
