@@ -11,6 +11,7 @@ mod tools;
 
 mod backup_health;
 mod config_backup;
+mod credential_rotation;
 mod postgres_backup;
 mod postgres_restore;
 mod postgres_restore_drill;

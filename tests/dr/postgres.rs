@@ -7,7 +7,8 @@
 //! `PostgreSQL` refuses to run as root. As root, the server programs run as the `postgres` user
 //! that the Debian package creates (else as `nobody`) through `runuser`, in a folder owned by
 //! that user inside a temporary folder the user can enter. The clients (`psql`, `pg_dump`, the
-//! playbooks) stay root and connect over TCP as the `postgres` superuser made by `initdb -U`.
+//! playbooks) stay root and connect over TCP as the `postgres` superuser made by `initdb -U`,
+//! without a password; any other role logs in with its password (scram-sha-256).
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
@@ -121,6 +122,16 @@ impl Server {
                 .args(["--locale=C", "--no-sync", "--no-instructions"]),
             "initdb",
         );
+        // The superuser logs in without a password (the tests and the playbooks use it); every
+        // other role needs its password, so a login that credential-rotation verifies proves
+        // the password it set.
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\n\
+             host all postgres 127.0.0.1/32 trust\n\
+             host all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .expect("write pg_hba.conf");
 
         // A free port can be taken between finding it and binding it: try a few.
         let mut last = None;

@@ -59,6 +59,11 @@ impl Scenario {
     /// Every file of the scratch folder (runs, backups, logs) that contains `needle`: a secret
     /// must appear in none.
     pub(crate) fn files_containing(&self, needle: &str) -> Vec<PathBuf> {
+        Self::files_in_containing(self.test.path(), needle)
+    }
+
+    /// Every file under `dir` that contains `needle`.
+    pub(crate) fn files_in_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
         fn walk(dir: &Path, needle: &[u8], found: &mut Vec<PathBuf>) {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 let path = entry.path();
@@ -72,7 +77,7 @@ impl Scenario {
             }
         }
         let mut found = Vec::new();
-        walk(self.test.path(), needle.as_bytes(), &mut found);
+        walk(dir, needle.as_bytes(), &mut found);
         found
     }
 
