@@ -10,7 +10,7 @@ use std::process::Command;
 fn install_hint(tool: &str) -> &'static str {
     match tool {
         "initdb" | "pg_ctl" | "postgres" | "pg_dump" | "pg_restore" | "psql" | "pg_isready"
-        | "dropdb" => "apt-get install postgresql",
+        | "dropdb" | "pg_basebackup" => "apt-get install postgresql",
         "sqlite3" => "apt-get install sqlite3",
         "gpg" | "gpgconf" => "apt-get install gnupg",
         "aws" | "moto_server" => "pip install 'moto[server]' awscli",
