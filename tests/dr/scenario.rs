@@ -103,6 +103,34 @@ impl Scenario {
         }
     }
 
+    /// `runbook run playbooks/NAME.toml ARGS` into the runs root, in a folder named by its run
+    /// id as outside tests: the runs that `history` probes and `runs` count.
+    pub(crate) fn run_recorded<S: AsRef<str>>(&self, name: &str, args: &[S]) -> Outcome {
+        let root = self.path("runs");
+        let before = crate::util::run_folders(&root);
+        let mut all: Vec<String> = vec![
+            "run".into(),
+            playbook(name).to_str().expect("a UTF-8 path").into(),
+        ];
+        all.extend(args.iter().map(|a| a.as_ref().to_owned()));
+        let run = self.test.run_args(all);
+        let mut new: Vec<PathBuf> = crate::util::run_folders(&root)
+            .into_iter()
+            .filter(|f| !before.contains(f))
+            .collect();
+        assert_eq!(
+            new.len(),
+            1,
+            "one new run folder in {}: {new:?}\n{}",
+            root.display(),
+            run.stderr()
+        );
+        Outcome {
+            run,
+            folder: new.pop().expect("one folder"),
+        }
+    }
+
     /// [`Self::run`] started in the background, for a test that interrupts it.
     pub(crate) fn spawn<S: AsRef<str>>(&self, name: &str, args: &[S]) -> Running {
         let (all, folder) = self.command(name, args);
