@@ -31,9 +31,10 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let validated = load(library, &args.playbook)?;
     let playbook = &validated.playbook;
     check_env(playbook, args.env.as_deref()).map_err(Error::Usage)?;
-    crate::cli::vars::apply(playbook, args.env.as_deref(), &args.vars)?;
+    let vars = crate::cli::vars::apply(playbook, args.env.as_deref(), &args.vars)?;
+    crate::cli::vars::check_for_each(playbook, &vars)?;
     let limit = (args.max_parallel.map(|n| n as usize)).or(playbook.meta.max_parallel);
-    let plan = Plan::limited(playbook, args.env.as_deref(), limit);
+    let plan = Plan::limited(playbook, args.env.as_deref(), limit, &vars);
     if let Some(warning) = plan.rto_warning() {
         eprint!("{warning}");
     }

@@ -113,9 +113,11 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     }
     let validated = crate::playbook::validate(&file).map_err(Error::Invalid)?;
     let playbook = validated.playbook;
-    let preset = session::presets(&playbook, &state)?;
     let vars = session::vars(&playbook, &started)?;
-    let rerun = session::reruns(&playbook, &state, &preset);
+    // The steps as the run had them: its `for_each` lists made from its vars.
+    let plan = Plan::with_vars(&playbook, started.env.as_deref(), &vars);
+    let preset = session::presets(&plan.playbook, &state)?;
+    let rerun = session::reruns(&plan.playbook, &state, &preset);
     let commander = args
         .commander
         .clone()
@@ -130,7 +132,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         commander,
         confirmed,
     };
-    let plan = Plan::new(&playbook, started.env.as_deref()).settle(preset);
+    let plan = plan.settle(preset);
     let request = Request {
         plan: Arc::new(plan),
         vars,

@@ -96,9 +96,10 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         return Err(Error::Refused(refusal));
     }
     let vars = crate::cli::vars::apply(&playbook, args.env.as_deref(), &args.vars)?;
+    crate::cli::vars::check_for_each(&playbook, &vars)?;
     let selection =
         (args.only.as_deref().map(Selection::Only)).or(args.from.as_deref().map(Selection::From));
-    let plan = Plan::new(&playbook, args.env.as_deref())
+    let plan = Plan::with_vars(&playbook, args.env.as_deref(), &vars)
         .select(selection)
         .map_err(Error::Usage)?;
     crate::cli::step_flags::check_approve(&playbook, library, &args.approve)?;

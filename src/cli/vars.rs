@@ -142,3 +142,17 @@ fn var_file(playbook: &Playbook, path: &Path) -> Result<IndexMap<String, VarValu
         Err(Error::Invalid(problems))
     }
 }
+
+/// The `for_each` lists that `vars` make before the run: too many items or a repeated one is
+/// an invalid playbook (exit 2), found before anything runs.
+pub(crate) fn check_for_each(
+    playbook: &Playbook,
+    vars: &IndexMap<String, VarValue>,
+) -> Result<(), Error> {
+    let problems = crate::plan::for_each_problems(playbook, vars);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(Diagnostics(problems)))
+    }
+}

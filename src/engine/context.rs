@@ -1,16 +1,16 @@
 //! The template context of a run: `vars`, `env`, `steps.<id>.{outputs,status,exit_code}`,
 //! `run.*` and `playbook.*`, updated as steps finish and read by every render.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
 use crate::event::{Mode, StepStatus};
-use crate::playbook::model::{Playbook, Step, VarValue};
+use crate::playbook::model::{Instance, Playbook, Step, VarValue};
 use crate::playbook::template::{RenderFailure, Renderer, Template};
 
 /// What `run.*` says.
@@ -24,9 +24,19 @@ pub(crate) struct RunInfo {
     pub(crate) dir: PathBuf,
 }
 
-/// The values templates render against, shared by every step of a run.
+/// The values templates render against, shared by every step of a run; an instance of a
+/// `for_each` step sees its `item` on top ([`Context::instance`]).
 pub(crate) struct Context {
+    shared: Arc<Shared>,
+    /// For an instance: its item, index and item-wise partners.
+    item: Option<Arc<Instance>>,
+}
+
+struct Shared {
     value: RwLock<Value>,
+    /// What each finished instance gives (`ID[KEY]` → status, exit code, outputs): kept apart
+    /// from `steps`, which templates see, so that a render copies one entry per step.
+    instances: RwLock<HashMap<String, Value>>,
     renderer: Renderer,
 }
 
@@ -59,17 +69,56 @@ impl Context {
             },
         });
         Self {
-            value: RwLock::new(value),
-            renderer: Renderer::new(),
+            shared: Arc::new(Shared {
+                value: RwLock::new(value),
+                instances: RwLock::new(HashMap::new()),
+                renderer: Renderer::new(),
+            }),
+            item: None,
         }
     }
 
-    pub(crate) fn render(&self, template: &Template) -> Result<String, RenderFailure> {
-        let value = self
+    /// The context of an instance: the run's, plus `item`, `item_index`, and as `steps.A` the
+    /// values of `A[KEY]` for each item-wise need `A`.
+    pub(crate) fn instance(&self, instance: &Arc<Instance>) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            item: Some(Arc::clone(instance)),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Value> {
+        self.shared
             .value
             .read()
-            .expect("the context lock is never poisoned: renders do not panic");
-        self.renderer.render(template, &value)
+            .expect("the context lock is never poisoned: renders do not panic")
+    }
+
+    pub(crate) fn render(&self, template: &Template) -> Result<String, RenderFailure> {
+        let Some(instance) = &self.item else {
+            return self.shared.renderer.render(template, &self.read());
+        };
+        if template.is_literal() {
+            return Ok(template.source().to_owned());
+        }
+        let mut value = self.read().clone();
+        self.overlay(&mut value, instance);
+        self.shared.renderer.render(template, &value)
+    }
+
+    fn overlay(&self, value: &mut Value, instance: &Instance) {
+        value["item"] = instance.item.clone();
+        value["item_index"] = Value::from(instance.index);
+        let instances = self
+            .shared
+            .instances
+            .read()
+            .expect("the context lock is never poisoned");
+        for (step, partner) in &instance.partners {
+            if let Some(v) = instances.get(partner) {
+                value["steps"][step.as_str()] = v.clone();
+            }
+        }
     }
 
     /// Renders `template` with one more value at the top: `report.*` for `[report] publish`.
@@ -79,13 +128,12 @@ impl Context {
         name: &str,
         extra: Value,
     ) -> Result<String, RenderFailure> {
-        let mut value = self
-            .value
-            .read()
-            .expect("the context lock is never poisoned: renders do not panic")
-            .clone();
+        let mut value = self.read().clone();
+        if let Some(instance) = &self.item {
+            self.overlay(&mut value, instance);
+        }
         value[name] = extra;
-        self.renderer.render(template, &value)
+        self.shared.renderer.render(template, &value)
     }
 
     /// The playbook's `[env]`, rendered: name and value, or the name that failed and why.
@@ -116,7 +164,7 @@ impl Context {
         }
     }
 
-    /// Records a finished step for the templates of the steps after it.
+    /// Records a finished step (or instance) for the templates of the steps after it.
     pub(crate) fn record_step(
         &self,
         id: &str,
@@ -124,12 +172,52 @@ impl Context {
         exit_code: Option<i32>,
         outputs: &BTreeMap<String, String>,
     ) {
-        let mut value = self
-            .value
-            .write()
-            .expect("the context lock is never poisoned");
-        value["steps"][id] =
+        let entry =
             json!({ "status": status.as_str(), "exit_code": exit_code, "outputs": outputs });
+        self.put(id, entry);
+    }
+
+    /// Files `entry` under `steps.ID`, or with the instances when `id` is one (`ID[KEY]`).
+    fn put(&self, id: &str, entry: Value) {
+        if id.ends_with(']') {
+            self.shared
+                .instances
+                .write()
+                .expect("the context lock is never poisoned")
+                .insert(id.to_owned(), entry);
+        } else {
+            self.shared
+                .value
+                .write()
+                .expect("the context lock is never poisoned")["steps"][id] = entry;
+        }
+    }
+
+    /// The outputs of a `for_each` step: for each output it declares, the JSON array of its
+    /// instances' values in item order (`null` for an instance that did not give it).
+    pub(crate) fn combined_outputs(&self, step: &Step, instances: &[String]) -> BTreeMap<String, String> {
+        let recorded = self
+            .shared
+            .instances
+            .read()
+            .expect("the context lock is never poisoned");
+        step.outputs
+            .keys()
+            .chain(step.inputs.keys())
+            .map(|name| {
+                let values: Vec<Value> = instances
+                    .iter()
+                    .map(|id| {
+                        recorded
+                            .get(id)
+                            .and_then(|e| e["outputs"].get(name))
+                            .cloned()
+                            .unwrap_or(Value::Null)
+                    })
+                    .collect();
+                (name.clone(), Value::Array(values).to_string())
+            })
+            .collect()
     }
 
     /// For a step a dry run did not execute: placeholders (`<steps.ID.outputs.NAME>`) that render
@@ -147,14 +235,13 @@ impl Context {
                 )
             })
             .collect();
-        let mut value = self
-            .value
-            .write()
-            .expect("the context lock is never poisoned");
-        value["steps"][id.as_str()] = json!({
-            "status": format!("<steps.{id}.status>"),
-            "exit_code": format!("<steps.{id}.exit_code>"),
-            "outputs": outputs,
-        });
+        self.put(
+            id,
+            json!({
+                "status": format!("<steps.{id}.status>"),
+                "exit_code": format!("<steps.{id}.exit_code>"),
+                "outputs": outputs,
+            }),
+        );
     }
 }

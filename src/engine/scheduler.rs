@@ -6,7 +6,7 @@
 //! cancels what runs and starts nothing new.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,10 +16,10 @@ use crate::engine::limits;
 use crate::engine::log::StepLog;
 use crate::engine::process::{self, CommandSpec};
 use crate::engine::scope::RunScope;
-use crate::engine::step::{self, StepResult};
+use crate::engine::step::{self, StepResult, emit_finished};
 use crate::event::{Event, Exit, StepStatus, millis};
 use crate::plan::{Plan, Preset, Skip};
-use crate::playbook::model::{OnFailure, Step};
+use crate::playbook::model::{Action, Expansion, ForEach, ForEachSource, OnFailure, Step};
 
 /// How the steps went.
 #[derive(Debug, Clone)]
@@ -50,78 +50,162 @@ enum Stop {
     Record(String),
 }
 
-/// Where each step stands, and what it waits for.
+/// Where each step stands, and what it waits for. Units `0..n` are the plan's steps (a
+/// `for_each` known before the run is already its instances and their group); the instances of
+/// a group expanded during the run are appended after them.
 struct Dag<'p> {
     plan: &'p Plan,
+    /// The plan's steps.
+    n: usize,
+    /// Instances made during the run (unit `n + k`), and the group each belongs to.
+    extra: Vec<(Arc<Step>, usize)>,
     state: Vec<State>,
-    /// How many of a waiting step's `needs` and `after` have not ended yet.
+    /// How many of a waiting step's `needs` and `after` have not ended yet (for an expanded
+    /// group: how many of its instances).
     waiting_on: Vec<usize>,
     /// Steps whose `needs` and `after` all ended, first in file order. Entries may be stale
     /// (a step skipped meanwhile): check the state when popping.
     ready: BinaryHeap<Reverse<usize>>,
+    /// Groups whose instances have all ended: they end next, whatever the run is doing.
+    groups_done: Vec<usize>,
+    /// The instances of each group, in item order.
+    members: HashMap<usize, Vec<usize>>,
+    /// By group with a `max_parallel`: how many of its instances run, and the ready ones that
+    /// wait for one of them to end.
+    pools: HashMap<usize, (usize, VecDeque<usize>)>,
 }
 
 impl<'p> Dag<'p> {
     fn new(plan: &'p Plan) -> Self {
         let steps = &plan.playbook.steps;
+        let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, s) in steps.iter().enumerate() {
+            if let Some(group) = s.instance().and_then(|inst| plan.playbook.step_index(&inst.of)) {
+                members.entry(group).or_default().push(i);
+            }
+        }
         Self {
             plan,
+            n: steps.len(),
+            extra: Vec::new(),
             state: vec![State::Waiting; steps.len()],
             waiting_on: steps
                 .iter()
                 .map(|s| s.needs.len() + s.after.len())
                 .collect(),
             ready: BinaryHeap::new(),
+            groups_done: Vec::new(),
+            members,
+            pools: HashMap::new(),
         }
+    }
+
+    fn step(&self, u: usize) -> &Step {
+        if u < self.n {
+            &self.plan.playbook.steps[u]
+        } else {
+            &self.extra[u - self.n].0
+        }
+    }
+
+    /// The group an instance belongs to.
+    fn group_of(&self, u: usize) -> Option<usize> {
+        if u >= self.n {
+            return Some(self.extra[u - self.n].1);
+        }
+        let of = &self.step(u).instance()?.of;
+        self.plan.playbook.step_index(of)
     }
 
     /// Queues every waiting step that waits for nothing.
     fn seed(&mut self) {
-        for (i, &w) in self.waiting_on.iter().enumerate() {
-            if w == 0 && self.state[i] == State::Waiting {
-                self.ready.push(Reverse(i));
+        for i in 0..self.n {
+            if self.waiting_on[i] == 0 && self.state[i] == State::Waiting {
+                self.became_ready(i);
             }
         }
     }
 
+    fn became_ready(&mut self, d: usize) {
+        let step = self.step(d);
+        let expanded = matches!(step.expansion, Expansion::Group { dynamic: false })
+            || (step.is_group() && self.state[d] == State::Running);
+        if expanded {
+            self.groups_done.push(d);
+        } else {
+            self.ready.push(Reverse(d));
+        }
+    }
+
+    /// The next step that may start: first in file order, within its group's `max_parallel`.
     fn next_ready(&mut self) -> Option<usize> {
         while let Some(Reverse(i)) = self.ready.pop() {
-            if self.state[i] == State::Waiting {
-                return Some(i);
+            if self.state[i] != State::Waiting {
+                continue;
             }
+            if let Some(g) = self.group_of(i)
+                && let Some(limit) = self.step(g).max_parallel
+            {
+                let (running, queued) = self.pools.entry(g).or_default();
+                if *running >= limit {
+                    queued.push_back(i);
+                    continue;
+                }
+                *running += 1;
+            }
+            return Some(i);
         }
         None
+    }
+
+    /// An instance that ran has ended: its place in its group's `max_parallel` frees.
+    fn free_slot(&mut self, u: usize) {
+        let Some(g) = self.group_of(u) else { return };
+        if let Some((running, queued)) = self.pools.get_mut(&g) {
+            *running = running.saturating_sub(1);
+            if let Some(next) = queued.pop_front() {
+                self.ready.push(Reverse(next));
+            }
+        }
     }
 
     fn release(&mut self, d: usize) {
         self.waiting_on[d] -= 1;
         if self.waiting_on[d] == 0 {
-            self.ready.push(Reverse(d));
+            self.became_ready(d);
         }
     }
 
     /// Step `i` has ended, `ok` or not (`what`: its status, for the skip reasons). A step that
     /// runs `after` it moves on either way; one that `needs` it moves on when it was ok, or
     /// when it is an `always` step, and is skipped otherwise, and so on downstream, each skip
-    /// naming the need that stopped it.
+    /// naming the need that stopped it. An instance made during the run tells its group.
     fn ended(&mut self, scope: &RunScope, i: usize, ok: bool, what: &str) {
-        let steps = &self.plan.playbook.steps;
+        let plan = self.plan;
         let mut stack = vec![(i, ok)];
         while let Some((j, ok)) = stack.pop() {
-            for &d in &self.plan.dependents[j] {
+            if j >= self.n {
+                let group = self.extra[j - self.n].1;
+                if self.state[group] == State::Running {
+                    self.release(group);
+                }
+                continue;
+            }
+            for &d in &plan.dependents[j] {
                 if self.state[d] != State::Waiting {
                     continue;
                 }
-                if ok || steps[d].always {
+                if ok || self.step(d).always {
                     self.release(d);
                 } else {
                     self.state[d] = State::Done(StepStatus::Skipped);
                     let word = if j == i { what } else { "skipped" };
-                    emit_skip(scope, d, format!("needs {word} step `{}`", steps[j].id));
+                    let reason = format!("needs {word} step `{}`", self.step(j).id);
+                    emit_skip(scope, self.step(d), reason);
                     stack.push((d, false));
                 }
             }
-            for &d in &self.plan.after_dependents[j] {
+            for &d in &plan.after_dependents[j] {
                 if self.state[d] == State::Waiting {
                     self.release(d);
                 }
@@ -132,12 +216,36 @@ impl<'p> Dag<'p> {
     /// Skips step `i`, which never started, and what depends on it.
     fn skip(&mut self, scope: &RunScope, i: usize, reason: String) {
         self.state[i] = State::Done(StepStatus::Skipped);
-        emit_skip(scope, i, reason);
+        emit_skip(scope, self.step(i), reason);
         self.ended(scope, i, false, "skipped");
     }
 
+    /// Steps that have not started, groups of instances aside (they end with them).
     fn waiting(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.state.len()).filter(|&i| self.state[i] == State::Waiting)
+    }
+
+    /// Adds the instances of dynamic group `g`, ready to start; the group waits for them.
+    fn expand(&mut self, scope: &RunScope, g: usize, instances: Vec<Step>) {
+        let count = instances.len();
+        let mut units = Vec::with_capacity(count);
+        for s in instances {
+            let u = self.n + self.extra.len();
+            if let Some(inst) = s.instance() {
+                scope.bus.instance(&s.id, &inst.item);
+            }
+            self.extra.push((Arc::new(s), g));
+            self.state.push(State::Waiting);
+            self.waiting_on.push(0);
+            self.ready.push(Reverse(u));
+            units.push(u);
+        }
+        self.members.insert(g, units);
+        self.state[g] = State::Running;
+        self.waiting_on[g] = count;
+        if count == 0 {
+            self.groups_done.push(g);
+        }
     }
 }
 
@@ -197,13 +305,14 @@ pub(crate) async fn run(
     let steps = &plan.playbook.steps;
     let n = steps.len();
     let mut dag = Dag::new(plan);
+    // By unit, growing with the instances made during the run.
     // In a dry run: steps that were only printed.
     let mut printed = vec![false; n];
     let mut times: Vec<Option<(Duration, Duration)>> = vec![None; n];
     let mut started_at: Vec<Option<Duration>> = vec![None; n];
-    let mut completed: Vec<usize> = Vec::new();
     // Steps whose command, request or probe started: the only ones with anything to undo.
     let mut began = vec![false; n];
+    let mut completed: Vec<usize> = Vec::new();
     let mut failures_tolerated = 0;
     let mut failed = false;
     let mut stop: Option<Stop> = None;
@@ -219,6 +328,11 @@ pub(crate) async fn run(
         .min(limits::step_slots())
         .max(1);
 
+    for s in steps {
+        if let Some(inst) = s.instance() {
+            shared.bus.instance(&s.id, &inst.item);
+        }
+    }
     // Presets first: steps left out, or finished in an earlier segment of a resumed run.
     for (i, step) in steps.iter().enumerate() {
         match plan.preset(i) {
@@ -239,7 +353,7 @@ pub(crate) async fn run(
                 shared
                     .context
                     .record_step(&step.id, *status, *exit_code, outputs);
-                if *status == StepStatus::Ok {
+                if *status == StepStatus::Ok && !step.is_group() {
                     completed.push(i);
                 }
             }
@@ -275,6 +389,7 @@ pub(crate) async fn run(
             failed = true;
             stop = Some(Stop::Record(fault.to_string()));
         }
+        finish_groups(shared, &mut dag, &mut printed, &mut times);
         // Start what may start: anything until the run stops, then only cleanup.
         let may_start = match &cleanup {
             None => stop.is_none(),
@@ -283,38 +398,102 @@ pub(crate) async fn run(
         let scope = cleanup.as_ref().map_or(shared, |c| &c.scope);
         while may_start && running.len() < limit {
             let Some(i) = dag.next_ready() else { break };
+            let after_printed = i < n && steps[i].waits_for().any(|d| printed[d]);
+            if dag.step(i).is_group() {
+                // A `for_each` over step outputs: its instances are made now.
+                match expand(scope, dag.step(i), after_printed) {
+                    Expanded::Instances(instances) => {
+                        let count = instances.len();
+                        dag.expand(scope, i, instances);
+                        grow(&mut [&mut printed, &mut began], count);
+                        times.resize(times.len() + count, None);
+                        started_at.resize(started_at.len() + count, None);
+                    }
+                    Expanded::Printed(would_run) => {
+                        let mut r = StepResult::skipped("dry run: not executed".to_owned());
+                        r.would_run = Some(would_run);
+                        emit_finished(scope, dag.step(i), &r);
+                        shared.context.record_placeholder(dag.step(i));
+                        printed[i] = true;
+                        dag.state[i] = State::Done(StepStatus::Skipped);
+                        dag.ended(shared, i, true, "ok");
+                    }
+                    Expanded::Failed(reason) => {
+                        let r = StepResult::failure(reason);
+                        emit_finished(scope, dag.step(i), &r);
+                        record(scope, dag.step(i), &r);
+                        dag.state[i] = State::Done(StepStatus::Failed);
+                        dag.ended(shared, i, false, "failed");
+                        on_failed(dag.step(i), i, &mut failures_tolerated, &mut failed, &mut stop);
+                        if stop.is_some() && cleanup.is_none() {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
             dag.state[i] = State::Running;
             started_at[i] = Some(run_started.elapsed());
             let task_scope = Arc::clone(scope);
-            let after_printed = steps[i].waits_for().any(|d| printed[d]);
-            running.spawn(async move { (i, step::run(&task_scope, i, after_printed).await) });
+            let step = unit_step(&dag, i);
+            running.spawn(async move {
+                let result = match &step {
+                    UnitStep::Planned(index) => {
+                        step::run(&task_scope, &task_scope.playbook().steps[*index], after_printed)
+                            .await
+                    }
+                    UnitStep::Made(s) => step::run(&task_scope, s, after_printed).await,
+                };
+                (i, result)
+            });
         }
         if running.is_empty() {
+            finish_groups(shared, &mut dag, &mut printed, &mut times);
             if cleanup.is_some() {
-                break;
+                if dag.ready.is_empty() && dag.groups_done.is_empty() {
+                    break;
+                }
+                if !may_start {
+                    break;
+                }
+                continue;
+            }
+            if stop.is_none() && (!dag.ready.is_empty() || !dag.groups_done.is_empty()) {
+                continue;
             }
             // Every step that could run has ended: the rest never start, then the rollbacks.
             let why = match &stop {
                 Some(Stop::Interrupt) => "the run was interrupted".to_owned(),
                 Some(Stop::Abort(id)) => format!("the run stopped after `{id}` failed"),
                 Some(Stop::Rollback(i)) => {
-                    format!("the run stopped after `{}` failed", steps[*i].id)
+                    format!("the run stopped after `{}` failed", dag.step(*i).id)
                 }
                 Some(Stop::Record(fault)) => format!("the run stopped: {fault}"),
                 None => "not reached".to_owned(),
             };
-            let never: Vec<usize> = dag.waiting().filter(|&i| !steps[i].always).collect();
+            let never: Vec<usize> = dag
+                .waiting()
+                .filter(|&i| {
+                    let s = dag.step(i);
+                    !s.always && !matches!(s.expansion, Expansion::Group { dynamic: false })
+                })
+                .collect();
             for &i in &never {
                 dag.state[i] = State::Done(StepStatus::Skipped);
-                emit_skip(shared, i, why.clone());
+                emit_skip(shared, dag.step(i), why.clone());
             }
             for &i in &never {
                 dag.ended(shared, i, false, "skipped");
             }
+            finish_groups(shared, &mut dag, &mut printed, &mut times);
             if let Some(Stop::Rollback(trigger)) = stop
                 && !shared.cancel.is_cancelled()
             {
-                failed |= !rollbacks(shared, trigger, &began, &completed, &mut dag.state).await;
+                let (ok, rolled_back) = rollbacks(shared, &dag, trigger, &began, &completed).await;
+                failed |= !ok;
+                for i in rolled_back {
+                    dag.state[i] = State::Done(StepStatus::RolledBack);
+                }
             }
             if dag.waiting().next().is_none() {
                 break;
@@ -346,11 +525,12 @@ pub(crate) async fn run(
                 continue;
             }
         };
+        dag.free_slot(i);
         times[i] = started_at[i].map(|s| (s, run_started.elapsed()));
         began[i] = result.began;
         printed[i] = result.would_run.is_some();
         dag.state[i] = State::Done(result.status);
-        record(scope, &steps[i], &result);
+        record(scope, dag.step(i), &result);
         // A step a dry run only printed lets its dependents be printed too.
         let status = if result.would_run.is_some() {
             StepStatus::Ok
@@ -368,22 +548,12 @@ pub(crate) async fn run(
             StepStatus::Cancelled => dag.ended(shared, i, false, "cancelled"),
             StepStatus::Failed | StepStatus::RolledBack => {
                 dag.ended(shared, i, false, "failed");
-                if shared.dry_run && steps[i].read_only {
+                if shared.dry_run && dag.step(i).read_only {
                     failed = true;
-                    stop.get_or_insert(Stop::Abort(steps[i].id.clone()));
+                    stop.get_or_insert(Stop::Abort(dag.step(i).id.clone()));
                     continue;
                 }
-                match steps[i].on_failure {
-                    OnFailure::Continue => failures_tolerated += 1,
-                    OnFailure::Abort => {
-                        failed = true;
-                        stop.get_or_insert(Stop::Abort(steps[i].id.clone()));
-                    }
-                    OnFailure::Rollback => {
-                        failed = true;
-                        stop.get_or_insert(Stop::Rollback(i));
-                    }
-                }
+                on_failed(dag.step(i), i, &mut failures_tolerated, &mut failed, &mut stop);
             }
         }
     }
@@ -391,15 +561,19 @@ pub(crate) async fn run(
     if let Some(c) = &cleanup {
         let reason = c.reason(stop.as_ref());
         for i in dag.waiting().collect::<Vec<_>>() {
+            if matches!(dag.step(i).expansion, Expansion::Group { dynamic: false }) {
+                continue;
+            }
             dag.state[i] = State::Done(StepStatus::Skipped);
-            emit_skip(shared, i, reason.clone());
+            emit_skip(shared, dag.step(i), reason.clone());
+            dag.ended(shared, i, false, "skipped");
         }
+        finish_groups(shared, &mut dag, &mut printed, &mut times);
     }
     drop(cleanup);
 
     let interrupted = matches!(stop, Some(Stop::Interrupt)) || shared.cancel.is_cancelled();
-    let status = dag
-        .state
+    let status = dag.state[..n]
         .iter()
         .map(|s| {
             if let State::Done(st) = s {
@@ -409,6 +583,7 @@ pub(crate) async fn run(
             }
         })
         .collect();
+    times.truncate(n);
     StepsOutcome {
         status,
         times,
@@ -418,37 +593,205 @@ pub(crate) async fn run(
     }
 }
 
+/// How a unit's step reaches its task: by index into the plan, or made during the run.
+enum UnitStep {
+    Planned(usize),
+    Made(Arc<Step>),
+}
+
+fn unit_step(dag: &Dag<'_>, u: usize) -> UnitStep {
+    if u < dag.n {
+        UnitStep::Planned(u)
+    } else {
+        UnitStep::Made(Arc::clone(&dag.extra[u - dag.n].0))
+    }
+}
+
+fn grow(vecs: &mut [&mut Vec<bool>], by: usize) {
+    for v in vecs {
+        v.resize(v.len() + by, false);
+    }
+}
+
+/// A failure the step's `on_failure` decides about: tolerated, stop, or roll back.
+fn on_failed(
+    step: &Step,
+    i: usize,
+    failures_tolerated: &mut u32,
+    failed: &mut bool,
+    stop: &mut Option<Stop>,
+) {
+    match step.on_failure {
+        OnFailure::Continue => *failures_tolerated += 1,
+        OnFailure::Abort => {
+            *failed = true;
+            stop.get_or_insert(Stop::Abort(step.id.clone()));
+        }
+        OnFailure::Rollback => {
+            *failed = true;
+            stop.get_or_insert(Stop::Rollback(i));
+        }
+    }
+}
+
+/// What became of a dynamic `for_each` when it was ready.
+enum Expanded {
+    Instances(Vec<Step>),
+    /// A dry run cannot know the items: the step is printed once.
+    Printed(String),
+    Failed(String),
+}
+
+fn expand(scope: &RunScope, step: &Step, after_printed: bool) -> Expanded {
+    let Some(ForEach {
+        source: ForEachSource::Dynamic(template),
+        ..
+    }) = &step.for_each
+    else {
+        return Expanded::Failed(format!("step `{}` has no items to run", step.id));
+    };
+    if scope.dry_run && after_printed {
+        let action = match &step.action {
+            Action::Run(t) => t.source().to_owned(),
+            other => other.key().to_owned(),
+        };
+        return Expanded::Printed(format!(
+            "for each item of `{}`: {action}",
+            template.source()
+        ));
+    }
+    let text = match scope.context.render(template) {
+        Ok(text) => text,
+        Err(e) => return Expanded::Failed(format!("template error in `for_each`: {e}")),
+    };
+    match crate::plan::instances(step, crate::plan::items_of(&text)) {
+        Ok(instances) => Expanded::Instances(instances),
+        Err(problem) => Expanded::Failed(format!("`for_each` {problem}")),
+    }
+}
+
+/// Ends every group whose instances have all ended, with their combined status and outputs.
+fn finish_groups(
+    shared: &RunScope,
+    dag: &mut Dag<'_>,
+    printed: &mut [bool],
+    times: &mut [Option<(Duration, Duration)>],
+) {
+    while let Some(g) = dag.groups_done.pop() {
+        if !matches!(dag.state[g], State::Waiting | State::Running) {
+            continue;
+        }
+        let members = dag.members.get(&g).cloned().unwrap_or_default();
+        let statuses: Vec<StepStatus> = members
+            .iter()
+            .map(|&u| match dag.state[u] {
+                State::Done(s) => s,
+                State::Waiting | State::Running => StepStatus::Skipped,
+            })
+            .collect();
+        let any_printed = members.iter().any(|&u| printed.get(u).copied().unwrap_or(false));
+        let status = combined(&statuses);
+        let ids: Vec<String> = members.iter().map(|&u| dag.step(u).id.clone()).collect();
+        let step = dag.step(g);
+        let mut result = StepResult::skipped(summary(&statuses));
+        result.status = status;
+        result.outputs = shared.context.combined_outputs(step, &ids);
+        if g < times.len() {
+            let spans: Vec<(Duration, Duration)> = members
+                .iter()
+                .filter_map(|&u| times.get(u).copied().flatten())
+                .collect();
+            times[g] = spans
+                .iter()
+                .map(|s| s.0)
+                .min()
+                .zip(spans.iter().map(|s| s.1).max());
+            result.duration = times[g].map_or(Duration::ZERO, |(s, e)| e.saturating_sub(s));
+        }
+        emit_finished(shared, step, &result);
+        if any_printed {
+            shared.context.record_placeholder(step);
+            printed[g] = true;
+        } else {
+            shared
+                .context
+                .record_step(&step.id, status, None, &result.outputs);
+        }
+        dag.state[g] = State::Done(status);
+        let ok = status == StepStatus::Ok || any_printed;
+        dag.ended(shared, g, ok, status.as_str());
+    }
+}
+
+/// A group's status: `ok` when every instance is (or there is none), `failed` when any failed,
+/// `cancelled` when any was, else `skipped`.
+fn combined(statuses: &[StepStatus]) -> StepStatus {
+    if statuses.iter().all(|s| *s == StepStatus::Ok) {
+        StepStatus::Ok
+    } else if statuses
+        .iter()
+        .any(|s| matches!(s, StepStatus::Failed | StepStatus::RolledBack))
+    {
+        StepStatus::Failed
+    } else if statuses.contains(&StepStatus::Cancelled) {
+        StepStatus::Cancelled
+    } else {
+        StepStatus::Skipped
+    }
+}
+
+/// "3 instances: 2 ok, 1 failed", or "no items".
+fn summary(statuses: &[StepStatus]) -> String {
+    if statuses.is_empty() {
+        return "no items".to_owned();
+    }
+    let mut counts: Vec<(StepStatus, usize)> = Vec::new();
+    for s in statuses {
+        match counts.iter_mut().find(|(k, _)| k == s) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((*s, 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(s, c)| format!("{c} {s}")).collect();
+    format!(
+        "{}: {}",
+        crate::text::count(statuses.len(), "instance"),
+        parts.join(", ")
+    )
+}
+
 /// The rollbacks after `trigger` failed under `on_failure = "rollback"`: the failed step's own
 /// first (it may have half-applied), then every completed step's, newest first. A failed step
 /// that never began (declined, nobody to ask, a template error) changed nothing, so its own
-/// rollback would be the first change. Whether they all succeeded.
+/// rollback would be the first change. Whether they all succeeded, and the steps rolled back.
 async fn rollbacks(
-    shared: &RunScope,
+    shared: &Arc<RunScope>,
+    dag: &Dag<'_>,
     trigger: usize,
     began: &[bool],
     completed: &[usize],
-    state: &mut [State],
-) -> bool {
-    let steps = &shared.playbook().steps;
+) -> (bool, Vec<usize>) {
     let order = std::iter::once(trigger)
         .filter(|&t| began[t])
         .chain(completed.iter().rev().copied());
     let mut all_ok = true;
+    let mut rolled_back = Vec::new();
     for i in order {
         // A rollback whose log failed to write stops the rest: nothing new starts.
         if shared.bus.fault().is_some() {
             break;
         }
-        if steps[i].rollback.is_none() || shared.cancel.is_cancelled() {
+        let step = dag.step(i);
+        if step.rollback.is_none() || shared.cancel.is_cancelled() {
             continue;
         }
-        let ok = rollback(shared, &steps[i]).await;
+        let ok = rollback(&shared.for_step(step), step).await;
         all_ok &= ok;
         if ok && i != trigger {
-            state[i] = State::Done(StepStatus::RolledBack);
+            rolled_back.push(i);
         }
     }
-    all_ok
+    (all_ok, rolled_back)
 }
 
 fn finish_unselected(step: &Step, reason: &str) -> Event {
@@ -474,8 +817,7 @@ fn record(shared: &RunScope, step: &Step, result: &StepResult) {
     }
 }
 
-fn emit_skip(shared: &RunScope, i: usize, reason: String) {
-    let step = &shared.playbook().steps[i];
+fn emit_skip(shared: &RunScope, step: &Step, reason: String) {
     shared
         .context
         .record_step(&step.id, StepStatus::Skipped, None, &BTreeMap::new());

@@ -138,7 +138,7 @@ impl RunScope {
         let mut stack = self.stack.clone();
         stack.push(nested.meta.name.clone());
         Ok(Self {
-            plan: Arc::new(Plan::new(nested, self.info.env.as_deref())),
+            plan: Arc::new(Plan::with_vars(nested, self.info.env.as_deref(), &vars)),
             context: Arc::new(context),
             bus: self.bus.nested(&step.id, masker),
             http: Arc::clone(&self.http),
@@ -167,6 +167,18 @@ impl RunScope {
         Self {
             cancel,
             ..self.clone()
+        }
+    }
+
+    /// The scope `step` runs in: for an instance of a `for_each`, one whose templates see its
+    /// item; else this one.
+    pub(crate) fn for_step(self: &Arc<Self>, step: &Step) -> Arc<Self> {
+        match &step.expansion {
+            crate::playbook::model::Expansion::Instance(instance) => Arc::new(Self {
+                context: Arc::new(self.context.instance(instance)),
+                ..(**self).clone()
+            }),
+            _ => Arc::clone(self),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
@@ -38,6 +39,16 @@ pub(crate) struct StepResult {
 }
 
 impl StepResult {
+    /// Skipped, for this reason.
+    pub(crate) fn skipped(reason: String) -> Self {
+        Self::new(StepStatus::Skipped, Some(reason))
+    }
+
+    /// Failed before anything began, for this reason.
+    pub(crate) fn failure(reason: String) -> Self {
+        Self::failed(reason)
+    }
+
     fn new(status: StepStatus, reason: Option<String>) -> Self {
         Self {
             status,
@@ -100,12 +111,20 @@ impl Attempt {
     }
 }
 
-/// Runs step `index` to its end and emits `step_finished`. In a dry run, `after_printed` says
-/// the step waits for (`needs` or `after`) a step that was only printed: even a `read_only` step is then printed, since
-/// what it would read does not exist.
-pub(crate) async fn run(shared: &RunScope, index: usize, after_printed: bool) -> StepResult {
-    let step = &shared.playbook().steps[index];
+/// Runs `step` (a step of the scope's plan, or an instance made during the run) to its end and
+/// emits `step_finished`. In a dry run, `after_printed` says the step waits for (`needs` or
+/// `after`) a step that was only printed: even a `read_only` step is then printed, since what
+/// it would read does not exist.
+pub(crate) async fn run(shared: &Arc<RunScope>, step: &Step, after_printed: bool) -> StepResult {
+    // An instance sees its item.
+    let shared = &shared.for_step(step);
     let result = execute(shared, step, after_printed).await;
+    emit_finished(shared, step, &result);
+    result
+}
+
+/// The `step_finished` of `step`, and the tail of its output when it failed.
+pub(crate) fn emit_finished(shared: &RunScope, step: &Step, result: &StepResult) {
     shared.bus.emit(Event::StepFinished {
         step: step.id.clone(),
         status: result.status,
@@ -119,7 +138,6 @@ pub(crate) async fn run(shared: &RunScope, index: usize, after_printed: bool) ->
     if result.status == StepStatus::Failed && !result.tail.is_empty() {
         shared.bus.tail(&step.id, &result.tail);
     }
-    result
 }
 
 fn render(shared: &RunScope, t: &Template, what: &str) -> Result<String, String> {

@@ -3,6 +3,7 @@
 //! The engine knows the bus, never a sink.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -85,6 +86,9 @@ pub(crate) struct Bus {
     target: Target,
     /// The first write failure of the run's record (kept by the root bus).
     fault: OnceLock<WriteFault>,
+    /// The item of each `for_each` instance (`ID[KEY]`, as the root bus names it), masked:
+    /// every event of the instance carries it.
+    items: Mutex<HashMap<String, serde_json::Value>>,
 }
 
 /// Where an bus's events go.
@@ -106,6 +110,7 @@ impl Bus {
             learned: Mutex::new(Vec::new()),
             target: Target::Sinks(Mutex::new(sinks)),
             fault: OnceLock::new(),
+            items: Mutex::new(HashMap::new()),
         })
     }
 
@@ -136,6 +141,7 @@ impl Bus {
                 prefix: prefix.to_owned(),
             },
             fault: OnceLock::new(),
+            items: Mutex::new(HashMap::new()),
         })
     }
 
@@ -211,10 +217,12 @@ impl Bus {
                 parent.emit(event);
             }
             Target::Sinks(sinks) => {
+                let item = self.item_of(&event);
                 let record = Record {
                     ts: Utc::now(),
                     run_id: self.run_id.clone(),
                     event,
+                    item,
                 };
                 let mut sinks = sinks
                     .lock()
@@ -230,6 +238,49 @@ impl Bus {
         if let Some(after) = after {
             self.emit(after);
         }
+    }
+
+    /// Tells the bus the item of instance `step` (`ID[KEY]`): its events carry it from now on.
+    pub(crate) fn instance(&self, step: &str, item: &serde_json::Value) {
+        let mut item = item.clone();
+        let masker = self.masker();
+        if !masker.is_empty() {
+            super::event::mask_json(&mut item, &mut |s: &mut String| {
+                if let Cow::Owned(masked) = masker.mask(s) {
+                    *s = masked;
+                }
+            });
+        }
+        match &self.target {
+            Target::Parent { parent, prefix } => parent.instance(&format!("{prefix}/{step}"), &item),
+            Target::Sinks(_) => {
+                self.items
+                    .lock()
+                    .expect("never poisoned")
+                    .insert(step.to_owned(), item);
+            }
+        }
+    }
+
+    /// The item of the instance an event is about (directly, or a nested step of it).
+    fn item_of(&self, event: &Event) -> Option<serde_json::Value> {
+        let step = event.step()?;
+        if !step.contains(']') {
+            return None;
+        }
+        let items = self.items.lock().expect("never poisoned");
+        if let Some(item) = items.get(step) {
+            return Some(item.clone());
+        }
+        // `ID[KEY]/child`: the innermost instance the step is inside.
+        let mut at = step.len();
+        while let Some(slash) = step[..at].rfind('/') {
+            if let Some(item) = items.get(&step[..slash]) {
+                return Some(item.clone());
+            }
+            at = slash;
+        }
+        None
     }
 
     /// After `run_started`: where the secrets of its string vars are, if they hold any.

@@ -436,6 +436,18 @@ macro_rules! step_events {
 }
 
 impl Event {
+    /// The step the event is about, if any.
+    #[must_use]
+    pub(crate) fn step(&self) -> Option<&str> {
+        match self {
+            step_events!(step) => Some(step),
+            Self::CheckStarted { step, .. }
+            | Self::CheckAttempt { step, .. }
+            | Self::CheckFinished { step, .. } => step.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Whether the event belongs in the journal (not the live view's transient lines).
     #[must_use]
     pub(crate) fn is_durable(&self) -> bool {
@@ -577,7 +589,7 @@ impl Event {
     }
 }
 
-fn mask_json(v: &mut serde_json::Value, m: &mut impl FnMut(&mut String)) {
+pub(crate) fn mask_json(v: &mut serde_json::Value, m: &mut impl FnMut(&mut String)) {
     match v {
         serde_json::Value::String(s) => m(s),
         serde_json::Value::Array(a) => a.iter_mut().for_each(|x| mask_json(x, m)),
@@ -595,6 +607,9 @@ pub(crate) struct Record {
     pub(crate) run_id: String,
     #[serde(flatten)]
     pub(crate) event: Event,
+    /// For an event of a `for_each` instance (`step = "ID[KEY]"`): its item, masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) item: Option<serde_json::Value>,
 }
 
 mod millis {
@@ -624,6 +639,7 @@ mod tests {
                 .expect("time")
                 .with_timezone(&Utc),
             run_id: "r1".into(),
+            item: None,
             event: Event::StepAttemptFinished {
                 step: "restore".into(),
                 attempt: 1,

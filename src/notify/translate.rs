@@ -365,6 +365,7 @@ mod tests {
                 + chrono::Duration::seconds(seconds),
             run_id: "r1".into(),
             event,
+            item: None,
         }
     }
 

@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
+use indexmap::IndexMap;
+
+use crate::plan::expand::{self, is_planned_group};
 use crate::plan::limit;
 use crate::plan::select::Preset;
 use crate::playbook::Diagnostic;
 use crate::playbook::duration::{HumanDuration, format_human};
 use crate::playbook::graph::{self, Order};
-use crate::playbook::model::Playbook;
+use crate::playbook::model::{Playbook, VarValue};
 
 /// Why a step will not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,22 @@ impl std::fmt::Display for Skip {
             Self::Needs(id) => write!(f, "needs skipped step `{id}`"),
         }
     }
+}
+
+/// The 0-based wave of each step: one more than the latest wave it waits for, except that a
+/// group shares the wave of its last instance (it only stands for them).
+fn settled_waves(playbook: &Playbook, order: &Order) -> Vec<usize> {
+    let steps = &playbook.steps;
+    let mut wave = vec![0usize; steps.len()];
+    for &i in &order.order {
+        let group = is_planned_group(&steps[i].expansion);
+        wave[i] = steps[i]
+            .waits_for()
+            .map(|d| wave[d] + usize::from(!group))
+            .max()
+            .unwrap_or(0);
+    }
+    wave
 }
 
 /// What the plan knows about one step.
@@ -68,16 +87,35 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan under the playbook's own `max_parallel` (no limit when it has none).
+    /// The plan under the playbook's own `max_parallel` (no limit when it has none), its
+    /// `for_each` lists made from its own var values.
     #[must_use]
     pub fn new(playbook: &Arc<Playbook>, env: Option<&str>) -> Self {
-        Self::limited(playbook, env, playbook.meta.max_parallel)
+        Self::with_vars(playbook, env, &playbook.vars)
+    }
+
+    /// The plan under the playbook's own `max_parallel`, its `for_each` lists made from `vars`
+    /// (the values a run was given).
+    #[must_use]
+    pub fn with_vars(
+        playbook: &Arc<Playbook>,
+        env: Option<&str>,
+        vars: &IndexMap<String, VarValue>,
+    ) -> Self {
+        Self::limited(playbook, env, playbook.meta.max_parallel, vars)
     }
 
     /// The plan when at most `limit` steps run at once (`None`: no limit): the waves, times
-    /// and planned RTO the scheduler would give under it.
+    /// and planned RTO the scheduler would give under it. Every `for_each` known before the
+    /// run is expanded into its instances ([`expand`]).
     #[must_use]
-    pub fn limited(playbook: &Arc<Playbook>, env: Option<&str>, limit: Option<usize>) -> Self {
+    pub fn limited(
+        playbook: &Arc<Playbook>,
+        env: Option<&str>,
+        limit: Option<usize>,
+        vars: &IndexMap<String, VarValue>,
+    ) -> Self {
+        let playbook = &expand::expand(playbook, vars);
         let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.clone()).collect();
         let after: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.after.clone()).collect();
         let waits: Vec<Vec<usize>> = playbook
@@ -116,7 +154,7 @@ impl Plan {
             };
             finish[i] = start[i] + budget;
         }
-        let mut wave = order.wave.clone();
+        let mut wave = settled_waves(playbook, &order);
         if let Some(limited) = limit::under(playbook, &waits, &order, &skip, limit) {
             (start, finish, wave) = limited;
         }
@@ -130,7 +168,10 @@ impl Plan {
         let mut critical_path = Vec::new();
         let mut at = end;
         while let Some(i) = at {
-            critical_path.push(i);
+            // A group takes no time: the path goes through its instances.
+            if !is_planned_group(&playbook.steps[i].expansion) {
+                critical_path.push(i);
+            }
             at = latest_need[i];
         }
         critical_path.reverse();
@@ -139,7 +180,11 @@ impl Plan {
             None => end.map_or(0, |e| finish[e]),
         };
         let unbudgeted = (0..n)
-            .filter(|&i| skip[i].is_none() && playbook.steps[i].budget.is_none())
+            .filter(|&i| {
+                skip[i].is_none()
+                    && playbook.steps[i].budget.is_none()
+                    && !is_planned_group(&playbook.steps[i].expansion)
+            })
             .collect();
         let steps = (0..n)
             .map(|i| PlanStep {

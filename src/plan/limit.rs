@@ -1,17 +1,21 @@
-//! The plan under a limit of parallel steps: the times and waves the scheduler would give,
-//! simulated with each step's `budget`, instead of the unlimited ones that only `needs` and
-//! `after` decide.
+//! The plan under a limit of parallel steps (the run's, and a `for_each` step's own
+//! `max_parallel` over its instances): the times and waves the scheduler would give, simulated
+//! with each step's `budget`, instead of the unlimited ones that only `needs` and `after`
+//! decide.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use std::collections::HashMap;
+
 use crate::plan::Skip;
+use crate::plan::expand::is_planned_group;
 use crate::playbook::duration::HumanDuration;
 use crate::playbook::graph::{self, Order};
 use crate::playbook::model::Playbook;
 
-/// Start, finish and wave of every step under `limit`, when it is smaller than the widest
-/// wave; `None` when the limit changes nothing.
+/// Start, finish and wave of every step under `limit` and the steps' own `max_parallel`, when
+/// one of them is smaller than what would run at once; `None` when they change nothing.
 pub(super) fn under(
     playbook: &Playbook,
     waits: &[Vec<usize>],
@@ -25,9 +29,37 @@ pub(super) fn under(
         .map(|w| w.iter().filter(|&&i| skip[i].is_none()).count())
         .max()
         .unwrap_or(0);
-    let limit = limit.filter(|&l| l < widest)?;
+    let steps = &playbook.steps;
+    // The instances of each `for_each` step with a `max_parallel`, and that limit.
+    let mut sizes: HashMap<&str, usize> = HashMap::new();
+    for s in steps {
+        if let Some(i) = s.instance() {
+            *sizes.entry(i.of.as_str()).or_default() += 1;
+        }
+    }
+    let pool: Vec<Option<(usize, usize)>> = steps
+        .iter()
+        .map(|s| {
+            let of = s.instance()?.of.as_str();
+            let group = playbook.step_index(of)?;
+            Some((group, s.max_parallel?))
+        })
+        .collect();
+    let pools_limit = pool.iter().flatten().any(|&(g, m)| {
+        sizes.get(steps[g].id.as_str()).is_some_and(|&n| m < n)
+    });
+    let limit = match limit.filter(|&l| l < widest) {
+        Some(l) => l,
+        None if pools_limit => usize::MAX,
+        None => return None,
+    };
     let waiting = graph::dependents(waits);
     let skipped: Vec<bool> = skip.iter().map(Option::is_some).collect();
+    let group: Vec<bool> = steps
+        .iter()
+        .map(|s| is_planned_group(&s.expansion))
+        .collect();
+    let free: Vec<bool> = group.iter().zip(&skipped).map(|(&g, &s)| g || s).collect();
     let budget_ms: Vec<u64> = (playbook.steps.iter().zip(&skipped))
         .map(|(s, &skipped)| {
             if skipped {
@@ -40,8 +72,10 @@ pub(super) fn under(
     let steps = Steps {
         waits,
         waiting: &waiting,
-        skipped: &skipped,
+        free: &free,
+        group: &group,
         budget_ms: &budget_ms,
+        pool: &pool,
     };
     Some(simulate(&steps, limit.max(1)))
 }
@@ -52,9 +86,20 @@ pub(super) struct Steps<'a> {
     pub(super) waits: &'a [Vec<usize>],
     /// The steps waiting for each one (the reverse of `waits`).
     pub(super) waiting: &'a [Vec<usize>],
-    /// A skipped step takes no slot and no time.
-    pub(super) skipped: &'a [bool],
+    /// A skipped step, or a group of instances, takes no slot and no time.
+    pub(super) free: &'a [bool],
+    /// A group of instances: it shares the round of its last instance.
+    pub(super) group: &'a [bool],
     pub(super) budget_ms: &'a [u64],
+    /// An instance of a `for_each` step with a `max_parallel`: that step's index and limit.
+    pub(super) pool: &'a [Option<(usize, usize)>],
+}
+
+impl Steps<'_> {
+    /// Whether step `i` may take a slot of its pool, given how many of each pool run.
+    fn pool_has_room(&self, i: usize, in_pool: &HashMap<usize, usize>) -> bool {
+        self.pool[i].is_none_or(|(g, m)| in_pool.get(&g).copied().unwrap_or(0) < m)
+    }
 }
 
 /// Start and finish of every step when at most `limit` run at once, starting ready steps in
@@ -68,18 +113,22 @@ pub(super) fn simulate(steps: &Steps<'_>, limit: usize) -> (Vec<u64>, Vec<u64>, 
     let mut ready: BinaryHeap<Reverse<usize>> =
         (0..n).filter(|&i| remaining[i] == 0).map(Reverse).collect();
     let mut running: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+    let mut in_pool: HashMap<usize, usize> = HashMap::new();
     let mut now = 0u64;
     loop {
         let mut deferred = Vec::new();
         while let Some(Reverse(i)) = ready.pop() {
-            if steps.skipped[i] {
+            if steps.free[i] {
                 start[i] = now;
                 finish[i] = now;
                 release(steps, i, &mut remaining, &mut ready);
-            } else if running.len() < limit {
+            } else if running.len() < limit && steps.pool_has_room(i, &in_pool) {
                 start[i] = now;
                 finish[i] = now + steps.budget_ms[i];
                 running.push(Reverse((finish[i], i)));
+                if let Some((g, _)) = steps.pool[i] {
+                    *in_pool.entry(g).or_default() += 1;
+                }
             } else {
                 deferred.push(Reverse(i));
             }
@@ -89,6 +138,9 @@ pub(super) fn simulate(steps: &Steps<'_>, limit: usize) -> (Vec<u64>, Vec<u64>, 
             break;
         };
         now = at;
+        if let Some((g, _)) = steps.pool[i] {
+            *in_pool.entry(g).or_default() -= 1;
+        }
         release(steps, i, &mut remaining, &mut ready);
     }
     (start, finish, rounds(steps, limit))
@@ -109,7 +161,8 @@ fn release(
 }
 
 /// The 0-based wave of each step: round `k` takes the first `limit` ready steps in file order
-/// (skipped ones ride along without a slot); what they release is ready for the next round.
+/// (within their pools' limits; skipped ones ride along without a slot); what they release is
+/// ready for the next round, except a group, which joins the round of its last instance.
 fn rounds(steps: &Steps<'_>, limit: usize) -> Vec<usize> {
     let n = steps.waits.len();
     let mut wave = vec![0usize; n];
@@ -121,10 +174,14 @@ fn rounds(steps: &Steps<'_>, limit: usize) -> Vec<usize> {
         let mut taken = Vec::new();
         let mut deferred = Vec::new();
         let mut slots = limit;
+        let mut in_pool: HashMap<usize, usize> = HashMap::new();
         while let Some(Reverse(i)) = ready.pop() {
-            if steps.skipped[i] || slots > 0 {
-                if !steps.skipped[i] {
+            if steps.free[i] || (slots > 0 && steps.pool_has_room(i, &in_pool)) {
+                if !steps.free[i] {
                     slots -= 1;
+                    if let Some((g, _)) = steps.pool[i] {
+                        *in_pool.entry(g).or_default() += 1;
+                    }
                 }
                 wave[i] = round;
                 taken.push(i);
@@ -133,8 +190,18 @@ fn rounds(steps: &Steps<'_>, limit: usize) -> Vec<usize> {
             }
         }
         ready.extend(deferred);
-        for i in taken {
-            release(steps, i, &mut remaining, &mut ready);
+        while let Some(i) = taken.pop() {
+            for &d in &steps.waiting[i] {
+                remaining[d] -= 1;
+                if remaining[d] == 0 {
+                    if steps.group[d] {
+                        wave[d] = round;
+                        taken.push(d);
+                    } else {
+                        ready.push(Reverse(d));
+                    }
+                }
+            }
         }
         round += 1;
     }
@@ -152,8 +219,10 @@ mod tests {
         let steps = Steps {
             waits: &waits,
             waiting: &waiting,
-            skipped: &[false; 4],
+            free: &[false; 4],
+            group: &[false; 4],
             budget_ms: &[60_000, 60_000, 60_000, 10_000],
+            pool: &[None; 4],
         };
         let (start, finish, wave) = simulate(&steps, 2);
         assert_eq!(start, [0, 0, 60_000, 120_000]);
@@ -171,11 +240,32 @@ mod tests {
         let steps = Steps {
             waits: &waits,
             waiting: &waiting,
-            skipped: &[false, true, false],
+            free: &[false, true, false],
+            group: &[false; 3],
             budget_ms: &[5_000, 5_000, 5_000],
+            pool: &[None; 3],
         };
         let (start, finish, _) = simulate(&steps, 1);
         assert_eq!(start, [0, 0, 5_000]);
         assert_eq!(finish, [5_000, 0, 10_000]);
+    }
+
+    #[test]
+    fn a_pool_limits_its_instances_and_its_group_joins_their_last_round() {
+        // Three instances of one step (at most two at once), their group, then a step after.
+        let waits = vec![vec![], vec![], vec![], vec![0, 1, 2], vec![3]];
+        let waiting = vec![vec![3], vec![3], vec![3], vec![4], vec![]];
+        let steps = Steps {
+            waits: &waits,
+            waiting: &waiting,
+            free: &[false, false, false, true, false],
+            group: &[false, false, false, true, false],
+            budget_ms: &[10_000, 10_000, 10_000, 0, 1_000],
+            pool: &[Some((3, 2)), Some((3, 2)), Some((3, 2)), None, None],
+        };
+        let (start, finish, wave) = simulate(&steps, usize::MAX);
+        assert_eq!(start, [0, 0, 10_000, 20_000, 20_000]);
+        assert_eq!(finish, [10_000, 10_000, 20_000, 20_000, 21_000]);
+        assert_eq!(wave, [0, 0, 1, 1, 2]);
     }
 }

@@ -3,6 +3,7 @@
 
 mod critical_path;
 mod diff;
+mod expand;
 mod limit;
 mod render;
 mod select;
@@ -12,5 +13,6 @@ pub use diff::{
     Changed, Changes, CheckEntry, FieldChange, LineEdit, LineOp, PlannedRto, PlaybookDiff, Side,
     StepEntry, Warning, WarningKind,
 };
+pub use expand::{instances, items_of, problems as for_each_problems};
 pub use render::{Format, render};
 pub(crate) use select::{Preset, Selection};

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::plan::critical_path::Plan;
 use crate::playbook::duration::{HumanDuration, format_human};
+use crate::playbook::model::Expansion;
 use crate::text::count;
 
 /// How `plan` prints.
@@ -42,16 +43,14 @@ fn text(plan: &Plan) -> String {
     if let Some(limit) = plan.limit {
         let _ = writeln!(out, "parallel: at most {}", count(limit, "step"));
     }
-    let width = p
-        .steps
-        .iter()
-        .map(|s| s.id.chars().count())
+    let width = (0..p.steps.len())
+        .map(|i| shown_id(plan, i).chars().count())
         .max()
         .unwrap_or(0);
     for (w, wave) in plan.waves().iter().enumerate() {
         let running = wave
             .iter()
-            .filter(|&&i| plan.steps[i].skip.is_none())
+            .filter(|&&i| plan.steps[i].skip.is_none() && group_note(plan, i).is_none())
             .count();
         let parallel = if running > 1 {
             format!(" ({running} in parallel)")
@@ -65,6 +64,11 @@ fn text(plan: &Plan) -> String {
                 .budget
                 .map_or_else(|| "-".to_owned(), |b| format_human(b.as_millis()));
             let mut notes = Vec::new();
+            if let Some(group) = group_note(plan, i) {
+                let line = format!("  {}  {:<8}  {:>7}  {group}", pad(&shown_id(plan, i), width), "for_each", "");
+                let _ = writeln!(out, "{}", line.trim_end());
+                continue;
+            }
             if !step.needs.is_empty() {
                 notes.push(format!(
                     "needs {}",
@@ -96,7 +100,7 @@ fn text(plan: &Plan) -> String {
             }
             let line = format!(
                 "  {}  {:<8}  {:>7}  {}",
-                pad(&step.id, width),
+                pad(&shown_id(plan, i), width),
                 step.action.key(),
                 budget,
                 notes.join("; ")
@@ -152,6 +156,40 @@ fn text(plan: &Plan) -> String {
     out
 }
 
+/// A step as the plan shows it: `ID[*]` for a `for_each` whose items only the run knows.
+fn shown_id(plan: &Plan, i: usize) -> String {
+    let step = &plan.playbook.steps[i];
+    match step.expansion {
+        Expansion::Group { dynamic: true } => format!("{}[*]", step.id),
+        _ => step.id.clone(),
+    }
+}
+
+/// For the group of instances the plan made: how many, and at most how many at once.
+fn group_note(plan: &Plan, i: usize) -> Option<String> {
+    let step = &plan.playbook.steps[i];
+    if !matches!(step.expansion, Expansion::Group { dynamic: false }) {
+        return None;
+    }
+    let instances = step
+        .after
+        .iter()
+        .filter(|&&d| plan.playbook.steps[d].instance().is_some_and(|x| x.of == step.id))
+        .count();
+    let mut note = if instances == 0 {
+        "no items".to_owned()
+    } else {
+        format!("ends with its {}", count(instances, "instance"))
+    };
+    if let Some(m) = step.max_parallel {
+        let _ = write!(note, ", at most {m} at once");
+    }
+    if let Some(skip) = &plan.steps[i].skip {
+        let _ = write!(note, "; skipped: {skip}");
+    }
+    Some(note)
+}
+
 /// `text` and spaces up to `width` characters. Not `{:<width$}`: a format width is at most
 /// 65,535, and a step id may be longer.
 fn pad(text: &str, width: usize) -> String {
@@ -166,16 +204,17 @@ fn pad(text: &str, width: usize) -> String {
 
 fn to_json(plan: &Plan) -> serde_json::Value {
     let p = &*plan.playbook;
-    let id = |i: &usize| p.steps[*i].id.clone();
+    let id = |i: &usize| shown_id(plan, *i);
     let steps: Vec<serde_json::Value> = plan
         .steps
         .iter()
         .map(|s| {
             let step = &p.steps[s.index];
             json!({
-                "id": step.id,
+                "id": shown_id(plan, s.index),
                 "title": step.title,
                 "action": step.action.key(),
+                "for_each": for_each_json(plan, s.index),
                 "wave": s.wave + 1,
                 "needs": step.needs.iter().map(id).collect::<Vec<_>>(),
                 "after": step.after.iter().map(id).collect::<Vec<_>>(),
@@ -207,6 +246,22 @@ fn to_json(plan: &Plan) -> serde_json::Value {
     })
 }
 
+/// What `plan --format json` says of a `for_each`: the group (its instances, or `dynamic`), or
+/// the instance (its step, key and item); `null` for other steps.
+fn for_each_json(plan: &Plan, i: usize) -> serde_json::Value {
+    let step = &plan.playbook.steps[i];
+    match &step.expansion {
+        Expansion::Single => serde_json::Value::Null,
+        Expansion::Group { dynamic: true } => json!({ "dynamic": true, "max_parallel": step.max_parallel }),
+        Expansion::Group { dynamic: false } => json!({
+            "dynamic": false,
+            "max_parallel": step.max_parallel,
+            "instances": step.after.iter().filter(|&&d| plan.playbook.steps[d].instance().is_some_and(|x| x.of == step.id)).map(|&d| plan.playbook.steps[d].id.clone()).collect::<Vec<_>>(),
+        }),
+        Expansion::Instance(inst) => json!({ "of": inst.of, "key": inst.key, "index": inst.index, "item": inst.item }),
+    }
+}
+
 /// Text safe inside a quoted Mermaid label.
 fn label(s: &str) -> String {
     s.replace('&', "#amp;")
@@ -229,7 +284,7 @@ fn mermaid(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "  s{i}[\"{} ({}{budget}){title}\"]",
-            label(&step.id),
+            label(&shown_id(plan, i)),
             step.action.key()
         );
     }

@@ -66,12 +66,19 @@ impl Plan {
         selected[target] = true;
         let mut stack = vec![target];
         while let Some(i) = stack.pop() {
+            // A `for_each` step is its instances: selecting it selects them.
+            let members = steps[i]
+                .after
+                .iter()
+                .copied()
+                .filter(|&d| steps[d].instance().is_some_and(|x| x.of == steps[i].id));
             let next: Vec<usize> = match selection {
-                Selection::Only(_) => steps[i].needs.clone(),
+                Selection::Only(_) => steps[i].needs.iter().copied().chain(members).collect(),
                 Selection::From(_) => (self.dependents[i]
                     .iter()
                     .chain(&self.after_dependents[i])
                     .copied())
+                .chain(if i == target { Some(members) } else { None }.into_iter().flatten())
                 .collect(),
             };
             for d in next {

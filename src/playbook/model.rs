@@ -529,11 +529,34 @@ pub struct Step {
     pub environments: Option<Vec<String>>,
     pub idempotent: bool,
     pub read_only: bool,
+    /// `for_each`: one instance per item.
+    pub for_each: Option<ForEach>,
+    /// For `for_each`: at most this many instances at once (`None`: the run's limit only).
+    pub max_parallel: Option<usize>,
+    /// What the plan made of `for_each` ([`Expansion::Single`] in a validated playbook).
+    pub expansion: Expansion,
 }
 
 impl Step {
     /// The default `timeout` of a `run` step.
     pub const DEFAULT_RUN_TIMEOUT: HumanDuration = HumanDuration::from_millis(600_000);
+    /// The most items a `for_each` may have.
+    pub const MAX_ITEMS: usize = 1000;
+
+    /// The instance this step is, if it is one.
+    #[must_use]
+    pub fn instance(&self) -> Option<&Instance> {
+        match &self.expansion {
+            Expansion::Instance(i) => Some(i),
+            Expansion::Single | Expansion::Group { .. } => None,
+        }
+    }
+
+    /// Whether this step stands for the instances of a `for_each` (and runs nothing itself).
+    #[must_use]
+    pub fn is_group(&self) -> bool {
+        matches!(self.expansion, Expansion::Group { .. })
+    }
 
     #[must_use]
     pub fn display_title(&self) -> &str {
@@ -552,6 +575,109 @@ impl Step {
             (Some(allowed), Some(env)) => allowed.iter().any(|e| e == env),
             _ => true,
         }
+    }
+}
+
+/// A step's `for_each`.
+#[derive(Debug, Clone)]
+pub struct ForEach {
+    /// The source as written (the template, or the items as JSON): two steps with the same text
+    /// form item-wise chains.
+    pub text: String,
+    pub source: ForEachSource,
+    /// Where it is written, for the errors of a list that turns out too long.
+    pub span: Span,
+}
+
+impl ForEach {
+    /// Why a list of items cannot be a `for_each`: too many, or two items with the same key.
+    ///
+    /// # Errors
+    /// The problem in words, after "`for_each` of step `x`".
+    pub fn check_items(items: &[serde_json::Value]) -> Result<(), String> {
+        if items.len() > Step::MAX_ITEMS {
+            return Err(format!(
+                "has {} items, more than the {} a step may have",
+                items.len(),
+                Step::MAX_ITEMS
+            ));
+        }
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let key = Instance::key_of(item, i);
+            if let Some(first) = seen.insert(key.clone(), i) {
+                return Err(format!(
+                    "has item {key:?} twice (items {} and {}): each instance is named by its item",
+                    first + 1,
+                    i + 1
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the items of a `for_each` come from.
+#[derive(Debug, Clone)]
+pub enum ForEachSource {
+    /// Written out in the playbook.
+    Items(Vec<serde_json::Value>),
+    /// A template naming only vars and literals: the plan expands it.
+    Vars(Template),
+    /// A template naming step outputs (or anything known only during the run): expanded when
+    /// the step is ready to start.
+    Dynamic(Template),
+}
+
+/// What the plan made of a step's `for_each`.
+#[derive(Debug, Clone, Default)]
+pub enum Expansion {
+    /// An ordinary step (no `for_each`).
+    #[default]
+    Single,
+    /// The step itself, standing for its instances: it ends once they all have, with their
+    /// combined status and outputs. `dynamic`: its items are known only when it is ready.
+    Group { dynamic: bool },
+    /// One instance `ID[KEY]` of a `for_each` step.
+    Instance(std::sync::Arc<Instance>),
+}
+
+/// One item of a `for_each` step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// The `for_each` step's id.
+    pub of: String,
+    /// `ID[KEY]`'s KEY: the item when it is a plain string or number, else its index.
+    pub key: String,
+    /// 0-based, in item order.
+    pub index: usize,
+    pub item: serde_json::Value,
+    /// Item-wise needs: `(A, A[KEY])` for each step `A` this one needs with the same
+    /// `for_each`, whose values it sees as `steps.A`.
+    pub partners: Vec<(String, String)>,
+}
+
+impl Instance {
+    /// The KEY of item `index`: the item itself when it is a string or number of
+    /// `[A-Za-z0-9_.-]+`, else the index.
+    #[must_use]
+    pub fn key_of(item: &serde_json::Value, index: usize) -> String {
+        let text = match item {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return index.to_string(),
+        };
+        let plain = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if plain { text } else { index.to_string() }
+    }
+
+    /// `ID[KEY]`.
+    #[must_use]
+    pub fn id(of: &str, key: &str) -> String {
+        format!("{of}[{key}]")
     }
 }
 

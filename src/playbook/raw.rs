@@ -248,6 +248,12 @@ toml_table! {
         /// Cleanup: runs once its `needs` and `after` have ended in any status, also when the
         /// run fails, aborts, rolls back or is interrupted.
         always: bool,
+        /// One instance `ID[KEY]` per item: a TOML array, or a template giving a JSON array or
+        /// one item per line. Templates see `{{item}}` and `{{item_index}}`.
+        for_each: RawForEach,
+        /// For `for_each`: at most this many instances at once.
+        #[schemars(range(min = 1))]
+        max_parallel: i64,
         /// Template rendering to true or false; false skips the step.
         when: String,
         /// Shell command (`sh -c`) in its own process group.
@@ -418,6 +424,48 @@ impl JsonSchema for RawVar {
                 scalar,
                 table,
                 { "type": "array", "items": { "anyOf": [scalar, table] } }
+            ]
+        })
+    }
+}
+
+/// `for_each`: the items written out, or a template that gives them.
+#[derive(Debug, Clone)]
+pub(crate) enum RawForEach {
+    Items(Vec<Sp<RawVar>>),
+    Template(String),
+}
+
+impl Decode for RawForEach {
+    const EXPECTED: &'static str = "an array of items or a template string";
+
+    fn decode(v: &Spanned<DeValue<'_>>, cx: &mut Cx<'_>) -> Option<Self> {
+        match v.get_ref() {
+            DeValue::Array(_) => Vec::<Sp<RawVar>>::decode(v, cx).map(Self::Items),
+            DeValue::String(s) => Some(Self::Template(s.to_string())),
+            _ => {
+                cx.wrong_type(
+                    v,
+                    Self::EXPECTED,
+                    Some("write the items as an array, for_each = [\"a\", \"b\"], or as a template, for_each = \"{{vars.databases}}\"".to_owned()),
+                );
+                None
+            }
+        }
+    }
+}
+
+impl JsonSchema for RawForEach {
+    fn schema_name() -> Cow<'static, str> {
+        "ForEach".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let item = generator.subschema_for::<RawVar>();
+        json_schema!({
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": item, "maxItems": 1000 }
             ]
         })
     }

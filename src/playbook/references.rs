@@ -25,6 +25,8 @@ pub(crate) enum Scope {
     NoSteps(&'static str),
     /// For step `index`: its ancestors, and itself when rendered after it ran (`rollback`, `verify`).
     Step { index: usize, include_self: bool },
+    /// The `for_each` of step `index`: its ancestors, and no `item` yet.
+    ForEach { index: usize },
     /// After the run (`recovery_point`, the report title): any step.
     AnyStep,
     /// `[report] publish`: any step, and `report.*`.
@@ -72,6 +74,8 @@ struct Checker<'a> {
     /// By step position: a `playbook` step, whose outputs its nested playbook's `[outputs]`
     /// declare (checked by `runbook validate`, which finds it, and when it runs).
     nested: Vec<bool>,
+    /// By step position: it has a `for_each`, so its templates see `item` and `item_index`.
+    for_each: Vec<bool>,
     /// Only when the step graph is valid.
     ancestry: Option<Ancestry>,
     diagnostics: Diagnostics,
@@ -107,6 +111,10 @@ pub(crate) fn check(
         .iter()
         .map(|s| s.value.playbook.is_some())
         .collect();
+    let for_each = raw_steps
+        .iter()
+        .map(|s| s.value.for_each.is_some())
+        .collect();
     // A manual step's inputs are its outputs once answered.
     let outputs = raw_steps
         .iter()
@@ -136,7 +144,7 @@ pub(crate) fn check(
         let order = graph::order(&needs).expect("validated playbooks are acyclic");
         let mut targets: Vec<usize> = uses
             .iter()
-            .filter(|u| matches!(u.scope, Scope::Step { .. }))
+            .filter(|u| matches!(u.scope, Scope::Step { .. } | Scope::ForEach { .. }))
             .flat_map(|u| &u.usages)
             .filter_map(|u| match u {
                 Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => index.get(&p[1]).copied(),
@@ -153,6 +161,7 @@ pub(crate) fn check(
         index,
         outputs,
         nested,
+        for_each,
         ancestry,
         diagnostics: Diagnostics::default(),
         suggest: Suggester::default(),
@@ -257,6 +266,10 @@ impl Checker<'_> {
         let text = path.join(".");
         let span = self.locate(u, &text);
         let field = path.get(1).map(String::as_str);
+        if root == "item" || root == "item_index" {
+            self.item_path(span, u, root);
+            return;
+        }
         match (root, field) {
             ("env", _) | (_, None) if ROOTS.contains(&root) => {}
             ("vars", Some(name)) => {
@@ -296,6 +309,24 @@ impl Checker<'_> {
         }
     }
 
+    /// `item` and `item_index`: only in the templates of a `for_each` step, and not in the
+    /// `for_each` itself.
+    fn item_path(&mut self, span: Span, u: &TemplateUse, root: &str) {
+        match u.scope {
+            Scope::Step { index, .. } if self.for_each[index] => {}
+            Scope::ForEach { .. } => self.error(
+                span,
+                format!("`{root}` in {}: the items are what `for_each` gives, so it has no item yet", u.what),
+                "loop over a var or a step's output, e.g. for_each = \"{{vars.databases}}\"".to_owned(),
+            ),
+            _ => self.error(
+                span,
+                format!("`{root}` in {}, but only a step with `for_each` has an item", u.what),
+                "add `for_each` to the step, or use `vars.*` or `steps.<id>.*`".to_owned(),
+            ),
+        }
+    }
+
     /// `report.*`: only `[report] publish` runs once the report exists.
     fn report_path(&mut self, span: Span, u: &TemplateUse, field: Option<&str>, text: &str) {
         if u.scope != Scope::Publish {
@@ -331,6 +362,38 @@ impl Checker<'_> {
         self.error(span, message, format!("use one of {list}"));
     }
 
+    /// Whether step `target`, named in a template of step `index`, has ended before it is
+    /// rendered; records the error when not.
+    fn runs_before(
+        &mut self,
+        span: Span,
+        u: &TemplateUse,
+        id: &str,
+        target: usize,
+        index: usize,
+        include_self: bool,
+    ) -> bool {
+        let runs_before = self
+            .ancestry
+            .as_ref()
+            .is_none_or(|a| a.is_ancestor(target, index));
+        if runs_before || (include_self && target == index) {
+            return true;
+        }
+        let user = self.ids[index].clone().unwrap_or_default();
+        let reason = if target == index {
+            "a step's own values exist only after it ran"
+        } else {
+            "it is not guaranteed to have finished"
+        };
+        self.error(
+            span,
+            format!("{} uses `steps.{id}`, but `{id}` does not run before `{user}`: {reason}", u.what),
+            format!("add \"{id}\" to `needs` of step `{user}` (directly or through another step)"),
+        );
+        false
+    }
+
     fn step_path(&mut self, span: Span, u: &TemplateUse, path: &[String], id: &str) {
         let Some(&target) = self.index.get(id) else {
             let mut message = format!("unknown step `{id}` in {}", u.what);
@@ -359,28 +422,18 @@ impl Checker<'_> {
                 index,
                 include_self,
             } => {
-                let runs_before = self
-                    .ancestry
-                    .as_ref()
-                    .is_none_or(|a| a.is_ancestor(target, index));
-                if !(runs_before || (include_self && target == index)) {
-                    let user = self.ids[index].clone().unwrap_or_default();
-                    let reason = if target == index {
-                        "a step's own values exist only after it ran"
-                    } else {
-                        "it is not guaranteed to have finished"
-                    };
-                    self.error(
-                        span,
-                        format!("{} uses `steps.{id}`, but `{id}` does not run before `{user}`: {reason}", u.what),
-                        format!("add \"{id}\" to `needs` of step `{user}` (directly or through another step)"),
-                    );
+                if !self.runs_before(span.clone(), u, id, target, index, include_self) {
+                    return;
+                }
+            }
+            Scope::ForEach { index } => {
+                if !self.runs_before(span.clone(), u, id, target, index, false) {
                     return;
                 }
             }
             Scope::AnyStep | Scope::Publish => {}
         }
-        let Some(field) = path.get(2) else { return };
+                let Some(field) = path.get(2) else { return };
         if !STEP_FIELDS.contains(&field.as_str()) {
             let mut message = format!("unknown field `{field}` of step `{id}` in {}", u.what);
             if let Some(close) = did_you_mean(field, STEP_FIELDS) {

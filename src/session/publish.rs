@@ -148,6 +148,7 @@ fn journal_after(folder: &RunFolder, run_id: &str, masker: &Masker, json: bool, 
     let record = Record {
         ts: Utc::now(),
         run_id: run_id.to_owned(),
+        item: None,
         event,
     };
     match Journal::open(&folder.journal()) {

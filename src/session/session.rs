@@ -205,7 +205,7 @@ impl Session {
         // The journal first: an event is on disk before anyone sees it.
         let sinks: Vec<Box<dyn Sink>> = vec![
             Box::new(journal),
-            crate::ui::for_terminal(req.json, req.verbose, objectives(&playbook)),
+            crate::ui::for_terminal(req.json, req.verbose, objectives(&req.plan.playbook)),
         ];
         let info_id = run_id.clone();
         let bus = Bus::new(run_id, Arc::new(masker), sinks);
@@ -502,6 +502,7 @@ fn journal_failure(folder: &RunFolder, run_id: &str, path: &Path, error: &std::i
         journal.event(&Record {
             ts: Utc::now(),
             run_id: run_id.to_owned(),
+            item: None,
             event: Event::RecordFailed {
                 path: path.display().to_string(),
                 error: error.to_string(),

@@ -31,6 +31,7 @@ pub(crate) fn record(ms: i64, event: Event) -> Record {
     Record {
         ts: start + Duration::milliseconds(ms),
         run_id: "r1".into(),
+        item: None,
         event,
     }
 }

@@ -2,11 +2,13 @@
 //! (while decoding), then values, ids, the graph and template references.
 //!
 //! `validator.rs` holds the entry point and the state every pass shares (`Validator`,
-//! `StepIds`); `meta.rs`, `step.rs`, `inputs.rs`, `check.rs` and `notify.rs` each add the methods for
+//! `StepIds`); `meta.rs`, `step.rs`, `for_each.rs`, `inputs.rs`, `check.rs` and
+//! `notify.rs` each add the methods for
 //! their part of the file, and `names.rs` the naming rules. The files import `validator.rs`
 //! and `names.rs`, never each other.
 
 mod check;
+mod for_each;
 mod inputs;
 mod meta;
 mod names;

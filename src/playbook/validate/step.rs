@@ -327,6 +327,10 @@ impl Validator<'_> {
             }
         }
 
+        let for_each = self.for_each(s, index, &at, always);
+        let max_parallel = self.step_max_parallel(s, &at);
+        ok &= for_each.is_ok() && max_parallel.is_ok();
+
         let present: Vec<(&str, Span)> = [
             ("run", s.run.as_ref().map(|v| v.span.clone())),
             ("http", s.http.as_ref().map(|v| v.span.clone())),
@@ -630,6 +634,9 @@ impl Validator<'_> {
             environments,
             idempotent: s.idempotent.as_ref().is_some_and(|b| b.value),
             read_only: s.read_only.as_ref().is_some_and(|b| b.value),
+            for_each: for_each.ok().flatten(),
+            max_parallel: max_parallel.ok().flatten(),
+            expansion: crate::playbook::model::Expansion::Single,
         };
         ok.then_some(step)
     }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::event::{ApprovalHow, Mode, StepStatus};
 use crate::plan::Plan;
 use crate::playbook::duration::HumanDuration;
-use crate::playbook::model::{IncludeLogs, Playbook};
+use crate::playbook::model::{IncludeLogs, Playbook, Step, VarValue};
 use crate::record::replay::{RunState, StepRecord};
 
 use super::model::{
@@ -27,8 +27,12 @@ const SLOWER_FLOOR_MS: u64 = 50;
 impl Report {
     pub(super) fn build(input: &ReportInput<'_>) -> Self {
         let state = input.state;
-        let playbook = input.playbook.map(std::sync::Arc::as_ref);
         let header = header(input);
+        // The playbook as the run had it: its `for_each` lists made from the run's vars.
+        let plan = input
+            .playbook
+            .map(|p| Plan::with_vars(p, header.env.as_deref(), &run_vars(p, state)));
+        let playbook = plan.as_ref().map(|p| p.playbook.as_ref());
         let run_start = header
             .started_at
             .or_else(|| state.steps.values().find_map(|s| s.started))
@@ -60,9 +64,7 @@ impl Report {
         } else {
             Vec::new()
         };
-        let plan = input
-            .playbook
-            .map(|p| plan_facts(p, header.env.as_deref(), &steps));
+        let plan = plan.as_ref().map(|p| plan_facts(p, &steps));
         Self {
             title: title(playbook, &header),
             outcome: outcome(state, playbook, &header, run_start),
@@ -292,6 +294,7 @@ fn step_rows(
                     would_run: None,
                     waited_ms: None,
                     cleanup: step.always,
+                    for_each: step.is_group(),
                 });
             }
         }
@@ -359,6 +362,7 @@ fn step_row(
         pgid: rec.pgid.map(|(g, _)| g),
         rerun_after_resume: rerun.contains(&rec.id.as_str()),
         cleanup: rec.always || planned.is_some_and(|s| s.always),
+        for_each: planned.is_some_and(Step::is_group),
         rollback_ok: rollbacks().filter_map(|rb| rb.ok).reduce(|a, b| a && b),
         would_run: rec.would_run.clone(),
         waited_ms: confirm_wait(state, rec),
@@ -381,12 +385,24 @@ fn confirm_wait(state: &RunState, rec: &StepRecord) -> Option<u64> {
         .rfind(|&w| w > 0)
 }
 
-fn plan_facts(
-    playbook: &std::sync::Arc<Playbook>,
-    env: Option<&str>,
-    rows: &[StepRow],
-) -> PlanFacts {
-    let plan = Plan::new(playbook, env);
+/// The vars the run was given, as the journal recorded them (declared values where it did not).
+fn run_vars(playbook: &Playbook, state: &RunState) -> indexmap::IndexMap<String, VarValue> {
+    let given = state.started.as_ref().map(|s| &s.vars);
+    playbook
+        .vars
+        .iter()
+        .map(|(name, declared)| {
+            let value = given
+                .and_then(|g| g.get(name))
+                .and_then(|v| declared.from_json_like(v))
+                .unwrap_or_else(|| declared.clone());
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+fn plan_facts(plan: &Plan, rows: &[StepRow]) -> PlanFacts {
+    let playbook = &plan.playbook;
     let id = |i: usize| playbook.steps[i].id.clone();
     let by_id: std::collections::HashMap<&str, &StepRow> =
         rows.iter().map(|r| (r.id.as_str(), r)).collect();

@@ -176,6 +176,8 @@ fn steps(r: &Report) -> Value {
                 "exit_code": s.exit_code,
                 "rerun_after_resume": s.rerun_after_resume,
                 "cleanup": s.cleanup,
+                "for_each": s.for_each,
+                "instance_of": s.instance_of(),
                 "rollback_ok": s.rollback_ok,
                 "would_run": s.would_run,
                 "outputs": r

@@ -391,6 +391,9 @@ fn step_notes(s: &StepRow) -> String {
     if s.cleanup {
         notes.push("cleanup (`always`)".to_owned());
     }
+    if s.for_each {
+        notes.push("`for_each`".to_owned());
+    }
     if s.status == Status::RolledBack {
         notes.push("rolled back".to_owned());
     }
@@ -467,7 +470,7 @@ fn timeline(md: &mut Md, r: &Report) {
         let never: Vec<String> = r
             .steps
             .iter()
-            .filter(|s| s.started_at.is_none())
+            .filter(|s| s.started_at.is_none() && !s.for_each)
             .map(|s| s.id.clone())
             .collect();
         if !never.is_empty() {

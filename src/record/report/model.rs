@@ -260,9 +260,17 @@ pub(super) struct StepRow {
     pub(super) waited_ms: Option<u64>,
     /// A cleanup step (`always = true`).
     pub(super) cleanup: bool,
+    /// A `for_each` step: its row sums up its instances' rows (which follow it).
+    pub(super) for_each: bool,
 }
 
 impl StepRow {
+    /// For an instance `ID[KEY]`: the `for_each` step's id.
+    pub(super) fn instance_of(&self) -> Option<&str> {
+        let open = self.id.find('[')?;
+        self.id.ends_with(']').then(|| &self.id[..open])
+    }
+
     pub(super) fn finished_at(&self) -> Option<DateTime<Utc>> {
         Some(self.started_at? + chrono::Duration::milliseconds(ms_i64(self.duration_ms?)))
     }

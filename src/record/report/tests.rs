@@ -116,6 +116,7 @@ impl Journal {
         self.0.push(Record {
             ts: at(ms),
             run_id: "20261123T020000Z-postgres-restore-7f3a".into(),
+            item: None,
             event,
         });
         self
