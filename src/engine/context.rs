@@ -195,7 +195,11 @@ impl Context {
 
     /// The outputs of a `for_each` step: for each output it declares, the JSON array of its
     /// instances' values in item order (`null` for an instance that did not give it).
-    pub(crate) fn combined_outputs(&self, step: &Step, instances: &[String]) -> BTreeMap<String, String> {
+    pub(crate) fn combined_outputs(
+        &self,
+        step: &Step,
+        instances: &[String],
+    ) -> BTreeMap<String, String> {
         let recorded = self
             .shared
             .instances

@@ -80,7 +80,10 @@ impl<'p> Dag<'p> {
         let steps = &plan.playbook.steps;
         let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, s) in steps.iter().enumerate() {
-            if let Some(group) = s.instance().and_then(|inst| plan.playbook.step_index(&inst.of)) {
+            if let Some(group) = s
+                .instance()
+                .and_then(|inst| plan.playbook.step_index(&inst.of))
+            {
                 members.entry(group).or_default().push(i);
             }
         }
@@ -424,7 +427,13 @@ pub(crate) async fn run(
                         record(scope, dag.step(i), &r);
                         dag.state[i] = State::Done(StepStatus::Failed);
                         dag.ended(shared, i, false, "failed");
-                        on_failed(dag.step(i), i, &mut failures_tolerated, &mut failed, &mut stop);
+                        on_failed(
+                            dag.step(i),
+                            i,
+                            &mut failures_tolerated,
+                            &mut failed,
+                            &mut stop,
+                        );
                         if stop.is_some() && cleanup.is_none() {
                             break;
                         }
@@ -439,8 +448,12 @@ pub(crate) async fn run(
             running.spawn(async move {
                 let result = match &step {
                     UnitStep::Planned(index) => {
-                        step::run(&task_scope, &task_scope.playbook().steps[*index], after_printed)
-                            .await
+                        step::run(
+                            &task_scope,
+                            &task_scope.playbook().steps[*index],
+                            after_printed,
+                        )
+                        .await
                     }
                     UnitStep::Made(s) => step::run(&task_scope, s, after_printed).await,
                 };
@@ -553,7 +566,13 @@ pub(crate) async fn run(
                     stop.get_or_insert(Stop::Abort(dag.step(i).id.clone()));
                     continue;
                 }
-                on_failed(dag.step(i), i, &mut failures_tolerated, &mut failed, &mut stop);
+                on_failed(
+                    dag.step(i),
+                    i,
+                    &mut failures_tolerated,
+                    &mut failed,
+                    &mut stop,
+                );
             }
         }
     }
@@ -689,7 +708,9 @@ fn finish_groups(
                 State::Waiting | State::Running => StepStatus::Skipped,
             })
             .collect();
-        let any_printed = members.iter().any(|&u| printed.get(u).copied().unwrap_or(false));
+        let any_printed = members
+            .iter()
+            .any(|&u| printed.get(u).copied().unwrap_or(false));
         let status = combined(&statuses);
         let ids: Vec<String> = members.iter().map(|&u| dag.step(u).id.clone()).collect();
         let step = dag.step(g);

@@ -252,7 +252,9 @@ impl Bus {
             });
         }
         match &self.target {
-            Target::Parent { parent, prefix } => parent.instance(&format!("{prefix}/{step}"), &item),
+            Target::Parent { parent, prefix } => {
+                parent.instance(&format!("{prefix}/{step}"), &item)
+            }
             Target::Sinks(_) => {
                 self.items
                     .lock()

@@ -156,7 +156,8 @@ pub(super) fn expand(playbook: &Arc<Playbook>, vars: &IndexMap<String, VarValue>
     let itemwise = |i: usize, d: usize| {
         planned[i].is_some()
             && planned[d].is_some()
-            && old[i].for_each.as_ref().map(|f| &f.text) == old[d].for_each.as_ref().map(|f| &f.text)
+            && old[i].for_each.as_ref().map(|f| &f.text)
+                == old[d].for_each.as_ref().map(|f| &f.text)
     };
     let mut steps = Vec::with_capacity(next);
     for (i, step) in old.iter().enumerate() {
@@ -243,7 +244,10 @@ mod tests {
 
     #[test]
     fn a_json_array_gives_its_elements_and_other_text_its_lines() {
-        assert_eq!(items_of(r#" ["a", {"n": 1}] "#), vec![json!("a"), json!({"n": 1})]);
+        assert_eq!(
+            items_of(r#" ["a", {"n": 1}] "#),
+            vec![json!("a"), json!({"n": 1})]
+        );
         assert_eq!(
             items_of("one.dump\n\n  two.dump \r\n"),
             vec![json!("one.dump"), json!("two.dump")]

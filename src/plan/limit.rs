@@ -45,9 +45,10 @@ pub(super) fn under(
             Some((group, s.max_parallel?))
         })
         .collect();
-    let pools_limit = pool.iter().flatten().any(|&(g, m)| {
-        sizes.get(steps[g].id.as_str()).is_some_and(|&n| m < n)
-    });
+    let pools_limit = pool
+        .iter()
+        .flatten()
+        .any(|&(g, m)| sizes.get(steps[g].id.as_str()).is_some_and(|&n| m < n));
     let limit = match limit.filter(|&l| l < widest) {
         Some(l) => l,
         None if pools_limit => usize::MAX,

@@ -65,7 +65,12 @@ fn text(plan: &Plan) -> String {
                 .map_or_else(|| "-".to_owned(), |b| format_human(b.as_millis()));
             let mut notes = Vec::new();
             if let Some(group) = group_note(plan, i) {
-                let line = format!("  {}  {:<8}  {:>7}  {group}", pad(&shown_id(plan, i), width), "for_each", "");
+                let line = format!(
+                    "  {}  {:<8}  {:>7}  {group}",
+                    pad(&shown_id(plan, i), width),
+                    "for_each",
+                    ""
+                );
                 let _ = writeln!(out, "{}", line.trim_end());
                 continue;
             }
@@ -174,7 +179,11 @@ fn group_note(plan: &Plan, i: usize) -> Option<String> {
     let instances = step
         .after
         .iter()
-        .filter(|&&d| plan.playbook.steps[d].instance().is_some_and(|x| x.of == step.id))
+        .filter(|&&d| {
+            plan.playbook.steps[d]
+                .instance()
+                .is_some_and(|x| x.of == step.id)
+        })
         .count();
     let mut note = if instances == 0 {
         "no items".to_owned()
@@ -252,13 +261,17 @@ fn for_each_json(plan: &Plan, i: usize) -> serde_json::Value {
     let step = &plan.playbook.steps[i];
     match &step.expansion {
         Expansion::Single => serde_json::Value::Null,
-        Expansion::Group { dynamic: true } => json!({ "dynamic": true, "max_parallel": step.max_parallel }),
+        Expansion::Group { dynamic: true } => {
+            json!({ "dynamic": true, "max_parallel": step.max_parallel })
+        }
         Expansion::Group { dynamic: false } => json!({
             "dynamic": false,
             "max_parallel": step.max_parallel,
             "instances": step.after.iter().filter(|&&d| plan.playbook.steps[d].instance().is_some_and(|x| x.of == step.id)).map(|&d| plan.playbook.steps[d].id.clone()).collect::<Vec<_>>(),
         }),
-        Expansion::Instance(inst) => json!({ "of": inst.of, "key": inst.key, "index": inst.index, "item": inst.item }),
+        Expansion::Instance(inst) => {
+            json!({ "of": inst.of, "key": inst.key, "index": inst.index, "item": inst.item })
+        }
     }
 }
 

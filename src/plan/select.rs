@@ -78,7 +78,11 @@ impl Plan {
                     .iter()
                     .chain(&self.after_dependents[i])
                     .copied())
-                .chain(if i == target { Some(members) } else { None }.into_iter().flatten())
+                .chain(
+                    if i == target { Some(members) } else { None }
+                        .into_iter()
+                        .flatten(),
+                )
                 .collect(),
             };
             for d in next {

@@ -602,7 +602,8 @@ impl ForEach {
                 Step::MAX_ITEMS
             ));
         }
-        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(items.len());
+        let mut seen: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let key = Instance::key_of(item, i);
             if let Some(first) = seen.insert(key.clone(), i) {

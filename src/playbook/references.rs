@@ -316,12 +316,19 @@ impl Checker<'_> {
             Scope::Step { index, .. } if self.for_each[index] => {}
             Scope::ForEach { .. } => self.error(
                 span,
-                format!("`{root}` in {}: the items are what `for_each` gives, so it has no item yet", u.what),
-                "loop over a var or a step's output, e.g. for_each = \"{{vars.databases}}\"".to_owned(),
+                format!(
+                    "`{root}` in {}: the items are what `for_each` gives, so it has no item yet",
+                    u.what
+                ),
+                "loop over a var or a step's output, e.g. for_each = \"{{vars.databases}}\""
+                    .to_owned(),
             ),
             _ => self.error(
                 span,
-                format!("`{root}` in {}, but only a step with `for_each` has an item", u.what),
+                format!(
+                    "`{root}` in {}, but only a step with `for_each` has an item",
+                    u.what
+                ),
                 "add `for_each` to the step, or use `vars.*` or `steps.<id>.*`".to_owned(),
             ),
         }
@@ -388,7 +395,10 @@ impl Checker<'_> {
         };
         self.error(
             span,
-            format!("{} uses `steps.{id}`, but `{id}` does not run before `{user}`: {reason}", u.what),
+            format!(
+                "{} uses `steps.{id}`, but `{id}` does not run before `{user}`: {reason}",
+                u.what
+            ),
             format!("add \"{id}\" to `needs` of step `{user}` (directly or through another step)"),
         );
         false
@@ -433,7 +443,7 @@ impl Checker<'_> {
             }
             Scope::AnyStep | Scope::Publish => {}
         }
-                let Some(field) = path.get(2) else { return };
+        let Some(field) = path.get(2) else { return };
         if !STEP_FIELDS.contains(&field.as_str()) {
             let mut message = format!("unknown field `{field}` of step `{id}` in {}", u.what);
             if let Some(close) = did_you_mean(field, STEP_FIELDS) {

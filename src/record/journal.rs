@@ -126,7 +126,7 @@ mod tests {
         Record {
             ts: chrono::Utc::now(),
             run_id: "r".to_owned(),
-        item: None,
+            item: None,
             event: Event::RunFinished {
                 status: RunStatus::Ok,
                 duration_ms: 1,

@@ -326,7 +326,10 @@ fn a_corrupt_index_is_repaired_in_place_without_touching_the_backup() {
     assert_eq!(sqlite(&db, "PRAGMA journal_mode;"), "wal");
     // The damaged file is kept aside for inspection.
     let kept = run.output("keep-current", "file");
-    assert!(!intact(Path::new(&kept)), "the kept file is the damaged one");
+    assert!(
+        !intact(Path::new(&kept)),
+        "the kept file is the damaged one"
+    );
     let rpo = run.objective_row("RPO");
     assert!(rpo.ends_with("| met |"), "{rpo}");
     assert_eq!(run.run_finished()["status"], "ok");

@@ -15,6 +15,7 @@ fn install_hint(tool: &str) -> &'static str {
         "gpg" | "gpgconf" => "apt-get install gnupg",
         "aws" | "moto_server" => "pip install 'moto[server]' awscli",
         "python3" => "apt-get install python3",
+        "curl" => "apt-get install curl",
         "runuser" => "apt-get install util-linux",
         _ => "install it with the system's package manager",
     }

@@ -98,7 +98,10 @@ impl Validator<'_> {
             _ => {
                 self.error(
                     m.span.clone(),
-                    format!("invalid `max_parallel` {} {at}: it is how many instances may run at once", m.value),
+                    format!(
+                        "invalid `max_parallel` {} {at}: it is how many instances may run at once",
+                        m.value
+                    ),
                     "use a whole number from 1, or leave it out for no limit but the run's",
                 );
                 Err(())
