@@ -369,10 +369,10 @@ pub(crate) fn touch(path: &Path, seconds: i64) {
 fn a_corrupt_newest_backup_falls_back_to_the_one_before_it() {
     let db = Server::shared().database("restore_fallback");
     let s = Scenario::new();
-    let older = backup(&s, &db).output("dump", "file");
+    let older = backup(&s, &db).output(&format!("dump[{}]", db.name()), "file");
     // Only in the newest backup, which is about to be corrupted.
     db.sql("insert into customers values (9001, 'late@example.com', 'Late', now())");
-    let newest = backup(&s, &db).output("dump", "file");
+    let newest = backup(&s, &db).output(&format!("dump[{}]", db.name()), "file");
     corrupt(Path::new(&newest));
     db.sql("truncate customers, orders, order_items");
 
@@ -439,7 +439,7 @@ fn a_corrupt_newest_backup_falls_back_to_the_one_before_it() {
 fn a_newest_backup_whose_restore_fails_falls_back_whatever_the_names() {
     let db = Server::shared().database("restore_plain_fails");
     let s = Scenario::new();
-    let older = backup(&s, &db).output("dump", "file");
+    let older = backup(&s, &db).output(&format!("dump[{}]", db.name()), "file");
     let dir = s.path("backups");
     // Named by hand, with no time in its name: its file time says it is the newest. Its
     // checksum is right; its SQL fails at the end, so the restore of it fails.

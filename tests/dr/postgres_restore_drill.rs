@@ -28,8 +28,8 @@ fn the_drill_restores_into_a_scratch_database_proves_it_and_drops_it() {
     let server = Server::shared();
     let db = server.database("drill_ok");
     let s = Scenario::new();
-    let older = backup(&s, &db).output("dump", "file");
-    let newest = backup(&s, &db).output("dump", "file");
+    let older = backup(&s, &db).output(&format!("dump[{}]", db.name()), "file");
+    let newest = backup(&s, &db).output(&format!("dump[{}]", db.name()), "file");
     assert_ne!(older, newest);
 
     let mut args = db.vars();
