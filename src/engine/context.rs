@@ -193,7 +193,8 @@ impl Context {
         }
     }
 
-    /// The outputs of a `for_each` step: for each output it declares, the JSON array of its
+    /// The outputs of a `for_each` step: for each output it declares (or, for a `playbook`
+    /// step, that the nested playbook's `[outputs]` gave an instance), the JSON array of its
     /// instances' values in item order (`null` for an instance that did not give it).
     pub(crate) fn combined_outputs(
         &self,
@@ -205,9 +206,18 @@ impl Context {
             .instances
             .read()
             .expect("the context lock is never poisoned");
-        step.outputs
+        let given = instances
+            .iter()
+            .filter_map(|id| recorded.get(id)?["outputs"].as_object())
+            .flat_map(|outputs| outputs.keys());
+        let names: std::collections::BTreeSet<&String> = step
+            .outputs
             .keys()
             .chain(step.inputs.keys())
+            .chain(given)
+            .collect();
+        names
+            .into_iter()
             .map(|name| {
                 let values: Vec<Value> = instances
                     .iter()
