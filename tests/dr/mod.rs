@@ -12,6 +12,7 @@ mod tools;
 mod backup_health;
 mod config_backup;
 mod credential_rotation;
+mod emergency_recovery;
 mod health_reports;
 mod pitr_restore;
 mod postgres_backup;

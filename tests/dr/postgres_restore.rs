@@ -183,7 +183,7 @@ fn restore_from_s3_downloads_verifies_and_restores() {
 
     assert_eq!(db.counts(), SEEDED);
     let name = run.output("find-backup", "newest");
-    let downloaded = run.folder().join("downloads").join(&name);
+    let downloaded = run.folder().join("work/restore_s3/downloads").join(&name);
     assert!(downloaded.is_file(), "downloaded into the run folder");
     assert_eq!(
         run.output("fetch-backups", "newest_file"),
@@ -452,7 +452,9 @@ fn a_newest_backup_whose_restore_fails_falls_back_whatever_the_names() {
 
     assert_eq!(run.output("find-backup", "newest"), "manual-export.sql.gz");
     assert!(older.ends_with(&run.output("find-backup", "previous")));
-    let listing = std::fs::read_to_string(run.folder().join("backups.list")).expect("backups.list");
+    let listing =
+        std::fs::read_to_string(run.folder().join("work/restore_plain_fails/backups.list"))
+            .expect("backups.list");
     assert_eq!(
         listing.lines().count(),
         2,

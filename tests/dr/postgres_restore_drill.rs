@@ -80,7 +80,7 @@ fn the_drill_restores_into_a_scratch_database_proves_it_and_drops_it() {
         .expect("a number of milliseconds");
     assert_eq!(run.output("summary", "restore_ms"), restore_ms.to_string());
     assert!(
-        std::fs::read_to_string(run.folder().join("drill-result.txt"))
+        std::fs::read_to_string(run.folder().join("work/drill_ok/drill-result.txt"))
             .expect("drill-result.txt")
             .contains(&format!("restore: {restore_ms} ms into {scratch}"))
     );
