@@ -9,6 +9,7 @@ mod scenario;
 mod services;
 mod tools;
 
+mod backup_corruption_scan;
 mod backup_health;
 mod config_backup;
 mod credential_rotation;
