@@ -10,6 +10,7 @@ mod docs;
 mod dr;
 mod evidence;
 mod flow;
+mod for_each;
 mod history;
 mod import;
 mod inputs;

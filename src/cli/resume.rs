@@ -116,8 +116,8 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let vars = session::vars(&playbook, &started)?;
     // The steps as the run had them: its `for_each` lists made from its vars.
     let plan = Plan::with_vars(&playbook, started.env.as_deref(), &vars);
-    let preset = session::presets(&plan.playbook, &state)?;
-    let rerun = session::reruns(&plan.playbook, &state, &preset);
+    let presets = session::presets(&plan.playbook, &state)?;
+    let rerun = session::reruns(&plan.playbook, &state, &presets.steps);
     let commander = args
         .commander
         .clone()
@@ -132,7 +132,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         commander,
         confirmed,
     };
-    let plan = plan.settle(preset);
+    let plan = plan.settle(presets.steps).settle_made(presets.made);
     let request = Request {
         plan: Arc::new(plan),
         vars,

@@ -205,6 +205,13 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
                 .join(", ")
         ));
     }
+    if let Some(each) = &s.for_each {
+        let mut fact = format!("for each item of {}", each.text);
+        if let Some(m) = s.max_parallel {
+            let _ = write!(fact, " (at most {m} at once)");
+        }
+        facts.push(fact);
+    }
     if let Some(w) = &s.when {
         facts.push(format!("when {w}"));
     }

@@ -41,7 +41,9 @@ pub(crate) fn check_approve(
         &mut vec![playbook.meta.name.clone()],
         &mut steps,
     );
-    for id in approve {
+    for given in approve {
+        // An instance `restore[KEY]` is approved as `restore` is.
+        let id = &crate::playbook::model::Instance::without_keys(given).into_owned();
         let found: Vec<&Approvable> = steps.iter().filter(|s| &s.id == id).collect();
         if found.is_empty() {
             let hint = did_you_mean_suffix(id, steps.iter().map(|s| s.id.as_str()));

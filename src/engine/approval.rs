@@ -116,7 +116,9 @@ impl Approvals {
                 answers: Vec::new(),
             };
         }
-        if kind == Ask::Confirm && self.approve.iter().any(|a| a == step) {
+        // `--approve restore` approves every instance `restore[KEY]`.
+        let unkeyed = crate::playbook::model::Instance::without_keys(step);
+        if kind == Ask::Confirm && self.approve.iter().any(|a| a == step || *a == unkeyed) {
             return Decision::Given {
                 by: format!("--approve {step}"),
                 how: ApprovalHow::Flag,

@@ -193,9 +193,9 @@ impl Context {
         }
     }
 
-    /// The outputs of a `for_each` step: for each output it declares (or, for a `playbook`
-    /// step, that the nested playbook's `[outputs]` gave an instance), the JSON array of its
-    /// instances' values in item order (`null` for an instance that did not give it).
+    /// The outputs of a `for_each` step: for each output it declares (or its instances gave:
+    /// a nested playbook's), the JSON array of its instances' values in item order (`null`
+    /// for an instance that did not give it).
     pub(crate) fn combined_outputs(
         &self,
         step: &Step,
@@ -206,30 +206,34 @@ impl Context {
             .instances
             .read()
             .expect("the context lock is never poisoned");
-        let given = instances
-            .iter()
-            .filter_map(|id| recorded.get(id)?["outputs"].as_object())
-            .flat_map(|outputs| outputs.keys());
-        let names: std::collections::BTreeSet<&String> = step
+        let entries: Vec<Option<&Value>> = instances.iter().map(|id| recorded.get(id)).collect();
+        let mut names: Vec<String> = step
             .outputs
             .keys()
             .chain(step.inputs.keys())
-            .chain(given)
+            .cloned()
             .collect();
+        for entry in entries.iter().flatten() {
+            if let Some(outputs) = entry["outputs"].as_object() {
+                for name in outputs.keys() {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+            }
+        }
         names
             .into_iter()
             .map(|name| {
-                let values: Vec<Value> = instances
+                let values: Vec<Value> = entries
                     .iter()
-                    .map(|id| {
-                        recorded
-                            .get(id)
-                            .and_then(|e| e["outputs"].get(name))
+                    .map(|e| {
+                        e.and_then(|e| e["outputs"].get(&name))
                             .cloned()
                             .unwrap_or(Value::Null)
                     })
                     .collect();
-                (name.clone(), Value::Array(values).to_string())
+                (name, Value::Array(values).to_string())
             })
             .collect()
     }

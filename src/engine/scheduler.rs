@@ -19,7 +19,9 @@ use crate::engine::scope::RunScope;
 use crate::engine::step::{self, StepResult, emit_finished};
 use crate::event::{Event, Exit, StepStatus, millis};
 use crate::plan::{Plan, Preset, Skip};
-use crate::playbook::model::{Action, Expansion, ForEach, ForEachSource, OnFailure, Step};
+use crate::playbook::model::{
+    Action, Expansion, ForEach, ForEachSource, Instance, OnFailure, Step,
+};
 
 /// How the steps went.
 #[derive(Debug, Clone)]
@@ -73,6 +75,14 @@ struct Dag<'p> {
     /// By group with a `max_parallel`: how many of its instances run, and the ready ones that
     /// wait for one of them to end.
     pools: HashMap<usize, (usize, VecDeque<usize>)>,
+    /// Item-wise chains between groups expanded during the run: for `B`, the groups `A` it
+    /// needs with the same `for_each` text. `B` waits for `A` to be expanded, not to end; then
+    /// `B[x]` waits for `A[x]`.
+    itemwise: HashMap<usize, Vec<usize>>,
+    /// Groups already expanded during the run.
+    expanded: std::collections::HashSet<usize>,
+    /// For an instance made during the run: the instances of other groups that need it.
+    made_dependents: HashMap<usize, Vec<usize>>,
 }
 
 impl<'p> Dag<'p> {
@@ -100,7 +110,15 @@ impl<'p> Dag<'p> {
             groups_done: Vec::new(),
             members,
             pools: HashMap::new(),
+            itemwise: itemwise_pairs(steps),
+            expanded: std::collections::HashSet::new(),
+            made_dependents: HashMap::new(),
         }
+    }
+
+    /// Whether `b`'s need of `a` is item-wise (both expanded during the run).
+    fn is_itemwise(&self, b: usize, a: usize) -> bool {
+        self.itemwise.get(&b).is_some_and(|v| v.contains(&a))
     }
 
     fn step(&self, u: usize) -> &Step {
@@ -192,10 +210,28 @@ impl<'p> Dag<'p> {
                 if self.state[group] == State::Running {
                     self.release(group);
                 }
+                for d in self.made_dependents.remove(&j).unwrap_or_default() {
+                    if self.state[d] != State::Waiting {
+                        continue;
+                    }
+                    if ok {
+                        self.release(d);
+                    } else {
+                        self.state[d] = State::Done(StepStatus::Skipped);
+                        let word = if j == i { what } else { "skipped" };
+                        let reason = format!("needs {word} step `{}`", self.step(j).id);
+                        emit_skip(scope, self.step(d), reason);
+                        stack.push((d, false));
+                    }
+                }
                 continue;
             }
             for &d in &plan.dependents[j] {
                 if self.state[d] != State::Waiting {
+                    continue;
+                }
+                // An item-wise chain moved on when `j` was expanded; its instances follow `j`'s.
+                if self.is_itemwise(d, j) && self.expanded.contains(&j) {
                     continue;
                 }
                 if ok || self.step(d).always {
@@ -228,28 +264,128 @@ impl<'p> Dag<'p> {
         (0..self.state.len()).filter(|&i| self.state[i] == State::Waiting)
     }
 
-    /// Adds the instances of dynamic group `g`, ready to start; the group waits for them.
-    fn expand(&mut self, scope: &RunScope, g: usize, instances: Vec<Step>) {
+    /// Adds the instances of dynamic group `g`, ready to start, except those a resumed run
+    /// settled (returned: the ones that ended ok, for the rollbacks); the group waits for them.
+    /// An instance `g[x]` of an item-wise chain waits for `A[x]`; a group that chains on `g`
+    /// may expand now.
+    fn expand(&mut self, scope: &RunScope, g: usize, instances: Vec<Step>) -> Vec<usize> {
         let count = instances.len();
         let mut units = Vec::with_capacity(count);
-        for s in instances {
+        let mut settled = Vec::new();
+        let mut unpartnered = Vec::new();
+        let partners = self.itemwise.get(&g).cloned().unwrap_or_default();
+        for mut s in instances {
             let u = self.n + self.extra.len();
-            if let Some(inst) = s.instance() {
+            // The partners' instances by id, and which of them have not ended ok.
+            let mut waits = Vec::new();
+            let mut blocked = None;
+            if let Expansion::Instance(inst) = &s.expansion {
+                let mut inst = (**inst).clone();
+                for &a in &partners {
+                    let of = &self.step(a).id;
+                    let id = Instance::id(of, &inst.key);
+                    let found = self
+                        .members
+                        .get(&a)
+                        .and_then(|m| m.iter().copied().find(|&m| self.step(m).id == id));
+                    match found.map(|m| (m, self.state[m])) {
+                        Some((_, State::Done(StepStatus::Ok))) => {}
+                        Some((m, State::Done(status))) => {
+                            blocked.get_or_insert(format!(
+                                "needs {status} step `{}`",
+                                self.step(m).id
+                            ));
+                        }
+                        Some((m, _)) => waits.push(m),
+                        None => {
+                            blocked.get_or_insert(format!("`{of}` has no instance `{id}`"));
+                        }
+                    }
+                    inst.partners.push((of.clone(), id));
+                }
                 scope.bus.instance(&s.id, &inst.item);
+                s.expansion = Expansion::Instance(Arc::new(inst));
             }
+            let preset = self.plan.made_preset(&s.id).cloned();
             self.extra.push((Arc::new(s), g));
-            self.state.push(State::Waiting);
-            self.waiting_on.push(0);
-            self.ready.push(Reverse(u));
+            self.waiting_on.push(waits.len());
             units.push(u);
+            if let Some(Preset::Done {
+                status,
+                exit_code,
+                outputs,
+            }) = preset
+            {
+                self.state.push(State::Done(status));
+                scope
+                    .context
+                    .record_step(&self.step(u).id, status, exit_code, &outputs);
+                settled.push((u, status));
+            } else if let Some(reason) = blocked {
+                self.state.push(State::Done(StepStatus::Skipped));
+                emit_skip(scope, self.step(u), reason);
+                unpartnered.push(u);
+            } else {
+                self.state.push(State::Waiting);
+                for m in waits {
+                    self.made_dependents.entry(m).or_default().push(u);
+                }
+                if self.waiting_on[u] == 0 {
+                    self.ready.push(Reverse(u));
+                }
+            }
         }
         self.members.insert(g, units);
         self.state[g] = State::Running;
         self.waiting_on[g] = count;
+        self.expanded.insert(g);
         if count == 0 {
             self.groups_done.push(g);
         }
+        for &(u, status) in &settled {
+            self.ended(scope, u, status == StepStatus::Ok, status.as_str());
+        }
+        for u in unpartnered {
+            self.ended(scope, u, false, "skipped");
+        }
+        // The groups chained item-wise on this one wait no more for it.
+        let chained: Vec<usize> = self
+            .itemwise
+            .iter()
+            .filter(|(_, on)| on.contains(&g))
+            .map(|(&b, _)| b)
+            .collect();
+        for b in chained {
+            if self.state[b] == State::Waiting {
+                self.release(b);
+            }
+        }
+        settled
+            .into_iter()
+            .filter(|&(_, s)| s == StepStatus::Ok)
+            .map(|(u, _)| u)
+            .collect()
     }
+}
+
+/// The item-wise chains the run makes: a group over step outputs that needs another with the
+/// same `for_each` text.
+fn itemwise_pairs(steps: &[Step]) -> HashMap<usize, Vec<usize>> {
+    fn text(s: &Step) -> Option<&str> {
+        matches!(s.expansion, Expansion::Group { dynamic: true })
+            .then(|| s.for_each.as_ref().map(|f| f.text.as_str()))
+            .flatten()
+    }
+    let mut pairs: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (b, step) in steps.iter().enumerate() {
+        let Some(mine) = text(step) else { continue };
+        for &a in &step.needs {
+            if text(&steps[a]) == Some(mine) {
+                pairs.entry(b).or_default().push(a);
+            }
+        }
+    }
+    pairs
 }
 
 /// The scope `always` steps run in once the run has stopped: their own cancel token, which a
@@ -407,7 +543,7 @@ pub(crate) async fn run(
                 match expand(scope, dag.step(i), after_printed) {
                     Expanded::Instances(instances) => {
                         let count = instances.len();
-                        dag.expand(scope, i, instances);
+                        completed.extend(dag.expand(scope, i, instances));
                         grow(&mut [&mut printed, &mut began], count);
                         times.resize(times.len() + count, None);
                         started_at.resize(started_at.len() + count, None);
@@ -444,9 +580,9 @@ pub(crate) async fn run(
             dag.state[i] = State::Running;
             started_at[i] = Some(run_started.elapsed());
             let task_scope = Arc::clone(scope);
-            let step = unit_step(&dag, i);
+            let unit = unit_step(&dag, i);
             running.spawn(async move {
-                let result = match &step {
+                let result = match &unit {
                     UnitStep::Planned(index) => {
                         step::run(
                             &task_scope,
@@ -638,17 +774,17 @@ fn on_failed(
     i: usize,
     failures_tolerated: &mut u32,
     failed: &mut bool,
-    stop: &mut Option<Stop>,
+    stopping: &mut Option<Stop>,
 ) {
     match step.on_failure {
         OnFailure::Continue => *failures_tolerated += 1,
         OnFailure::Abort => {
             *failed = true;
-            stop.get_or_insert(Stop::Abort(step.id.clone()));
+            stopping.get_or_insert(Stop::Abort(step.id.clone()));
         }
         OnFailure::Rollback => {
             *failed = true;
-            stop.get_or_insert(Stop::Rollback(i));
+            stopping.get_or_insert(Stop::Rollback(i));
         }
     }
 }

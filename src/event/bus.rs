@@ -253,7 +253,7 @@ impl Bus {
         }
         match &self.target {
             Target::Parent { parent, prefix } => {
-                parent.instance(&format!("{prefix}/{step}"), &item)
+                parent.instance(&format!("{prefix}/{step}"), &item);
             }
             Target::Sinks(_) => {
                 self.items

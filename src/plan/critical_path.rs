@@ -84,6 +84,8 @@ pub struct Plan {
     /// By step index: settled before scheduling starts (left out by `--only`/`--from`, or
     /// finished before a resume); see [`Plan::select`] and [`Plan::settle`].
     pub(crate) preset: Vec<Option<Preset>>,
+    /// By id: the same for instances made during the run, which the plan does not have.
+    pub(crate) made: std::collections::BTreeMap<String, Preset>,
 }
 
 impl Plan {
@@ -214,6 +216,7 @@ impl Plan {
             unbudgeted,
             limit,
             preset: vec![None; n],
+            made: std::collections::BTreeMap::new(),
         }
     }
 

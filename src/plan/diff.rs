@@ -675,6 +675,8 @@ fn step_fields(p: &Playbook, s: &Step) -> Fields {
     let mut needs: Vec<String> = s.needs.iter().map(|&d| p.steps[d].id.clone()).collect();
     needs.sort();
     f.list("needs", &needs);
+    f.put("for_each", s.for_each.as_ref().map(|e| e.text.clone()));
+    f.put("max_parallel", s.max_parallel.map(|m| m.to_string()));
     f.opt("when", s.when.as_ref());
     f.text(s.action.key(), &s.action.summary());
     match &s.action {

@@ -108,6 +108,18 @@ impl Plan {
         self
     }
 
+    /// Takes what a resumed run's journal settles about instances made during the run (a
+    /// `for_each` over step outputs), by id: they are settled when their group expands again.
+    pub(crate) fn settle_made(mut self, made: BTreeMap<String, Preset>) -> Self {
+        self.made = made;
+        self
+    }
+
+    /// What is settled about the instance `id` made during the run.
+    pub(crate) fn made_preset(&self, id: &str) -> Option<&Preset> {
+        self.made.get(id)
+    }
+
     /// What is settled about step `i` before scheduling starts.
     pub(crate) fn preset(&self, i: usize) -> Option<&Preset> {
         self.preset[i].as_ref()

@@ -680,6 +680,25 @@ impl Instance {
     pub fn id(of: &str, key: &str) -> String {
         format!("{of}[{key}]")
     }
+
+    /// A step name with its instance keys left out: `restore[n8n]/verify` → `restore/verify`.
+    #[must_use]
+    pub fn without_keys(name: &str) -> std::borrow::Cow<'_, str> {
+        if !name.contains('[') {
+            return std::borrow::Cow::Borrowed(name);
+        }
+        let mut out = String::with_capacity(name.len());
+        let mut depth = 0usize;
+        for c in name.chars() {
+            match c {
+                '[' => depth += 1,
+                ']' if depth > 0 => depth -= 1,
+                _ if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        std::borrow::Cow::Owned(out)
+    }
 }
 
 /// What a step does.

@@ -107,14 +107,10 @@ pub(crate) fn check(
             index.entry(id.clone()).or_insert(i);
         }
     }
-    let nested = raw_steps
+    let (nested, for_each) = raw_steps
         .iter()
-        .map(|s| s.value.playbook.is_some())
-        .collect();
-    let for_each = raw_steps
-        .iter()
-        .map(|s| s.value.for_each.is_some())
-        .collect();
+        .map(|s| (s.value.playbook.is_some(), s.value.for_each.is_some()))
+        .unzip();
     // A manual step's inputs are its outputs once answered.
     let outputs = raw_steps
         .iter()

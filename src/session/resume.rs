@@ -38,35 +38,56 @@ impl Resume {
     }
 }
 
+/// What a resumed run keeps: by step index, and by id for instances made during the run.
+pub(crate) struct Presets {
+    pub(crate) steps: Vec<Option<Preset>>,
+    pub(crate) made: std::collections::BTreeMap<String, Preset>,
+}
+
 /// What the journal settles for each step: kept, or `None` to run. The outputs of a kept step
 /// are the whole values it produced (put together again from the secrets, supplied anew, where
 /// they held one): later steps see what they would have seen in an uninterrupted run, or the
 /// resume is refused before anything runs, naming the output.
-pub(crate) fn presets(playbook: &Playbook, state: &RunState) -> Result<Vec<Option<Preset>>, Error> {
+pub(crate) fn presets(playbook: &Playbook, state: &RunState) -> Result<Presets, Error> {
     let secret = |name: &str| std::env::var(name).ok();
     let mut unusable = Vec::new();
-    let presets = playbook
+    let mut settle = |record: &StepRecord| {
+        let status = record.status?;
+        let keep = match status {
+            StepStatus::Ok | StepStatus::Failed | StepStatus::RolledBack => true,
+            StepStatus::Cancelled => false,
+            // A skip that says something about the step stays; a skip because the run
+            // stopped around it does not.
+            StepStatus::Skipped => !skipped_by_the_stop(record),
+        };
+        keep.then(|| Preset::Done {
+            status,
+            exit_code: record.exit_code,
+            outputs: whole_outputs(record, &secret, &mut unusable),
+        })
+    };
+    let steps = playbook
         .steps
         .iter()
         .map(|step| {
-            let record = state.steps.get(&step.id)?;
-            let status = record.status?;
-            let keep = match status {
-                StepStatus::Ok | StepStatus::Failed | StepStatus::RolledBack => true,
-                StepStatus::Cancelled => false,
-                // A skip that says something about the step stays; a skip because the run
-                // stopped around it does not.
-                StepStatus::Skipped => !skipped_by_the_stop(record),
-            };
-            keep.then(|| Preset::Done {
-                status,
-                exit_code: record.exit_code,
-                outputs: whole_outputs(record, &secret, &mut unusable),
-            })
+            // A `for_each` step ends again with its instances (those kept, those run again).
+            if step.is_group() {
+                return None;
+            }
+            settle(state.steps.get(&step.id)?)
         })
         .collect();
+    // Instances the run made from step outputs: settled when their step expands again.
+    let made = state
+        .steps
+        .iter()
+        .filter(|(id, _)| {
+            id.ends_with(']') && !id.contains('/') && playbook.step_index(id).is_none()
+        })
+        .filter_map(|(id, record)| Some((id.clone(), settle(record)?)))
+        .collect();
     if unusable.is_empty() {
-        return Ok(presets);
+        return Ok(Presets { steps, made });
     }
     Err(Error::Refused(format!(
         "not resumed: {}; later steps would not get the value they had in the run (secrets are never written to disk: set them as they were when the run started, then resume)",
