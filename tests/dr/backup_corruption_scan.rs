@@ -1,4 +1,4 @@
-//! `backup-corruption-scan`: one instance per backup of the newest `count`, a dynamic for_each
+//! `backup-corruption-scan`: one instance per backup of the newest `count`, a dynamic `for_each`
 //! over the listing; a corrupt newest backup fails the run and names the newest good one.
 
 use std::process::Command;

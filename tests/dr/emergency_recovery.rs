@@ -14,6 +14,10 @@ use super::postgres_restore::corrupt;
 use super::scenario::{Scenario, vars};
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, read top to bottom: the setup, the run, then what it left"
+)]
 fn databases_restore_in_parallel_and_a_partial_recovery_is_announced() {
     let server = Server::shared();
     let names = ["emer_a", "emer_b", "emer_c"];

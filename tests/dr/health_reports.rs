@@ -19,6 +19,10 @@ fn history_detail(run: &Outcome, step: &str) -> String {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, read top to bottom: the setup, the run, then what it left"
+)]
 fn reports_pass_on_a_good_week_and_name_what_failed_after_a_failed_drill() {
     let db = Server::shared().database("health_reports");
     let storage = s3::Server::shared();

@@ -70,6 +70,10 @@ impl Server {
         server
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the server's setup in the order it happens: folders, initdb, access, start"
+    )]
     fn start(archiving: bool) -> Self {
         tools::require_all(&[
             "initdb",
@@ -278,7 +282,7 @@ impl Server {
         self.run_as.as_deref()
     }
 
-    /// Where archive_command copies WAL segments (an archiving server's).
+    /// Where `archive_command` copies WAL segments (an archiving server's).
     pub(crate) fn wal_archive(&self) -> PathBuf {
         self.dir.path().join("archive")
     }

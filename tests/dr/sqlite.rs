@@ -280,8 +280,8 @@ fn intact(db: &Path) -> bool {
 /// Overwrites page `page` (1-based, 4 KiB pages) of `db` with 0xff bytes, after checkpointing
 /// the WAL into the file.
 fn smash_page(db: &Path, page: u64) {
-    sqlite(db, "pragma wal_checkpoint(truncate);");
     use std::io::{Seek, SeekFrom, Write};
+    sqlite(db, "pragma wal_checkpoint(truncate);");
     let mut file = File::options().write(true).open(db).expect("open");
     file.seek(SeekFrom::Start((page - 1) * 4096)).expect("seek");
     file.write_all(&[0xff; 4096]).expect("write");
