@@ -13,6 +13,7 @@ mod backup_corruption_scan;
 mod backup_health;
 mod config_backup;
 mod credential_rotation;
+mod dr_test;
 mod emergency_recovery;
 mod health_reports;
 mod pitr_restore;
