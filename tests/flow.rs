@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::{marker, running_with, wait_until};
-use crate::util::{Test, finished, journal, playbook, spawn};
+use crate::util::{Test, finished, journal, journal_or_empty, playbook, spawn};
 
 /// Far longer than any of these runs takes; a bound, not a timing.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -29,17 +29,7 @@ fn signal(child: &Child, signal: Signal) {
 
 /// Waits (bounded) for the runner to exit; its exit code.
 fn exit_code(child: &mut Child) -> i32 {
-    let mut status = None;
-    let exited = wait_until(LIMIT, || {
-        status = child.try_wait().expect("wait for runbook");
-        status.is_some()
-    });
-    if !exited {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("runbook did not exit");
-    }
-    status.and_then(|s| s.code()).expect("an exit code")
+    crate::support::exit_code(child, LIMIT)
 }
 
 fn wait_for_file(path: &Path) {
@@ -379,14 +369,6 @@ run = "touch later-ran"
 }
 
 /// The journal so far, or nothing before the run folder exists.
-fn journal_or_empty(run_dir: &Path) -> Vec<Value> {
-    if run_dir.join("journal.jsonl").exists() {
-        journal(run_dir)
-    } else {
-        Vec::new()
-    }
-}
-
 #[test]
 fn validation_knows_after_and_always() {
     let text = playbook(

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::util::{Test, finished, playbook, runbook};
+use crate::util::{Test, finished, journal_or_empty, playbook, runbook};
 
 fn started<'a>(events: &'a [Value], step: &str) -> &'a Value {
     events
@@ -594,16 +594,11 @@ run = "echo {{item}}"
 "#,
     );
     let t = Test::new().file("p.toml", &text);
-    let bin = runbook().get_program().to_owned();
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -Sn 1024 && ulimit -Hn 1024 && exec \"$0\" run p.toml --out out --json")
-        .arg(&bin)
-        .current_dir(t.path())
-        .env("RUNBOOK_RUNS", t.runs_root())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("sh runs");
+    let out = crate::util::run_limited(
+        &t,
+        "ulimit -Sn 1024 && ulimit -Hn 1024",
+        "run p.toml --out out --json",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let events = crate::util::json_lines(&String::from_utf8_lossy(&out.stdout));
@@ -629,34 +624,10 @@ run = "echo {{item}}"
 /// Far longer than any of these runs takes; a bound, not a timing.
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-fn journal_or_empty(dir: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("journal.jsonl"))
-        .map(|t| {
-            t.lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn has_started(dir: &std::path::Path, step: &str) -> bool {
     journal_or_empty(dir)
         .iter()
         .any(|e| e["event"] == "step_started" && e["step"] == step)
-}
-
-fn exit_code(child: &mut std::process::Child) -> i32 {
-    let mut status = None;
-    let exited = crate::support::wait_until(LIMIT, || {
-        status = child.try_wait().expect("wait for runbook");
-        status.is_some()
-    });
-    if !exited {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("runbook did not exit");
-    }
-    status.and_then(|s| s.code()).expect("an exit code")
 }
 
 #[test]
@@ -689,7 +660,7 @@ run = "touch dropped.{{{{item}}}}"
     );
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("runbook is alive");
-    assert_eq!(exit_code(&mut child), 130);
+    assert_eq!(crate::support::exit_code(&mut child, LIMIT), 130);
     let events = crate::util::journal(&out);
     assert_eq!(finished(&events, "restore[a]")["status"], "cancelled");
     assert_eq!(finished(&events, "restore")["status"], "cancelled");

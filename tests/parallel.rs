@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::util::{Test, playbook, runbook};
+use crate::util::{Test, playbook};
 
 /// Four steps that each wait (bounded) until all four have started: they pass only when all
 /// four run at once.
@@ -169,16 +169,7 @@ fn a_wide_run_under_a_low_open_file_limit_waits_for_slots() {
         );
     }
     let t = Test::new().file("p.toml", &playbook("wide", &body));
-    let bin = runbook().get_program().to_owned();
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -n 256 && exec \"$0\" run p.toml --out out --json")
-        .arg(&bin)
-        .current_dir(t.path())
-        .env("RUNBOOK_RUNS", t.runs_root())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("sh runs");
+    let out = crate::util::run_limited(&t, "ulimit -n 256", "run p.toml --out out --json");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let events = crate::util::json_lines(&String::from_utf8_lossy(&out.stdout));

@@ -25,6 +25,19 @@ needs = ["two"]
 run = "echo run >> ../three.count; echo {{steps.one.outputs.v}} > ../three.value"
 "#;
 
+/// `runbook resume run --yes`, once the crashed run's step has stopped (bounded): resume refuses
+/// while it still runs.
+fn resume_once_free(dir: &Path) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = runbook_output(dir, &["resume", "run", "--yes"]);
+        if !out.stderr_contains("still running") || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn kill_under_step_two(dir: &Path, out: &str) {
     let mut child = spawn(dir, &["run", "pb.toml", "--out", out]);
     let log = dir.join(out).join("logs/two.log");
@@ -43,14 +56,7 @@ fn kill_9_then_resume_finishes_without_rerunning_finished_steps() {
     kill_under_step_two(t.path(), "run");
     std::fs::write(t.path().join("go"), "").expect("go");
     // The crashed step's shell is still waiting; resume refuses until it is gone.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let resumed = loop {
-        let out = runbook_output(t.path(), &["resume", "run", "--yes"]);
-        if !out.stderr_contains("still running") || Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let resumed = resume_once_free(t.path());
     assert!(
         resumed.0.status.success(),
         "resume failed:\n{}",
@@ -469,4 +475,47 @@ fn break_lock_takes_a_live_lock_and_is_journaled() {
         .find(|e| e["event"] == "lock_broken")
         .expect("lock_broken");
     assert_eq!(broken["stale"], false);
+}
+
+#[test]
+fn a_crash_before_an_always_step_still_runs_it_on_resume() {
+    let text = playbook(
+        "cleanup-on-resume",
+        r#"[[steps]]
+id = "two"
+run = "echo waiting-for-go; while [ ! -e ../go ]; do sleep 0.05; done"
+idempotent = true
+
+[[steps]]
+id = "drop-scratch"
+after = ["two"]
+always = true
+run = "echo dropped >> ../dropped"
+"#,
+    );
+    let t = Test::new().file("pb.toml", &text);
+    kill_under_step_two(t.path(), "run");
+    assert!(
+        !t.path().join("dropped").exists(),
+        "the cleanup had not run before the crash"
+    );
+    std::fs::write(t.path().join("go"), "").expect("go");
+    let resumed = resume_once_free(t.path());
+    assert!(
+        resumed.0.status.success(),
+        "resume failed:\n{}",
+        String::from_utf8_lossy(&resumed.0.stderr)
+    );
+    assert_eq!(
+        count_lines(&t.path().join("dropped")),
+        1,
+        "the cleanup ran once"
+    );
+    let events = journal(&t.path().join("run"));
+    assert!(
+        events.iter().any(|e| e["event"] == "step_finished"
+            && e["step"] == "drop-scratch"
+            && e["status"] == "ok"),
+        "drop-scratch finished ok after the resume"
+    );
 }

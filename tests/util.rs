@@ -226,10 +226,36 @@ pub(crate) fn journal(run_dir: &Path) -> Vec<serde_json::Value> {
     )
 }
 
+/// The events of a run folder's journal so far: none while it does not exist yet.
+pub(crate) fn journal_or_empty(run_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The first `step_finished` of `step` among `events` (a journal, or `--json` lines).
 pub(crate) fn finished<'a>(events: &'a [serde_json::Value], step: &str) -> &'a serde_json::Value {
     events
         .iter()
         .find(|e| e["event"] == "step_finished" && e["step"] == step)
         .unwrap_or_else(|| panic!("no step_finished for {step}: {events:#?}"))
+}
+
+/// `runbook ARGS` in the test's folder under `limits` (shell `ulimit` commands, such as
+/// `ulimit -n 256`), with no stdin: its exit code, stdout and stderr.
+pub(crate) fn run_limited(t: &Test, limits: &str, args: &str) -> std::process::Output {
+    let bin = runbook().get_program().to_owned();
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{limits} && exec \"$0\" {args}"))
+        .arg(&bin)
+        .current_dir(t.path())
+        .env("RUNBOOK_RUNS", t.runs_root())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sh runs")
 }

@@ -205,43 +205,22 @@ impl<'p> Dag<'p> {
         let plan = self.plan;
         let mut stack = vec![(i, ok)];
         while let Some((j, ok)) = stack.pop() {
+            // `what` names the step that ended; the ones skipped after it are "skipped".
+            let word = if j == i { what } else { "skipped" };
             if j >= self.n {
                 let group = self.extra[j - self.n].1;
                 if self.state[group] == State::Running {
                     self.release(group);
                 }
                 for d in self.made_dependents.remove(&j).unwrap_or_default() {
-                    if self.state[d] != State::Waiting {
-                        continue;
-                    }
-                    if ok {
-                        self.release(d);
-                    } else {
-                        self.state[d] = State::Done(StepStatus::Skipped);
-                        let word = if j == i { what } else { "skipped" };
-                        let reason = format!("needs {word} step `{}`", self.step(j).id);
-                        emit_skip(scope, self.step(d), reason);
-                        stack.push((d, false));
-                    }
+                    self.need_ended(scope, d, j, ok, word, &mut stack);
                 }
                 continue;
             }
             for &d in &plan.dependents[j] {
-                if self.state[d] != State::Waiting {
-                    continue;
-                }
                 // An item-wise chain moved on when `j` was expanded; its instances follow `j`'s.
-                if self.is_itemwise(d, j) && self.expanded.contains(&j) {
-                    continue;
-                }
-                if ok || self.step(d).always {
-                    self.release(d);
-                } else {
-                    self.state[d] = State::Done(StepStatus::Skipped);
-                    let word = if j == i { what } else { "skipped" };
-                    let reason = format!("needs {word} step `{}`", self.step(j).id);
-                    emit_skip(scope, self.step(d), reason);
-                    stack.push((d, false));
+                if !(self.is_itemwise(d, j) && self.expanded.contains(&j)) {
+                    self.need_ended(scope, d, j, ok, word, &mut stack);
                 }
             }
             for &d in &plan.after_dependents[j] {
@@ -249,6 +228,30 @@ impl<'p> Dag<'p> {
                     self.release(d);
                 }
             }
+        }
+    }
+
+    /// Step `j`, which waiting step `d` needs, ended (`word`: how): `d` moves on when `j` was
+    /// ok or `d` is an `always` step, else it is skipped and its dependents follow (`stack`).
+    fn need_ended(
+        &mut self,
+        scope: &RunScope,
+        d: usize,
+        j: usize,
+        ok: bool,
+        word: &str,
+        stack: &mut Vec<(usize, bool)>,
+    ) {
+        if self.state[d] != State::Waiting {
+            return;
+        }
+        if ok || self.step(d).always {
+            self.release(d);
+        } else {
+            self.state[d] = State::Done(StepStatus::Skipped);
+            let reason = format!("needs {word} step `{}`", self.step(j).id);
+            emit_skip(scope, self.step(d), reason);
+            stack.push((d, false));
         }
     }
 

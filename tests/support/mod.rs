@@ -15,4 +15,4 @@ pub(crate) use procs::{command_lines, marker, running_with};
 pub(crate) use reply::Reply;
 pub(crate) use request::Request;
 pub(crate) use tcp_gate::TcpGate;
-pub(crate) use wait::wait_until;
+pub(crate) use wait::{exit_code, wait_until};

@@ -24,6 +24,22 @@ pub(crate) fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool)
     }
 }
 
+/// Waits (bounded by `limit`) for a child process to exit; its exit code. A child still running
+/// at the limit is killed and the test fails.
+pub(crate) fn exit_code(child: &mut std::process::Child, limit: Duration) -> i32 {
+    let mut status = None;
+    let exited = wait_until(limit, || {
+        status = child.try_wait().expect("wait for the child");
+        status.is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the child did not exit within {limit:?}");
+    }
+    status.and_then(|s| s.code()).expect("an exit code")
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
