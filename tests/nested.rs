@@ -132,3 +132,41 @@ fn only_a_playbook_step_takes_vars() {
         run.stderr()
     );
 }
+
+#[test]
+fn a_for_each_of_a_nested_playbook_gives_each_instances_outputs_as_an_array() {
+    let t = Test::new()
+        .file("pg-restore.toml", &playbook("pg-restore", CHILD))
+        .file(
+            "p.toml",
+            &parent(
+                r#"[[steps]]
+id = "restore"
+for_each = ["shop", "billing"]
+playbook = "pg-restore"
+vars = { database = "{{item}}" }
+
+[[steps]]
+id = "report"
+needs = ["restore"]
+run = "echo '{{steps.restore.outputs.restored}}' > got"
+"#,
+            ),
+        );
+    let run = t
+        .run_args(["run", "p.toml", "--out", "out", "--json"])
+        .expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("out/got")).expect("report ran"),
+        "[\"restored-shop\",\"restored-billing\"]\n"
+    );
+    let group = run
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "step_finished" && e["step"] == "restore")
+        .expect("the group finished");
+    assert_eq!(
+        group["outputs"]["where"],
+        "[\"shop:5432\",\"billing:5432\"]"
+    );
+}

@@ -135,6 +135,23 @@ impl Test {
         self.command(&self.args)
     }
 
+    /// Starts the binary with these arguments, the builder's environment and folder, stdin
+    /// closed and its output piped, for a test that signals it.
+    pub(crate) fn spawn_args(&self, args: &[String]) -> std::process::Child {
+        use std::process::Stdio;
+        let mut cmd = runbook();
+        cmd.current_dir(self.cwd.as_deref().unwrap_or(&self.work));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.args(&self.args)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn().expect("runbook starts")
+    }
+
     fn command(&self, args: &[String]) -> Run {
         let mut cmd = Command::cargo_bin("runbook").expect("the runbook binary is built");
         cmd.current_dir(self.cwd.as_deref().unwrap_or(&self.work));

@@ -33,7 +33,7 @@ fn backup_health_passes_on_steady_backups_and_flags_one_that_shrank_by_half() {
 
     // Most orders vanish (an application bug, a bad migration): the next backup is far smaller.
     db.sql("delete from orders where id > 300;");
-    let small = backup(&s, &db).output("dump", "file");
+    let small = backup(&s, &db).output(&format!("dump[{}]", db.name()), "file");
 
     let run = health(&s, db.name(), &[]).expect_code(1);
     assert_eq!(run.status("size-trend"), "failed");

@@ -9,7 +9,14 @@ mod scenario;
 mod services;
 mod tools;
 
+mod backup_corruption_scan;
 mod backup_health;
+mod config_backup;
+mod credential_rotation;
+mod dr_test;
+mod emergency_recovery;
+mod health_reports;
+mod pitr_restore;
 mod postgres_backup;
 mod postgres_restore;
 mod postgres_restore_drill;

@@ -7,7 +7,8 @@
 //! `PostgreSQL` refuses to run as root. As root, the server programs run as the `postgres` user
 //! that the Debian package creates (else as `nobody`) through `runuser`, in a folder owned by
 //! that user inside a temporary folder the user can enter. The clients (`psql`, `pg_dump`, the
-//! playbooks) stay root and connect over TCP as the `postgres` superuser made by `initdb -U`.
+//! playbooks) stay root and connect over TCP as the `postgres` superuser made by `initdb -U`,
+//! without a password; any other role logs in with its password (scram-sha-256).
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
@@ -19,6 +20,9 @@ use super::tools;
 
 /// The server the running tests share; a new one starts when none is alive.
 static SHARED: Mutex<Weak<Server>> = Mutex::new(Weak::new());
+
+/// The archiving server the running point-in-time tests share.
+static ARCHIVING: Mutex<Weak<Server>> = Mutex::new(Weak::new());
 
 /// Serialises `CREATE DATABASE … TEMPLATE seed`: a template may have no other user meanwhile.
 static CREATING: Mutex<()> = Mutex::new(());
@@ -48,12 +52,29 @@ impl Server {
         if let Some(server) = slot.upgrade() {
             return server;
         }
-        let server = Arc::new(Self::start());
+        let server = Arc::new(Self::start(false));
         *slot = Arc::downgrade(&server);
         server
     }
 
-    fn start() -> Self {
+    /// A server that archives its WAL into [`Self::wal_archive`] and takes base backups over
+    /// replication connections, for point-in-time recovery: not seeded, and shared only by the
+    /// tests that ask for this one.
+    pub(crate) fn archiving() -> Arc<Self> {
+        let mut slot = ARCHIVING.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(server) = slot.upgrade() {
+            return server;
+        }
+        let server = Arc::new(Self::start(true));
+        *slot = Arc::downgrade(&server);
+        server
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the server's setup in the order it happens: folders, initdb, access, start"
+    )]
+    fn start(archiving: bool) -> Self {
         tools::require_all(&[
             "initdb",
             "pg_ctl",
@@ -113,6 +134,29 @@ impl Server {
         };
 
         let data = home.join("data");
+        // Beside `pg`, owned by the server's user: what archive_command writes into, and any
+        // folder a test wants the server's user to own (a recovered cluster).
+        for folder in ["archive", "scratch"] {
+            let path = dir.path().join(folder);
+            std::fs::create_dir(&path).expect("mkdir");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            if let Some(user) = &run_as {
+                let status = Command::new("chown")
+                    .arg(format!("{user}:"))
+                    .arg(&path)
+                    .status()
+                    .expect("chown runs");
+                assert!(status.success(), "chown {user} {}", path.display());
+            }
+        }
+        let archive_options = if archiving {
+            format!(
+                " -c wal_level=replica -c archive_mode=on -c \"archive_command=cp %p {}/%f\"",
+                dir.path().join("archive").display()
+            )
+        } else {
+            String::new()
+        };
         checked(
             server(&initdb)
                 .arg("--pgdata")
@@ -121,6 +165,17 @@ impl Server {
                 .args(["--locale=C", "--no-sync", "--no-instructions"]),
             "initdb",
         );
+        // The superuser logs in without a password (the tests and the playbooks use it); every
+        // other role needs its password, so a login that credential-rotation verifies proves
+        // the password it set.
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\n\
+             host all postgres 127.0.0.1/32 trust\n\
+             host replication postgres 127.0.0.1/32 trust\n\
+             host all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .expect("write pg_hba.conf");
 
         // A free port can be taken between finding it and binding it: try a few.
         let mut last = None;
@@ -128,7 +183,7 @@ impl Server {
             let port = free_port();
             let options = format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=60",
+                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=60{archive_options}",
                 home.display()
             );
             let out = server(&pg_ctl)
@@ -148,7 +203,9 @@ impl Server {
                     pg_ctl,
                     psql,
                 };
-                server.seed();
+                if !archiving {
+                    server.seed();
+                }
                 return server;
             }
             last = Some(out);
@@ -214,6 +271,44 @@ impl Server {
             server: Arc::clone(self),
             name: name.to_owned(),
         }
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The OS user the server runs as, when the tests run as root.
+    pub(crate) fn run_as(&self) -> Option<&str> {
+        self.run_as.as_deref()
+    }
+
+    /// Where `archive_command` copies WAL segments (an archiving server's).
+    pub(crate) fn wal_archive(&self) -> PathBuf {
+        self.dir.path().join("archive")
+    }
+
+    /// A folder the server's user owns and can reach, removed with the server.
+    pub(crate) fn scratch(&self) -> PathBuf {
+        self.dir.path().join("scratch")
+    }
+
+    /// `pg_ctl stop --mode=immediate` of another cluster's data folder, as the server's user.
+    pub(crate) fn stop_cluster(&self, data: &Path) {
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&self.pg_ctl);
+                c
+            }
+            None => Command::new(&self.pg_ctl),
+        };
+        let _ = cmd
+            .arg("stop")
+            .arg("--pgdata")
+            .arg(data)
+            .args(["--mode=immediate", "--wait", "--timeout=30"])
+            .stdin(Stdio::null())
+            .output();
     }
 
     /// Whether a database of this name exists.

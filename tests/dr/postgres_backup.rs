@@ -26,6 +26,7 @@ pub(crate) fn files(dir: &Path, suffix: &str) -> Vec<String> {
 #[test]
 fn backup_to_a_local_folder_writes_a_verified_dump_with_checksum_and_manifest() {
     let db = Server::shared().database("backup_local");
+    let at = |step: &str| format!("{step}[{}]", db.name());
     let s = Scenario::new();
     let dir = s.var_path("backups");
     let mut args = db.vars();
@@ -40,7 +41,7 @@ fn backup_to_a_local_folder_writes_a_verified_dump_with_checksum_and_manifest() 
         "named after the database and the run: {}",
         dumps[0]
     );
-    assert_eq!(run.output("dump", "file"), dump);
+    assert_eq!(run.output(&at("dump"), "file"), dump);
 
     // The sha256 file checks out where it lies, and names the dump relatively.
     let check = Command::new("sha256sum")
@@ -50,7 +51,7 @@ fn backup_to_a_local_folder_writes_a_verified_dump_with_checksum_and_manifest() 
         .expect("sha256sum");
     assert!(check.status.success(), "{check:?}");
     assert_eq!(
-        run.output("checksum", "size"),
+        run.output(&at("checksum"), "size"),
         std::fs::metadata(&dump).expect("dump").len().to_string()
     );
 
@@ -63,7 +64,7 @@ fn backup_to_a_local_folder_writes_a_verified_dump_with_checksum_and_manifest() 
             SEEDED[0], SEEDED[2], SEEDED[1]
         )
     );
-    assert_eq!(run.output("manifest", "tables"), "3");
+    assert_eq!(run.output(&at("manifest"), "tables"), "3");
 
     // It is a real custom-format archive with the three tables' data.
     let list = Command::new("pg_restore")
@@ -76,13 +77,13 @@ fn backup_to_a_local_folder_writes_a_verified_dump_with_checksum_and_manifest() 
 
     // No bucket: the S3 branch is skipped by its `when`, the local freshness check passes.
     assert_eq!(run.status("upload"), "skipped");
-    assert_eq!(run.finished("upload")["reason"], "`when` is false");
+    assert_eq!(run.finished(&at("upload"))["reason"], "`when` is false");
     assert_eq!(run.status("verify-upload"), "skipped");
     assert_eq!(run.status("fresh-local"), "ok");
     assert!(
         run.events("check_finished")
             .iter()
-            .any(|e| e["step"] == "fresh-local" && e["passed"] == true),
+            .any(|e| e["step"] == at("fresh-local") && e["passed"] == true),
         "the freshness check passed"
     );
     assert_eq!(run.run_finished()["status"], "ok");
@@ -94,6 +95,7 @@ fn backup_to_a_local_folder_writes_a_verified_dump_with_checksum_and_manifest() 
 #[test]
 fn backup_to_s3_uploads_and_verifies_the_stored_object() {
     let db = Server::shared().database("backup_s3");
+    let at = |step: &str| format!("{step}[{}]", db.name());
     let storage = s3::Server::shared();
     let bucket = storage.bucket("backup-s3");
     let s = Scenario::new();
@@ -127,13 +129,13 @@ fn backup_to_s3_uploads_and_verifies_the_stored_object() {
         "the stored dump has the dump's size"
     );
     assert_eq!(
-        run.output("upload", "uri"),
+        run.output(&at("upload"), "uri"),
         format!("s3://{bucket}/nightly/shop/{name}")
     );
 
     // verify-upload read the object back: same size and sha256 as the local dump.
-    let log = run.log("verify-upload");
-    let sha = run.output("checksum", "sha256");
+    let log = run.log(&at("verify-upload"));
+    let sha = run.output(&at("checksum"), "sha256");
     assert!(
         log.contains(&format!("stored size={local_size} sha256={sha}")),
         "{log}"
@@ -197,4 +199,98 @@ fn a_dry_run_checks_the_database_and_prints_the_real_commands() {
     assert_eq!(run.status("check-database"), "ok");
     assert_eq!(run.status("check-storage"), "ok");
     assert!(files(Path::new(&dir), ".dump").is_empty(), "nothing dumped");
+}
+
+/// Sets the modification time of `path` to `days` ago.
+fn age(path: &Path, days: u64) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_times(std::fs::FileTimes::new().set_modified(when)))
+        .expect("set mtime");
+}
+
+#[test]
+fn every_database_is_backed_up_in_parallel_into_its_own_folder_and_old_ones_expire() {
+    let server = Server::shared();
+    let names = ["multi_a", "multi_b", "multi_c"];
+    let _dbs: Vec<_> = names.iter().map(|n| server.database(n)).collect();
+    let s = Scenario::new();
+    let dir = s.path("backups");
+    // A backup of multi_b from a month ago, and a file retention must not touch.
+    let old = dir.join("multi_b/multi_b-20201101T020000Z-postgres-backup-0000.dump");
+    std::fs::create_dir_all(old.parent().expect("a folder")).expect("mkdir");
+    for file in [
+        old.clone(),
+        old.with_extension("dump.sha256"),
+        dir.join("multi_b/by-hand.dump"),
+    ] {
+        std::fs::write(&file, "old").expect("write");
+        age(&file, 30);
+    }
+    let mut args = vars(&[
+        ("host", "127.0.0.1"),
+        ("port", &server.port().to_string()),
+        ("user", "postgres"),
+        ("databases", r#"["multi_a", "multi_b", "multi_c"]"#),
+        ("backup_dir", dir.to_str().expect("utf-8")),
+        ("keep_days", "7"),
+    ]);
+    args.push("--max-parallel".into());
+    args.push("10".into());
+    let run = s.run("postgres-backup", &args).expect_code(0);
+
+    for name in names {
+        let folder = dir.join(name);
+        let dumps: Vec<String> = files(&folder, ".dump")
+            .into_iter()
+            .filter(|f| f != "by-hand.dump")
+            .collect();
+        assert_eq!(dumps.len(), 1, "{name}: {dumps:?}");
+        let dump = folder.join(&dumps[0]);
+        assert_eq!(
+            run.output(&format!("dump[{name}]"), "file"),
+            dump.to_str().expect("utf-8")
+        );
+        assert!(folder.join(format!("{}.sha256", dumps[0])).is_file());
+        let manifest =
+            std::fs::read_to_string(folder.join(format!("{}.counts", dumps[0]))).expect("manifest");
+        assert!(
+            manifest.contains(&format!("public.orders {}", SEEDED[1])),
+            "{manifest}"
+        );
+        assert_eq!(run.status(&format!("fresh-local[{name}]")), "ok");
+    }
+    // In parallel: every dump started before the first one finished.
+    let journal = run.journal();
+    let starts: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            journal
+                .iter()
+                .position(|e| e["event"] == "step_started" && e["step"] == format!("dump[{n}]"))
+                .expect("started")
+        })
+        .collect();
+    let first_end = journal
+        .iter()
+        .position(|e| {
+            e["event"] == "step_finished"
+                && e["step"].as_str().is_some_and(|s| s.starts_with("dump["))
+        })
+        .expect("a dump finished");
+    assert!(
+        starts.iter().all(|&s| s < first_end),
+        "{starts:?} vs {first_end}"
+    );
+    // Retention deleted the month-old backup of multi_b and kept the file it did not make.
+    assert!(!old.exists(), "the old backup is gone");
+    assert!(!old.with_extension("dump.sha256").exists());
+    assert!(dir.join("multi_b/by-hand.dump").exists());
+    assert_eq!(run.output("retention[multi_b]", "deleted"), "1");
+    assert_eq!(run.output("retention[multi_a]", "deleted"), "0");
+    assert_eq!(run.status("dump"), "ok");
+    assert_eq!(run.run_finished()["status"], "ok");
+    assert!(run.report().contains("dump[multi_c]"), "{}", run.report());
 }

@@ -113,9 +113,9 @@ fn restore_brings_dropped_and_deleted_rows_back_and_ends_other_sessions() {
         .expect("stderr");
     assert!(stderr.contains("terminat"), "{stderr}");
     assert!(
-        run.log("restore").contains("sessions ended: 1"),
+        run.log("restore-newest").contains("sessions ended: 1"),
         "{}",
-        run.log("restore")
+        run.log("restore-newest")
     );
 
     // A safety snapshot of the damaged database was taken first.
@@ -126,7 +126,7 @@ fn restore_brings_dropped_and_deleted_rows_back_and_ends_other_sessions() {
     // The approval came from the flag, the counts were verified against the manifest.
     let approvals = run.events("approval_given");
     assert!(
-        approvals.iter().any(|e| e["step"] == "restore"),
+        approvals.iter().any(|e| e["step"] == "restore-newest"),
         "{approvals:?}"
     );
     assert_eq!(run.output("verify-counts", "tables"), "3");
@@ -182,14 +182,16 @@ fn restore_from_s3_downloads_verifies_and_restores() {
     let run = s.run("postgres-restore", &args).expect_code(0);
 
     assert_eq!(db.counts(), SEEDED);
-    let name = run.output("find-backup", "name");
-    let downloaded = run.folder().join("downloads").join(&name);
+    let name = run.output("find-backup", "newest");
+    let downloaded = run.folder().join("work/restore_s3/downloads").join(&name);
     assert!(downloaded.is_file(), "downloaded into the run folder");
     assert_eq!(
-        run.output("fetch-backup", "file"),
+        run.output("fetch-backups", "newest_file"),
         downloaded.to_str().expect("utf-8")
     );
-    assert!(run.log("verify-backup").contains(&format!("{name}: OK")));
+    assert_eq!(run.output("fetch-backups", "previous_file"), "none");
+    assert!(run.log("verify-newest").contains(&format!("{name}: OK")));
+    assert_eq!(run.output("restored", "fallback"), "no");
     assert_eq!(run.status("verify-counts"), "ok");
 }
 
@@ -230,20 +232,31 @@ fn a_corrupted_backup_stops_the_restore_before_anything_is_dropped() {
 
     let run = restore(&s, &db, &[]).expect_code(1);
 
-    assert_eq!(run.status("verify-backup"), "failed");
+    assert_eq!(run.status("verify-newest"), "failed");
     assert!(
-        run.log("verify-backup")
+        run.log("verify-newest")
             .contains(&format!("{name}: FAILED")),
         "{}",
-        run.log("verify-backup")
+        run.log("verify-newest")
     );
-    assert!(!run.started("restore"), "the restore never started");
-    assert_eq!(run.status("restore"), "skipped");
+    // The only backup is bad and there is no fallback: no restore ever starts.
+    assert_eq!(run.output("find-backup", "previous"), "none");
+    assert_eq!(run.status("verify-previous"), "skipped");
+    for step in ["restore-newest", "restore-previous"] {
+        assert!(!run.started(step), "{step} never started");
+        assert_eq!(run.status(step), "skipped");
+    }
     assert!(
         run.events("approval_given").is_empty(),
         "no approval was even asked"
     );
-    assert!(run.events("rollback_started").is_empty());
+    assert_eq!(run.finished("restored")["status"], "failed");
+    assert!(
+        run.log("restored")
+            .contains("no restore started: restore_corrupt is untouched, nothing to put back"),
+        "{}",
+        run.log("restored")
+    );
     // The database is exactly as it was, including the row written after the backup.
     assert_eq!(db.counts(), [SEEDED[0] + 1, SEEDED[1], SEEDED[2]]);
     assert!(run.stderr().contains("FAILED"), "{}", run.stderr());
@@ -264,7 +277,8 @@ fn a_failing_verification_puts_the_safety_snapshot_back() {
     )
     .expect_code(1);
 
-    assert_eq!(run.status("restore"), "rolled_back");
+    assert_eq!(run.status("restore-newest"), "ok");
+    assert_eq!(run.status("restored"), "rolled_back");
     assert_eq!(run.status("verify-counts"), "failed");
     assert!(
         run.log("verify-counts")
@@ -277,8 +291,8 @@ fn a_failing_verification_puts_the_safety_snapshot_back() {
         .iter()
         .map(|e| format!("{}:{}", e["step"], e["ok"]))
         .collect();
-    assert_eq!(rollbacks, ["\"restore\":true"]);
-    assert!(run.log("restore").contains("put back the safety snapshot"));
+    assert_eq!(rollbacks, ["\"restored\":true"]);
+    assert!(run.log("restored").contains("put back the safety snapshot"));
     assert_eq!(run.status("analyze"), "skipped");
     // The database is as it was before the restore: the late row is there again.
     assert_eq!(db.counts(), [SEEDED[0] + 1, SEEDED[1], SEEDED[2]]);
@@ -297,17 +311,202 @@ fn a_dry_run_finds_and_verifies_the_backup_but_restores_nothing() {
     db.sql("delete from order_items where id > 10");
 
     let run = restore(&s, &db, &["--dry-run".into()]).expect_code(0);
-    let name = run.output("find-backup", "name");
+    let name = run.output("find-backup", "newest");
     let out = format!("{}{}", run.stdout(), run.stderr());
     assert!(
         out.contains("pg_restore --clean --if-exists --exit-on-error --jobs=2")
             && out.contains(&name),
         "the restore command names the real backup: {out}"
     );
-    assert_eq!(run.status("verify-backup"), "ok");
+    assert_eq!(run.status("verify-newest"), "ok");
     assert_eq!(db.count("order_items"), 10, "nothing was restored");
     assert!(
         files(&s.path("safety"), ".dump").is_empty(),
         "no snapshot in a dry run"
     );
+}
+
+/// Flips one byte in the middle of `path`: its sha256 no longer matches.
+pub(crate) fn corrupt(path: &Path) {
+    let mut bytes = std::fs::read(path).expect("a backup");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(path, bytes).expect("corrupt");
+}
+
+/// A plain SQL backup of `db`, gzipped, as `dir/name` with its sha256 beside it (a relative
+/// name inside, as postgres-backup writes it); `tail` is SQL appended to the dump.
+pub(crate) fn plain_backup(db: &Database, dir: &Path, name: &str, tail: &str) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let script = format!(
+        "set -eu; {{ pg_dump --format=plain -h 127.0.0.1 -U postgres -p {port} {db}; \
+         printf '%s\\n' \"$TAIL\"; }} | gzip > {name}; sha256sum {name} > {name}.sha256",
+        port = db.port(),
+        db = db.name(),
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .env("TAIL", tail)
+        .env("PATH", tools::path_for_playbooks())
+        .current_dir(dir)
+        .output()
+        .expect("sh runs");
+    assert!(out.status.success(), "plain backup: {out:?}");
+}
+
+/// Sets the modification time of `path` to `seconds` from now.
+pub(crate) fn touch(path: &Path, seconds: i64) {
+    let when = (Utc::now() + chrono::Duration::seconds(seconds)).to_rfc3339();
+    let status = Command::new("touch")
+        .args(["-d", &when])
+        .arg(path)
+        .status()
+        .expect("touch runs");
+    assert!(status.success());
+}
+
+#[test]
+fn a_corrupt_newest_backup_falls_back_to_the_one_before_it() {
+    let db = Server::shared().database("restore_fallback");
+    let s = Scenario::new();
+    let older = backup(&s, &db).output(&format!("dump[{}]", db.name()), "file");
+    // Only in the newest backup, which is about to be corrupted.
+    db.sql("insert into customers values (9001, 'late@example.com', 'Late', now())");
+    let newest = backup(&s, &db).output(&format!("dump[{}]", db.name()), "file");
+    corrupt(Path::new(&newest));
+    db.sql("truncate customers, orders, order_items");
+
+    let run = restore(&s, &db, &[]).expect_code(0);
+
+    // The older backup is what the database now holds: the late row is not there.
+    assert_eq!(db.counts(), SEEDED);
+    let older_name = Path::new(&older)
+        .file_name()
+        .expect("a name")
+        .to_str()
+        .expect("utf-8");
+    let newest_name = Path::new(&newest)
+        .file_name()
+        .expect("a name")
+        .to_str()
+        .expect("utf-8");
+    assert_eq!(run.output("find-backup", "newest"), newest_name);
+    assert_eq!(run.output("find-backup", "previous"), older_name);
+    assert_eq!(run.status("verify-newest"), "failed");
+    assert!(
+        run.log("verify-newest")
+            .contains(&format!("{newest_name}: FAILED"))
+    );
+    assert!(
+        !run.started("restore-newest"),
+        "a corrupt backup is never restored"
+    );
+    assert_eq!(run.status("restore-previous"), "ok");
+    assert_eq!(run.output("restored", "name"), older_name);
+    assert_eq!(run.output("restored", "fallback"), "yes");
+    assert!(
+        run.log("restored").contains(&format!(
+            "FALLBACK: the newest backup {newest_name} was not restored (it failed its checksum or could not be read)"
+        )),
+        "{}",
+        run.log("restored")
+    );
+    assert_eq!(run.status("verify-counts"), "ok");
+    // The journal and the report say the newest failed and the fallback was used; the
+    // recovery point is the older backup's.
+    let finished = run.run_finished();
+    assert_eq!(finished["status"], "ok");
+    let report = run.report();
+    assert!(
+        report.contains(&format!(
+            "FALLBACK: the newest backup {newest_name} was not restored"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("- `verify-newest` failed: exit code 1."),
+        "{report}"
+    );
+    let taken = run.output("find-backup", "previous_taken_at");
+    assert!(
+        report.contains(&taken),
+        "the recovery point is the fallback's: {report}"
+    );
+    assert!(run.events("rollback_started").is_empty());
+}
+
+#[test]
+fn a_newest_backup_whose_restore_fails_falls_back_whatever_the_names() {
+    let db = Server::shared().database("restore_plain_fails");
+    let s = Scenario::new();
+    let older = backup(&s, &db).output(&format!("dump[{}]", db.name()), "file");
+    let dir = s.path("backups");
+    // Named by hand, with no time in its name: its file time says it is the newest. Its
+    // checksum is right; its SQL fails at the end, so the restore of it fails.
+    plain_backup(&db, &dir, "manual-export.sql.gz", "select 1/0;");
+    touch(&dir.join("manual-export.sql.gz"), 60);
+    std::fs::write(dir.join("README.txt"), "not a backup").expect("write");
+    db.sql("delete from order_items where id > 100");
+
+    let run = restore(&s, &db, &[]).expect_code(0);
+
+    assert_eq!(run.output("find-backup", "newest"), "manual-export.sql.gz");
+    assert!(older.ends_with(&run.output("find-backup", "previous")));
+    let listing =
+        std::fs::read_to_string(run.folder().join("work/restore_plain_fails/backups.list"))
+            .expect("backups.list");
+    assert_eq!(
+        listing.lines().count(),
+        2,
+        "README.txt is no backup: {listing}"
+    );
+    assert_eq!(run.status("verify-newest"), "ok");
+    assert!(run.log("verify-newest").contains("gzip stream intact"));
+    assert_eq!(run.status("restore-newest"), "failed");
+    assert!(
+        run.log("restore-newest").contains("division by zero"),
+        "{}",
+        run.log("restore-newest")
+    );
+    assert_eq!(run.status("restore-previous"), "ok");
+    assert!(run.log("restored").contains("(its restore failed)"));
+    assert_eq!(db.counts(), SEEDED);
+    assert_eq!(run.run_finished()["status"], "ok");
+    let approvals: Vec<_> = run
+        .events("approval_given")
+        .iter()
+        .map(|e| e["step"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(approvals, ["restore-newest", "restore-previous"]);
+}
+
+#[test]
+fn an_empty_bucket_says_no_backup_found() {
+    let db = Server::shared().database("restore_empty_bucket");
+    let storage = s3::Server::shared();
+    let bucket = storage.bucket("restore-empty");
+    let s = Scenario::new();
+    let mut args = db.vars();
+    args.extend(vars(&[
+        ("backup_dir", &s.var_path("staging")),
+        ("bucket", &bucket),
+        ("endpoint_url", &storage.endpoint()),
+        ("snapshot_dir", &s.var_path("safety")),
+    ]));
+    args.push("--yes".into());
+    let run = s.run("postgres-restore", &args).expect_code(1);
+
+    assert_eq!(run.status("find-backup"), "failed");
+    let log = run.log("find-backup");
+    assert!(
+        log.contains(&format!(
+            "no backup found in s3://{bucket}/postgres/ (no *.dump or *.sql.gz)"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("None"), "{log}");
+    assert!(!run.started("fetch-backups"));
+    assert!(!run.started("restore-newest"));
+    assert_eq!(run.run_finished()["status"], "failed");
+    assert_eq!(db.counts(), SEEDED);
 }

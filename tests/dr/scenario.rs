@@ -50,6 +50,37 @@ impl Scenario {
         }
     }
 
+    /// Adds an environment variable to every run.
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
+        self.test = self.test.env(key, value);
+        self
+    }
+
+    /// Every file of the scratch folder (runs, backups, logs) that contains `needle`: a secret
+    /// must appear in none.
+    pub(crate) fn files_containing(&self, needle: &str) -> Vec<PathBuf> {
+        Self::files_in_containing(self.test.path(), needle)
+    }
+
+    /// Every file under `dir` that contains `needle`.
+    pub(crate) fn files_in_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, needle: &[u8], found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, needle, found);
+                } else if std::fs::read(&path)
+                    .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+                {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(dir, needle.as_bytes(), &mut found);
+        found
+    }
+
     /// An absolute path inside the scratch folder (not created).
     pub(crate) fn path(&self, relative: &str) -> PathBuf {
         self.test.path().join(relative)
@@ -65,6 +96,51 @@ impl Scenario {
 
     /// `runbook run playbooks/NAME.toml --out <scratch>/runs/<n>-NAME ARGS`.
     pub(crate) fn run<S: AsRef<str>>(&self, name: &str, args: &[S]) -> Outcome {
+        let (all, folder) = self.command(name, args);
+        Outcome {
+            run: self.test.run_args(all),
+            folder,
+        }
+    }
+
+    /// `runbook run playbooks/NAME.toml ARGS` into the runs root, in a folder named by its run
+    /// id as outside tests: the runs that `history` probes and `runs` count.
+    pub(crate) fn run_recorded<S: AsRef<str>>(&self, name: &str, args: &[S]) -> Outcome {
+        let root = self.path("runs");
+        let before = crate::util::run_folders(&root);
+        let mut all: Vec<String> = vec![
+            "run".into(),
+            playbook(name).to_str().expect("a UTF-8 path").into(),
+        ];
+        all.extend(args.iter().map(|a| a.as_ref().to_owned()));
+        let run = self.test.run_args(all);
+        let mut new: Vec<PathBuf> = crate::util::run_folders(&root)
+            .into_iter()
+            .filter(|f| !before.contains(f))
+            .collect();
+        assert_eq!(
+            new.len(),
+            1,
+            "one new run folder in {}: {new:?}\n{}",
+            root.display(),
+            run.stderr()
+        );
+        Outcome {
+            run,
+            folder: new.pop().expect("one folder"),
+        }
+    }
+
+    /// [`Self::run`] started in the background, for a test that interrupts it.
+    pub(crate) fn spawn<S: AsRef<str>>(&self, name: &str, args: &[S]) -> Running {
+        let (all, folder) = self.command(name, args);
+        Running {
+            child: self.test.spawn_args(&all),
+            folder,
+        }
+    }
+
+    fn command<S: AsRef<str>>(&self, name: &str, args: &[S]) -> (Vec<String>, PathBuf) {
         let n = self.runs.get() + 1;
         self.runs.set(n);
         let folder = self.path(&format!("runs/{n}-{name}"));
@@ -75,9 +151,52 @@ impl Scenario {
             folder.to_str().expect("a UTF-8 temp path").into(),
         ];
         all.extend(args.iter().map(|a| a.as_ref().to_owned()));
+        (all, folder)
+    }
+}
+
+/// A run going on in the background.
+pub(crate) struct Running {
+    child: std::process::Child,
+    folder: PathBuf,
+}
+
+impl Running {
+    /// Waits (up to a minute) until a `step_started` of `step` is in the journal.
+    #[track_caller]
+    pub(crate) fn wait_for_step(&self, step: &str) {
+        let journal = self.folder.join("journal.jsonl");
+        let started = crate::support::wait_until(std::time::Duration::from_secs(60), || {
+            std::fs::read_to_string(&journal).is_ok_and(|text| {
+                text.lines().any(|l| {
+                    serde_json::from_str::<Value>(l)
+                        .is_ok_and(|e| e["event"] == "step_started" && e["step"] == step)
+                })
+            })
+        });
+        assert!(started, "`{step}` never started");
+    }
+
+    /// Sends `signal` to runbook.
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("a pid"));
+        nix::sys::signal::kill(pid, signal).expect("runbook is alive");
+    }
+
+    /// Waits (up to two minutes) for runbook to exit; what it left.
+    #[track_caller]
+    pub(crate) fn finish(mut self) -> Outcome {
+        let exited = crate::support::wait_until(std::time::Duration::from_secs(120), || {
+            self.child.try_wait().is_ok_and(|s| s.is_some())
+        });
+        if !exited {
+            let _ = self.child.kill();
+        }
+        let output = self.child.wait_with_output().expect("runbook's output");
+        assert!(exited, "runbook did not exit");
         Outcome {
-            run: self.test.run_args(all),
-            folder,
+            run: Run(output),
+            folder: self.folder,
         }
     }
 }

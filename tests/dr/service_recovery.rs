@@ -5,8 +5,6 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::scenario::{Scenario, vars};
 use super::services::{StopOnDrop, free_ports};
 use super::tools;
@@ -23,55 +21,78 @@ fn get(port: u16, path: &str) -> String {
     response
 }
 
-/// The position in the journal of the first event matching `event` and `step`.
-fn position(journal: &[Value], event: &str, step: &str) -> usize {
-    journal
+/// The line numbers in `log` of each of `needles`, in order.
+fn lines_of(log: &str, needles: &[&str]) -> Vec<usize> {
+    needles
         .iter()
-        .position(|e| e["event"] == event && e["step"] == step)
-        .unwrap_or_else(|| panic!("no {event} for {step}"))
+        .map(|n| {
+            log.lines()
+                .position(|l| l.contains(n))
+                .unwrap_or_else(|| panic!("no line with `{n}` in:\n{log}"))
+        })
+        .collect()
+}
+
+fn tier(name: &str, start: &str, port: u16, optional: bool) -> String {
+    format!(
+        r#"{{ name = "{name}", start = "{start}", health = "http://127.0.0.1:{port}/health", optional = {optional} }}"#
+    )
 }
 
 #[test]
-fn services_start_in_dependency_order_and_the_smoke_test_passes() {
-    tools::require_all(&["python3"]);
+fn tiers_start_in_dependency_order_an_optional_one_may_fail_and_the_smoke_test_passes() {
+    tools::require_all(&["python3", "curl"]);
     let s = Scenario::new();
-    let ports = free_ports(3);
-    let [db, api, web] = [ports[0], ports[1], ports[2]];
+    let ports = free_ports(4);
+    let [db, api, cache, web] = [ports[0], ports[1], ports[2], ports[3]];
     let out = s.path("runs/1-service-recovery");
     let services = StopOnDrop::new(&out.join("services"));
+    let tiers = format!(
+        "[{}, {}, {}, {}]",
+        tier("db", "", db, false),
+        tier("api", "", api, false),
+        tier("cache", "exit 3", cache, true),
+        tier("web", "", web, false)
+    );
     let run = s
         .run(
             "service-recovery",
             &vars(&[
-                ("db_port", &db.to_string()),
-                ("api_port", &api.to_string()),
-                ("web_port", &web.to_string()),
+                ("tiers", &tiers),
+                ("smoke_url", &format!("http://127.0.0.1:{web}/")),
             ]),
         )
         .expect_code(0);
     assert_eq!(run.folder(), out);
 
-    // Each tier starts only after the one it needs passed its health check.
-    let journal = run.journal();
-    let order = [
-        position(&journal, "step_started", "start-db"),
-        position(&journal, "check_finished", "wait-db"),
-        position(&journal, "step_started", "start-api"),
-        position(&journal, "check_finished", "wait-api"),
-        position(&journal, "step_started", "start-web"),
-        position(&journal, "check_finished", "wait-web"),
-        position(&journal, "step_started", "smoke-test"),
-    ];
-    assert!(order.is_sorted(), "journal positions {order:?}");
-    let times: Vec<&str> = order
-        .iter()
-        .map(|&i| journal[i]["ts"].as_str().expect("ts"))
-        .collect();
-    assert!(times.is_sorted(), "{times:?}");
-    for wait in ["wait-db", "wait-api", "wait-web"] {
-        let check = &journal[position(&journal, "check_finished", wait)];
-        assert_eq!(check["passed"], true, "{check}");
-    }
+    // Each tier starts only after the one before it answered its health URL; the optional
+    // tier failed and the web tier still started.
+    let log = run.log("start-tiers");
+    let order = lines_of(
+        &log,
+        &[
+            "== tier db",
+            "tier db: healthy after",
+            "== tier api",
+            "tier api: healthy after",
+            "== tier cache",
+            "tier cache: start command exited 3",
+            "tier cache: FAILED, optional: the tiers after it go on",
+            "== tier web",
+            "tier web: healthy after",
+        ],
+    );
+    assert!(order.is_sorted(), "{order:?}\n{log}");
+    assert_eq!(run.output("start-tiers", "degraded"), "cache");
+    let total: u64 = run
+        .output("start-tiers", "total_ms")
+        .parse()
+        .expect("a number of milliseconds");
+    assert!(
+        run.report().contains(&format!("`{total}`")),
+        "{}",
+        run.report()
+    );
 
     // The three services are still running, detached, on their ports; the pids are recorded.
     let pids = services.pids();
@@ -106,4 +127,39 @@ fn services_start_in_dependency_order_and_the_smoke_test_passes() {
         rto.starts_with("| RTO | 15m |") && rto.ends_with("| met |"),
         "{rto}"
     );
+}
+
+#[test]
+fn a_required_tier_that_fails_stops_the_tiers_after_it() {
+    tools::require_all(&["python3", "curl"]);
+    let s = Scenario::new();
+    let ports = free_ports(2);
+    let out = s.path("runs/1-service-recovery");
+    let services = StopOnDrop::new(&out.join("services"));
+    let tiers = format!(
+        "[{}, {}]",
+        tier("db", "exit 4", ports[0], false),
+        tier("api", "", ports[1], false)
+    );
+    let run = s
+        .run(
+            "service-recovery",
+            &vars(&[
+                ("tiers", &tiers),
+                ("smoke_url", &format!("http://127.0.0.1:{}/", ports[1])),
+            ]),
+        )
+        .expect_code(1);
+
+    let log = run.log("start-tiers");
+    assert!(
+        log.contains("tier db: FAILED (http://127.0.0.1:")
+            && log.contains("the tiers after it are not started"),
+        "{log}"
+    );
+    assert!(!log.contains("== tier api"), "{log}");
+    assert!(services.pids().is_empty(), "nothing was started");
+    assert_eq!(run.status("start-tiers"), "failed");
+    assert_eq!(run.status("smoke-test"), "skipped");
+    assert_eq!(run.run_finished()["status"], "failed");
 }

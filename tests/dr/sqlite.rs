@@ -266,3 +266,103 @@ fn sqlite_backup_goes_off_site_and_restores_from_the_bucket() {
     assert!(run.folder().join("downloads").join(&name).is_file());
     assert_eq!(run.output("find-backup", "name"), name);
 }
+
+/// Whether `PRAGMA integrity_check` of `db` says `ok` (it exits non-zero on a damaged file).
+fn intact(db: &Path) -> bool {
+    let out = std::process::Command::new(tools::require("sqlite3"))
+        .arg(db)
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .expect("sqlite3 runs");
+    out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok"
+}
+
+/// Overwrites page `page` (1-based, 4 KiB pages) of `db` with 0xff bytes, after checkpointing
+/// the WAL into the file.
+fn smash_page(db: &Path, page: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    sqlite(db, "pragma wal_checkpoint(truncate);");
+    let mut file = File::options().write(true).open(db).expect("open");
+    file.seek(SeekFrom::Start((page - 1) * 4096)).expect("seek");
+    file.write_all(&[0xff; 4096]).expect("write");
+}
+
+#[test]
+fn a_corrupt_index_is_repaired_in_place_without_touching_the_backup() {
+    let s = Scenario::new();
+    let db = app_db(&s);
+    sqlite(&db, "create index notes_body on notes (body);");
+    backup(&s, &db, &[]).expect_code(0);
+    // Written after the backup: a repair keeps it, a restore would lose it.
+    sqlite(&db, "insert into notes values (2001, 'after the backup');");
+    let root: u64 = sqlite(
+        &db,
+        "select rootpage from sqlite_master where name = 'notes_body';",
+    )
+    .parse()
+    .expect("a page number");
+    smash_page(&db, root);
+    assert!(!intact(&db), "the index is damaged");
+
+    let run = restore(&s, &db, &[("check_sql", "select count(*) from notes")]).expect_code(0);
+
+    assert_eq!(run.output("check-current", "state"), "corrupt");
+    assert_eq!(run.output("choose-method", "method"), "repair");
+    assert_eq!(run.status("repair"), "ok");
+    assert!(
+        run.log("repair").contains("repaired with ."),
+        "{}",
+        run.log("repair")
+    );
+    assert_eq!(run.status("restore"), "skipped");
+    assert!(!run.started("restore"));
+    assert_eq!(run.output("verify-restore", "method"), "repaired");
+    assert_eq!(sqlite(&db, "PRAGMA integrity_check;"), "ok");
+    assert_eq!(
+        sqlite(&db, "select count(*) from notes;"),
+        "2001",
+        "nothing lost"
+    );
+    assert_eq!(sqlite(&db, "PRAGMA journal_mode;"), "wal");
+    // The damaged file is kept aside for inspection.
+    let kept = run.output("keep-current", "file");
+    assert!(
+        !intact(Path::new(&kept)),
+        "the kept file is the damaged one"
+    );
+    let rpo = run.objective_row("RPO");
+    assert!(rpo.ends_with("| met |"), "{rpo}");
+    assert_eq!(run.run_finished()["status"], "ok");
+}
+
+#[test]
+fn an_unrepairable_file_falls_back_to_the_newest_backup() {
+    let s = Scenario::new();
+    let db = app_db(&s);
+    backup(&s, &db, &[]).expect_code(0);
+    smash_page(&db, 1);
+
+    let run = restore(&s, &db, &[("check_sql", "select count(*) from notes")]).expect_code(0);
+
+    assert_eq!(run.output("check-current", "state"), "corrupt");
+    assert_eq!(run.status("repair"), "failed");
+    assert!(
+        run.log("repair")
+            .contains("could not read the damaged file"),
+        "{}",
+        run.log("repair")
+    );
+    assert_eq!(run.status("restore"), "ok");
+    assert!(
+        run.output("verify-restore", "method")
+            .starts_with("restored app-")
+    );
+    assert_eq!(sqlite(&db, "select count(*) from notes;"), "2000");
+    assert_eq!(sqlite(&db, "PRAGMA integrity_check;"), "ok");
+    assert!(
+        run.report().contains("- `repair` failed"),
+        "{}",
+        run.report()
+    );
+    assert_eq!(run.run_finished()["status"], "ok");
+}

@@ -10,10 +10,12 @@ use std::process::Command;
 fn install_hint(tool: &str) -> &'static str {
     match tool {
         "initdb" | "pg_ctl" | "postgres" | "pg_dump" | "pg_restore" | "psql" | "pg_isready"
-        | "dropdb" => "apt-get install postgresql",
+        | "dropdb" | "pg_basebackup" => "apt-get install postgresql",
         "sqlite3" => "apt-get install sqlite3",
+        "gpg" | "gpgconf" => "apt-get install gnupg",
         "aws" | "moto_server" => "pip install 'moto[server]' awscli",
         "python3" => "apt-get install python3",
+        "curl" => "apt-get install curl",
         "runuser" => "apt-get install util-linux",
         _ => "install it with the system's package manager",
     }
