@@ -380,3 +380,100 @@ run = "touch ../started; sleep 30"
     );
     assert!(!run.stderr().contains("s3cr3t-resume"));
 }
+
+#[test]
+fn a_secret_answer_read_from_a_file_or_stdin_stays_out_of_the_process_list() {
+    let body = r#"[[steps]]
+id = "credentials"
+manual = "Fetch the restore password from the vault."
+inputs = { password = { type = "string", secret = true } }
+
+[[steps]]
+id = "restore"
+needs = ["credentials"]
+run = "echo -n '{{steps.credentials.outputs.password}}' > ../password.txt"
+"#;
+    let secret = "hunter2-FROM-FILE";
+    let t = Test::new()
+        .file("p.toml", &playbook("inputs-from-file", body))
+        .file("password", &format!("{secret}\n"));
+    let run = t
+        .run_args([
+            "run",
+            "p.toml",
+            "--out",
+            "file",
+            "--input",
+            "credentials.password=@password",
+        ])
+        .expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("password.txt")).expect("restore ran"),
+        secret,
+        "the value is the file's, without its newline"
+    );
+    assert!(!run.stderr().contains("process list"), "{}", run.stderr());
+    assert!(!folder_text(&t.path().join("file")).contains(secret));
+    // From stdin.
+    let mut child = crate::util::runbook()
+        .args([
+            "run",
+            "p.toml",
+            "--out",
+            "stdin",
+            "--input",
+            "credentials.password=@-",
+        ])
+        .current_dir(t.path())
+        .env("RUNBOOK_RUNS", t.runs_root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runbook runs");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"from-stdin-42\n")
+            .expect("write the answer");
+    }
+    assert_eq!(child.wait().expect("runbook ends").code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("password.txt")).expect("restore ran"),
+        "from-stdin-42"
+    );
+    // Given inline, it works, with a warning that says how to keep it out of `ps`.
+    let run = t
+        .run_args([
+            "run",
+            "p.toml",
+            "--out",
+            "inline",
+            "--input",
+            &format!("credentials.password={secret}"),
+        ])
+        .expect_code(0);
+    assert!(
+        run.stderr().contains("puts a secret answer in the process list; give it as `--input credentials.password=@FILE`"),
+        "{}",
+        run.stderr()
+    );
+    // A missing file is a usage error before anything runs.
+    let run = t
+        .run_args([
+            "run",
+            "p.toml",
+            "--out",
+            "missing",
+            "--input",
+            "credentials.password=@nope",
+        ])
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("cannot read the value from `nope`"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!t.path().join("missing").exists());
+}

@@ -63,7 +63,8 @@ pub(crate) fn approve(args: &ApproveArgs, library: &Library) -> Result<ExitCode,
                 "`--input {flag}` gives no value: write `--input NAME=VALUE`, e.g. `--input ticket=INC-42`"
             )));
         };
-        if inputs.insert(name.to_owned(), value.to_owned()).is_some() {
+        let value = crate::cli::io::input_value(name, value)?;
+        if inputs.insert(name.to_owned(), value).is_some() {
             return Err(Error::Usage(format!(
                 "`--input {name}` is given twice: give each input once"
             )));

@@ -46,3 +46,37 @@ pub(crate) fn table<const N: usize>(rows: &[[String; N]]) -> String {
     }
     out
 }
+
+/// The value of `--input NAME=VALUE`: `@FILE` reads it from a file and `@-` from stdin (one
+/// trailing newline dropped), so that a secret answer need not be in the process list; `@@…`
+/// is a value that starts with `@`.
+pub(crate) fn input_value(flag: &str, value: &str) -> Result<String, Error> {
+    let Some(source) = value.strip_prefix('@') else {
+        return Ok(value.to_owned());
+    };
+    if source.starts_with('@') {
+        return Ok(source.to_owned());
+    }
+    let read = if source == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(source)
+    };
+    let mut text = read.map_err(|e| {
+        let from = if source == "-" {
+            "stdin".to_owned()
+        } else {
+            format!("`{source}`")
+        };
+        Error::Usage(format!(
+            "`--input {flag}`: cannot read the value from {from}: {e}"
+        ))
+    })?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
+}

@@ -126,6 +126,13 @@ pub(crate) fn check_inputs(
                 "unknown input `{name}` of step `{id}` in `--input {path}=…`{hint} (step `{id}` has {declared})"
             )));
         };
+        let inline = !value.starts_with('@');
+        let value = &crate::cli::io::input_value(path, value)?;
+        if input.secret && inline {
+            eprintln!(
+                "warning: `--input {path}=…` puts a secret answer in the process list; give it as `--input {path}=@FILE` or `--input {path}=@-` (stdin)"
+            );
+        }
         let shown = if input.secret { "***" } else { value };
         let accepted = input.accept(value).map_err(|why| {
             usage(format!(
