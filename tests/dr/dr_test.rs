@@ -123,3 +123,82 @@ fn the_quarterly_test_drills_every_database_recovers_services_and_publishes_its_
     assert_eq!(run.events("report_published").len(), 1);
     assert_eq!(run.run_finished()["status"], "ok");
 }
+
+#[test]
+fn a_drill_that_fails_fails_the_test_leaves_no_scratch_database_and_still_publishes() {
+    tools::require_all(&["python3", "curl"]);
+    let server = Server::shared();
+    let _dbs = [server.database("drf_a"), server.database("drf_b")];
+    let storage = s3::Server::shared();
+    let bucket = storage.bucket("dr-test-failing");
+    let s = Scenario::new();
+    let backups = s.var_path("backups");
+    let connection = [
+        ("host", "127.0.0.1".to_owned()),
+        ("port", server.port().to_string()),
+        ("databases", r#"["drf_a", "drf_b"]"#.to_owned()),
+        ("backup_dir", backups.clone()),
+    ];
+    let pairs: Vec<(&str, &str)> = connection.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    s.run("postgres-backup", &vars(&pairs)).expect_code(0);
+    // drf_b's only backup is damaged after its checksum was taken: its drill cannot restore it.
+    let dump = std::fs::read_dir(format!("{backups}/drf_b"))
+        .expect("drf_b's backups")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "dump"))
+        .expect("a dump of drf_b");
+    std::fs::write(&dump, b"not a dump").expect("damage the dump");
+    storage.aws(&[
+        "s3",
+        "cp",
+        "--recursive",
+        "--only-show-errors",
+        &backups,
+        &format!("s3://{bucket}/postgres/"),
+    ]);
+
+    let port = free_ports(1)[0];
+    let out = s.path("runs/2-dr-test");
+    let _services = StopOnDrop::new(&out.join("services"));
+    let tiers = format!(
+        r#"[{{ name = "web", start = "", health = "http://127.0.0.1:{port}/health", optional = false }}]"#
+    );
+    let smoke = format!("http://127.0.0.1:{port}/");
+    let endpoint = storage.endpoint();
+    let mut all = pairs.clone();
+    all.extend([
+        ("tiers", tiers.as_str()),
+        ("smoke_url", smoke.as_str()),
+        ("bucket", bucket.as_str()),
+        ("endpoint_url", endpoint.as_str()),
+    ]);
+    let mut args = vars(&all);
+    args.extend(
+        [
+            "--input",
+            "review.issues=drf_b has no usable backup",
+            "--input",
+            "review.recommendations=check the backups' checksums nightly",
+        ]
+        .map(String::from),
+    );
+    let run = s.run("dr-test", &args).expect_code(1);
+    assert_eq!(run.status("drill[drf_a]"), "ok");
+    assert_eq!(run.status("drill[drf_b]"), "failed");
+    for db in ["drf_a", "drf_b"] {
+        assert_eq!(
+            run.status(&format!("drill[{db}]/drop-scratch")),
+            "ok",
+            "{db}"
+        );
+    }
+    let scratch = run.output("drill[drf_a]/create-scratch", "database");
+    assert!(!server.has_database(&scratch), "{scratch} is left behind");
+    assert_eq!(run.output("summary", "drills_failed"), "1");
+    assert_eq!(run.status("verdict"), "failed");
+    assert!(run.report().contains("drf_b has no usable backup"));
+    // The evidence of a failed test is published too.
+    assert_eq!(run.events("report_published").len(), 1);
+    assert_eq!(run.run_finished()["status"], "failed");
+}
