@@ -8,28 +8,52 @@ use super::scenario::{Scenario, vars};
 use super::services::{StopOnDrop, free_ports};
 use super::tools;
 
-#[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario, read top to bottom: the setup, the run, then what it left"
-)]
-fn the_quarterly_test_drills_every_database_recovers_services_and_publishes_its_report() {
+/// Two seeded databases backed up by `postgres-backup` and copied to a bucket, a service tier
+/// on a free port, then `dr-test` run with the review's two answers. `damage` names a database
+/// whose only backup is made unreadable after its checksum was taken, before the upload.
+struct Drill {
+    server: std::sync::Arc<Server>,
+    storage: std::sync::Arc<s3::Server>,
+    dbs: Vec<super::postgres::Database>,
+    bucket: String,
+    run: super::scenario::Outcome,
+    // Dropped last: the services the run started, then the scenario's folder.
+    _services: StopOnDrop,
+    _scenario: Scenario,
+}
+
+fn drill(
+    dbs: [&str; 2],
+    bucket: &str,
+    damage: Option<&str>,
+    answers: [&str; 2],
+    code: i32,
+) -> Drill {
     tools::require_all(&["python3", "curl"]);
     let server = Server::shared();
-    let dbs = [server.database("drt_a"), server.database("drt_b")];
+    let made = dbs.iter().map(|db| server.database(db)).collect();
     let storage = s3::Server::shared();
-    let bucket = storage.bucket("dr-test");
+    let bucket = storage.bucket(bucket);
     let s = Scenario::new();
     let backups = s.var_path("backups");
-    let databases = r#"["drt_a", "drt_b"]"#;
+    let databases = format!(r#"["{}", "{}"]"#, dbs[0], dbs[1]);
     let connection = [
         ("host", "127.0.0.1".to_owned()),
         ("port", server.port().to_string()),
-        ("databases", databases.to_owned()),
+        ("databases", databases),
         ("backup_dir", backups.clone()),
     ];
     let pairs: Vec<(&str, &str)> = connection.iter().map(|(k, v)| (*k, v.as_str())).collect();
     s.run("postgres-backup", &vars(&pairs)).expect_code(0);
+    if let Some(db) = damage {
+        let dump = std::fs::read_dir(format!("{backups}/{db}"))
+            .expect("the database's backups")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "dump"))
+            .expect("a dump");
+        std::fs::write(&dump, b"not a dump").expect("damage the dump");
+    }
     // The off-site copies the drills restore from, in one call.
     storage.aws(&[
         "s3",
@@ -42,7 +66,7 @@ fn the_quarterly_test_drills_every_database_recovers_services_and_publishes_its_
 
     let port = free_ports(1)[0];
     let out = s.path("runs/2-dr-test");
-    let _services = StopOnDrop::new(&out.join("services"));
+    let services = StopOnDrop::new(&out.join("services"));
     let tiers = format!(
         r#"[{{ name = "web", start = "", health = "http://127.0.0.1:{port}/health", optional = false }}]"#
     );
@@ -56,17 +80,38 @@ fn the_quarterly_test_drills_every_database_recovers_services_and_publishes_its_
         ("endpoint_url", endpoint.as_str()),
     ]);
     let mut args = vars(&all);
-    args.extend(
-        [
-            "--input",
-            "review.issues=drt_b's restore was the slowest",
-            "--input",
-            "review.recommendations=raise pg_restore --jobs for drt_b",
-        ]
-        .map(String::from),
-    );
-    let run = s.run("dr-test", &args).expect_code(0);
+    args.extend([
+        "--input".to_owned(),
+        format!("review.issues={}", answers[0]),
+        "--input".to_owned(),
+        format!("review.recommendations={}", answers[1]),
+    ]);
+    let run = s.run("dr-test", &args).expect_code(code);
     assert_eq!(run.folder(), out);
+    Drill {
+        server,
+        storage,
+        dbs: made,
+        bucket,
+        run,
+        _services: services,
+        _scenario: s,
+    }
+}
+
+#[test]
+fn the_quarterly_test_drills_every_database_recovers_services_and_publishes_its_report() {
+    let d = drill(
+        ["drt_a", "drt_b"],
+        "dr-test",
+        None,
+        [
+            "drt_b's restore was the slowest",
+            "raise pg_restore --jobs for drt_b",
+        ],
+        0,
+    );
+    let (server, storage, bucket, run, dbs) = (&d.server, &d.storage, &d.bucket, &d.run, &d.dbs);
 
     for db in ["drt_a", "drt_b"] {
         assert_eq!(run.status(&format!("drill[{db}]")), "ok", "{db}");
@@ -78,7 +123,7 @@ fn the_quarterly_test_drills_every_database_recovers_services_and_publishes_its_
         let scratch = run.output(&format!("drill[{db}]/create-scratch"), "database");
         assert!(!server.has_database(&scratch), "{scratch} is left behind");
     }
-    for db in &dbs {
+    for db in dbs {
         assert_eq!(db.counts(), SEEDED, "the sources were only read");
     }
     assert_eq!(run.status("services"), "ok");
@@ -109,7 +154,7 @@ fn the_quarterly_test_drills_every_database_recovers_services_and_publishes_its_
         .expect("a run id")
         .to_owned();
     let published: Vec<String> = storage
-        .objects(&bucket, "dr-reports/")
+        .objects(bucket, "dr-reports/")
         .into_iter()
         .map(|(k, _)| k)
         .collect();
@@ -126,64 +171,17 @@ fn the_quarterly_test_drills_every_database_recovers_services_and_publishes_its_
 
 #[test]
 fn a_drill_that_fails_fails_the_test_leaves_no_scratch_database_and_still_publishes() {
-    tools::require_all(&["python3", "curl"]);
-    let server = Server::shared();
-    let _dbs = [server.database("drf_a"), server.database("drf_b")];
-    let storage = s3::Server::shared();
-    let bucket = storage.bucket("dr-test-failing");
-    let s = Scenario::new();
-    let backups = s.var_path("backups");
-    let connection = [
-        ("host", "127.0.0.1".to_owned()),
-        ("port", server.port().to_string()),
-        ("databases", r#"["drf_a", "drf_b"]"#.to_owned()),
-        ("backup_dir", backups.clone()),
-    ];
-    let pairs: Vec<(&str, &str)> = connection.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    s.run("postgres-backup", &vars(&pairs)).expect_code(0);
-    // drf_b's only backup is damaged after its checksum was taken: its drill cannot restore it.
-    let dump = std::fs::read_dir(format!("{backups}/drf_b"))
-        .expect("drf_b's backups")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "dump"))
-        .expect("a dump of drf_b");
-    std::fs::write(&dump, b"not a dump").expect("damage the dump");
-    storage.aws(&[
-        "s3",
-        "cp",
-        "--recursive",
-        "--only-show-errors",
-        &backups,
-        &format!("s3://{bucket}/postgres/"),
-    ]);
-
-    let port = free_ports(1)[0];
-    let out = s.path("runs/2-dr-test");
-    let _services = StopOnDrop::new(&out.join("services"));
-    let tiers = format!(
-        r#"[{{ name = "web", start = "", health = "http://127.0.0.1:{port}/health", optional = false }}]"#
-    );
-    let smoke = format!("http://127.0.0.1:{port}/");
-    let endpoint = storage.endpoint();
-    let mut all = pairs.clone();
-    all.extend([
-        ("tiers", tiers.as_str()),
-        ("smoke_url", smoke.as_str()),
-        ("bucket", bucket.as_str()),
-        ("endpoint_url", endpoint.as_str()),
-    ]);
-    let mut args = vars(&all);
-    args.extend(
+    let d = drill(
+        ["drf_a", "drf_b"],
+        "dr-test-failing",
+        Some("drf_b"),
         [
-            "--input",
-            "review.issues=drf_b has no usable backup",
-            "--input",
-            "review.recommendations=check the backups' checksums nightly",
-        ]
-        .map(String::from),
+            "drf_b has no usable backup",
+            "check the backups' checksums nightly",
+        ],
+        1,
     );
-    let run = s.run("dr-test", &args).expect_code(1);
+    let (server, run) = (&d.server, &d.run);
     assert_eq!(run.status("drill[drf_a]"), "ok");
     assert_eq!(run.status("drill[drf_b]"), "failed");
     for db in ["drf_a", "drf_b"] {
