@@ -179,7 +179,7 @@ impl Context {
 
     /// Files `entry` under `steps.ID`, or with the instances when `id` is one (`ID[KEY]`).
     fn put(&self, id: &str, entry: Value) {
-        if id.ends_with(']') {
+        if Instance::of_name(id).is_some() {
             self.shared
                 .instances
                 .write()

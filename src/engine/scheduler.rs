@@ -562,7 +562,7 @@ pub(crate) async fn run(
                         dag.ended(shared, i, true, "ok");
                     }
                     Expanded::Failed(reason) => {
-                        let r = StepResult::failure(reason);
+                        let r = StepResult::failed(reason);
                         emit_finished(scope, dag.step(i), &r);
                         record(scope, dag.step(i), &r);
                         dag.state[i] = State::Done(StepStatus::Failed);

@@ -45,11 +45,6 @@ impl StepResult {
         Self::new(StepStatus::Skipped, Some(reason))
     }
 
-    /// Failed before anything began, for this reason.
-    pub(crate) fn failure(reason: String) -> Self {
-        Self::failed(reason)
-    }
-
     fn new(status: StepStatus, reason: Option<String>) -> Self {
         Self {
             status,
@@ -64,7 +59,8 @@ impl StepResult {
         }
     }
 
-    fn failed(reason: impl Into<String>) -> Self {
+    /// Failed before anything began, for this reason.
+    pub(crate) fn failed(reason: impl Into<String>) -> Self {
         Self::new(StepStatus::Failed, Some(reason.into()))
     }
 }

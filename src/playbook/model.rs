@@ -775,6 +775,15 @@ impl Instance {
         format!("{of}[{key}]")
     }
 
+    /// The `for_each` step an instance's name `ID[KEY]` belongs to (`ID`); `None` for any
+    /// other name, a nested one (`ID[KEY]/child`) included. Step ids cannot hold `[`, so the
+    /// name alone says it.
+    #[must_use]
+    pub fn of_name(name: &str) -> Option<&str> {
+        let open = name.find('[')?;
+        (name.ends_with(']') && !name.contains('/')).then(|| &name[..open])
+    }
+
     /// A step name with its instance keys left out: `restore[n8n]/verify` → `restore/verify`.
     #[must_use]
     pub fn without_keys(name: &str) -> std::borrow::Cow<'_, str> {

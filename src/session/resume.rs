@@ -82,7 +82,8 @@ pub(crate) fn presets(playbook: &Playbook, state: &RunState) -> Result<Presets, 
         .steps
         .iter()
         .filter(|(id, _)| {
-            id.ends_with(']') && !id.contains('/') && playbook.step_index(id).is_none()
+            crate::playbook::model::Instance::of_name(id).is_some()
+                && playbook.step_index(id).is_none()
         })
         .filter_map(|(id, record)| Some((id.clone(), settle(record)?)))
         .collect();

@@ -271,8 +271,7 @@ pub(super) struct StepRow {
 impl StepRow {
     /// For an instance `ID[KEY]`: the `for_each` step's id.
     pub(super) fn instance_of(&self) -> Option<&str> {
-        let open = self.id.find('[')?;
-        self.id.ends_with(']').then(|| &self.id[..open])
+        crate::playbook::model::Instance::of_name(&self.id)
     }
 
     pub(super) fn finished_at(&self) -> Option<DateTime<Utc>> {
