@@ -891,3 +891,19 @@ run = "echo {{steps.checksum.outputs.sum}} > listed.{{item}}"
         "needs failed step `checksum[b]`"
     );
 }
+
+#[test]
+fn a_misspelt_item_is_found_with_the_name_it_meant() {
+    let text = playbook(
+        "misspelt",
+        "[[steps]]\nid = \"r\"\nfor_each = [\"a\"]\nrun = \"echo {{itme}}\"\n",
+    );
+    let run = Test::new()
+        .file("p.toml", &text)
+        .args(["validate", "p.toml"])
+        .run()
+        .expect_code(2);
+    let err = run.stderr();
+    assert!(err.contains("p.toml:7:15: error: unknown template value `itme` in `run` in step `r`, did you mean `item`?"), "{err}");
+    assert!(err.contains("`item`, `item_index`"), "{err}");
+}

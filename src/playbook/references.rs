@@ -303,15 +303,18 @@ impl Checker<'_> {
             ("steps", Some(id)) => self.step_path(span, u, path, id),
             ("report", _) => self.report_path(span, u, field, &text),
             _ => {
+                // A `for_each` step's templates also have its item.
+                let looped = matches!(u.scope, Scope::Step { index, .. } if self.for_each[index]);
+                let items: &[&str] = if looped { &["item", "item_index"] } else { &[] };
                 let mut message = format!("unknown template value `{text}` in {}", u.what);
-                if let Some(close) = did_you_mean(root, ROOTS) {
+                if let Some(close) = did_you_mean(root, ROOTS.iter().chain(items).copied()) {
                     let _ = write!(message, ", did you mean `{close}`?");
                 }
+                let also = if looped { ", `item`, `item_index`" } else { "" };
                 self.error(
                     span,
                     message,
-                    "templates can use `vars.*`, `env.*`, `steps.<id>.*`, `run.*` and `playbook.*`"
-                        .to_owned(),
+                    format!("templates can use `vars.*`, `env.*`, `steps.<id>.*`, `run.*`{also} and `playbook.*`"),
                 );
             }
         }
