@@ -496,3 +496,184 @@ fn the_comparison_with_the_previous_run_is_the_same_with_a_missing_torn_or_stale
     let runs = json(&t, &[]);
     assert_eq!(json(&t, &[]), runs);
 }
+
+/// The run id a run folder's journal records.
+fn run_id(dir: &Path) -> String {
+    journal(dir)[0]["run_id"]
+        .as_str()
+        .expect("run_started has a run_id")
+        .to_owned()
+}
+
+#[test]
+fn a_run_saved_with_out_inside_the_runs_root_is_a_run_of_it_whatever_its_folder_is_called() {
+    // See: #15 (runs, the `history` probe and the comparison went by the folder's name)
+    let (t, _) = history();
+    let runs = t.path().join("runs");
+    // Two more db runs in folders of the operator's choosing: one ok, and one failed in a
+    // folder named like a run id of `web`. The index is written first, so the scans below
+    // meet folders it does not know.
+    json(&t, &[]);
+    let ok = runs.join("nightly db");
+    let failed = runs.join("20260101T000000Z-web-0000");
+    for (dir, extra, code) in [(&ok, None, 0), (&failed, Some("fail=yes"), 1)] {
+        let mut args = vec!["run", "db", "--out", dir.to_str().expect("utf-8")];
+        if let Some(var) = extra {
+            args.extend(["--var", var]);
+        }
+        t.run_args(args).expect_code(code);
+    }
+
+    // `runs`, with and without the playbook filter, from the journals and then the index.
+    for _ in 0..2 {
+        let doc = json(&t, &[]);
+        let s = summary(&doc, "db");
+        assert_eq!(
+            (&s["runs"], &s["ok"]),
+            (&Value::from(7), &Value::from(5)),
+            "{s:#}"
+        );
+        assert_eq!(
+            summary(&doc, "web")["runs"],
+            2,
+            "the `web`-named folder is not web's"
+        );
+        let listed: Vec<&str> = doc["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .filter_map(|r| r["dir"].as_str())
+            .collect();
+        assert!(
+            listed.contains(&ok.to_str().expect("utf-8"))
+                && listed.contains(&failed.to_str().expect("utf-8")),
+            "{listed:?}"
+        );
+        let db_only = json(&t, &["--playbook", "db"]);
+        assert_eq!(
+            db_only["runs"].as_array().expect("runs").len(),
+            8,
+            "and the dry run"
+        );
+        assert_eq!(summary(&db_only, "db")["runs"], 7);
+        assert!(
+            json(&t, &["--playbook", "web"])["runs"]
+                .as_array()
+                .expect("runs")
+                .len()
+                == 2
+        );
+    }
+    let text = t
+        .run_args(["runs", "--playbook", "db"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        text.contains("db: 7 runs, 5 ok, 2 failed, success 71.4%\n"),
+        "{text}"
+    );
+
+    // The `history` probe: 7 runs, 5 ok is below 80%; with the index gone, the same.
+    let t = t.file("playbooks/gate.toml", GATE);
+    for _ in 0..2 {
+        let gate = run(&t, &["run", "gate"], 1);
+        let attempt = gate_attempt(&gate);
+        assert_eq!(
+            attempt["history"],
+            serde_json::json!({"runs": 7, "ok": 5, "success_rate": 5.0 / 7.0}),
+            "{attempt:#}"
+        );
+        std::fs::remove_file(runs.join(".history-index.json")).ok();
+    }
+
+    // The comparison: the next run of db is compared with the newest earlier ok run, the one
+    // in `nightly db`, whether or not the index knows it.
+    let next = run(&t, &["run", "db"], 0);
+    let compared = comparison(&t, &next);
+    assert_eq!(compared["previous_run_id"], run_id(&ok), "{compared:#}");
+    let report = std::fs::read_to_string(next.join("report.md")).expect("report.md");
+    assert!(report.contains(&run_id(&ok)), "{report}");
+    json(&t, &[]);
+    assert_eq!(comparison(&t, &next), compared, "from the index too");
+
+    // `report ID` and `resume ID` find such a run by its id.
+    let id = run_id(&failed);
+    let shown = t.run_args(["report", &id]).expect_code(0).stdout();
+    assert!(shown.contains(&id) && shown.contains("failed"), "{shown}");
+    let resumed = t.run_args(["resume", &id]).expect_code(2).stderr();
+    assert!(
+        resumed.contains(&format!("run `{id}` already finished (failed)")),
+        "found, and refused for what it is: {resumed}"
+    );
+    let missing = t
+        .run_args(["report", "20260101T000000Z-db-ffff"])
+        .expect_code(2);
+    assert!(
+        missing.stderr().contains(
+            "no run `20260101T000000Z-db-ffff`: not a run folder, and no run of that id in"
+        ),
+        "{}",
+        missing.stderr()
+    );
+}
+
+#[test]
+fn a_copy_of_a_run_folder_in_the_runs_root_counts_once() {
+    // See: #15 (a run is known by the run id in its journal, not by its folder)
+    let (t, db) = history();
+    let copy = t.path().join("runs/copy of a run");
+    std::fs::create_dir(&copy).expect("mkdir");
+    for file in ["journal.jsonl", "playbook.toml"] {
+        std::fs::copy(db[0].join(file), copy.join(file)).expect("copy");
+    }
+    let doc = json(&t, &[]);
+    assert_eq!(summary(&doc, "db")["runs"], 5, "{doc:#}");
+    let dirs: Vec<&str> = doc["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter(|r| r["run_id"] == run_id(&db[0]))
+        .filter_map(|r| r["dir"].as_str())
+        .collect();
+    assert_eq!(
+        dirs,
+        [db[0].to_str().expect("utf-8")],
+        "the folder named by its id"
+    );
+    let t = t.file("playbooks/gate.toml", GATE);
+    let gate = run(&t, &["run", "gate"], 0);
+    assert_eq!(gate_attempt(&gate)["history"]["runs"], 5);
+}
+
+#[test]
+fn a_journal_without_a_readable_start_is_reported_unless_its_folder_names_another_playbook() {
+    // See: #15 (which playbook a broken journal belongs to is unknown: a history must not
+    // quietly leave out what might be a failed run)
+    let (t, _) = history();
+    let t = t.file("playbooks/gate.toml", GATE);
+    let runs = t.path().join("runs");
+    let foreign = runs.join("20260101T000000Z-web-0001");
+    std::fs::create_dir(&foreign).expect("mkdir");
+    std::fs::write(foreign.join("journal.jsonl"), "{\"ts\":").expect("a cut-off journal");
+    let gate = run(&t, &["run", "gate"], 0);
+    assert_eq!(gate_attempt(&gate)["history"]["runs"], 5, "web's, not db's");
+
+    let unnamed = runs.join("somebody's run");
+    std::fs::create_dir(&unnamed).expect("mkdir");
+    std::fs::write(unnamed.join("journal.jsonl"), "").expect("an empty journal");
+    let gate = run(&t, &["run", "gate"], 1);
+    let detail = gate_attempt(&gate)["detail"]
+        .as_str()
+        .expect("detail")
+        .to_owned();
+    assert!(
+        detail.contains("skipping") && detail.contains("somebody's run"),
+        "{detail}"
+    );
+    let listed = t.run_args(["runs", "--playbook", "db"]).expect_code(0);
+    assert!(
+        listed.stderr().contains("somebody's run"),
+        "{}",
+        listed.stderr()
+    );
+}

@@ -13,6 +13,7 @@ use crate::event::RunStatus;
 use crate::plan::Plan;
 use crate::playbook::find::Library;
 use crate::record::folder::RunFolder;
+use crate::record::history;
 use crate::record::replay::RunState;
 use crate::session::{self, Request, Resume, Session, Start, runs_roots};
 use crate::text::List;
@@ -57,19 +58,20 @@ pub(crate) struct Args {
 }
 
 /// Finds a run folder: a path, or a run id under `$RUNBOOK_RUNS` or `runs/` beside each
-/// playbook folder of the search path.
+/// playbook folder of the search path, in the folder named by it or in any folder of the runs
+/// root whose journal names it (a run saved there with `--out`).
 pub(crate) fn find_run(arg: &str, library: &Library) -> Result<RunFolder, Error> {
     let as_path = Path::new(arg);
-    let mut candidates = vec![as_path.to_path_buf()];
-    candidates.extend(runs_roots(library).into_iter().map(|root| root.join(arg)));
-    for c in &candidates {
-        if c.join("journal.jsonl").is_file() {
-            return RunFolder::open(c).map_err(|e| Error::Usage(e.to_string()));
-        }
+    let roots = runs_roots(library);
+    let found = Some(as_path.to_path_buf())
+        .filter(|p| p.join("journal.jsonl").is_file())
+        .or_else(|| history::folder_of(&roots, arg));
+    if let Some(dir) = found {
+        return RunFolder::open(&dir).map_err(|e| Error::Usage(e.to_string()));
     }
-    let searched = List::ticked(candidates.iter().skip(1).map(|c| c.display()));
+    let searched = List::ticked(roots.iter().map(|root| root.display()));
     Err(Error::Usage(format!(
-        "no run `{arg}`: not a run folder, and not found as {searched}"
+        "no run `{arg}`: not a run folder, and no run of that id in {searched}"
     )))
 }
 

@@ -3,11 +3,13 @@
 //! playbooks not exercised within `drill_every`; and scheduled playbooks that missed their
 //! latest due time.
 
+use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
 use crate::playbook::schedule::CronSchedule;
+use crate::record::head::Head;
 use crate::record::index::{Digests, Heads, Index};
 pub(crate) use crate::record::past_run::PastRun;
 use crate::record::replay::RunState;
@@ -16,18 +18,22 @@ use crate::record::replay::RunState;
 /// warnings, not skipped silently.
 #[must_use]
 pub(crate) fn scan(roots: &[PathBuf]) -> (Vec<PastRun>, Vec<String>) {
-    scan_where(roots, |_| true)
+    scan_where(roots, &Wanted::default())
 }
 
-/// The runs of one playbook. A run folder in a runs root is named by its run id,
-/// `<time>-<playbook>-<hex>`, so the folders of other playbooks are passed over without
-/// reading their journals (the journal's own `run_started` still decides).
+/// The runs of one playbook. A run is known by its journal, whatever its folder is called (a
+/// folder named by its run id, or any `--out` inside the runs root); the journals of other
+/// playbooks' runs are passed over after their first line, or without being read at all when
+/// the index knows them.
 #[must_use]
 pub(crate) fn scan_playbook(roots: &[PathBuf], playbook: &str) -> (Vec<PastRun>, Vec<String>) {
-    let marker = format!("-{playbook}-");
-    let (mut runs, warnings) = scan_where(roots, |name| name.contains(&marker));
-    runs.retain(|r| r.playbook() == playbook);
-    (runs, warnings)
+    scan_where(
+        roots,
+        &Wanted {
+            playbook: Some(playbook),
+            except: None,
+        },
+    )
 }
 
 /// [`scan_playbook`] for what needs no step of a past run (the report's comparison, the
@@ -41,35 +47,113 @@ pub(crate) fn scan_heads(
     playbook: &str,
     except: Option<&Path>,
 ) -> (Vec<PastRun>, Vec<String>) {
-    let marker = format!("-{playbook}-");
+    let wanted = Wanted {
+        playbook: Some(playbook),
+        except,
+    };
     let mut runs = Vec::new();
     let mut warnings = Vec::new();
     for root in roots {
-        let wanted = |name: &str| {
-            name.contains(&marker) && except.is_none_or(|except| root.join(name) != except)
-        };
         scan_root(root, Heads::open(root), &wanted, &mut runs, &mut warnings);
     }
     for run in &mut runs {
         run.steps = Vec::new();
     }
-    runs.retain(|r| r.playbook() == playbook);
-    sort(&mut runs);
+    settle(&mut runs);
     (runs, warnings)
 }
 
-fn scan_where(roots: &[PathBuf], wanted: impl Fn(&str) -> bool) -> (Vec<PastRun>, Vec<String>) {
+/// The run folder of the run `run_id` under `roots`: the folder named by it, else the one whose
+/// journal names it (a run saved with `--out` inside a runs root). Read-only, and from the
+/// index where a journal has not changed since it was indexed.
+#[must_use]
+pub(crate) fn folder_of(roots: &[PathBuf], run_id: &str) -> Option<PathBuf> {
+    for root in roots {
+        let named = root.join(run_id);
+        if named.join("journal.jsonl").is_file() {
+            return Some(named);
+        }
+    }
+    for root in roots {
+        let index = Heads::open(root);
+        let mut found: Vec<PathBuf> = run_folders(root)
+            .filter(|(name, _, journal)| {
+                index
+                    .get(name, journal)
+                    .map_or_else(
+                        || Head::read(&root.join(name).join("journal.jsonl")).map(|h| h.run_id),
+                        |run| Some(run.run_id),
+                    )
+                    .as_deref()
+                    == Some(run_id)
+            })
+            .map(|(_, dir, _)| dir)
+            .collect();
+        found.sort();
+        if let Some(first) = found.into_iter().next() {
+            return Some(first);
+        }
+    }
+    None
+}
+
+/// Which runs a scan wants: those of one playbook or all, and all but one folder.
+#[derive(Default)]
+struct Wanted<'a> {
+    playbook: Option<&'a str>,
+    except: Option<&'a Path>,
+}
+
+impl Wanted<'_> {
+    fn playbook(&self, name: &str) -> bool {
+        self.playbook.is_none_or(|p| p == name)
+    }
+
+    /// For a journal that does not say which playbook it is (its first line is missing, cut
+    /// off or damaged): wanted unless its folder is named by the run id of another playbook,
+    /// `<time>-<playbook>-<hex>`. It might be a failed run of the playbook, which a history
+    /// must not leave out without a word.
+    fn unnamed(&self, folder: &str) -> bool {
+        self.playbook
+            .is_none_or(|p| folder.contains(&format!("-{p}-")) || !looks_like_run_id(folder))
+    }
+}
+
+/// `20261123T020000Z-<playbook>-7f3a`, as `session::start::run_id` makes them.
+fn looks_like_run_id(name: &str) -> bool {
+    let b = name.as_bytes();
+    let stamp = b.len() > 22
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'Z'
+        && b[16] == b'-';
+    let tail = name.rsplit_once('-').map(|(_, hex)| hex);
+    stamp && tail.is_some_and(|h| h.len() == 4 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn scan_where(roots: &[PathBuf], wanted: &Wanted<'_>) -> (Vec<PastRun>, Vec<String>) {
     let mut runs = Vec::new();
     let mut warnings = Vec::new();
     for root in roots {
-        scan_root(root, Index::open(root), &wanted, &mut runs, &mut warnings);
+        scan_root(root, Index::open(root), wanted, &mut runs, &mut warnings);
     }
-    sort(&mut runs);
+    settle(&mut runs);
     (runs, warnings)
 }
 
-/// Newest first; the folder decides between runs started at the same time.
-fn sort(runs: &mut [PastRun]) {
+/// Newest first, the folder deciding between runs started at the same time; and each run
+/// once: of several folders holding one run id (a copy of a run folder), the one named by it,
+/// else the first by name.
+fn settle(runs: &mut Vec<PastRun>) {
+    let named = |r: &PastRun| r.dir.file_name().is_some_and(|n| *n == *r.run_id);
+    runs.sort_by(|a, b| {
+        a.run_id
+            .cmp(&b.run_id)
+            .then_with(|| named(b).cmp(&named(a)))
+            .then_with(|| a.dir.cmp(&b.dir))
+    });
+    runs.dedup_by(|later, first| later.run_id == first.run_id);
     runs.sort_by(|a, b| {
         b.started()
             .cmp(&a.started())
@@ -77,34 +161,51 @@ fn sort(runs: &mut [PastRun]) {
     });
 }
 
-/// The wanted run folders of one runs root: from its index where a journal has not changed
-/// since it was indexed, else read (and indexed).
+/// The folders of `root` that hold a journal: name, path, the journal's metadata. One `stat`
+/// each.
+fn run_folders(root: &Path) -> impl Iterator<Item = (String, PathBuf, Metadata)> {
+    std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let dir = entry.path();
+            let meta = std::fs::metadata(dir.join("journal.jsonl"))
+                .ok()
+                .filter(Metadata::is_file)?;
+            Some((entry.file_name().to_string_lossy().into_owned(), dir, meta))
+        })
+}
+
+/// The wanted runs of one runs root: from its index where a journal has not changed since it
+/// was indexed, else read (and indexed). Every folder with a journal is looked at; which run
+/// it holds, and of which playbook, is its journal's to say.
 fn scan_root(
     root: &Path,
     mut index: impl Digests,
-    wanted: &impl Fn(&str) -> bool,
+    wanted: &Wanted<'_>,
     runs: &mut Vec<PastRun>,
     warnings: &mut Vec<String>,
 ) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !wanted(&name) {
+    for (name, dir, meta) in run_folders(root) {
+        index.seen(&name);
+        if wanted.except.is_some_and(|except| dir == except) {
             continue;
         }
-        let dir = entry.path();
-        let journal = dir.join("journal.jsonl");
-        let Some(meta) = std::fs::metadata(&journal)
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-        else {
-            continue;
-        };
-        index.seen(&name);
         if let Some(run) = index.get(&name, &meta) {
-            runs.push(PastRun { dir, ..run });
+            if wanted.playbook(run.playbook()) {
+                runs.push(PastRun { dir, ..run });
+            }
+            continue;
+        }
+        let journal = dir.join("journal.jsonl");
+        // Not indexed, or changed since: another playbook's run is passed over on its first
+        // line, without parsing the rest.
+        let of_wanted = Head::read(&journal).map_or_else(
+            || wanted.unnamed(&name),
+            |head| wanted.playbook(&head.playbook),
+        );
+        if !of_wanted {
             continue;
         }
         // The metadata is taken before the journal is read: if it grows meanwhile, the index
@@ -113,7 +214,9 @@ fn scan_root(
             Ok(state) => {
                 if let Some(run) = PastRun::of(dir, &state) {
                     index.put(&name, &meta, &run);
-                    runs.push(run);
+                    if wanted.playbook(run.playbook()) {
+                        runs.push(run);
+                    }
                 }
             }
             Err(e) => warnings.push(format!(
@@ -123,7 +226,7 @@ fn scan_root(
             )),
         }
     }
-    index.save(wanted);
+    index.save();
 }
 
 /// The earliest start `--since` and the `history` probe count: `since` before `now`.

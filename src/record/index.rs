@@ -54,7 +54,7 @@ pub(crate) trait Digests {
     fn seen(&mut self, name: &str);
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun>;
     fn put(&mut self, name: &str, journal: &Metadata, run: &PastRun);
-    fn save(self, wanted: impl Fn(&str) -> bool);
+    fn save(self);
 }
 
 /// A runs root's index read for the runs alone, without their steps, and never written: for
@@ -92,7 +92,7 @@ impl Digests for Heads {
     fn put(&mut self, _name: &str, _journal: &Metadata, _run: &PastRun) {}
 
     /// Leaves the index as it is: the next full scan (`runs`) brings it up to date.
-    fn save(self, _wanted: impl Fn(&str) -> bool) {}
+    fn save(self) {}
 }
 
 impl Digests for Index {
@@ -105,8 +105,8 @@ impl Digests for Index {
     fn put(&mut self, name: &str, journal: &Metadata, run: &PastRun) {
         Index::put(self, name, journal, run);
     }
-    fn save(self, wanted: impl Fn(&str) -> bool) {
-        Index::save(self, wanted);
+    fn save(self) {
+        Index::save(self);
     }
 }
 
@@ -167,13 +167,12 @@ impl Index {
         self.changed = true;
     }
 
-    /// Forgets the folders the scan looked for (`wanted`) and did not find, and writes the
-    /// index if anything changed: to a temporary file renamed over it, so that a reader never
-    /// sees half of one. A failure only costs the next scan its speed.
-    pub(crate) fn save(mut self, wanted: impl Fn(&str) -> bool) {
+    /// Forgets the folders the scan did not find (a scan looks at every folder of the runs
+    /// root), and writes the index if anything changed: to a temporary file renamed over it,
+    /// so that a reader never sees half of one. A failure only costs the next scan its speed.
+    pub(crate) fn save(mut self) {
         let before = self.runs.len();
-        self.runs
-            .retain(|name, _| self.seen.contains(name) || !wanted(name));
+        self.runs.retain(|name, _| self.seen.contains(name));
         self.changed |= self.runs.len() != before;
         if !self.changed || (self.runs.is_empty() && !self.path.exists()) {
             return;

@@ -2,6 +2,7 @@
 //! journal into a run state.
 
 pub(crate) mod folder;
+pub(crate) mod head;
 pub(crate) mod history;
 pub(crate) mod index;
 pub(crate) mod journal;
