@@ -43,8 +43,7 @@ fn reports_pass_on_a_good_week_and_name_what_failed_after_a_failed_drill() {
     ]);
     let mut drill_args = db.vars();
     drill_args.extend(vars(&[("backup_dir", &backups)]));
-    s.run_recorded("postgres-restore-drill", &drill_args)
-        .expect_code(0);
+    s.run("postgres-restore-drill", &drill_args).expect_code(0);
 
     let report_args = vars(&[("bucket", &bucket), ("endpoint_url", &storage.endpoint())]);
     let good = s.run("verification-report", &report_args).expect_code(0);
@@ -97,8 +96,7 @@ fn reports_pass_on_a_good_week_and_name_what_failed_after_a_failed_drill() {
     // A drill fails: the week's rate drops to 50%, and the morning check says so, with the
     // service that went down.
     drill_args.extend(vars(&[("pick", "oldest")]));
-    s.run_recorded("postgres-restore-drill", &drill_args)
-        .expect_code(1);
+    s.run("postgres-restore-drill", &drill_args).expect_code(1);
 
     let bad = s.run("verification-report", &report_args).expect_code(1);
     assert_eq!(bad.status("drill-success-rate"), "failed");

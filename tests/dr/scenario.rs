@@ -94,40 +94,14 @@ impl Scenario {
             .to_owned()
     }
 
-    /// `runbook run playbooks/NAME.toml --out <scratch>/runs/<n>-NAME ARGS`.
+    /// `runbook run playbooks/NAME.toml --out <scratch>/runs/<n>-NAME ARGS`: a run of the
+    /// scenario's runs root (known by its journal, whatever the folder is called), so that the
+    /// `history` probes, `runs` and the reports' comparisons of later runs count it.
     pub(crate) fn run<S: AsRef<str>>(&self, name: &str, args: &[S]) -> Outcome {
         let (all, folder) = self.command(name, args);
         Outcome {
             run: self.test.run_args(all),
             folder,
-        }
-    }
-
-    /// `runbook run playbooks/NAME.toml ARGS` into the runs root, in a folder named by its run
-    /// id as outside tests: the runs that `history` probes and `runs` count.
-    pub(crate) fn run_recorded<S: AsRef<str>>(&self, name: &str, args: &[S]) -> Outcome {
-        let root = self.path("runs");
-        let before = crate::util::run_folders(&root);
-        let mut all: Vec<String> = vec![
-            "run".into(),
-            playbook(name).to_str().expect("a UTF-8 path").into(),
-        ];
-        all.extend(args.iter().map(|a| a.as_ref().to_owned()));
-        let run = self.test.run_args(all);
-        let mut new: Vec<PathBuf> = crate::util::run_folders(&root)
-            .into_iter()
-            .filter(|f| !before.contains(f))
-            .collect();
-        assert_eq!(
-            new.len(),
-            1,
-            "one new run folder in {}: {new:?}\n{}",
-            root.display(),
-            run.stderr()
-        );
-        Outcome {
-            run,
-            folder: new.pop().expect("one folder"),
         }
     }
 
