@@ -138,3 +138,43 @@ fn reports_pass_on_a_good_week_and_name_what_failed_after_a_failed_drill() {
     );
     assert_eq!(morning.run_finished()["status"], "failed");
 }
+
+#[test]
+fn a_backup_copied_today_is_as_old_as_the_time_it_was_taken() {
+    // See: #14 (newest and fresh by the time a backup was taken, the UTC time in its name, as
+    // postgres-restore reads it; the copy's modification time is today)
+    let s = Scenario::new();
+    let backups = s.path("backups");
+    std::fs::create_dir_all(&backups).expect("mkdir");
+    let taken = (chrono::Utc::now() - chrono::Duration::days(30)).format("%Y%m%dT%H%M%SZ");
+    let name = format!("shop-{taken}-postgres-backup-0a0a.dump");
+    std::fs::write(backups.join(&name), "a backup copied back from the archive").expect("write");
+    let api = HttpStub::start(vec![Reply::ok("ok")]);
+    let dir = backups.to_str().expect("utf-8");
+    let run = s
+        .run(
+            "morning-health-check",
+            &vars(&[
+                ("backup_dir", dir),
+                ("disk_path", dir),
+                ("min_free_pct", "1"),
+                (
+                    "services",
+                    &format!(
+                        r#"[{{ name = "api", url = "{}" }}]"#,
+                        api.url_for("/health")
+                    ),
+                ),
+            ]),
+        )
+        .expect_code(1);
+    assert_eq!(run.status("backups-fresh"), "failed");
+    let log = run.log("backups-fresh");
+    assert!(
+        log.contains(&format!(
+            "the newest backup {name} is 720h old, more than 26h"
+        )),
+        "{log}"
+    );
+    assert_eq!(run.status("services"), "ok", "the other checks still ran");
+}

@@ -294,3 +294,117 @@ fn every_database_is_backed_up_in_parallel_into_its_own_folder_and_old_ones_expi
     assert_eq!(run.run_finished()["status"], "ok");
     assert!(run.report().contains("dump[multi_c]"), "{}", run.report());
 }
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one bucket, read top to bottom: what was stored before, the run, what is left"
+)]
+fn retention_deletes_the_bucket_backups_taken_before_keep_days_and_nothing_else() {
+    // See: #14 (retention goes by when a backup was taken, the UTC time of the run id in its
+    // name, not by the object's LastModified: every object here was uploaded a moment ago)
+    let db = Server::shared().database("backup_retention");
+    let name = db.name().to_owned();
+    let at = |step: &str| format!("{step}[{name}]");
+    let storage = s3::Server::shared();
+    let bucket = storage.bucket("backup-retention");
+    let s = Scenario::new();
+    let prefix = "nightly/";
+    let stamp = |days: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days))
+            .format("%Y%m%dT%H%M%SZ")
+            .to_string()
+    };
+    let old = format!("{name}-{}-postgres-backup-0a0a.dump", stamp(30));
+    let recent = format!("{name}-{}-postgres-backup-0b0b.dump", stamp(6));
+    // Not this database's own backups, however old: another database whose name starts with
+    // this one's, a dump made by hand, and a backup in a deeper "folder" of the prefix.
+    let foreign = [
+        format!("{name}-eu-{}-postgres-backup-0c0c.dump", stamp(30)),
+        format!("{name}-before-upgrade.dump"),
+        format!("archive/{old}"),
+    ];
+    let file = s.path("object");
+    std::fs::write(&file, "an old backup").expect("write");
+    let put = |key: &str| {
+        storage.aws(&[
+            "s3",
+            "cp",
+            "--only-show-errors",
+            file.to_str().expect("utf-8"),
+            &format!("s3://{bucket}/{prefix}{key}"),
+        ]);
+    };
+    for backup in [&old, &recent] {
+        for suffix in ["", ".sha256", ".counts"] {
+            put(&format!("{backup}{suffix}"));
+        }
+    }
+    for key in &foreign {
+        put(key);
+    }
+
+    let dir = s.var_path("staging");
+    let mut args = db.vars();
+    args.extend(vars(&[
+        ("backup_dir", &dir),
+        ("bucket", &bucket),
+        ("prefix", prefix),
+        ("endpoint_url", &storage.endpoint()),
+        ("keep_days", "7"),
+    ]));
+    let run = s.run("postgres-backup", &args).expect_code(0);
+
+    let new = files(Path::new(&dir), ".dump").pop().expect("a local dump");
+    let mut expected: Vec<String> = [&new, &recent]
+        .iter()
+        .flat_map(|b| ["", ".sha256", ".counts"].map(|suffix| format!("{prefix}{b}{suffix}")))
+        .chain(foreign.iter().map(|k| format!("{prefix}{k}")))
+        .collect();
+    expected.sort();
+    let left: Vec<String> = storage
+        .objects(&bucket, prefix)
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(
+        left, expected,
+        "the backup taken 30 days ago is gone with its sha256 and manifest; the one taken 6 days \
+         ago, the new one and what is not this database's own backup stay"
+    );
+
+    assert_eq!(run.status(&at("retention")), "ok");
+    assert_eq!(run.output(&at("retention"), "deleted"), "1");
+    let log = run.log(&at("retention"));
+    assert!(
+        log.contains(&format!("deleted s3://{bucket}/{prefix}{old}\n")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("taken before {}", &stamp(7)[..9])),
+        "the cutoff is said: {log}"
+    );
+    assert_eq!(log.matches("deleted s3://").count(), 1, "{log}");
+    // The journal has the step's output, and the report the step and its outcome.
+    let finished = run.finished(&at("retention"));
+    assert_eq!(finished["status"], "ok");
+    assert_eq!(finished["outputs"]["deleted"], "1", "{finished}");
+    let report = run.report();
+    let row = report
+        .lines()
+        .find(|l| l.contains(&at("retention")) && l.starts_with('|'))
+        .unwrap_or_else(|| panic!("a row of the retention step in\n{report}"));
+    assert!(row.contains("ok"), "{row}");
+    assert_eq!(run.run_finished()["status"], "ok");
+
+    // The next night, keep_days 0 keeps everything: the step does not run.
+    let mut keep_all = args.clone();
+    keep_all.extend(vars(&[("keep_days", "0")]));
+    let again = s.run("postgres-backup", &keep_all).expect_code(0);
+    assert_eq!(again.status(&at("retention")), "skipped");
+    assert_eq!(
+        storage.objects(&bucket, prefix).len(),
+        expected.len() + 3,
+        "one more backup, nothing deleted"
+    );
+}
