@@ -296,10 +296,6 @@ fn every_database_is_backed_up_in_parallel_into_its_own_folder_and_old_ones_expi
 }
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one bucket, read top to bottom: what was stored before, the run, what is left"
-)]
 fn retention_deletes_the_bucket_backups_taken_before_keep_days_and_nothing_else() {
     // See: #14 (retention goes by when a backup was taken, the UTC time of the run id in its
     // name, not by the object's LastModified: every object here was uploaded a moment ago)
