@@ -1,7 +1,7 @@
 //! `postgres-backup`: to a local folder, to an S3-compatible bucket with the stored object
 //! verified, and a clear failure when the storage cannot be reached.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::TcpGate;
@@ -218,17 +218,34 @@ fn every_database_is_backed_up_in_parallel_into_its_own_folder_and_old_ones_expi
     let _dbs: Vec<_> = names.iter().map(|n| server.database(n)).collect();
     let s = Scenario::new();
     let dir = s.path("backups");
-    // A backup of multi_b from a month ago, and a file retention must not touch.
+    // A backup of multi_b taken in 2020, one taken two days ago, and files retention must not
+    // touch (made by hand, or another database's whose name starts with multi_b's). All have
+    // a month-old modification time: what a backup's name says it was taken decides.
     let old = dir.join("multi_b/multi_b-20201101T020000Z-postgres-backup-0000.dump");
+    let taken = (chrono::Utc::now() - chrono::Duration::days(2)).format("%Y%m%dT%H%M%SZ");
+    let recent = dir.join(format!("multi_b/multi_b-{taken}-postgres-backup-0001.dump"));
+    let foreign = [
+        dir.join("multi_b/by-hand.dump"),
+        dir.join("multi_b/multi_b-before-upgrade.dump"),
+        dir.join("multi_b/multi_b-eu-20201101T020000Z-postgres-backup-0002.dump"),
+    ];
     std::fs::create_dir_all(old.parent().expect("a folder")).expect("mkdir");
     for file in [
         old.clone(),
         old.with_extension("dump.sha256"),
-        dir.join("multi_b/by-hand.dump"),
-    ] {
-        std::fs::write(&file, "old").expect("write");
-        age(&file, 30);
+        recent.clone(),
+    ]
+    .iter()
+    .chain(&foreign)
+    {
+        std::fs::write(file, "old").expect("write");
+        age(file, 30);
     }
+    let before: Vec<&Path> = foreign
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([recent.as_path()])
+        .collect();
     let mut args = vars(&[
         ("host", "127.0.0.1"),
         ("port", &server.port().to_string()),
@@ -245,7 +262,7 @@ fn every_database_is_backed_up_in_parallel_into_its_own_folder_and_old_ones_expi
         let folder = dir.join(name);
         let dumps: Vec<String> = files(&folder, ".dump")
             .into_iter()
-            .filter(|f| f != "by-hand.dump")
+            .filter(|f| !before.iter().any(|b| b.ends_with(f)))
             .collect();
         assert_eq!(dumps.len(), 1, "{name}: {dumps:?}");
         let dump = folder.join(&dumps[0]);
@@ -284,10 +301,14 @@ fn every_database_is_backed_up_in_parallel_into_its_own_folder_and_old_ones_expi
         starts.iter().all(|&s| s < first_end),
         "{starts:?} vs {first_end}"
     );
-    // Retention deleted the month-old backup of multi_b and kept the file it did not make.
+    // Retention deleted the backup of multi_b taken in 2020 and kept the recent one and the
+    // files it did not make.
     assert!(!old.exists(), "the old backup is gone");
     assert!(!old.with_extension("dump.sha256").exists());
-    assert!(dir.join("multi_b/by-hand.dump").exists());
+    assert!(recent.exists(), "taken two days ago, whatever its mtime");
+    for file in &foreign {
+        assert!(file.exists(), "{}", file.display());
+    }
     assert_eq!(run.output("retention[multi_b]", "deleted"), "1");
     assert_eq!(run.output("retention[multi_a]", "deleted"), "0");
     assert_eq!(run.status("dump"), "ok");
