@@ -346,6 +346,32 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_named_like_a_run_id_is_told_from_any_other_name() {
+        assert!(looks_like_run_id("20261123T020000Z-postgres-restore-7f3a"));
+        assert!(looks_like_run_id("20261123T020000Z-p-0000"));
+        for name in [
+            "nightly db",
+            "1-postgres-backup",
+            "20261123T020000Z-p-7f3",
+            "20261123T020000Z-p-7f3g",
+            "20261123T020000-p-7f3a",
+            "2026112xT020000Z-p-7f3a",
+        ] {
+            assert!(!looks_like_run_id(name), "{name}");
+        }
+        let web = Wanted {
+            playbook: Some("web"),
+            except: None,
+        };
+        assert!(
+            !web.unnamed("20261123T020000Z-db-7f3a"),
+            "db's, by its name"
+        );
+        assert!(web.unnamed("20261123T020000Z-web-7f3a"));
+        assert!(web.unnamed("nightly"), "anyone's");
+    }
+
+    #[test]
     fn a_due_time_is_missed_after_its_grace_with_no_real_run_since() {
         let daily = CronSchedule::parse("0 2 * * *").expect("valid");
         let now = at("2026-12-03T02:04:00Z");
