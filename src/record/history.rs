@@ -44,9 +44,16 @@ pub(crate) fn scan_heads(
     let marker = format!("-{playbook}-");
     let mut runs = Vec::new();
     let mut warnings = Vec::new();
+    // Compared as the same folder, however it was named (`runs/X` and `/abs/runs/X`): a
+    // report of a relative run folder must not read its own journal a second time.
+    let except = except.map(|e| std::fs::canonicalize(e).unwrap_or_else(|_| e.to_path_buf()));
     for root in roots {
+        let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
         let wanted = |name: &str| {
-            name.contains(&marker) && except.is_none_or(|except| root.join(name) != except)
+            name.contains(&marker)
+                && except
+                    .as_ref()
+                    .is_none_or(|except| canonical_root.join(name) != *except)
         };
         scan_root(root, Heads::open(root), &wanted, &mut runs, &mut warnings);
     }
