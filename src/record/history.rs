@@ -47,9 +47,12 @@ pub(crate) fn scan_heads(
     playbook: &str,
     except: Option<&Path>,
 ) -> (Vec<PastRun>, Vec<String>) {
+    // Compared as the same folder, however it was named (`runs/X` and `/abs/runs/X`): a
+    // report of a relative run folder must not read its own journal a second time.
+    let except = except.map(|e| std::fs::canonicalize(e).unwrap_or_else(|_| e.to_path_buf()));
     let wanted = Wanted {
         playbook: Some(playbook),
-        except,
+        except: except.as_deref(),
     };
     let mut runs = Vec::new();
     let mut warnings = Vec::new();
@@ -101,6 +104,7 @@ pub(crate) fn folder_of(roots: &[PathBuf], run_id: &str) -> Option<PathBuf> {
 #[derive(Default)]
 struct Wanted<'a> {
     playbook: Option<&'a str>,
+    /// Canonical.
     except: Option<&'a Path>,
 }
 
@@ -187,9 +191,15 @@ fn scan_root(
     runs: &mut Vec<PastRun>,
     warnings: &mut Vec<String>,
 ) {
+    // `except` is canonical: so is the root it is compared in.
+    let canonical_root = wanted
+        .except
+        .map(|_| std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()));
     for (name, dir, meta) in run_folders(root) {
         index.seen(&name);
-        if wanted.except.is_some_and(|except| dir == except) {
+        if let (Some(except), Some(canonical)) = (wanted.except, &canonical_root)
+            && canonical.join(&name) == except
+        {
             continue;
         }
         if let Some(run) = index.get(&name, &meta) {

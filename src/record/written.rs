@@ -24,24 +24,7 @@ fn render_both(
     folder: &RunFolder,
     runs_roots: &[PathBuf],
 ) -> Result<(String, String), ReplayError> {
-    with_input(folder, runs_roots, |input| {
-        (
-            rendered(input, ReportFormat::Md),
-            rendered(input, ReportFormat::Json),
-        )
-    })
-}
-
-fn rendered(input: &ReportInput<'_>, format: ReportFormat) -> String {
-    match format {
-        ReportFormat::Md => report::markdown(input),
-        ReportFormat::Json => {
-            let mut text =
-                serde_json::to_string_pretty(&report::json(input)).expect("a report serializes");
-            text.push('\n');
-            text
-        }
-    }
+    with_input(folder, runs_roots, report::both)
 }
 
 /// What the report of `folder` is made from, handed to `f`.

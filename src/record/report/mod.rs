@@ -20,13 +20,23 @@ mod tests;
 pub(crate) use model::ReportInput;
 
 /// The report as GitHub-flavoured Markdown.
+#[cfg(test)]
 #[must_use]
 pub(crate) fn markdown(input: &ReportInput<'_>) -> String {
     markdown::render(&model::Report::build(input))
 }
 
 /// The same content as one JSON document.
+#[cfg(test)]
 #[must_use]
 pub(crate) fn json(input: &ReportInput<'_>) -> serde_json::Value {
-    json::render(&model::Report::build(input))
+    json::value(&model::Report::build(input))
+}
+
+/// Both renderings of one build of the report: the Markdown, and the JSON document
+/// pretty-printed; each ends in a newline.
+#[must_use]
+pub(crate) fn both(input: &ReportInput<'_>) -> (String, String) {
+    let report = model::Report::build(input);
+    (markdown::render(&report), json::render(&report))
 }
