@@ -82,13 +82,9 @@ pub(crate) fn folder_of(roots: &[PathBuf], run_id: &str) -> Option<PathBuf> {
         let mut found: Vec<PathBuf> = run_folders(root)
             .filter(|(name, _, journal)| {
                 index
-                    .get(name, journal)
-                    .map_or_else(
-                        || Head::read(&root.join(name).join("journal.jsonl")).map(|h| h.run_id),
-                        |run| Some(run.run_id),
-                    )
-                    .as_deref()
-                    == Some(run_id)
+                    .head(name, journal)
+                    .or_else(|| Head::read(&root.join(name).join("journal.jsonl")))
+                    .is_some_and(|head| head.run_id == run_id)
             })
             .map(|(_, dir, _)| dir)
             .collect();
@@ -202,11 +198,16 @@ fn scan_root(
         {
             continue;
         }
-        if let Some(run) = index.get(&name, &meta) {
-            if wanted.playbook(run.playbook()) {
-                runs.push(PastRun { dir, ..run });
+        // Known to the index: another playbook's run is passed over on its entry's head, and
+        // only a wanted one's digest is built.
+        if let Some(head) = index.head(&name, &meta) {
+            if !wanted.playbook(&head.playbook) {
+                continue;
             }
-            continue;
+            if let Some(run) = index.get(&name, &meta) {
+                runs.push(PastRun { dir, ..run });
+                continue;
+            }
         }
         let journal = dir.join("journal.jsonl");
         // Not indexed, or changed since: another playbook's run is passed over on its first

@@ -13,6 +13,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
+use crate::record::head::Head;
 use crate::record::past_run::{PastRun, PastRunHead};
 
 /// The file's name in the runs root.
@@ -52,6 +53,9 @@ struct EntryHead {
 /// [`Heads`] alone.
 pub(crate) trait Digests {
     fn seen(&mut self, name: &str);
+    /// The journal's [`Head`] (run id and playbook), if it is unchanged since it was indexed:
+    /// enough to pass over a run that is not wanted without building its digest.
+    fn head(&self, name: &str, journal: &Metadata) -> Option<Head>;
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun>;
     fn put(&mut self, name: &str, journal: &Metadata, run: &PastRun);
     fn save(self);
@@ -82,6 +86,12 @@ impl Heads {
 impl Digests for Heads {
     fn seen(&mut self, _name: &str) {}
 
+    fn head(&self, name: &str, journal: &Metadata) -> Option<Head> {
+        let entry = self.runs.get(name)?;
+        (entry.len == journal.len() && Some(entry.modified) == modified(journal))
+            .then(|| entry.run.head())
+    }
+
     /// The run of `name`, without steps, if its journal is unchanged since it was indexed.
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun> {
         let entry = self.runs.get(name)?;
@@ -98,6 +108,15 @@ impl Digests for Heads {
 impl Digests for Index {
     fn seen(&mut self, name: &str) {
         Index::seen(self, name);
+    }
+    fn head(&self, name: &str, journal: &Metadata) -> Option<Head> {
+        self.runs
+            .get(name)
+            .filter(|e| e.len == journal.len() && Some(e.modified) == modified(journal))
+            .map(|e| Head {
+                run_id: e.run.run_id.clone(),
+                playbook: e.run.playbook.clone(),
+            })
     }
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun> {
         Index::get(self, name, journal)

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Mode, RunStatus, StepStatus};
+use crate::record::head::Head;
 use crate::record::replay::RunState;
 
 /// One past run: what `runs`, `list`, the `history` probe and the report's comparison read of
@@ -52,6 +53,14 @@ pub(crate) struct PastRunHead {
 }
 
 impl PastRunHead {
+    /// Which run it is.
+    pub(crate) fn head(&self) -> Head {
+        Head {
+            run_id: self.run_id.clone(),
+            playbook: self.playbook.clone(),
+        }
+    }
+
     /// The run, with no steps.
     pub(crate) fn into_run(self) -> PastRun {
         PastRun {
