@@ -472,19 +472,21 @@ impl Validator<'_> {
                         &format!("`check` {at}"),
                     )
                 })
-                .map(Action::Check),
+                .map(|c| Action::Check(Box::new(c))),
             "manual" => self
                 .template(s.manual.as_deref(), step_scope, &what("manual"))
                 .map(Action::Manual),
             "sleep" => self
                 .duration(s.sleep.as_deref(), "sleep", &at)
                 .map(Action::Sleep),
-            "notify" => self.notice(s, step_scope, &at).map(Action::Notify),
+            "notify" => self
+                .notice(s, step_scope, &at)
+                .map(|n| Action::Notify(Box::new(n))),
             _ => s
                 .playbook
                 .as_ref()
                 .and_then(|p| self.playbook_ref(p, &at))
-                .map(Action::Playbook),
+                .map(|p| Action::Playbook(Box::new(p))),
         };
 
         let mut for_each = for_each;
@@ -654,12 +656,12 @@ impl Validator<'_> {
                 .map(|(name, _)| name.clone())
                 .collect(),
             inputs: inputs?,
-            expect: expect?,
+            expect: Box::new(expect?),
             verify,
             environments,
             idempotent: s.idempotent.as_ref().is_some_and(|b| b.value),
             read_only: s.read_only.as_ref().is_some_and(|b| b.value),
-            for_each: for_each.ok().flatten(),
+            for_each: for_each.ok().flatten().map(Box::new),
             max_parallel: max_parallel.ok().flatten(),
             expansion: crate::playbook::model::Expansion::Single,
         };
