@@ -195,7 +195,13 @@ fn a_changed_playbook_is_refused_unless_allowed() {
     std::fs::write(t.path().join("go"), "").expect("go");
     std::fs::write(
         t.path().join("pb.toml"),
-        playbook("three", &THREE.replace("echo first", "echo changed")),
+        playbook(
+            "three",
+            &format!(
+                "title = \"Changed title\"\n{}",
+                THREE.replace("echo first", "echo changed")
+            ),
+        ),
     )
     .expect("edit");
     let run = t.run_args(["resume", "run", "--yes"]).expect_code(2);
@@ -216,6 +222,15 @@ fn a_changed_playbook_is_refused_unless_allowed() {
         .find(|e| e["event"] == "run_resumed")
         .expect("resumed");
     assert_eq!(resumed["playbook_changed"], true);
+    // The resumed run ran the new text, but the folder keeps the text the run started with:
+    // the report written at the end is built from that copy, exactly as `report RUN` builds it.
+    for (format, file) in [("md", "report.md"), ("json", "report.json")] {
+        let written = std::fs::read_to_string(t.path().join("run").join(file)).expect("report");
+        let again = t
+            .run_args(["report", "run", "--format", format])
+            .expect_code(0);
+        assert_eq!(again.stdout(), written, "{file}");
+    }
 }
 
 #[test]

@@ -25,13 +25,16 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let folder = find_run(&args.run, library)?;
     let roots = runs_roots(library);
     // Both files are rebuilt, whichever is printed: they are the same report.
-    let (md, json) = written::write(&folder, &roots).map_err(|e| match e {
+    written::write(&folder, &roots, None).map_err(|e| match e {
         written::WriteError::Write { path, source } => Error::Write { path, source },
         written::WriteError::Render(e) => Error::Usage(crate::error::chain(&e)),
     })?;
-    print_stdout(match args.format {
-        ReportFormat::Md => &md,
-        ReportFormat::Json => &json,
-    })?;
+    let path = match args.format {
+        ReportFormat::Md => folder.report(),
+        ReportFormat::Json => folder.report_json(),
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::Run(format!("failed to read back `{}`: {e}", path.display())))?;
+    print_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -141,6 +141,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let plan = plan.settle(presets.steps).settle_made(presets.made);
     let request = Request {
         plan: Arc::new(plan),
+        playbook: Arc::clone(&playbook),
         vars,
         mode: if started.dry_run {
             crate::event::Mode::Drill

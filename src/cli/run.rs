@@ -130,6 +130,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
         .unwrap_or_else(|| "unknown".to_owned());
     let request = Request {
         plan: Arc::new(plan),
+        playbook: Arc::clone(&playbook),
         vars,
         mode: match args.mode {
             Some(RunMode::Incident) => Mode::Incident,

@@ -805,7 +805,7 @@ fn expand(scope: &RunScope, step: &Step, after_printed: bool) -> Expanded {
     let Some(ForEach {
         source: ForEachSource::Dynamic(template),
         ..
-    }) = &step.for_each
+    }) = step.for_each.as_deref()
     else {
         return Expanded::Failed(format!("step `{}` has no items to run", step.id));
     };

@@ -217,49 +217,96 @@ fn pad(text: &str, width: usize) -> String {
     padded
 }
 
-fn to_json(plan: &Plan) -> serde_json::Value {
+/// `plan --format json`. The rows are typed and borrow from the plan, so they serialize
+/// straight into the text: a `Value` per row (a map each) was most of `plan`'s memory at
+/// 100,000 steps.
+#[derive(serde::Serialize)]
+struct PlanJson<'a> {
+    playbook: &'a str,
+    version: String,
+    title: Option<&'a str>,
+    path: String,
+    sha256: &'a str,
+    env: Option<&'a str>,
+    max_parallel: Option<usize>,
+    waves: Vec<Vec<String>>,
+    steps: Vec<StepJson<'a>>,
+    critical_path: Vec<String>,
+    planned_rto_ms: u64,
+    rto_objective_ms: Option<u64>,
+    rto_exceeded: Option<bool>,
+    rto_clock: serde_json::Value,
+    unbudgeted: Vec<String>,
+}
+
+#[derive(serde::Serialize)]
+struct StepJson<'a> {
+    id: String,
+    title: Option<&'a str>,
+    action: &'a str,
+    host: Option<String>,
+    for_each: serde_json::Value,
+    wave: usize,
+    needs: Vec<String>,
+    after: Vec<String>,
+    always: bool,
+    budget_ms: Option<u64>,
+    earliest_start_ms: u64,
+    earliest_finish_ms: u64,
+    critical: bool,
+    skipped: Option<String>,
+}
+
+fn to_json(plan: &Plan) -> PlanJson<'_> {
     let p = &*plan.playbook;
     let id = |i: &usize| shown_id(plan, *i);
-    let steps: Vec<serde_json::Value> = plan
+    let steps = plan
         .steps
         .iter()
         .map(|s| {
             let step = &p.steps[s.index];
-            json!({
-                "id": shown_id(plan, s.index),
-                "title": step.title,
-                "action": step.action.key(),
-                "host": step.host_label(),
-                "for_each": for_each_json(plan, s.index),
-                "wave": s.wave + 1,
-                "needs": step.needs.iter().map(id).collect::<Vec<_>>(),
-                "after": step.after.iter().map(id).collect::<Vec<_>>(),
-                "always": step.always,
-                "budget_ms": step.budget.map(HumanDuration::as_millis),
-                "earliest_start_ms": s.earliest_start_ms,
-                "earliest_finish_ms": s.earliest_finish_ms,
-                "critical": plan.is_critical(s.index),
-                "skipped": s.skip.as_ref().map(ToString::to_string),
-            })
+            StepJson {
+                id: shown_id(plan, s.index),
+                title: step.title.as_deref(),
+                action: step.action.key(),
+                host: step.host_label(),
+                for_each: for_each_json(plan, s.index),
+                wave: s.wave + 1,
+                needs: step.needs.iter().map(id).collect(),
+                after: step.after.iter().map(id).collect(),
+                always: step.always,
+                budget_ms: step.budget.map(HumanDuration::as_millis),
+                earliest_start_ms: s.earliest_start_ms,
+                earliest_finish_ms: s.earliest_finish_ms,
+                critical: plan.is_critical(s.index),
+                skipped: s.skip.as_ref().map(ToString::to_string),
+            }
         })
         .collect();
-    json!({
-        "playbook": p.meta.name,
-        "version": p.meta.version.to_string(),
-        "title": p.meta.title,
-        "path": p.path().display().to_string(),
-        "sha256": p.sha256,
-        "env": plan.env,
-        "max_parallel": plan.limit,
-        "waves": plan.waves().iter().map(|w| w.iter().map(id).collect::<Vec<_>>()).collect::<Vec<_>>(),
-        "steps": steps,
-        "critical_path": plan.critical_path.iter().map(id).collect::<Vec<_>>(),
-        "planned_rto_ms": plan.planned_rto_ms,
-        "rto_objective_ms": plan.rto_objective_ms(),
-        "rto_exceeded": plan.rto_objective_ms().map(|_| plan.exceeds_rto()),
-        "rto_clock": p.meta.rto_clock.map(|c| json!({"start": p.steps[c.start].id, "stop": p.steps[c.stop].id})),
-        "unbudgeted": plan.unbudgeted.iter().map(id).collect::<Vec<_>>(),
-    })
+    PlanJson {
+        playbook: &p.meta.name,
+        version: p.meta.version.to_string(),
+        title: p.meta.title.as_deref(),
+        path: p.path().display().to_string(),
+        sha256: &p.sha256,
+        env: plan.env.as_deref(),
+        max_parallel: plan.limit,
+        waves: plan
+            .waves()
+            .iter()
+            .map(|w| w.iter().map(id).collect())
+            .collect(),
+        steps,
+        critical_path: plan.critical_path.iter().map(id).collect(),
+        planned_rto_ms: plan.planned_rto_ms,
+        rto_objective_ms: plan.rto_objective_ms(),
+        rto_exceeded: plan.rto_objective_ms().map(|_| plan.exceeds_rto()),
+        rto_clock: p.meta.rto_clock.map_or(
+            serde_json::Value::Null,
+            |c| json!({"start": p.steps[c.start].id, "stop": p.steps[c.stop].id}),
+        ),
+        unbudgeted: plan.unbudgeted.iter().map(id).collect(),
+    }
 }
 
 /// What `plan --format json` says of a `for_each`: the group (its instances, or `dynamic`), or

@@ -400,7 +400,7 @@ macro_rules! toml_table {
             #[schemars(skip)]
             #[allow(dead_code, reason = "read for some tables only, all declared by this macro")]
             pub(crate) span: $crate::playbook::decode::Span,
-            $( $(#[$fmeta])* pub(crate) $field: Option<$crate::playbook::decode::Sp<$ty>>, )*
+            $( $(#[$fmeta])* pub(crate) $field: Option<Box<$crate::playbook::decode::Sp<$ty>>>, )*
         }
 
         impl $name {
@@ -423,7 +423,7 @@ macro_rules! toml_table {
                 cx.enter_table(v.span().start);
                 for (key, value) in table {
                     match key.get_ref().as_ref() {
-                        $( stringify!($field) => out.$field = cx.field(stringify!($field), value), )*
+                        $( stringify!($field) => out.$field = cx.field(stringify!($field), value).map(Box::new), )*
                         other => cx.unknown_key(key.span(), other, Self::KEYS),
                     }
                 }

@@ -591,13 +591,13 @@ pub struct Step {
     pub outputs: IndexMap<String, OutputSource>,
     /// A manual step's answers, in the order written (empty for other steps).
     pub inputs: IndexMap<String, Input>,
-    pub expect: Expect,
+    pub expect: Box<Expect>,
     pub verify: Vec<Check>,
     pub environments: Option<Vec<String>>,
     pub idempotent: bool,
     pub read_only: bool,
     /// `for_each`: one instance per item.
-    pub for_each: Option<ForEach>,
+    pub for_each: Option<Box<ForEach>>,
     /// For `for_each`: at most this many instances at once (`None`: the run's limit only).
     pub max_parallel: Option<usize>,
     /// What the plan made of `for_each` ([`Expansion::Single`] in a validated playbook).
@@ -809,11 +809,11 @@ impl Instance {
 pub enum Action {
     Run(Template),
     Http(Box<HttpProbe>),
-    Check(Check),
+    Check(Box<Check>),
     Manual(Template),
     Sleep(HumanDuration),
-    Notify(Notice),
-    Playbook(PlaybookRef),
+    Notify(Box<Notice>),
+    Playbook(Box<PlaybookRef>),
 }
 
 /// `[hosts.NAME]`: a remote host, reached with the system `ssh` client. Every value is a

@@ -258,7 +258,8 @@ impl RunState {
             source,
         })?;
         let text = String::from_utf8_lossy(&text);
-        let mut records = Vec::new();
+        // Each event is folded in as it is read: the records are never all held at once.
+        let mut state = Self::default();
         let mut truncated = false;
         for (i, line) in text.split_inclusive('\n').enumerate() {
             let content = line.trim_end();
@@ -266,7 +267,7 @@ impl RunState {
                 continue;
             }
             match serde_json::from_str::<Record>(content) {
-                Ok(record) => records.push(record),
+                Ok(record) => state.fold(&record),
                 // A line cut off by a power cut is the start of an event that ends too early:
                 // skipped, wherever it is (the next writer started on a fresh line after it).
                 // Anything else that does not parse is damage, never skipped.
@@ -280,7 +281,6 @@ impl RunState {
                 }
             }
         }
-        let mut state = Self::from_records(&records);
         state.truncated = truncated;
         if state.started.is_none() {
             return Err(ReplayError::NoStart {
@@ -291,426 +291,433 @@ impl RunState {
     }
 
     /// Folds events into the state.
+    #[cfg(test)]
     #[must_use]
-    #[expect(clippy::too_many_lines, reason = "one arm per event")]
     pub(crate) fn from_records(records: &[Record]) -> Self {
         let mut s = Self::default();
         for r in records {
-            // Publishing comes after the report and is no part of it: `runbook report` rebuilds
-            // the bytes that were published.
-            if matches!(
-                r.event,
-                Event::ReportPublished { .. } | Event::ReportPublishFailed { .. }
-            ) {
-                continue;
-            }
-            let ts = r.ts;
-            s.run_id.clone_from(&r.run_id);
-            s.last_ts = Some(ts);
-            match &r.event {
-                Event::RunStarted {
-                    playbook,
-                    path,
-                    version,
-                    sha256,
-                    mode,
-                    env,
-                    commander,
-                    vars,
-                    incident_start,
-                    dry_run,
-                    host,
-                    run_dir,
-                    runbook_version,
-                    max_parallel,
-                    selection,
-                    ticket,
-                } => {
-                    s.started = Some(Started {
-                        ts,
-                        playbook: playbook.clone(),
-                        path: path.clone(),
-                        version: version.clone(),
-                        sha256: sha256.clone(),
-                        mode: *mode,
-                        env: env.clone(),
-                        commander: commander.clone(),
-                        vars: vars.clone(),
-                        incident_start: *incident_start,
-                        dry_run: *dry_run,
-                        host: host.clone(),
-                        run_dir: run_dir.clone(),
-                        runbook_version: runbook_version.clone(),
-                        max_parallel: *max_parallel,
-                        selection: selection.clone(),
-                        ticket: ticket.clone(),
-                        secret_spans: BTreeMap::new(),
-                    });
-                }
-                Event::StepStarted {
-                    step,
-                    title,
-                    action,
-                    command,
-                    always,
-                } => {
-                    let rec = s.step(step);
-                    // A step started again (after a resume) starts a new segment of its record.
-                    *rec = StepRecord {
-                        id: step.clone(),
-                        ..StepRecord::default()
-                    };
-                    rec.title = Some(title.clone());
-                    rec.action = Some(action.clone());
-                    rec.command = Some(command.clone());
-                    rec.host.clone_from(&r.host);
-                    rec.always = *always;
-                    rec.started = Some(ts);
-                    rec.in_flight = true;
-                }
-                Event::StepAttemptFinished {
-                    step,
-                    attempt,
-                    exit,
-                    exit_code,
-                    duration_ms,
-                    reason,
-                } => {
-                    s.step(step).attempts.push(AttemptRecord {
-                        ts,
-                        attempt: *attempt,
-                        exit: *exit,
-                        exit_code: *exit_code,
-                        duration_ms: *duration_ms,
-                        reason: reason.clone(),
-                    });
-                }
-                // A rollback's process runs under its step's id: it is the rollback's, not the step's.
-                Event::ProcessGroupChecked { step, empty, .. } => {
-                    if s.open_rollback(step).is_none() {
-                        s.step(step).group_empty = Some(*empty);
-                    }
-                }
-                Event::ProcessStarted { step, pgid } => match s.open_rollback(step) {
-                    Some(rb) => rb.process_started = true,
-                    None => s.step(step).pgid = Some((*pgid, ts)),
-                },
-                Event::StepFinished {
-                    step,
-                    status,
-                    reason,
-                    outputs,
-                    exit_code,
-                    duration_ms,
-                    would_run,
-                    ..
-                } => {
-                    let rec = s.step(step);
-                    rec.finished = Some(ts);
-                    rec.status = Some(*status);
-                    rec.reason.clone_from(reason);
-                    rec.outputs.clone_from(outputs);
-                    rec.exit_code = *exit_code;
-                    rec.duration_ms = Some(*duration_ms);
-                    rec.would_run.clone_from(would_run);
-                    rec.in_flight = false;
-                }
-                Event::VarSecrets { vars } => {
-                    if let Some(started) = &mut s.started {
-                        started.secret_spans.clone_from(vars);
-                    }
-                }
-                Event::OutputSecrets { step, outputs } => {
-                    s.step(step).secret_spans.clone_from(outputs);
-                }
-                Event::BudgetExceeded {
-                    step,
-                    budget_ms,
-                    elapsed_ms,
-                } => {
-                    s.step(step).budget_exceeded_ms = Some((*budget_ms, *elapsed_ms));
-                }
-                Event::CheckStarted {
-                    check,
-                    step,
-                    phase,
-                    probe,
-                    target,
-                } => s.checks.push(CheckRecord {
-                    check: check.clone(),
-                    step: step.clone(),
-                    phase: *phase,
-                    probe: probe.clone(),
-                    target: target.clone(),
-                    started: ts,
-                    attempts: 0,
-                    passed: None,
-                    first_pass_ms: None,
-                    duration_ms: None,
-                    detail: String::new(),
-                    history: None,
-                }),
-                Event::CheckAttempt {
-                    check,
-                    step,
-                    attempt,
-                    detail,
-                    history,
-                    ..
-                } => {
-                    if let Some(c) = s.open_check(check, step.as_deref()) {
-                        c.attempts = *attempt;
-                        c.detail.clone_from(detail);
-                        c.history = *history;
-                    }
-                }
-                Event::CheckFinished {
-                    check,
-                    step,
-                    passed,
-                    attempts,
-                    first_pass_ms,
-                    duration_ms,
-                    detail,
-                    ..
-                } => {
-                    if let Some(c) = s.open_check(check, step.as_deref()) {
-                        c.passed = Some(*passed);
-                        c.attempts = *attempts;
-                        c.first_pass_ms = *first_pass_ms;
-                        c.duration_ms = Some(*duration_ms);
-                        c.detail.clone_from(detail);
-                    }
-                }
-                Event::ApprovalRequested { step, question } => s.approvals.push(ApprovalRecord {
-                    step: step.clone(),
-                    question: Some(question.clone()),
-                    asked: Some(ts),
-                    answered: None,
-                    given: None,
-                    by: None,
-                    how: None,
-                    reason: None,
-                    waited_ms: None,
-                    inputs: Vec::new(),
-                    waiting: None,
-                    os_user: None,
-                    approvers: Vec::new(),
-                    refused: Vec::new(),
-                    timed_out: false,
-                }),
-                Event::ApprovalWaiting {
-                    step,
-                    approve,
-                    decline,
-                    approvers,
-                    not_commander,
-                    timeout_ms,
-                    ..
-                } => {
-                    let a = s.open_approval(step, ts);
-                    a.waiting = Some(WaitingRecord {
-                        since: ts,
-                        approve: approve.clone(),
-                        decline: decline.clone(),
-                        approvers: *approvers,
-                        not_commander: *not_commander,
-                        timeout_ms: *timeout_ms,
-                    });
-                }
-                Event::ApprovalReceived {
-                    step,
-                    by,
-                    os_user,
-                    waited_ms,
-                    ..
-                } => {
-                    let a = s.open_approval(step, ts);
-                    a.approvers.push(Approver {
-                        by: by.clone(),
-                        os_user: os_user.clone(),
-                        waited_ms: *waited_ms,
-                    });
-                }
-                Event::ApprovalRefused {
-                    step,
-                    by,
-                    os_user,
-                    reason,
-                } => {
-                    let a = s.open_approval(step, ts);
-                    a.refused
-                        .push((by.clone(), os_user.clone(), reason.clone()));
-                }
-                Event::ApprovalGiven {
-                    step,
-                    by,
-                    how,
-                    waited_ms,
-                    os_user,
-                    approvers,
-                } => {
-                    let a = s.open_approval(step, ts);
-                    a.answered = Some(ts);
-                    a.waited_ms = Some(*waited_ms);
-                    a.given = Some(true);
-                    a.by = Some(by.clone());
-                    a.how = Some(*how);
-                    a.os_user.clone_from(os_user);
-                    if !approvers.is_empty() {
-                        a.approvers.clone_from(approvers);
-                    }
-                }
-                Event::ApprovalDeclined {
-                    step,
-                    by,
-                    reason,
-                    waited_ms,
-                    os_user,
-                    timed_out,
-                } => {
-                    let a = s.open_approval(step, ts);
-                    a.answered = Some(ts);
-                    a.waited_ms = Some(*waited_ms);
-                    a.given = Some(false);
-                    a.by = Some(by.clone());
-                    a.reason = Some(reason.clone());
-                    a.os_user.clone_from(os_user);
-                    a.timed_out = *timed_out;
-                }
-                Event::InputGiven {
-                    step,
-                    input,
-                    value,
-                    by,
-                    how,
-                } => {
-                    let a = s.open_approval(step, ts);
-                    a.inputs.push(InputAnswer {
-                        ts,
-                        input: input.clone(),
-                        value: value.clone(),
-                        by: by.clone(),
-                        how: *how,
-                    });
-                }
-                Event::RollbackStarted { step, command } => s.rollbacks.push(RollbackRecord {
-                    step: step.clone(),
-                    command: command.clone(),
-                    started: ts,
-                    ok: None,
-                    exit_code: None,
-                    duration_ms: None,
-                    reason: None,
-                    process_started: false,
-                }),
-                Event::RollbackFinished {
-                    step,
-                    ok,
-                    exit_code,
-                    duration_ms,
-                    reason,
-                } => {
-                    if let Some(rb) = s.open_rollback(step) {
-                        rb.ok = Some(*ok);
-                        rb.exit_code = *exit_code;
-                        rb.duration_ms = Some(*duration_ms);
-                        rb.reason.clone_from(reason);
-                    }
-                }
-                Event::NotifyRequested { step, text, .. } => {
-                    s.notify_requests.push((ts, step.clone(), text.clone()));
-                }
-                Event::NotificationSent {
-                    channel,
-                    about,
-                    text,
-                    ..
-                } => s.notifications.push(NotificationRecord {
-                    ts,
-                    channel: channel.clone(),
-                    about: about.clone(),
-                    sent: true,
-                    detail: text.clone(),
-                    http_status: None,
-                }),
-                Event::NotificationFailed {
-                    channel,
-                    about,
-                    reason,
-                    http_status,
-                } => s.notifications.push(NotificationRecord {
-                    ts,
-                    channel: channel.clone(),
-                    about: about.clone(),
-                    sent: false,
-                    detail: reason.clone(),
-                    http_status: *http_status,
-                }),
-                Event::RtoWarning { elapsed_ms, .. } => s.rto_warnings.push((ts, *elapsed_ms)),
-                Event::RunInterrupted { signal } => s.interrupted = Some((ts, signal.clone())),
-                Event::RunResumed {
-                    commander,
-                    gap_ms,
-                    rerun,
-                    playbook_changed,
-                } => {
-                    // A resumed run is no longer finished or interrupted until it says so again.
-                    s.finished = None;
-                    s.interrupted = None;
-                    s.resumed.push(ResumeRecord {
-                        ts,
-                        commander: commander.clone(),
-                        gap_ms: *gap_ms,
-                        rerun: rerun.clone(),
-                        playbook_changed: *playbook_changed,
-                    });
-                }
-                Event::LockBroken {
-                    holder_run_id,
-                    stale,
-                    ..
-                } => s.locks_broken.push((ts, holder_run_id.clone(), *stale)),
-                Event::RunFinished {
-                    status,
-                    duration_ms,
-                    failures_tolerated,
-                    rto_objective_ms,
-                    rto_achieved_ms,
-                    rpo_objective_ms,
-                    rpo_achieved_ms,
-                    recovery_point,
-                    recovery_point_error,
-                } => {
-                    s.finished = Some(Finished {
-                        ts,
-                        status: *status,
-                        duration_ms: *duration_ms,
-                        failures_tolerated: *failures_tolerated,
-                        rto_objective_ms: *rto_objective_ms,
-                        rto_achieved_ms: *rto_achieved_ms,
-                        rpo_objective_ms: *rpo_objective_ms,
-                        rpo_achieved_ms: *rpo_achieved_ms,
-                        recovery_point: *recovery_point,
-                        recovery_point_error: recovery_point_error.clone(),
-                    });
-                }
-                Event::RecordFailed { path, error } => {
-                    // Written after `run_finished` when the report could not be written: the
-                    // run failed all the same.
-                    if let Some(f) = &mut s.finished {
-                        f.status = RunStatus::Failed;
-                    }
-                    s.record_failures.push((ts, path.clone(), error.clone()));
-                }
-                // A dry run's previews were never sent: the report has no row for them.
-                Event::StepOutput { .. }
-                | Event::NotificationPreviewed { .. }
-                | Event::ReportPublished { .. }
-                | Event::ReportPublishFailed { .. } => {}
-            }
+            s.fold(r);
         }
         s
+    }
+
+    /// Folds one event into the state.
+    #[expect(clippy::too_many_lines, reason = "one arm per event")]
+    fn fold(&mut self, r: &Record) {
+        let s = self;
+        // Publishing comes after the report and is no part of it: `runbook report` rebuilds
+        // the bytes that were published.
+        if matches!(
+            r.event,
+            Event::ReportPublished { .. } | Event::ReportPublishFailed { .. }
+        ) {
+            return;
+        }
+        let ts = r.ts;
+        s.run_id.clone_from(&r.run_id);
+        s.last_ts = Some(ts);
+        match &r.event {
+            Event::RunStarted {
+                playbook,
+                path,
+                version,
+                sha256,
+                mode,
+                env,
+                commander,
+                vars,
+                incident_start,
+                dry_run,
+                host,
+                run_dir,
+                runbook_version,
+                max_parallel,
+                selection,
+                ticket,
+            } => {
+                s.started = Some(Started {
+                    ts,
+                    playbook: playbook.clone(),
+                    path: path.clone(),
+                    version: version.clone(),
+                    sha256: sha256.clone(),
+                    mode: *mode,
+                    env: env.clone(),
+                    commander: commander.clone(),
+                    vars: vars.clone(),
+                    incident_start: *incident_start,
+                    dry_run: *dry_run,
+                    host: host.clone(),
+                    run_dir: run_dir.clone(),
+                    runbook_version: runbook_version.clone(),
+                    max_parallel: *max_parallel,
+                    selection: selection.clone(),
+                    ticket: ticket.clone(),
+                    secret_spans: BTreeMap::new(),
+                });
+            }
+            Event::StepStarted {
+                step,
+                title,
+                action,
+                command,
+                always,
+            } => {
+                let rec = s.step(step);
+                // A step started again (after a resume) starts a new segment of its record.
+                *rec = StepRecord {
+                    id: step.clone(),
+                    ..StepRecord::default()
+                };
+                rec.title = Some(title.clone());
+                rec.action = Some(action.clone());
+                rec.command = Some(command.clone());
+                rec.host.clone_from(&r.host);
+                rec.always = *always;
+                rec.started = Some(ts);
+                rec.in_flight = true;
+            }
+            Event::StepAttemptFinished {
+                step,
+                attempt,
+                exit,
+                exit_code,
+                duration_ms,
+                reason,
+            } => {
+                s.step(step).attempts.push(AttemptRecord {
+                    ts,
+                    attempt: *attempt,
+                    exit: *exit,
+                    exit_code: *exit_code,
+                    duration_ms: *duration_ms,
+                    reason: reason.clone(),
+                });
+            }
+            // A rollback's process runs under its step's id: it is the rollback's, not the step's.
+            Event::ProcessGroupChecked { step, empty, .. } => {
+                if s.open_rollback(step).is_none() {
+                    s.step(step).group_empty = Some(*empty);
+                }
+            }
+            Event::ProcessStarted { step, pgid } => match s.open_rollback(step) {
+                Some(rb) => rb.process_started = true,
+                None => s.step(step).pgid = Some((*pgid, ts)),
+            },
+            Event::StepFinished {
+                step,
+                status,
+                reason,
+                outputs,
+                exit_code,
+                duration_ms,
+                would_run,
+                ..
+            } => {
+                let rec = s.step(step);
+                rec.finished = Some(ts);
+                rec.status = Some(*status);
+                rec.reason.clone_from(reason);
+                rec.outputs.clone_from(outputs);
+                rec.exit_code = *exit_code;
+                rec.duration_ms = Some(*duration_ms);
+                rec.would_run.clone_from(would_run);
+                rec.in_flight = false;
+            }
+            Event::VarSecrets { vars } => {
+                if let Some(started) = &mut s.started {
+                    started.secret_spans.clone_from(vars);
+                }
+            }
+            Event::OutputSecrets { step, outputs } => {
+                s.step(step).secret_spans.clone_from(outputs);
+            }
+            Event::BudgetExceeded {
+                step,
+                budget_ms,
+                elapsed_ms,
+            } => {
+                s.step(step).budget_exceeded_ms = Some((*budget_ms, *elapsed_ms));
+            }
+            Event::CheckStarted {
+                check,
+                step,
+                phase,
+                probe,
+                target,
+            } => s.checks.push(CheckRecord {
+                check: check.clone(),
+                step: step.clone(),
+                phase: *phase,
+                probe: probe.clone(),
+                target: target.clone(),
+                started: ts,
+                attempts: 0,
+                passed: None,
+                first_pass_ms: None,
+                duration_ms: None,
+                detail: String::new(),
+                history: None,
+            }),
+            Event::CheckAttempt {
+                check,
+                step,
+                attempt,
+                detail,
+                history,
+                ..
+            } => {
+                if let Some(c) = s.open_check(check, step.as_deref()) {
+                    c.attempts = *attempt;
+                    c.detail.clone_from(detail);
+                    c.history = *history;
+                }
+            }
+            Event::CheckFinished {
+                check,
+                step,
+                passed,
+                attempts,
+                first_pass_ms,
+                duration_ms,
+                detail,
+                ..
+            } => {
+                if let Some(c) = s.open_check(check, step.as_deref()) {
+                    c.passed = Some(*passed);
+                    c.attempts = *attempts;
+                    c.first_pass_ms = *first_pass_ms;
+                    c.duration_ms = Some(*duration_ms);
+                    c.detail.clone_from(detail);
+                }
+            }
+            Event::ApprovalRequested { step, question } => s.approvals.push(ApprovalRecord {
+                step: step.clone(),
+                question: Some(question.clone()),
+                asked: Some(ts),
+                answered: None,
+                given: None,
+                by: None,
+                how: None,
+                reason: None,
+                waited_ms: None,
+                inputs: Vec::new(),
+                waiting: None,
+                os_user: None,
+                approvers: Vec::new(),
+                refused: Vec::new(),
+                timed_out: false,
+            }),
+            Event::ApprovalWaiting {
+                step,
+                approve,
+                decline,
+                approvers,
+                not_commander,
+                timeout_ms,
+                ..
+            } => {
+                let a = s.open_approval(step, ts);
+                a.waiting = Some(WaitingRecord {
+                    since: ts,
+                    approve: approve.clone(),
+                    decline: decline.clone(),
+                    approvers: *approvers,
+                    not_commander: *not_commander,
+                    timeout_ms: *timeout_ms,
+                });
+            }
+            Event::ApprovalReceived {
+                step,
+                by,
+                os_user,
+                waited_ms,
+                ..
+            } => {
+                let a = s.open_approval(step, ts);
+                a.approvers.push(Approver {
+                    by: by.clone(),
+                    os_user: os_user.clone(),
+                    waited_ms: *waited_ms,
+                });
+            }
+            Event::ApprovalRefused {
+                step,
+                by,
+                os_user,
+                reason,
+            } => {
+                let a = s.open_approval(step, ts);
+                a.refused
+                    .push((by.clone(), os_user.clone(), reason.clone()));
+            }
+            Event::ApprovalGiven {
+                step,
+                by,
+                how,
+                waited_ms,
+                os_user,
+                approvers,
+            } => {
+                let a = s.open_approval(step, ts);
+                a.answered = Some(ts);
+                a.waited_ms = Some(*waited_ms);
+                a.given = Some(true);
+                a.by = Some(by.clone());
+                a.how = Some(*how);
+                a.os_user.clone_from(os_user);
+                if !approvers.is_empty() {
+                    a.approvers.clone_from(approvers);
+                }
+            }
+            Event::ApprovalDeclined {
+                step,
+                by,
+                reason,
+                waited_ms,
+                os_user,
+                timed_out,
+            } => {
+                let a = s.open_approval(step, ts);
+                a.answered = Some(ts);
+                a.waited_ms = Some(*waited_ms);
+                a.given = Some(false);
+                a.by = Some(by.clone());
+                a.reason = Some(reason.clone());
+                a.os_user.clone_from(os_user);
+                a.timed_out = *timed_out;
+            }
+            Event::InputGiven {
+                step,
+                input,
+                value,
+                by,
+                how,
+            } => {
+                let a = s.open_approval(step, ts);
+                a.inputs.push(InputAnswer {
+                    ts,
+                    input: input.clone(),
+                    value: value.clone(),
+                    by: by.clone(),
+                    how: *how,
+                });
+            }
+            Event::RollbackStarted { step, command } => s.rollbacks.push(RollbackRecord {
+                step: step.clone(),
+                command: command.clone(),
+                started: ts,
+                ok: None,
+                exit_code: None,
+                duration_ms: None,
+                reason: None,
+                process_started: false,
+            }),
+            Event::RollbackFinished {
+                step,
+                ok,
+                exit_code,
+                duration_ms,
+                reason,
+            } => {
+                if let Some(rb) = s.open_rollback(step) {
+                    rb.ok = Some(*ok);
+                    rb.exit_code = *exit_code;
+                    rb.duration_ms = Some(*duration_ms);
+                    rb.reason.clone_from(reason);
+                }
+            }
+            Event::NotifyRequested { step, text, .. } => {
+                s.notify_requests.push((ts, step.clone(), text.clone()));
+            }
+            Event::NotificationSent {
+                channel,
+                about,
+                text,
+                ..
+            } => s.notifications.push(NotificationRecord {
+                ts,
+                channel: channel.clone(),
+                about: about.clone(),
+                sent: true,
+                detail: text.clone(),
+                http_status: None,
+            }),
+            Event::NotificationFailed {
+                channel,
+                about,
+                reason,
+                http_status,
+            } => s.notifications.push(NotificationRecord {
+                ts,
+                channel: channel.clone(),
+                about: about.clone(),
+                sent: false,
+                detail: reason.clone(),
+                http_status: *http_status,
+            }),
+            Event::RtoWarning { elapsed_ms, .. } => s.rto_warnings.push((ts, *elapsed_ms)),
+            Event::RunInterrupted { signal } => s.interrupted = Some((ts, signal.clone())),
+            Event::RunResumed {
+                commander,
+                gap_ms,
+                rerun,
+                playbook_changed,
+            } => {
+                // A resumed run is no longer finished or interrupted until it says so again.
+                s.finished = None;
+                s.interrupted = None;
+                s.resumed.push(ResumeRecord {
+                    ts,
+                    commander: commander.clone(),
+                    gap_ms: *gap_ms,
+                    rerun: rerun.clone(),
+                    playbook_changed: *playbook_changed,
+                });
+            }
+            Event::LockBroken {
+                holder_run_id,
+                stale,
+                ..
+            } => s.locks_broken.push((ts, holder_run_id.clone(), *stale)),
+            Event::RunFinished {
+                status,
+                duration_ms,
+                failures_tolerated,
+                rto_objective_ms,
+                rto_achieved_ms,
+                rpo_objective_ms,
+                rpo_achieved_ms,
+                recovery_point,
+                recovery_point_error,
+            } => {
+                s.finished = Some(Finished {
+                    ts,
+                    status: *status,
+                    duration_ms: *duration_ms,
+                    failures_tolerated: *failures_tolerated,
+                    rto_objective_ms: *rto_objective_ms,
+                    rto_achieved_ms: *rto_achieved_ms,
+                    rpo_objective_ms: *rpo_objective_ms,
+                    rpo_achieved_ms: *rpo_achieved_ms,
+                    recovery_point: *recovery_point,
+                    recovery_point_error: recovery_point_error.clone(),
+                });
+            }
+            Event::RecordFailed { path, error } => {
+                // Written after `run_finished` when the report could not be written: the
+                // run failed all the same.
+                if let Some(f) = &mut s.finished {
+                    f.status = RunStatus::Failed;
+                }
+                s.record_failures.push((ts, path.clone(), error.clone()));
+            }
+            // A dry run's previews were never sent: the report has no row for them.
+            Event::StepOutput { .. }
+            | Event::NotificationPreviewed { .. }
+            | Event::ReportPublished { .. }
+            | Event::ReportPublishFailed { .. } => {}
+        }
     }
 
     fn step(&mut self, id: &str) -> &mut StepRecord {

@@ -5,7 +5,11 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use sha2::{Digest as _, Sha256};
+
+use crate::playbook::Playbook;
 use crate::record::folder::RunFolder;
 use crate::record::history;
 use crate::record::replay::{ReplayError, RunState};
@@ -18,28 +22,31 @@ pub(crate) enum ReportFormat {
     Json,
 }
 
-/// The report in Markdown and as pretty JSON (each ending in a newline), from one reading of
-/// the folder.
-fn render_both(
-    folder: &RunFolder,
-    runs_roots: &[PathBuf],
-) -> Result<(String, String), ReplayError> {
-    with_input(folder, runs_roots, report::both)
-}
-
-/// What the report of `folder` is made from, handed to `f`.
+/// What the report of `folder` is made from, handed to `f`. `known` is the playbook the run
+/// had in memory (validated before expansion): it stands in for the folder's `playbook.toml`
+/// only when that file's text is the one it was validated from, so the report is the same
+/// whichever was used, and validating a large playbook a second time is saved.
 fn with_input<R>(
     folder: &RunFolder,
     runs_roots: &[PathBuf],
+    known: Option<&Arc<Playbook>>,
     f: impl FnOnce(&ReportInput<'_>) -> R,
 ) -> Result<R, ReplayError> {
     let state = RunState::load(&folder.journal())?;
     // The copy in the run folder is what ran; a report needs it for budgets and sign-off, and
     // renders without it (from the journal alone) if it no longer validates.
-    let playbook = crate::playbook::find::load(&folder.playbook())
-        .ok()
-        .and_then(Result::ok)
-        .map(|v| v.playbook);
+    let text = std::fs::read(folder.playbook()).ok();
+    let same = |p: &&Arc<Playbook>| {
+        text.as_ref()
+            .is_some_and(|t| format!("{:x}", Sha256::digest(t)) == p.sha256)
+    };
+    let playbook = match known.filter(same) {
+        Some(p) => Some(Arc::clone(p)),
+        None => crate::playbook::find::load(&folder.playbook())
+            .ok()
+            .and_then(Result::ok)
+            .map(|v| v.playbook),
+    };
     let started = state.started.as_ref().map(|s| (s.playbook.clone(), s.ts));
     // The run itself is passed over: its journal is read already, and it cannot be its own
     // previous run.
@@ -74,21 +81,30 @@ pub(crate) enum WriteError {
     },
 }
 
-/// Writes `report.md` and `report.json` into the run folder; their texts.
+/// Writes `report.md` and `report.json` into the run folder, from one reading of it and one
+/// build of the report. `known`: the playbook the run validated, if at hand (see
+/// [`with_input`]).
 pub(crate) fn write(
     folder: &RunFolder,
     runs_roots: &[PathBuf],
-) -> Result<(String, String), WriteError> {
-    let (md, json) = render_both(folder, runs_roots)?;
-    write_text(folder, ReportFormat::Md, &md)?;
-    write_text(folder, ReportFormat::Json, &json)?;
-    Ok((md, json))
+    known: Option<&Arc<Playbook>>,
+) -> Result<(), WriteError> {
+    let built = with_input(folder, runs_roots, known, report::build)?;
+    let md = built.markdown();
+    write_file(folder, ReportFormat::Md, |out| out.write_all(md.as_bytes()))?;
+    drop(md);
+    write_file(folder, ReportFormat::Json, |out| built.write_json(out))
 }
 
-/// Replaces `report.md` (or `report.json`) with `text` at once: written beside it, flushed, then
-/// renamed over it, so that a full disk never leaves a cut-off (or empty) report. When that
-/// fails, the report of an earlier segment is removed too: it no longer tells how the run went.
-fn write_text(folder: &RunFolder, format: ReportFormat, text: &str) -> Result<(), WriteError> {
+/// Replaces `report.md` (or `report.json`) with what `fill` writes, at once: written beside
+/// it, flushed, then renamed over it, so that a full disk never leaves a cut-off (or empty)
+/// report. When that fails, the report of an earlier segment is removed too: it no longer
+/// tells how the run went.
+fn write_file(
+    folder: &RunFolder,
+    format: ReportFormat,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), WriteError> {
     let (path, temp) = match format {
         ReportFormat::Md => (folder.report(), folder.dir.join(".report.md.partial")),
         ReportFormat::Json => (
@@ -97,9 +113,11 @@ fn write_text(folder: &RunFolder, format: ReportFormat, text: &str) -> Result<()
         ),
     };
     let written = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_data()?;
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::fs::File::create(&temp)?);
+        fill(&mut out)?;
+        out.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .sync_data()?;
         std::fs::rename(&temp, &path)
     })();
     written.map_err(|source| {

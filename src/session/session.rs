@@ -40,6 +40,9 @@ pub(crate) struct Request {
     /// The playbook's plan for the target environment, with what `--only`/`--from` or the
     /// resumed journal settled.
     pub(crate) plan: Arc<Plan>,
+    /// The playbook as validated, before `for_each` expansion: the report is built from it
+    /// when the run folder's copy is the same text.
+    pub(crate) playbook: Arc<Playbook>,
     pub(crate) vars: IndexMap<String, VarValue>,
     /// `incident` or `drill`; a dry run is recorded as `dry-run`.
     pub(crate) mode: Mode,
@@ -328,7 +331,7 @@ impl Session {
         bus.finish();
         // Written after every run, failed and interrupted ones too. The record must not lie: a
         // run whose journal, logs or report could not be written fails (exit 1), naming the file.
-        let report = crate::record::written::write(&folder, &roots);
+        let report = crate::record::written::write(&folder, &roots, Some(&req.playbook));
         if report.is_ok() && !req.json {
             eprintln!("report: {}", folder.report().display());
         }

@@ -156,16 +156,17 @@ impl Validator<'_> {
                 .and_then(|h| self.http(h, scope, &at, false))
                 .map(|h| Probe::Http(Box::new(h))),
             "tcp" => self
-                .template(c.tcp.as_ref(), scope, &format!("`tcp` {at}"))
+                .template(c.tcp.as_deref(), scope, &format!("`tcp` {at}"))
                 .map(Probe::Tcp),
             "command" => {
-                let command = self.template(c.command.as_ref(), scope, &format!("`command` {at}"));
+                let command =
+                    self.template(c.command.as_deref(), scope, &format!("`command` {at}"));
                 let stdout_contains = self.template(
-                    c.stdout_contains.as_ref(),
+                    c.stdout_contains.as_deref(),
                     scope,
                     &format!("`stdout_contains` {at}"),
                 );
-                let stdout_matches = self.regex(c.stdout_matches.as_ref(), "stdout_matches", &at);
+                let stdout_matches = self.regex(c.stdout_matches.as_deref(), "stdout_matches", &at);
                 ok &= c.stdout_matches.is_none() || stdout_matches.is_some();
                 command.map(|command| {
                     Probe::Command(CommandProbe {
@@ -182,8 +183,8 @@ impl Validator<'_> {
                 .and_then(|h| self.history(h, &at))
                 .map(Probe::History),
             _ => {
-                let glob = self.template(c.file.as_ref(), scope, &format!("`file` {at}"));
-                let max_age = self.positive_duration(c.max_age.as_ref(), "max_age", &at);
+                let glob = self.template(c.file.as_deref(), scope, &format!("`file` {at}"));
+                let max_age = self.positive_duration(c.max_age.as_deref(), "max_age", &at);
                 let min_size = c.min_size.as_ref().and_then(|m| self.size(m, &at));
                 ok &= c.max_age.is_none() || max_age.is_some();
                 ok &= c.min_size.is_none() || min_size.is_some();
@@ -196,10 +197,10 @@ impl Validator<'_> {
                 })
             }
         };
-        let interval = self.positive_duration(c.interval.as_ref(), "interval", &at);
-        let timeout = self.positive_duration(c.timeout.as_ref(), "timeout", &at);
+        let interval = self.positive_duration(c.interval.as_deref(), "interval", &at);
+        let timeout = self.positive_duration(c.timeout.as_deref(), "timeout", &at);
         let attempt_timeout =
-            self.positive_duration(c.attempt_timeout.as_ref(), "attempt_timeout", &at);
+            self.positive_duration(c.attempt_timeout.as_deref(), "attempt_timeout", &at);
         ok &= c.interval.is_none() || interval.is_some();
         ok &= c.timeout.is_none() || timeout.is_some();
         ok &= c.attempt_timeout.is_none() || attempt_timeout.is_some();
@@ -226,7 +227,7 @@ impl Validator<'_> {
         let within = format!("in `history` {at}");
         let playbook = self
             .required(
-                h.playbook.as_ref(),
+                h.playbook.as_deref(),
                 &h.span,
                 "playbook",
                 &within,
@@ -247,7 +248,7 @@ impl Validator<'_> {
             );
             None
         });
-        let since = self.required(h.since.as_ref(), &h.span, "since", &within, "\"7d\"");
+        let since = self.required(h.since.as_deref(), &h.span, "since", &within, "\"7d\"");
         let since = self.positive_duration(since, "since", &within);
         let mut ok = true;
         let min_success_rate = match &h.min_success_rate {
@@ -376,7 +377,7 @@ impl Validator<'_> {
         }
         let url = self
             .required(
-                t.url.as_ref(),
+                t.url.as_deref(),
                 &t.span,
                 "url",
                 &format!("in `http` {at}"),
@@ -399,7 +400,7 @@ impl Validator<'_> {
             );
             ok = false;
         }
-        let headers = self.templates(t.headers.as_ref(), scope, &format!("`http.headers` {at}"));
+        let headers = self.templates(t.headers.as_deref(), scope, &format!("`http.headers` {at}"));
         let body = match (&t.body, &t.json) {
             (Some(_), Some(j)) => {
                 self.error(
@@ -434,11 +435,11 @@ impl Validator<'_> {
             None => None,
         };
         let body_contains = self.template(
-            t.body_contains.as_ref(),
+            t.body_contains.as_deref(),
             scope,
             &format!("`http.body_contains` {at}"),
         );
-        let body_matches = self.regex(t.body_matches.as_ref(), "body_matches", at);
+        let body_matches = self.regex(t.body_matches.as_deref(), "body_matches", at);
         ok &= t.body_matches.is_none() || body_matches.is_some();
         let json_pointer = t
             .json_pointer

@@ -19,7 +19,7 @@ impl Validator<'_> {
     /// `ok` turns false on an error.
     pub(crate) fn confirm(&mut self, s: &RawStep, at: &str, ok: &mut bool) -> Confirm {
         let mut rule = ConfirmRule::default();
-        let text = match s.confirm.as_ref() {
+        let text = match s.confirm.as_deref() {
             None => None,
             Some(Sp {
                 value: RawConfirm::Text(t),
@@ -35,7 +35,7 @@ impl Validator<'_> {
                 let where_ = format!("in the `confirm` table {at}");
                 let text = self
                     .required(
-                        table.text.as_ref(),
+                        table.text.as_deref(),
                         &span.clone(),
                         "text",
                         &where_,
@@ -70,7 +70,7 @@ impl Validator<'_> {
                 text
             }
         };
-        let timeout = self.positive_duration(s.confirm_timeout.as_ref(), "confirm_timeout", at);
+        let timeout = self.positive_duration(s.confirm_timeout.as_deref(), "confirm_timeout", at);
         if let Some(t) = &s.confirm_timeout {
             if s.confirm.is_none() {
                 let manual = if s.manual.is_some() {

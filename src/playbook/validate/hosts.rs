@@ -53,7 +53,13 @@ impl Validator<'_> {
             let h = &host.value;
             let scope = Scope::NoSteps("[hosts]");
             let ssh = self
-                .required(h.ssh.as_ref(), &h.span, "ssh", &at, "\"user@10.0.4.12:22\"")
+                .required(
+                    h.ssh.as_deref(),
+                    &h.span,
+                    "ssh",
+                    &at,
+                    "\"user@10.0.4.12:22\"",
+                )
                 .cloned();
             if let Some(ssh) = &ssh
                 && ssh.value.trim().is_empty()
@@ -66,9 +72,9 @@ impl Validator<'_> {
                 continue;
             }
             let ssh = self.template(ssh.as_ref(), scope, &format!("`ssh` {at}"));
-            let identity = self.template(h.identity.as_ref(), scope, &format!("`identity` {at}"));
+            let identity = self.template(h.identity.as_deref(), scope, &format!("`identity` {at}"));
             let known_hosts = self.template(
-                h.known_hosts.as_ref(),
+                h.known_hosts.as_deref(),
                 scope,
                 &format!("`known_hosts` {at}"),
             );

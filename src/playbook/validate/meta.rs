@@ -64,15 +64,15 @@ impl Validator<'_> {
                 "start the file with [playbook], its `name` and `version`: [playbook] name = \"my-playbook\" version = \"1.0.0\"",
             );
         }
-        let hosts = self.hosts(raw.hosts.as_ref());
+        let hosts = self.hosts(raw.hosts.as_deref());
         let steps = self.steps(raw);
         let meta = meta_raw.and_then(|m| self.meta(&m.value, &steps));
-        let vars = self.vars(raw.vars.as_ref());
-        let env = self.env_map(raw.env.as_ref(), Scope::NoSteps("[env]"), "[env]");
-        let notify = self.notify(raw.notify.as_ref());
-        let report = self.report(raw.report.as_ref());
-        let checks = self.top_checks(raw.checks.as_ref());
-        let outputs = self.templates(raw.outputs.as_ref(), Scope::AnyStep, "[outputs]");
+        let vars = self.vars(raw.vars.as_deref());
+        let env = self.env_map(raw.env.as_deref(), Scope::NoSteps("[env]"), "[env]");
+        let notify = self.notify(raw.notify.as_deref());
+        let report = self.report(raw.report.as_deref());
+        let checks = self.top_checks(raw.checks.as_deref());
+        let outputs = self.templates(raw.outputs.as_deref(), Scope::AnyStep, "[outputs]");
         let steps = self.finish_steps(raw, &steps, meta.as_ref());
         let mut meta = meta?;
         if let Some(RawEnvironments::Table(table)) = meta_raw
@@ -109,11 +109,23 @@ impl Validator<'_> {
     fn meta(&mut self, raw: &RawMeta, steps: &StepIds) -> Option<Meta> {
         let at = "in [playbook]";
         let name = self
-            .required(raw.name.as_ref(), &raw.span, "name", at, "\"my-playbook\"")
+            .required(
+                raw.name.as_deref(),
+                &raw.span,
+                "name",
+                at,
+                "\"my-playbook\"",
+            )
             .cloned();
         let name = name.and_then(|n| self.name(&n));
         let version = self
-            .required(raw.version.as_ref(), &raw.span, "version", at, "\"1.0.0\"")
+            .required(
+                raw.version.as_deref(),
+                &raw.span,
+                "version",
+                at,
+                "\"1.0.0\"",
+            )
             .cloned();
         let version = version.and_then(|v| self.version(&v));
         let environments = raw.environments.as_ref().map(|e| match &e.value {
@@ -133,7 +145,7 @@ impl Validator<'_> {
             }
         }
         let rto = self
-            .positive_duration(raw.rto.as_ref(), "rto", at)
+            .positive_duration(raw.rto.as_deref(), "rto", at)
             .map(|d| {
                 Objective::new(
                     d,
@@ -141,22 +153,22 @@ impl Validator<'_> {
                 )
             });
         let rpo = self
-            .positive_duration(raw.rpo.as_ref(), "rpo", at)
+            .positive_duration(raw.rpo.as_deref(), "rpo", at)
             .map(|d| {
                 Objective::new(
                     d,
                     &raw.rpo.as_ref().map(|r| r.span.clone()).unwrap_or_default(),
                 )
             });
-        let drill_every = self.positive_duration(raw.drill_every.as_ref(), "drill_every", at);
+        let drill_every = self.positive_duration(raw.drill_every.as_deref(), "drill_every", at);
         let cleanup_timeout =
-            (self.positive_duration(raw.cleanup_timeout.as_ref(), "cleanup_timeout", at))
+            (self.positive_duration(raw.cleanup_timeout.as_deref(), "cleanup_timeout", at))
                 .unwrap_or(Meta::DEFAULT_CLEANUP_TIMEOUT);
-        let max_parallel = self.max_parallel(raw.max_parallel.as_ref());
-        let mode = (self.choice(raw.mode.as_ref(), "mode", at, &Meta::MODES)).map(str::to_owned);
-        let locks = self.locks(raw.locks.as_ref());
+        let max_parallel = self.max_parallel(raw.max_parallel.as_deref());
+        let mode = (self.choice(raw.mode.as_deref(), "mode", at, &Meta::MODES)).map(str::to_owned);
+        let locks = self.locks(raw.locks.as_deref());
         let approvals = match self.choice(
-            raw.approvals.as_ref(),
+            raw.approvals.as_deref(),
             "approvals",
             at,
             &ApprovalPolicy::NAMES,
@@ -165,7 +177,7 @@ impl Validator<'_> {
             _ => ApprovalPolicy::Ask,
         };
         let schedule = raw.schedule.as_ref().and_then(|s| self.schedule(s));
-        let lock = match self.choice(raw.lock.as_ref(), "lock", at, &LockPolicy::NAMES) {
+        let lock = match self.choice(raw.lock.as_deref(), "lock", at, &LockPolicy::NAMES) {
             Some("wait") => LockPolicy::Wait,
             Some("skip") => LockPolicy::Skip,
             _ => LockPolicy::Fail,
@@ -174,10 +186,16 @@ impl Validator<'_> {
             let c = &c.value;
             let where_ = "in [playbook.rto_clock]";
             let start = self
-                .required(c.start.as_ref(), &c.span, "start", where_, "\"first-step\"")
+                .required(
+                    c.start.as_deref(),
+                    &c.span,
+                    "start",
+                    where_,
+                    "\"first-step\"",
+                )
                 .cloned();
             let stop = self
-                .required(c.stop.as_ref(), &c.span, "stop", where_, "\"last-step\"")
+                .required(c.stop.as_deref(), &c.span, "stop", where_, "\"last-step\"")
                 .cloned();
             let start =
                 start.and_then(|s| self.step_ref(steps, &s, "`start` of [playbook.rto_clock]"));
@@ -189,7 +207,7 @@ impl Validator<'_> {
             })
         });
         let recovery_point = self.template(
-            raw.recovery_point.as_ref(),
+            raw.recovery_point.as_deref(),
             Scope::AnyStep,
             "`recovery_point` of [playbook]",
         );
@@ -199,7 +217,7 @@ impl Validator<'_> {
             title: raw.title.as_ref().map(|t| t.value.clone()),
             description: raw.description.as_ref().map(|t| t.value.clone()),
             owner: raw.owner.as_ref().map(|t| t.value.clone()),
-            tags: Self::strings(raw.tags.as_ref()),
+            tags: Self::strings(raw.tags.as_deref()),
             environments,
             environment_vars: IndexMap::new(),
             secrets,
@@ -434,7 +452,7 @@ impl Validator<'_> {
         };
         let r = &raw.value;
         let include_logs = match self.choice(
-            r.include_logs.as_ref(),
+            r.include_logs.as_deref(),
             "include_logs",
             "in [report]",
             &IncludeLogs::NAMES,
@@ -444,10 +462,14 @@ impl Validator<'_> {
             _ => IncludeLogs::Failures,
         };
         ReportSettings {
-            signoff: Self::strings(r.signoff.as_ref()),
-            title: self.template(r.title.as_ref(), Scope::AnyStep, "`title` of [report]"),
+            signoff: Self::strings(r.signoff.as_deref()),
+            title: self.template(r.title.as_deref(), Scope::AnyStep, "`title` of [report]"),
             include_logs,
-            publish: self.template(r.publish.as_ref(), Scope::Publish, "`publish` of [report]"),
+            publish: self.template(
+                r.publish.as_deref(),
+                Scope::Publish,
+                "`publish` of [report]",
+            ),
         }
     }
 }

@@ -34,7 +34,7 @@ impl Validator<'_> {
             let at = "in [notify.slack]";
             let webhook = self
                 .required(
-                    s.webhook.as_ref(),
+                    s.webhook.as_deref(),
                     &s.span,
                     "webhook",
                     at,
@@ -46,7 +46,7 @@ impl Validator<'_> {
                 Scope::NoSteps("[notify.slack]"),
                 "`webhook` of [notify.slack]",
             );
-            let events = self.events(s.events.as_ref(), at);
+            let events = self.events(s.events.as_deref(), at);
             Some(SlackSettings {
                 webhook: webhook?,
                 channel: s.channel.as_ref().map(|c| c.value.clone()),
@@ -59,7 +59,7 @@ impl Validator<'_> {
             let at = "in [notify.webhook]";
             let url = self
                 .required(
-                    w.url.as_ref(),
+                    w.url.as_deref(),
                     &w.span,
                     "url",
                     at,
@@ -71,9 +71,9 @@ impl Validator<'_> {
                 Scope::NoSteps("[notify.webhook]"),
                 "`url` of [notify.webhook]",
             );
-            let events = self.events(w.events.as_ref(), at);
+            let events = self.events(w.events.as_deref(), at);
             let headers = self.templates(
-                w.headers.as_ref(),
+                w.headers.as_deref(),
                 Scope::NoSteps("[notify.webhook]"),
                 "`headers` of [notify.webhook]",
             );

@@ -54,7 +54,7 @@ impl Validator<'_> {
             let s = &step.value;
             let id = self
                 .required(
-                    s.id.as_ref(),
+                    s.id.as_deref(),
                     &s.span,
                     "id",
                     &format!("in step #{}", i + 1),
@@ -293,7 +293,7 @@ impl Validator<'_> {
         let mut ok = true;
 
         let needs = self.step_list(
-            s.needs.as_ref(),
+            s.needs.as_deref(),
             "needs",
             id.as_ref(),
             ids,
@@ -302,7 +302,7 @@ impl Validator<'_> {
             &mut ok,
         );
         let after = self.step_list(
-            s.after.as_ref(),
+            s.after.as_deref(),
             "after",
             id.as_ref(),
             ids,
@@ -343,13 +343,13 @@ impl Validator<'_> {
         .into_iter()
         .filter_map(|(k, span)| span.map(|span| (k, span)))
         .collect();
-        let keys = List::ticked(ACTION_KEYS);
         let action_key = match present.as_slice() {
             [] => {
                 let broken = ACTION_KEYS
                     .iter()
                     .any(|k| self.cx.was_broken(s.span.start, k));
                 if !broken {
+                    let keys = List::ticked(ACTION_KEYS);
                     self.error(
                         s.span.clone(),
                         format!("no action {at}: a step needs exactly one of {keys}"),
@@ -454,7 +454,7 @@ impl Validator<'_> {
         let what = |key: &str| format!("`{key}` {at}");
         let action = match action_key {
             "run" => self
-                .template(s.run.as_ref(), step_scope, &what("run"))
+                .template(s.run.as_deref(), step_scope, &what("run"))
                 .map(Action::Run),
             "http" => s
                 .http
@@ -472,19 +472,21 @@ impl Validator<'_> {
                         &format!("`check` {at}"),
                     )
                 })
-                .map(Action::Check),
+                .map(|c| Action::Check(Box::new(c))),
             "manual" => self
-                .template(s.manual.as_ref(), step_scope, &what("manual"))
+                .template(s.manual.as_deref(), step_scope, &what("manual"))
                 .map(Action::Manual),
             "sleep" => self
-                .duration(s.sleep.as_ref(), "sleep", &at)
+                .duration(s.sleep.as_deref(), "sleep", &at)
                 .map(Action::Sleep),
-            "notify" => self.notice(s, step_scope, &at).map(Action::Notify),
+            "notify" => self
+                .notice(s, step_scope, &at)
+                .map(|n| Action::Notify(Box::new(n))),
             _ => s
                 .playbook
                 .as_ref()
                 .and_then(|p| self.playbook_ref(p, &at))
-                .map(Action::Playbook),
+                .map(|p| Action::Playbook(Box::new(p))),
         };
 
         let mut for_each = for_each;
@@ -508,7 +510,7 @@ impl Validator<'_> {
             }
             None => None,
         };
-        let timeout = self.positive_duration(s.timeout.as_ref(), "timeout", &at);
+        let timeout = self.positive_duration(s.timeout.as_deref(), "timeout", &at);
         let timeout = timeout.or((action_key == "run").then_some(Step::DEFAULT_RUN_TIMEOUT));
         let retries = match s.retries.as_ref() {
             Some(r) => {
@@ -524,7 +526,7 @@ impl Validator<'_> {
             None => 0,
         };
         let retry_delay = self
-            .duration(s.retry_delay.as_ref(), "retry_delay", &at)
+            .duration(s.retry_delay.as_deref(), "retry_delay", &at)
             .unwrap_or(crate::playbook::duration::HumanDuration::from_millis(1000));
         let backoff = match s.backoff.as_ref() {
             Some(b) if !(b.value.is_finite() && (1.0..=100.0).contains(&b.value)) => {
@@ -535,9 +537,9 @@ impl Validator<'_> {
             Some(b) => b.value,
             None => 1.0,
         };
-        let budget = self.duration(s.budget.as_ref(), "budget", &at);
+        let budget = self.duration(s.budget.as_deref(), "budget", &at);
         let on_failure = match self.choice(
-            s.on_failure.as_ref(),
+            s.on_failure.as_deref(),
             "on_failure",
             &at,
             &OnFailure::NAMES,
@@ -557,14 +559,14 @@ impl Validator<'_> {
             }
             _ => OnFailure::Abort,
         };
-        let rollback = self.template(s.rollback.as_ref(), after_scope, &what("rollback"));
+        let rollback = self.template(s.rollback.as_deref(), after_scope, &what("rollback"));
         let checked = self.confirm(s, &at, &mut ok);
         let confirm = self.template(checked.text.as_ref(), step_scope, &what("confirm"));
-        let when = self.template(s.when.as_ref(), step_scope, &what("when"));
-        let env = self.env_map(s.env.as_ref(), step_scope, &format!("`env` {at}"));
-        let cwd = self.template(s.cwd.as_ref(), step_scope, &what("cwd"));
-        let outputs = self.outputs(s.outputs.as_ref(), &at);
-        let vars = self.templates(s.vars.as_ref(), step_scope, &format!("`vars` {at}"));
+        let when = self.template(s.when.as_deref(), step_scope, &what("when"));
+        let env = self.env_map(s.env.as_deref(), step_scope, &format!("`env` {at}"));
+        let cwd = self.template(s.cwd.as_deref(), step_scope, &what("cwd"));
+        let outputs = self.outputs(s.outputs.as_deref(), &at);
+        let vars = self.templates(s.vars.as_deref(), step_scope, &format!("`vars` {at}"));
         if let Some(v) = s.vars.as_ref()
             && s.playbook.is_none()
         {
@@ -578,7 +580,7 @@ impl Validator<'_> {
             ok = false;
         }
         let inputs = if action_key == "manual" {
-            self.inputs(s.inputs.as_ref(), &at)
+            self.inputs(s.inputs.as_deref(), &at)
         } else {
             Some(IndexMap::new())
         };
@@ -654,12 +656,12 @@ impl Validator<'_> {
                 .map(|(name, _)| name.clone())
                 .collect(),
             inputs: inputs?,
-            expect: expect?,
+            expect: Box::new(expect?),
             verify,
             environments,
             idempotent: s.idempotent.as_ref().is_some_and(|b| b.value),
             read_only: s.read_only.as_ref().is_some_and(|b| b.value),
-            for_each: for_each.ok().flatten(),
+            for_each: for_each.ok().flatten().map(Box::new),
             max_parallel: max_parallel.ok().flatten(),
             expansion: crate::playbook::model::Expansion::Single,
         };
@@ -668,8 +670,8 @@ impl Validator<'_> {
 
     /// A `notify` step's text and `fields`, at most [`Notice::MAX_FIELDS`] of them.
     fn notice(&mut self, s: &RawStep, scope: Scope, at: &str) -> Option<Notice> {
-        let text = self.template(s.notify.as_ref(), scope, &format!("`notify` {at}"));
-        let fields = self.templates(s.fields.as_ref(), scope, &format!("`fields` {at}"));
+        let text = self.template(s.notify.as_deref(), scope, &format!("`notify` {at}"));
+        let fields = self.templates(s.fields.as_deref(), scope, &format!("`fields` {at}"));
         if let Some(raw) = s.fields.as_ref()
             && raw.value.len() > Notice::MAX_FIELDS
         {
@@ -835,12 +837,12 @@ impl Validator<'_> {
             None => 0,
         };
         let stdout_contains = self.template(
-            e.stdout_contains.as_ref(),
+            e.stdout_contains.as_deref(),
             scope,
             &format!("`expect.stdout_contains` {at}"),
         );
-        let stdout_matches = self.regex(e.stdout_matches.as_ref(), "expect.stdout_matches", at);
-        let stderr_matches = self.regex(e.stderr_matches.as_ref(), "expect.stderr_matches", at);
+        let stdout_matches = self.regex(e.stdout_matches.as_deref(), "expect.stdout_matches", at);
+        let stderr_matches = self.regex(e.stderr_matches.as_deref(), "expect.stderr_matches", at);
         let broken = (e.stdout_matches.is_some() && stdout_matches.is_none())
             || (e.stderr_matches.is_some() && stderr_matches.is_none());
         (!broken).then_some(Expect {

@@ -46,15 +46,14 @@ fn log(t: &LogTail) -> Value {
     })
 }
 
-/// The report as one JSON document, pretty-printed with a final newline. The small parts are
+/// Writes the report as one JSON document, pretty-printed with a final newline. The small parts are
 /// `Value`s; the two that grow with the playbook (the plan's steps and the step rows) are
 /// typed rows that borrow from the report and serialize straight into the text: building them
 /// as `Value`s first (a map per row) was two thirds of the JSON's time at 10,000 steps.
-pub(super) fn render(r: &Report) -> String {
+pub(super) fn write(r: &Report, mut out: impl std::io::Write) -> std::io::Result<()> {
     let doc = Document::of(r);
-    let mut text = serde_json::to_string_pretty(&doc).expect("a report serializes");
-    text.push('\n');
-    text
+    serde_json::to_writer_pretty(&mut out, &doc)?;
+    out.write_all(b"\n")
 }
 
 /// The same document as a `Value`, for the tests that look inside it.

@@ -33,10 +33,25 @@ pub(crate) fn json(input: &ReportInput<'_>) -> serde_json::Value {
     json::value(&model::Report::build(input))
 }
 
-/// Both renderings of one build of the report: the Markdown, and the JSON document
-/// pretty-printed; each ends in a newline.
+/// A report built once, for both renderings.
+pub(crate) struct Built(model::Report);
+
+/// Builds the report of `input`.
 #[must_use]
-pub(crate) fn both(input: &ReportInput<'_>) -> (String, String) {
-    let report = model::Report::build(input);
-    (markdown::render(&report), json::render(&report))
+pub(crate) fn build(input: &ReportInput<'_>) -> Built {
+    Built(model::Report::build(input))
+}
+
+impl Built {
+    /// The Markdown, ending in a newline.
+    #[must_use]
+    pub(crate) fn markdown(&self) -> String {
+        markdown::render(&self.0)
+    }
+
+    /// The JSON document, pretty-printed and ending in a newline, written to `out` as it is
+    /// serialized (at 10,000 steps it is megabytes: no copy of it is held).
+    pub(crate) fn write_json(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        json::write(&self.0, out)
+    }
 }
