@@ -5,14 +5,14 @@
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How much of a journal is read for its first line: a `run_started` with a large `vars` is a
 /// few kilobytes; anything longer is not read as a head (the whole journal is read instead).
 const LIMIT: u64 = 1 << 20;
 
 /// Which run a journal records, from its first line.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Head {
     pub(crate) run_id: String,
     pub(crate) playbook: String,

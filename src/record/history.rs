@@ -212,10 +212,14 @@ fn scan_root(
         let journal = dir.join("journal.jsonl");
         // Not indexed, or changed since: another playbook's run is passed over on its first
         // line, without parsing the rest.
-        let of_wanted = Head::read(&journal).map_or_else(
-            || wanted.unnamed(&name),
-            |head| wanted.playbook(&head.playbook),
-        );
+        let of_wanted = match Head::read(&journal) {
+            None => wanted.unnamed(&name),
+            Some(head) if wanted.playbook(&head.playbook) => true,
+            Some(head) => {
+                index.put_head(&name, &meta, head);
+                false
+            }
+        };
         if !of_wanted {
             continue;
         }

@@ -58,51 +58,168 @@ pub(crate) trait Digests {
     fn head(&self, name: &str, journal: &Metadata) -> Option<Head>;
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun>;
     fn put(&mut self, name: &str, journal: &Metadata, run: &PastRun);
+    /// Notes that `name` holds a run of another playbook than the one scanned for, known from
+    /// its journal's first line, so that the next scan need not open it. (The full index keeps
+    /// whole digests only, and does nothing.)
+    fn put_head(&mut self, name: &str, journal: &Metadata, head: Head);
     fn save(self);
 }
 
-/// A runs root's index read for the runs alone, without their steps, and never written: for
-/// the report's comparison and the `history` probe, which need no step of any past run (the
-/// compared run is read whole from its journal). Parsing a thousand runs' steps and writing
-/// them back made each `run` of a playbook with a long history 1.4 times slower and larger.
+/// The file of the runs root's run heads: [`Heads`].
+pub(crate) const HEADS_FILE: &str = ".history-heads.json";
+
+/// Bumped whenever [`PastRunHead`] or [`Head`] changes shape.
+const HEADS_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct StoredHeadsFile {
+    version: u32,
+    runs: BTreeMap<String, HeadEntry>,
+}
+
+/// One run folder in [`HEADS_FILE`]: which run its journal holds, and the run's digest
+/// without steps where a scan wanted that playbook's runs (`None`: another playbook's run,
+/// known from the journal's first line alone).
+#[derive(Clone, Serialize, Deserialize)]
+struct HeadEntry {
+    len: u64,
+    modified: (u64, u32),
+    head: Head,
+    run: Option<PastRunHead>,
+}
+
+/// A runs root's runs without their steps, for the report's comparison and the `history`
+/// probe, which need no step of any past run (the compared run is read whole from its
+/// journal). They live in a file of their own, [`HEADS_FILE`], apart from the full index
+/// that `runs` keeps: reading and writing every run's steps back made each `run` of a playbook
+/// with a long history 1.4 times slower and larger, and never writing anything made each one
+/// parse every journal no `runs` had indexed yet (3.75 times slower with 1,000 past runs).
+/// Like the index, it is a cache checked against each journal's length and modification time,
+/// written whole to a temporary file renamed over it, and rebuilt when missing or unreadable
+/// (from the full index's entries, when there is one).
 pub(crate) struct Heads {
-    runs: BTreeMap<String, EntryHead>,
+    path: PathBuf,
+    runs: BTreeMap<String, HeadEntry>,
+    seen: BTreeSet<String>,
+    changed: bool,
 }
 
 impl Heads {
-    /// The heads of `root`'s index; none when there is none or it cannot be read, so that
-    /// every journal is read (and nothing is trusted from a torn or foreign file).
     pub(crate) fn open(root: &Path) -> Self {
-        let stored = std::fs::read(root.join(FILE))
+        let path = root.join(HEADS_FILE);
+        let stored = std::fs::read(&path)
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<StoredHeads>(&bytes).ok())
-            .filter(|s| s.version == VERSION);
+            .and_then(|bytes| serde_json::from_slice::<StoredHeadsFile>(&bytes).ok())
+            .filter(|s| s.version == HEADS_VERSION);
+        // None yet (or unreadable): what the full index knows, which the next save writes.
+        let changed = stored.is_none();
+        let runs = stored.map_or_else(|| heads_of_index(root), |s| s.runs);
         Self {
-            runs: stored.map(|s| s.runs).unwrap_or_default(),
+            path,
+            runs,
+            seen: BTreeSet::new(),
+            changed,
         }
+    }
+
+    fn fresh(&self, name: &str, journal: &Metadata) -> Option<&HeadEntry> {
+        self.runs
+            .get(name)
+            .filter(|e| e.len == journal.len() && Some(e.modified) == modified(journal))
     }
 }
 
+/// The entries of `root`'s full index, as heads: where a heads file starts from.
+fn heads_of_index(root: &Path) -> BTreeMap<String, HeadEntry> {
+    std::fs::read(root.join(FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<StoredHeads>(&bytes).ok())
+        .filter(|s| s.version == VERSION)
+        .map(|s| {
+            s.runs
+                .into_iter()
+                .map(|(name, e)| {
+                    let entry = HeadEntry {
+                        len: e.len,
+                        modified: e.modified,
+                        head: e.run.head(),
+                        run: Some(e.run),
+                    };
+                    (name, entry)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Digests for Heads {
-    fn seen(&mut self, _name: &str) {}
+    fn seen(&mut self, name: &str) {
+        self.seen.insert(name.to_owned());
+    }
+
+    fn put_head(&mut self, name: &str, journal: &Metadata, head: Head) {
+        if self.fresh(name, journal).is_some() {
+            return;
+        }
+        let Some(modified) = modified(journal) else {
+            return;
+        };
+        self.runs.insert(
+            name.to_owned(),
+            HeadEntry {
+                len: journal.len(),
+                modified,
+                head,
+                run: None,
+            },
+        );
+        self.changed = true;
+    }
 
     fn head(&self, name: &str, journal: &Metadata) -> Option<Head> {
-        let entry = self.runs.get(name)?;
-        (entry.len == journal.len() && Some(entry.modified) == modified(journal))
-            .then(|| entry.run.head())
+        self.fresh(name, journal).map(|e| e.head.clone())
     }
 
-    /// The run of `name`, without steps, if its journal is unchanged since it was indexed.
+    /// The run of `name`, without steps, if its journal is unchanged since it was read.
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun> {
-        let entry = self.runs.get(name)?;
-        (entry.len == journal.len() && Some(entry.modified) == modified(journal))
-            .then(|| entry.run.clone().into_run())
+        self.fresh(name, journal)
+            .and_then(|e| e.run.clone())
+            .map(PastRunHead::into_run)
     }
 
-    fn put(&mut self, _name: &str, _journal: &Metadata, _run: &PastRun) {}
+    fn put(&mut self, name: &str, journal: &Metadata, run: &PastRun) {
+        let Some(modified) = modified(journal) else {
+            return;
+        };
+        self.runs.insert(
+            name.to_owned(),
+            HeadEntry {
+                len: journal.len(),
+                modified,
+                head: Head {
+                    run_id: run.run_id.clone(),
+                    playbook: run.playbook.clone(),
+                },
+                run: Some(PastRunHead::of(run)),
+            },
+        );
+        self.changed = true;
+    }
 
-    /// Leaves the index as it is: the next full scan (`runs`) brings it up to date.
-    fn save(self) {}
+    /// Forgets the folders the scan did not find, and writes the file if anything changed.
+    fn save(mut self) {
+        let before = self.runs.len();
+        self.runs.retain(|name, _| self.seen.contains(name));
+        self.changed |= self.runs.len() != before;
+        if !self.changed || (self.runs.is_empty() && !self.path.exists()) {
+            return;
+        }
+        let stored = StoredHeadsFile {
+            version: HEADS_VERSION,
+            runs: std::mem::take(&mut self.runs),
+        };
+        write_atomically(&self.path, &stored);
+    }
 }
 
 impl Digests for Index {
@@ -124,6 +241,7 @@ impl Digests for Index {
     fn put(&mut self, name: &str, journal: &Metadata, run: &PastRun) {
         Index::put(self, name, journal, run);
     }
+    fn put_head(&mut self, _name: &str, _journal: &Metadata, _head: Head) {}
     fn save(self) {
         Index::save(self);
     }
@@ -200,18 +318,21 @@ impl Index {
             version: VERSION,
             runs: std::mem::take(&mut self.runs),
         };
-        let Ok(bytes) = serde_json::to_vec(&stored) else {
-            return;
-        };
-        let temp = self
-            .path
-            .with_extension(format!("json.{}.tmp", std::process::id()));
-        let written =
-            std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, &self.path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&temp);
-            tracing::debug!(path = %self.path.display(), error = %e, "history index not written");
-        }
+        write_atomically(&self.path, &stored);
+    }
+}
+
+/// Writes `value` as JSON to a temporary file renamed over `path`, so that a reader never sees
+/// half of one. A failure only costs the next scan its speed.
+fn write_atomically(path: &Path, value: &impl Serialize) {
+    let Ok(bytes) = serde_json::to_vec(value) else {
+        return;
+    };
+    let temp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let written = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        tracing::debug!(path = %path.display(), error = %e, "history index not written");
     }
 }
 
@@ -264,5 +385,63 @@ mod tests {
         assert!(none.is_empty());
         let text = std::fs::read_to_string(root.path().join(FILE)).expect("index");
         assert!(!text.contains("0001"), "{text}");
+    }
+
+    /// Same length, same modification time, other bytes: what only a cache hit can read as
+    /// the journal it was.
+    fn disguise(journal: &Path) {
+        let meta = std::fs::metadata(journal).expect("stat");
+        let len = usize::try_from(meta.len()).expect("small");
+        std::fs::write(journal, "x".repeat(len)).expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(journal)
+            .and_then(|f| f.set_modified(meta.modified().expect("mtime")))
+            .expect("set mtime");
+    }
+
+    #[test]
+    fn reports_and_probes_keep_their_own_heads_and_read_only_new_journals() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let roots = vec![root.path().to_path_buf()];
+        let mine = root.path().join("20261123T020000Z-p-0001");
+        let other = root.path().join("anything");
+        for dir in [&mine, &other] {
+            std::fs::create_dir(dir).expect("mkdir");
+        }
+        std::fs::write(mine.join("journal.jsonl"), format!("{START}\n{END}\n")).expect("write");
+        let q = START
+            .replace("\"playbook\":\"p\"", "\"playbook\":\"q\"")
+            .replace("-p-0001", "-q-0002");
+        std::fs::write(other.join("journal.jsonl"), format!("{q}\n")).expect("write");
+        // No `runs` has made the full index: the first scan reads the journals and keeps
+        // their heads.
+        let (runs, warnings) = history::scan_heads(&roots, "p", None);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status_word(), "ok");
+        assert!(root.path().join(HEADS_FILE).is_file(), "heads written");
+        assert!(
+            !root.path().join(FILE).exists(),
+            "the full index is `runs`' to write"
+        );
+        // The next scan opens neither journal: both answers come from the heads.
+        disguise(&mine.join("journal.jsonl"));
+        disguise(&other.join("journal.jsonl"));
+        let (again, warnings) = history::scan_heads(&roots, "p", None);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(again, runs);
+        // A journal that changed is read again (here: damage, which is said, not skipped).
+        std::fs::write(mine.join("journal.jsonl"), "{not a journal}\n").expect("write");
+        let (_, warnings) = history::scan_heads(&roots, "p", None);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        // An unreadable heads file is rebuilt, never trusted.
+        std::fs::write(mine.join("journal.jsonl"), format!("{START}\n{END}\n")).expect("write");
+        std::fs::write(other.join("journal.jsonl"), format!("{q}\n")).expect("write");
+        std::fs::write(root.path().join(HEADS_FILE), "{torn").expect("write");
+        let (rebuilt, warnings) = history::scan_heads(&roots, "p", None);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(rebuilt.len(), 1);
+        assert_eq!(rebuilt[0].status_word(), "ok");
     }
 }

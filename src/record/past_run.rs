@@ -37,7 +37,7 @@ pub(crate) struct PastRun {
 
 /// A [`PastRun`] as the index stores it, read without its steps: the index's `steps` are
 /// skipped as they are parsed, never built (see [`crate::record::history::scan_heads`]).
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct PastRunHead {
     run_id: String,
     playbook: String,
@@ -53,6 +53,22 @@ pub(crate) struct PastRunHead {
 }
 
 impl PastRunHead {
+    /// `run` without its steps.
+    pub(crate) fn of(run: &PastRun) -> Self {
+        Self {
+            run_id: run.run_id.clone(),
+            playbook: run.playbook.clone(),
+            version: run.version.clone(),
+            path: run.path.clone(),
+            mode: run.mode,
+            dry_run: run.dry_run,
+            started: run.started,
+            ticket: run.ticket.clone(),
+            finished: run.finished.clone(),
+            interrupted: run.interrupted,
+        }
+    }
+
     /// Which run it is.
     pub(crate) fn head(&self) -> Head {
         Head {
