@@ -22,10 +22,52 @@ pub(crate) const FILE: &str = ".history-index.json";
 /// Bumped whenever [`PastRun`] changes shape: an index of another version is rebuilt.
 const VERSION: u32 = 2;
 
+/// A cache file: its version, and an entry per run folder (by name).
 #[derive(Serialize, Deserialize)]
-struct Stored {
+struct Stored<E> {
     version: u32,
-    runs: BTreeMap<String, Entry>,
+    runs: BTreeMap<String, E>,
+}
+
+impl<E: serde::de::DeserializeOwned> Stored<E> {
+    /// The entries of the file at `path`, if it is there, whole, and of `version`.
+    fn read(path: &Path, version: u32) -> Option<BTreeMap<String, E>> {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Self>(&bytes).ok())
+            .filter(|s| s.version == version)
+            .map(|s| s.runs)
+    }
+}
+
+impl<E: Serialize> Stored<E> {
+    /// Forgets the folders a scan did not find (`seen`: a scan looks at every folder of the
+    /// runs root), and writes `runs` to `path` if anything changed: to a temporary file renamed
+    /// over it, so that a reader never sees half of one. A failure only costs the next scan its
+    /// speed.
+    fn save(
+        path: &Path,
+        version: u32,
+        mut runs: BTreeMap<String, E>,
+        seen: &BTreeSet<String>,
+        mut changed: bool,
+    ) {
+        let before = runs.len();
+        runs.retain(|name, _| seen.contains(name));
+        changed |= runs.len() != before;
+        if !changed || (runs.is_empty() && !path.exists()) {
+            return;
+        }
+        let Ok(bytes) = serde_json::to_vec(&Self { version, runs }) else {
+            return;
+        };
+        let temp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+        let written = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&temp);
+            tracing::debug!(path = %path.display(), error = %e, "history index not written");
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -34,12 +76,6 @@ struct Entry {
     len: u64,
     modified: (u64, u32),
     run: PastRun,
-}
-
-#[derive(Deserialize)]
-struct StoredHeads {
-    version: u32,
-    runs: BTreeMap<String, EntryHead>,
 }
 
 #[derive(Deserialize)]
@@ -71,12 +107,6 @@ pub(crate) const HEADS_FILE: &str = ".history-heads.json";
 /// Bumped whenever [`PastRunHead`] or [`Head`] changes shape.
 const HEADS_VERSION: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
-struct StoredHeadsFile {
-    version: u32,
-    runs: BTreeMap<String, HeadEntry>,
-}
-
 /// One run folder in [`HEADS_FILE`]: which run its journal holds, and the run's digest
 /// without steps where a scan wanted that playbook's runs (`None`: another playbook's run,
 /// known from the journal's first line alone).
@@ -107,13 +137,10 @@ pub(crate) struct Heads {
 impl Heads {
     pub(crate) fn open(root: &Path) -> Self {
         let path = root.join(HEADS_FILE);
-        let stored = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<StoredHeadsFile>(&bytes).ok())
-            .filter(|s| s.version == HEADS_VERSION);
+        let stored = Stored::read(&path, HEADS_VERSION);
         // None yet (or unreadable): what the full index knows, which the next save writes.
         let changed = stored.is_none();
-        let runs = stored.map_or_else(|| heads_of_index(root), |s| s.runs);
+        let runs = stored.unwrap_or_else(|| heads_of_index(root));
         Self {
             path,
             runs,
@@ -131,13 +158,9 @@ impl Heads {
 
 /// The entries of `root`'s full index, as heads: where a heads file starts from.
 fn heads_of_index(root: &Path) -> BTreeMap<String, HeadEntry> {
-    std::fs::read(root.join(FILE))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<StoredHeads>(&bytes).ok())
-        .filter(|s| s.version == VERSION)
-        .map(|s| {
-            s.runs
-                .into_iter()
+    Stored::<EntryHead>::read(&root.join(FILE), VERSION)
+        .map(|runs| {
+            runs.into_iter()
                 .map(|(name, e)| {
                     let entry = HeadEntry {
                         len: e.len,
@@ -207,18 +230,14 @@ impl Digests for Heads {
     }
 
     /// Forgets the folders the scan did not find, and writes the file if anything changed.
-    fn save(mut self) {
-        let before = self.runs.len();
-        self.runs.retain(|name, _| self.seen.contains(name));
-        self.changed |= self.runs.len() != before;
-        if !self.changed || (self.runs.is_empty() && !self.path.exists()) {
-            return;
-        }
-        let stored = StoredHeadsFile {
-            version: HEADS_VERSION,
-            runs: std::mem::take(&mut self.runs),
-        };
-        write_atomically(&self.path, &stored);
+    fn save(self) {
+        Stored::save(
+            &self.path,
+            HEADS_VERSION,
+            self.runs,
+            &self.seen,
+            self.changed,
+        );
     }
 }
 
@@ -260,14 +279,11 @@ impl Index {
     /// The index of `root`; empty when there is none or it cannot be read.
     pub(crate) fn open(root: &Path) -> Self {
         let path = root.join(FILE);
-        let stored = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Stored>(&bytes).ok())
-            .filter(|s| s.version == VERSION);
+        let stored = Stored::read(&path, VERSION);
         Self {
             path,
             changed: stored.is_none(),
-            runs: stored.map(|s| s.runs).unwrap_or_default(),
+            runs: stored.unwrap_or_default(),
             seen: BTreeSet::new(),
         }
     }
@@ -304,35 +320,9 @@ impl Index {
         self.changed = true;
     }
 
-    /// Forgets the folders the scan did not find (a scan looks at every folder of the runs
-    /// root), and writes the index if anything changed: to a temporary file renamed over it,
-    /// so that a reader never sees half of one. A failure only costs the next scan its speed.
-    pub(crate) fn save(mut self) {
-        let before = self.runs.len();
-        self.runs.retain(|name, _| self.seen.contains(name));
-        self.changed |= self.runs.len() != before;
-        if !self.changed || (self.runs.is_empty() && !self.path.exists()) {
-            return;
-        }
-        let stored = Stored {
-            version: VERSION,
-            runs: std::mem::take(&mut self.runs),
-        };
-        write_atomically(&self.path, &stored);
-    }
-}
-
-/// Writes `value` as JSON to a temporary file renamed over `path`, so that a reader never sees
-/// half of one. A failure only costs the next scan its speed.
-fn write_atomically(path: &Path, value: &impl Serialize) {
-    let Ok(bytes) = serde_json::to_vec(value) else {
-        return;
-    };
-    let temp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let written = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
-        tracing::debug!(path = %path.display(), error = %e, "history index not written");
+    /// Forgets the folders the scan did not find, and writes the index if anything changed.
+    pub(crate) fn save(self) {
+        Stored::save(&self.path, VERSION, self.runs, &self.seen, self.changed);
     }
 }
 
