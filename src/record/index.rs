@@ -1,6 +1,7 @@
 //! The index of a runs root, `.history-index.json`: the digest ([`PastRun`]) of each run
-//! folder's journal, so that `runs`, `list`, the `history` probe and the report's comparison
-//! read each journal once, not once per command. An entry is used only while its journal has
+//! folder's journal, so that `runs` and `list` read each journal once, not once per command;
+//! and beside it `.history-heads.json`, the same digests without their steps, for the
+//! `history` probe and the report's comparison ([`Heads`]). An entry is used only while its journal has
 //! the length and modification time it had when it was read; a journal that changed since (a
 //! run still going, a resume) is read again. An index that is missing, unreadable or of another
 //! version is rebuilt. It is a cache, never the record: writing it may fail (a read-only runs
