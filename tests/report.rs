@@ -128,6 +128,41 @@ fn a_successful_run_writes_its_report_and_report_rebuilds_it_equal() {
 }
 
 #[test]
+fn a_run_folder_whose_playbook_was_swapped_for_a_fifo_is_reported_from_its_journal() {
+    let t = Test::new().file(
+        "pb.toml",
+        &playbook("quick", "[[steps]]\nid = \"a\"\nrun = \"true\"\n"),
+    );
+    t.run_args(["run", "pb.toml", "--out", "run"])
+        .expect_code(0);
+    let copy = t.path().join("run/playbook.toml");
+    std::fs::remove_file(&copy).expect("rm");
+    nix::unistd::mkfifo(&copy, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    // Opening a FIFO for reading waits for a writer: the report must not.
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("runbook"))
+        .args(["report", "run"])
+        .current_dir(t.path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUNBOOK_RUNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runbook starts");
+    let ended = wait_until(Duration::from_secs(20), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    assert!(ended, "runbook report waited on the FIFO");
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(0));
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("no longer validates"), "{md}");
+}
+
+#[test]
 fn a_failed_run_reports_the_failure_its_output_and_the_rollbacks() {
     let t = Test::new()
         .file("pb.toml", &playbook("restore", RESTORE))

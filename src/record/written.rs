@@ -35,18 +35,16 @@ fn with_input<R>(
     let state = RunState::load(&folder.journal())?;
     // The copy in the run folder is what ran; a report needs it for budgets and sign-off, and
     // renders without it (from the journal alone) if it no longer validates.
-    let text = std::fs::read(folder.playbook()).ok();
-    let same = |p: &&Arc<Playbook>| {
-        text.as_ref()
-            .is_some_and(|t| format!("{:x}", Sha256::digest(t)) == p.sha256)
-    };
-    let playbook = match known.filter(same) {
-        Some(p) => Some(Arc::clone(p)),
-        None => crate::playbook::find::load(&folder.playbook())
-            .ok()
-            .and_then(Result::ok)
-            .map(|v| v.playbook),
-    };
+    // Read once, through the same guards as any playbook (a regular file, of bounded size).
+    let playbook = crate::playbook::find::read(&folder.playbook())
+        .ok()
+        .and_then(|file| {
+            let sha256 = format!("{:x}", Sha256::digest(file.text.as_bytes()));
+            match known.filter(|p| p.sha256 == sha256) {
+                Some(p) => Some(Arc::clone(p)),
+                None => crate::playbook::validate(&file).ok().map(|v| v.playbook),
+            }
+        });
     let started = state.started.as_ref().map(|s| (s.playbook.clone(), s.ts));
     // The run itself is passed over: its journal is read already, and it cannot be its own
     // previous run.
