@@ -172,6 +172,27 @@ pub(crate) struct WaitingRecord {
 }
 
 impl ApprovalRecord {
+    /// Asked of `step` at `ts` (with the question, when the request is on record), not answered.
+    fn asked(step: &str, question: Option<String>, ts: DateTime<Utc>) -> Self {
+        Self {
+            step: step.to_owned(),
+            question,
+            asked: Some(ts),
+            answered: None,
+            given: None,
+            by: None,
+            how: None,
+            reason: None,
+            waited_ms: None,
+            inputs: Vec::new(),
+            waiting: None,
+            os_user: None,
+            approvers: Vec::new(),
+            refused: Vec::new(),
+            timed_out: false,
+        }
+    }
+
     /// Still waiting for `runbook approve`: it said so, and nobody answered yet.
     #[must_use]
     pub(crate) fn is_waiting(&self) -> bool {
@@ -491,23 +512,10 @@ impl RunState {
                     c.detail.clone_from(detail);
                 }
             }
-            Event::ApprovalRequested { step, question } => s.approvals.push(ApprovalRecord {
-                step: step.clone(),
-                question: Some(question.clone()),
-                asked: Some(ts),
-                answered: None,
-                given: None,
-                by: None,
-                how: None,
-                reason: None,
-                waited_ms: None,
-                inputs: Vec::new(),
-                waiting: None,
-                os_user: None,
-                approvers: Vec::new(),
-                refused: Vec::new(),
-                timed_out: false,
-            }),
+            Event::ApprovalRequested { step, question } => {
+                s.approvals
+                    .push(ApprovalRecord::asked(step, Some(question.clone()), ts));
+            }
             Event::ApprovalWaiting {
                 step,
                 approve,
@@ -753,23 +761,7 @@ impl RunState {
             return &mut self.approvals[i];
         }
         // Given by a flag without a request on record.
-        self.approvals.push(ApprovalRecord {
-            step: step.to_owned(),
-            question: None,
-            asked: Some(ts),
-            answered: None,
-            given: None,
-            by: None,
-            how: None,
-            reason: None,
-            waited_ms: None,
-            inputs: Vec::new(),
-            waiting: None,
-            os_user: None,
-            approvers: Vec::new(),
-            refused: Vec::new(),
-            timed_out: false,
-        });
+        self.approvals.push(ApprovalRecord::asked(step, None, ts));
         self.approvals.last_mut().expect("just pushed")
     }
 
