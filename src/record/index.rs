@@ -106,17 +106,33 @@ pub(crate) trait Digests {
 pub(crate) const HEADS_FILE: &str = ".history-heads.json";
 
 /// Bumped whenever [`PastRunHead`] or [`Head`] changes shape.
-const HEADS_VERSION: u32 = 1;
+const HEADS_VERSION: u32 = 2;
 
-/// One run folder in [`HEADS_FILE`]: which run its journal holds, and the run's digest
-/// without steps where a scan wanted that playbook's runs (`None`: another playbook's run,
-/// known from the journal's first line alone).
+/// One run folder in [`HEADS_FILE`], as its journal was when it was read.
 #[derive(Clone, Serialize, Deserialize)]
 struct HeadEntry {
     len: u64,
     modified: (u64, u32),
-    head: Head,
-    run: Option<PastRunHead>,
+    known: Known,
+}
+
+/// What a heads entry knows of its run.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Known {
+    /// The digest without steps: a scan wanted this playbook's runs.
+    Run(PastRunHead),
+    /// Only which run it is, from the journal's first line: another playbook's run.
+    Other(Head),
+}
+
+impl Known {
+    fn head(&self) -> Head {
+        match self {
+            Self::Run(run) => run.head(),
+            Self::Other(head) => head.clone(),
+        }
+    }
 }
 
 /// A runs root's runs without their steps, for the report's comparison and the `history`
@@ -150,10 +166,24 @@ impl Heads {
         }
     }
 
-    fn fresh(&self, name: &str, journal: &Metadata) -> Option<&HeadEntry> {
+    fn fresh(&self, name: &str, journal: &Metadata) -> Option<&Known> {
         self.runs
             .get(name)
-            .filter(|e| e.len == journal.len() && Some(e.modified) == modified(journal))
+            .filter(|e| unchanged(e.len, e.modified, journal))
+            .map(|e| &e.known)
+    }
+
+    fn insert(&mut self, name: &str, journal: &Metadata, known: Known) {
+        let Some(modified) = modified(journal) else {
+            return;
+        };
+        let entry = HeadEntry {
+            len: journal.len(),
+            modified,
+            known,
+        };
+        self.runs.insert(name.to_owned(), entry);
+        self.changed = true;
     }
 }
 
@@ -166,8 +196,7 @@ fn heads_of_index(root: &Path) -> BTreeMap<String, HeadEntry> {
                     let entry = HeadEntry {
                         len: e.len,
                         modified: e.modified,
-                        head: e.run.head(),
-                        run: Some(e.run),
+                        known: Known::Run(e.run),
                     };
                     (name, entry)
                 })
@@ -182,52 +211,25 @@ impl Digests for Heads {
     }
 
     fn put_head(&mut self, name: &str, journal: &Metadata, head: Head) {
-        if self.fresh(name, journal).is_some() {
-            return;
+        if self.fresh(name, journal).is_none() {
+            self.insert(name, journal, Known::Other(head));
         }
-        let Some(modified) = modified(journal) else {
-            return;
-        };
-        self.runs.insert(
-            name.to_owned(),
-            HeadEntry {
-                len: journal.len(),
-                modified,
-                head,
-                run: None,
-            },
-        );
-        self.changed = true;
     }
 
     fn head(&self, name: &str, journal: &Metadata) -> Option<Head> {
-        self.fresh(name, journal).map(|e| e.head.clone())
+        self.fresh(name, journal).map(Known::head)
     }
 
     /// The run of `name`, without steps, if its journal is unchanged since it was read.
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun> {
-        self.fresh(name, journal)
-            .and_then(|e| e.run.clone())
-            .map(PastRunHead::into_run)
+        match self.fresh(name, journal)? {
+            Known::Run(run) => Some(run.clone().into_run()),
+            Known::Other(_) => None,
+        }
     }
 
     fn put(&mut self, name: &str, journal: &Metadata, run: &PastRun) {
-        let Some(modified) = modified(journal) else {
-            return;
-        };
-        self.runs.insert(
-            name.to_owned(),
-            HeadEntry {
-                len: journal.len(),
-                modified,
-                head: Head {
-                    run_id: run.run_id.clone(),
-                    playbook: run.playbook.clone(),
-                },
-                run: Some(PastRunHead::of(run)),
-            },
-        );
-        self.changed = true;
+        self.insert(name, journal, Known::Run(PastRunHead::of(run)));
     }
 
     /// Forgets the folders the scan did not find, and writes the file if anything changed.
@@ -249,11 +251,8 @@ impl Digests for Index {
     fn head(&self, name: &str, journal: &Metadata) -> Option<Head> {
         self.runs
             .get(name)
-            .filter(|e| e.len == journal.len() && Some(e.modified) == modified(journal))
-            .map(|e| Head {
-                run_id: e.run.run_id.clone(),
-                playbook: e.run.playbook.clone(),
-            })
+            .filter(|e| unchanged(e.len, e.modified, journal))
+            .map(|e| e.run.head())
     }
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun> {
         Index::get(self, name, journal)
@@ -298,7 +297,7 @@ impl Index {
     pub(crate) fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun> {
         self.runs
             .get(name)
-            .filter(|e| e.len == journal.len() && Some(e.modified) == modified(journal))
+            .filter(|e| unchanged(e.len, e.modified, journal))
             .map(|e| e.run.clone())
     }
 
@@ -325,6 +324,11 @@ impl Index {
     pub(crate) fn save(self) {
         Stored::save(&self.path, VERSION, self.runs, &self.seen, self.changed);
     }
+}
+
+/// Whether a journal still has the length and modification time an entry was read at.
+fn unchanged(len: u64, at: (u64, u32), journal: &Metadata) -> bool {
+    len == journal.len() && Some(at) == modified(journal)
 }
 
 /// A modification time that tells a rewrite apart: seconds and nanoseconds since the epoch.

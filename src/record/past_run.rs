@@ -115,6 +115,14 @@ pub(crate) struct PastStep {
 }
 
 impl PastRun {
+    /// Which run it is.
+    pub(crate) fn head(&self) -> Head {
+        Head {
+            run_id: self.run_id.clone(),
+            playbook: self.playbook.clone(),
+        }
+    }
+
     /// The digest of a replayed journal; `None` without `run_started`.
     #[must_use]
     pub(crate) fn of(dir: PathBuf, state: &RunState) -> Option<Self> {
