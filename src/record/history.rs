@@ -147,13 +147,17 @@ fn scan_where(roots: &[PathBuf], wanted: &Wanted<'_>) -> (Vec<PastRun>, Vec<Stri
 /// else the first by name.
 fn settle(runs: &mut Vec<PastRun>) {
     let named = |r: &PastRun| r.dir.file_name().is_some_and(|n| *n == *r.run_id);
-    runs.sort_by(|a, b| {
-        a.run_id
-            .cmp(&b.run_id)
-            .then_with(|| named(b).cmp(&named(a)))
-            .then_with(|| a.dir.cmp(&b.dir))
-    });
-    runs.dedup_by(|later, first| later.run_id == first.run_id);
+    // Copies are rare: sorted by run id only when there is one.
+    let mut ids = std::collections::HashSet::with_capacity(runs.len());
+    if !runs.iter().all(|r| ids.insert(r.run_id.as_str())) {
+        runs.sort_by(|a, b| {
+            a.run_id
+                .cmp(&b.run_id)
+                .then_with(|| named(b).cmp(&named(a)))
+                .then_with(|| a.dir.cmp(&b.dir))
+        });
+        runs.dedup_by(|later, first| later.run_id == first.run_id);
+    }
     runs.sort_by(|a, b| {
         b.started()
             .cmp(&a.started())
@@ -187,21 +191,23 @@ fn scan_root(
     runs: &mut Vec<PastRun>,
     warnings: &mut Vec<String>,
 ) {
-    // `except` is canonical: so is the root it is compared in.
-    let canonical_root = wanted
-        .except
-        .map(|_| std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()));
+    // `except` is canonical: so is the root it is compared in. Only a folder of this root
+    // can be it, the one of its name.
+    let except = wanted.except.and_then(|except| {
+        let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        (except.parent() == Some(canonical_root.as_path()))
+            .then(|| except.file_name())
+            .flatten()
+    });
     for (name, dir, meta) in run_folders(root) {
         index.seen(&name);
-        if let (Some(except), Some(canonical)) = (wanted.except, &canonical_root)
-            && canonical.join(&name) == except
-        {
+        if except.is_some_and(|except| *except == *name) {
             continue;
         }
         // Known to the index: another playbook's run is passed over on its entry's head, and
         // only a wanted one's digest is built.
-        if let Some(head) = index.head(&name, &meta) {
-            if !wanted.playbook(&head.playbook) {
+        if let Some(playbook) = index.playbook(&name, &meta) {
+            if !wanted.playbook(playbook) {
                 continue;
             }
             if let Some(run) = index.get(&name, &meta) {

@@ -7,7 +7,7 @@
 //! version is rebuilt. It is a cache, never the record: writing it may fail (a read-only runs
 //! root) without any effect but speed, and deleting it is always safe.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -21,7 +21,7 @@ use crate::record::past_run::{PastRun, PastRunHead};
 pub(crate) const FILE: &str = ".history-index.json";
 
 /// Bumped whenever [`PastRun`] changes shape: an index of another version is rebuilt.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// A cache file: its version, and an entry per run folder (by name).
 #[derive(Serialize, Deserialize)]
@@ -90,9 +90,9 @@ struct EntryHead {
 /// [`Heads`] alone.
 pub(crate) trait Digests {
     fn seen(&mut self, name: &str);
-    /// The journal's [`Head`] (run id and playbook), if it is unchanged since it was indexed:
+    /// The playbook of the run in `name`, if its journal is unchanged since it was indexed:
     /// enough to pass over a run that is not wanted without building its digest.
-    fn head(&self, name: &str, journal: &Metadata) -> Option<Head>;
+    fn playbook(&self, name: &str, journal: &Metadata) -> Option<&str>;
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun>;
     fn put(&mut self, name: &str, journal: &Metadata, run: &PastRun);
     /// Notes that `name` holds a run of another playbook than the one scanned for, known from
@@ -105,19 +105,31 @@ pub(crate) trait Digests {
 /// The file of the runs root's run heads: [`Heads`].
 pub(crate) const HEADS_FILE: &str = ".history-heads.json";
 
-/// Bumped whenever [`PastRunHead`] or [`Head`] changes shape.
-const HEADS_VERSION: u32 = 2;
+/// Bumped whenever the heads file, [`PastRunHead`] or [`Head`] changes shape.
+const HEADS_VERSION: u32 = 3;
 
-/// One run folder in [`HEADS_FILE`], as its journal was when it was read.
-#[derive(Clone, Serialize, Deserialize)]
+/// The heads file's first line.
+#[derive(Serialize, Deserialize)]
+struct HeadsHeader {
+    version: u32,
+}
+
+/// One line of [`HEADS_FILE`] after the first: a run folder, as its journal was when it was
+/// read, written as an array of these fields in this order ([`line_of`]). A later line for
+/// the same folder replaces an earlier one.
+#[derive(Clone, Deserialize)]
 struct HeadEntry {
+    name: String,
     len: u64,
     modified: (u64, u32),
     known: Known,
+    /// Whether this scan found the folder.
+    #[serde(skip)]
+    seen: bool,
 }
 
 /// What a heads entry knows of its run.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Known {
     /// The digest without steps: a scan wanted this playbook's runs.
@@ -133,6 +145,22 @@ impl Known {
             Self::Other(head) => head.clone(),
         }
     }
+
+    fn playbook(&self) -> &str {
+        match self {
+            Self::Run(run) => run.playbook(),
+            Self::Other(head) => &head.playbook,
+        }
+    }
+}
+
+impl Serialize for Known {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Run(run) => s.serialize_newtype_variant("Known", 0, "run", &run.row()),
+            Self::Other(head) => s.serialize_newtype_variant("Known", 1, "other", head),
+        }
+    }
 }
 
 /// A runs root's runs without their steps, for the report's comparison and the `history`
@@ -141,29 +169,48 @@ impl Known {
 /// that `runs` keeps: reading and writing every run's steps back made each `run` of a playbook
 /// with a long history 1.4 times slower and larger, and never writing anything made each one
 /// parse every journal no `runs` had indexed yet (3.75 times slower with 1,000 past runs).
+///
 /// Like the index, it is a cache checked against each journal's length and modification time,
-/// written whole to a temporary file renamed over it, and rebuilt when missing or unreadable
-/// (from the full index's entries, when there is one).
+/// and rebuilt when missing or unreadable (from the full index's entries, when there is one).
+/// Unlike the index, it is JSON lines, and a scan that only learnt new runs appends their
+/// lines instead of writing the file again: each run ends with a report, whose comparison
+/// finds the run before it new, and rewriting 1,000 entries for one was most of what a long
+/// history cost a run. The file is written whole (to a temporary file renamed over it) only
+/// when it must be: a folder is gone, a line is damaged or cut off, or stale lines outnumber
+/// the live ones. A cut-off or damaged line is never read as an entry: a prefix of a JSON
+/// object is not one, and such a line is dropped when the file is next written.
 pub(crate) struct Heads {
     path: PathBuf,
-    runs: BTreeMap<String, HeadEntry>,
-    seen: BTreeSet<String>,
-    changed: bool,
+    runs: HashMap<String, HeadEntry>,
+    /// The folders whose entries this scan learnt, for their lines to be appended.
+    learnt: Vec<String>,
+    /// Entry lines in the file as read, live or replaced by a later one.
+    lines: usize,
+    /// The file must be written whole: missing, of another version, damaged or cut off.
+    rewrite: bool,
 }
 
 impl Heads {
     pub(crate) fn open(root: &Path) -> Self {
         let path = root.join(HEADS_FILE);
-        let stored = Stored::read(&path, HEADS_VERSION);
-        // None yet (or unreadable): what the full index knows, which the next save writes.
-        let changed = stored.is_none();
-        let runs = stored.unwrap_or_else(|| heads_of_index(root));
+        let (runs, lines, rewrite) = match std::fs::read(&path) {
+            Ok(bytes) => read_heads(&bytes),
+            Err(_) => None,
+        }
+        // None yet (or unreadable): what the full index knows, which the save writes.
+        .unwrap_or_else(|| (heads_of_index(root), 0, true));
         Self {
             path,
             runs,
-            seen: BTreeSet::new(),
-            changed,
+            learnt: Vec::new(),
+            lines,
+            rewrite,
         }
+    }
+
+    /// The journal's [`Head`] (run id and playbook), if it is unchanged since it was read.
+    pub(crate) fn head(&self, name: &str, journal: &Metadata) -> Option<Head> {
+        self.fresh(name, journal).map(Known::head)
     }
 
     fn fresh(&self, name: &str, journal: &Metadata) -> Option<&Known> {
@@ -178,25 +225,114 @@ impl Heads {
             return;
         };
         let entry = HeadEntry {
+            name: name.to_owned(),
             len: journal.len(),
             modified,
             known,
+            seen: true,
         };
         self.runs.insert(name.to_owned(), entry);
-        self.changed = true;
+        self.learnt.push(name.to_owned());
+    }
+
+    /// Writes the heads file whole, to a temporary file renamed over it.
+    fn write_whole(&self) {
+        let mut bytes = Vec::new();
+        let header = serde_json::to_writer(
+            &mut bytes,
+            &HeadsHeader {
+                version: HEADS_VERSION,
+            },
+        );
+        if header.is_err() {
+            return;
+        }
+        bytes.push(b'\n');
+        let mut names: Vec<&String> = self.runs.keys().collect();
+        names.sort_unstable();
+        for name in names {
+            line_of(&self.runs[name], &mut bytes);
+        }
+        let temp = self
+            .path
+            .with_extension(format!("json.{}.tmp", std::process::id()));
+        let written =
+            std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, &self.path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&temp);
+            tracing::debug!(path = %self.path.display(), error = %e, "history heads not written");
+        }
+    }
+
+    /// Appends the lines of the entries this scan learnt, in one write.
+    fn append_learnt(&self) {
+        let mut bytes = Vec::new();
+        for name in &self.learnt {
+            if let Some(entry) = self.runs.get(name) {
+                line_of(entry, &mut bytes);
+            }
+        }
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, &bytes));
+        if let Err(e) = appended {
+            tracing::debug!(path = %self.path.display(), error = %e, "history heads not appended");
+        }
     }
 }
 
+/// `entry` as a line of the heads file, added to `out`; nothing if it cannot be written (a
+/// time outside what nanoseconds since the epoch hold): the run is read from its journal.
+fn line_of(entry: &HeadEntry, out: &mut Vec<u8>) {
+    let start = out.len();
+    let row = (&entry.name, entry.len, entry.modified, &entry.known);
+    if serde_json::to_writer(&mut *out, &row).is_ok() {
+        out.push(b'\n');
+    } else {
+        out.truncate(start);
+    }
+}
+
+/// The entries of a heads file, the number of entry lines it has, and whether it must be
+/// written whole at the next save (a line is damaged, or the last one was cut off as it was
+/// appended); `None` if it is not a heads file of this version.
+fn read_heads(bytes: &[u8]) -> Option<(HashMap<String, HeadEntry>, usize, bool)> {
+    // What follows the last newline is a line cut off: never read, dropped at the next save.
+    let end = bytes.iter().rposition(|b| *b == b'\n')?;
+    let cut = end + 1 < bytes.len();
+    let mut lines = bytes[..end].split(|b| *b == b'\n');
+    let header: HeadsHeader = serde_json::from_slice(lines.next()?).ok()?;
+    if header.version != HEADS_VERSION {
+        return None;
+    }
+    let mut runs = HashMap::new();
+    let mut count = 0;
+    let mut damaged = false;
+    for line in lines {
+        count += 1;
+        match serde_json::from_slice::<HeadEntry>(line) {
+            Ok(entry) => {
+                runs.insert(entry.name.clone(), entry);
+            }
+            Err(_) => damaged = true,
+        }
+    }
+    Some((runs, count, cut || damaged))
+}
+
 /// The entries of `root`'s full index, as heads: where a heads file starts from.
-fn heads_of_index(root: &Path) -> BTreeMap<String, HeadEntry> {
+fn heads_of_index(root: &Path) -> HashMap<String, HeadEntry> {
     Stored::<EntryHead>::read(&root.join(FILE), VERSION)
         .map(|runs| {
             runs.into_iter()
                 .map(|(name, e)| {
                     let entry = HeadEntry {
+                        name: name.clone(),
                         len: e.len,
                         modified: e.modified,
                         known: Known::Run(e.run),
+                        seen: false,
                     };
                     (name, entry)
                 })
@@ -207,7 +343,9 @@ fn heads_of_index(root: &Path) -> BTreeMap<String, HeadEntry> {
 
 impl Digests for Heads {
     fn seen(&mut self, name: &str) {
-        self.seen.insert(name.to_owned());
+        if let Some(entry) = self.runs.get_mut(name) {
+            entry.seen = true;
+        }
     }
 
     fn put_head(&mut self, name: &str, journal: &Metadata, head: Head) {
@@ -216,8 +354,8 @@ impl Digests for Heads {
         }
     }
 
-    fn head(&self, name: &str, journal: &Metadata) -> Option<Head> {
-        self.fresh(name, journal).map(Known::head)
+    fn playbook(&self, name: &str, journal: &Metadata) -> Option<&str> {
+        self.fresh(name, journal).map(Known::playbook)
     }
 
     /// The run of `name`, without steps, if its journal is unchanged since it was read.
@@ -232,15 +370,20 @@ impl Digests for Heads {
         self.insert(name, journal, Known::Run(PastRunHead::of(run)));
     }
 
-    /// Forgets the folders the scan did not find, and writes the file if anything changed.
-    fn save(self) {
-        Stored::save(
-            &self.path,
-            HEADS_VERSION,
-            self.runs,
-            &self.seen,
-            self.changed,
-        );
+    /// Forgets the folders the scan did not find, and brings the file up to date: the lines
+    /// of what the scan learnt appended, or the whole file written again where it must be.
+    fn save(mut self) {
+        let before = self.runs.len();
+        self.runs.retain(|_, entry| entry.seen);
+        let gone = self.runs.len() != before;
+        let stale = self.lines + self.learnt.len() > 2 * self.runs.len() + 16;
+        if self.rewrite || gone || (stale && !self.learnt.is_empty()) {
+            if !self.runs.is_empty() || self.path.exists() {
+                self.write_whole();
+            }
+        } else if !self.learnt.is_empty() {
+            self.append_learnt();
+        }
     }
 }
 
@@ -248,11 +391,11 @@ impl Digests for Index {
     fn seen(&mut self, name: &str) {
         Index::seen(self, name);
     }
-    fn head(&self, name: &str, journal: &Metadata) -> Option<Head> {
+    fn playbook(&self, name: &str, journal: &Metadata) -> Option<&str> {
         self.runs
             .get(name)
             .filter(|e| unchanged(e.len, e.modified, journal))
-            .map(|e| e.run.head())
+            .map(|e| e.run.playbook())
     }
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun> {
         Index::get(self, name, journal)
@@ -438,5 +581,101 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(rebuilt.len(), 1);
         assert_eq!(rebuilt[0].status_word(), "ok");
+    }
+
+    /// A journal of run `n` of playbook `p` in its own folder of `root`.
+    fn a_run(root: &Path, n: u32) -> PathBuf {
+        let id = format!("20261123T020000Z-p-{n:04}");
+        let dir = root.join(&id);
+        std::fs::create_dir(&dir).expect("mkdir");
+        let start = START.replace("20261123T020000Z-p-0001", &id);
+        let end = END.replace("20261123T020000Z-p-0001", &id);
+        std::fs::write(dir.join("journal.jsonl"), format!("{start}\n{end}\n")).expect("write");
+        dir
+    }
+
+    fn heads_lines(root: &Path) -> Vec<String> {
+        std::fs::read_to_string(root.join(HEADS_FILE))
+            .expect("heads")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn new_runs_are_appended_and_a_cut_off_line_is_never_read() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let roots = vec![root.path().to_path_buf()];
+        a_run(root.path(), 1);
+        a_run(root.path(), 2);
+        let (runs, _) = history::scan_heads(&roots, "p", None);
+        assert_eq!(runs.len(), 2);
+        let first = heads_lines(root.path());
+        assert_eq!(first.len(), 3, "{first:?}");
+        // A new run: its line is added after the others, which stay as they were.
+        a_run(root.path(), 3);
+        let (runs, _) = history::scan_heads(&roots, "p", None);
+        assert_eq!(runs.len(), 3);
+        let second = heads_lines(root.path());
+        assert_eq!(second[..3], first[..], "appended, not rewritten");
+        assert!(second[3].contains("-p-0003"), "{second:?}");
+        assert_eq!(second.len(), 4);
+        // An append cut off by a crash: the cut-off line is not read (the run's journal is),
+        // and the next save writes the file whole without it.
+        let cut = &second[3][..second[3].len() / 2];
+        std::fs::write(
+            root.path().join(HEADS_FILE),
+            format!("{}\n{cut}", second[..3].join("\n")),
+        )
+        .expect("write");
+        let (again, warnings) = history::scan_heads(&roots, "p", None);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(again, runs);
+        let mended = heads_lines(root.path());
+        assert_eq!(mended.len(), 4, "{mended:?}");
+        assert!(
+            mended
+                .iter()
+                .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        );
+        // A damaged line in the middle is read as nothing, and the file is written again.
+        let mut damaged = mended.clone();
+        damaged[1] = "[\"20261123T020000Z-p-0001\",1,[2,3],{\"run\":[".to_owned();
+        std::fs::write(root.path().join(HEADS_FILE), damaged.join("\n") + "\n").expect("write");
+        let (again, _) = history::scan_heads(&roots, "p", None);
+        assert_eq!(again, runs);
+        assert_eq!(heads_lines(root.path()), mended);
+    }
+
+    #[test]
+    fn stale_lines_and_gone_folders_make_the_heads_file_written_whole() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let roots = vec![root.path().to_path_buf()];
+        let one = a_run(root.path(), 1);
+        a_run(root.path(), 2);
+        history::scan_heads(&roots, "p", None);
+        // The journal in `one` changes, many times: a line each time, until stale lines outnumber
+        // the live ones and the file is written again with one line per folder.
+        let journal = one.join("journal.jsonl");
+        let mut longest = 0;
+        for i in 0..40 {
+            let at = UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000 + i);
+            std::fs::File::options()
+                .write(true)
+                .open(&journal)
+                .and_then(|f| f.set_modified(at))
+                .expect("set mtime");
+            history::scan_heads(&roots, "p", None);
+            longest = longest.max(heads_lines(root.path()).len());
+        }
+        assert!(longest > 3, "appended: {longest}");
+        assert!(longest <= 2 * 2 + 16 + 2, "compacted: {longest}");
+        // A folder that is gone leaves the file at once.
+        std::fs::remove_dir_all(&one).expect("rm");
+        let (runs, _) = history::scan_heads(&roots, "p", None);
+        assert_eq!(runs.len(), 1);
+        let lines = heads_lines(root.path());
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(!lines[1].contains("-p-0001"), "{lines:?}");
     }
 }
