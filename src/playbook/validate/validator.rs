@@ -47,6 +47,40 @@ pub enum NestedKind {
 
 /// Reads and validates a playbook's text.
 pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
+    // Step by step first: a plain, valid document never has its whole spanned tree in memory
+    // (#18); anything else is decoded whole, which gives every diagnostic.
+    let (raw, cx) = match crate::playbook::chunks::decode(file) {
+        Some(decoded) => decoded,
+        None => decode_whole(file)?,
+    };
+    let mut v = Validator {
+        cx,
+        uses: Vec::new(),
+        host_names: Vec::new(),
+    };
+    let playbook = v.playbook(&raw);
+    let Validator { cx, uses, .. } = v;
+    let mut diagnostics = Diagnostics(cx.diagnostics);
+    let playbook = playbook.filter(|_| !diagnostics.has_errors());
+    diagnostics.extend(crate::playbook::references::check(
+        file,
+        &raw,
+        playbook.as_ref(),
+        &uses,
+    ));
+    diagnostics.sort();
+    match playbook {
+        Some(playbook) if !diagnostics.has_errors() => Ok(Validated {
+            nested: nested_uses(&file.text, &raw, &playbook, &uses),
+            playbook: Arc::new(playbook),
+            warnings: diagnostics,
+        }),
+        _ => Err(diagnostics),
+    }
+}
+
+/// The raw playbook decoded from the whole document's spanned tree, or its syntax errors.
+pub(crate) fn decode_whole(file: &Arc<SourceFile>) -> Result<(RawPlaybook, Cx<'_>), Diagnostics> {
     let (root, syntax) = DeTable::parse_recoverable(&file.text);
     if !syntax.is_empty() {
         // The recovered tree is a guess; checking it would add errors that are not there.
@@ -85,33 +119,7 @@ pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     let root = toml::Spanned::new(root.span(), toml::de::DeValue::Table(root.into_inner()));
     let mut cx = Cx::new(file);
     let raw = RawPlaybook::decode(&root, &mut cx).unwrap_or_default();
-    // The spanned TOML tree is the largest of the three (it, the raw tree and the model):
-    // gone before the model is built, its memory serves the model's (#18).
-    drop(root);
-    let mut v = Validator {
-        cx,
-        uses: Vec::new(),
-        host_names: Vec::new(),
-    };
-    let playbook = v.playbook(&raw);
-    let Validator { cx, uses, .. } = v;
-    let mut diagnostics = Diagnostics(cx.diagnostics);
-    let playbook = playbook.filter(|_| !diagnostics.has_errors());
-    diagnostics.extend(crate::playbook::references::check(
-        file,
-        &raw,
-        playbook.as_ref(),
-        &uses,
-    ));
-    diagnostics.sort();
-    match playbook {
-        Some(playbook) if !diagnostics.has_errors() => Ok(Validated {
-            nested: nested_uses(&file.text, &raw, &playbook, &uses),
-            playbook: Arc::new(playbook),
-            warnings: diagnostics,
-        }),
-        _ => Err(diagnostics),
-    }
+    Ok((raw, cx))
 }
 
 /// Builds the model, recording problems in `cx`.
