@@ -36,7 +36,7 @@ pub(crate) enum Scope {
 /// Every "does this step run before that one" question the checks ask of a step template:
 /// `(target, step)` for each step value a step's template (or its `for_each`) uses. The RTO
 /// clock's adds one.
-fn ancestry_questions(uses: &[TemplateUse], ids: &HashMap<String, usize>) -> Vec<(usize, usize)> {
+fn ancestry_questions(uses: &[TemplateUse], ids: &HashMap<&str, usize>) -> Vec<(usize, usize)> {
     uses.iter()
         .filter_map(|u| match u.scope {
             Scope::Step { index: step, .. } | Scope::ForEach { index: step } => Some((u, step)),
@@ -45,7 +45,7 @@ fn ancestry_questions(uses: &[TemplateUse], ids: &HashMap<String, usize>) -> Vec
         .flat_map(|(u, step)| {
             u.usages.iter().filter_map(move |usage| match usage {
                 Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => {
-                    ids.get(&p[1]).map(|&target| (target, step))
+                    ids.get(p[1].as_str()).map(|&target| (target, step))
                 }
                 _ => None,
             })
@@ -83,14 +83,15 @@ const ROOTS: [&str; 5] = ["vars", "env", "steps", "run", "playbook"];
 
 struct Checker<'a> {
     file: &'a Arc<SourceFile>,
-    /// Declared var names.
-    vars: IndexSet<String>,
+    /// Declared var names. This and the names below borrow from the raw tree: copies of every
+    /// id and output name were a tenth of `validate`'s peak (#18).
+    vars: IndexSet<&'a str>,
     /// Step ids by position (`None` where the id is missing or invalid).
-    ids: Vec<Option<String>>,
+    ids: Vec<Option<&'a str>>,
     /// Position by step id (the first, for a duplicate): one lookup per reference, not a scan.
-    index: HashMap<String, usize>,
+    index: HashMap<&'a str, usize>,
     /// Declared output names by step position.
-    outputs: Vec<IndexSet<String>>,
+    outputs: Vec<IndexSet<&'a str>>,
     /// By step position: a `playbook` step, whose outputs its nested playbook's `[outputs]`
     /// declare (checked by `runbook validate`, which finds it, and when it runs).
     nested: Vec<bool>,
@@ -117,14 +118,14 @@ pub(crate) fn check(
         .as_ref()
         .map(|s| s.value.as_slice())
         .unwrap_or_default();
-    let ids: Vec<Option<String>> = raw_steps
+    let ids: Vec<Option<&str>> = raw_steps
         .iter()
-        .map(|s| s.value.id.as_ref().map(|i| i.value.clone()))
+        .map(|s| s.value.id.as_ref().map(|i| i.value.as_str()))
         .collect();
     let mut index = HashMap::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         if let Some(id) = id {
-            index.entry(id.clone()).or_insert(i);
+            index.entry(*id).or_insert(i);
         }
     }
     let (nested, for_each) = raw_steps
@@ -141,14 +142,14 @@ pub(crate) fn check(
                 .into_iter()
                 .flatten()
                 .chain(inputs.into_iter().flatten())
-                .cloned()
+                .map(String::as_str)
                 .collect()
         })
         .collect();
     let vars = raw
         .vars
         .as_ref()
-        .map(|v| v.value.keys().cloned().collect())
+        .map(|v| v.value.keys().map(String::as_str).collect())
         .unwrap_or_default();
     let ancestry = playbook.map(|playbook| {
         // `after` orders as `needs` does: a step's values exist once it ended.
@@ -283,10 +284,7 @@ impl Checker<'_> {
             ("vars", Some(name)) => {
                 if !self.vars.contains(name) {
                     let mut message = format!("unknown var `{name}` in {}", u.what);
-                    let help = match self
-                        .suggest
-                        .closest(name, self.vars.iter().map(String::as_str))
-                    {
+                    let help = match self.suggest.closest(name, self.vars.iter().copied()) {
                         Some(close) => {
                             let _ = write!(message, ", did you mean `{close}`?");
                             format!("write `vars.{close}`, or declare `{name}` in [vars]")
@@ -398,7 +396,7 @@ impl Checker<'_> {
         if runs_before || (include_self && target == index) {
             return true;
         }
-        let user = self.ids[index].clone().unwrap_or_default();
+        let user = self.ids[index].unwrap_or_default();
         let reason = if target == index {
             "a step's own values exist only after it ran"
         } else {
@@ -418,10 +416,7 @@ impl Checker<'_> {
     fn step_path(&mut self, span: Span, u: &TemplateUse, path: &[String], id: &str) {
         let Some(&target) = self.index.get(id) else {
             let mut message = format!("unknown step `{id}` in {}", u.what);
-            if let Some(close) = self
-                .suggest
-                .closest(id, self.ids.iter().flatten().map(String::as_str))
-            {
+            if let Some(close) = self.suggest.closest(id, self.ids.iter().flatten().copied()) {
                 let _ = write!(message, ", did you mean `{close}`?");
             }
             self.error(span, message, "name a step that this one needs".to_owned());
@@ -471,13 +466,10 @@ impl Checker<'_> {
             && !self.nested[target]
         {
             let outputs = &self.outputs[target];
-            if !outputs.contains(name) {
+            if !outputs.contains(name.as_str()) {
                 let mut message =
                     format!("step `{id}` has no output `{name}` (used in {})", u.what);
-                let help = match self
-                    .suggest
-                    .closest(name, outputs.iter().map(String::as_str))
-                {
+                let help = match self.suggest.closest(name, outputs.iter().copied()) {
                     Some(close) => {
                         let _ = write!(message, ", did you mean `{close}`?");
                         format!("write `steps.{id}.outputs.{close}`")
@@ -487,7 +479,7 @@ impl Checker<'_> {
                     }
                     None => format!(
                         "step `{id}` declares {}; add `{name}` to its `outputs`",
-                        some_names(outputs.iter().map(String::as_str), outputs.len())
+                        some_names(outputs.iter().copied(), outputs.len())
                     ),
                 };
                 self.error(span, message, help);

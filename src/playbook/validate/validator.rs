@@ -282,8 +282,10 @@ impl Validator<'_> {
     ) -> Option<Template> {
         let value = value?;
         match Template::parse(&value.value) {
-            Ok((template, usages)) => {
+            Ok((template, mut usages)) => {
                 if !usages.is_empty() {
+                    // Kept until the references are checked: no spare room (#18).
+                    usages.shrink_to_fit();
                     self.uses.push(TemplateUse {
                         scope,
                         span: value.span.clone(),
@@ -331,7 +333,7 @@ impl Validator<'_> {
         scope: Scope,
         what: &str,
     ) -> IndexMap<String, Template> {
-        let mut out = IndexMap::new();
+        let mut out = IndexMap::with_capacity(map.map_or(0, |m| m.value.len()));
         for (key, value) in map.map(|m| &m.value).into_iter().flatten() {
             if let Some(t) = self.template(Some(value), scope, &format!("`{key}` of {what}")) {
                 out.insert(key.clone(), t);
@@ -504,5 +506,28 @@ mod tests {
     fn finds_keys_in_tables() {
         let text = "[vars]\nbad name = 1\n\"x y\" = 2\n";
         assert_eq!(key_span(text, &(0..text.len()), "x y"), Some(21..24));
+    }
+
+    // See: #18
+    #[test]
+    fn a_step_holds_no_spare_room() {
+        let text = "[playbook]\nname = \"p\"\nversion = \"1.0.0\"\n\n[[steps]]\nid = \"a\"\nrun = \"echo hi\"\noutputs = { out = \"stdout\" }\nenv = { A = \"1\" }\n\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"echo {{quote steps.a.outputs.out}}\"\n";
+        let file = SourceFile::new("p.toml", text);
+        let (raw, cx) = crate::playbook::chunks::decode(&file).expect("plain");
+        let mut v = Validator {
+            cx,
+            uses: Vec::new(),
+            host_names: Vec::new(),
+        };
+        let playbook = v.playbook(&raw).expect("valid");
+        let a = &playbook.steps[0];
+        assert_eq!((a.outputs.len(), a.outputs.capacity()), (1, 1));
+        assert_eq!((a.env.len(), a.env.capacity()), (1, 1));
+        let uses = &v.uses[0].usages;
+        assert_eq!(uses.len(), uses.capacity());
+        // The references borrowed from the raw tree still find everything.
+        assert!(
+            !crate::playbook::references::check(&file, &raw, Some(&playbook), &v.uses).has_errors()
+        );
     }
 }
