@@ -14,7 +14,7 @@ use crate::playbook::diagnostic::{
 };
 use crate::playbook::graph::{self, Ancestry};
 use crate::playbook::model::Playbook;
-use crate::playbook::raw::RawPlaybook;
+use crate::playbook::raw::{RawPlaybook, RawStep};
 use crate::playbook::template::{HELPERS, Usage};
 use crate::text::{List, count};
 
@@ -81,6 +81,41 @@ pub(crate) const REPORT_FIELDS: [&str; 2] = ["path", "json_path"];
 pub(crate) const STEP_FIELDS: [&str; 3] = ["outputs", "status", "exit_code"];
 const ROOTS: [&str; 5] = ["vars", "env", "steps", "run", "playbook"];
 
+/// A step's output names, read from its raw tables rather than copied into a set per step
+/// (#18): its `outputs`, then a manual step's `inputs`, which are its outputs once answered,
+/// each name once.
+#[derive(Clone, Copy)]
+struct Outputs<'a>(&'a RawStep);
+
+impl<'a> Outputs<'a> {
+    fn iter(self) -> impl Iterator<Item = &'a str> + Clone {
+        let outputs = self.0.outputs.as_ref().map(|o| &o.value);
+        let inputs = self.0.inputs.as_ref().map(|i| &i.value);
+        let written = outputs.into_iter().flat_map(|o| o.keys());
+        let answered = inputs
+            .into_iter()
+            .flat_map(|i| i.keys())
+            .filter(move |k| !outputs.is_some_and(|o| o.contains_key(*k)));
+        written.chain(answered).map(String::as_str)
+    }
+
+    fn contains(self, name: &str) -> bool {
+        self.0
+            .outputs
+            .as_ref()
+            .is_some_and(|o| o.value.contains_key(name))
+            || self
+                .0
+                .inputs
+                .as_ref()
+                .is_some_and(|i| i.value.contains_key(name))
+    }
+
+    fn len(self) -> usize {
+        self.iter().count()
+    }
+}
+
 struct Checker<'a> {
     file: &'a Arc<SourceFile>,
     /// Declared var names. This and the names below borrow from the raw tree: copies of every
@@ -90,8 +125,8 @@ struct Checker<'a> {
     ids: Vec<Option<&'a str>>,
     /// Position by step id (the first, for a duplicate): one lookup per reference, not a scan.
     index: HashMap<&'a str, usize>,
-    /// Declared output names by step position.
-    outputs: Vec<IndexSet<&'a str>>,
+    /// Declared outputs by step position.
+    outputs: Vec<Outputs<'a>>,
     /// By step position: a `playbook` step, whose outputs its nested playbook's `[outputs]`
     /// declare (checked by `runbook validate`, which finds it, and when it runs).
     nested: Vec<bool>,
@@ -132,20 +167,7 @@ pub(crate) fn check(
         .iter()
         .map(|s| (s.value.playbook.is_some(), has_instances(&s.value)))
         .unzip();
-    // A manual step's inputs are its outputs once answered.
-    let outputs = raw_steps
-        .iter()
-        .map(|s| {
-            let outputs = s.value.outputs.as_ref().map(|o| o.value.keys());
-            let inputs = s.value.inputs.as_ref().map(|i| i.value.keys());
-            outputs
-                .into_iter()
-                .flatten()
-                .chain(inputs.into_iter().flatten())
-                .map(String::as_str)
-                .collect()
-        })
-        .collect();
+    let outputs = raw_steps.iter().map(|s| Outputs(&s.value)).collect();
     let vars = raw
         .vars
         .as_ref()
@@ -465,21 +487,21 @@ impl Checker<'_> {
         if let (true, Some(name)) = (field == "outputs", path.get(3))
             && !self.nested[target]
         {
-            let outputs = &self.outputs[target];
-            if !outputs.contains(name.as_str()) {
+            let outputs = self.outputs[target];
+            if !outputs.contains(name) {
                 let mut message =
                     format!("step `{id}` has no output `{name}` (used in {})", u.what);
-                let help = match self.suggest.closest(name, outputs.iter().copied()) {
+                let help = match self.suggest.closest(name, outputs.iter()) {
                     Some(close) => {
                         let _ = write!(message, ", did you mean `{close}`?");
                         format!("write `steps.{id}.outputs.{close}`")
                     }
-                    None if outputs.is_empty() => {
+                    None if outputs.len() == 0 => {
                         format!("declare it on step `{id}`: outputs = {{ {name} = \"stdout\" }}")
                     }
                     None => format!(
                         "step `{id}` declares {}; add `{name}` to its `outputs`",
-                        some_names(outputs.iter().copied(), outputs.len())
+                        some_names(outputs.iter(), outputs.len())
                     ),
                 };
                 self.error(span, message, help);
@@ -517,4 +539,23 @@ fn has_instances(s: &crate::playbook::raw::RawStep) -> bool {
             s.on.as_ref().map(|o| &o.value),
             Some(crate::playbook::raw::RawOn::Many(_))
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::playbook::diagnostic::SourceFile;
+    use crate::playbook::validate;
+
+    // See: #18
+    #[test]
+    fn a_missing_output_lists_outputs_then_inputs_each_once() {
+        let text = "[playbook]\nname = \"p\"\nversion = \"1.0.0\"\n\n[[steps]]\nid = \"ask\"\nmanual = \"Look.\"\noutputs = { when = \"stdout\", zone = \"stdout\" }\ninputs = { zone = \"string\", ticket = \"string\" }\n\n[[steps]]\nid = \"use\"\nneeds = [\"ask\"]\nrun = \"echo {{steps.ask.outputs.nothing_like_it}}\"\n";
+        let file = SourceFile::new("p.toml", text);
+        let errors = validate(&file).expect_err("unknown output");
+        let shown = format!("{errors:?}");
+        assert!(
+            shown.contains("step `ask` declares `when`, `zone`, `ticket`;"),
+            "{shown}"
+        );
+    }
 }
