@@ -87,6 +87,23 @@ impl<'f> Cx<'f> {
         out
     }
 
+    /// Decodes element `i` of the array `key` of the current table, alone: what decoding the
+    /// whole array does for that element (the chunked path of `chunks.rs` decodes one
+    /// `[[steps]]` table at a time).
+    pub(crate) fn element<T: Decode>(
+        &mut self,
+        key: &str,
+        i: usize,
+        item: &Spanned<DeValue<'_>>,
+    ) -> Option<Sp<T>> {
+        self.path.push(Segment::Key(key.to_owned()));
+        self.path.push(Segment::Element(i, id_of(item)));
+        let out = T::decode(item, self).map(|value| Sp::new(value, item.span()));
+        self.path.pop();
+        self.path.pop();
+        out
+    }
+
     pub(crate) fn enter_table(&mut self, start: usize) {
         self.tables.push(start);
     }
@@ -193,6 +210,17 @@ impl<'f> Cx<'f> {
             }
             _ => format!("in `{}`", keys(path)),
         }
+    }
+}
+
+/// The `id` an array's table declares, which names it in messages.
+fn id_of(item: &Spanned<DeValue<'_>>) -> Option<String> {
+    match item.get_ref() {
+        DeValue::Table(t) => t
+            .get("id")
+            .and_then(|id| id.get_ref().as_str())
+            .map(str::to_owned),
+        _ => None,
     }
 }
 
@@ -320,14 +348,7 @@ impl<T: Decode> Decode for Vec<Sp<T>> {
         };
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let id = match item.get_ref() {
-                DeValue::Table(t) => t
-                    .get("id")
-                    .and_then(|id| id.get_ref().as_str())
-                    .map(str::to_owned),
-                _ => None,
-            };
-            cx.path.push(Segment::Element(i, id));
+            cx.path.push(Segment::Element(i, id_of(item)));
             if let Some(value) = T::decode(item, cx) {
                 out.push(Sp::new(value, item.span()));
             }

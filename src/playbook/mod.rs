@@ -1,6 +1,7 @@
 //! Playbook files → validated [`Playbook`]s: decoding with spans, validation that collects every
 //! problem, templates, and finding playbooks by name.
 
+mod chunks;
 mod decode;
 pub mod diagnostic;
 pub mod duration;

@@ -14,7 +14,7 @@ use crate::playbook::diagnostic::{
 };
 use crate::playbook::graph::{self, Ancestry};
 use crate::playbook::model::Playbook;
-use crate::playbook::raw::RawPlaybook;
+use crate::playbook::raw::{RawPlaybook, RawStep};
 use crate::playbook::template::{HELPERS, Usage};
 use crate::text::{List, count};
 
@@ -36,7 +36,7 @@ pub(crate) enum Scope {
 /// Every "does this step run before that one" question the checks ask of a step template:
 /// `(target, step)` for each step value a step's template (or its `for_each`) uses. The RTO
 /// clock's adds one.
-fn ancestry_questions(uses: &[TemplateUse], ids: &HashMap<String, usize>) -> Vec<(usize, usize)> {
+fn ancestry_questions(uses: &[TemplateUse], ids: &HashMap<&str, usize>) -> Vec<(usize, usize)> {
     uses.iter()
         .filter_map(|u| match u.scope {
             Scope::Step { index: step, .. } | Scope::ForEach { index: step } => Some((u, step)),
@@ -45,7 +45,7 @@ fn ancestry_questions(uses: &[TemplateUse], ids: &HashMap<String, usize>) -> Vec
         .flat_map(|(u, step)| {
             u.usages.iter().filter_map(move |usage| match usage {
                 Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => {
-                    ids.get(&p[1]).map(|&target| (target, step))
+                    ids.get(p[1].as_str()).map(|&target| (target, step))
                 }
                 _ => None,
             })
@@ -81,16 +81,52 @@ pub(crate) const REPORT_FIELDS: [&str; 2] = ["path", "json_path"];
 pub(crate) const STEP_FIELDS: [&str; 3] = ["outputs", "status", "exit_code"];
 const ROOTS: [&str; 5] = ["vars", "env", "steps", "run", "playbook"];
 
+/// A step's output names, read from its raw tables rather than copied into a set per step
+/// (#18): its `outputs`, then a manual step's `inputs`, which are its outputs once answered,
+/// each name once.
+#[derive(Clone, Copy)]
+struct Outputs<'a>(&'a RawStep);
+
+impl<'a> Outputs<'a> {
+    fn iter(self) -> impl Iterator<Item = &'a str> + Clone {
+        let outputs = self.0.outputs.as_ref().map(|o| &o.value);
+        let inputs = self.0.inputs.as_ref().map(|i| &i.value);
+        let written = outputs.into_iter().flat_map(|o| o.keys());
+        let answered = inputs
+            .into_iter()
+            .flat_map(|i| i.keys())
+            .filter(move |k| !outputs.is_some_and(|o| o.contains_key(*k)));
+        written.chain(answered).map(String::as_str)
+    }
+
+    fn contains(self, name: &str) -> bool {
+        self.0
+            .outputs
+            .as_ref()
+            .is_some_and(|o| o.value.contains_key(name))
+            || self
+                .0
+                .inputs
+                .as_ref()
+                .is_some_and(|i| i.value.contains_key(name))
+    }
+
+    fn len(self) -> usize {
+        self.iter().count()
+    }
+}
+
 struct Checker<'a> {
     file: &'a Arc<SourceFile>,
-    /// Declared var names.
-    vars: IndexSet<String>,
+    /// Declared var names. This and the names below borrow from the raw tree: copies of every
+    /// id and output name were a tenth of `validate`'s peak (#18).
+    vars: IndexSet<&'a str>,
     /// Step ids by position (`None` where the id is missing or invalid).
-    ids: Vec<Option<String>>,
+    ids: Vec<Option<&'a str>>,
     /// Position by step id (the first, for a duplicate): one lookup per reference, not a scan.
-    index: HashMap<String, usize>,
-    /// Declared output names by step position.
-    outputs: Vec<IndexSet<String>>,
+    index: HashMap<&'a str, usize>,
+    /// Declared outputs by step position.
+    outputs: Vec<Outputs<'a>>,
     /// By step position: a `playbook` step, whose outputs its nested playbook's `[outputs]`
     /// declare (checked by `runbook validate`, which finds it, and when it runs).
     nested: Vec<bool>,
@@ -117,38 +153,25 @@ pub(crate) fn check(
         .as_ref()
         .map(|s| s.value.as_slice())
         .unwrap_or_default();
-    let ids: Vec<Option<String>> = raw_steps
+    let ids: Vec<Option<&str>> = raw_steps
         .iter()
-        .map(|s| s.value.id.as_ref().map(|i| i.value.clone()))
+        .map(|s| s.value.id.as_ref().map(|i| i.value.as_str()))
         .collect();
     let mut index = HashMap::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         if let Some(id) = id {
-            index.entry(id.clone()).or_insert(i);
+            index.entry(*id).or_insert(i);
         }
     }
     let (nested, for_each) = raw_steps
         .iter()
         .map(|s| (s.value.playbook.is_some(), has_instances(&s.value)))
         .unzip();
-    // A manual step's inputs are its outputs once answered.
-    let outputs = raw_steps
-        .iter()
-        .map(|s| {
-            let outputs = s.value.outputs.as_ref().map(|o| o.value.keys());
-            let inputs = s.value.inputs.as_ref().map(|i| i.value.keys());
-            outputs
-                .into_iter()
-                .flatten()
-                .chain(inputs.into_iter().flatten())
-                .cloned()
-                .collect()
-        })
-        .collect();
+    let outputs = raw_steps.iter().map(|s| Outputs(&s.value)).collect();
     let vars = raw
         .vars
         .as_ref()
-        .map(|v| v.value.keys().cloned().collect())
+        .map(|v| v.value.keys().map(String::as_str).collect())
         .unwrap_or_default();
     let ancestry = playbook.map(|playbook| {
         // `after` orders as `needs` does: a step's values exist once it ended.
@@ -283,10 +306,7 @@ impl Checker<'_> {
             ("vars", Some(name)) => {
                 if !self.vars.contains(name) {
                     let mut message = format!("unknown var `{name}` in {}", u.what);
-                    let help = match self
-                        .suggest
-                        .closest(name, self.vars.iter().map(String::as_str))
-                    {
+                    let help = match self.suggest.closest(name, self.vars.iter().copied()) {
                         Some(close) => {
                             let _ = write!(message, ", did you mean `{close}`?");
                             format!("write `vars.{close}`, or declare `{name}` in [vars]")
@@ -398,7 +418,7 @@ impl Checker<'_> {
         if runs_before || (include_self && target == index) {
             return true;
         }
-        let user = self.ids[index].clone().unwrap_or_default();
+        let user = self.ids[index].unwrap_or_default();
         let reason = if target == index {
             "a step's own values exist only after it ran"
         } else {
@@ -418,10 +438,7 @@ impl Checker<'_> {
     fn step_path(&mut self, span: Span, u: &TemplateUse, path: &[String], id: &str) {
         let Some(&target) = self.index.get(id) else {
             let mut message = format!("unknown step `{id}` in {}", u.what);
-            if let Some(close) = self
-                .suggest
-                .closest(id, self.ids.iter().flatten().map(String::as_str))
-            {
+            if let Some(close) = self.suggest.closest(id, self.ids.iter().flatten().copied()) {
                 let _ = write!(message, ", did you mean `{close}`?");
             }
             self.error(span, message, "name a step that this one needs".to_owned());
@@ -470,24 +487,21 @@ impl Checker<'_> {
         if let (true, Some(name)) = (field == "outputs", path.get(3))
             && !self.nested[target]
         {
-            let outputs = &self.outputs[target];
+            let outputs = self.outputs[target];
             if !outputs.contains(name) {
                 let mut message =
                     format!("step `{id}` has no output `{name}` (used in {})", u.what);
-                let help = match self
-                    .suggest
-                    .closest(name, outputs.iter().map(String::as_str))
-                {
+                let help = match self.suggest.closest(name, outputs.iter()) {
                     Some(close) => {
                         let _ = write!(message, ", did you mean `{close}`?");
                         format!("write `steps.{id}.outputs.{close}`")
                     }
-                    None if outputs.is_empty() => {
+                    None if outputs.len() == 0 => {
                         format!("declare it on step `{id}`: outputs = {{ {name} = \"stdout\" }}")
                     }
                     None => format!(
                         "step `{id}` declares {}; add `{name}` to its `outputs`",
-                        some_names(outputs.iter().map(String::as_str), outputs.len())
+                        some_names(outputs.iter(), outputs.len())
                     ),
                 };
                 self.error(span, message, help);
@@ -525,4 +539,23 @@ fn has_instances(s: &crate::playbook::raw::RawStep) -> bool {
             s.on.as_ref().map(|o| &o.value),
             Some(crate::playbook::raw::RawOn::Many(_))
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::playbook::diagnostic::SourceFile;
+    use crate::playbook::validate;
+
+    // See: #18
+    #[test]
+    fn a_missing_output_lists_outputs_then_inputs_each_once() {
+        let text = "[playbook]\nname = \"p\"\nversion = \"1.0.0\"\n\n[[steps]]\nid = \"ask\"\nmanual = \"Look.\"\noutputs = { when = \"stdout\", zone = \"stdout\" }\ninputs = { zone = \"string\", ticket = \"string\" }\n\n[[steps]]\nid = \"use\"\nneeds = [\"ask\"]\nrun = \"echo {{steps.ask.outputs.nothing_like_it}}\"\n";
+        let file = SourceFile::new("p.toml", text);
+        let errors = validate(&file).expect_err("unknown output");
+        let shown = format!("{errors:?}");
+        assert!(
+            shown.contains("step `ask` declares `when`, `zone`, `ticket`;"),
+            "{shown}"
+        );
+    }
 }

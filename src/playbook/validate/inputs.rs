@@ -20,7 +20,7 @@ impl Validator<'_> {
         raw: Option<&Sp<IndexMap<String, Sp<RawInput>>>>,
         at: &str,
     ) -> Option<IndexMap<String, Input>> {
-        let mut out = IndexMap::new();
+        let mut out = IndexMap::with_capacity(raw.map_or(0, |r| r.value.len()));
         let mut ok = true;
         for (name, raw) in raw.iter().flat_map(|r| &r.value) {
             if !is_step_id(name) {

@@ -18,4 +18,6 @@ mod notify;
 mod step;
 mod validator;
 
+#[cfg(test)]
+pub(crate) use validator::decode_whole;
 pub use validator::{NestedKind, NestedUse, Validated, validate};

@@ -740,7 +740,8 @@ impl Validator<'_> {
         raw: Option<&Sp<IndexMap<String, Sp<RawOutput>>>>,
         at: &str,
     ) -> Option<IndexMap<String, OutputSource>> {
-        let mut out = IndexMap::new();
+        // Sized to what is written: a map grown from empty holds room for three (#18).
+        let mut out = IndexMap::with_capacity(raw.map_or(0, |o| o.value.len()));
         let mut ok = true;
         for (name, source) in raw.iter().flat_map(|o| &o.value) {
             let parsed = match &source.value {

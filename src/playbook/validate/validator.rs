@@ -47,6 +47,40 @@ pub enum NestedKind {
 
 /// Reads and validates a playbook's text.
 pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
+    // Step by step first: a plain, valid document never has its whole spanned tree in memory
+    // (#18); anything else is decoded whole, which gives every diagnostic.
+    let (raw, cx) = match crate::playbook::chunks::decode(file) {
+        Some(decoded) => decoded,
+        None => decode_whole(file)?,
+    };
+    let mut v = Validator {
+        cx,
+        uses: Vec::new(),
+        host_names: Vec::new(),
+    };
+    let playbook = v.playbook(&raw);
+    let Validator { cx, uses, .. } = v;
+    let mut diagnostics = Diagnostics(cx.diagnostics);
+    let playbook = playbook.filter(|_| !diagnostics.has_errors());
+    diagnostics.extend(crate::playbook::references::check(
+        file,
+        &raw,
+        playbook.as_ref(),
+        &uses,
+    ));
+    diagnostics.sort();
+    match playbook {
+        Some(playbook) if !diagnostics.has_errors() => Ok(Validated {
+            nested: nested_uses(&file.text, &raw, &playbook, &uses),
+            playbook: Arc::new(playbook),
+            warnings: diagnostics,
+        }),
+        _ => Err(diagnostics),
+    }
+}
+
+/// The raw playbook decoded from the whole document's spanned tree, or its syntax errors.
+pub(crate) fn decode_whole(file: &Arc<SourceFile>) -> Result<(RawPlaybook, Cx<'_>), Diagnostics> {
     let (root, syntax) = DeTable::parse_recoverable(&file.text);
     if !syntax.is_empty() {
         // The recovered tree is a guess; checking it would add errors that are not there.
@@ -85,33 +119,7 @@ pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     let root = toml::Spanned::new(root.span(), toml::de::DeValue::Table(root.into_inner()));
     let mut cx = Cx::new(file);
     let raw = RawPlaybook::decode(&root, &mut cx).unwrap_or_default();
-    // The spanned TOML tree is the largest of the three (it, the raw tree and the model):
-    // gone before the model is built, its memory serves the model's (#18).
-    drop(root);
-    let mut v = Validator {
-        cx,
-        uses: Vec::new(),
-        host_names: Vec::new(),
-    };
-    let playbook = v.playbook(&raw);
-    let Validator { cx, uses, .. } = v;
-    let mut diagnostics = Diagnostics(cx.diagnostics);
-    let playbook = playbook.filter(|_| !diagnostics.has_errors());
-    diagnostics.extend(crate::playbook::references::check(
-        file,
-        &raw,
-        playbook.as_ref(),
-        &uses,
-    ));
-    diagnostics.sort();
-    match playbook {
-        Some(playbook) if !diagnostics.has_errors() => Ok(Validated {
-            nested: nested_uses(&file.text, &raw, &playbook, &uses),
-            playbook: Arc::new(playbook),
-            warnings: diagnostics,
-        }),
-        _ => Err(diagnostics),
-    }
+    Ok((raw, cx))
 }
 
 /// Builds the model, recording problems in `cx`.
@@ -274,8 +282,10 @@ impl Validator<'_> {
     ) -> Option<Template> {
         let value = value?;
         match Template::parse(&value.value) {
-            Ok((template, usages)) => {
+            Ok((template, mut usages)) => {
                 if !usages.is_empty() {
+                    // Kept until the references are checked: no spare room (#18).
+                    usages.shrink_to_fit();
                     self.uses.push(TemplateUse {
                         scope,
                         span: value.span.clone(),
@@ -323,7 +333,7 @@ impl Validator<'_> {
         scope: Scope,
         what: &str,
     ) -> IndexMap<String, Template> {
-        let mut out = IndexMap::new();
+        let mut out = IndexMap::with_capacity(map.map_or(0, |m| m.value.len()));
         for (key, value) in map.map(|m| &m.value).into_iter().flatten() {
             if let Some(t) = self.template(Some(value), scope, &format!("`{key}` of {what}")) {
                 out.insert(key.clone(), t);
@@ -496,5 +506,28 @@ mod tests {
     fn finds_keys_in_tables() {
         let text = "[vars]\nbad name = 1\n\"x y\" = 2\n";
         assert_eq!(key_span(text, &(0..text.len()), "x y"), Some(21..24));
+    }
+
+    // See: #18
+    #[test]
+    fn a_step_holds_no_spare_room() {
+        let text = "[playbook]\nname = \"p\"\nversion = \"1.0.0\"\n\n[[steps]]\nid = \"a\"\nrun = \"echo hi\"\noutputs = { out = \"stdout\" }\nenv = { A = \"1\" }\n\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"echo {{quote steps.a.outputs.out}}\"\n";
+        let file = SourceFile::new("p.toml", text);
+        let (raw, cx) = crate::playbook::chunks::decode(&file).expect("plain");
+        let mut v = Validator {
+            cx,
+            uses: Vec::new(),
+            host_names: Vec::new(),
+        };
+        let playbook = v.playbook(&raw).expect("valid");
+        let a = &playbook.steps[0];
+        assert_eq!((a.outputs.len(), a.outputs.capacity()), (1, 1));
+        assert_eq!((a.env.len(), a.env.capacity()), (1, 1));
+        let uses = &v.uses[0].usages;
+        assert_eq!(uses.len(), uses.capacity());
+        // The references borrowed from the raw tree still find everything.
+        assert!(
+            !crate::playbook::references::check(&file, &raw, Some(&playbook), &v.uses).has_errors()
+        );
     }
 }
