@@ -163,3 +163,22 @@ run = "echo a"
     );
     assert!(run.stderr().contains("denied for ***"), "{}", run.stderr());
 }
+
+#[test]
+fn publish_renders_the_outputs_of_the_run_s_steps_after_the_report() {
+    // See: #18 (the template context is kept past the run only for a publish command)
+    let body = r#"[report]
+publish = "echo published {{steps.a.outputs.word}} {{steps.a.status}}"
+
+[[steps]]
+id = "a"
+run = "echo kept"
+outputs = { word = "stdout" }
+"#;
+    let t = Test::new().file("p.toml", &playbook("evidence-outputs", body));
+    t.run_args(["run", "p.toml", "--out", "out"]).expect_code(0);
+    let journal = journal(&t.path().join("out"));
+    let event = last_event(&journal);
+    assert_eq!(event["event"], "report_published", "{journal:#?}");
+    assert_eq!(event["output"][0], "published kept ok", "{event}");
+}

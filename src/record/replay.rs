@@ -3,6 +3,7 @@
 //! writer starts on a fresh line after it; any other broken line is an error, never skipped.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -89,7 +90,6 @@ pub(crate) struct StepRecord {
     pub(crate) id: String,
     pub(crate) title: Option<String>,
     pub(crate) action: Option<String>,
-    pub(crate) command: Option<String>,
     pub(crate) started: Option<DateTime<Utc>>,
     pub(crate) finished: Option<DateTime<Utc>>,
     pub(crate) status: Option<StepStatus>,
@@ -272,17 +272,29 @@ pub(crate) struct RunState {
 }
 
 impl RunState {
-    /// Reads a journal file.
+    /// Reads a journal file, a line at a time: neither its text nor its records are ever all
+    /// held at once (a 10,000-step journal is 7 MB).
     pub(crate) fn load(path: &Path) -> Result<Self, ReplayError> {
-        let text = std::fs::read(path).map_err(|source| ReplayError::Read {
+        use std::io::BufRead as _;
+        let read_error = |source| ReplayError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        let text = String::from_utf8_lossy(&text);
-        // Each event is folded in as it is read: the records are never all held at once.
+        };
+        let mut reader =
+            std::io::BufReader::with_capacity(64 * 1024, File::open(path).map_err(read_error)?);
         let mut state = Self::default();
         let mut truncated = false;
-        for (i, line) in text.split_inclusive('\n').enumerate() {
+        let mut bytes = Vec::new();
+        let mut i = 0;
+        loop {
+            bytes.clear();
+            if reader.read_until(b'\n', &mut bytes).map_err(read_error)? == 0 {
+                break;
+            }
+            i += 1;
+            // Lossy line by line is lossy on the whole text: a line ends at an ASCII byte,
+            // which no invalid sequence spans.
+            let line = String::from_utf8_lossy(&bytes);
             let content = line.trim_end();
             if content.is_empty() {
                 continue;
@@ -296,13 +308,16 @@ impl RunState {
                 Err(e) => {
                     return Err(ReplayError::Corrupt {
                         path: path.to_path_buf(),
-                        line: i + 1,
+                        line: i,
                         reason: e.to_string(),
                     });
                 }
             }
         }
         state.truncated = truncated;
+        // The map grew by doubling: up to half of its slots (at 10,000 steps, 2 MB) would stay
+        // empty while the report is built from it.
+        state.steps.shrink_to_fit();
         if state.started.is_none() {
             return Err(ReplayError::NoStart {
                 path: path.to_path_buf(),
@@ -381,7 +396,9 @@ impl RunState {
                 step,
                 title,
                 action,
-                command,
+                // The command is the log's and the terminal's: nothing the record rebuilds
+                // reads it, and at 10,000 steps it is half a megabyte.
+                command: _,
                 always,
             } => {
                 let rec = s.step(step);
@@ -392,7 +409,6 @@ impl RunState {
                 };
                 rec.title = Some(title.clone());
                 rec.action = Some(action.clone());
-                rec.command = Some(command.clone());
                 rec.host.clone_from(&r.host);
                 rec.always = *always;
                 rec.started = Some(ts);
@@ -821,5 +837,37 @@ mod tests {
         let state = RunState::load(&path).expect("readable");
         assert!(state.truncated);
         assert_eq!(state.in_flight().len(), 1);
+    }
+
+    #[test]
+    fn a_journal_read_line_by_line_is_the_journal_read_whole() {
+        // See: #18
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.jsonl");
+        let start = r#"{"ts":"2026-11-23T02:00:00.000Z","run_id":"r","event":"run_started","playbook":"p","path":"p.toml","version":"1.0.0","sha256":"x","mode":"drill","env":null,"commander":"me","vars":{},"incident_start":null,"dry_run":false,"host":"h","run_dir":"d","runbook_version":"0","max_parallel":1}"#;
+        let mut bytes = format!("{start}\n\n").into_bytes();
+        // A title with a byte that is no UTF-8, read as U+FFFD (as when the whole text was
+        // decoded at once); the last line has no newline.
+        for (i, last) in [(0, false), (1, false), (2, true)] {
+            bytes.extend_from_slice(
+                format!(r#"{{"ts":"2026-11-23T02:00:01.000Z","run_id":"r","event":"step_started","step":"s{i}","title":"t"#)
+                    .as_bytes(),
+            );
+            bytes.push(0xE2);
+            bytes.extend_from_slice(br#"","action":"run","command":"true"}"#);
+            if !last {
+                bytes.extend_from_slice(b"  \r\n");
+            }
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        let state = RunState::load(&path).expect("readable");
+        assert!(!state.truncated);
+        let titles: Vec<_> = state.steps.values().map(|s| s.title.clone()).collect();
+        assert_eq!(titles, vec![Some("t\u{FFFD}".to_owned()); 3]);
+        // Line numbers count the empty line.
+        bytes.extend_from_slice(b"\nnot json\n");
+        std::fs::write(&path, &bytes).expect("write");
+        let err = RunState::load(&path).expect_err("corrupt");
+        assert!(err.to_string().contains("line 6"), "{err}");
     }
 }

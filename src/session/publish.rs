@@ -22,13 +22,14 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// What `[report] publish` needs once the run is over.
 pub(crate) struct Publishing {
-    /// `[report] publish`, if the playbook has one.
-    pub(crate) template: Option<Template>,
+    /// `[report] publish`, if the playbook has one, and the run's values it renders with:
+    /// without a publish command the context is not kept past the run (at 10,000 steps it is
+    /// a fifth of the peak, alive while the report is built).
+    pub(crate) template: Option<(Template, Arc<Context>)>,
     /// A dry run prints the command instead of running it.
     pub(crate) dry_run: bool,
     /// `--json`: stdout is for events, and the success line is not printed.
     pub(crate) json: bool,
-    pub(crate) context: Arc<Context>,
     pub(crate) env: Vec<(String, String)>,
     /// The run's interrupt, the second signal, and the process groups a second signal kills.
     pub(crate) stops: (
@@ -48,7 +49,7 @@ impl Publishing {
         bus: &Bus,
         status: RunStatus,
     ) {
-        let Some(template) = &self.template else {
+        let Some((template, context)) = &self.template else {
             return;
         };
         let masker = bus.masker();
@@ -56,7 +57,7 @@ impl Publishing {
             "path": absolute(&folder.report()),
             "json_path": absolute(&folder.report_json()),
         });
-        let command = match self.context.render_with(template, "report", paths) {
+        let command = match context.render_with(template, "report", paths) {
             Ok(c) => c,
             Err(e) => {
                 let reason = format!("template error in `publish` of [report]: {e}");

@@ -306,10 +306,10 @@ impl Session {
         // What publishing the report needs after the run: its values, its environment, and the
         // signals that stop it (the next one: the first, or after an interrupt the second).
         let publishing = Publishing {
-            template: run.plan.playbook.report.publish.clone(),
+            template: (run.plan.playbook.report.publish.clone())
+                .map(|t| (t, Arc::clone(&run.context))),
             dry_run: req.dry_run,
             json: req.json,
-            context: Arc::clone(&run.context),
             env: run.env.clone(),
             stops: (
                 signals.cancel.clone(),
@@ -329,6 +329,9 @@ impl Session {
             courier.drain(notify::DRAIN_LIMIT).await;
         }
         bus.finish();
+        // The engine's state went with `execute`; the plan goes too, before the report holds
+        // the replay of the journal: only `req.playbook` is needed from here on.
+        drop(req.plan);
         // Written after every run, failed and interrupted ones too. The record must not lie: a
         // run whose journal, logs or report could not be written fails (exit 1), naming the file.
         let report = crate::record::written::write(&folder, &roots, Some(&req.playbook));
