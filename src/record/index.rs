@@ -653,7 +653,7 @@ mod tests {
         let roots = vec![root.path().to_path_buf()];
         let one = a_run(root.path(), 1);
         a_run(root.path(), 2);
-        history::scan_heads(&roots, "p", None);
+        let _ = history::scan_heads(&roots, "p", None);
         // The journal in `one` changes, many times: a line each time, until stale lines outnumber
         // the live ones and the file is written again with one line per folder.
         let journal = one.join("journal.jsonl");
@@ -665,7 +665,7 @@ mod tests {
                 .open(&journal)
                 .and_then(|f| f.set_modified(at))
                 .expect("set mtime");
-            history::scan_heads(&roots, "p", None);
+            let _ = history::scan_heads(&roots, "p", None);
             longest = longest.max(heads_lines(root.path()).len());
         }
         assert!(longest > 3, "appended: {longest}");
