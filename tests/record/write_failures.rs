@@ -103,6 +103,12 @@ fn a_report_that_cannot_be_written_fails_the_run_and_is_journaled() {
     let last = events.last().expect("events");
     assert_eq!(last["event"], "record_failed", "{last}");
     assert_eq!(last["path"], "run/report.md");
+    for partial in [".report.md.partial", ".report.json.partial"] {
+        assert!(
+            !t.path().join("run").join(partial).exists(),
+            "`{partial}` is left behind"
+        );
+    }
     let refused = t.run_args(["resume", "run"]).expect_code(2);
     assert!(
         refused.stderr().contains("already finished (failed)"),
