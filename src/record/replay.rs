@@ -173,6 +173,22 @@ pub(crate) struct WaitingRecord {
 
 impl ApprovalRecord {
     /// Asked of `step` at `ts` (with the question, when the request is on record), not answered.
+    /// The answer of `ApprovalGiven` (`given`) or `ApprovalDeclined`: who, when, after how long.
+    fn answer(
+        &mut self,
+        ts: DateTime<Utc>,
+        waited_ms: u64,
+        given: bool,
+        by: &str,
+        os_user: Option<&String>,
+    ) {
+        self.answered = Some(ts);
+        self.waited_ms = Some(waited_ms);
+        self.given = Some(given);
+        self.by = Some(by.to_owned());
+        self.os_user = os_user.cloned();
+    }
+
     fn asked(step: &str, question: Option<String>, ts: DateTime<Utc>) -> Self {
         Self {
             step: step.to_owned(),
@@ -584,12 +600,8 @@ impl RunState {
                 approvers,
             } => {
                 let a = s.open_approval(step, ts);
-                a.answered = Some(ts);
-                a.waited_ms = Some(*waited_ms);
-                a.given = Some(true);
-                a.by = Some(by.clone());
+                a.answer(ts, *waited_ms, true, by, os_user.as_ref());
                 a.how = Some(*how);
-                a.os_user.clone_from(os_user);
                 if !approvers.is_empty() {
                     a.approvers.clone_from(approvers);
                 }
@@ -603,12 +615,8 @@ impl RunState {
                 timed_out,
             } => {
                 let a = s.open_approval(step, ts);
-                a.answered = Some(ts);
-                a.waited_ms = Some(*waited_ms);
-                a.given = Some(false);
-                a.by = Some(by.clone());
+                a.answer(ts, *waited_ms, false, by, os_user.as_ref());
                 a.reason = Some(reason.clone());
-                a.os_user.clone_from(os_user);
                 a.timed_out = *timed_out;
             }
             Event::InputGiven {
