@@ -126,6 +126,9 @@ struct HeadEntry {
     /// Whether this scan found the folder.
     #[serde(skip)]
     seen: bool,
+    /// Whether this scan read it from its journal: its line is to be written.
+    #[serde(skip)]
+    learnt: bool,
 }
 
 /// What a heads entry knows of its run.
@@ -182,8 +185,8 @@ impl Serialize for Known {
 pub(crate) struct Heads {
     path: PathBuf,
     runs: HashMap<String, HeadEntry>,
-    /// The folders whose entries this scan learnt, for their lines to be appended.
-    learnt: Vec<String>,
+    /// How many entries this scan learnt ([`HeadEntry::learnt`]).
+    learnt: usize,
     /// Entry lines in the file as read, live or replaced by a later one.
     lines: usize,
     /// The file must be written whole: missing, of another version, damaged or cut off.
@@ -202,7 +205,7 @@ impl Heads {
         Self {
             path,
             runs,
-            learnt: Vec::new(),
+            learnt: 0,
             lines,
             rewrite,
         }
@@ -230,9 +233,12 @@ impl Heads {
             modified,
             known,
             seen: true,
+            learnt: true,
         };
-        self.runs.insert(name.to_owned(), entry);
-        self.learnt.push(name.to_owned());
+        let before = self.runs.insert(name.to_owned(), entry);
+        if !before.is_some_and(|e| e.learnt) {
+            self.learnt += 1;
+        }
     }
 
     /// Writes the heads file whole, to a temporary file renamed over it.
@@ -267,10 +273,8 @@ impl Heads {
     /// Appends the lines of the entries this scan learnt, in one write.
     fn append_learnt(&self) {
         let mut bytes = Vec::new();
-        for name in &self.learnt {
-            if let Some(entry) = self.runs.get(name) {
-                line_of(entry, &mut bytes);
-            }
+        for entry in self.runs.values().filter(|e| e.learnt) {
+            line_of(entry, &mut bytes);
         }
         let appended = std::fs::OpenOptions::new()
             .append(true)
@@ -333,6 +337,7 @@ fn heads_of_index(root: &Path) -> HashMap<String, HeadEntry> {
                         modified: e.modified,
                         known: Known::Run(e.run),
                         seen: false,
+                        learnt: false,
                     };
                     (name, entry)
                 })
@@ -376,12 +381,12 @@ impl Digests for Heads {
         let before = self.runs.len();
         self.runs.retain(|_, entry| entry.seen);
         let gone = self.runs.len() != before;
-        let stale = self.lines + self.learnt.len() > 2 * self.runs.len() + 16;
-        if self.rewrite || gone || (stale && !self.learnt.is_empty()) {
+        let stale = self.lines + self.learnt > 2 * self.runs.len() + 16;
+        if self.rewrite || gone || (stale && self.learnt > 0) {
             if !self.runs.is_empty() || self.path.exists() {
                 self.write_whole();
             }
-        } else if !self.learnt.is_empty() {
+        } else if self.learnt > 0 {
             self.append_learnt();
         }
     }
