@@ -300,7 +300,10 @@ pub(crate) fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Refusal> 
         .map_err(Refusal::Io)?;
     let meta = file.metadata().map_err(Refusal::Io)?;
     check_kind(&meta, limit)?;
-    let mut bytes = Vec::new();
+    // Sized to the file (`take` hides the size from `read_to_end`, which would double its way
+    // up to it): the text is held for as long as the playbook is (#18).
+    let expected = usize::try_from(meta.len().min(limit)).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(expected.saturating_add(1));
     file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(Refusal::Io)?;
