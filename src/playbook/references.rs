@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use indexmap::IndexSet;
+use indexmap::{IndexMap, IndexSet};
 
-use crate::playbook::decode::Span;
+use crate::playbook::decode::{Sp, Span};
 use crate::playbook::diagnostic::{
     Diagnostic, Diagnostics, SourceFile, Suggester, did_you_mean, some_names,
 };
 use crate::playbook::graph::{self, Ancestry};
-use crate::playbook::model::Playbook;
+use crate::playbook::model::{Action, Playbook, Step};
 use crate::playbook::raw::{RawPlaybook, RawStep};
 use crate::playbook::template::{HELPERS, Usage};
 use crate::text::{List, count};
@@ -81,34 +81,74 @@ pub(crate) const REPORT_FIELDS: [&str; 2] = ["path", "json_path"];
 pub(crate) const STEP_FIELDS: [&str; 3] = ["outputs", "status", "exit_code"];
 const ROOTS: [&str; 5] = ["vars", "env", "steps", "run", "playbook"];
 
-/// A step's output names, read from its raw tables rather than copied into a set per step
-/// (#18): its `outputs`, then a manual step's `inputs`, which are its outputs once answered,
-/// each name once.
+/// Where the step names come from: the raw tables, which may be wrong, or the steps of a valid
+/// model, which hold the same names (the lean path of `validate` drops each raw step once it
+/// became a model step, #18).
 #[derive(Clone, Copy)]
-struct Outputs<'a>(&'a RawStep);
+pub(crate) enum Steps<'a> {
+    Raw(&'a [Sp<RawStep>]),
+    Model(&'a [Step]),
+}
+
+/// A table's keys by position, whatever its values: the outputs and inputs of a raw step and of
+/// a model step.
+trait Keys {
+    fn key(&self, i: usize) -> &str;
+    fn count(&self) -> usize;
+    fn has(&self, key: &str) -> bool;
+}
+
+impl<V> Keys for IndexMap<String, V> {
+    fn key(&self, i: usize) -> &str {
+        self.get_index(i).map_or("", |(k, _)| k.as_str())
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.contains_key(key)
+    }
+}
+
+/// A step's output names, read from its tables rather than copied into a set per step (#18):
+/// its `outputs`, then a manual step's `inputs`, which are its outputs once answered, each name
+/// once.
+#[derive(Clone, Copy)]
+struct Outputs<'a> {
+    outputs: Option<&'a dyn Keys>,
+    inputs: Option<&'a dyn Keys>,
+}
 
 impl<'a> Outputs<'a> {
+    fn of_raw(s: &'a RawStep) -> Self {
+        Self {
+            outputs: s.outputs.as_ref().map(|o| &o.value as &dyn Keys),
+            inputs: s.inputs.as_ref().map(|i| &i.value as &dyn Keys),
+        }
+    }
+
+    fn of_model(s: &'a Step) -> Self {
+        Self {
+            outputs: Some(&s.outputs),
+            inputs: Some(&s.inputs),
+        }
+    }
+
     fn iter(self) -> impl Iterator<Item = &'a str> + Clone {
-        let outputs = self.0.outputs.as_ref().map(|o| &o.value);
-        let inputs = self.0.inputs.as_ref().map(|i| &i.value);
-        let written = outputs.into_iter().flat_map(|o| o.keys());
-        let answered = inputs
+        let keys = |t: &'a dyn Keys| (0..t.count()).map(move |i| t.key(i));
+        let written = self.outputs.into_iter().flat_map(keys);
+        let answered = self
+            .inputs
             .into_iter()
-            .flat_map(|i| i.keys())
-            .filter(move |k| !outputs.is_some_and(|o| o.contains_key(*k)));
-        written.chain(answered).map(String::as_str)
+            .flat_map(keys)
+            .filter(move |k| !self.outputs.is_some_and(|o| o.has(k)));
+        written.chain(answered)
     }
 
     fn contains(self, name: &str) -> bool {
-        self.0
-            .outputs
-            .as_ref()
-            .is_some_and(|o| o.value.contains_key(name))
-            || self
-                .0
-                .inputs
-                .as_ref()
-                .is_some_and(|i| i.value.contains_key(name))
+        self.outputs.is_some_and(|o| o.has(name)) || self.inputs.is_some_and(|i| i.has(name))
     }
 
     fn len(self) -> usize {
@@ -118,7 +158,7 @@ impl<'a> Outputs<'a> {
 
 struct Checker<'a> {
     file: &'a Arc<SourceFile>,
-    /// Declared var names. This and the names below borrow from the raw tree: copies of every
+    /// Declared var names. This and the names below borrow from the tables: copies of every
     /// id and output name were a tenth of `validate`'s peak (#18).
     vars: IndexSet<&'a str>,
     /// Step ids by position (`None` where the id is missing or invalid).
@@ -140,34 +180,55 @@ struct Checker<'a> {
 }
 
 /// Checks every template use. Names (vars, steps, outputs, fields, helpers) are checked from
-/// the raw tables, so they are reported alongside other errors; whether a step runs before the
-/// template needs a valid graph, so that is checked only when `playbook` is given.
+/// the raw tables (`[vars]`, and `steps` unless the model's are given), so they are reported
+/// alongside other errors; whether a step runs before the template needs a valid graph, so that
+/// is checked only when `playbook` is given.
 pub(crate) fn check(
     file: &Arc<SourceFile>,
     raw: &RawPlaybook,
+    steps: Steps<'_>,
     playbook: Option<&Playbook>,
     uses: &[TemplateUse],
 ) -> Diagnostics {
-    let raw_steps = raw
-        .steps
-        .as_ref()
-        .map(|s| s.value.as_slice())
-        .unwrap_or_default();
-    let ids: Vec<Option<&str>> = raw_steps
-        .iter()
-        .map(|s| s.value.id.as_ref().map(|i| i.value.as_str()))
-        .collect();
+    let ids: Vec<Option<&str>>;
+    let outputs: Vec<Outputs<'_>>;
+    let (nested, for_each): (Vec<bool>, Vec<bool>);
+    match steps {
+        Steps::Raw(raw_steps) => {
+            ids = raw_steps
+                .iter()
+                .map(|s| s.value.id.as_ref().map(|i| i.value.as_str()))
+                .collect();
+            (nested, for_each) = raw_steps
+                .iter()
+                .map(|s| (s.value.playbook.is_some(), has_instances(&s.value)))
+                .unzip();
+            outputs = raw_steps
+                .iter()
+                .map(|s| Outputs::of_raw(&s.value))
+                .collect();
+        }
+        Steps::Model(model_steps) => {
+            ids = model_steps.iter().map(|s| Some(s.id.as_str())).collect();
+            (nested, for_each) = model_steps
+                .iter()
+                .map(|s| {
+                    (
+                        matches!(s.action, Action::Playbook(_)),
+                        // `on = [..]` is a `for_each` over the hosts in the model.
+                        s.for_each.is_some(),
+                    )
+                })
+                .unzip();
+            outputs = model_steps.iter().map(Outputs::of_model).collect();
+        }
+    }
     let mut index = HashMap::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         if let Some(id) = id {
             index.entry(*id).or_insert(i);
         }
     }
-    let (nested, for_each) = raw_steps
-        .iter()
-        .map(|s| (s.value.playbook.is_some(), has_instances(&s.value)))
-        .unzip();
-    let outputs = raw_steps.iter().map(|s| Outputs(&s.value)).collect();
     let vars = raw
         .vars
         .as_ref()

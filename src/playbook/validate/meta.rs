@@ -54,7 +54,7 @@ impl Validator<'_> {
         None
     }
 
-    pub(crate) fn playbook(&mut self, raw: &RawPlaybook) -> Option<Playbook> {
+    pub(crate) fn playbook(&mut self, raw: &mut RawPlaybook) -> Option<Playbook> {
         let file = Arc::clone(self.cx.file());
         let meta_raw = raw.playbook.as_ref();
         if meta_raw.is_none() && !self.cx.was_broken(raw.span.start, "playbook") {
@@ -75,7 +75,9 @@ impl Validator<'_> {
         let outputs = self.templates(raw.outputs.as_deref(), Scope::AnyStep, "[outputs]");
         let steps = self.finish_steps(raw, &steps, meta.as_ref());
         let mut meta = meta?;
-        if let Some(RawEnvironments::Table(table)) = meta_raw
+        if let Some(RawEnvironments::Table(table)) = raw
+            .playbook
+            .as_ref()
             .and_then(|m| m.value.environments.as_ref())
             .map(|e| &e.value)
         {

@@ -2,6 +2,7 @@
 //! expectations. Health checks and probes are `check.rs`'s.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use semver::VersionReq;
@@ -15,7 +16,7 @@ use crate::playbook::model::{
 use crate::playbook::raw::{RawOutput, RawPlaybook, RawStep};
 use crate::playbook::references::Scope;
 use crate::playbook::validate::names::{is_playbook_name, is_step_id};
-use crate::playbook::validate::validator::{StepIds, Validator};
+use crate::playbook::validate::validator::{StepIds, Validator, nested_vars};
 use crate::text::List;
 
 /// The longest step id: it names the step's log file, also inside a nested playbook's run
@@ -192,9 +193,13 @@ impl Validator<'_> {
     }
 
     /// Second pass: every step, then the graph.
+    /// Second pass: every step of the model, then the graph's cycles. On the lean path
+    /// ([`Validator::consume_steps`]) each raw step is dropped once it became a model step, so the
+    /// raw steps and the model never both exist whole (#18); a cycle is then not described (the
+    /// caller validates the whole document again, which describes it).
     pub(crate) fn finish_steps(
         &mut self,
-        raw: &RawPlaybook,
+        raw: &mut RawPlaybook,
         ids: &StepIds,
         meta: Option<&Meta>,
     ) -> Option<Vec<Step>> {
@@ -206,10 +211,22 @@ impl Validator<'_> {
         let any_rollback = raw_steps.iter().any(|s| s.value.rollback.is_some());
         let mut steps = Vec::with_capacity(raw_steps.len());
         let mut complete = true;
-        for (i, raw_step) in raw_steps.iter().enumerate() {
-            match self.step(&raw_step.value, i, ids, meta, any_rollback) {
-                Some(step) => steps.push(step),
-                None => complete = false,
+        if self.consume_steps {
+            let owned = raw.steps.take().map(|s| s.value).unwrap_or_default();
+            let text = &Arc::clone(self.cx.file()).text;
+            for (i, raw_step) in owned.into_iter().enumerate() {
+                nested_vars(text, i, &raw_step.value, &mut self.nested);
+                match self.step(&raw_step.value, i, ids, meta, any_rollback) {
+                    Some(step) => steps.push(step),
+                    None => complete = false,
+                }
+            }
+        } else {
+            for (i, raw_step) in raw_steps.iter().enumerate() {
+                match self.step(&raw_step.value, i, ids, meta, any_rollback) {
+                    Some(step) => steps.push(step),
+                    None => complete = false,
+                }
             }
         }
         if !complete || ids.by_index.iter().any(Option::is_none) {
@@ -217,8 +234,10 @@ impl Validator<'_> {
         }
         let waits: Vec<Vec<usize>> = steps.iter().map(|s| s.waits_for().collect()).collect();
         if let Err(cycles) = graph::order(&waits) {
-            for cycle in cycles {
-                self.cycle(raw_steps, &steps, &cycle);
+            if let Some(raw_steps) = raw.steps.as_ref() {
+                for cycle in cycles {
+                    self.cycle(&raw_steps.value, &steps, &cycle);
+                }
             }
             return None;
         }

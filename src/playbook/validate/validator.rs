@@ -12,8 +12,8 @@ use crate::playbook::decode::{Cx, Decode, Sp, Span};
 use crate::playbook::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean};
 use crate::playbook::duration::HumanDuration;
 use crate::playbook::model::Playbook;
-use crate::playbook::raw::{DurationStr, RawPlaybook};
-use crate::playbook::references::{Scope, TemplateUse};
+use crate::playbook::raw::{DurationStr, RawPlaybook, RawStep};
+use crate::playbook::references::{Scope, Steps, TemplateUse};
 use crate::playbook::template::{Template, Usage};
 use crate::playbook::validate::names::{env_name_like, is_env_name};
 
@@ -47,36 +47,88 @@ pub enum NestedKind {
 
 /// Reads and validates a playbook's text.
 pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
-    // Step by step first: a plain, valid document never has its whole spanned tree in memory
-    // (#18); anything else is decoded whole, which gives every diagnostic.
-    let (raw, cx) = match crate::playbook::chunks::decode(file) {
-        Some(decoded) => decoded,
-        None => decode_whole(file)?,
-    };
-    let mut v = Validator {
-        cx,
-        uses: Vec::new(),
-        host_names: Vec::new(),
-    };
-    let playbook = v.playbook(&raw);
+    // Step by step first: a plain, valid document never has its whole spanned tree, nor all its
+    // raw steps and its model, in memory at once (#18). Anything else (another shape, or any
+    // error) is decoded and validated whole, which gives every diagnostic.
+    if let Some((raw, cx)) = crate::playbook::chunks::decode(file)
+        && let Some(valid) = lean(file, raw, cx)
+    {
+        return Ok(valid);
+    }
+    whole(file)
+}
+
+/// The whole path: the whole document decoded, its raw tables kept until every reference is
+/// checked against them.
+fn whole(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
+    let (mut raw, cx) = decode_whole(file)?;
+    let mut v = Validator::new(cx, false);
+    let playbook = v.playbook(&mut raw);
     let Validator { cx, uses, .. } = v;
     let mut diagnostics = Diagnostics(cx.diagnostics);
     let playbook = playbook.filter(|_| !diagnostics.has_errors());
+    let raw_steps = raw
+        .steps
+        .as_ref()
+        .map(|s| s.value.as_slice())
+        .unwrap_or_default();
     diagnostics.extend(crate::playbook::references::check(
         file,
         &raw,
+        Steps::Raw(raw_steps),
         playbook.as_ref(),
         &uses,
     ));
     diagnostics.sort();
     match playbook {
-        Some(playbook) if !diagnostics.has_errors() => Ok(Validated {
-            nested: nested_uses(&file.text, &raw, &playbook, &uses),
-            playbook: Arc::new(playbook),
-            warnings: diagnostics,
-        }),
+        Some(playbook) if !diagnostics.has_errors() => {
+            let mut nested = Vec::new();
+            for (i, s) in raw_steps.iter().enumerate() {
+                nested_vars(&file.text, i, &s.value, &mut nested);
+            }
+            nested_outputs(&playbook, &uses, &mut nested);
+            Ok(Validated {
+                nested,
+                playbook: Arc::new(playbook),
+                warnings: diagnostics,
+            })
+        }
         _ => Err(diagnostics),
     }
+}
+
+/// The lean path: each raw step is dropped once it became a model step, and the references are
+/// checked against the model's names, which are the raw tables' own once the model is valid.
+/// `None` on any error: the caller validates again from the whole document, whose diagnostics
+/// name the raw tables.
+fn lean(file: &Arc<SourceFile>, mut raw: RawPlaybook, cx: Cx<'_>) -> Option<Validated> {
+    let mut v = Validator::new(cx, true);
+    let playbook = v.playbook(&mut raw);
+    let Validator {
+        cx,
+        uses,
+        mut nested,
+        ..
+    } = v;
+    let mut diagnostics = Diagnostics(cx.diagnostics);
+    let playbook = playbook.filter(|_| !diagnostics.has_errors())?;
+    diagnostics.extend(crate::playbook::references::check(
+        file,
+        &raw,
+        Steps::Model(&playbook.steps),
+        Some(&playbook),
+        &uses,
+    ));
+    if diagnostics.has_errors() {
+        return None;
+    }
+    diagnostics.sort();
+    nested_outputs(&playbook, &uses, &mut nested);
+    Some(Validated {
+        nested,
+        playbook: Arc::new(playbook),
+        warnings: diagnostics,
+    })
 }
 
 /// The raw playbook decoded from the whole document's spanned tree, or its syntax errors.
@@ -129,6 +181,23 @@ pub(crate) struct Validator<'f> {
     pub(crate) uses: Vec<TemplateUse>,
     /// The names of `[hosts]`, for `on`.
     pub(crate) host_names: Vec<String>,
+    /// Whether the second pass drops each raw step once it became a model step (the lean path of
+    /// [`validate`]).
+    pub(crate) consume_steps: bool,
+    /// On the lean path: the vars set on `playbook` steps, found before their raw steps go.
+    pub(crate) nested: Vec<NestedUse>,
+}
+
+impl<'f> Validator<'f> {
+    pub(crate) fn new(cx: Cx<'f>, consume_steps: bool) -> Self {
+        Self {
+            cx,
+            uses: Vec::new(),
+            host_names: Vec::new(),
+            consume_steps,
+            nested: Vec::new(),
+        }
+    }
 }
 
 impl Validator<'_> {
@@ -435,32 +504,23 @@ pub(crate) fn key_span(text: &str, table: &Span, key: &str) -> Option<Span> {
     None
 }
 
-/// The vars each `playbook` step sets and the outputs the file reads of them.
-fn nested_uses(
-    text: &str,
-    raw: &RawPlaybook,
-    playbook: &Playbook,
-    uses: &[TemplateUse],
-) -> Vec<NestedUse> {
-    let raw_steps = raw
-        .steps
-        .as_ref()
-        .map(|s| s.value.as_slice())
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    for (i, s) in raw_steps.iter().enumerate() {
-        let Some(vars) = s.value.vars.as_ref().filter(|_| s.value.playbook.is_some()) else {
-            continue;
-        };
-        for (name, value) in &vars.value {
-            out.push(NestedUse {
-                step: i,
-                kind: NestedKind::Var,
-                name: name.clone(),
-                span: key_span(text, &vars.span, name).unwrap_or_else(|| value.span.clone()),
-            });
-        }
+/// The vars a `playbook` step sets for its nested playbook, with where each is written.
+pub(crate) fn nested_vars(text: &str, step: usize, s: &RawStep, out: &mut Vec<NestedUse>) {
+    let Some(vars) = s.vars.as_ref().filter(|_| s.playbook.is_some()) else {
+        return;
+    };
+    for (name, value) in &vars.value {
+        out.push(NestedUse {
+            step,
+            kind: NestedKind::Var,
+            name: name.clone(),
+            span: key_span(text, &vars.span, name).unwrap_or_else(|| value.span.clone()),
+        });
     }
+}
+
+/// The outputs the templates read of `playbook` steps.
+fn nested_outputs(playbook: &Playbook, uses: &[TemplateUse], out: &mut Vec<NestedUse>) {
     for u in uses {
         for usage in &u.usages {
             let Usage::Path(p) = usage else { continue };
@@ -482,7 +542,6 @@ fn nested_uses(
             }
         }
     }
-    out
 }
 
 /// The step ids found in the first pass, by position and by name.
@@ -502,6 +561,110 @@ impl StepIds {
 mod tests {
     use super::*;
 
+    /// What a validation gave, with what differs between two equal results left out: the file
+    /// (shared), and the order of the step index (a hash map).
+    fn shown(result: &Result<Validated, Diagnostics>) -> String {
+        let problems = |d: &Diagnostics| {
+            d.0.iter()
+                .map(|d| format!("{:?} {:?} {} {:?}", d.severity, d.span, d.message, d.help))
+                .collect::<Vec<_>>()
+        };
+        match result {
+            Ok(v) => {
+                let p = &v.playbook;
+                let mut index: Vec<_> = p.index.iter().collect();
+                index.sort();
+                format!(
+                    "{:?}",
+                    (
+                        (&p.sha256, &p.meta, &p.vars, &p.env, &p.hosts, &p.notify),
+                        (&p.report, &p.checks, &p.steps, &p.outputs, index),
+                        (&v.nested, problems(&v.warnings)),
+                    )
+                )
+            }
+            Err(d) => format!("errors {:?}", problems(d)),
+        }
+    }
+
+    /// Step pieces of generated documents: what the lean path reads of the model instead of the
+    /// raw tables (outputs, a manual step's inputs, nested playbooks' vars and outputs,
+    /// `for_each`, `on = [..]`), and what makes it give up (unknown names, cycles, warnings).
+    const STEPS: &[&str] = &[
+        "\n[[steps]]\nid = \"a\"\nrun = \"echo a\"\noutputs = { out = \"stdout\" }\n",
+        "\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"echo {{quote steps.a.outputs.out}}\"\n",
+        "\n[[steps]]\nid = \"m\"\nmanual = \"Look.\"\ninputs = { zone = \"string\" }\noutputs = { when = \"stdout\" }\n",
+        "\n[[steps]]\nid = \"u\"\nneeds = [\"m\"]\nrun = \"echo {{steps.m.outputs.zone}} {{steps.m.outputs.when}}\"\n",
+        "\n[[steps]]\nid = \"n\"\nplaybook = \"other\"\nvars = { db = \"{{vars.dir}}\", \"x y\" = \"1\" }\n",
+        "\n[[steps]]\nid = \"r\"\nneeds = [\"n\"]\nrun = \"echo {{steps.n.outputs.file}}\"\n",
+        "\n[[steps]]\nid = \"f\"\nfor_each = [\"x\", \"y\"]\nrun = \"echo {{item}}\"\n",
+        "\n[[steps]]\nid = \"h\"\non = [\"app-1\", \"app-2\"]\nrun = \"echo {{item}}\"\n",
+        "\n[[steps]]\nid = \"c1\"\nneeds = [\"c2\"]\nrun = \"true\"\n\n[[steps]]\nid = \"c2\"\nafter = [\"c1\"]\nrun = \"true\"\n",
+        "\n[[steps]]\nid = \"w\"\nrun = \"echo {{steps.a.outputs.ot}} {{vars.dri}}\"\n",
+        "\n[[steps]]\nid = \"k\"\nrun = \"true\"\nretries = 2\nidempotent = true\n",
+        "\n[[steps]]\nid = \"v\"\nrun = \"true\"\nvars = { a = \"1\" }\n",
+        "\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the steps, the lean path gives what the whole path gives, or leaves the
+        /// document to it.
+        #[test]
+        fn the_lean_path_agrees_with_the_whole_path(
+            picks in proptest::collection::vec(0..STEPS.len(), 1..8)
+        ) {
+            let mut text = "[playbook]\nname = \"p\"\nversion = \"1.0.0\"\n\n[vars]\ndir = \"/tmp\"\n\n[hosts.app-1]\nssh = \"a\"\n\n[hosts.app-2]\nssh = \"b\"\n".to_owned();
+            for i in picks {
+                text.push_str(STEPS[i]);
+            }
+            let lean_file = SourceFile::new("p.toml", text.as_str());
+            let lean_result = crate::playbook::chunks::decode(&lean_file)
+                .and_then(|(raw, cx)| lean(&lean_file, raw, cx));
+            let whole_result = whole(&SourceFile::new("p.toml", text.as_str()));
+            if let Some(lean_result) = lean_result {
+                let lean_result = Ok(lean_result);
+                proptest::prop_assert_eq!(shown(&lean_result), shown(&whole_result), "{}", text);
+            } else {
+                proptest::prop_assert!(whole_result.is_err(), "lean gave up on a valid document:\n{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn the_lean_path_agrees_on_the_shipped_playbooks() {
+        let mut seen = 0;
+        for dir in ["playbooks", "tests/fixtures"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            let mut stack = vec![dir];
+            while let Some(d) = stack.pop() {
+                for entry in std::fs::read_dir(&d).expect("readable").flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if path.extension().is_some_and(|e| e == "toml") {
+                        // Fixtures include files that are not UTF-8 on purpose.
+                        let Ok(text) = std::fs::read_to_string(&path) else {
+                            continue;
+                        };
+                        let a = SourceFile::new(&path, text.as_str());
+                        let lean_result = crate::playbook::chunks::decode(&a)
+                            .and_then(|(raw, cx)| lean(&a, raw, cx));
+                        let whole_result = whole(&SourceFile::new(&path, text.as_str()));
+                        if let Some(l) = lean_result {
+                            assert_eq!(shown(&Ok(l)), shown(&whole_result), "{}", path.display());
+                            seen += 1;
+                        } else {
+                            assert!(whole_result.is_err(), "{}", path.display());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen > 10, "only {seen} playbooks took the lean path");
+    }
+
     #[test]
     fn finds_keys_in_tables() {
         let text = "[vars]\nbad name = 1\n\"x y\" = 2\n";
@@ -513,13 +676,9 @@ mod tests {
     fn a_step_holds_no_spare_room() {
         let text = "[playbook]\nname = \"p\"\nversion = \"1.0.0\"\n\n[[steps]]\nid = \"a\"\nrun = \"echo hi\"\noutputs = { out = \"stdout\" }\nenv = { A = \"1\" }\n\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"echo {{quote steps.a.outputs.out}}\"\n";
         let file = SourceFile::new("p.toml", text);
-        let (raw, cx) = crate::playbook::chunks::decode(&file).expect("plain");
-        let mut v = Validator {
-            cx,
-            uses: Vec::new(),
-            host_names: Vec::new(),
-        };
-        let playbook = v.playbook(&raw).expect("valid");
+        let (mut raw, cx) = crate::playbook::chunks::decode(&file).expect("plain");
+        let mut v = Validator::new(cx, false);
+        let playbook = v.playbook(&mut raw).expect("valid");
         let a = &playbook.steps[0];
         assert_eq!((a.outputs.len(), a.outputs.capacity()), (1, 1));
         assert_eq!((a.env.len(), a.env.capacity()), (1, 1));
@@ -527,7 +686,14 @@ mod tests {
         assert_eq!(uses.len(), uses.capacity());
         // The references borrowed from the raw tree still find everything.
         assert!(
-            !crate::playbook::references::check(&file, &raw, Some(&playbook), &v.uses).has_errors()
+            !crate::playbook::references::check(
+                &file,
+                &raw,
+                Steps::Raw(&raw.steps.as_ref().expect("steps").value),
+                Some(&playbook),
+                &v.uses
+            )
+            .has_errors()
         );
     }
 }
