@@ -114,20 +114,21 @@ struct HeadsHeader {
     version: u32,
 }
 
-/// One line of [`HEADS_FILE`] after the first: a run folder, as its journal was when it was
-/// read, written as an array of these fields in this order ([`line_of`]). A later line for
+/// One line of [`HEADS_FILE`] after the first: a run folder's name and its [`HeadEntry`], as
+/// an array of the name and the entry's fields in their order ([`line_of`]). A later line for
 /// the same folder replaces an earlier one.
-#[derive(Clone, Deserialize)]
+#[derive(Deserialize)]
+struct HeadLine(String, u64, (u64, u32), Known);
+
+/// A run folder, as its journal was when it was read; its name is its key.
+#[derive(Clone)]
 struct HeadEntry {
-    name: String,
     len: u64,
     modified: (u64, u32),
     known: Known,
     /// Whether this scan found the folder.
-    #[serde(skip)]
     seen: bool,
     /// Whether this scan read it from its journal: its line is to be written.
-    #[serde(skip)]
     learnt: bool,
 }
 
@@ -228,7 +229,6 @@ impl Heads {
             return;
         };
         let entry = HeadEntry {
-            name: name.to_owned(),
             len: journal.len(),
             modified,
             known,
@@ -254,10 +254,10 @@ impl Heads {
             return;
         }
         bytes.push(b'\n');
-        let mut names: Vec<&String> = self.runs.keys().collect();
-        names.sort_unstable();
-        for name in names {
-            line_of(&self.runs[name], &mut bytes);
+        let mut entries: Vec<(&String, &HeadEntry)> = self.runs.iter().collect();
+        entries.sort_unstable_by_key(|(name, _)| *name);
+        for (name, entry) in entries {
+            line_of(name, entry, &mut bytes);
         }
         let temp = self
             .path
@@ -273,8 +273,8 @@ impl Heads {
     /// Appends the lines of the entries this scan learnt, in one write.
     fn append_learnt(&self) {
         let mut bytes = Vec::new();
-        for entry in self.runs.values().filter(|e| e.learnt) {
-            line_of(entry, &mut bytes);
+        for (name, entry) in self.runs.iter().filter(|(_, e)| e.learnt) {
+            line_of(name, entry, &mut bytes);
         }
         let appended = std::fs::OpenOptions::new()
             .append(true)
@@ -286,11 +286,12 @@ impl Heads {
     }
 }
 
-/// `entry` as a line of the heads file, added to `out`; nothing if it cannot be written (a
-/// time outside what nanoseconds since the epoch hold): the run is read from its journal.
-fn line_of(entry: &HeadEntry, out: &mut Vec<u8>) {
+/// The entry of the folder `name` as a line of the heads file ([`HeadLine`]), added to `out`;
+/// nothing if it cannot be written (a time outside what nanoseconds since the epoch hold): the
+/// run is read from its journal.
+fn line_of(name: &str, entry: &HeadEntry, out: &mut Vec<u8>) {
     let start = out.len();
-    let row = (&entry.name, entry.len, entry.modified, &entry.known);
+    let row = (name, entry.len, entry.modified, &entry.known);
     if serde_json::to_writer(&mut *out, &row).is_ok() {
         out.push(b'\n');
     } else {
@@ -315,9 +316,16 @@ fn read_heads(bytes: &[u8]) -> Option<(HashMap<String, HeadEntry>, usize, bool)>
     let mut damaged = false;
     for line in lines {
         count += 1;
-        match serde_json::from_slice::<HeadEntry>(line) {
-            Ok(entry) => {
-                runs.insert(entry.name.clone(), entry);
+        match serde_json::from_slice::<HeadLine>(line) {
+            Ok(HeadLine(name, len, modified, known)) => {
+                let entry = HeadEntry {
+                    len,
+                    modified,
+                    known,
+                    seen: false,
+                    learnt: false,
+                };
+                runs.insert(name, entry);
             }
             Err(_) => damaged = true,
         }
@@ -332,7 +340,6 @@ fn heads_of_index(root: &Path) -> HashMap<String, HeadEntry> {
             runs.into_iter()
                 .map(|(name, e)| {
                     let entry = HeadEntry {
-                        name: name.clone(),
                         len: e.len,
                         modified: e.modified,
                         known: Known::Run(e.run),
