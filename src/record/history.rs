@@ -36,8 +36,8 @@ pub(crate) fn scan_playbook(roots: &[PathBuf], playbook: &str) -> (Vec<PastRun>,
     )
 }
 
-/// [`scan_playbook`] for what needs no step of a past run (the report's comparison, the
-/// `history` probe): the runs come without their steps ([`PastRun::load_state`] reads one
+/// [`scan_playbook`] for what needs no step of a past run (the `history` probe; the report's
+/// comparison needs less still, [`previous_success_of`]): the runs come without their steps ([`RunState::load`] reads one
 /// whole), from the index's run digests alone, and the index is left as it is. The folder
 /// `except` (the run being reported, whose journal the caller has read already) is passed
 /// over.
@@ -54,7 +54,7 @@ pub(crate) fn scan_heads(
         playbook: Some(playbook),
         except: except.as_deref(),
     };
-    let mut runs = Vec::new();
+    let mut runs: Vec<PastRun> = Vec::new();
     let mut warnings = Vec::new();
     for root in roots {
         scan_root(root, Heads::open(root), &wanted, &mut runs, &mut warnings);
@@ -64,6 +64,114 @@ pub(crate) fn scan_heads(
     }
     settle(&mut runs);
     (runs, warnings)
+}
+
+/// The folder of the run a report of the run in `except` compares with: what
+/// [`previous_success`] finds among [`scan_heads`]' runs, the newest success of `playbook`
+/// that started before `before`, found without the digest of any run the heads file knows
+/// (the report reads the one it compares with whole, from its journal): parsing a digest for
+/// each of a thousand past runs was most of what a long history cost every run's report
+/// (#18).
+#[must_use]
+pub(crate) fn previous_success_of(
+    roots: &[PathBuf],
+    playbook: &str,
+    except: Option<&Path>,
+    before: DateTime<Utc>,
+) -> Option<PathBuf> {
+    let except = except.map(|e| std::fs::canonicalize(e).unwrap_or_else(|_| e.to_path_buf()));
+    let wanted = Wanted {
+        playbook: Some(playbook),
+        except: except.as_deref(),
+    };
+    let mut found: Vec<Glanced> = Vec::new();
+    for root in roots {
+        scan_root(
+            root,
+            Heads::open(root),
+            &wanted,
+            &mut found,
+            &mut Vec::new(),
+        );
+    }
+    once_each(&mut found, |g| (&g.run_id, &g.dir));
+    found
+        .into_iter()
+        .filter(|g| g.succeeded && g.started < before)
+        .max_by(|a, b| a.started.cmp(&b.started).then_with(|| a.dir.cmp(&b.dir)))
+        .map(|g| g.dir)
+}
+
+/// A run as [`previous_success_of`] weighs it.
+struct Glanced {
+    run_id: String,
+    started: DateTime<Utc>,
+    succeeded: bool,
+    dir: PathBuf,
+}
+
+/// What a scan keeps of each wanted run: the run, or what [`previous_success_of`] needs of it.
+trait Collect<I> {
+    /// The run in `dir`, which the index knows unchanged: `dir` back if the index cannot say
+    /// (its journal is then read).
+    fn known(&mut self, index: &I, name: &str, dir: PathBuf, journal: &Metadata)
+    -> Option<PathBuf>;
+    /// A run read from its journal.
+    fn read(&mut self, run: PastRun);
+}
+
+impl<I: Digests> Collect<I> for Vec<PastRun> {
+    fn known(
+        &mut self,
+        index: &I,
+        name: &str,
+        dir: PathBuf,
+        journal: &Metadata,
+    ) -> Option<PathBuf> {
+        match index.get(name, journal) {
+            Some(run) => {
+                self.push(PastRun { dir, ..run });
+                None
+            }
+            None => Some(dir),
+        }
+    }
+
+    fn read(&mut self, run: PastRun) {
+        self.push(run);
+    }
+}
+
+impl Collect<Heads> for Vec<Glanced> {
+    fn known(
+        &mut self,
+        index: &Heads,
+        name: &str,
+        dir: PathBuf,
+        journal: &Metadata,
+    ) -> Option<PathBuf> {
+        match index.seen_run(name, journal) {
+            Some(seen) => {
+                self.push(Glanced {
+                    run_id: seen.run_id.to_owned(),
+                    started: seen.run.started,
+                    succeeded: seen.run.succeeded,
+                    dir,
+                });
+                None
+            }
+            None => Some(dir),
+        }
+    }
+
+    fn read(&mut self, run: PastRun) {
+        self.push(Glanced {
+            succeeded: run.succeeded(),
+            started: run.started,
+            run_id: run.run_id,
+            dir: run.dir,
+        });
+    }
 }
 
 /// The run folder of the run `run_id` under `roots`: the folder named by it, else the one whose
@@ -133,7 +241,7 @@ fn looks_like_run_id(name: &str) -> bool {
 }
 
 fn scan_where(roots: &[PathBuf], wanted: &Wanted<'_>) -> (Vec<PastRun>, Vec<String>) {
-    let mut runs = Vec::new();
+    let mut runs: Vec<PastRun> = Vec::new();
     let mut warnings = Vec::new();
     for root in roots {
         scan_root(root, Index::open(root), wanted, &mut runs, &mut warnings);
@@ -146,23 +254,33 @@ fn scan_where(roots: &[PathBuf], wanted: &Wanted<'_>) -> (Vec<PastRun>, Vec<Stri
 /// once: of several folders holding one run id (a copy of a run folder), the one named by it,
 /// else the first by name.
 fn settle(runs: &mut Vec<PastRun>) {
-    let named = |r: &PastRun| r.dir.file_name().is_some_and(|n| *n == *r.run_id);
-    // Copies are rare: sorted by run id only when there is one.
-    let mut ids = std::collections::HashSet::with_capacity(runs.len());
-    if !runs.iter().all(|r| ids.insert(r.run_id.as_str())) {
-        runs.sort_by(|a, b| {
-            a.run_id
-                .cmp(&b.run_id)
-                .then_with(|| named(b).cmp(&named(a)))
-                .then_with(|| a.dir.cmp(&b.dir))
-        });
-        runs.dedup_by(|later, first| later.run_id == first.run_id);
-    }
+    once_each(runs, |r| (&r.run_id, &r.dir));
     runs.sort_by(|a, b| {
         b.started()
             .cmp(&a.started())
             .then_with(|| b.dir.cmp(&a.dir))
     });
+}
+
+/// Keeps each run id once: of several folders holding it (a copy of a run folder), the one
+/// named by it, else the first by name. `key` gives an item's run id and folder.
+fn once_each<T>(items: &mut Vec<T>, key: impl Fn(&T) -> (&str, &Path)) {
+    let named = |t: &T| {
+        let (id, dir) = key(t);
+        dir.file_name().is_some_and(|n| *n == *id)
+    };
+    // Copies are rare: sorted by run id only when there is one.
+    let mut ids = std::collections::HashSet::with_capacity(items.len());
+    if !items.iter().all(|t| ids.insert(key(t).0)) {
+        drop(ids);
+        items.sort_by(|a, b| {
+            let ((a_id, a_dir), (b_id, b_dir)) = (key(a), key(b));
+            a_id.cmp(b_id)
+                .then_with(|| named(b).cmp(&named(a)))
+                .then_with(|| a_dir.cmp(b_dir))
+        });
+        items.dedup_by(|later, first| key(later).0 == key(first).0);
+    }
 }
 
 /// A run folder's journal.
@@ -194,11 +312,11 @@ fn run_folders(root: &Path) -> impl Iterator<Item = (String, PathBuf, Metadata)>
 /// The wanted runs of one runs root: from its index where a journal has not changed since it
 /// was indexed, else read (and indexed). Every folder with a journal is looked at; which run
 /// it holds, and of which playbook, is its journal's to say.
-fn scan_root(
+fn scan_root<I: Digests>(
     root: &Path,
-    mut index: impl Digests,
+    mut index: I,
     wanted: &Wanted<'_>,
-    runs: &mut Vec<PastRun>,
+    runs: &mut impl Collect<I>,
     warnings: &mut Vec<String>,
 ) {
     // `except` is canonical: so is the root it is compared in. Only a folder of this root
@@ -216,15 +334,14 @@ fn scan_root(
         }
         // Known to the index: another playbook's run is passed over on its entry's head, and
         // only a wanted one's digest is built.
-        if let Some(playbook) = index.playbook(&name, &meta) {
-            if !wanted.playbook(playbook) {
-                continue;
-            }
-            if let Some(run) = index.get(&name, &meta) {
-                runs.push(PastRun { dir, ..run });
-                continue;
-            }
-        }
+        let dir = match index.playbook(&name, &meta) {
+            Some(playbook) if !wanted.playbook(playbook) => continue,
+            Some(_) => match runs.known(&index, &name, dir, &meta) {
+                Some(dir) => dir,
+                None => continue,
+            },
+            None => dir,
+        };
         let journal = dir.join("journal.jsonl");
         // Not indexed, or changed since: another playbook's run is passed over on its first
         // line, without parsing the rest.
@@ -246,7 +363,7 @@ fn scan_root(
                 if let Some(run) = PastRun::of(dir, &state) {
                     index.put(&name, &meta, &run);
                     if wanted.playbook(run.playbook()) {
-                        runs.push(run);
+                        runs.read(run);
                     }
                 }
             }
@@ -270,7 +387,9 @@ pub(crate) fn cutoff(now: DateTime<Utc>, since: std::time::Duration) -> DateTime
 }
 
 /// The newest successful run of `playbook` that started before `before`: fixed for a given
-/// run, so that re-rendering its report later gives the same comparison.
+/// run, so that re-rendering its report later gives the same comparison. (What
+/// [`previous_success_of`] finds without the runs' digests; a test holds the two together.)
+#[cfg(test)]
 #[must_use]
 pub(crate) fn previous_success<'a>(
     runs: &'a [PastRun],

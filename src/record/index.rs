@@ -7,12 +7,18 @@
 //! version is rebuilt. It is a cache, never the record: writing it may fail (a read-only runs
 //! root) without any effect but speed, and deleting it is always safe.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::Metadata;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use chrono::{DateTime, Utc};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
+
+use crate::event::{Mode, RunStatus};
 
 use crate::record::head::Head;
 use crate::record::past_run::{PastRun, PastRunHead};
@@ -120,6 +126,41 @@ struct HeadsHeader {
 #[derive(Deserialize)]
 struct HeadLine(String, u64, (u64, u32), Known);
 
+/// A [`HeadLine`] as a scan reads every line: borrowing its strings from the file, and passing
+/// over what only the run compared with needs (read again from its line, [`Known::Line`]).
+#[derive(Deserialize)]
+struct LineView<'a>(String, u64, (u64, u32), #[serde(borrow)] KnownView<'a>);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum KnownView<'a> {
+    Run(#[serde(borrow)] RunView<'a>),
+    Other(#[serde(borrow)] HeadView<'a>),
+}
+
+/// A [`PastRunHead`] row: the run id, the playbook, the start and whether it succeeded.
+#[derive(Deserialize)]
+struct RunView<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    IgnoredAny,
+    IgnoredAny,
+    Mode,
+    bool,
+    i64,
+    IgnoredAny,
+    Option<(IgnoredAny, RunStatus, IgnoredAny, IgnoredAny, IgnoredAny)>,
+    IgnoredAny,
+);
+
+#[derive(Deserialize)]
+struct HeadView<'a> {
+    #[serde(borrow)]
+    run_id: Cow<'a, str>,
+    #[serde(borrow)]
+    playbook: Cow<'a, str>,
+}
+
 /// A run folder, as its journal was when it was read; its name is its key.
 #[derive(Clone)]
 struct HeadEntry {
@@ -140,22 +181,63 @@ enum Known {
     Run(PastRunHead),
     /// Only which run it is, from the journal's first line: another playbook's run.
     Other(Head),
+    /// As the heads file has it: where its line is, and what every scan reads of it. The rest
+    /// is read from the line when asked ([`Heads::get`]): a report compares with one run, and
+    /// parsing the digest of each of a thousand was most of what a long history cost it (#18).
+    #[serde(skip)]
+    Line(Range<usize>, Glance),
+}
+
+/// What a scan reads of every run of a heads file, the strings as places in the file.
+#[derive(Clone)]
+struct Glance {
+    run_id: Range<usize>,
+    playbook: Range<usize>,
+    /// `None`: another playbook's run ([`Known::Other`]).
+    run: Option<RunGlance>,
+}
+
+/// The start of a run of a heads file and whether it succeeded ([`PastRun::succeeded`]).
+#[derive(Clone, Copy)]
+pub(crate) struct RunGlance {
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) succeeded: bool,
+}
+
+/// A run as a scan sees it in a heads file, without its digest: enough to choose the run a
+/// report compares with ([`crate::record::history::previous_success_of`]).
+pub(crate) struct Seen<'a> {
+    pub(crate) run_id: &'a str,
+    pub(crate) run: RunGlance,
 }
 
 impl Known {
-    fn head(&self) -> Head {
+    fn head(&self, bytes: &[u8]) -> Head {
         match self {
             Self::Run(run) => run.head(),
             Self::Other(head) => head.clone(),
+            Self::Line(_, glance) => Head {
+                run_id: text(bytes, &glance.run_id).to_owned(),
+                playbook: text(bytes, &glance.playbook).to_owned(),
+            },
         }
     }
 
-    fn playbook(&self) -> &str {
+    fn playbook<'a>(&'a self, bytes: &'a [u8]) -> &'a str {
         match self {
             Self::Run(run) => run.playbook(),
             Self::Other(head) => &head.playbook,
+            Self::Line(_, glance) => text(bytes, &glance.playbook),
         }
     }
+}
+
+/// A string of the heads file, by its place (which [`read_heads`] took from a parsed string).
+fn text<'a>(bytes: &'a [u8], at: &Range<usize>) -> &'a str {
+    bytes
+        .get(at.clone())
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or_default()
 }
 
 impl Serialize for Known {
@@ -163,6 +245,9 @@ impl Serialize for Known {
         match self {
             Self::Run(run) => s.serialize_newtype_variant("Known", 0, "run", &run.row()),
             Self::Other(head) => s.serialize_newtype_variant("Known", 1, "other", head),
+            Self::Line(..) => Err(serde::ser::Error::custom(
+                "a line of the heads file is copied as it is",
+            )),
         }
     }
 }
@@ -185,6 +270,8 @@ impl Serialize for Known {
 /// object is not one, and such a line is dropped when the file is next written.
 pub(crate) struct Heads {
     path: PathBuf,
+    /// The file as read: where the entries read from it are ([`Known::Line`]).
+    bytes: Vec<u8>,
     runs: HashMap<String, HeadEntry>,
     /// How many entries this scan learnt ([`HeadEntry::learnt`]).
     learnt: usize,
@@ -197,14 +284,13 @@ pub(crate) struct Heads {
 impl Heads {
     pub(crate) fn open(root: &Path) -> Self {
         let path = root.join(HEADS_FILE);
-        let (runs, lines, rewrite) = match std::fs::read(&path) {
-            Ok(bytes) => read_heads(&bytes),
-            Err(_) => None,
-        }
-        // None yet (or unreadable): what the full index knows, which the save writes.
-        .unwrap_or_else(|| (heads_of_index(root), 0, true));
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        let (runs, lines, rewrite) = read_heads(&bytes)
+            // None yet (or unreadable): what the full index knows, which the save writes.
+            .unwrap_or_else(|| (heads_of_index(root), 0, true));
         Self {
             path,
+            bytes,
             runs,
             learnt: 0,
             lines,
@@ -214,7 +300,26 @@ impl Heads {
 
     /// The journal's [`Head`] (run id and playbook), if it is unchanged since it was read.
     pub(crate) fn head(&self, name: &str, journal: &Metadata) -> Option<Head> {
-        self.fresh(name, journal).map(Known::head)
+        self.fresh(name, journal).map(|k| k.head(&self.bytes))
+    }
+
+    /// The run of `name` as a scan sees it, if its journal is unchanged since it was read and
+    /// it is a run of a playbook a scan wanted (not only its head).
+    pub(crate) fn seen_run(&self, name: &str, journal: &Metadata) -> Option<Seen<'_>> {
+        match self.fresh(name, journal)? {
+            Known::Run(run) => Some(Seen {
+                run_id: run.run_id(),
+                run: RunGlance {
+                    started: run.started(),
+                    succeeded: run.succeeded(),
+                },
+            }),
+            Known::Other(_) => None,
+            Known::Line(_, glance) => Some(Seen {
+                run_id: text(&self.bytes, &glance.run_id),
+                run: glance.run?,
+            }),
+        }
     }
 
     fn fresh(&self, name: &str, journal: &Metadata) -> Option<&Known> {
@@ -257,7 +362,7 @@ impl Heads {
         let mut entries: Vec<(&String, &HeadEntry)> = self.runs.iter().collect();
         entries.sort_unstable_by_key(|(name, _)| *name);
         for (name, entry) in entries {
-            line_of(name, entry, &mut bytes);
+            self.line_of(name, entry, &mut bytes);
         }
         let temp = self
             .path
@@ -274,7 +379,7 @@ impl Heads {
     fn append_learnt(&self) {
         let mut bytes = Vec::new();
         for (name, entry) in self.runs.iter().filter(|(_, e)| e.learnt) {
-            line_of(name, entry, &mut bytes);
+            self.line_of(name, entry, &mut bytes);
         }
         let appended = std::fs::OpenOptions::new()
             .append(true)
@@ -284,53 +389,112 @@ impl Heads {
             tracing::debug!(path = %self.path.display(), error = %e, "history heads not appended");
         }
     }
-}
 
-/// The entry of the folder `name` as a line of the heads file ([`HeadLine`]), added to `out`;
-/// nothing if it cannot be written (a time outside what nanoseconds since the epoch hold): the
-/// run is read from its journal.
-fn line_of(name: &str, entry: &HeadEntry, out: &mut Vec<u8>) {
-    let start = out.len();
-    let row = (name, entry.len, entry.modified, &entry.known);
-    if serde_json::to_writer(&mut *out, &row).is_ok() {
-        out.push(b'\n');
-    } else {
-        out.truncate(start);
+    /// The entry of the folder `name` as a line of the heads file ([`HeadLine`]), added to
+    /// `out`: the line it was read from, as it was, or a new one; nothing if it cannot be
+    /// written (a time outside what nanoseconds since the epoch hold): the run is read from
+    /// its journal.
+    fn line_of(&self, name: &str, entry: &HeadEntry, out: &mut Vec<u8>) {
+        if let Known::Line(line, _) = &entry.known {
+            if let Some(bytes) = self.bytes.get(line.clone()) {
+                out.extend_from_slice(bytes);
+                out.push(b'\n');
+            }
+            return;
+        }
+        let start = out.len();
+        let row = (name, entry.len, entry.modified, &entry.known);
+        if serde_json::to_writer(&mut *out, &row).is_ok() {
+            out.push(b'\n');
+        } else {
+            out.truncate(start);
+        }
     }
 }
 
 /// The entries of a heads file, the number of entry lines it has, and whether it must be
 /// written whole at the next save (a line is damaged, or the last one was cut off as it was
-/// appended); `None` if it is not a heads file of this version.
+/// appended); `None` if it is not a heads file of this version. Each line is parsed once, its
+/// strings borrowed ([`LineView`]): an entry keeps where they are ([`Known::Line`]).
 fn read_heads(bytes: &[u8]) -> Option<(HashMap<String, HeadEntry>, usize, bool)> {
     // What follows the last newline is a line cut off: never read, dropped at the next save.
-    let end = bytes.iter().rposition(|b| *b == b'\n')?;
+    let end = memchr::memrchr(b'\n', bytes)?;
     let cut = end + 1 < bytes.len();
-    let mut lines = bytes[..end].split(|b| *b == b'\n');
-    let header: HeadsHeader = serde_json::from_slice(lines.next()?).ok()?;
+    let mut ends = memchr::memchr_iter(b'\n', &bytes[..=end]);
+    let first = ends.next()?;
+    let header: HeadsHeader = serde_json::from_slice(&bytes[..first]).ok()?;
     if header.version != HEADS_VERSION {
         return None;
     }
-    let mut runs = HashMap::new();
+    let mut runs = HashMap::with_capacity(memchr::memchr_iter(b'\n', &bytes[first..end]).count());
     let mut count = 0;
     let mut damaged = false;
-    for line in lines {
+    let mut start = first + 1;
+    for stop in ends {
+        let line = start..stop;
+        start = stop + 1;
         count += 1;
-        match serde_json::from_slice::<HeadLine>(line) {
-            Ok(HeadLine(name, len, modified, known)) => {
-                let entry = HeadEntry {
-                    len,
-                    modified,
-                    known,
-                    seen: false,
-                    learnt: false,
-                };
+        match glance(bytes, line.clone()) {
+            Some((name, entry)) => {
                 runs.insert(name, entry);
             }
-            Err(_) => damaged = true,
+            // An escaped string cannot be borrowed: such a line is parsed whole.
+            None => match serde_json::from_slice::<HeadLine>(&bytes[line]) {
+                Ok(HeadLine(name, len, modified, known)) => {
+                    let entry = HeadEntry {
+                        len,
+                        modified,
+                        known,
+                        seen: false,
+                        learnt: false,
+                    };
+                    runs.insert(name, entry);
+                }
+                Err(_) => damaged = true,
+            },
         }
     }
     Some((runs, count, cut || damaged))
+}
+
+/// The entry of the line at `line` of `bytes`, its strings as places in `bytes`; `None` if
+/// the line is not a whole entry, or a string in it is escaped.
+fn glance(bytes: &[u8], line: Range<usize>) -> Option<(String, HeadEntry)> {
+    let place = |s: &Cow<'_, str>| match s {
+        Cow::Borrowed(s) => {
+            let start = (s.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
+            Some(start..start + s.len())
+        }
+        Cow::Owned(_) => None,
+    };
+    let LineView(name, len, modified, known) =
+        serde_json::from_slice(bytes.get(line.clone())?).ok()?;
+    let glance = match known {
+        KnownView::Run(RunView(run_id, playbook, _, _, mode, dry_run, started, _, finished, _)) => {
+            let dry_run = dry_run || mode == Mode::DryRun;
+            Glance {
+                run_id: place(&run_id)?,
+                playbook: place(&playbook)?,
+                run: Some(RunGlance {
+                    started: DateTime::from_timestamp_nanos(started),
+                    succeeded: !dry_run && finished.is_some_and(|f| f.1 == RunStatus::Ok),
+                }),
+            }
+        }
+        KnownView::Other(head) => Glance {
+            run_id: place(&head.run_id)?,
+            playbook: place(&head.playbook)?,
+            run: None,
+        },
+    };
+    let entry = HeadEntry {
+        len,
+        modified,
+        known: Known::Line(line, glance),
+        seen: false,
+        learnt: false,
+    };
+    Some((name, entry))
 }
 
 /// The entries of `root`'s full index, as heads: where a heads file starts from.
@@ -367,14 +531,22 @@ impl Digests for Heads {
     }
 
     fn playbook(&self, name: &str, journal: &Metadata) -> Option<&str> {
-        self.fresh(name, journal).map(Known::playbook)
+        self.fresh(name, journal).map(|k| k.playbook(&self.bytes))
     }
 
     /// The run of `name`, without steps, if its journal is unchanged since it was read.
     fn get(&self, name: &str, journal: &Metadata) -> Option<PastRun> {
         match self.fresh(name, journal)? {
             Known::Run(run) => Some(run.clone().into_run()),
-            Known::Other(_) => None,
+            Known::Other(_) | Known::Line(_, Glance { run: None, .. }) => None,
+            Known::Line(line, _) => {
+                let HeadLine(_, _, _, known) =
+                    serde_json::from_slice(self.bytes.get(line.clone())?).ok()?;
+                match known {
+                    Known::Run(run) => Some(run.into_run()),
+                    Known::Other(_) | Known::Line(..) => None,
+                }
+            }
         }
     }
 
@@ -689,5 +861,154 @@ mod tests {
         let lines = heads_lines(root.path());
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(!lines[1].contains("-p-0001"), "{lines:?}");
+    }
+
+    /// A folder of a generated runs root: its run, and whether it is named by its run id.
+    #[derive(Debug, Clone)]
+    struct Folder {
+        id: usize,
+        named: bool,
+        other_playbook: bool,
+        /// 0 ok, 1 failed, 2 still open.
+        outcome: u8,
+        dry_run: bool,
+        /// Hours after midnight.
+        hour: u8,
+    }
+
+    fn folder() -> impl proptest::strategy::Strategy<Value = Folder> {
+        use proptest::prelude::*;
+        (
+            0..4_usize,
+            any::<bool>(),
+            proptest::bool::weighted(0.2),
+            0..3_u8,
+        )
+            .prop_flat_map(|(id, named, other_playbook, outcome)| {
+                (proptest::bool::weighted(0.2), 1..5_u8).prop_map(move |(dry_run, hour)| Folder {
+                    id,
+                    named,
+                    other_playbook,
+                    outcome,
+                    dry_run,
+                    hour,
+                })
+            })
+    }
+
+    /// Writes the folders into `root`, the unnamed ones under names that need escaping in JSON.
+    fn lay_out(root: &Path, folders: &[Folder]) -> Vec<PathBuf> {
+        folders
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let playbook = if f.other_playbook { "q" } else { "p" };
+                let run_id = format!("20261123T0{}0000Z-{playbook}-000{}", f.hour, f.id);
+                let dir = if f.named && !root.join(&run_id).exists() {
+                    root.join(&run_id)
+                } else {
+                    root.join(format!("copy \"{i}\" \\ {}", f.id))
+                };
+                std::fs::create_dir(&dir).expect("mkdir");
+                let start = START
+                    .replace("20261123T020000Z-p-0001", &run_id)
+                    .replace(
+                        "\"playbook\":\"p\"",
+                        &format!("\"playbook\":\"{playbook}\""),
+                    )
+                    .replace("T02:00:00.000Z", &format!("T0{}:00:00.000Z", f.hour))
+                    .replace("\"dry_run\":false", &format!("\"dry_run\":{}", f.dry_run));
+                let end = END
+                    .replace("20261123T020000Z-p-0001", &run_id)
+                    .replace("T02:00:05.000Z", &format!("T0{}:00:05.000Z", f.hour))
+                    .replace(
+                        "\"status\":\"ok\"",
+                        if f.outcome == 1 {
+                            "\"status\":\"failed\""
+                        } else {
+                            "\"status\":\"ok\""
+                        },
+                    );
+                let journal = if f.outcome == 2 {
+                    format!("{start}\n")
+                } else {
+                    format!("{start}\n{end}\n")
+                };
+                std::fs::write(dir.join("journal.jsonl"), journal).expect("write");
+                dir
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        // See: #18
+        /// The run a report compares with, found from glances at the heads file's lines, is
+        /// the one the digests of every run give: from the journals, from the heads file, and
+        /// after a journal changed.
+        #[test]
+        fn the_compared_run_is_the_one_the_digests_give(
+            folders in proptest::collection::vec(folder(), 0..8),
+            except in proptest::option::of(0..8_usize),
+            hour in 1..6_u32,
+        ) {
+            let root = tempfile::tempdir().expect("temp dir");
+            let roots = vec![root.path().to_path_buf()];
+            let dirs = lay_out(root.path(), &folders);
+            let except = except.and_then(|i| dirs.get(i)).cloned();
+            let before = DateTime::parse_from_rfc3339(&format!("2026-11-23T0{hour}:00:00Z"))
+                .expect("time")
+                .with_timezone(&Utc);
+            let digests = || {
+                let (runs, _) = history::scan_heads(&roots, "p", except.as_deref());
+                history::previous_success(&runs, "p", before).map(|r| r.dir.clone())
+            };
+            let glanced = || history::previous_success_of(&roots, "p", except.as_deref(), before);
+            // From the journals (no heads file yet), then from the heads file's lines.
+            let cold = glanced();
+            proptest::prop_assert_eq!(&cold, &digests());
+            proptest::prop_assert_eq!(&glanced(), &cold);
+            // A run that finishes (or fails) after it was glanced at is read again.
+            if let Some(open) = folders.iter().position(|f| f.outcome == 2) {
+                let text = std::fs::read_to_string(dirs[open].join("journal.jsonl")).expect("read");
+                let run_id = text.split("\"run_id\":\"").nth(1).and_then(|t| t.split('"').next()).expect("run id");
+                let hour = folders[open].hour;
+                let end = END
+                    .replace("20261123T020000Z-p-0001", run_id)
+                    .replace("T02:00:05.000Z", &format!("T0{hour}:00:05.000Z"));
+                std::fs::write(dirs[open].join("journal.jsonl"), format!("{text}{end}\n")).expect("write");
+                let after = glanced();
+                proptest::prop_assert_eq!(&after, &digests());
+            }
+        }
+    }
+
+    // See: #18
+    #[test]
+    fn a_line_with_an_escaped_string_is_read_whole() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let roots = vec![root.path().to_path_buf()];
+        let dir = root.path().join("odd");
+        std::fs::create_dir(&dir).expect("mkdir");
+        let odd = |t: &str| t.replace("20261123T020000Z-p-0001", "run \\\"one\\\"");
+        std::fs::write(
+            dir.join("journal.jsonl"),
+            format!("{}\n{}\n", odd(START), odd(END)),
+        )
+        .expect("write");
+        let before = DateTime::parse_from_rfc3339("2026-11-24T00:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let cold = history::previous_success_of(&roots, "p", None, before);
+        assert_eq!(cold.as_deref(), Some(dir.as_path()));
+        let heads = Heads::open(root.path());
+        assert!(
+            matches!(heads.runs["odd"].known, Known::Run(_)),
+            "parsed whole, not glanced at"
+        );
+        disguise(&dir.join("journal.jsonl"));
+        let warm = history::previous_success_of(&roots, "p", None, before);
+        assert_eq!(warm, cold, "from the heads file");
     }
 }

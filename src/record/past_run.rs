@@ -11,7 +11,7 @@ use crate::record::head::Head;
 use crate::record::replay::RunState;
 
 /// One past run: what `runs`, `list`, the `history` probe and the report's comparison read of
-/// its journal. The journal itself stays the record ([`PastRun::load_state`]).
+/// its journal. The journal itself stays the record ([`RunState::load`] reads it whole).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct PastRun {
     /// The run folder (not in the index: it is the runs root joined with the folder's name).
@@ -85,6 +85,24 @@ impl PastRunHead {
 
     pub(crate) fn playbook(&self) -> &str {
         &self.playbook
+    }
+
+    pub(crate) fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub(crate) fn started(&self) -> DateTime<Utc> {
+        self.started
+    }
+
+    /// [`PastRun::succeeded`].
+    pub(crate) fn succeeded(&self) -> bool {
+        let dry_run = self.dry_run || self.mode == Mode::DryRun;
+        !dry_run
+            && self
+                .finished
+                .as_ref()
+                .is_some_and(|f| f.status == RunStatus::Ok)
     }
 
     /// The run as a JSON array of its fields, in their declared order, rather than an object:
@@ -193,11 +211,6 @@ impl PastRun {
                 })
                 .collect(),
         })
-    }
-
-    /// The whole run, read again from its journal.
-    pub(crate) fn load_state(&self) -> Result<RunState, crate::record::replay::ReplayError> {
-        RunState::load(&self.dir.join("journal.jsonl"))
     }
 
     #[must_use]

@@ -66,13 +66,13 @@ fn with_input<R>(
     let started = state.started.as_ref().map(|s| (s.playbook.clone(), s.ts));
     // The run itself is passed over: its journal is read already, and it cannot be its own
     // previous run.
-    let runs = started.as_ref().map_or_else(Vec::new, |(name, _)| {
-        history::scan_heads(runs_roots, name, Some(&folder.dir)).0
-    });
-    // Only the run compared with is read whole; the others come from the runs root's index.
+    // Only the run compared with is read whole; the others are glanced at in the runs root's
+    // heads file.
     let previous = started
-        .and_then(|(name, ts)| history::previous_success(&runs, &name, ts))
-        .and_then(|r| r.load_state().ok());
+        .and_then(|(name, ts)| {
+            history::previous_success_of(runs_roots, &name, Some(&folder.dir), ts)
+        })
+        .and_then(|dir| RunState::load(&dir.join("journal.jsonl")).ok());
     let report_path = folder.report();
     let input = ReportInput {
         state: &state,
