@@ -385,10 +385,29 @@ def section_engine(b):
     print("| what | runbook | baseline | ratio |\n|---|---:|---:|---:|")
     print(f"| start-up + one `true` step | {ms(t1)} | {ms(spawn)} (`sh -c 'sh -c true'`) "
           f"| {t1 / spawn:.2f} |")
+    # `just` (a task runner that keeps no record) and the same run with its syncs made no-ops
+    # by libeatmydata, when they are installed: what the durable journal costs.
+    extra = {}
+    just = shutil.which("just")
+    if just:
+        justfile = b.write("justfile", "one:\n    true\n")
+        t_just, _ = b.median([just, "--justfile", justfile, "one"], reps=21)
+        print(f"| start-up + one `true` step | {ms(t1)} | {ms(t_just)} (`just`, a recipe of "
+              f"`true`) | {t1 / t_just:.2f} |")
+        extra["just"] = t_just
+    eat = next((p for p in ("/usr/lib/x86_64-linux-gnu/libeatmydata.so", "/usr/lib/libeatmydata.so")
+                if os.path.exists(p)), None)
+    if eat:
+        nosync, _ = b.median(b.rb("run", one, "--json", "--no-notify"), reps=21,
+                             env=dict(env, LD_PRELOAD=eat), before=clean)
+        print(f"| start-up + one step, fsync a no-op (libeatmydata) | {ms(nosync)} | "
+              f"{ms(spawn)} | {nosync / spawn:.2f} |")
+        extra["one_nosync"] = nosync
     print(f"| 200 `true` in a chain | {ms(t200)} | {ms(loop)} (200 × `sh -c true` in sh) "
           f"| {t200 / loop:.2f} |")
     print(f"| per step over the loop | {(t200 - loop) / 200 * 1e3:.2f} ms | | |")
-    b.save("engine", {"one": t1, "one_rss": rss1, "spawn": spawn, "chain200": t200, "loop200": loop})
+    b.save("engine", {"one": t1, "one_rss": rss1, "spawn": spawn, "chain200": t200, "loop200": loop,
+                      **extra})
     clean()
 
 
