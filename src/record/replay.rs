@@ -438,7 +438,11 @@ impl RunState {
                 duration_ms,
                 reason,
             } => {
-                s.step(step).attempts.push(AttemptRecord {
+                let attempts = &mut s.step(step).attempts;
+                // Most steps make one attempt: room for one, not the four a first push makes
+                // (#18: three empty records a step were a tenth of a report's memory).
+                attempts.reserve_exact(1);
+                attempts.push(AttemptRecord {
                     ts,
                     attempt: *attempt,
                     exit: *exit,
