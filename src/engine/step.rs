@@ -527,7 +527,7 @@ struct Prepared {
 fn prepare(shared: &RunScope, step: &Step) -> Result<Prepared, String> {
     let mut env = shared.env.clone();
     env.push(("RUNBOOK_STEP".to_owned(), step.id.clone()));
-    for (k, t) in &step.env {
+    for (k, t) in step.env() {
         env.push((k.clone(), render(shared, t, &format!("env.{k}"))?));
     }
     let cwd = match step.cwd() {

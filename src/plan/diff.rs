@@ -717,7 +717,7 @@ fn step_fields(p: &Playbook, s: &Step) -> Fields {
         f.text("confirm.not_commander", &s.confirm_rule().not_commander);
     }
     f.opt("confirm_timeout", s.confirm_timeout().as_ref());
-    f.0.extend(template_map(&s.env, "env.").0);
+    f.0.extend(template_map(s.env(), "env.").0);
     f.opt("cwd", s.cwd());
     for (name, source) in &s.outputs {
         f.text(

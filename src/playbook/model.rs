@@ -574,7 +574,6 @@ pub struct Step {
     pub budget: Option<HumanDuration>,
     pub on_failure: OnFailure,
     pub rollback: Option<Template>,
-    pub env: IndexMap<String, Template>,
     pub outputs: IndexMap<String, OutputSource>,
     pub idempotent: bool,
     pub read_only: bool,
@@ -601,6 +600,8 @@ pub struct StepMore {
     pub confirm_rule: ConfirmRule,
     /// `confirm_timeout`: `confirm` is declined when nobody answered within it.
     pub confirm_timeout: Option<HumanDuration>,
+    /// A step's own `env`, over the playbook's: rare, most steps take the playbook's.
+    pub env: IndexMap<String, Template>,
     pub cwd: Option<Template>,
     /// A manual step's answers, in the order written (empty for other steps).
     pub inputs: IndexMap<String, Input>,
@@ -627,6 +628,7 @@ impl StepMore {
             confirm,
             confirm_rule,
             confirm_timeout,
+            env,
             cwd,
             inputs,
             expect,
@@ -641,6 +643,7 @@ impl StepMore {
             && confirm.is_none()
             && *confirm_rule == ConfirmRule::default()
             && confirm_timeout.is_none()
+            && env.is_empty()
             && cwd.is_none()
             && inputs.is_empty()
             && expect.is_default()
@@ -701,6 +704,12 @@ impl Step {
     #[must_use]
     pub fn confirm_timeout(&self) -> Option<HumanDuration> {
         self.more().confirm_timeout
+    }
+
+    /// The step's own `env`, over the playbook's.
+    #[must_use]
+    pub fn env(&self) -> &IndexMap<String, Template> {
+        &self.more().env
     }
 
     #[must_use]
@@ -1117,7 +1126,7 @@ mod tests {
     #[test]
     fn a_step_stays_small() {
         assert!(
-            size_of::<Step>() <= 408,
+            size_of::<Step>() <= 336,
             "a Step is {} bytes (StepMore {})",
             size_of::<Step>(),
             size_of::<StepMore>()
