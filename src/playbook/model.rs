@@ -1126,7 +1126,7 @@ mod tests {
     #[test]
     fn a_step_stays_small() {
         assert!(
-            size_of::<Step>() <= 336,
+            size_of::<Step>() <= 312,
             "a Step is {} bytes (StepMore {})",
             size_of::<Step>(),
             size_of::<StepMore>()
