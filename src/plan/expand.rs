@@ -160,7 +160,7 @@ pub(super) fn expand(playbook: &Arc<Playbook>, vars: &IndexMap<String, VarValue>
     };
     let mut steps = Vec::with_capacity(next);
     for (i, step) in old.iter().enumerate() {
-        let after: Vec<usize> = step.after.iter().map(|&d| rep[d]).collect();
+        let after: Box<[usize]> = step.after.iter().map(|&d| rep[d]).collect();
         let Some(items) = &planned[i] else {
             let mut s = step.clone();
             s.needs = step.needs.iter().map(|&d| rep[d]).collect();
@@ -188,7 +188,7 @@ pub(super) fn expand(playbook: &Arc<Playbook>, vars: &IndexMap<String, VarValue>
             }
             members.push(steps.len());
             let mut s = instance(step, k, item.clone(), partners);
-            s.needs = needs;
+            s.needs = needs.into();
             s.after.clone_from(&after);
             steps.push(s);
         }
@@ -200,14 +200,17 @@ pub(super) fn expand(playbook: &Arc<Playbook>, vars: &IndexMap<String, VarValue>
             .filter(|&&d| !itemwise(i, d))
             .map(|&d| rep[d])
             .collect();
-        group.after = after;
-        group.after.extend(
-            step.needs
-                .iter()
-                .filter(|&&d| itemwise(i, d))
-                .map(|&d| rep[d]),
-        );
-        group.after.extend(members);
+        group.after = after
+            .iter()
+            .copied()
+            .chain(
+                step.needs
+                    .iter()
+                    .filter(|&&d| itemwise(i, d))
+                    .map(|&d| rep[d]),
+            )
+            .chain(members)
+            .collect();
         group.budget = None;
         group.expansion = Expansion::Group { dynamic: false };
         steps.push(group);

@@ -559,9 +559,9 @@ pub struct Step {
     pub id: String,
     pub title: Option<String>,
     /// Indices of the steps that must finish `ok` first, in the order written.
-    pub needs: Vec<usize>,
+    pub needs: Box<[usize]>,
     /// Indices of the steps that must have ended first, in any status.
-    pub after: Vec<usize>,
+    pub after: Box<[usize]>,
     /// A cleanup step: runs once its `needs` and `after` ended, whatever happened to the run.
     pub always: bool,
     pub when: Option<Template>,
@@ -1126,7 +1126,7 @@ mod tests {
     #[test]
     fn a_step_stays_small() {
         assert!(
-            size_of::<Step>() <= 312,
+            size_of::<Step>() <= 296,
             "a Step is {} bytes (StepMore {})",
             size_of::<Step>(),
             size_of::<StepMore>()

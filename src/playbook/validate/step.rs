@@ -129,7 +129,8 @@ impl Validator<'_> {
         needs: &[usize],
         ok: &mut bool,
     ) -> Vec<usize> {
-        let mut out = Vec::new();
+        // Sized to what is written, so that the step keeps it as it is (#18).
+        let mut out = Vec::with_capacity(raw.map_or(0, |n| n.value.len()));
         for entry in raw.iter().flat_map(|n| &n.value) {
             if id == Some(&entry.value) {
                 let verb = if key == "needs" {
@@ -647,8 +648,8 @@ impl Validator<'_> {
         let step = Step {
             id: id?,
             title: s.title.as_ref().map(|t| t.value.clone()),
-            needs,
-            after,
+            needs: needs.into(),
+            after: after.into(),
             always,
             when,
             action: action?,
