@@ -686,7 +686,7 @@ impl Validator<'_> {
                 for_each: for_each.ok().flatten(),
                 max_parallel: max_parallel.ok().flatten(),
             }
-            .boxed(),
+            .shared(),
         };
         ok.then_some(step)
     }
