@@ -219,16 +219,16 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
             let _ = writeln!(out, "       field {label}: {value}");
         }
     }
-    for (name, input) in &s.inputs {
+    for (name, input) in s.inputs() {
         let _ = writeln!(out, "       input {name}: {}", input.describe());
     }
     let facts = facts(p, s);
     if !facts.is_empty() {
         let _ = writeln!(out, "       {}", facts.join("; "));
     }
-    if let Some(c) = &s.confirm {
-        let mut rule: Vec<String> = s.confirm_rule.words().into_iter().collect();
-        if let Some(t) = s.confirm_timeout {
+    if let Some(c) = s.confirm() {
+        let mut rule: Vec<String> = s.confirm_rule().words().into_iter().collect();
+        if let Some(t) = s.confirm_timeout() {
             rule.push(format!("declined after {t} unanswered"));
         }
         let rule = if rule.is_empty() {
@@ -241,7 +241,7 @@ fn step(out: &mut String, p: &Playbook, i: usize, s: &Step) {
     if let Some(r) = &s.rollback {
         let _ = writeln!(out, "       rollback: {r}");
     }
-    for v in &s.verify {
+    for v in s.verify() {
         let _ = writeln!(out, "       verify: {}", check_line(v));
     }
 }
@@ -262,9 +262,9 @@ fn facts(p: &Playbook, s: &Step) -> Vec<String> {
                 .join(", ")
         ));
     }
-    if let Some(each) = &s.for_each {
+    if let Some(each) = s.for_each() {
         let mut fact = format!("for each item of {}", each.text);
-        if let Some(m) = s.max_parallel {
+        if let Some(m) = s.max_parallel() {
             let _ = write!(fact, " (at most {m} at once)");
         }
         facts.push(fact);
@@ -272,7 +272,7 @@ fn facts(p: &Playbook, s: &Step) -> Vec<String> {
     if let Some(w) = &s.when {
         facts.push(format!("when {w}"));
     }
-    if let Some(e) = &s.environments {
+    if let Some(e) = s.environments() {
         facts.push(format!("only in {}", e.join(", ")));
     }
     if let Some(b) = s.budget {

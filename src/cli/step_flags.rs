@@ -161,10 +161,10 @@ fn collect(
     for step in &playbook.steps {
         out.push(Approvable {
             id: step.id.clone(),
-            confirm: step.confirm.is_some(),
-            needs_others: step.confirm.is_some() && step.confirm_rule.needs_others(),
+            confirm: step.confirm().is_some(),
+            needs_others: step.confirm().is_some() && step.confirm_rule().needs_others(),
             manual: matches!(step.action, Action::Manual(_)),
-            inputs: step.inputs.clone(),
+            inputs: step.inputs().clone(),
             source: Arc::clone(&playbook.source),
         });
         let Action::Playbook(reference) = &step.action else {

@@ -210,7 +210,7 @@ impl Context {
         let mut names: Vec<String> = step
             .outputs
             .keys()
-            .chain(step.inputs.keys())
+            .chain(step.inputs().keys())
             .cloned()
             .collect();
         for entry in entries.iter().flatten() {
@@ -245,7 +245,7 @@ impl Context {
         let outputs: Map<String, Value> = step
             .outputs
             .keys()
-            .chain(step.inputs.keys())
+            .chain(step.inputs().keys())
             .map(|name| {
                 (
                     name.clone(),

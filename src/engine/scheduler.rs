@@ -166,7 +166,7 @@ impl<'p> Dag<'p> {
                 continue;
             }
             if let Some(g) = self.group_of(i)
-                && let Some(limit) = self.step(g).max_parallel
+                && let Some(limit) = self.step(g).max_parallel()
             {
                 let (running, queued) = self.pools.entry(g).or_default();
                 if *running >= limit {
@@ -377,7 +377,7 @@ impl<'p> Dag<'p> {
 fn itemwise_pairs(steps: &[Step]) -> HashMap<usize, Vec<usize>> {
     fn text(s: &Step) -> Option<&str> {
         matches!(s.expansion, Expansion::Group { dynamic: true })
-            .then(|| s.for_each.as_ref().map(|f| f.text.as_str()))
+            .then(|| s.for_each().map(|f| f.text.as_str()))
             .flatten()
     }
     let mut pairs: HashMap<usize, Vec<usize>> = HashMap::new();
@@ -805,7 +805,7 @@ fn expand(scope: &RunScope, step: &Step, after_printed: bool) -> Expanded {
     let Some(ForEach {
         source: ForEachSource::Dynamic(template),
         ..
-    }) = step.for_each.as_deref()
+    }) = step.for_each()
     else {
         return Expanded::Failed(format!("step `{}` has no items to run", step.id));
     };
@@ -1021,7 +1021,7 @@ async fn rollback(shared: &RunScope, step: &Step) -> bool {
         step: step.id.clone(),
         command: command.clone(),
     });
-    let cwd = match &step.cwd {
+    let cwd = match step.cwd() {
         Some(t) => shared
             .context
             .render(t)

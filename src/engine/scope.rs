@@ -97,7 +97,7 @@ impl RunScope {
     /// parent's `RUNBOOK_*`), secrets added to the parent's, events reported as `step/…`.
     pub(crate) fn nested(&self, step: &Step, nested: &Arc<Playbook>) -> Result<Self, String> {
         let mut vars = nested.vars.clone();
-        for (name, template) in &step.vars {
+        for (name, template) in step.vars() {
             let Some(declared) = nested.vars.get(name) else {
                 return Err(format!(
                     "nested playbook `{}` has no var `{name}` (set in `vars` of step `{}`)",

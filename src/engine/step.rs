@@ -199,7 +199,7 @@ async fn execute(shared: &RunScope, step: &Step, after_printed: bool) -> StepRes
         r.would_run = Some(would_run);
         return r;
     }
-    if let Some(confirm) = &step.confirm {
+    if let Some(confirm) = step.confirm() {
         let question = match render(shared, confirm, "confirm") {
             Ok(q) => q,
             Err(e) => return StepResult::failed(e),
@@ -333,7 +333,7 @@ async fn approve(
     });
     let asked = Instant::now();
     let wanted = match kind {
-        Ask::Manual => &step.inputs,
+        Ask::Manual => step.inputs(),
         Ask::Confirm => &IndexMap::new(),
     };
     let name = shared.bus.step_name(&step.id);
@@ -343,9 +343,9 @@ async fn approve(
         name: &name,
         text,
         wanted,
-        rule: step.confirm_rule,
+        rule: step.confirm_rule(),
         timeout: match kind {
-            Ask::Confirm => step.confirm_timeout,
+            Ask::Confirm => step.confirm_timeout(),
             Ask::Manual => None,
         },
         bus: &shared.bus,
@@ -465,7 +465,7 @@ async fn attempts(shared: &RunScope, step: &Step) -> StepResult {
         let started = Instant::now();
         let mut attempt = once(shared, step, &prepared, n).await;
         began |= attempt.began;
-        if attempt.ok && !step.verify.is_empty() {
+        if attempt.ok && !step.verify().is_empty() {
             // `verify` may name the step's own outputs.
             shared.context.record_step(
                 &step.id,
@@ -527,10 +527,10 @@ struct Prepared {
 fn prepare(shared: &RunScope, step: &Step) -> Result<Prepared, String> {
     let mut env = shared.env.clone();
     env.push(("RUNBOOK_STEP".to_owned(), step.id.clone()));
-    for (k, t) in &step.env {
+    for (k, t) in step.env() {
         env.push((k.clone(), render(shared, t, &format!("env.{k}"))?));
     }
-    let cwd = match &step.cwd {
+    let cwd = match step.cwd() {
         Some(t) => shared.run_dir.join(render(shared, t, "cwd")?),
         None => shared.run_dir.clone(),
     };
@@ -660,7 +660,7 @@ async fn command(
     let mut spec = CommandSpec::new(script, &prepared.cwd);
     spec.env.clone_from(&prepared.env);
     spec.timeout = step.timeout.map(HumanDuration::get);
-    let open = if step.secret_outputs.is_empty() {
+    let open = if step.secret_outputs().is_empty() {
         StepLog::open
     } else {
         StepLog::open_held
@@ -728,11 +728,11 @@ async fn command(
         Exit::Signal(_) => Some(exit.to_string()),
         Exit::Success | Exit::Code(_) => {
             let code = exit.code().unwrap_or(-1);
-            (code != step.expect.exit_code).then(|| {
-                if step.expect.exit_code == 0 {
+            (code != step.expect().exit_code).then(|| {
+                if step.expect().exit_code == 0 {
                     format!("exit code {code}")
                 } else {
-                    format!("exit code {code}, expected {}", step.expect.exit_code)
+                    format!("exit code {code}, expected {}", step.expect().exit_code)
                 }
             })
         }
@@ -767,7 +767,7 @@ fn learn_secret_outputs(
     values: &BTreeMap<String, String>,
 ) -> Result<(), String> {
     let secrets: Vec<String> = step
-        .secret_outputs
+        .secret_outputs()
         .iter()
         .filter_map(|name| values.get(name).cloned())
         .collect();
@@ -787,18 +787,18 @@ fn expectations(
 ) -> Result<(), String> {
     let stdout = captured.stdout.trim();
     let stderr = captured.stderr.trim();
-    if let Some(t) = &step.expect.stdout_contains {
+    if let Some(t) = &step.expect().stdout_contains {
         let needle = render(shared, t, "expect.stdout_contains")?;
         if !stdout.contains(&needle) {
             return Err(format!("stdout does not contain {needle:?}"));
         }
     }
-    if let Some(re) = &step.expect.stdout_matches
+    if let Some(re) = &step.expect().stdout_matches
         && !re.is_match(stdout)
     {
         return Err(format!("stdout does not match /{re}/"));
     }
-    if let Some(re) = &step.expect.stderr_matches
+    if let Some(re) = &step.expect().stderr_matches
         && !re.is_match(stderr)
     {
         return Err(format!("stderr does not match /{re}/"));
@@ -844,7 +844,7 @@ fn outputs(step: &Step, stdout: &str) -> (BTreeMap<String, String>, Option<Strin
 
 async fn verify(shared: &RunScope, step: &Step, prepared: &Prepared) -> Result<(), String> {
     let penv = probe_env(shared, prepared);
-    for c in &step.verify {
+    for c in step.verify() {
         let outcome = check::run(c, CheckPhase::Verify, Some(&step.id), &penv, &shared.bus).await;
         if !outcome.passed {
             return Err(format!("verify `{}` failed: {}", c.id, outcome.detail));

@@ -118,8 +118,8 @@ impl Plan {
         vars: &IndexMap<String, VarValue>,
     ) -> Self {
         let playbook = &expand::expand(playbook, vars);
-        let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.clone()).collect();
-        let after: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.after.clone()).collect();
+        let needs: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.needs.to_vec()).collect();
+        let after: Vec<Vec<usize>> = playbook.steps.iter().map(|s| s.after.to_vec()).collect();
         let waits: Vec<Vec<usize>> = playbook
             .steps
             .iter()

@@ -691,8 +691,8 @@ fn step_fields(p: &Playbook, s: &Step) -> Fields {
     let mut needs: Vec<String> = s.needs.iter().map(|&d| p.steps[d].id.clone()).collect();
     needs.sort();
     f.list("needs", &needs);
-    f.put("for_each", s.for_each.as_ref().map(|e| e.text.clone()));
-    f.put("max_parallel", s.max_parallel.map(|m| m.to_string()));
+    f.put("for_each", s.for_each().map(|e| e.text.clone()));
+    f.put("max_parallel", s.max_parallel().map(|m| m.to_string()));
     f.opt("when", s.when.as_ref());
     f.text(s.action.key(), &s.action.summary());
     if matches!(s.action, Action::Run(_)) {
@@ -711,14 +711,14 @@ fn step_fields(p: &Playbook, s: &Step) -> Fields {
     f.opt("budget", s.budget.as_ref());
     f.text("on_failure", &s.on_failure.name());
     f.opt("rollback", s.rollback.as_ref());
-    f.opt("confirm", s.confirm.as_ref());
-    if s.confirm.is_some() {
-        f.text("confirm.approvers", &s.confirm_rule.approvers);
-        f.text("confirm.not_commander", &s.confirm_rule.not_commander);
+    f.opt("confirm", s.confirm());
+    if s.confirm().is_some() {
+        f.text("confirm.approvers", &s.confirm_rule().approvers);
+        f.text("confirm.not_commander", &s.confirm_rule().not_commander);
     }
-    f.opt("confirm_timeout", s.confirm_timeout.as_ref());
-    f.0.extend(template_map(&s.env, "env.").0);
-    f.opt("cwd", s.cwd.as_ref());
+    f.opt("confirm_timeout", s.confirm_timeout().as_ref());
+    f.0.extend(template_map(s.env(), "env.").0);
+    f.opt("cwd", s.cwd());
     for (name, source) in &s.outputs {
         f.text(
             format!("outputs.{name}"),
@@ -729,25 +729,24 @@ fn step_fields(p: &Playbook, s: &Step) -> Fields {
             },
         );
     }
-    for (name, input) in &s.inputs {
+    for (name, input) in s.inputs() {
         f.text(format!("inputs.{name}"), &input.describe());
     }
-    let e = &s.expect;
+    let e = s.expect();
     f.text("expect.exit_code", &e.exit_code);
     f.opt("expect.stdout_contains", e.stdout_contains.as_ref());
     f.opt("expect.stdout_matches", e.stdout_matches.as_ref());
     f.opt("expect.stderr_matches", e.stderr_matches.as_ref());
     // One line per check, so that a changed check shows as a line diff.
     let verify: Vec<String> = s
-        .verify
+        .verify()
         .iter()
         .map(|c| format!("{}: {}", c.id, check_fields(c, "").one_line()))
         .collect();
     f.put("verify", (!verify.is_empty()).then(|| verify.join("\n")));
     f.text(
         "environments",
-        &s.environments
-            .as_ref()
+        &s.environments()
             .map_or_else(|| "all".to_owned(), |e| e.join(", ")),
     );
     f.text("idempotent", &s.idempotent);

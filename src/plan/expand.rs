@@ -73,7 +73,7 @@ fn planned_items(
     renderer: &Renderer,
     context: &Value,
 ) -> Option<Result<Vec<Value>, String>> {
-    let for_each = step.for_each.as_ref()?;
+    let for_each = step.for_each()?;
     let items = match &for_each.source {
         ForEachSource::Items(items) => items.clone(),
         ForEachSource::Vars(t) => match renderer.render(t, context) {
@@ -98,7 +98,7 @@ pub fn problems(playbook: &Playbook, vars: &IndexMap<String, VarValue>) -> Vec<D
             let Err(problem) = planned_items(s, &renderer, &context)? else {
                 return None;
             };
-            let span = s.for_each.as_ref().map_or(0..0, |f| f.span.clone());
+            let span = s.for_each().map_or(0..0, |f| f.span.clone());
             Some(
                 Diagnostic::error(
                     &playbook.source,
@@ -128,7 +128,7 @@ fn vars_context(vars: &IndexMap<String, VarValue>) -> Value {
 /// `vars`; the playbook itself when it has none.
 #[must_use]
 pub(super) fn expand(playbook: &Arc<Playbook>, vars: &IndexMap<String, VarValue>) -> Arc<Playbook> {
-    if playbook.steps.iter().all(|s| s.for_each.is_none()) {
+    if playbook.steps.iter().all(|s| s.for_each().is_none()) {
         return Arc::clone(playbook);
     }
     let renderer = Renderer::new();
@@ -156,17 +156,16 @@ pub(super) fn expand(playbook: &Arc<Playbook>, vars: &IndexMap<String, VarValue>
     let itemwise = |i: usize, d: usize| {
         planned[i].is_some()
             && planned[d].is_some()
-            && old[i].for_each.as_ref().map(|f| &f.text)
-                == old[d].for_each.as_ref().map(|f| &f.text)
+            && old[i].for_each().map(|f| &f.text) == old[d].for_each().map(|f| &f.text)
     };
     let mut steps = Vec::with_capacity(next);
     for (i, step) in old.iter().enumerate() {
-        let after: Vec<usize> = step.after.iter().map(|&d| rep[d]).collect();
+        let after: Box<[usize]> = step.after.iter().map(|&d| rep[d]).collect();
         let Some(items) = &planned[i] else {
             let mut s = step.clone();
             s.needs = step.needs.iter().map(|&d| rep[d]).collect();
             s.after = after;
-            if step.for_each.is_some() {
+            if step.for_each().is_some() {
                 s.expansion = Expansion::Group { dynamic: true };
             }
             steps.push(s);
@@ -189,7 +188,7 @@ pub(super) fn expand(playbook: &Arc<Playbook>, vars: &IndexMap<String, VarValue>
             }
             members.push(steps.len());
             let mut s = instance(step, k, item.clone(), partners);
-            s.needs = needs;
+            s.needs = needs.into();
             s.after.clone_from(&after);
             steps.push(s);
         }
@@ -201,14 +200,17 @@ pub(super) fn expand(playbook: &Arc<Playbook>, vars: &IndexMap<String, VarValue>
             .filter(|&&d| !itemwise(i, d))
             .map(|&d| rep[d])
             .collect();
-        group.after = after;
-        group.after.extend(
-            step.needs
-                .iter()
-                .filter(|&&d| itemwise(i, d))
-                .map(|&d| rep[d]),
-        );
-        group.after.extend(members);
+        group.after = after
+            .iter()
+            .copied()
+            .chain(
+                step.needs
+                    .iter()
+                    .filter(|&&d| itemwise(i, d))
+                    .map(|&d| rep[d]),
+            )
+            .chain(members)
+            .collect();
         group.budget = None;
         group.expansion = Expansion::Group { dynamic: false };
         steps.push(group);

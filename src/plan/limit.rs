@@ -42,7 +42,7 @@ pub(super) fn under(
         .map(|s| {
             let of = s.instance()?.of.as_str();
             let group = playbook.step_index(of)?;
-            Some((group, s.max_parallel?))
+            Some((group, s.max_parallel()?))
         })
         .collect();
     let pools_limit = pool

@@ -94,8 +94,8 @@ fn text(plan: &Plan) -> String {
             if step.always {
                 notes.push("cleanup (always)".to_owned());
             }
-            if step.confirm.is_some() {
-                notes.push(match step.confirm_rule.words() {
+            if step.confirm().is_some() {
+                notes.push(match step.confirm_rule().words() {
                     Some(rule) => format!("confirm ({rule})"),
                     None => "confirm".to_owned(),
                 });
@@ -196,7 +196,7 @@ fn group_note(plan: &Plan, i: usize) -> Option<String> {
     } else {
         format!("ends with its {}", count(instances, "instance"))
     };
-    if let Some(m) = step.max_parallel {
+    if let Some(m) = step.max_parallel() {
         let _ = write!(note, ", at most {m} at once");
     }
     if let Some(skip) = &plan.steps[i].skip {
@@ -316,11 +316,11 @@ fn for_each_json(plan: &Plan, i: usize) -> serde_json::Value {
     match &step.expansion {
         Expansion::Single => serde_json::Value::Null,
         Expansion::Group { dynamic: true } => {
-            json!({ "dynamic": true, "max_parallel": step.max_parallel })
+            json!({ "dynamic": true, "max_parallel": step.max_parallel() })
         }
         Expansion::Group { dynamic: false } => json!({
             "dynamic": false,
-            "max_parallel": step.max_parallel,
+            "max_parallel": step.max_parallel(),
             "instances": step.after.iter().filter(|&&d| plan.playbook.steps[d].instance().is_some_and(|x| x.of == step.id)).map(|&d| plan.playbook.steps[d].id.clone()).collect::<Vec<_>>(),
         }),
         Expansion::Instance(inst) => {

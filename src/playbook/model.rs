@@ -2,7 +2,7 @@
 //! durations parse, regexes compile, templates parse and name only what can exist.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use indexmap::IndexMap;
 use regex::Regex;
@@ -559,20 +559,13 @@ pub struct Step {
     pub id: String,
     pub title: Option<String>,
     /// Indices of the steps that must finish `ok` first, in the order written.
-    pub needs: Vec<usize>,
+    pub needs: Box<[usize]>,
     /// Indices of the steps that must have ended first, in any status.
-    pub after: Vec<usize>,
+    pub after: Box<[usize]>,
     /// A cleanup step: runs once its `needs` and `after` ended, whatever happened to the run.
     pub always: bool,
-    /// A `playbook` step's values for the nested playbook's vars, by name.
-    pub vars: IndexMap<String, Template>,
-    /// The outputs declared `secret = true`: masked everywhere once known, and the step's log
-    /// is held back until they are.
-    pub secret_outputs: Vec<String>,
     pub when: Option<Template>,
     pub action: Action,
-    /// `on` of a `run` step: the host its command (and rollback) runs on; `None`: here.
-    pub on: Option<On>,
     /// `None` for actions without a default (manual, sleep, notify, playbook).
     pub timeout: Option<HumanDuration>,
     pub retries: u32,
@@ -581,27 +574,91 @@ pub struct Step {
     pub budget: Option<HumanDuration>,
     pub on_failure: OnFailure,
     pub rollback: Option<Template>,
+    pub outputs: IndexMap<String, OutputSource>,
+    pub idempotent: bool,
+    pub read_only: bool,
+    /// What the plan made of `for_each` ([`Expansion::Single`] in a validated playbook).
+    pub expansion: Expansion,
+    /// What few steps have; `None` when the step has none of it (see [`StepMore`]).
+    pub(crate) more: Option<Arc<StepMore>>,
+}
+
+/// The parts of a step that most steps do not have, out of line: a step with none of them
+/// holds a null pointer instead of these 500-odd bytes, and a playbook of 100,000 steps holds
+/// 100,000 steps (#18). Shared, not copied, by the clones of a step: the plan makes each
+/// instance of a `for_each` step from one, and each would otherwise hold all the items.
+/// Read through [`Step`]'s accessors of the same names.
+#[derive(Debug, Clone, Default)]
+pub struct StepMore {
+    /// A `playbook` step's values for the nested playbook's vars, by name.
+    pub vars: IndexMap<String, Template>,
+    /// The outputs declared `secret = true`: masked everywhere once known, and the step's log
+    /// is held back until they are.
+    pub secret_outputs: Vec<String>,
+    /// `on` of a `run` step: the host its command (and rollback) runs on; `None`: here.
+    pub on: Option<On>,
     pub confirm: Option<Template>,
     /// Who must answer `confirm`.
     pub confirm_rule: ConfirmRule,
     /// `confirm_timeout`: `confirm` is declined when nobody answered within it.
     pub confirm_timeout: Option<HumanDuration>,
+    /// A step's own `env`, over the playbook's: rare, most steps take the playbook's.
     pub env: IndexMap<String, Template>,
     pub cwd: Option<Template>,
-    pub outputs: IndexMap<String, OutputSource>,
     /// A manual step's answers, in the order written (empty for other steps).
     pub inputs: IndexMap<String, Input>,
-    pub expect: Box<Expect>,
+    pub expect: Expect,
     pub verify: Vec<Check>,
     pub environments: Option<Vec<String>>,
-    pub idempotent: bool,
-    pub read_only: bool,
     /// `for_each`: one instance per item.
-    pub for_each: Option<Box<ForEach>>,
+    pub for_each: Option<ForEach>,
     /// For `for_each`: at most this many instances at once (`None`: the run's limit only).
     pub max_parallel: Option<usize>,
-    /// What the plan made of `for_each` ([`Expansion::Single`] in a validated playbook).
-    pub expansion: Expansion,
+}
+
+/// What a step without any of [`StepMore`] reads: the defaults.
+static NO_MORE: LazyLock<StepMore> = LazyLock::new(StepMore::default);
+
+impl StepMore {
+    /// Whether this is all defaults, so that a step can hold nothing instead.
+    fn is_empty(&self) -> bool {
+        // Spelled out field by field, so that a new field cannot be forgotten here.
+        let Self {
+            vars,
+            secret_outputs,
+            on,
+            confirm,
+            confirm_rule,
+            confirm_timeout,
+            env,
+            cwd,
+            inputs,
+            expect,
+            verify,
+            environments,
+            for_each,
+            max_parallel,
+        } = self;
+        vars.is_empty()
+            && secret_outputs.is_empty()
+            && on.is_none()
+            && confirm.is_none()
+            && *confirm_rule == ConfirmRule::default()
+            && confirm_timeout.is_none()
+            && env.is_empty()
+            && cwd.is_none()
+            && inputs.is_empty()
+            && expect.is_default()
+            && verify.is_empty()
+            && environments.is_none()
+            && for_each.is_none()
+            && max_parallel.is_none()
+    }
+
+    /// What a step holds: nothing when this is all defaults.
+    pub(crate) fn shared(self) -> Option<Arc<Self>> {
+        (!self.is_empty()).then(|| Arc::new(self))
+    }
 }
 
 impl Step {
@@ -609,6 +666,93 @@ impl Step {
     pub const DEFAULT_RUN_TIMEOUT: HumanDuration = HumanDuration::from_millis(600_000);
     /// The most items a `for_each` may have.
     pub const MAX_ITEMS: usize = 1000;
+
+    /// The parts few steps have, the defaults when this one has none of them.
+    #[must_use]
+    pub fn more(&self) -> &StepMore {
+        self.more.as_deref().unwrap_or(&NO_MORE)
+    }
+
+    /// A `playbook` step's values for the nested playbook's vars, by name.
+    #[must_use]
+    pub fn vars(&self) -> &IndexMap<String, Template> {
+        &self.more().vars
+    }
+
+    /// The outputs declared `secret = true`.
+    #[must_use]
+    pub fn secret_outputs(&self) -> &[String] {
+        &self.more().secret_outputs
+    }
+
+    /// `on` of a `run` step: the host its command (and rollback) runs on; `None`: here.
+    #[must_use]
+    pub fn on(&self) -> Option<&On> {
+        self.more().on.as_ref()
+    }
+
+    #[must_use]
+    pub fn confirm(&self) -> Option<&Template> {
+        self.more().confirm.as_ref()
+    }
+
+    /// Who must answer `confirm`.
+    #[must_use]
+    pub fn confirm_rule(&self) -> ConfirmRule {
+        self.more().confirm_rule
+    }
+
+    /// `confirm_timeout`: `confirm` is declined when nobody answered within it.
+    #[must_use]
+    pub fn confirm_timeout(&self) -> Option<HumanDuration> {
+        self.more().confirm_timeout
+    }
+
+    /// The step's own `env`, over the playbook's.
+    #[must_use]
+    pub fn env(&self) -> &IndexMap<String, Template> {
+        &self.more().env
+    }
+
+    #[must_use]
+    pub fn cwd(&self) -> Option<&Template> {
+        self.more().cwd.as_ref()
+    }
+
+    /// A manual step's answers, in the order written (empty for other steps).
+    #[must_use]
+    pub fn inputs(&self) -> &IndexMap<String, Input> {
+        &self.more().inputs
+    }
+
+    /// What a successful step looks like.
+    #[must_use]
+    pub fn expect(&self) -> &Expect {
+        &self.more().expect
+    }
+
+    #[must_use]
+    pub fn verify(&self) -> &[Check] {
+        &self.more().verify
+    }
+
+    /// `environments`: where the step may run; `None`: wherever the playbook does.
+    #[must_use]
+    pub fn environments(&self) -> Option<&[String]> {
+        self.more().environments.as_deref()
+    }
+
+    /// `for_each`: one instance per item.
+    #[must_use]
+    pub fn for_each(&self) -> Option<&ForEach> {
+        self.more().for_each.as_ref()
+    }
+
+    /// For `for_each`: at most this many instances at once (`None`: the run's limit only).
+    #[must_use]
+    pub fn max_parallel(&self) -> Option<usize> {
+        self.more().max_parallel
+    }
 
     /// The instance this step is, if it is one.
     #[must_use]
@@ -624,7 +768,7 @@ impl Step {
     /// them, for the step that stands for its instances), or `on` as written; `None`: here.
     #[must_use]
     pub fn host_label(&self) -> Option<String> {
-        let on = self.on.as_ref().or(match &self.action {
+        let on = self.on().or(match &self.action {
             Action::Check(c) => match &c.probe {
                 Probe::Command(p) => p.on.as_ref(),
                 _ => None,
@@ -636,7 +780,7 @@ impl Step {
             if let Some(serde_json::Value::String(host)) = self.instance().map(|i| &i.item) {
                 return Some(host.clone());
             }
-            if let Some(ForEachSource::Items(items)) = self.for_each.as_ref().map(|f| &f.source)
+            if let Some(ForEachSource::Items(items)) = self.for_each().map(|f| &f.source)
                 && items.iter().all(serde_json::Value::is_string)
             {
                 let hosts: Vec<&str> = items.iter().filter_map(serde_json::Value::as_str).collect();
@@ -665,7 +809,7 @@ impl Step {
     /// Whether this step runs in `env` (`None`: no `--env` given, so every step runs).
     #[must_use]
     pub fn runs_in(&self, env: Option<&str>) -> bool {
-        match (&self.environments, env) {
+        match (self.environments(), env) {
             (Some(allowed), Some(env)) => allowed.iter().any(|e| e == env),
             _ => true,
         }
@@ -948,10 +1092,46 @@ pub struct Expect {
     pub stderr_matches: Option<Regex>,
 }
 
+impl Expect {
+    /// Whether this is what a step without `expect` gets: exit code 0, nothing else.
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        let Self {
+            exit_code,
+            stdout_contains,
+            stdout_matches,
+            stderr_matches,
+        } = self;
+        *exit_code == 0
+            && stdout_contains.is_none()
+            && stdout_matches.is_none()
+            && stderr_matches.is_none()
+    }
+}
+
 /// A playbook file that was found but is not necessarily valid: for `list` and lookups.
 #[derive(Debug, Clone)]
 pub struct Found {
     pub path: PathBuf,
     pub name: String,
     pub version: Version,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Step, StepMore};
+
+    // See: #18. A playbook of 100,000 steps holds 100,000 of them through validate, plan, run
+    // and report: what few steps have lives in `StepMore`, behind one optional Arc. A new field
+    // that most steps leave empty belongs there, not here; raise this bound only for one most
+    // steps have.
+    #[test]
+    fn a_step_stays_small() {
+        assert!(
+            size_of::<Step>() <= 296,
+            "a Step is {} bytes (StepMore {})",
+            size_of::<Step>(),
+            size_of::<StepMore>()
+        );
+    }
 }

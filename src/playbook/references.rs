@@ -132,7 +132,7 @@ impl<'a> Outputs<'a> {
     fn of_model(s: &'a Step) -> Self {
         Self {
             outputs: Some(&s.outputs),
-            inputs: Some(&s.inputs),
+            inputs: Some(s.inputs()),
         }
     }
 
@@ -216,7 +216,7 @@ pub(crate) fn check(
                     (
                         matches!(s.action, Action::Playbook(_)),
                         // `on = [..]` is a `for_each` over the hosts in the model.
-                        s.for_each.is_some(),
+                        s.for_each().is_some(),
                     )
                 })
                 .unzip();

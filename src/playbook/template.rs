@@ -15,7 +15,9 @@ use serde_json::Value;
 /// A template string that compiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
-    source: String,
+    /// Never grown once parsed, so a `Box<str>`: 16 bytes where a `String` takes 24, in every
+    /// step's command, `when` and `rollback` (#18).
+    source: Box<str>,
 }
 
 impl Template {
@@ -36,7 +38,7 @@ impl Template {
         if expressions == 0 {
             return Ok((
                 Self {
-                    source: source.to_owned(),
+                    source: source.into(),
                 },
                 Vec::new(),
             ));
@@ -60,7 +62,7 @@ impl Template {
         walk(&compiled.elements, false, &mut uses);
         Ok((
             Self {
-                source: source.to_owned(),
+                source: source.into(),
             },
             uses,
         ))
@@ -120,7 +122,7 @@ impl JsonTemplate {
     /// The document as written, templates unrendered.
     #[must_use]
     pub fn source(&self) -> Value {
-        self.render(&mut |t| Ok::<_, std::convert::Infallible>(t.source.clone()))
+        self.render(&mut |t| Ok::<_, std::convert::Infallible>(t.source().to_owned()))
             .unwrap_or_else(|never| match never {})
     }
 }
@@ -314,7 +316,7 @@ impl Renderer {
         context: &serde_json::Value,
     ) -> Result<String, RenderFailure> {
         if template.is_literal() {
-            return Ok(template.source.clone());
+            return Ok(template.source().to_owned());
         }
         self.registry
             .render_template(&json_paths(&template.source, context), context)

@@ -192,7 +192,7 @@ pub(crate) fn confirm_reruns(
             confirmed.push((step.id.clone(), "idempotent".to_owned(), ApprovalHow::Flag));
         } else if yes {
             confirmed.push((step.id.clone(), "--yes".to_owned(), ApprovalHow::Flag));
-        } else if std::io::stdin().is_terminal() && step.confirm.is_some() {
+        } else if std::io::stdin().is_terminal() && step.confirm().is_some() {
             // Its own `confirm` asks when it runs: one question, in the playbook's words, and
             // journaled with who answered it.
             let _ = writeln!(err, "`{}` asks for its approval when it runs", step.id);

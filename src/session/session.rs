@@ -489,11 +489,11 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
         // `--approve ID` gives a `confirm`, not a manual step's "done"; `--input` gives the
         // "done" of a manual step whose inputs it answers, all of them.
         let answered = playbook.steps.iter().filter(|s| {
-            !s.inputs.is_empty()
+            !s.inputs().is_empty()
                 && req
                     .inputs
                     .get(&s.id)
-                    .is_some_and(|given| s.inputs.keys().all(|k| given.contains_key(k)))
+                    .is_some_and(|given| s.inputs().keys().all(|k| given.contains_key(k)))
         });
         notify::Preapproved::Steps(
             req.approve

@@ -116,11 +116,11 @@ impl<'a> Place<'a> {
         inventory: Inventory<'a>,
         context: &Context,
     ) -> Result<Self, String> {
-        if step.on.is_none() {
+        if step.on().is_none() {
             return Ok(Self::Here);
         }
         let cwd = step
-            .cwd
+            .cwd()
             .as_ref()
             .map(|t| {
                 context
@@ -128,14 +128,14 @@ impl<'a> Place<'a> {
                     .map_err(|e| format!("template error in `cwd`: {e}"))
             })
             .transpose()?;
-        Self::of(step.on.as_ref(), inventory, context, cwd)
+        Self::of(step.on(), inventory, context, cwd)
     }
 }
 
 /// The host a step works on, for its events: its own `on`, or that of its `check`'s command
 /// probe; `None` for a local step (or an `on` that does not render: the step fails on it).
 pub(crate) fn step_host(step: &Step, context: &Context) -> Option<String> {
-    let on = step.on.as_ref().or(match &step.action {
+    let on = step.on().or(match &step.action {
         Action::Check(c) => match &c.probe {
             Probe::Command(p) => p.on.as_ref(),
             _ => None,

@@ -11,7 +11,7 @@ use crate::playbook::decode::{Sp, Span};
 use crate::playbook::diagnostic::{did_you_mean, some_names, some_of};
 use crate::playbook::graph;
 use crate::playbook::model::{
-    ACTION_KEYS, Action, Expect, Meta, Notice, OnFailure, OutputSource, PlaybookRef, Step,
+    ACTION_KEYS, Action, Expect, Meta, Notice, OnFailure, OutputSource, PlaybookRef, Step, StepMore,
 };
 use crate::playbook::raw::{RawOutput, RawPlaybook, RawStep};
 use crate::playbook::references::Scope;
@@ -129,7 +129,8 @@ impl Validator<'_> {
         needs: &[usize],
         ok: &mut bool,
     ) -> Vec<usize> {
-        let mut out = Vec::new();
+        // Sized to what is written, so that the step keeps it as it is (#18).
+        let mut out = Vec::with_capacity(raw.map_or(0, |n| n.value.len()));
         for entry in raw.iter().flat_map(|n| &n.value) {
             if id == Some(&entry.value) {
                 let verb = if key == "needs" {
@@ -647,13 +648,11 @@ impl Validator<'_> {
         let step = Step {
             id: id?,
             title: s.title.as_ref().map(|t| t.value.clone()),
-            needs,
-            after,
+            needs: needs.into(),
+            after: after.into(),
             always,
-            vars,
             when,
             action: action?,
-            on,
             timeout,
             retries,
             retry_delay,
@@ -661,28 +660,33 @@ impl Validator<'_> {
             budget,
             on_failure,
             rollback,
-            confirm,
-            confirm_rule: checked.rule,
-            confirm_timeout: checked.timeout,
-            env,
-            cwd,
             outputs: outputs?,
-            secret_outputs: s
-                .outputs
-                .iter()
-                .flat_map(|o| &o.value)
-                .filter(|(_, o)| matches!(&o.value, RawOutput::Table(t) if t.secret.as_ref().is_some_and(|b| b.value)))
-                .map(|(name, _)| name.clone())
-                .collect(),
-            inputs: inputs?,
-            expect: Box::new(expect?),
-            verify,
-            environments,
             idempotent: s.idempotent.as_ref().is_some_and(|b| b.value),
             read_only: s.read_only.as_ref().is_some_and(|b| b.value),
-            for_each: for_each.ok().flatten().map(Box::new),
-            max_parallel: max_parallel.ok().flatten(),
             expansion: crate::playbook::model::Expansion::Single,
+            more: StepMore {
+                vars,
+                secret_outputs: s
+                    .outputs
+                    .iter()
+                    .flat_map(|o| &o.value)
+                    .filter(|(_, o)| matches!(&o.value, RawOutput::Table(t) if t.secret.as_ref().is_some_and(|b| b.value)))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                on,
+                confirm,
+                confirm_rule: checked.rule,
+                confirm_timeout: checked.timeout,
+                env,
+                cwd,
+                inputs: inputs?,
+                expect: expect?,
+                verify,
+                environments,
+                for_each: for_each.ok().flatten(),
+                max_parallel: max_parallel.ok().flatten(),
+            }
+            .shared(),
         };
         ok.then_some(step)
     }

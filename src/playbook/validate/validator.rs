@@ -681,7 +681,7 @@ mod tests {
         let playbook = v.playbook(&mut raw).expect("valid");
         let a = &playbook.steps[0];
         assert_eq!((a.outputs.len(), a.outputs.capacity()), (1, 1));
-        assert_eq!((a.env.len(), a.env.capacity()), (1, 1));
+        assert_eq!((a.env().len(), a.env().capacity()), (1, 1));
         let uses = &v.uses[0].usages;
         assert_eq!(uses.len(), uses.capacity());
         // The references borrowed from the raw tree still find everything.
