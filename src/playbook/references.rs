@@ -15,7 +15,7 @@ use crate::playbook::diagnostic::{
 use crate::playbook::graph::{self, Ancestry};
 use crate::playbook::model::{Action, Playbook, Step};
 use crate::playbook::raw::{RawPlaybook, RawStep};
-use crate::playbook::template::{HELPERS, Usage};
+use crate::playbook::template::{HELPERS, Usage, ValuePath};
 use crate::text::{List, count};
 
 /// When a template is rendered, which decides the steps it may name.
@@ -44,8 +44,8 @@ fn ancestry_questions(uses: &[TemplateUse], ids: &HashMap<&str, usize>) -> Vec<(
         })
         .flat_map(|(u, step)| {
             u.usages.iter().filter_map(move |usage| match usage {
-                Usage::Path(p) if p.len() >= 2 && p[0] == "steps" => {
-                    ids.get(p[1].as_str()).map(|&target| (target, step))
+                Usage::Path(p) if p.get(0) == Some("steps") => {
+                    ids.get(p.get(1)?).map(|&target| (target, step))
                 }
                 _ => None,
             })
@@ -310,7 +310,7 @@ impl Checker<'_> {
     fn usage(&mut self, u: &TemplateUse, usage: &Usage) {
         let path = match usage {
             Usage::Helper(name) => {
-                if !HELPERS.contains(&name.as_str()) {
+                if !HELPERS.contains(&name.as_ref()) {
                     let span = self.locate(u, name);
                     let mut message = format!("unknown helper `{name}` in {}", u.what);
                     if let Some(close) = did_you_mean(name, HELPERS) {
@@ -352,12 +352,12 @@ impl Checker<'_> {
             }
             Usage::Path(path) => path,
         };
-        let Some(root) = path.first().map(String::as_str) else {
+        let Some(root) = path.get(0) else {
             return;
         };
-        let text = path.join(".");
-        let span = self.locate(u, &text);
-        let field = path.get(1).map(String::as_str);
+        let text = path.joined();
+        let span = self.locate(u, text);
+        let field = path.get(1);
         if root == "item" || root == "item_index" {
             self.item_path(span, u, root);
             return;
@@ -382,7 +382,7 @@ impl Checker<'_> {
                 self.known_field(span, u, "playbook", name, &PLAYBOOK_FIELDS);
             }
             ("steps", Some(id)) => self.step_path(span, u, path, id),
-            ("report", _) => self.report_path(span, u, field, &text),
+            ("report", _) => self.report_path(span, u, field, text),
             _ => {
                 // A `for_each` step's templates also have its item.
                 let looped = matches!(u.scope, Scope::Step { index, .. } if self.for_each[index]);
@@ -496,7 +496,7 @@ impl Checker<'_> {
         false
     }
 
-    fn step_path(&mut self, span: Span, u: &TemplateUse, path: &[String], id: &str) {
+    fn step_path(&mut self, span: Span, u: &TemplateUse, path: &ValuePath, id: &str) {
         let Some(&target) = self.index.get(id) else {
             let mut message = format!("unknown step `{id}` in {}", u.what);
             if let Some(close) = self.suggest.closest(id, self.ids.iter().flatten().copied()) {
@@ -533,7 +533,7 @@ impl Checker<'_> {
             Scope::AnyStep | Scope::Publish => {}
         }
         let Some(field) = path.get(2) else { return };
-        if !STEP_FIELDS.contains(&field.as_str()) {
+        if !STEP_FIELDS.contains(&field) {
             let mut message = format!("unknown field `{field}` of step `{id}` in {}", u.what);
             if let Some(close) = did_you_mean(field, STEP_FIELDS) {
                 let _ = write!(message, ", did you mean `{close}`?");

@@ -3,6 +3,7 @@
 //! analysis of what a template refers to, so that validation can check every `vars.*` and
 //! `steps.*` before anything runs.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
@@ -149,10 +150,10 @@ pub struct TemplateSyntaxError {
 /// Something a template uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Usage {
-    /// A value path such as `steps.backup.outputs.file`, split into segments; never empty.
-    Path(Vec<String>),
-    /// A helper call.
-    Helper(String),
+    /// A value path such as `steps.backup.outputs.file`; never empty.
+    Path(ValuePath),
+    /// A helper call: one of [`HELPERS`] without a copy of its name.
+    Helper(Cow<'static, str>),
     /// A value that only a block such as `{{#each}}` gives (`this`, `@index`, `@root` alone),
     /// used where no block gives it: as written.
     Context(String),
@@ -163,6 +164,79 @@ pub enum Usage {
         given: usize,
         takes: &'static str,
     },
+}
+
+/// A value path such as `steps.backup.outputs.file`: its segments in one string, joined with
+/// `.`, and where each ends only when a segment has a `.` of its own (`{{vars.[a.b]}}`). The
+/// uses of every template wait for the reference check, and a string per segment was a tenth of
+/// `validate`'s memory (#18).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValuePath {
+    text: Box<str>,
+    /// Empty: the segments are what is between the dots.
+    ends: Box<[usize]>,
+}
+
+impl ValuePath {
+    /// The path of these segments.
+    pub fn new<S: AsRef<str>>(segments: impl IntoIterator<Item = S>) -> Self {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        let mut dotted = false;
+        for segment in segments {
+            let segment = segment.as_ref();
+            if !ends.is_empty() {
+                text.push('.');
+            }
+            dotted |= segment.contains('.');
+            text.push_str(segment);
+            ends.push(text.len());
+        }
+        if !dotted {
+            ends = Vec::new();
+        }
+        Self {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    /// The segments, in order.
+    #[must_use]
+    pub fn segments(&self) -> Vec<&str> {
+        if self.ends.is_empty() {
+            return self.text.split('.').collect();
+        }
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let segment = self.text.get(start..end).unwrap_or_default();
+                start = end + 1;
+                segment
+            })
+            .collect()
+    }
+
+    /// Segment `i`.
+    #[must_use]
+    pub fn get(&self, i: usize) -> Option<&str> {
+        if self.ends.is_empty() {
+            return self.text.split('.').nth(i);
+        }
+        let end = *self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(before) => self.ends.get(before)? + 1,
+            None => 0,
+        };
+        self.text.get(start..end)
+    }
+
+    /// The segments joined with `.`, as written without brackets.
+    #[must_use]
+    pub fn joined(&self) -> &str {
+        &self.text
+    }
 }
 
 /// How many values a helper takes, where that is fixed: `(fewest, most)`.
@@ -238,7 +312,12 @@ fn helper(h: &HelperTemplate, scoped: bool, out: &mut Vec<Usage>) {
                     takes,
                 });
             }
-            out.push(Usage::Helper(name));
+            // A helper of ours is named by its entry in HELPERS, not a copy.
+            let named = HELPERS
+                .iter()
+                .find(|h| **h == name)
+                .map_or(Cow::Owned(name), |h| Cow::Borrowed(*h));
+            out.push(Usage::Helper(named));
         }
         _ => parameter(&h.name, scoped, out),
     }
@@ -260,24 +339,24 @@ fn parameter(p: &Parameter, scoped: bool, out: &mut Vec<Usage>) {
             // Outside a block the context is the root, so a leading `@root` or `../` names the
             // root too: `{{../vars.x}}` is `vars.x`, and `{{this}}` or `{{@root}}` is the whole
             // context, which names no value.
-            let named: Option<Vec<String>> = segments
+            let named: Option<Vec<&str>> = segments
                 .iter()
                 .skip_while(|s| matches!(s, PathSeg::Ruled(_)))
                 .map(|s| match s {
-                    PathSeg::Named(n) => Some(n.clone()),
+                    PathSeg::Named(n) => Some(n.as_str()),
                     _ => None,
                 })
                 .collect();
             match named {
                 Some(named) if named.is_empty() => out.push(Usage::Context(written.clone())),
-                Some(named) => out.push(Usage::Path(named)),
+                Some(named) => out.push(Usage::Path(ValuePath::new(named))),
                 None => {}
             }
         }
         Parameter::Path(handlebars::Path::Local((_, _, written))) if !scoped => {
             out.push(Usage::Context(written.clone()));
         }
-        Parameter::Name(n) if !scoped => out.push(Usage::Path(vec![n.clone()])),
+        Parameter::Name(n) if !scoped => out.push(Usage::Path(ValuePath::new([n]))),
         Parameter::Subexpression(sub) => walk(std::slice::from_ref(&sub.element), scoped, out),
         _ => {}
     }
@@ -614,7 +693,23 @@ mod tests {
     }
 
     fn path(p: &str) -> Usage {
-        Usage::Path(p.split('.').map(str::to_owned).collect())
+        Usage::Path(ValuePath::new(p.split('.')))
+    }
+
+    #[test]
+    fn a_path_keeps_its_segments_even_with_dots_in_them() {
+        let p = ValuePath::new(["steps", "a.b", "outputs", "x"]);
+        assert_eq!(p.segments(), ["steps", "a.b", "outputs", "x"]);
+        assert_eq!(
+            (p.get(0), p.get(1), p.get(3), p.get(4)),
+            (Some("steps"), Some("a.b"), Some("x"), None)
+        );
+        assert_eq!(p.joined(), "steps.a.b.outputs.x");
+        let one = ValuePath::new(["vars"]);
+        assert_eq!(
+            (one.segments(), one.get(0), one.get(1)),
+            (vec!["vars"], Some("vars"), None)
+        );
     }
 
     proptest::proptest! {
@@ -909,7 +1004,7 @@ mod tests {
         for helper in HELPERS {
             let src = format!("{{{{{helper} vars.a vars.b}}}}");
             assert!(
-                uses(&src).contains(&Usage::Helper(helper.to_owned())),
+                uses(&src).contains(&Usage::Helper(helper.to_owned().into())),
                 "{src}"
             );
         }

@@ -58,7 +58,7 @@ impl Validator<'_> {
                 let usages = Template::parse(source).map(|(_, u)| u).unwrap_or_default();
                 let dynamic = usages
                     .iter()
-                    .any(|u| matches!(u, Usage::Path(p) if p.first().is_some_and(|r| r != "vars")));
+                    .any(|u| matches!(u, Usage::Path(p) if p.get(0).is_some_and(|r| r != "vars")));
                 if dynamic && always {
                     self.error(
                         raw.span.clone(),

@@ -524,9 +524,9 @@ fn nested_outputs(playbook: &Playbook, uses: &[TemplateUse], out: &mut Vec<Neste
     for u in uses {
         for usage in &u.usages {
             let Usage::Path(p) = usage else { continue };
-            if let [root, id, field, name, ..] = p.as_slice()
-                && root == "steps"
-                && field == "outputs"
+            if let [root, id, field, name, ..] = p.segments().as_slice()
+                && *root == "steps"
+                && *field == "outputs"
                 && let Some(step) = playbook.step_index(id)
                 && matches!(
                     playbook.steps[step].action,
@@ -536,7 +536,7 @@ fn nested_outputs(playbook: &Playbook, uses: &[TemplateUse], out: &mut Vec<Neste
                 out.push(NestedUse {
                     step,
                     kind: NestedKind::Output,
-                    name: name.clone(),
+                    name: (*name).to_owned(),
                     span: u.span.clone(),
                 });
             }
