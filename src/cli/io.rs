@@ -18,6 +18,21 @@ pub(crate) fn print_stdout(text: &str) -> Result<(), Error> {
     }
 }
 
+/// Writes to stdout through a buffer what `write` writes, as [`print_stdout`] prints: a reader
+/// that went away (a closed pipe) is no error.
+pub(crate) fn write_stdout(
+    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'_>>) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write {
+            path: "<stdout>".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Prints warnings (diagnostics that do not fail the command) to stderr.
 pub(crate) fn print_warnings(warnings: &crate::playbook::Diagnostics) {
     if !warnings.0.is_empty() {

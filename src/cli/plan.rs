@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use crate::cli::io::print_stdout;
+use crate::cli::io::write_stdout;
 use crate::cli::load::{check_env, load};
 use crate::error::Error;
-use crate::plan::{Format, Plan, render};
+use crate::plan::{Format, Plan, render_to};
 use crate::playbook::find::Library;
 
 #[derive(Debug, clap::Args)]
@@ -38,6 +38,6 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     if let Some(warning) = plan.rto_warning() {
         eprint!("{warning}");
     }
-    print_stdout(&render(&plan, args.format))?;
+    write_stdout(|out| render_to(&plan, args.format, out))?;
     Ok(ExitCode::SUCCESS)
 }

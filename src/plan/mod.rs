@@ -14,5 +14,5 @@ pub use diff::{
     StepEntry, Warning, WarningKind,
 };
 pub use expand::{instances, items_of, problems as for_each_problems};
-pub use render::{Format, render};
+pub use render::{Format, render, render_to};
 pub(crate) use select::{Preset, Selection};

@@ -1,5 +1,6 @@
 //! A plan for people (text), for tools (JSON) and for diagrams (a Mermaid flowchart).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde_json::json;
@@ -19,14 +20,30 @@ pub enum Format {
 
 #[must_use]
 pub fn render(plan: &Plan, format: Format) -> String {
+    let mut out = Vec::new();
+    render_to(plan, format, &mut out).expect("a plan renders into memory");
+    String::from_utf8(out).expect("a plan is text")
+}
+
+/// [`render`] into `out`: the JSON plan written as it is serialized, not built whole first (at
+/// 100,000 steps it is 40 MB of text, #18).
+///
+/// # Errors
+///
+/// What writing to `out` gives.
+pub fn render_to(
+    plan: &Plan,
+    format: Format,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     match format {
-        Format::Text => text(plan),
+        Format::Text => out.write_all(text(plan).as_bytes()),
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(&to_json(plan)).expect("a plan serializes");
-            s.push('\n');
-            s
+            serde_json::to_writer_pretty(&mut *out, &to_json(plan))
+                .map_err(std::io::Error::from)?;
+            out.write_all(b"\n")
         }
-        Format::Mermaid => mermaid(plan),
+        Format::Mermaid => out.write_all(mermaid(plan).as_bytes()),
     }
 }
 
@@ -168,11 +185,12 @@ fn text(plan: &Plan) -> String {
 }
 
 /// A step as the plan shows it: `ID[*]` for a `for_each` whose items only the run knows.
-fn shown_id(plan: &Plan, i: usize) -> String {
+/// Borrowed otherwise: the JSON plan of a long chain names each step four times (#18).
+fn shown_id(plan: &Plan, i: usize) -> Cow<'_, str> {
     let step = &plan.playbook.steps[i];
     match step.expansion {
-        Expansion::Group { dynamic: true } => format!("{}[*]", step.id),
-        _ => step.id.clone(),
+        Expansion::Group { dynamic: true } => Cow::Owned(format!("{}[*]", step.id)),
+        _ => Cow::Borrowed(&step.id),
     }
 }
 
@@ -229,26 +247,26 @@ struct PlanJson<'a> {
     sha256: &'a str,
     env: Option<&'a str>,
     max_parallel: Option<usize>,
-    waves: Vec<Vec<String>>,
+    waves: Vec<Vec<Cow<'a, str>>>,
     steps: Vec<StepJson<'a>>,
-    critical_path: Vec<String>,
+    critical_path: Vec<Cow<'a, str>>,
     planned_rto_ms: u64,
     rto_objective_ms: Option<u64>,
     rto_exceeded: Option<bool>,
     rto_clock: serde_json::Value,
-    unbudgeted: Vec<String>,
+    unbudgeted: Vec<Cow<'a, str>>,
 }
 
 #[derive(serde::Serialize)]
 struct StepJson<'a> {
-    id: String,
+    id: Cow<'a, str>,
     title: Option<&'a str>,
     action: &'a str,
     host: Option<String>,
     for_each: serde_json::Value,
     wave: usize,
-    needs: Vec<String>,
-    after: Vec<String>,
+    needs: Vec<Cow<'a, str>>,
+    after: Vec<Cow<'a, str>>,
     always: bool,
     budget_ms: Option<u64>,
     earliest_start_ms: u64,
