@@ -193,7 +193,6 @@ impl Validator<'_> {
         None
     }
 
-    /// Second pass: every step, then the graph.
     /// Second pass: every step of the model, then the graph's cycles. On the lean path
     /// ([`Validator::consume_steps`]) each raw step is dropped once it became a model step, so the
     /// raw steps and the model never both exist whole (#18); a cycle is then not described (the
