@@ -524,9 +524,9 @@ fn nested_outputs(playbook: &Playbook, uses: &[TemplateUse], out: &mut Vec<Neste
     for u in uses {
         for usage in &u.usages {
             let Usage::Path(p) = usage else { continue };
-            if let [root, id, field, name, ..] = p.segments().as_slice()
-                && *root == "steps"
-                && *field == "outputs"
+            if p.get(0) == Some("steps")
+                && p.get(2) == Some("outputs")
+                && let (Some(id), Some(name)) = (p.get(1), p.get(3))
                 && let Some(step) = playbook.step_index(id)
                 && matches!(
                     playbook.steps[step].action,
@@ -536,7 +536,7 @@ fn nested_outputs(playbook: &Playbook, uses: &[TemplateUse], out: &mut Vec<Neste
                 out.push(NestedUse {
                     step,
                     kind: NestedKind::Output,
-                    name: (*name).to_owned(),
+                    name: name.to_owned(),
                     span: u.span.clone(),
                 });
             }
