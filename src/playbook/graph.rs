@@ -111,9 +111,10 @@ fn cycles(needs: &[Vec<usize>], missing: &[usize]) -> Vec<Vec<usize>> {
 /// A question about a step's direct need is answered by the edge. The targets `a` of the others
 /// are taken 64 at a time: one pass over the graph in topological order carries, for every step,
 /// a word of which of those 64 it transitively needs, and answers the questions about them. Time
-/// is linear in the graph times the number of distinct such targets / 64, as with one bitset per step over all targets, but memory is one word per step and one
-/// entry per question that holds: a bitset over all targets was *steps × targets / 8* bytes,
-/// 12.5 MB for a 10,000-step chain and 1.25 GB for a 100,000-step one.
+/// is linear in the graph times the number of distinct such targets / 64, as with one bitset
+/// per step over all targets, but memory is one word per step and one entry per question that
+/// holds: a bitset over all targets was *steps × targets / 8* bytes, 12.5 MB for a 10,000-step
+/// chain and 1.25 GB for a 100,000-step one.
 pub struct Ancestry {
     /// The questions whose answer is yes.
     holds: HashSet<(usize, usize)>,

@@ -37,10 +37,10 @@ pub(crate) fn scan_playbook(roots: &[PathBuf], playbook: &str) -> (Vec<PastRun>,
 }
 
 /// [`scan_playbook`] for what needs no step of a past run (the `history` probe; the report's
-/// comparison needs less still, [`previous_success_of`]): the runs come without their steps ([`RunState::load`] reads one
-/// whole), from the index's run digests alone, and the index is left as it is. The folder
-/// `except` (the run being reported, whose journal the caller has read already) is passed
-/// over.
+/// comparison needs less still, [`previous_success_of`]): the runs come without their steps
+/// ([`RunState::load`] reads one whole), from the index's run digests alone, and the index is
+/// left as it is. The folder `except` (the run being reported, whose journal the caller has read
+/// already) is passed over.
 #[must_use]
 pub(crate) fn scan_heads(
     roots: &[PathBuf],
@@ -67,7 +67,7 @@ pub(crate) fn scan_heads(
 }
 
 /// The folder of the run a report of the run in `except` compares with: what
-/// [`previous_success`] finds among [`scan_heads`]' runs, the newest success of `playbook`
+/// `previous_success` finds among [`scan_heads`]' runs, the newest success of `playbook`
 /// that started before `before`, found without the digest of any run the heads file knows
 /// (the report reads the one it compares with whole, from its journal): parsing a digest for
 /// each of a thousand past runs was most of what a long history cost every run's report

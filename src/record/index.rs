@@ -972,12 +972,17 @@ mod tests {
             // A run that finishes (or fails) after it was glanced at is read again.
             if let Some(open) = folders.iter().position(|f| f.outcome == 2) {
                 let text = std::fs::read_to_string(dirs[open].join("journal.jsonl")).expect("read");
-                let run_id = text.split("\"run_id\":\"").nth(1).and_then(|t| t.split('"').next()).expect("run id");
+                let run_id = text
+                    .split("\"run_id\":\"")
+                    .nth(1)
+                    .and_then(|t| t.split('"').next())
+                    .expect("run id");
                 let hour = folders[open].hour;
                 let end = END
                     .replace("20261123T020000Z-p-0001", run_id)
                     .replace("T02:00:05.000Z", &format!("T0{hour}:00:05.000Z"));
-                std::fs::write(dirs[open].join("journal.jsonl"), format!("{text}{end}\n")).expect("write");
+                std::fs::write(dirs[open].join("journal.jsonl"), format!("{text}{end}\n"))
+                    .expect("write");
                 let after = glanced();
                 proptest::prop_assert_eq!(&after, &digests());
             }

@@ -627,7 +627,11 @@ mod tests {
                 let lean_result = Ok(lean_result);
                 proptest::prop_assert_eq!(shown(&lean_result), shown(&whole_result), "{}", text);
             } else {
-                proptest::prop_assert!(whole_result.is_err(), "lean gave up on a valid document:\n{}", text);
+                proptest::prop_assert!(
+                    whole_result.is_err(),
+                    "lean gave up on a valid document:\n{}",
+                    text
+                );
             }
         }
     }
