@@ -25,6 +25,9 @@ struct Cut {
     steps: Vec<Range<usize>>,
     /// Everything else, in order.
     rest: Vec<Range<usize>>,
+    /// By step: its `id`, where the lexer's tokens show a plain `id = "…"` line before the
+    /// step's subtables (its span is the string's, quotes included).
+    ids: Vec<Option<Sp<String>>>,
 }
 
 /// What a top-level header opens.
@@ -37,14 +40,59 @@ enum Header {
     Other,
 }
 
-/// The raw playbook decoded chunk by chunk, or `None` when the document is not of the plain
-/// shape or anything in it is wrong (the caller then decodes the whole document).
-pub(crate) fn decode(file: &Arc<SourceFile>) -> Option<(RawPlaybook, Cx<'_>)> {
+/// A plain document's `[[steps]]` tables, not decoded yet: the lean path of `validate` decodes
+/// each one when it builds its model step, so that the raw steps never all exist at once (#18).
+pub(crate) struct StepChunks {
+    ranges: Vec<Range<usize>>,
+    /// By step: its `id` as the lexer saw it (see [`Cut`]), which its decoding must confirm.
+    pub(crate) ids: Vec<Option<Sp<String>>>,
+}
+
+impl StepChunks {
+    pub(crate) fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Step `i` decoded as element `i` of the whole `steps` array decodes, with the span of
+    /// that array; `None` when its chunk is not one plain step table or anything in it is
+    /// wrong (a diagnostic, which stays in `cx`).
+    pub(crate) fn decode(&self, i: usize, cx: &mut Cx<'_>) -> Option<(Sp<RawStep>, Range<usize>)> {
+        let r = self.ranges.get(i)?.clone();
+        let text = cx.file().text.as_str();
+        let before = cx.diagnostics.len();
+        let root = DeTable::parse(&text[r.clone()]).ok()?.into_inner();
+        let mut entries = root.into_iter();
+        let (key, list) = entries.next()?;
+        if entries.next().is_some() || key.get_ref() != "steps" {
+            return None;
+        }
+        let list_span = list.span();
+        let DeValue::Array(items) = list.into_inner() else {
+            return None;
+        };
+        let mut items = items.into_iter();
+        let (Some(item), None) = (items.next(), items.next()) else {
+            return None;
+        };
+        let item = shift(item, r.start);
+        cx.enter_table(0);
+        let step = cx.element::<RawStep>("steps", i, &item);
+        cx.leave_table();
+        let first = self.ranges.first()?.start;
+        step.filter(|_| cx.diagnostics.len() == before)
+            .map(|step| (step, first + list_span.start..first + list_span.end))
+    }
+}
+
+/// The text outside the steps decoded, and the steps cut but not decoded, or `None` when the
+/// document is not of the plain shape or anything outside the steps is wrong (the caller then
+/// decodes the whole document).
+pub(crate) fn open(file: &Arc<SourceFile>) -> Option<(RawPlaybook, Cx<'_>, StepChunks)> {
     let text = file.text.as_str();
     let cut = cut(text)?;
-    let first = cut.steps.first()?.start;
+    cut.steps.first()?;
     let mut cx = Cx::new(file);
-    let mut raw = {
+    let raw = {
         // The text outside the steps, each part at its own offset (blanks between), so its
         // spans are the whole document's.
         let end = cut.rest.last().map_or(0, |r| r.end);
@@ -63,34 +111,38 @@ pub(crate) fn decode(file: &Arc<SourceFile>) -> Option<(RawPlaybook, Cx<'_>)> {
     if !cx.diagnostics.is_empty() || raw.steps.is_some() {
         return None;
     }
-    let mut steps = Vec::with_capacity(cut.steps.len());
+    let chunks = StepChunks {
+        ranges: cut.steps,
+        ids: cut.ids,
+    };
+    Some((raw, cx, chunks))
+}
+
+/// The raw playbook decoded chunk by chunk, or `None` when the document is not of the plain
+/// shape or anything in it is wrong (the caller then decodes the whole document). What the
+/// lean path does step by step, whole: the tests hold it to the whole document's tree.
+#[cfg(test)]
+pub(crate) fn decode(file: &Arc<SourceFile>) -> Option<(RawPlaybook, Cx<'_>)> {
+    let (mut raw, mut cx, chunks) = open(file)?;
+    decode_all(&mut raw, &mut cx, &chunks)?;
+    Some((raw, cx))
+}
+
+/// Every step of `chunks` decoded into `raw.steps`; `None` if any is not.
+pub(crate) fn decode_all(
+    raw: &mut RawPlaybook,
+    cx: &mut Cx<'_>,
+    chunks: &StepChunks,
+) -> Option<()> {
+    let mut steps = Vec::with_capacity(chunks.len());
     let mut span = None;
-    cx.enter_table(0);
-    for (i, r) in cut.steps.iter().enumerate() {
-        let root = DeTable::parse(&text[r.clone()]).ok()?.into_inner();
-        let mut entries = root.into_iter();
-        let (key, list) = entries.next()?;
-        if entries.next().is_some() || key.get_ref() != "steps" {
-            return None;
-        }
-        let list_span = list.span();
-        let DeValue::Array(items) = list.into_inner() else {
-            return None;
-        };
-        let mut items = items.into_iter();
-        let (Some(item), None) = (items.next(), items.next()) else {
-            return None;
-        };
-        span.get_or_insert(first + list_span.start..first + list_span.end);
-        let item = shift(item, r.start);
-        steps.push(cx.element::<RawStep>("steps", i, &item)?);
-    }
-    cx.leave_table();
-    if !cx.diagnostics.is_empty() {
-        return None;
+    for i in 0..chunks.len() {
+        let (step, list_span) = chunks.decode(i, cx)?;
+        span.get_or_insert(list_span);
+        steps.push(step);
     }
     raw.steps = Some(Box::new(Sp::new(steps, span?)));
-    Some((raw, cx))
+    Some(())
 }
 
 /// The value with every span moved `base` bytes on: a chunk's spans become the document's.
@@ -114,6 +166,69 @@ fn shift(v: Spanned<DeValue<'_>>, base: usize) -> Spanned<DeValue<'_>> {
     Spanned::new(span.start + base..span.end + base, value)
 }
 
+/// After a top-level `[`, the rest of its header: what it opens; `None` for a header that is not
+/// on one line or does not close.
+fn header(
+    tokens: &mut std::iter::Peekable<impl Iterator<Item = toml_parser::lexer::Token>>,
+    text: &str,
+) -> Option<Header> {
+    let array = tokens
+        .next_if(|t| t.kind() == TokenKind::LeftSquareBracket)
+        .is_some();
+    let mut key = String::new();
+    let mut plain = true;
+    loop {
+        let t = tokens.next()?;
+        match t.kind() {
+            TokenKind::Atom | TokenKind::Dot => {
+                key.push_str(&text[t.span().start()..t.span().end()]);
+            }
+            TokenKind::Whitespace => {}
+            TokenKind::BasicString | TokenKind::LiteralString => plain = false,
+            TokenKind::RightSquareBracket => break,
+            _ => return None,
+        }
+    }
+    if array {
+        tokens.next_if(|t| t.kind() == TokenKind::RightSquareBracket)?;
+    }
+    Some(if !plain {
+        Header::Other
+    } else if array && key == "steps" {
+        Header::Step
+    } else if key.starts_with("steps.") {
+        Header::StepPart
+    } else {
+        Header::Other
+    })
+}
+
+/// After a step's `id` key, the rest of an `id = "…"` or `id = '…'` line with no escape: the id
+/// as written, its span the string's. Anything else is left to the step's decoding (a second
+/// `id` is a TOML error there).
+fn plain_id(
+    tokens: &mut std::iter::Peekable<impl Iterator<Item = toml_parser::lexer::Token>>,
+    text: &str,
+) -> Option<Sp<String>> {
+    while tokens
+        .next_if(|t| t.kind() == TokenKind::Whitespace)
+        .is_some()
+    {}
+    tokens.next_if(|t| t.kind() == TokenKind::Equals)?;
+    while tokens
+        .next_if(|t| t.kind() == TokenKind::Whitespace)
+        .is_some()
+    {}
+    let t = tokens
+        .next_if(|t| matches!(t.kind(), TokenKind::BasicString | TokenKind::LiteralString))?;
+    let (start, end) = (t.span().start(), t.span().end());
+    let written = &text[start..end];
+    let quote = written.get(..1)?;
+    let inner = written.get(1..written.len().saturating_sub(1))?;
+    (written.len() >= 2 && written.ends_with(quote) && !inner.contains(['\\', '"', '\'']))
+        .then(|| Sp::new(inner.to_owned(), start..end))
+}
+
 /// Cuts the document at its top-level headers, or `None` when it is not of the plain shape: a
 /// byte-order mark, a header over several lines, `[steps.KEY]` outside a step, brackets that do
 /// not balance.
@@ -122,6 +237,9 @@ fn cut(text: &str) -> Option<Cut> {
         return None;
     }
     let mut headers: Vec<(usize, Header)> = Vec::new();
+    let mut ids: Vec<Option<Sp<String>>> = Vec::new();
+    // In a `[[steps]]` table, before any of its subtables: where its `id` line is.
+    let mut step_top = false;
     let mut tokens = toml_parser::Source::new(text).lex().peekable();
     let mut depth = 0usize;
     let mut line_start = true;
@@ -133,36 +251,25 @@ fn cut(text: &str) -> Option<Cut> {
                 continue;
             }
             TokenKind::Whitespace => continue,
+            TokenKind::Atom
+                if depth == 0
+                    && line_start
+                    && step_top
+                    && &text[span.start()..span.end()] == "id" =>
+            {
+                let value = plain_id(&mut tokens, text);
+                if let Some(last) = ids.last_mut() {
+                    *last = if last.is_none() { value } else { None };
+                }
+                line_start = false;
+                continue;
+            }
             TokenKind::LeftSquareBracket if depth == 0 && line_start => {
-                let array = tokens
-                    .next_if(|t| t.kind() == TokenKind::LeftSquareBracket)
-                    .is_some();
-                let mut key = String::new();
-                let mut plain = true;
-                loop {
-                    let t = tokens.next()?;
-                    match t.kind() {
-                        TokenKind::Atom | TokenKind::Dot => {
-                            key.push_str(&text[t.span().start()..t.span().end()]);
-                        }
-                        TokenKind::Whitespace => {}
-                        TokenKind::BasicString | TokenKind::LiteralString => plain = false,
-                        TokenKind::RightSquareBracket => break,
-                        _ => return None,
-                    }
+                let header = header(&mut tokens, text)?;
+                step_top = header == Header::Step;
+                if step_top {
+                    ids.push(None);
                 }
-                if array {
-                    tokens.next_if(|t| t.kind() == TokenKind::RightSquareBracket)?;
-                }
-                let header = if !plain {
-                    Header::Other
-                } else if array && key == "steps" {
-                    Header::Step
-                } else if key.starts_with("steps.") {
-                    Header::StepPart
-                } else {
-                    Header::Other
-                };
                 headers.push((span.start(), header));
             }
             TokenKind::LeftSquareBracket | TokenKind::LeftCurlyBracket => depth += 1,
@@ -177,7 +284,10 @@ fn cut(text: &str) -> Option<Cut> {
     if depth != 0 {
         return None;
     }
-    let mut cut = Cut::default();
+    let mut cut = Cut {
+        ids,
+        ..Cut::default()
+    };
     let mut open = 0..0;
     let mut in_step = false;
     for (at, header) in headers {
@@ -223,8 +333,18 @@ mod tests {
         (chunked, whole, clean)
     }
 
-    /// Taken only for a clean document, and then the same tree as the whole document's.
+    /// Taken only for a clean document, and then the same tree as the whole document's; and
+    /// each id read off a step's line is the one its table decodes to.
     fn agrees(text: &str) -> bool {
+        let file = SourceFile::new("p.toml", text);
+        if let (Some(cut), Some((raw, _))) = (cut(text), decode(&file)) {
+            let decoded = raw.steps.as_ref().map(|s| &s.value[..]).unwrap_or_default();
+            for (lexed, step) in cut.ids.iter().zip(decoded) {
+                if let Some(lexed) = lexed {
+                    assert_eq!(step.value.id.as_deref(), Some(lexed), "{text}");
+                }
+            }
+        }
         let (chunked, whole, clean) = both(text);
         if let Some(chunked) = &chunked {
             assert!(clean, "chunked path took a document with problems:\n{text}");
@@ -248,6 +368,40 @@ mod tests {
         assert_eq!(cut.rest, vec![0..vars, vars..first]);
         assert_eq!(cut.rest.first().map(|r| r.start), Some(0));
         assert_eq!(cut.rest.last().map(|r| r.end), Some(first));
+        let ids: Vec<_> = cut
+            .ids
+            .iter()
+            .map(|i| {
+                i.as_ref()
+                    .map(|s| (s.value.as_str(), &text[s.span.clone()]))
+            })
+            .collect();
+        assert_eq!(ids, [Some(("s0", "\"s0\"")), Some(("s1", "\"s1\""))]);
+    }
+
+    // See: #18
+    #[test]
+    fn a_steps_id_is_read_off_its_line_only_when_it_is_plain() {
+        let ids = |body: &str| {
+            let text = format!("{HEAD}\n[[steps]]\n{body}\nrun = \"x\"\n");
+            let cut = cut(&text).expect("plain");
+            cut.ids[0]
+                .as_ref()
+                .map(|s| (s.value.clone(), text[s.span.clone()].to_owned()))
+        };
+        let plain = |id: &str, written: &str| Some((id.to_owned(), written.to_owned()));
+        assert_eq!(ids("id = \"a\""), plain("a", "\"a\""));
+        assert_eq!(ids("id='b'"), plain("b", "'b'"));
+        assert_eq!(ids("  id  =  \"c\" # the id"), plain("c", "\"c\""));
+        assert_eq!(ids("title = \"t\"\nid = \"d\""), plain("d", "\"d\""));
+        // Left to the step's decoding: a quoted or dotted key, an escape, a multi-line string,
+        // a second `id`, an `id` in a subtable.
+        assert_eq!(ids("\"id\" = \"e\""), None);
+        assert_eq!(ids("id.x = \"f\""), None);
+        assert_eq!(ids("id = \"g\\u0041\""), None);
+        assert_eq!(ids("id = \"\"\"h\"\"\""), None);
+        assert_eq!(ids("id = \"i\"\nid = \"j\""), None);
+        assert_eq!(ids("[steps.http]\nid = \"k\""), None);
     }
 
     // See: #18

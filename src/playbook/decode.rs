@@ -16,7 +16,7 @@ use crate::text::List;
 pub(crate) type Span = Range<usize>;
 
 /// A value and where it was written.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Sp<T> {
     pub(crate) value: T,
     pub(crate) span: Span,

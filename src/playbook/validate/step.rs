@@ -211,7 +211,29 @@ impl Validator<'_> {
         let any_rollback = raw_steps.iter().any(|s| s.value.rollback.is_some());
         let mut steps = Vec::with_capacity(raw_steps.len());
         let mut complete = true;
-        if self.consume_steps {
+        if let Some(chunks) = self.chunks.take() {
+            // The stand-ins of the first pass go; each step is decoded as it is built, and must
+            // have the id its line showed. Whether any step has a rollback is known only at the
+            // end: `on_failure = "rollback"` without one leaves the playbook to the whole path.
+            raw.steps = None;
+            let text = &Arc::clone(self.cx.file()).text;
+            let mut saw_rollback = false;
+            for i in 0..chunks.len() {
+                let (raw_step, _) = chunks.decode(i, &mut self.cx)?;
+                if raw_step.value.id.as_deref() != chunks.ids[i].as_ref() {
+                    return None;
+                }
+                saw_rollback |= raw_step.value.rollback.is_some();
+                nested_vars(text, i, &raw_step.value, &mut self.nested);
+                match self.step(&raw_step.value, i, ids, meta, true) {
+                    Some(step) => steps.push(step),
+                    None => complete = false,
+                }
+            }
+            if !saw_rollback && steps.iter().any(|s| s.on_failure == OnFailure::Rollback) {
+                return None;
+            }
+        } else if self.consume_steps {
             let owned = raw.steps.take().map(|s| s.value).unwrap_or_default();
             let text = &Arc::clone(self.cx.file()).text;
             for (i, raw_step) in owned.into_iter().enumerate() {

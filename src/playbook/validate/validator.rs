@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 use regex::Regex;
 use toml::de::DeTable;
 
+use crate::playbook::chunks::StepChunks;
 use crate::playbook::decode::{Cx, Decode, Sp, Span};
 use crate::playbook::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean};
 use crate::playbook::duration::HumanDuration;
@@ -50,8 +51,8 @@ pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     // Step by step first: a plain, valid document never has its whole spanned tree, nor all its
     // raw steps and its model, in memory at once (#18). Anything else (another shape, or any
     // error) is decoded and validated whole, which gives every diagnostic.
-    if let Some((raw, cx)) = crate::playbook::chunks::decode(file)
-        && let Some(valid) = lean(file, raw, cx)
+    if let Some((raw, cx, chunks)) = crate::playbook::chunks::open(file)
+        && let Some(valid) = lean(file, raw, cx, chunks)
     {
         return Ok(valid);
     }
@@ -101,8 +102,33 @@ fn whole(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
 /// checked against the model's names, which are the raw tables' own once the model is valid.
 /// `None` on any error: the caller validates again from the whole document, whose diagnostics
 /// name the raw tables.
-fn lean(file: &Arc<SourceFile>, mut raw: RawPlaybook, cx: Cx<'_>) -> Option<Validated> {
+fn lean(
+    file: &Arc<SourceFile>,
+    mut raw: RawPlaybook,
+    cx: Cx<'_>,
+    chunks: StepChunks,
+) -> Option<Validated> {
     let mut v = Validator::new(cx, true);
+    if chunks.ids.iter().all(Option::is_some) {
+        // The first pass sees each step's id alone; the second decodes each step as it builds
+        // it ([`Validator::chunks`]).
+        let stand_ins = chunks
+            .ids
+            .iter()
+            .flatten()
+            .map(|id| {
+                let step = RawStep {
+                    id: Some(Box::new(id.clone())),
+                    ..RawStep::default()
+                };
+                Sp::new(step, id.span.clone())
+            })
+            .collect();
+        raw.steps = Some(Box::new(Sp::new(stand_ins, 0..0)));
+        v.chunks = Some(chunks);
+    } else {
+        crate::playbook::chunks::decode_all(&mut raw, &mut v.cx, &chunks)?;
+    }
     let playbook = v.playbook(&mut raw);
     let Validator {
         cx,
@@ -186,6 +212,9 @@ pub(crate) struct Validator<'f> {
     pub(crate) consume_steps: bool,
     /// On the lean path: the vars set on `playbook` steps, found before their raw steps go.
     pub(crate) nested: Vec<NestedUse>,
+    /// On the lean path, where every step's id was read off its line: the steps, decoded one
+    /// at a time by the second pass (the first sees stand-ins holding only the ids).
+    pub(crate) chunks: Option<StepChunks>,
 }
 
 impl<'f> Validator<'f> {
@@ -196,6 +225,7 @@ impl<'f> Validator<'f> {
             host_names: Vec::new(),
             consume_steps,
             nested: Vec::new(),
+            chunks: None,
         }
     }
 }
@@ -620,8 +650,8 @@ mod tests {
                 text.push_str(STEPS[i]);
             }
             let lean_file = SourceFile::new("p.toml", text.as_str());
-            let lean_result = crate::playbook::chunks::decode(&lean_file)
-                .and_then(|(raw, cx)| lean(&lean_file, raw, cx));
+            let lean_result = crate::playbook::chunks::open(&lean_file)
+                .and_then(|(raw, cx, chunks)| lean(&lean_file, raw, cx, chunks));
             let whole_result = whole(&SourceFile::new("p.toml", text.as_str()));
             if let Some(lean_result) = lean_result {
                 let lean_result = Ok(lean_result);
@@ -653,8 +683,8 @@ mod tests {
                             continue;
                         };
                         let a = SourceFile::new(&path, text.as_str());
-                        let lean_result = crate::playbook::chunks::decode(&a)
-                            .and_then(|(raw, cx)| lean(&a, raw, cx));
+                        let lean_result = crate::playbook::chunks::open(&a)
+                            .and_then(|(raw, cx, chunks)| lean(&a, raw, cx, chunks));
                         let whole_result = whole(&SourceFile::new(&path, text.as_str()));
                         if let Some(l) = lean_result {
                             assert_eq!(shown(&Ok(l)), shown(&whole_result), "{}", path.display());
