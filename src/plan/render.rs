@@ -247,14 +247,14 @@ struct PlanJson<'a> {
     sha256: &'a str,
     env: Option<&'a str>,
     max_parallel: Option<usize>,
-    waves: Vec<Vec<Cow<'a, str>>>,
-    steps: Vec<StepJson<'a>>,
-    critical_path: Vec<Cow<'a, str>>,
+    waves: Waves<'a>,
+    steps: Steps<'a>,
+    critical_path: Ids<'a>,
     planned_rto_ms: u64,
     rto_objective_ms: Option<u64>,
     rto_exceeded: Option<bool>,
     rto_clock: serde_json::Value,
-    unbudgeted: Vec<Cow<'a, str>>,
+    unbudgeted: Ids<'a>,
 }
 
 #[derive(serde::Serialize)]
@@ -265,8 +265,8 @@ struct StepJson<'a> {
     host: Option<String>,
     for_each: serde_json::Value,
     wave: usize,
-    needs: Vec<Cow<'a, str>>,
-    after: Vec<Cow<'a, str>>,
+    needs: Ids<'a>,
+    after: Ids<'a>,
     always: bool,
     budget_ms: Option<u64>,
     earliest_start_ms: u64,
@@ -275,13 +275,26 @@ struct StepJson<'a> {
     skipped: Option<String>,
 }
 
-fn to_json(plan: &Plan) -> PlanJson<'_> {
-    let p = &*plan.playbook;
-    let id = |i: &usize| shown_id(plan, *i);
-    let steps = plan
-        .steps
-        .iter()
-        .map(|s| {
+// The lists of the JSON plan are written as they are produced, each step's entry made when it
+// is written: at 100,000 steps the entries built first were 30 MB (#18).
+
+/// Steps by index, as the plan shows them.
+struct Ids<'a>(&'a Plan, &'a [usize]);
+
+impl serde::Serialize for Ids<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.1.iter().map(|&i| shown_id(self.0, i)))
+    }
+}
+
+/// The plan's steps, in order.
+struct Steps<'a>(&'a Plan);
+
+impl serde::Serialize for Steps<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let plan = self.0;
+        let p = &*plan.playbook;
+        s.collect_seq(plan.steps.iter().map(|s| {
             let step = &p.steps[s.index];
             StepJson {
                 id: shown_id(plan, s.index),
@@ -290,8 +303,8 @@ fn to_json(plan: &Plan) -> PlanJson<'_> {
                 host: step.host_label(),
                 for_each: for_each_json(plan, s.index),
                 wave: s.wave + 1,
-                needs: step.needs.iter().map(id).collect(),
-                after: step.after.iter().map(id).collect(),
+                needs: Ids(plan, &step.needs),
+                after: Ids(plan, &step.after),
                 always: step.always,
                 budget_ms: step.budget.map(HumanDuration::as_millis),
                 earliest_start_ms: s.earliest_start_ms,
@@ -299,8 +312,46 @@ fn to_json(plan: &Plan) -> PlanJson<'_> {
                 critical: plan.is_critical(s.index),
                 skipped: s.skip.as_ref().map(ToString::to_string),
             }
-        })
-        .collect();
+        }))
+    }
+}
+
+/// The waves, each its steps in plan order: [`Plan::waves`] without a list per wave.
+struct Waves<'a> {
+    plan: &'a Plan,
+    /// The steps' indices by wave, then plan order.
+    order: Vec<usize>,
+    /// The wave of each entry of `order`.
+    wave: Vec<usize>,
+}
+
+impl<'a> Waves<'a> {
+    fn new(plan: &'a Plan) -> Self {
+        let mut at: Vec<usize> = (0..plan.steps.len()).collect();
+        at.sort_by_key(|&k| plan.steps[k].wave);
+        Self {
+            plan,
+            order: at.iter().map(|&k| plan.steps[k].index).collect(),
+            wave: at.iter().map(|&k| plan.steps[k].wave).collect(),
+        }
+    }
+}
+
+impl serde::Serialize for Waves<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let count = self.wave.last().map_or(0, |w| w + 1);
+        let waves = (0..count).scan(0, |start, w| {
+            let len = self.wave[*start..].iter().take_while(|&&x| x == w).count();
+            let ids = Ids(self.plan, &self.order[*start..*start + len]);
+            *start += len;
+            Some(ids)
+        });
+        s.collect_seq(waves)
+    }
+}
+
+fn to_json(plan: &Plan) -> PlanJson<'_> {
+    let p = &*plan.playbook;
     PlanJson {
         playbook: &p.meta.name,
         version: p.meta.version.to_string(),
@@ -309,13 +360,9 @@ fn to_json(plan: &Plan) -> PlanJson<'_> {
         sha256: &p.sha256,
         env: plan.env.as_deref(),
         max_parallel: plan.limit,
-        waves: plan
-            .waves()
-            .iter()
-            .map(|w| w.iter().map(id).collect())
-            .collect(),
-        steps,
-        critical_path: plan.critical_path.iter().map(id).collect(),
+        waves: Waves::new(plan),
+        steps: Steps(plan),
+        critical_path: Ids(plan, &plan.critical_path),
         planned_rto_ms: plan.planned_rto_ms,
         rto_objective_ms: plan.rto_objective_ms(),
         rto_exceeded: plan.rto_objective_ms().map(|_| plan.exceeds_rto()),
@@ -323,7 +370,7 @@ fn to_json(plan: &Plan) -> PlanJson<'_> {
             serde_json::Value::Null,
             |c| json!({"start": p.steps[c.start].id, "stop": p.steps[c.stop].id}),
         ),
-        unbudgeted: plan.unbudgeted.iter().map(id).collect(),
+        unbudgeted: Ids(plan, &plan.unbudgeted),
     }
 }
 
