@@ -65,7 +65,10 @@ impl Validator<'_> {
             );
         }
         let hosts = self.hosts(raw.hosts.as_deref());
-        let steps = self.steps(raw);
+        let steps = match self.ids.take() {
+            Some(ids) => ids,
+            None => self.steps(raw),
+        };
         let meta = meta_raw.and_then(|m| self.meta(&m.value, &steps));
         let vars = self.vars(raw.vars.as_deref());
         let env = self.env_map(raw.env.as_deref(), Scope::NoSteps("[env]"), "[env]");

@@ -21,7 +21,7 @@ use crate::text::List;
 
 /// The longest step id: it names the step's log file, also inside a nested playbook's run
 /// (`logs/PARENT.ID.log`), and a file name has at most 255 bytes.
-const MAX_STEP_ID: usize = 100;
+pub(crate) const MAX_STEP_ID: usize = 100;
 
 fn location(id: Option<&String>, index: usize) -> String {
     id.map_or_else(
@@ -212,10 +212,10 @@ impl Validator<'_> {
         let mut steps = Vec::with_capacity(raw_steps.len());
         let mut complete = true;
         if let Some(chunks) = self.chunks.take() {
-            // The stand-ins of the first pass go; each step is decoded as it is built, and must
-            // have the id its line showed. Whether any step has a rollback is known only at the
-            // end: `on_failure = "rollback"` without one leaves the playbook to the whole path.
-            raw.steps = None;
+            // Each step is decoded as it is built, and must have the id its line showed.
+            // Whether any step has a rollback is known only at the end: `on_failure =
+            // "rollback"` without one leaves the playbook to the whole path.
+            steps.reserve_exact(chunks.len());
             let text = &Arc::clone(self.cx.file()).text;
             let mut saw_rollback = false;
             for i in 0..chunks.len() {

@@ -16,7 +16,7 @@ use crate::playbook::model::Playbook;
 use crate::playbook::raw::{DurationStr, RawPlaybook, RawStep};
 use crate::playbook::references::{Scope, Steps, TemplateUse};
 use crate::playbook::template::{Template, Usage};
-use crate::playbook::validate::names::{env_name_like, is_env_name};
+use crate::playbook::validate::names::{env_name_like, is_env_name, is_step_id};
 
 /// A valid playbook and the warnings found on the way.
 #[derive(Debug)]
@@ -109,25 +109,14 @@ fn lean(
     chunks: StepChunks,
 ) -> Option<Validated> {
     let mut v = Validator::new(cx, true);
-    if chunks.ids.iter().all(Option::is_some) {
-        // The first pass sees each step's id alone; the second decodes each step as it builds
-        // it ([`Validator::chunks`]).
-        let stand_ins = chunks
-            .ids
-            .iter()
-            .flatten()
-            .map(|id| {
-                let step = RawStep {
-                    id: Some(Box::new(id.clone())),
-                    ..RawStep::default()
-                };
-                Sp::new(step, id.span.clone())
-            })
-            .collect();
-        raw.steps = Some(Box::new(Sp::new(stand_ins, 0..0)));
-        v.chunks = Some(chunks);
-    } else {
-        crate::playbook::chunks::decode_all(&mut raw, &mut v.cx, &chunks)?;
+    match plain_ids(&chunks) {
+        // The first pass has the ids alone; the second decodes each step as it builds it
+        // ([`Validator::chunks`]).
+        Some(ids) => {
+            v.ids = Some(ids);
+            v.chunks = Some(chunks);
+        }
+        None => crate::playbook::chunks::decode_all(&mut raw, &mut v.cx, &chunks)?,
     }
     let playbook = v.playbook(&mut raw);
     let Validator {
@@ -215,6 +204,8 @@ pub(crate) struct Validator<'f> {
     /// On the lean path, where every step's id was read off its line: the steps, decoded one
     /// at a time by the second pass (the first sees stand-ins holding only the ids).
     pub(crate) chunks: Option<StepChunks>,
+    /// With [`Validator::chunks`]: the ids, which the first pass takes as they are.
+    pub(crate) ids: Option<StepIds>,
 }
 
 impl<'f> Validator<'f> {
@@ -226,6 +217,7 @@ impl<'f> Validator<'f> {
             consume_steps,
             nested: Vec::new(),
             chunks: None,
+            ids: None,
         }
     }
 }
@@ -532,6 +524,23 @@ pub(crate) fn key_span(text: &str, table: &Span, key: &str) -> Option<Span> {
         from = at + key.len();
     }
     None
+}
+
+/// The step ids read off the steps' lines, when every step has one and all are valid and
+/// distinct: what the first pass would find (anything else is left to it, which says what is
+/// wrong).
+fn plain_ids(chunks: &StepChunks) -> Option<StepIds> {
+    let mut ids = StepIds::default();
+    for (i, id) in chunks.ids.iter().enumerate() {
+        let id = id.as_ref()?;
+        let fits = id.value.chars().count() <= crate::playbook::validate::step::MAX_STEP_ID;
+        if !fits || !is_step_id(&id.value) || ids.by_id.contains_key(&id.value) {
+            return None;
+        }
+        ids.by_id.insert(id.value.clone(), i);
+        ids.by_index.push(Some(id.value.clone()));
+    }
+    Some(ids)
 }
 
 /// The vars a `playbook` step sets for its nested playbook, with where each is written.
