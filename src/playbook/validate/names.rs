@@ -32,6 +32,10 @@ pub(crate) fn playbook_name_like(s: &str) -> String {
     }
 }
 
+/// The longest step id: it names the step's log file, also inside a nested playbook's run
+/// (`logs/PARENT.ID.log`), and a file name has at most 255 bytes.
+pub(crate) const MAX_STEP_ID: usize = 100;
+
 pub(crate) fn is_step_id(s: &str) -> bool {
     let mut bytes = s.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_alphabetic())

@@ -15,13 +15,9 @@ use crate::playbook::model::{
 };
 use crate::playbook::raw::{RawOutput, RawPlaybook, RawStep};
 use crate::playbook::references::Scope;
-use crate::playbook::validate::names::{is_playbook_name, is_step_id};
+use crate::playbook::validate::names::{MAX_STEP_ID, is_playbook_name, is_step_id};
 use crate::playbook::validate::validator::{StepIds, Validator, nested_vars};
 use crate::text::List;
-
-/// The longest step id: it names the step's log file, also inside a nested playbook's run
-/// (`logs/PARENT.ID.log`), and a file name has at most 255 bytes.
-pub(crate) const MAX_STEP_ID: usize = 100;
 
 fn location(id: Option<&String>, index: usize) -> String {
     id.map_or_else(

@@ -16,7 +16,7 @@ use crate::playbook::model::Playbook;
 use crate::playbook::raw::{DurationStr, RawPlaybook, RawStep};
 use crate::playbook::references::{Scope, Steps, TemplateUse};
 use crate::playbook::template::{Template, Usage};
-use crate::playbook::validate::names::{env_name_like, is_env_name, is_step_id};
+use crate::playbook::validate::names::{MAX_STEP_ID, env_name_like, is_env_name, is_step_id};
 
 /// A valid playbook and the warnings found on the way.
 #[derive(Debug)]
@@ -533,7 +533,7 @@ fn plain_ids(chunks: &StepChunks) -> Option<StepIds> {
     let mut ids = StepIds::default();
     for (i, id) in chunks.ids.iter().enumerate() {
         let id = id.as_ref()?;
-        let fits = id.value.chars().count() <= crate::playbook::validate::step::MAX_STEP_ID;
+        let fits = id.value.chars().count() <= MAX_STEP_ID;
         if !fits || !is_step_id(&id.value) || ids.by_id.contains_key(&id.value) {
             return None;
         }
