@@ -189,10 +189,12 @@ impl Validator<'_> {
         None
     }
 
-    /// Second pass: every step of the model, then the graph's cycles. On the lean path
-    /// ([`Validator::consume_steps`]) each raw step is dropped once it became a model step, so the
-    /// raw steps and the model never both exist whole (#18); a cycle is then not described (the
-    /// caller validates the whole document again, which describes it).
+    /// Second pass: every step of the model, then the graph's cycles. On the lean path each
+    /// `[[steps]]` table is decoded when its model step is built ([`Validator::chunks`]), or,
+    /// where the steps were decoded first, each raw step is dropped once it became a model step
+    /// ([`Validator::consume_steps`]), so the raw steps and the model never both exist whole
+    /// (#18); a cycle is then not described (the caller validates the whole document again,
+    /// which describes it).
     pub(crate) fn finish_steps(
         &mut self,
         raw: &mut RawPlaybook,

@@ -48,9 +48,9 @@ pub enum NestedKind {
 
 /// Reads and validates a playbook's text.
 pub fn validate(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
-    // Step by step first: a plain, valid document never has its whole spanned tree, nor all its
-    // raw steps and its model, in memory at once (#18). Anything else (another shape, or any
-    // error) is decoded and validated whole, which gives every diagnostic.
+    // Step by step first: a plain, valid document never has its whole spanned tree, nor (where
+    // each step's id is a plain line) all its raw steps, in memory at once (#18). Anything else
+    // (another shape, or any error) is decoded and validated whole, which gives every diagnostic.
     if let Some((raw, cx, chunks)) = crate::playbook::chunks::open(file)
         && let Some(valid) = lean(file, raw, cx, chunks)
     {
@@ -98,8 +98,9 @@ fn whole(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     }
 }
 
-/// The lean path: each raw step is dropped once it became a model step, and the references are
-/// checked against the model's names, which are the raw tables' own once the model is valid.
+/// The lean path: each step is decoded when its model step is built (or, when not every id could
+/// be read off its line, decoded first and dropped once it became a model step), and the
+/// references are checked against the model's names, which are the raw tables' own once the model is valid.
 /// `None` on any error: the caller validates again from the whole document, whose diagnostics
 /// name the raw tables.
 fn lean(
