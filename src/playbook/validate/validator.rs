@@ -644,6 +644,12 @@ mod tests {
         "\n[[steps]]\nid = \"k\"\nrun = \"true\"\nretries = 2\nidempotent = true\n",
         "\n[[steps]]\nid = \"v\"\nrun = \"true\"\nvars = { a = \"1\" }\n",
         "\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+        // Known only at the end of the step-by-step pass: whether any step has a rollback.
+        "\n[[steps]]\nid = \"rb\"\nrun = \"true\"\non_failure = \"rollback\"\n",
+        "\n[[steps]]\nid = \"rr\"\nrun = \"true\"\nrollback = \"true\"\n",
+        // An id not on a plain line: the steps are decoded first.
+        "\n[[steps]]\n\"id\" = \"q\"\nrun = \"true\"\n",
+        "\n[[steps]]\nid = 'l'\n[steps.env]\nX = \"1\"\n",
     ];
 
     proptest::proptest! {
