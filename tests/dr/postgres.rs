@@ -149,9 +149,14 @@ impl Server {
                 assert!(status.success(), "chown {user} {}", path.display());
             }
         }
+        // `wal_keep_size`: a base backup taken with `--wal-method=fetch` reads the WAL written
+        // during it from `pg_wal` at its end; a checkpoint meanwhile (the server is busy under a
+        // loaded CI) could remove a segment first ("requested WAL segment has already been
+        // removed"). Keeping some WAL makes the backup not depend on the timing.
         let archive_options = if archiving {
             format!(
-                " -c wal_level=replica -c archive_mode=on -c \"archive_command=cp %p {}/%f\"",
+                " -c wal_level=replica -c archive_mode=on -c wal_keep_size=256MB \
+                 -c \"archive_command=cp %p {}/%f\"",
                 dir.path().join("archive").display()
             )
         } else {
