@@ -106,6 +106,14 @@ fn cycles(needs: &[Vec<usize>], missing: &[usize]) -> Vec<Vec<usize>> {
     found
 }
 
+/// A valid playbook's steps as a graph: what each waits for (`needs` and `after`) and a
+/// topological order. Built once by validation, which finds the cycles with it, and read again
+/// by the reference check.
+pub(crate) struct StepGraph {
+    pub(crate) waits: Vec<Vec<usize>>,
+    pub(crate) order: Order,
+}
+
 /// Answers "is `a` an ancestor of `b`" for a fixed set of such questions, asked up front.
 ///
 /// A question about a step's direct need is answered by the edge. The targets `a` of the others

@@ -12,7 +12,7 @@ use crate::playbook::decode::{Sp, Span};
 use crate::playbook::diagnostic::{
     Diagnostic, Diagnostics, SourceFile, Suggester, did_you_mean, some_names,
 };
-use crate::playbook::graph::{self, Ancestry};
+use crate::playbook::graph::{Ancestry, StepGraph};
 use crate::playbook::model::{Action, Playbook, Step};
 use crate::playbook::raw::{RawPlaybook, RawStep};
 use crate::playbook::template::{HELPERS, Usage, ValuePath};
@@ -36,7 +36,7 @@ pub(crate) enum Scope {
 /// Every "does this step run before that one" question the checks ask of a step template:
 /// `(target, step)` for each step value a step's template (or its `for_each`) uses. The RTO
 /// clock's adds one.
-fn ancestry_questions(uses: &[TemplateUse], ids: &HashMap<&str, usize>) -> Vec<(usize, usize)> {
+fn ancestry_questions(uses: &[TemplateUse], ids: &Index<'_>) -> Vec<(usize, usize)> {
     uses.iter()
         .filter_map(|u| match u.scope {
             Scope::Step { index: step, .. } | Scope::ForEach { index: step } => Some((u, step)),
@@ -45,7 +45,7 @@ fn ancestry_questions(uses: &[TemplateUse], ids: &HashMap<&str, usize>) -> Vec<(
         .flat_map(|(u, step)| {
             u.usages.iter().filter_map(move |usage| match usage {
                 Usage::Path(p) if p.get(0) == Some("steps") => {
-                    ids.get(p.get(1)?).map(|&target| (target, step))
+                    ids.get(p.get(1)?).map(|target| (target, step))
                 }
                 _ => None,
             })
@@ -81,13 +81,28 @@ pub(crate) const REPORT_FIELDS: [&str; 2] = ["path", "json_path"];
 pub(crate) const STEP_FIELDS: [&str; 3] = ["outputs", "status", "exit_code"];
 const ROOTS: [&str; 5] = ["vars", "env", "steps", "run", "playbook"];
 
-/// Where the step names come from: the raw tables, which may be wrong, or the steps of a valid
-/// model, which hold the same names (the lean path of `validate` drops each raw step once it
-/// became a model step, #18).
+/// Where the step names come from: the raw tables, which may be wrong, or a valid model, which
+/// holds the same names (the lean path of `validate` keeps no raw step once it became a model
+/// step, #18).
 #[derive(Clone, Copy)]
 pub(crate) enum Steps<'a> {
     Raw(&'a [Sp<RawStep>]),
-    Model(&'a [Step]),
+    Model(&'a Playbook),
+}
+
+/// A step's position by id: the check's own table over the raw ids, or the model's index.
+enum Index<'a> {
+    Own(HashMap<&'a str, usize>),
+    Model(&'a Playbook),
+}
+
+impl Index<'_> {
+    fn get(&self, id: &str) -> Option<usize> {
+        match self {
+            Self::Own(index) => index.get(id).copied(),
+            Self::Model(playbook) => playbook.step_index(id),
+        }
+    }
 }
 
 /// A table's keys by position, whatever its values: the outputs and inputs of a raw step and of
@@ -164,7 +179,7 @@ struct Checker<'a> {
     /// Step ids by position (`None` where the id is missing or invalid).
     ids: Vec<Option<&'a str>>,
     /// Position by step id (the first, for a duplicate): one lookup per reference, not a scan.
-    index: HashMap<&'a str, usize>,
+    index: Index<'a>,
     /// Declared outputs by step position.
     outputs: Vec<Outputs<'a>>,
     /// By step position: a `playbook` step, whose outputs its nested playbook's `[outputs]`
@@ -187,13 +202,13 @@ pub(crate) fn check(
     file: &Arc<SourceFile>,
     raw: &RawPlaybook,
     steps: Steps<'_>,
-    playbook: Option<&Playbook>,
+    model: Option<(&Playbook, &StepGraph)>,
     uses: &[TemplateUse],
 ) -> Diagnostics {
     let ids: Vec<Option<&str>>;
     let outputs: Vec<Outputs<'_>>;
     let (nested, for_each): (Vec<bool>, Vec<bool>);
-    match steps {
+    let index = match steps {
         Steps::Raw(raw_steps) => {
             ids = raw_steps
                 .iter()
@@ -207,10 +222,18 @@ pub(crate) fn check(
                 .iter()
                 .map(|s| Outputs::of_raw(&s.value))
                 .collect();
+            let mut index = HashMap::with_capacity(ids.len());
+            for (i, id) in ids.iter().enumerate() {
+                if let Some(id) = id {
+                    index.entry(*id).or_insert(i);
+                }
+            }
+            Index::Own(index)
         }
-        Steps::Model(model_steps) => {
-            ids = model_steps.iter().map(|s| Some(s.id.as_str())).collect();
-            (nested, for_each) = model_steps
+        Steps::Model(playbook) => {
+            ids = playbook.steps.iter().map(|s| Some(s.id.as_str())).collect();
+            (nested, for_each) = playbook
+                .steps
                 .iter()
                 .map(|s| {
                     (
@@ -220,31 +243,20 @@ pub(crate) fn check(
                     )
                 })
                 .unzip();
-            outputs = model_steps.iter().map(Outputs::of_model).collect();
+            outputs = playbook.steps.iter().map(Outputs::of_model).collect();
+            Index::Model(playbook)
         }
-    }
-    let mut index = HashMap::with_capacity(ids.len());
-    for (i, id) in ids.iter().enumerate() {
-        if let Some(id) = id {
-            index.entry(*id).or_insert(i);
-        }
-    }
+    };
     let vars = raw
         .vars
         .as_ref()
         .map(|v| v.value.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    let ancestry = playbook.map(|playbook| {
-        // `after` orders as `needs` does: a step's values exist once it ended.
-        let needs: Vec<Vec<usize>> = playbook
-            .steps
-            .iter()
-            .map(|s| s.waits_for().collect())
-            .collect();
-        let order = graph::order(&needs).expect("validated playbooks are acyclic");
+    // `after` orders as `needs` does: a step's values exist once it ended.
+    let ancestry = model.map(|(playbook, graph)| {
         let mut questions = ancestry_questions(uses, &index);
         questions.extend(playbook.meta.rto_clock.map(|c| (c.start, c.stop)));
-        Ancestry::new(&needs, &order.order, &questions)
+        Ancestry::new(&graph.waits, &graph.order.order, &questions)
     });
     let mut checker = Checker {
         file,
@@ -263,7 +275,7 @@ pub(crate) fn check(
             checker.usage(u, usage);
         }
     }
-    if let (Some(playbook), Some(ancestry)) = (playbook, &checker.ancestry)
+    if let (Some((playbook, _)), Some(ancestry)) = (model, &checker.ancestry)
         && let Some(clock) = playbook.meta.rto_clock
         && clock.start != clock.stop
         && !ancestry.is_ancestor(clock.start, clock.stop)
@@ -497,7 +509,7 @@ impl Checker<'_> {
     }
 
     fn step_path(&mut self, span: Span, u: &TemplateUse, path: &ValuePath, id: &str) {
-        let Some(&target) = self.index.get(id) else {
+        let Some(target) = self.index.get(id) else {
             let mut message = format!("unknown step `{id}` in {}", u.what);
             if let Some(close) = self.suggest.closest(id, self.ids.iter().flatten().copied()) {
                 let _ = write!(message, ", did you mean `{close}`?");

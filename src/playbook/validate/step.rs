@@ -9,7 +9,7 @@ use semver::VersionReq;
 
 use crate::playbook::decode::{Sp, Span};
 use crate::playbook::diagnostic::{did_you_mean, some_names, some_of};
-use crate::playbook::graph;
+use crate::playbook::graph::{self, StepGraph};
 use crate::playbook::model::{
     ACTION_KEYS, Action, Expect, Meta, Notice, OnFailure, OutputSource, PlaybookRef, Step, StepMore,
 };
@@ -253,13 +253,16 @@ impl Validator<'_> {
             return None;
         }
         let waits: Vec<Vec<usize>> = steps.iter().map(|s| s.waits_for().collect()).collect();
-        if let Err(cycles) = graph::order(&waits) {
-            if let Some(raw_steps) = raw.steps.as_ref() {
-                for cycle in cycles {
-                    self.cycle(&raw_steps.value, &steps, &cycle);
+        match graph::order(&waits) {
+            Ok(order) => self.graph = Some(StepGraph { waits, order }),
+            Err(cycles) => {
+                if let Some(raw_steps) = raw.steps.as_ref() {
+                    for cycle in cycles {
+                        self.cycle(&raw_steps.value, &steps, &cycle);
+                    }
                 }
+                return None;
             }
-            return None;
         }
         Some(steps)
     }

@@ -12,6 +12,7 @@ use crate::playbook::chunks::StepChunks;
 use crate::playbook::decode::{Cx, Decode, Sp, Span};
 use crate::playbook::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean};
 use crate::playbook::duration::HumanDuration;
+use crate::playbook::graph::StepGraph;
 use crate::playbook::model::Playbook;
 use crate::playbook::raw::{DurationStr, RawPlaybook, RawStep};
 use crate::playbook::references::{Scope, Steps, TemplateUse};
@@ -65,7 +66,9 @@ fn whole(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
     let (mut raw, cx) = decode_whole(file)?;
     let mut v = Validator::new(cx, false);
     let playbook = v.playbook(&mut raw);
-    let Validator { cx, uses, .. } = v;
+    let Validator {
+        cx, uses, graph, ..
+    } = v;
     let mut diagnostics = Diagnostics(cx.diagnostics);
     let playbook = playbook.filter(|_| !diagnostics.has_errors());
     let raw_steps = raw
@@ -77,7 +80,7 @@ fn whole(file: &Arc<SourceFile>) -> Result<Validated, Diagnostics> {
         file,
         &raw,
         Steps::Raw(raw_steps),
-        playbook.as_ref(),
+        playbook.as_ref().zip(graph.as_ref()),
         &uses,
     ));
     diagnostics.sort();
@@ -124,6 +127,7 @@ fn lean(
         cx,
         uses,
         mut nested,
+        graph,
         ..
     } = v;
     let mut diagnostics = Diagnostics(cx.diagnostics);
@@ -131,8 +135,8 @@ fn lean(
     diagnostics.extend(crate::playbook::references::check(
         file,
         &raw,
-        Steps::Model(&playbook.steps),
-        Some(&playbook),
+        Steps::Model(&playbook),
+        Some((&playbook, graph.as_ref()?)),
         &uses,
     ));
     if diagnostics.has_errors() {
@@ -207,6 +211,8 @@ pub(crate) struct Validator<'f> {
     pub(crate) chunks: Option<StepChunks>,
     /// With [`Validator::chunks`]: the ids, which the first pass takes as they are.
     pub(crate) ids: Option<StepIds>,
+    /// The steps' graph, once the second pass found it acyclic: the reference check reads it.
+    pub(crate) graph: Option<StepGraph>,
 }
 
 impl<'f> Validator<'f> {
@@ -219,6 +225,7 @@ impl<'f> Validator<'f> {
             nested: Vec::new(),
             chunks: None,
             ids: None,
+            graph: None,
         }
     }
 }
@@ -740,7 +747,7 @@ mod tests {
                 &file,
                 &raw,
                 Steps::Raw(&raw.steps.as_ref().expect("steps").value),
-                Some(&playbook),
+                Some((&playbook, v.graph.as_ref().expect("a graph"))),
                 &v.uses
             )
             .has_errors()
