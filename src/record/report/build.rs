@@ -65,7 +65,7 @@ impl Report {
         } else {
             Vec::new()
         };
-        let plan = plan.as_ref().map(|p| plan_facts(p, &steps));
+        let plan = plan.as_ref().map(|p| plan_facts(p, state, &steps));
         Self {
             title: title(playbook, &header),
             outcome: outcome(state, playbook, &header, run_start),
@@ -416,17 +416,20 @@ fn run_vars(playbook: &Playbook, state: &RunState) -> indexmap::IndexMap<String,
         .collect()
 }
 
-fn plan_facts(plan: &Plan, rows: &[StepRow]) -> PlanFacts {
+/// `rows`: the step rows of `state`, whose first rows are its steps in their order.
+fn plan_facts(plan: &Plan, state: &RunState, rows: &[StepRow]) -> PlanFacts {
     let playbook = &plan.playbook;
     let id = |i: usize| playbook.steps[i].id.clone();
-    let by_id: std::collections::HashMap<&str, &StepRow> =
-        rows.iter().map(|r| (r.id.as_str(), r)).collect();
     let steps = plan
         .steps
         .iter()
         .map(|ps| {
             let step = &playbook.steps[ps.index];
-            let row = by_id.get(step.id.as_str()).copied();
+            // The journal's steps lead the rows, in order: its index finds the row without a
+            // table of every id (#18); a step it does not have has no row but a "not started"
+            // one, whose status is the default.
+            let row = state.steps.get_index_of(step.id.as_str()).map(|i| &rows[i]);
+            debug_assert!(row.is_none_or(|r| r.id == step.id));
             PlannedStep {
                 id: step.id.clone(),
                 action: step.action.key(),

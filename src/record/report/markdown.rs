@@ -305,33 +305,29 @@ fn plan(md: &mut Md, r: &Report) {
                 id_list(&p.unbudgeted)
             ));
         }
-        let rows: Vec<Vec<String>> = p
-            .steps
-            .iter()
-            .map(|s| {
-                let (start, finish) = if s.skip.is_some() {
-                    ("—".to_owned(), "—".to_owned())
-                } else {
-                    (offset(Some(s.start_ms)), offset(Some(s.finish_ms)))
-                };
-                let dry = match (&s.skip, s.status) {
-                    (Some(why), _) => format!("skipped: {}", cell(why)),
-                    (None, Status::Skipped) => "would run".to_owned(),
-                    (None, Status::NotStarted) => "not reached".to_owned(),
-                    (None, st) if s.read_only => format!("ran (`read_only`): {}", st.as_str()),
-                    (None, st) => st.as_str().to_owned(),
-                };
-                vec![
-                    cell_code(&s.id),
-                    s.action.to_owned(),
-                    human(s.budget_ms),
-                    start,
-                    finish,
-                    if s.critical { "yes" } else { "" }.to_owned(),
-                    dry,
-                ]
-            })
-            .collect();
+        let rows = p.steps.iter().map(|s| {
+            let (start, finish) = if s.skip.is_some() {
+                ("—".to_owned(), "—".to_owned())
+            } else {
+                (offset(Some(s.start_ms)), offset(Some(s.finish_ms)))
+            };
+            let dry = match (&s.skip, s.status) {
+                (Some(why), _) => format!("skipped: {}", cell(why)),
+                (None, Status::Skipped) => "would run".to_owned(),
+                (None, Status::NotStarted) => "not reached".to_owned(),
+                (None, st) if s.read_only => format!("ran (`read_only`): {}", st.as_str()),
+                (None, st) => st.as_str().to_owned(),
+            };
+            vec![
+                cell_code(&s.id),
+                s.action.to_owned(),
+                human(s.budget_ms),
+                start,
+                finish,
+                if s.critical { "yes" } else { "" }.to_owned(),
+                dry,
+            ]
+        });
         md.table(
             &[
                 "Step",
@@ -342,7 +338,7 @@ fn plan(md: &mut Md, r: &Report) {
                 "Critical path",
                 "Dry run",
             ],
-            &rows,
+            rows,
         );
         if let Some(chart) = mermaid::planned(r) {
             md.block(&chart);
@@ -433,42 +429,38 @@ fn timeline(md: &mut Md, r: &Report) {
         md.para("No step started.");
         return;
     }
-    let rows: Vec<Vec<String>> = r
-        .steps
-        .iter()
-        .map(|s| {
-            let duration = match (s.duration_ms, s.status) {
-                _ if s.started_at.is_none() => "—".to_owned(),
-                (Some(d), Status::Unfinished) => format!("{} so far", format_human(d)),
-                (d, _) => human(d),
-            };
-            let budget = match (s.budget_ms, s.over_budget_ms) {
-                (Some(b), Some(over)) => {
-                    format!("{}, **over by {}**", format_human(b), format_human(over))
-                }
-                (b, _) => human(b),
-            };
-            let attempts = if s.started_at.is_some() {
-                s.attempts.to_string()
-            } else {
-                "—".to_owned()
-            };
-            vec![
-                step_cell(s),
-                status_cell(s.status),
-                offset(s.offset_ms),
-                duration,
-                budget,
-                attempts,
-                step_notes(s),
-            ]
-        })
-        .collect();
+    let rows = r.steps.iter().map(|s| {
+        let duration = match (s.duration_ms, s.status) {
+            _ if s.started_at.is_none() => "—".to_owned(),
+            (Some(d), Status::Unfinished) => format!("{} so far", format_human(d)),
+            (d, _) => human(d),
+        };
+        let budget = match (s.budget_ms, s.over_budget_ms) {
+            (Some(b), Some(over)) => {
+                format!("{}, **over by {}**", format_human(b), format_human(over))
+            }
+            (b, _) => human(b),
+        };
+        let attempts = if s.started_at.is_some() {
+            s.attempts.to_string()
+        } else {
+            "—".to_owned()
+        };
+        vec![
+            step_cell(s),
+            status_cell(s.status),
+            offset(s.offset_ms),
+            duration,
+            budget,
+            attempts,
+            step_notes(s),
+        ]
+    });
     md.table(
         &[
             "Step", "Status", "Start", "Duration", "Budget", "Attempts", "Notes",
         ],
-        &rows,
+        rows,
     );
     if r.header.dry_run {
         return;

@@ -36,16 +36,24 @@ impl Md {
         self.blank();
     }
 
-    pub(super) fn table(&mut self, head: &[&str], rows: &[Vec<String>]) {
+    /// A table; `rows` are made one at a time as they are written (the timeline of a long run
+    /// has a row per step).
+    pub(super) fn table<R: AsRef<[String]>>(
+        &mut self,
+        head: &[&str],
+        rows: impl IntoIterator<Item = R>,
+    ) {
         self.blank();
         self.line(&format!("| {} |", head.join(" | ")));
         self.line(&format!("|{}", "---|".repeat(head.len())));
         for row in rows {
-            let cells: Vec<&str> = row
-                .iter()
-                .map(|c| if c.is_empty() { " " } else { c.as_str() })
-                .collect();
-            self.line(&format!("| {} |", cells.join(" | ")));
+            self.0.push('|');
+            for cell in row.as_ref() {
+                self.0.push(' ');
+                self.0.push_str(if cell.is_empty() { " " } else { cell });
+                self.0.push_str(" |");
+            }
+            self.0.push('\n');
         }
         self.blank();
     }
