@@ -218,13 +218,13 @@ impl<'p> Dag<'p> {
                 }
                 continue;
             }
-            for &d in &plan.dependents[j] {
+            for &d in plan.dependents.of(j) {
                 // An item-wise chain moved on when `j` was expanded; its instances follow `j`'s.
                 if !(self.is_itemwise(d, j) && self.expanded.contains(&j)) {
                     self.need_ended(scope, d, j, ok, word, &mut stack);
                 }
             }
-            for &d in &plan.after_dependents[j] {
+            for &d in plan.after_dependents.of(j) {
                 if self.state[d] == State::Waiting {
                     self.release(d);
                 }

@@ -66,9 +66,9 @@ pub struct Plan {
     pub env: Option<String>,
     pub order: Order,
     /// `dependents[i]`: the steps that need step `i`.
-    pub dependents: Vec<Vec<usize>>,
+    pub dependents: graph::Adjacency,
     /// `after_dependents[i]`: the steps that run after step `i` (`after`).
-    pub after_dependents: Vec<Vec<usize>>,
+    pub after_dependents: graph::Adjacency,
     /// By step index.
     pub steps: Vec<PlanStep>,
     /// Step indices, first to last.
@@ -82,7 +82,8 @@ pub struct Plan {
     /// At most this many steps at once (`None`: no limit); the waves and times honour it.
     pub limit: Option<usize>,
     /// By step index: settled before scheduling starts (left out by `--only`/`--from`, or
-    /// finished before a resume); see [`Plan::select`] and [`Plan::settle`].
+    /// finished before a resume); see [`Plan::select`] and [`Plan::settle`]. Empty until
+    /// then: most runs settle nothing.
     pub(crate) preset: Vec<Option<Preset>>,
     /// By id: the same for instances made during the run, which the plan does not have.
     pub(crate) made: std::collections::BTreeMap<String, Preset>,
@@ -215,7 +216,7 @@ impl Plan {
             planned_rto_ms,
             unbudgeted,
             limit,
-            preset: vec![None; n],
+            preset: Vec::new(),
             made: std::collections::BTreeMap::new(),
         }
     }

@@ -86,7 +86,7 @@ pub(super) struct Steps<'a> {
     /// The steps each one waits for (`needs` and `after`).
     pub(super) waits: &'a [Vec<usize>],
     /// The steps waiting for each one (the reverse of `waits`).
-    pub(super) waiting: &'a [Vec<usize>],
+    pub(super) waiting: &'a graph::Adjacency,
     /// A skipped step, or a group of instances, takes no slot and no time.
     pub(super) free: &'a [bool],
     /// A group of instances: it shares the round of its last instance.
@@ -153,7 +153,7 @@ fn release(
     remaining: &mut [usize],
     ready: &mut BinaryHeap<Reverse<usize>>,
 ) {
-    for &d in &steps.waiting[i] {
+    for &d in steps.waiting.of(i) {
         remaining[d] -= 1;
         if remaining[d] == 0 {
             ready.push(Reverse(d));
@@ -192,7 +192,7 @@ fn rounds(steps: &Steps<'_>, limit: usize) -> Vec<usize> {
         }
         ready.extend(deferred);
         while let Some(i) = taken.pop() {
-            for &d in &steps.waiting[i] {
+            for &d in steps.waiting.of(i) {
                 remaining[d] -= 1;
                 if remaining[d] == 0 {
                     if steps.group[d] {
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn three_parallel_steps_under_a_limit_of_two_take_two_rounds() {
         let waits = vec![vec![], vec![], vec![], vec![0, 1, 2]];
-        let waiting = vec![vec![3], vec![3], vec![3], vec![]];
+        let waiting = graph::dependents(&waits);
         let steps = Steps {
             waits: &waits,
             waiting: &waiting,
@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn skipped_steps_take_no_slot() {
         let waits = vec![vec![], vec![], vec![1]];
-        let waiting = vec![vec![], vec![2], vec![]];
+        let waiting = graph::dependents(&waits);
         let steps = Steps {
             waits: &waits,
             waiting: &waiting,
@@ -255,7 +255,7 @@ mod tests {
     fn a_pool_limits_its_instances_and_its_group_joins_their_last_round() {
         // Three instances of one step (at most two at once), their group, then a step after.
         let waits = vec![vec![], vec![], vec![], vec![0, 1, 2], vec![3]];
-        let waiting = vec![vec![3], vec![3], vec![3], vec![4], vec![]];
+        let waiting = graph::dependents(&waits);
         let steps = Steps {
             waits: &waits,
             waiting: &waiting,

@@ -74,9 +74,11 @@ impl Plan {
                 .filter(|&d| steps[d].instance().is_some_and(|x| x.of == steps[i].id));
             let next: Vec<usize> = match selection {
                 Selection::Only(_) => steps[i].needs.iter().copied().chain(members).collect(),
-                Selection::From(_) => (self.dependents[i]
+                Selection::From(_) => (self
+                    .dependents
+                    .of(i)
                     .iter()
-                    .chain(&self.after_dependents[i])
+                    .chain(self.after_dependents.of(i))
                     .copied())
                 .chain(
                     if i == target { Some(members) } else { None }
@@ -93,6 +95,7 @@ impl Plan {
             }
         }
         let reason = format!("not selected by `{}`", selection.label());
+        self.preset.resize(steps.len(), None);
         for (preset, selected) in self.preset.iter_mut().zip(selected) {
             if !selected {
                 *preset = Some(Preset::Unselected(reason.clone()));
@@ -103,7 +106,7 @@ impl Plan {
 
     /// Takes what a resumed run's journal settles, by step index.
     pub(crate) fn settle(mut self, preset: Vec<Option<Preset>>) -> Self {
-        debug_assert_eq!(preset.len(), self.preset.len());
+        debug_assert_eq!(preset.len(), self.steps.len());
         self.preset = preset;
         self
     }
@@ -122,6 +125,6 @@ impl Plan {
 
     /// What is settled about step `i` before scheduling starts.
     pub(crate) fn preset(&self, i: usize) -> Option<&Preset> {
-        self.preset[i].as_ref()
+        self.preset.get(i).and_then(Option::as_ref)
     }
 }

@@ -26,16 +26,46 @@ impl Order {
     }
 }
 
-/// `dependents[d]`: the steps that need step `d`, in file order.
+/// A list of step indices for each step, all in one allocation: a `Vec` per step was a third
+/// of a long plan's graph (#18).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Adjacency {
+    /// Step `i`'s list is `items[ends[i - 1]..ends[i]]` (from 0 for the first).
+    ends: Vec<usize>,
+    items: Vec<usize>,
+}
+
+impl Adjacency {
+    /// Step `i`'s list.
+    #[must_use]
+    pub fn of(&self, i: usize) -> &[usize] {
+        let start = i.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.items[start..self.ends[i]]
+    }
+}
+
+/// The steps that need each step (`of(d)`: those that need `d`), in file order.
 #[must_use]
-pub fn dependents(needs: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let mut dependents = vec![Vec::new(); needs.len()];
-    for (i, ns) in needs.iter().enumerate() {
-        for &d in ns {
-            dependents[d].push(i);
+pub fn dependents(needs: &[Vec<usize>]) -> Adjacency {
+    let mut ends = vec![0usize; needs.len()];
+    for &d in needs.iter().flatten() {
+        ends[d] += 1;
+    }
+    let mut total = 0;
+    for end in &mut ends {
+        total += *end;
+        *end = total;
+    }
+    // Filled from the back, so each list ends up in file order.
+    let mut items = vec![0usize; total];
+    let mut next = ends.clone();
+    for (i, ns) in needs.iter().enumerate().rev() {
+        for &d in ns.iter().rev() {
+            next[d] -= 1;
+            items[next[d]] = i;
         }
     }
-    dependents
+    Adjacency { ends, items }
 }
 
 /// Orders steps given each step's `needs`; on failure returns every distinct cycle, each as
@@ -53,7 +83,7 @@ pub fn order(needs: &[Vec<usize>]) -> Result<Order, Vec<Vec<usize>>> {
         for &i in &current {
             wave[i] = level;
             order.push(i);
-            for &d in &dependents[i] {
+            for &d in dependents.of(i) {
                 missing[d] -= 1;
                 if missing[d] == 0 {
                     next.push(d);
@@ -200,6 +230,29 @@ impl Ancestry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn dependents_are_each_steps_needers_in_file_order(
+            needs in proptest::collection::vec(proptest::collection::vec(0usize..12, 0..5), 0..12)
+        ) {
+            let n = needs.len();
+            let needs: Vec<Vec<usize>> = needs
+                .into_iter()
+                .map(|ns| ns.into_iter().filter(|&d| d < n).collect())
+                .collect();
+            let mut expected = vec![Vec::new(); n];
+            for (i, ns) in needs.iter().enumerate() {
+                for &d in ns {
+                    expected[d].push(i);
+                }
+            }
+            let dependents = dependents(&needs);
+            for (d, list) in expected.iter().enumerate() {
+                proptest::prop_assert_eq!(dependents.of(d), list.as_slice());
+            }
+        }
+    }
 
     #[test]
     fn orders_in_waves() {
