@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::playbook::Diagnostic;
 use crate::playbook::model::{
-    Expansion, ForEach, ForEachSource, Instance, Playbook, RtoClock, Step, VarValue,
+    Expansion, ForEach, ForEachSource, Instance, Playbook, RtoClock, Step, StepIndex, VarValue,
 };
 use crate::playbook::template::{RenderFailure, Renderer};
 
@@ -215,11 +215,7 @@ pub(super) fn expand(playbook: &Arc<Playbook>, vars: &IndexMap<String, VarValue>
         group.expansion = Expansion::Group { dynamic: false };
         steps.push(group);
     }
-    let index = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.clone(), i))
-        .collect();
+    let index = StepIndex::new(&steps);
     let mut expanded = (**playbook).clone();
     expanded.meta.rto_clock = playbook.meta.rto_clock.map(|c| RtoClock {
         // The clock starts with the first instance of a `for_each` step.

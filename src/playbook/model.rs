@@ -36,7 +36,31 @@ pub struct Playbook {
     pub outputs: IndexMap<String, Template>,
     /// Step index by id: one lookup instead of a scan (a report of 10,000 steps asks 10,000
     /// times).
-    pub(crate) index: std::collections::HashMap<String, usize>,
+    pub(crate) index: StepIndex,
+}
+
+/// The positions of a playbook's steps, sorted by their ids: a lookup halves its way to the id
+/// (17 comparisons at 100,000 steps). Eight bytes a step, where a hash map holding a copy of
+/// every id took ninety and was at validation's peak (#18).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StepIndex(Box<[usize]>);
+
+impl StepIndex {
+    /// The index of `steps`, whose ids are distinct.
+    pub(crate) fn new(steps: &[Step]) -> Self {
+        let mut by_id: Vec<usize> = (0..steps.len()).collect();
+        by_id.sort_unstable_by(|&a, &b| steps[a].id.cmp(&steps[b].id));
+        Self(by_id.into_boxed_slice())
+    }
+
+    /// The position of the step `id` in `steps`, the list this index was made of.
+    fn get(&self, steps: &[Step], id: &str) -> Option<usize> {
+        let at = self
+            .0
+            .binary_search_by(|&i| steps.get(i).map_or("", |s| s.id.as_str()).cmp(id))
+            .ok()?;
+        Some(self.0[at]).filter(|&i| steps.get(i).is_some_and(|s| s.id == id))
+    }
 }
 
 impl Playbook {
@@ -48,7 +72,7 @@ impl Playbook {
     /// The index of the step with this id.
     #[must_use]
     pub fn step_index(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
+        self.index.get(&self.steps, id)
     }
 
     /// `name@version`.

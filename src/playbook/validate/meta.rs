@@ -1,7 +1,6 @@
 //! The playbook as a whole: `[playbook]` (identity, objectives, the RTO clock), `[vars]` and
 //! `[report]`, and the assembly of the model from every pass.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -12,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::playbook::decode::Sp;
 use crate::playbook::model::{
     ApprovalPolicy, IncludeLogs, LockPolicy, Meta, Objective, Playbook, ReportSettings, RtoClock,
-    Step, VarValue,
+    StepIndex, VarValue,
 };
 use crate::playbook::raw::{
     RawEnvironment, RawEnvironments, RawMeta, RawPlaybook, RawReport, RawVar,
@@ -78,6 +77,8 @@ impl Validator<'_> {
         let checks = self.top_checks(raw.checks.as_deref());
         let outputs = self.templates(raw.outputs.as_deref(), Scope::AnyStep, "[outputs]");
         let steps = self.finish_steps(raw, &ids, meta.as_ref());
+        // The first pass's names are done with: the model's index replaces them.
+        drop(ids);
         let mut meta = meta?;
         if let Some(RawEnvironments::Table(table)) = raw
             .playbook
@@ -100,7 +101,7 @@ impl Validator<'_> {
             notify,
             report,
             checks,
-            index: step_index(ids, steps.as_deref()),
+            index: StepIndex::new(steps.as_deref().unwrap_or_default()),
             steps: steps?,
             outputs,
         })
@@ -473,27 +474,4 @@ impl Validator<'_> {
             ),
         }
     }
-}
-
-/// The model's step index: the first pass's table of ids, which is that index whenever every
-/// step became a model step in its place, else one made from the model steps. Moving it saves a
-/// second table and a copy of every id (at 100,000 steps, validation's peak held both, #18).
-fn step_index(ids: StepIds, steps: Option<&[Step]>) -> HashMap<String, usize> {
-    let StepIds { by_index, by_id } = ids;
-    drop(by_index);
-    let steps = steps.unwrap_or_default();
-    let same = by_id.len() == steps.len()
-        && steps
-            .iter()
-            .enumerate()
-            .all(|(i, s)| by_id.get(&s.id) == Some(&i));
-    if same {
-        return by_id;
-    }
-    drop(by_id);
-    steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.clone(), i))
-        .collect()
 }

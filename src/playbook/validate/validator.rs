@@ -619,8 +619,7 @@ mod tests {
         match result {
             Ok(v) => {
                 let p = &v.playbook;
-                let mut index: Vec<_> = p.index.iter().collect();
-                index.sort();
+                let index = &p.index;
                 format!(
                     "{:?}",
                     (
@@ -676,6 +675,15 @@ mod tests {
             let lean_result = crate::playbook::chunks::open(&lean_file)
                 .and_then(|(raw, cx, chunks)| lean(&lean_file, raw, cx, chunks));
             let whole_result = whole(&SourceFile::new("p.toml", text.as_str()));
+            if let Ok(valid) = &whole_result {
+                // The step index finds every step, and nothing else.
+                let p = &valid.playbook;
+                for (i, s) in p.steps.iter().enumerate() {
+                    proptest::prop_assert_eq!(p.step_index(&s.id), Some(i));
+                    proptest::prop_assert_eq!(p.step_index(&format!("{}-", s.id)), None);
+                }
+                proptest::prop_assert_eq!(p.step_index(""), None);
+            }
             if let Some(lean_result) = lean_result {
                 let lean_result = Ok(lean_result);
                 proptest::prop_assert_eq!(shown(&lean_result), shown(&whole_result), "{}", text);
