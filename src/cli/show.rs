@@ -301,7 +301,7 @@ fn facts(p: &Playbook, s: &Step) -> Vec<String> {
     if !s.outputs.is_empty() {
         facts.push(format!(
             "outputs {}",
-            s.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+            s.outputs.keys().collect::<Vec<_>>().join(", ")
         ));
     }
     facts

@@ -210,8 +210,8 @@ impl Context {
         let mut names: Vec<String> = step
             .outputs
             .keys()
-            .chain(step.inputs().keys())
-            .cloned()
+            .chain(step.inputs().keys().map(String::as_str))
+            .map(str::to_owned)
             .collect();
         for entry in entries.iter().flatten() {
             if let Some(outputs) = entry["outputs"].as_object() {
@@ -245,10 +245,10 @@ impl Context {
         let outputs: Map<String, Value> = step
             .outputs
             .keys()
-            .chain(step.inputs().keys())
+            .chain(step.inputs().keys().map(String::as_str))
             .map(|name| {
                 (
-                    name.clone(),
+                    name.to_owned(),
                     Value::String(format!("<steps.{id}.outputs.{name}>")),
                 )
             })

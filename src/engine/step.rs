@@ -832,7 +832,7 @@ fn outputs(step: &Step, stdout: &str) -> (BTreeMap<String, String>, Option<Strin
         };
         match value {
             Ok(v) => {
-                out.insert(name.clone(), v);
+                out.insert(name.to_owned(), v);
             }
             Err(e) => {
                 missing.get_or_insert(e);

@@ -598,7 +598,7 @@ pub struct Step {
     pub budget: Option<HumanDuration>,
     pub on_failure: OnFailure,
     pub rollback: Option<Template>,
-    pub outputs: IndexMap<String, OutputSource>,
+    pub outputs: Outputs,
     pub idempotent: bool,
     pub read_only: bool,
     /// What the plan made of `for_each` ([`Expansion::Single`] in a validated playbook).
@@ -1099,6 +1099,78 @@ impl OnFailure {
     }
 }
 
+/// A step's `outputs`, in the order written, each name once: a handful at most, so a list
+/// searched in order. An `IndexMap` was three allocations and 124 bytes for one output, and
+/// 72 bytes in every step without any (#18).
+#[derive(Debug, Clone, Default)]
+pub struct Outputs(Box<[(Box<str>, OutputSource)]>);
+
+impl Outputs {
+    /// The source of output `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&OutputSource> {
+        self.0.iter().find(|(n, _)| **n == *name).map(|(_, s)| s)
+    }
+
+    #[must_use]
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The names, in the order written.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| &**n)
+    }
+
+    /// Name and source, in the order written.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &OutputSource)> {
+        self.0.iter().map(|(n, s)| (&**n, s))
+    }
+
+    /// The name of output `i`.
+    #[must_use]
+    pub fn key(&self, i: usize) -> Option<&str> {
+        self.0.get(i).map(|(n, _)| &**n)
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The outputs in the order given; a name given twice keeps its first place and its last
+/// source, as a map would.
+impl FromIterator<(String, OutputSource)> for Outputs {
+    fn from_iter<I: IntoIterator<Item = (String, OutputSource)>>(iter: I) -> Self {
+        let mut list: Vec<(Box<str>, OutputSource)> = Vec::new();
+        for (name, source) in iter {
+            match list.iter_mut().find(|(n, _)| **n == *name) {
+                Some(entry) => entry.1 = source,
+                None => list.push((name.into_boxed_str(), source)),
+            }
+        }
+        Self(list.into_boxed_slice())
+    }
+}
+
+impl<'a> IntoIterator for &'a Outputs {
+    type Item = (&'a str, &'a OutputSource);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Box<str>, OutputSource)>,
+        fn(&'a (Box<str>, OutputSource)) -> (&'a str, &'a OutputSource),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(n, s)| (&**n, s))
+    }
+}
+
 /// Where an output's value comes from.
 #[derive(Debug, Clone)]
 pub enum OutputSource {
@@ -1152,7 +1224,7 @@ mod tests {
     #[test]
     fn a_step_stays_small() {
         assert!(
-            size_of::<Step>() <= 296,
+            size_of::<Step>() <= 240,
             "a Step is {} bytes (StepMore {})",
             size_of::<Step>(),
             size_of::<StepMore>()

@@ -127,6 +127,20 @@ impl<V> Keys for IndexMap<String, V> {
     }
 }
 
+impl Keys for crate::playbook::model::Outputs {
+    fn key(&self, i: usize) -> &str {
+        crate::playbook::model::Outputs::key(self, i).unwrap_or("")
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.contains_key(key)
+    }
+}
+
 /// A step's output names, read from its tables rather than copied into a set per step (#18):
 /// its `outputs`, then a manual step's `inputs`, which are its outputs once answered, each name
 /// once.

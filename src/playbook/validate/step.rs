@@ -11,7 +11,8 @@ use crate::playbook::decode::{Sp, Span};
 use crate::playbook::diagnostic::{did_you_mean, some_names, some_of};
 use crate::playbook::graph::{self, StepGraph};
 use crate::playbook::model::{
-    ACTION_KEYS, Action, Expect, Meta, Notice, OnFailure, OutputSource, PlaybookRef, Step, StepMore,
+    ACTION_KEYS, Action, Expect, Meta, Notice, OnFailure, OutputSource, Outputs, PlaybookRef, Step,
+    StepMore,
 };
 use crate::playbook::raw::{RawOutput, RawPlaybook, RawStep};
 use crate::playbook::references::Scope;
@@ -784,9 +785,8 @@ impl Validator<'_> {
         &mut self,
         raw: Option<&Sp<IndexMap<String, Sp<RawOutput>>>>,
         at: &str,
-    ) -> Option<IndexMap<String, OutputSource>> {
-        // Sized to what is written: a map grown from empty holds room for three (#18).
-        let mut out = IndexMap::with_capacity(raw.map_or(0, |o| o.value.len()));
+    ) -> Option<Outputs> {
+        let mut out = Vec::with_capacity(raw.map_or(0, |o| o.value.len()));
         let mut ok = true;
         for (name, source) in raw.iter().flat_map(|o| &o.value) {
             let parsed = match &source.value {
@@ -839,13 +839,11 @@ impl Validator<'_> {
                 },
             };
             match parsed {
-                Some(p) => {
-                    out.insert(name.clone(), p);
-                }
+                Some(p) => out.push((name.clone(), p)),
                 None => ok = false,
             }
         }
-        ok.then_some(out)
+        ok.then(|| out.into_iter().collect())
     }
 
     pub(crate) fn json_pointer(&mut self, p: &Sp<String>, at: &str) -> Option<String> {
