@@ -30,7 +30,7 @@ fn location(id: Option<&String>, index: usize) -> String {
 impl Validator<'_> {
     /// First pass: every step's id, with duplicates and bad ids reported.
     pub(crate) fn steps(&mut self, raw: &RawPlaybook) -> StepIds {
-        let mut ids = StepIds::default();
+        let ids = StepIds::default();
         let Some(steps) = raw.steps.as_ref() else {
             if !self.cx.was_broken(raw.span.start, "steps") {
                 self.error(
@@ -48,6 +48,9 @@ impl Validator<'_> {
                 "add at least one [[steps]] table with an `id` and an action",
             );
         }
+        // Each valid id's first step, by the id as the raw step has it.
+        let mut first_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut by_index = Vec::with_capacity(steps.value.len());
         for (i, step) in steps.value.iter().enumerate() {
             let s = &step.value;
             let id = self
@@ -84,7 +87,8 @@ impl Validator<'_> {
                 false
             });
             let name = id.map(|id| {
-                if let Some(&first) = ids.by_id.get(&id.value) {
+                let raw_id = s.id.as_ref().map_or("", |r| r.value.as_str());
+                if let Some(&first) = first_of.get(raw_id) {
                     let first_at = steps.value[first]
                         .value
                         .id
@@ -101,13 +105,14 @@ impl Validator<'_> {
                         "give each step its own id",
                     );
                 } else {
-                    ids.by_id.insert(id.value.clone(), i);
+                    first_of.insert(raw_id, i);
                 }
                 id.value
             });
-            ids.by_index.push(name);
+            by_index.push(name);
         }
-        ids
+        drop(first_of);
+        StepIds::new(by_index)
     }
 
     /// The step ids of `needs` or `after` (`key`): known, not the step itself, each once, and
@@ -172,7 +177,7 @@ impl Validator<'_> {
         value: &Sp<String>,
         what: &str,
     ) -> Option<usize> {
-        if let Some(&i) = ids.by_id.get(&value.value) {
+        if let Some(i) = ids.get(&value.value) {
             return Some(i);
         }
         let mut message = format!("unknown step `{}` in {what}", value.value);
@@ -183,7 +188,7 @@ impl Validator<'_> {
             }
             None => format!(
                 "name one of the steps: {}",
-                some_names(ids.names(), ids.by_id.len())
+                some_names(ids.names(), ids.distinct())
             ),
         };
         self.error(value.span.clone(), message, help);
