@@ -153,33 +153,32 @@ pub(crate) struct StepGraph {
 /// per step over all targets, but memory is one word per step and one entry per question that
 /// holds: a bitset over all targets was *steps × targets / 8* bytes, 12.5 MB for a 10,000-step
 /// chain and 1.25 GB for a 100,000-step one.
-pub struct Ancestry {
-    /// The questions whose answer is yes.
+pub struct Ancestry<'a> {
+    needs: &'a [Vec<usize>],
+    /// The questions, not about a direct need, whose answer is yes.
     holds: HashSet<(usize, usize)>,
 }
 
-impl Ancestry {
+impl<'a> Ancestry<'a> {
     /// Answers `questions`, each `(ancestor, step)`. `order` must be a topological order of
     /// `needs`.
     #[must_use]
-    pub fn new(needs: &[Vec<usize>], order: &[usize], questions: &[(usize, usize)]) -> Self {
+    pub fn new(
+        needs: &'a [Vec<usize>],
+        order: &[usize],
+        questions: impl IntoIterator<Item = (usize, usize)>,
+    ) -> Self {
         const NONE: usize = usize::MAX;
         let mut holds = HashSet::new();
         // A step that needs the one it asks of (a template reading `steps.X` of a step in its
-        // own `needs`, the usual case) is answered by the edge itself; only the others take
-        // passes over the graph. In a chain where each step reads the one before, every
-        // question is such an edge, and the passes were one per 64 steps over all of them:
-        // quadratic, a third of `validate` at 100,000 steps (#18).
+        // own `needs`, the usual case) is answered by the edge itself, when asked; only the
+        // others are kept, and take passes over the graph. In a chain where each step reads
+        // the one before, every question is such an edge, and the passes were one per 64 steps
+        // over all of them: quadratic, a third of `validate` at 100,000 steps; keeping their
+        // answers was a tenth of its peak (#18).
         let questions: Vec<(usize, usize)> = questions
-            .iter()
-            .copied()
-            .filter(|&(a, step)| {
-                let direct = needs.get(step).is_some_and(|n| n.contains(&a));
-                if direct {
-                    holds.insert((a, step));
-                }
-                !direct
-            })
+            .into_iter()
+            .filter(|&(a, step)| !is_need(needs, a, step))
             .collect();
         let mut targets: Vec<usize> = questions.iter().map(|&(a, _)| a).collect();
         targets.sort_unstable();
@@ -216,15 +215,19 @@ impl Ancestry {
                 slot[t] = NONE;
             }
         }
-        Self { holds }
+        Self { needs, holds }
     }
 
-    /// Whether `ancestor` is transitively needed by `step`: one of the questions [`Ancestry::new`]
-    /// was given (any other is answered no).
+    /// Whether `ancestor` is transitively needed by `step`: a direct need, or one of the
+    /// questions [`Ancestry::new`] was given (any other is answered no).
     #[must_use]
     pub fn is_ancestor(&self, ancestor: usize, step: usize) -> bool {
-        self.holds.contains(&(ancestor, step))
+        is_need(self.needs, ancestor, step) || self.holds.contains(&(ancestor, step))
     }
+}
+
+fn is_need(needs: &[Vec<usize>], a: usize, step: usize) -> bool {
+    needs.get(step).is_some_and(|n| n.contains(&a))
 }
 
 #[cfg(test)]
@@ -279,7 +282,7 @@ mod tests {
             .collect();
         let o = order(&needs).expect("acyclic");
         assert_eq!(o.wave[n - 1], n - 1);
-        let a = Ancestry::new(&needs, &o.order, &[(0, n - 1), (n / 2, 10)]);
+        let a = Ancestry::new(&needs, &o.order, [(0, n - 1), (n / 2, 10)]);
         assert!(a.is_ancestor(0, n - 1));
         assert!(!a.is_ancestor(n / 2, 10));
     }
@@ -289,7 +292,7 @@ mod tests {
         // 0 needs 2, 2 needs 1.
         let needs = vec![vec![2], vec![], vec![1]];
         let o = order(&needs).expect("acyclic");
-        let a = Ancestry::new(&needs, &o.order, &[(1, 0), (2, 0), (1, 2), (2, 1)]);
+        let a = Ancestry::new(&needs, &o.order, [(1, 0), (2, 0), (1, 2), (2, 1)]);
         assert!(a.is_ancestor(1, 0));
         assert!(a.is_ancestor(2, 0));
         assert!(a.is_ancestor(1, 2));
@@ -320,7 +323,7 @@ mod tests {
         let o = order(&needs).expect("acyclic");
         let questions: Vec<(usize, usize)> =
             (0..n).flat_map(|a| (0..n).map(move |b| (a, b))).collect();
-        let ancestry = Ancestry::new(&needs, &o.order, &questions);
+        let ancestry = Ancestry::new(&needs, &o.order, questions.iter().copied());
         for step in 0..n {
             let mut reached = vec![false; n];
             let mut stack = needs[step].clone();

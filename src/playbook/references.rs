@@ -36,13 +36,16 @@ pub(crate) enum Scope {
 /// Every "does this step run before that one" question the checks ask of a step template:
 /// `(target, step)` for each step value a step's template (or its `for_each`) uses. The RTO
 /// clock's adds one.
-fn ancestry_questions(uses: &[TemplateUse], ids: &Index<'_>) -> Vec<(usize, usize)> {
+fn ancestry_questions<'a>(
+    uses: &'a [TemplateUse],
+    ids: &'a Index<'_>,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
     uses.iter()
         .filter_map(|u| match u.scope {
             Scope::Step { index: step, .. } | Scope::ForEach { index: step } => Some((u, step)),
             _ => None,
         })
-        .flat_map(|(u, step)| {
+        .flat_map(move |(u, step)| {
             u.usages.iter().filter_map(move |usage| match usage {
                 Usage::Path(p) if p.get(0) == Some("steps") => {
                     ids.get(p.get(1)?).map(|target| (target, step))
@@ -50,7 +53,6 @@ fn ancestry_questions(uses: &[TemplateUse], ids: &Index<'_>) -> Vec<(usize, usiz
                 _ => None,
             })
         })
-        .collect()
 }
 
 /// A template's uses, waiting for the graph.
@@ -202,7 +204,7 @@ struct Checker<'a> {
     /// By step position: it has a `for_each`, so its templates see `item` and `item_index`.
     for_each: Vec<bool>,
     /// Only when the step graph is valid.
-    ancestry: Option<Ancestry>,
+    ancestry: Option<Ancestry<'a>>,
     diagnostics: Diagnostics,
     /// "Did you mean" over the playbook's names, within one budget.
     suggest: Suggester,
@@ -268,9 +270,12 @@ pub(crate) fn check(
         .unwrap_or_default();
     // `after` orders as `needs` does: a step's values exist once it ended.
     let ancestry = model.map(|(playbook, graph)| {
-        let mut questions = ancestry_questions(uses, &index);
-        questions.extend(playbook.meta.rto_clock.map(|c| (c.start, c.stop)));
-        Ancestry::new(&graph.waits, &graph.order.order, &questions)
+        let clock = playbook.meta.rto_clock.map(|c| (c.start, c.stop));
+        Ancestry::new(
+            &graph.waits,
+            &graph.order.order,
+            ancestry_questions(uses, &index).chain(clock),
+        )
     });
     let mut checker = Checker {
         file,
