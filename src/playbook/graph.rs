@@ -42,14 +42,69 @@ impl Adjacency {
         let start = i.checked_sub(1).map_or(0, |before| self.ends[before]);
         &self.items[start..self.ends[i]]
     }
+
+    /// The lists, step by step.
+    pub fn from_lists<L: IntoIterator<Item = usize>>(lists: impl IntoIterator<Item = L>) -> Self {
+        let lists = lists.into_iter();
+        let mut ends = Vec::with_capacity(lists.size_hint().0);
+        let mut items = Vec::new();
+        for list in lists {
+            items.extend(list);
+            ends.push(items.len());
+        }
+        ends.shrink_to_fit();
+        items.shrink_to_fit();
+        Self { ends, items }
+    }
+}
+
+/// A list of step indices for each step: what each needs or waits for, or the reverse.
+pub trait Lists {
+    /// How many steps.
+    fn count(&self) -> usize;
+    /// Step `i`'s list.
+    fn of(&self, i: usize) -> &[usize];
+}
+
+impl Lists for [Vec<usize>] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn of(&self, i: usize) -> &[usize] {
+        &self[i]
+    }
+}
+
+impl Lists for Vec<Vec<usize>> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn of(&self, i: usize) -> &[usize] {
+        &self[i]
+    }
+}
+
+impl Lists for Adjacency {
+    fn count(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn of(&self, i: usize) -> &[usize] {
+        Adjacency::of(self, i)
+    }
 }
 
 /// The steps that need each step (`of(d)`: those that need `d`), in file order.
 #[must_use]
-pub fn dependents(needs: &[Vec<usize>]) -> Adjacency {
-    let mut ends = vec![0usize; needs.len()];
-    for &d in needs.iter().flatten() {
-        ends[d] += 1;
+pub fn dependents<L: Lists + ?Sized>(needs: &L) -> Adjacency {
+    let n = needs.count();
+    let mut ends = vec![0usize; n];
+    for i in 0..n {
+        for &d in needs.of(i) {
+            ends[d] += 1;
+        }
     }
     let mut total = 0;
     for end in &mut ends {
@@ -59,8 +114,8 @@ pub fn dependents(needs: &[Vec<usize>]) -> Adjacency {
     // Filled from the back, so each list ends up in file order.
     let mut items = vec![0usize; total];
     let mut next = ends.clone();
-    for (i, ns) in needs.iter().enumerate().rev() {
-        for &d in ns.iter().rev() {
+    for i in (0..n).rev() {
+        for &d in needs.of(i).iter().rev() {
             next[d] -= 1;
             items[next[d]] = i;
         }
@@ -70,10 +125,10 @@ pub fn dependents(needs: &[Vec<usize>]) -> Adjacency {
 
 /// Orders steps given each step's `needs`; on failure returns every distinct cycle, each as
 /// the steps in `needs` order (`[a, b, c]`: a needs b, b needs c, c needs a).
-pub fn order(needs: &[Vec<usize>]) -> Result<Order, Vec<Vec<usize>>> {
-    let n = needs.len();
+pub fn order<L: Lists + ?Sized>(needs: &L) -> Result<Order, Vec<Vec<usize>>> {
+    let n = needs.count();
     let dependents = dependents(needs);
-    let mut missing: Vec<usize> = needs.iter().map(Vec::len).collect();
+    let mut missing: Vec<usize> = (0..n).map(|i| needs.of(i).len()).collect();
     let mut wave = vec![0usize; n];
     let mut order = Vec::with_capacity(n);
     let mut current: Vec<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
@@ -102,13 +157,13 @@ pub fn order(needs: &[Vec<usize>]) -> Result<Order, Vec<Vec<usize>>> {
 
 /// Finds the cycles among steps left unordered. Every such step has an unordered need, so
 /// following those needs from any of them must come back round.
-fn cycles(needs: &[Vec<usize>], missing: &[usize]) -> Vec<Vec<usize>> {
+fn cycles<L: Lists + ?Sized>(needs: &L, missing: &[usize]) -> Vec<Vec<usize>> {
     const UNSEEN: usize = usize::MAX;
     const DONE: usize = usize::MAX - 1;
     // For each step: UNSEEN, DONE, or its position on the walk in progress.
-    let mut state = vec![UNSEEN; needs.len()];
+    let mut state = vec![UNSEEN; needs.count()];
     let mut found = Vec::new();
-    for start in 0..needs.len() {
+    for start in 0..needs.count() {
         if missing[start] == 0 || state[start] != UNSEEN {
             continue;
         }
@@ -124,7 +179,8 @@ fn cycles(needs: &[Vec<usize>], missing: &[usize]) -> Vec<Vec<usize>> {
             }
             state[at] = walk.len();
             walk.push(at);
-            at = *needs[at]
+            at = *needs
+                .of(at)
                 .iter()
                 .find(|&&d| missing[d] > 0)
                 .expect("an unordered step has an unordered need");
@@ -140,7 +196,7 @@ fn cycles(needs: &[Vec<usize>], missing: &[usize]) -> Vec<Vec<usize>> {
 /// topological order. Built once by validation, which finds the cycles with it, and read again
 /// by the reference check.
 pub(crate) struct StepGraph {
-    pub(crate) waits: Vec<Vec<usize>>,
+    pub(crate) waits: Adjacency,
     pub(crate) order: Order,
 }
 
@@ -154,7 +210,7 @@ pub(crate) struct StepGraph {
 /// holds: a bitset over all targets was *steps × targets / 8* bytes, 12.5 MB for a 10,000-step
 /// chain and 1.25 GB for a 100,000-step one.
 pub struct Ancestry<'a> {
-    needs: &'a [Vec<usize>],
+    needs: &'a dyn Lists,
     /// The questions, not about a direct need, whose answer is yes.
     holds: HashSet<(usize, usize)>,
 }
@@ -164,7 +220,7 @@ impl<'a> Ancestry<'a> {
     /// `needs`.
     #[must_use]
     pub fn new(
-        needs: &'a [Vec<usize>],
+        needs: &'a dyn Lists,
         order: &[usize],
         questions: impl IntoIterator<Item = (usize, usize)>,
     ) -> Self {
@@ -190,15 +246,15 @@ impl<'a> Ancestry<'a> {
                 .expect("every target was collected");
             by_batch[at / 64].push((a, step));
         }
-        let mut slot = vec![NONE; needs.len()];
-        let mut reach = vec![0u64; needs.len()];
+        let mut slot = vec![NONE; needs.count()];
+        let mut reach = vec![0u64; needs.count()];
         for (batch, asked) in targets.chunks(64).zip(&by_batch) {
             for (k, &t) in batch.iter().enumerate() {
                 slot[t] = k;
             }
             for &i in order {
                 let mut own = 0;
-                for &d in &needs[i] {
+                for &d in needs.of(i) {
                     own |= reach[d];
                     if slot[d] != NONE {
                         own |= 1 << slot[d];
@@ -226,8 +282,8 @@ impl<'a> Ancestry<'a> {
     }
 }
 
-fn is_need(needs: &[Vec<usize>], a: usize, step: usize) -> bool {
-    needs.get(step).is_some_and(|n| n.contains(&a))
+fn is_need(needs: &dyn Lists, a: usize, step: usize) -> bool {
+    step < needs.count() && needs.of(step).contains(&a)
 }
 
 #[cfg(test)]

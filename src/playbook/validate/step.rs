@@ -258,7 +258,7 @@ impl Validator<'_> {
         if !complete || ids.by_index.iter().any(Option::is_none) {
             return None;
         }
-        let waits: Vec<Vec<usize>> = steps.iter().map(|s| s.waits_for().collect()).collect();
+        let waits = graph::Adjacency::from_lists(steps.iter().map(Step::waits_for));
         match graph::order(&waits) {
             Ok(order) => self.graph = Some(StepGraph { waits, order }),
             Err(cycles) => {
