@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 use toml_parser::lexer::TokenKind;
 
-use crate::playbook::decode::{Cx, Decode, Sp};
+use crate::playbook::decode::{Cx, Decode, Sp, Span};
 use crate::playbook::diagnostic::SourceFile;
 use crate::playbook::raw::{RawPlaybook, RawStep};
 
@@ -46,9 +46,41 @@ pub(crate) struct StepChunks {
     ranges: Vec<Range<usize>>,
     /// By step: its `id` as the lexer saw it (see [`Cut`]), which its decoding must confirm.
     pub(crate) ids: Vec<Option<Sp<String>>>,
+    /// Where [`StepChunks::take_ids`] took them from: what is left of `ids` for the decoding
+    /// to confirm.
+    spans: Vec<Option<Span>>,
 }
 
 impl StepChunks {
+    /// The ids read off the steps' lines, by step, for the first pass to own: the steps keep
+    /// only where each was read, which [`StepChunks::confirms`] checks. Three copies of every
+    /// id (here, the first pass's, the model's) were at validation's peak (#18).
+    pub(crate) fn take_ids(&mut self) -> Vec<Option<String>> {
+        let ids = std::mem::take(&mut self.ids);
+        let mut names = Vec::with_capacity(ids.len());
+        self.spans = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (name, span) = id.map(|Sp { value, span }| (value, span)).unzip();
+            names.push(name);
+            self.spans.push(span);
+        }
+        names
+    }
+
+    /// Whether step `i` decoded with the id its line showed: `name`, taken by
+    /// [`StepChunks::take_ids`], where the lexer read it.
+    pub(crate) fn confirms(
+        &self,
+        i: usize,
+        decoded: Option<&Sp<String>>,
+        name: Option<&str>,
+    ) -> bool {
+        match (decoded, self.spans.get(i).cloned().flatten(), name) {
+            (Some(d), Some(span), Some(name)) => d.span == span && d.value == name,
+            _ => false,
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.ranges.len()
     }
@@ -114,6 +146,7 @@ pub(crate) fn open(file: &Arc<SourceFile>) -> Option<(RawPlaybook, Cx<'_>, StepC
     let chunks = StepChunks {
         ranges: cut.steps,
         ids: cut.ids,
+        spans: Vec::new(),
     };
     Some((raw, cx, chunks))
 }

@@ -224,7 +224,8 @@ impl Validator<'_> {
             let mut saw_rollback = false;
             for i in 0..chunks.len() {
                 let (raw_step, _) = chunks.decode(i, &mut self.cx)?;
-                if raw_step.value.id.as_deref() != chunks.ids[i].as_ref() {
+                let lexed = ids.by_index.get(i).and_then(Option::as_deref);
+                if !chunks.confirms(i, raw_step.value.id.as_deref(), lexed) {
                     return None;
                 }
                 saw_rollback |= raw_step.value.rollback.is_some();

@@ -110,10 +110,10 @@ fn lean(
     file: &Arc<SourceFile>,
     mut raw: RawPlaybook,
     cx: Cx<'_>,
-    chunks: StepChunks,
+    mut chunks: StepChunks,
 ) -> Option<Validated> {
     let mut v = Validator::new(cx, true);
-    match plain_ids(&chunks) {
+    match plain_ids(&mut chunks) {
         // The first pass has the ids alone; the second decodes each step as it builds it
         // ([`Validator::chunks`]).
         Some(ids) => {
@@ -537,19 +537,17 @@ pub(crate) fn key_span(text: &str, table: &Span, key: &str) -> Option<Span> {
 /// The step ids read off the steps' lines, when every step has one and all are valid and
 /// distinct: what the first pass would find (anything else is left to it, which says what is
 /// wrong).
-fn plain_ids(chunks: &StepChunks) -> Option<StepIds> {
+fn plain_ids(chunks: &mut StepChunks) -> Option<StepIds> {
     let mut seen = std::collections::HashSet::with_capacity(chunks.ids.len());
-    let mut by_index = Vec::with_capacity(chunks.ids.len());
     for id in &chunks.ids {
         let id = id.as_ref()?;
         let fits = id.value.chars().count() <= MAX_STEP_ID;
         if !fits || !is_step_id(&id.value) || !seen.insert(id.value.as_str()) {
             return None;
         }
-        by_index.push(Some(id.value.clone()));
     }
     drop(seen);
-    Some(StepIds::new(by_index))
+    Some(StepIds::new(chunks.take_ids()))
 }
 
 /// The vars a `playbook` step sets for its nested playbook, with where each is written.
