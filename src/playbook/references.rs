@@ -60,9 +60,11 @@ fn ancestry_questions<'a>(
 pub(crate) struct TemplateUse {
     pub(crate) scope: Scope,
     pub(crate) span: Span,
-    pub(crate) usages: Vec<Usage>,
-    /// "`run` in step `restore`".
-    pub(crate) what: String,
+    pub(crate) usages: Box<[Usage]>,
+    /// "`run` in step `restore`": most fit in the string itself, without an allocation of their
+    /// own (one for each template of a playbook, all kept until the references are checked,
+    /// #18).
+    pub(crate) what: compact_str::CompactString,
 }
 
 /// The fields of `run.*`.

@@ -172,7 +172,9 @@ pub enum Usage {
 /// `validate`'s memory (#18).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValuePath {
-    text: Box<str>,
+    /// Most paths (`steps.restore.outputs.file`) fit in the string itself, without an
+    /// allocation of their own.
+    text: compact_str::CompactString,
     /// Empty: the segments are what is between the dots.
     ends: Box<[usize]>,
 }
@@ -180,7 +182,7 @@ pub struct ValuePath {
 impl ValuePath {
     /// The path of these segments.
     pub fn new<S: AsRef<str>>(segments: impl IntoIterator<Item = S>) -> Self {
-        let mut text = String::new();
+        let mut text = compact_str::CompactString::default();
         let mut ends = Vec::new();
         let mut dotted = false;
         for segment in segments {
@@ -196,7 +198,7 @@ impl ValuePath {
             ends = Vec::new();
         }
         Self {
-            text: text.into_boxed_str(),
+            text,
             ends: ends.into_boxed_slice(),
         }
     }
