@@ -133,7 +133,7 @@ pub(crate) fn run(args: &Args, library: &Library) -> Result<ExitCode, Error> {
     let resume = Resume {
         started_at: started.ts,
         last_event_at: state.last_ts,
-        rerun: rerun.iter().map(|(s, _)| s.id.clone()).collect(),
+        rerun: rerun.iter().map(|(s, _)| s.id.to_string()).collect(),
         playbook_changed: changed,
         commander,
         confirmed,

@@ -160,7 +160,7 @@ fn collect(
 ) {
     for step in &playbook.steps {
         out.push(Approvable {
-            id: step.id.clone(),
+            id: step.id.to_string(),
             confirm: step.confirm().is_some(),
             needs_others: step.confirm().is_some() && step.confirm_rule().needs_others(),
             manual: matches!(step.action, Action::Manual(_)),

@@ -305,7 +305,7 @@ impl<'p> Dag<'p> {
                             blocked.get_or_insert(format!("`{of}` has no instance `{id}`"));
                         }
                     }
-                    inst.partners.push((of.clone(), id));
+                    inst.partners.push((of.to_string(), id));
                 }
                 scope.bus.instance(&s.id, &inst.item);
                 s.expansion = Expansion::Instance(Arc::new(inst));
@@ -703,7 +703,7 @@ pub(crate) async fn run(
                 dag.ended(shared, i, false, "failed");
                 if shared.dry_run && dag.step(i).read_only {
                     failed = true;
-                    stop.get_or_insert(Stop::Abort(dag.step(i).id.clone()));
+                    stop.get_or_insert(Stop::Abort(dag.step(i).id.to_string()));
                     continue;
                 }
                 on_failed(
@@ -784,7 +784,7 @@ fn on_failed(
         OnFailure::Continue => *failures_tolerated += 1,
         OnFailure::Abort => {
             *failed = true;
-            stopping.get_or_insert(Stop::Abort(step.id.clone()));
+            stopping.get_or_insert(Stop::Abort(step.id.to_string()));
         }
         OnFailure::Rollback => {
             *failed = true;
@@ -852,7 +852,10 @@ fn finish_groups(
             .iter()
             .any(|&u| printed.get(u).copied().unwrap_or(false));
         let status = combined(&statuses);
-        let ids: Vec<String> = members.iter().map(|&u| dag.step(u).id.clone()).collect();
+        let ids: Vec<String> = members
+            .iter()
+            .map(|&u| dag.step(u).id.to_string())
+            .collect();
         let step = dag.step(g);
         let mut result = StepResult::skipped(summary(&statuses));
         result.status = status;
@@ -957,7 +960,7 @@ async fn rollbacks(
 
 fn finish_unselected(step: &Step, reason: &str) -> Event {
     Event::StepFinished {
-        step: step.id.clone(),
+        step: step.id.to_string(),
         status: StepStatus::Skipped,
         reason: Some(reason.to_owned()),
         outputs: BTreeMap::new(),
@@ -983,7 +986,7 @@ fn emit_skip(shared: &RunScope, step: &Step, reason: String) {
         .context
         .record_step(&step.id, StepStatus::Skipped, None, &BTreeMap::new());
     shared.bus.emit(Event::StepFinished {
-        step: step.id.clone(),
+        step: step.id.to_string(),
         status: StepStatus::Skipped,
         reason: Some(reason),
         outputs: BTreeMap::new(),
@@ -1004,11 +1007,11 @@ async fn rollback(shared: &RunScope, step: &Step) -> bool {
         Ok(c) => c,
         Err(e) => {
             shared.bus.emit(Event::RollbackStarted {
-                step: step.id.clone(),
+                step: step.id.to_string(),
                 command: template.source().to_owned(),
             });
             shared.bus.emit(Event::RollbackFinished {
-                step: step.id.clone(),
+                step: step.id.to_string(),
                 ok: false,
                 exit_code: None,
                 duration_ms: 0,
@@ -1018,7 +1021,7 @@ async fn rollback(shared: &RunScope, step: &Step) -> bool {
         }
     };
     shared.bus.emit(Event::RollbackStarted {
-        step: step.id.clone(),
+        step: step.id.to_string(),
         command: command.clone(),
     });
     let cwd = match step.cwd() {
@@ -1030,7 +1033,8 @@ async fn rollback(shared: &RunScope, step: &Step) -> bool {
     };
     let mut spec = CommandSpec::new(command, cwd);
     spec.env.clone_from(&shared.env);
-    spec.env.push(("RUNBOOK_STEP".to_owned(), step.id.clone()));
+    spec.env
+        .push(("RUNBOOK_STEP".to_owned(), step.id.to_string()));
     spec.timeout = Some(step.timeout.unwrap_or(Step::DEFAULT_RUN_TIMEOUT).get());
     let log_path = shared.log_path(&step.id);
     let (exit, reason, tail) =
@@ -1066,7 +1070,7 @@ async fn rollback(shared: &RunScope, step: &Step) -> bool {
         shared.bus.tail(&step.id, &tail);
     }
     shared.bus.emit(Event::RollbackFinished {
-        step: step.id.clone(),
+        step: step.id.to_string(),
         ok,
         exit_code: exit.and_then(Exit::code),
         duration_ms: millis(started.elapsed()),

@@ -126,7 +126,7 @@ pub(crate) async fn run(shared: &Arc<RunScope>, step: &Step, after_printed: bool
 /// The `step_finished` of `step`, and the tail of its output when it failed.
 pub(crate) fn emit_finished(shared: &RunScope, step: &Step, result: &StepResult) {
     shared.bus.emit(Event::StepFinished {
-        step: step.id.clone(),
+        step: step.id.to_string(),
         status: result.status,
         reason: result.reason.clone(),
         outputs: result.outputs.clone(),
@@ -185,7 +185,7 @@ async fn execute(shared: &RunScope, step: &Step, after_printed: bool) -> StepRes
                         .iter()
                         .fold(would_run, |s, (k, v)| format!("{s}\n{k}: {v}"));
                     shared.bus.emit(Event::NotifyRequested {
-                        step: step.id.clone(),
+                        step: step.id.to_string(),
                         text,
                         fields,
                     });
@@ -218,7 +218,7 @@ async fn execute(shared: &RunScope, step: &Step, after_printed: bool) -> StepRes
         }
     }
     shared.bus.emit(Event::StepStarted {
-        step: step.id.clone(),
+        step: step.id.to_string(),
         title: step.display_title().to_owned(),
         action: step.action.key().to_owned(),
         command: summary,
@@ -249,7 +249,7 @@ async fn within_budget(shared: &RunScope, step: &Step) -> StepResult {
             () = &mut over, if !warned => {
                 warned = true;
                 shared.bus.emit(Event::BudgetExceeded {
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     budget_ms: budget.as_millis(),
                     elapsed_ms: millis(started.elapsed()),
                 });
@@ -328,7 +328,7 @@ async fn approve(
     text: &str,
 ) -> Result<BTreeMap<String, String>, Refusal> {
     shared.bus.emit(Event::ApprovalRequested {
-        step: step.id.clone(),
+        step: step.id.to_string(),
         question: text.to_owned(),
     });
     let asked = Instant::now();
@@ -373,7 +373,7 @@ async fn approve(
                     step.id
                 );
                 shared.bus.emit(Event::ApprovalDeclined {
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     by: "nobody".to_owned(),
                     reason: reason.clone(),
                     waited_ms,
@@ -384,7 +384,7 @@ async fn approve(
             }
             for a in &answers {
                 shared.bus.emit(Event::InputGiven {
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     input: a.input.clone(),
                     value: a.value.clone(),
                     by: a.by.clone(),
@@ -392,7 +392,7 @@ async fn approve(
                 });
             }
             shared.bus.emit(Event::ApprovalGiven {
-                step: step.id.clone(),
+                step: step.id.to_string(),
                 by,
                 how,
                 waited_ms,
@@ -407,7 +407,7 @@ async fn approve(
             os_user,
         } => {
             shared.bus.emit(Event::ApprovalDeclined {
-                step: step.id.clone(),
+                step: step.id.to_string(),
                 by: by.clone(),
                 reason: reason.clone(),
                 waited_ms,
@@ -422,7 +422,7 @@ async fn approve(
                 format_human(limit_ms)
             );
             shared.bus.emit(Event::ApprovalDeclined {
-                step: step.id.clone(),
+                step: step.id.to_string(),
                 by: "nobody".to_owned(),
                 reason: reason.clone(),
                 waited_ms,
@@ -434,7 +434,7 @@ async fn approve(
         Decision::Impossible(reason) => {
             // Nobody was there to answer: no wait for an answer either.
             shared.bus.emit(Event::ApprovalDeclined {
-                step: step.id.clone(),
+                step: step.id.to_string(),
                 by: "nobody".to_owned(),
                 reason: reason.clone(),
                 waited_ms: 0,
@@ -479,7 +479,7 @@ async fn attempts(shared: &RunScope, step: &Step) -> StepResult {
             }
         }
         shared.bus.emit(Event::StepAttemptFinished {
-            step: step.id.clone(),
+            step: step.id.to_string(),
             attempt: n,
             exit: attempt.exit,
             exit_code: attempt.exit.and_then(Exit::code),
@@ -526,7 +526,7 @@ struct Prepared {
 
 fn prepare(shared: &RunScope, step: &Step) -> Result<Prepared, String> {
     let mut env = shared.env.clone();
-    env.push(("RUNBOOK_STEP".to_owned(), step.id.clone()));
+    env.push(("RUNBOOK_STEP".to_owned(), step.id.to_string()));
     for (k, t) in step.env() {
         env.push((k.clone(), render(shared, t, &format!("env.{k}"))?));
     }
@@ -622,7 +622,7 @@ async fn once(shared: &RunScope, step: &Step, prepared: &Prepared, n: u32) -> At
         Action::Notify(n) => match notice(shared, n) {
             Ok((text, fields)) => {
                 shared.bus.emit(Event::NotifyRequested {
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     text,
                     fields,
                 });
@@ -711,7 +711,7 @@ async fn command(
     };
     if matches!(finished.exit, Exit::TimedOut | Exit::Cancelled) {
         shared.bus.emit(Event::ProcessGroupChecked {
-            step: step.id.clone(),
+            step: step.id.to_string(),
             pgid: i32::try_from(finished.pgid).unwrap_or(-1),
             empty: finished.group_empty,
             killed: finished.killed,

@@ -142,7 +142,7 @@ impl Plan {
             } else if let Some(&d) = step.needs.iter().find(|&&d| skip[d].is_some())
                 && !step.always
             {
-                skip[i] = Some(Skip::Needs(playbook.steps[d].id.clone()));
+                skip[i] = Some(Skip::Needs(playbook.steps[d].id.to_string()));
             }
             for d in step.waits_for() {
                 if latest_need[i].is_none_or(|l| finish[d] > finish[l]) {

@@ -172,11 +172,11 @@ pub struct StepEntry {
 impl StepEntry {
     fn of(p: &Playbook, s: &Step) -> Self {
         Self {
-            id: s.id.clone(),
+            id: s.id.to_string(),
             title: s.title.clone(),
             action: s.action.key().to_owned(),
             summary: s.action.summary(),
-            needs: s.needs.iter().map(|&d| p.steps[d].id.clone()).collect(),
+            needs: s.needs.iter().map(|&d| p.steps[d].id.to_string()).collect(),
             budget_ms: s.budget.map(HumanDuration::as_millis),
         }
     }
@@ -275,7 +275,7 @@ impl PlaybookDiff {
         let path = |plan: &Plan| -> Vec<String> {
             plan.critical_path
                 .iter()
-                .map(|&i| plan.playbook.steps[i].id.clone())
+                .map(|&i| plan.playbook.steps[i].id.to_string())
                 .collect()
         };
         let planned_rto = PlannedRto {
@@ -297,7 +297,7 @@ impl PlaybookDiff {
             steps: match_by_id(
                 &old.steps,
                 &new.steps,
-                |s| &s.id,
+                |s| s.id.as_str(),
                 |s| StepEntry::of(old, s),
                 |s| StepEntry::of(new, s),
                 |a, b| compare(&step_fields(old, a), &step_fields(new, b)),
@@ -420,12 +420,12 @@ fn warnings(old: &Playbook, new: &Playbook) -> Vec<Warning> {
 fn match_by_id<I, T>(
     old: &[I],
     new: &[I],
-    id: impl Fn(&I) -> &String,
+    id: impl Fn(&I) -> &str,
     entry_old: impl Fn(&I) -> T,
     entry_new: impl Fn(&I) -> T,
     fields: impl Fn(&I, &I) -> Vec<FieldChange>,
 ) -> Changes<T> {
-    let find = |list: &[I], key: &String| list.iter().position(|x| id(x) == key);
+    let find = |list: &[I], key: &str| list.iter().position(|x| id(x) == key);
     let mut changes = Changes {
         added: Vec::new(),
         removed: Vec::new(),
@@ -438,7 +438,7 @@ fn match_by_id<I, T>(
                 let fields = fields(&old[o], n);
                 if !fields.is_empty() {
                     changes.changed.push(Changed {
-                        id: id(n).clone(),
+                        id: id(n).to_owned(),
                         fields,
                     });
                 }
@@ -688,7 +688,7 @@ fn step_fields(p: &Playbook, s: &Step) -> Fields {
     let mut f = Fields::default();
     f.put("title", s.title.clone());
     // Sorted: the order `needs` are written in does not change what runs when.
-    let mut needs: Vec<String> = s.needs.iter().map(|&d| p.steps[d].id.clone()).collect();
+    let mut needs: Vec<String> = s.needs.iter().map(|&d| p.steps[d].id.to_string()).collect();
     needs.sort();
     f.list("needs", &needs);
     f.put("for_each", s.for_each().map(|e| e.text.clone()));

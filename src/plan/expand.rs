@@ -54,10 +54,10 @@ pub fn instances(step: &Step, items: Vec<Value>) -> Result<Vec<Step>, String> {
 fn instance(step: &Step, index: usize, item: Value, partners: Vec<(String, String)>) -> Step {
     let key = Instance::key_of(&item, index);
     let mut s = step.clone();
-    s.id = Instance::id(&step.id, &key);
+    s.id = Instance::id(&step.id, &key).into();
     s.title = step.title.as_ref().map(|t| format!("{t} [{key}]"));
     s.expansion = Expansion::Instance(Arc::new(Instance {
-        of: step.id.clone(),
+        of: step.id.to_string(),
         key,
         index,
         item,
@@ -180,7 +180,7 @@ pub(super) fn expand(playbook: &Arc<Playbook>, vars: &IndexMap<String, VarValue>
                 match keys[d].get(&key) {
                     Some(&partner) if itemwise(i, d) => {
                         needs.push(partner);
-                        partners.push((old[d].id.clone(), Instance::id(&old[d].id, &key)));
+                        partners.push((old[d].id.to_string(), Instance::id(&old[d].id, &key)));
                     }
                     // An item-wise need without this item: the instance waits for all of it.
                     _ => needs.push(rep[d]),

@@ -580,7 +580,7 @@ impl HistoryProbe {
 /// One step of the procedure.
 #[derive(Debug, Clone)]
 pub struct Step {
-    pub id: String,
+    pub id: compact_str::CompactString,
     pub title: Option<String>,
     /// Indices of the steps that must finish `ok` first, in the order written.
     pub needs: Box<[usize]>,

@@ -74,7 +74,7 @@ pub(crate) fn presets(playbook: &Playbook, state: &RunState) -> Result<Presets, 
             if step.is_group() {
                 return None;
             }
-            settle(state.steps.get(&step.id)?)
+            settle(state.steps.get(step.id.as_str())?)
         })
         .collect();
     // Instances the run made from step outputs: settled when their step expands again.
@@ -139,7 +139,7 @@ pub(crate) fn reruns<'a>(
         .zip(preset)
         .filter(|(_, p)| p.is_none())
         .filter_map(|(step, _)| {
-            let record = state.steps.get(&step.id)?;
+            let record = state.steps.get(step.id.as_str())?;
             // A step cancelled before its command started (at its prompt) has nothing to
             // confirm: it is simply scheduled again.
             let cancelled =
@@ -189,9 +189,13 @@ pub(crate) fn confirm_reruns(
         }
         if step.idempotent {
             let _ = writeln!(err, "`{}` is idempotent: it runs again", step.id);
-            confirmed.push((step.id.clone(), "idempotent".to_owned(), ApprovalHow::Flag));
+            confirmed.push((
+                step.id.to_string(),
+                "idempotent".to_owned(),
+                ApprovalHow::Flag,
+            ));
         } else if yes {
-            confirmed.push((step.id.clone(), "--yes".to_owned(), ApprovalHow::Flag));
+            confirmed.push((step.id.to_string(), "--yes".to_owned(), ApprovalHow::Flag));
         } else if std::io::stdin().is_terminal() && step.confirm().is_some() {
             // Its own `confirm` asks when it runs: one question, in the playbook's words, and
             // journaled with who answered it.
@@ -207,7 +211,11 @@ pub(crate) fn confirm_reruns(
                     step.id
                 )));
             }
-            confirmed.push((step.id.clone(), commander.to_owned(), ApprovalHow::Prompt));
+            confirmed.push((
+                step.id.to_string(),
+                commander.to_owned(),
+                ApprovalHow::Prompt,
+            ));
         } else {
             return Err(Error::Run(format!(
                 "not resumed: step `{}` must run again and there is no terminal to confirm it; rerun with --yes (or mark it `idempotent = true`)",

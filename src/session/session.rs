@@ -382,10 +382,10 @@ pub(crate) fn objectives(p: &Playbook) -> crate::ui::Objectives {
         budgets: p
             .steps
             .iter()
-            .filter_map(|s| s.budget.map(|b| (s.id.clone(), b.as_millis())))
+            .filter_map(|s| s.budget.map(|b| (s.id.to_string(), b.as_millis())))
             .collect(),
-        rto_start: p.meta.rto_clock.map(|c| p.steps[c.start].id.clone()),
-        rto_stop: p.meta.rto_clock.map(|c| p.steps[c.stop].id.clone()),
+        rto_start: p.meta.rto_clock.map(|c| p.steps[c.start].id.to_string()),
+        rto_stop: p.meta.rto_clock.map(|c| p.steps[c.stop].id.to_string()),
     }
 }
 
@@ -492,7 +492,7 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
             !s.inputs().is_empty()
                 && req
                     .inputs
-                    .get(&s.id)
+                    .get(s.id.as_str())
                     .is_some_and(|given| s.inputs().keys().all(|k| given.contains_key(k)))
         });
         notify::Preapproved::Steps(
@@ -504,7 +504,7 @@ fn notifications(req: &Request, run: &RunRequest, bus: &Arc<Bus>) -> Option<noti
                         .is_some_and(|i| !matches!(playbook.steps[i].action, Action::Manual(_)))
                 })
                 .cloned()
-                .chain(answered.map(|s| s.id.clone()))
+                .chain(answered.map(|s| s.id.to_string()))
                 .collect(),
         )
     };

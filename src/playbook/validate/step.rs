@@ -675,7 +675,7 @@ impl Validator<'_> {
         }
 
         let step = Step {
-            id: id?,
+            id: id?.into(),
             title: s.title.as_ref().map(|t| t.value.clone()),
             needs: needs.into(),
             after: after.into(),

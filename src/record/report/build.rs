@@ -286,9 +286,9 @@ fn step_rows(
         && let Some(p) = playbook
     {
         for step in &p.steps {
-            if !state.steps.contains_key(&step.id) {
+            if !state.steps.contains_key(step.id.as_str()) {
                 rows.push(StepRow {
-                    id: step.id.clone(),
+                    id: step.id.to_string(),
                     host: None,
                     title: step.title.clone(),
                     action: Some(step.action.key().to_owned()),
@@ -419,7 +419,7 @@ fn run_vars(playbook: &Playbook, state: &RunState) -> indexmap::IndexMap<String,
 /// `rows`: the step rows of `state`, whose first rows are its steps in their order.
 fn plan_facts(plan: &Plan, state: &RunState, rows: &[StepRow]) -> PlanFacts {
     let playbook = &plan.playbook;
-    let id = |i: usize| playbook.steps[i].id.clone();
+    let id = |i: usize| playbook.steps[i].id.to_string();
     let steps = plan
         .steps
         .iter()
@@ -431,7 +431,7 @@ fn plan_facts(plan: &Plan, state: &RunState, rows: &[StepRow]) -> PlanFacts {
             let row = state.steps.get_index_of(step.id.as_str()).map(|i| &rows[i]);
             debug_assert!(row.is_none_or(|r| r.id == step.id));
             PlannedStep {
-                id: step.id.clone(),
+                id: step.id.to_string(),
                 action: step.action.key(),
                 budget_ms: step.budget.map(HumanDuration::as_millis),
                 start_ms: ps.earliest_start_ms,
