@@ -205,7 +205,7 @@ impl PastRun {
                 .steps
                 .values()
                 .map(|step| PastStep {
-                    id: step.id.clone(),
+                    id: step.id.to_string(),
                     status: step.status,
                     duration_ms: step.duration_ms,
                 })

@@ -2,6 +2,7 @@
 //! off by a crash (an event that ends too early) is skipped wherever it is, since the next
 //! writer starts on a fresh line after it; any other broken line is an error, never skipped.
 
+use compact_str::CompactString;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -87,7 +88,8 @@ pub(crate) struct AttemptRecord {
 /// Everything the journal says about one step (its last segment, after a resume).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct StepRecord {
-    pub(crate) id: String,
+    /// Held in place (ids are short): a report of 10,000 steps read 20,000 fewer allocations.
+    pub(crate) id: CompactString,
     pub(crate) title: Option<String>,
     pub(crate) action: Option<String>,
     pub(crate) started: Option<DateTime<Utc>>,
@@ -268,7 +270,7 @@ pub(crate) struct RunState {
     pub(crate) run_id: String,
     pub(crate) started: Option<Started>,
     /// In the order they first appear.
-    pub(crate) steps: IndexMap<String, StepRecord>,
+    pub(crate) steps: IndexMap<CompactString, StepRecord>,
     pub(crate) checks: Vec<CheckRecord>,
     pub(crate) approvals: Vec<ApprovalRecord>,
     pub(crate) rollbacks: Vec<RollbackRecord>,
@@ -420,7 +422,7 @@ impl RunState {
                 let rec = s.step(step);
                 // A step started again (after a resume) starts a new segment of its record.
                 *rec = StepRecord {
-                    id: step.clone(),
+                    id: step.as_str().into(),
                     ..StepRecord::default()
                 };
                 rec.title = Some(title.clone());
@@ -758,9 +760,9 @@ impl RunState {
 
     fn step(&mut self, id: &str) -> &mut StepRecord {
         self.steps
-            .entry(id.to_owned())
+            .entry(CompactString::from(id))
             .or_insert_with(|| StepRecord {
-                id: id.to_owned(),
+                id: CompactString::from(id),
                 ..StepRecord::default()
             })
     }

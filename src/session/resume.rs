@@ -85,7 +85,7 @@ pub(crate) fn presets(playbook: &Playbook, state: &RunState) -> Result<Presets, 
             crate::playbook::model::Instance::of_name(id).is_some()
                 && playbook.step_index(id).is_none()
         })
-        .filter_map(|(id, record)| Some((id.clone(), settle(record)?)))
+        .filter_map(|(id, record)| Some((id.to_string(), settle(record)?)))
         .collect();
     if unusable.is_empty() {
         return Ok(Presets { steps, made });

@@ -44,7 +44,7 @@ impl Report {
             .iter()
             .filter(|s| s.status.is_failure())
             .map(|s| Failure {
-                step: s.id.clone(),
+                step: s.id.to_string(),
                 status: s.status,
                 exit_code: s.exit_code,
                 reason: s.reason.clone(),
@@ -208,7 +208,7 @@ fn outcome(
                 playbook_changed: r.playbook_changed,
             })
             .collect(),
-        unfinished: state.in_flight().iter().map(|s| s.id.clone()).collect(),
+        unfinished: state.in_flight().iter().map(|s| s.id.to_string()).collect(),
         locks_broken: state
             .locks_broken
             .iter()
@@ -288,7 +288,7 @@ fn step_rows(
         for step in &p.steps {
             if !state.steps.contains_key(step.id.as_str()) {
                 rows.push(StepRow {
-                    id: step.id.to_string(),
+                    id: step.id.clone(),
                     host: None,
                     title: step.title.clone(),
                     action: Some(step.action.key().to_owned()),
@@ -431,7 +431,7 @@ fn plan_facts(plan: &Plan, state: &RunState, rows: &[StepRow]) -> PlanFacts {
             let row = state.steps.get_index_of(step.id.as_str()).map(|i| &rows[i]);
             debug_assert!(row.is_none_or(|r| r.id == step.id));
             PlannedStep {
-                id: step.id.to_string(),
+                id: step.id.clone(),
                 action: step.action.key(),
                 budget_ms: step.budget.map(HumanDuration::as_millis),
                 start_ms: ps.earliest_start_ms,
@@ -480,7 +480,7 @@ fn approval_rows(state: &RunState) -> Vec<ApprovalRow> {
         .iter()
         .map(|a| {
             // A manual step asks once it has started; a `confirm` asks before it starts.
-            let manual = state.steps.get(&a.step).is_some_and(|s| {
+            let manual = state.steps.get(a.step.as_str()).is_some_and(|s| {
                 s.action.as_deref() == Some("manual")
                     && s.started
                         .zip(a.asked)
@@ -527,7 +527,7 @@ fn output_rows(state: &RunState) -> Vec<OutputRow> {
         .values()
         .flat_map(|rec| {
             rec.outputs.iter().map(|(name, value)| OutputRow {
-                step: rec.id.clone(),
+                step: rec.id.to_string(),
                 name: name.clone(),
                 value: value.clone(),
             })
@@ -598,14 +598,14 @@ fn comparison(previous: &RunState, now: &RunState, rows: &[StepRow]) -> Comparis
         .iter()
         .filter(|r| finished_ok(r.status))
         .filter_map(|r| {
-            let then = previous.steps.get(&r.id)?;
+            let then = previous.steps.get(r.id.as_str())?;
             let then_ms = then
                 .duration_ms
                 .filter(|_| then.status == Some(StepStatus::Ok))?;
             let now_ms = r.duration_ms?;
             let slower = now_ms.saturating_sub(then_ms);
             (slower * 100 > then_ms * SLOWER_PERCENT && slower >= SLOWER_FLOOR_MS).then(|| Slower {
-                step: r.id.clone(),
+                step: r.id.to_string(),
                 then_ms,
                 now_ms,
                 percent: (slower * 100).checked_div(then_ms).unwrap_or(0),

@@ -471,7 +471,7 @@ fn timeline(md: &mut Md, r: &Report) {
             .steps
             .iter()
             .filter(|s| s.started_at.is_none() && !s.for_each)
-            .map(|s| s.id.clone())
+            .map(|s| s.id.to_string())
             .collect();
         if !never.is_empty() {
             md.para(&format!(

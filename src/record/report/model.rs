@@ -237,7 +237,8 @@ pub(super) struct Outcome {
 /// Section 3: one row of the timeline.
 #[derive(Debug, Clone)]
 pub(super) struct StepRow {
-    pub(super) id: String,
+    /// Held in place, as the journal's record and the model step hold it.
+    pub(super) id: compact_str::CompactString,
     /// The host it ran on (`on`); `None`: the runner.
     pub(super) host: Option<String>,
     pub(super) title: Option<String>,
@@ -292,7 +293,7 @@ pub(super) struct PlanFacts {
 
 #[derive(Debug, Clone)]
 pub(super) struct PlannedStep {
-    pub(super) id: String,
+    pub(super) id: compact_str::CompactString,
     /// The action key: `run`, `http`, …
     pub(super) action: &'static str,
     pub(super) budget_ms: Option<u64>,
