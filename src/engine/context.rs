@@ -11,7 +11,44 @@ use serde_json::{Map, Value, json};
 
 use crate::event::{Mode, StepStatus};
 use crate::playbook::model::{Instance, Playbook, Step, VarValue};
-use crate::playbook::template::{RenderFailure, Renderer, Template};
+use crate::playbook::template::{RenderFailure, Renderer, StepsNamed, Template};
+
+/// The finished steps' entries under `steps`. A JSON object per step was most of a long run's
+/// memory (seven allocations, about 325 bytes, for each of 10,000 steps, #18), and a render
+/// reads a few: each is kept compact, and a render puts in `steps` those its template names,
+/// for that render. A template that can reach any step (`{{#each steps}}`, `lookup`, a block)
+/// moves them all into `steps` for good, in the order they finished, as before.
+#[derive(Default)]
+struct Recorded {
+    /// The entries not in `value`, in the order recorded (every entry, until `whole`).
+    by_id: IndexMap<compact_str::CompactString, Entry>,
+    /// Every entry is in `value["steps"]`, and new ones go there.
+    whole: bool,
+}
+
+/// One step's entry, as templates see it once it is JSON.
+enum Entry {
+    Ran {
+        status: StepStatus,
+        exit_code: Option<i32>,
+        outputs: BTreeMap<String, String>,
+    },
+    /// A dry run's placeholders.
+    Json(Value),
+}
+
+impl Entry {
+    fn to_json(&self) -> Value {
+        match self {
+            Self::Ran {
+                status,
+                exit_code,
+                outputs,
+            } => json!({ "status": status.as_str(), "exit_code": exit_code, "outputs": outputs }),
+            Self::Json(value) => value.clone(),
+        }
+    }
+}
 
 /// What `run.*` says.
 #[derive(Debug, Clone)]
@@ -33,7 +70,11 @@ pub(crate) struct Context {
 }
 
 struct Shared {
+    /// `vars`, `env`, `run`, `playbook`, and under `steps` the entries a render asked for (all
+    /// of them once one asked for all, see [`Recorded`]).
     value: RwLock<Value>,
+    /// What each finished step gives: locked before `value` wherever both are.
+    steps: RwLock<Recorded>,
     /// What each finished instance gives (`ID[KEY]` → status, exit code, outputs): kept apart
     /// from `steps`, which templates see, so that a render copies one entry per step.
     instances: RwLock<HashMap<String, Value>>,
@@ -71,6 +112,7 @@ impl Context {
         Self {
             shared: Arc::new(Shared {
                 value: RwLock::new(value),
+                steps: RwLock::new(Recorded::default()),
                 instances: RwLock::new(HashMap::new()),
                 renderer: Renderer::new(),
             }),
@@ -94,16 +136,51 @@ impl Context {
             .expect("the context lock is never poisoned: renders do not panic")
     }
 
-    pub(crate) fn render(&self, template: &Template) -> Result<String, RenderFailure> {
-        let Some(instance) = &self.item else {
-            return self.shared.renderer.render(template, &self.read());
+    /// `f` given the values, with under `steps` every finished step `template` can reach.
+    fn with_steps<R>(&self, template: &Template, f: impl FnOnce(&Value) -> R) -> R {
+        let named = template.steps_named();
+        if named == StepsNamed::Ids(Vec::new()) {
+            return f(&self.read());
+        }
+        let lock = "the context lock is never poisoned: renders do not panic";
+        let mut steps = self.shared.steps.write().expect(lock);
+        if steps.whole {
+            drop(steps);
+            return f(&self.read());
+        }
+        let mut value = self.shared.value.write().expect(lock);
+        let StepsNamed::Ids(ids) = named else {
+            // For good: from now on entries go straight to `steps`.
+            for (id, entry) in std::mem::take(&mut steps.by_id) {
+                value["steps"][id.as_str()] = entry.to_json();
+            }
+            steps.whole = true;
+            drop(steps);
+            return f(&value);
         };
+        for id in &ids {
+            if let Some(entry) = steps.by_id.get(id.as_str()) {
+                value["steps"][id.as_str()] = entry.to_json();
+            }
+        }
+        drop(steps);
+        let result = f(&value);
+        value["steps"] = json!({});
+        result
+    }
+
+    pub(crate) fn render(&self, template: &Template) -> Result<String, RenderFailure> {
         if template.is_literal() {
             return Ok(template.source().to_owned());
         }
-        let mut value = self.read().clone();
-        self.overlay(&mut value, instance);
-        self.shared.renderer.render(template, &value)
+        self.with_steps(template, |value| match &self.item {
+            None => self.shared.renderer.render(template, value),
+            Some(instance) => {
+                let mut value = value.clone();
+                self.overlay(&mut value, instance);
+                self.shared.renderer.render(template, &value)
+            }
+        })
     }
 
     fn overlay(&self, value: &mut Value, instance: &Instance) {
@@ -128,7 +205,7 @@ impl Context {
         name: &str,
         extra: Value,
     ) -> Result<String, RenderFailure> {
-        let mut value = self.read().clone();
+        let mut value = self.with_steps(template, Value::clone);
         if let Some(instance) = &self.item {
             self.overlay(&mut value, instance);
         }
@@ -172,24 +249,30 @@ impl Context {
         exit_code: Option<i32>,
         outputs: &BTreeMap<String, String>,
     ) {
-        let entry =
-            json!({ "status": status.as_str(), "exit_code": exit_code, "outputs": outputs });
+        let entry = Entry::Ran {
+            status,
+            exit_code,
+            outputs: outputs.clone(),
+        };
         self.put(id, entry);
     }
 
     /// Files `entry` under `steps.ID`, or with the instances when `id` is one (`ID[KEY]`).
-    fn put(&self, id: &str, entry: Value) {
+    fn put(&self, id: &str, entry: Entry) {
+        let lock = "the context lock is never poisoned";
         if Instance::of_name(id).is_some() {
             self.shared
                 .instances
                 .write()
-                .expect("the context lock is never poisoned")
-                .insert(id.to_owned(), entry);
+                .expect(lock)
+                .insert(id.to_owned(), entry.to_json());
+            return;
+        }
+        let mut steps = self.shared.steps.write().expect(lock);
+        if steps.whole {
+            self.shared.value.write().expect(lock)["steps"][id] = entry.to_json();
         } else {
-            self.shared
-                .value
-                .write()
-                .expect("the context lock is never poisoned")["steps"][id] = entry;
+            steps.by_id.insert(id.into(), entry);
         }
     }
 
@@ -255,11 +338,101 @@ impl Context {
             .collect();
         self.put(
             id,
-            json!({
+            Entry::Json(json!({
                 "status": format!("<steps.{id}.status>"),
                 "exit_code": format!("<steps.{id}.exit_code>"),
                 "outputs": outputs,
-            }),
+            })),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATES: [&str; 10] = [
+        "{{steps.a.status}}",
+        "{{steps.b.outputs.out}} {{steps.a.exit_code}}",
+        "{{#each steps}}{{@key}}:{{this.status}},{{/each}}",
+        "{{lookup (lookup steps \"a\") \"status\"}}",
+        "{{#with steps.c}}{{exit_code}}{{/with}}",
+        "{{json steps}}",
+        "{{vars.x}}",
+        "{{#if steps.a}}A{{else}}none{{/if}}",
+        "{{steps.c.outputs}}",
+        "{{#each vars.list}}{{@root.steps.b.status}}{{/each}}",
+    ];
+
+    fn context() -> Context {
+        let text = "[playbook]\nname = \"p\"\nversion = \"1.0.0\"\n\n[vars]\nx = \"1\"\nlist = [\"i\", \"j\"]\n\n[[steps]]\nid = \"a\"\nrun = \"true\"\n";
+        let file = crate::playbook::SourceFile::new("p.toml", text);
+        let playbook = crate::playbook::validate(&file).expect("valid").playbook;
+        let run = RunInfo {
+            id: "r".to_owned(),
+            mode: Mode::Drill,
+            env: None,
+            started_at: Utc::now(),
+            commander: "c".to_owned(),
+            dir: PathBuf::from("/tmp"),
+        };
+        Context::new(&playbook, &playbook.vars, &run, &BTreeMap::new())
+    }
+
+    proptest::proptest! {
+        /// Whatever the steps recorded and the templates rendered, in any order, a render gives
+        /// what it gives against every entry in `steps` as JSON, in the order recorded (the
+        /// context before entries were kept compact, #18).
+        #[test]
+        fn a_render_sees_what_it_would_see_with_every_entry(
+            ops in proptest::collection::vec((0usize..3, 0usize..2, 0i32..3, 0usize..TEMPLATES.len(), proptest::bool::ANY), 1..24)
+        ) {
+            let cx = context();
+            let base = cx.read().clone();
+            let mut expected: IndexMap<String, Value> = IndexMap::new();
+            for (step, status, code, template, record) in ops {
+                if record {
+                    let id = ["a", "b", "c"][step];
+                    let status = [StepStatus::Ok, StepStatus::Failed][status];
+                    let outputs = BTreeMap::from([("out".to_owned(), format!("{id}{code}"))]);
+                    cx.record_step(id, status, Some(code), &outputs);
+                    expected.insert(
+                        id.to_owned(),
+                        json!({ "status": status.as_str(), "exit_code": code, "outputs": outputs }),
+                    );
+                } else {
+                    let (t, _) = Template::parse(TEMPLATES[template]).expect("compiles");
+                    let mut whole = base.clone();
+                    for (id, entry) in &expected {
+                        whole["steps"][id.as_str()] = entry.clone();
+                    }
+                    let want = Renderer::new().render(&t, &whole);
+                    proptest::prop_assert_eq!(cx.render(&t), want, "{}", TEMPLATES[template]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_template_names_the_steps_it_reads_or_all_of_them() {
+        let named = |source: &str| Template::parse(source).expect("compiles").0.steps_named();
+        let ids = |list: &[&str]| StepsNamed::Ids(list.iter().map(|s| (*s).to_owned()).collect());
+        assert_eq!(named("echo {{steps.a.outputs.f}} {{vars.x}}"), ids(&["a"]));
+        assert_eq!(
+            named("{{#if (eq steps.b.status \"ok\")}}y{{/if}}"),
+            ids(&["b"])
+        );
+        assert_eq!(named("plain"), ids(&[]));
+        assert_eq!(named("{{quote run.id}}"), ids(&[]));
+        for all in [
+            "{{#each steps}}{{@key}}{{/each}}",
+            "{{json steps}}",
+            "{{lookup steps \"a\"}}",
+            "{{#with vars}}{{x}}{{/with}}",
+            "{{#each vars.l}}{{@root.steps.a.status}}{{/each}}",
+            "{{this}}",
+        ] {
+            assert_eq!(named(all), StepsNamed::All, "{all}");
+        }
     }
 }

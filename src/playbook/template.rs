@@ -79,6 +79,49 @@ impl Template {
     pub fn is_literal(&self) -> bool {
         !self.source.contains("{{")
     }
+
+    /// Which steps' values (`steps.ID`) a render of this template can reach.
+    #[must_use]
+    pub fn steps_named(&self) -> StepsNamed {
+        if self.is_literal() {
+            return StepsNamed::Ids(Vec::new());
+        }
+        let Ok((_, usages)) = Self::parse(&self.source) else {
+            return StepsNamed::All;
+        };
+        let mut ids = Vec::new();
+        for usage in &usages {
+            match usage {
+                Usage::Path(p) => match (p.get(0), p.get(1)) {
+                    (Some("steps"), Some(id)) => ids.push(id.to_owned()),
+                    (
+                        Some(
+                            "vars" | "env" | "run" | "playbook" | "item" | "item_index" | "report",
+                        ),
+                        _,
+                    ) => {}
+                    _ => return StepsNamed::All,
+                },
+                Usage::Helper(h) if SCOPING_HELPERS.contains(&&**h) || h == "lookup" => {
+                    return StepsNamed::All;
+                }
+                Usage::Context(_) => return StepsNamed::All,
+                Usage::Helper(_) | Usage::Arguments { .. } => {}
+            }
+        }
+        StepsNamed::Ids(ids)
+    }
+}
+
+/// The steps whose values a template can reach (see [`Template::steps_named`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepsNamed {
+    /// Those its paths name: none for a template that names no step.
+    Ids(Vec<String>),
+    /// Any: it reads `steps` as a whole, looks a value up by a computed name (`lookup`), or has
+    /// a block (`each`, `with`) whose paths are relative to what the block gives, or reach the
+    /// root (`@root.steps.…`).
+    All,
 }
 
 impl fmt::Display for Template {
