@@ -39,27 +39,50 @@ pub struct Playbook {
     pub(crate) index: StepIndex,
 }
 
-/// The positions of a playbook's steps, sorted by their ids: a lookup halves its way to the id
-/// (17 comparisons at 100,000 steps). Eight bytes a step, where a hash map holding a copy of
-/// every id took ninety and was at validation's peak (#18).
+/// The positions of steps, sorted by their ids: a lookup halves its way to the id (17
+/// comparisons at 100,000 steps). Eight bytes a step, where a hash map holding a copy of every
+/// id took ninety and was at validation's peak (#18). The ids stay where they are (the model's
+/// steps, the first pass's names), read through `name`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct StepIndex(Box<[usize]>);
 
 impl StepIndex {
-    /// The index of `steps`, whose ids are distinct.
-    pub(crate) fn new(steps: &[Step]) -> Self {
-        let mut by_id: Vec<usize> = (0..steps.len()).collect();
-        by_id.sort_unstable_by(|&a, &b| steps[a].id.cmp(&steps[b].id));
+    /// The index of `count` steps whose ids `name` gives (`None`: a step without one, left
+    /// out). Of steps sharing an id, the first is the one found.
+    pub(crate) fn of<'a>(count: usize, name: impl Fn(usize) -> Option<&'a str>) -> Self {
+        let mut by_id: Vec<usize> = (0..count).filter(|&i| name(i).is_some()).collect();
+        // The first of equal ids comes first, and is the one kept (ordered by position too:
+        // a stable sort would take a buffer of half the steps).
+        by_id.sort_unstable_by(|&a, &b| name(a).cmp(&name(b)).then(a.cmp(&b)));
+        by_id.dedup_by(|later, kept| name(*later) == name(*kept));
         Self(by_id.into_boxed_slice())
     }
 
-    /// The position of the step `id` in `steps`, the list this index was made of.
-    fn get(&self, steps: &[Step], id: &str) -> Option<usize> {
+    /// The index of `steps`.
+    pub(crate) fn new(steps: &[Step]) -> Self {
+        Self::of(steps.len(), |i| Some(steps[i].id.as_str()))
+    }
+
+    /// The position of the step `id`, by the `name` the index was made with.
+    pub(crate) fn find<'a>(
+        &self,
+        id: &str,
+        name: impl Fn(usize) -> Option<&'a str>,
+    ) -> Option<usize> {
         let at = self
             .0
-            .binary_search_by(|&i| steps.get(i).map_or("", |s| s.id.as_str()).cmp(id))
+            .binary_search_by(|&i| name(i).unwrap_or_default().cmp(id))
             .ok()?;
-        Some(self.0[at]).filter(|&i| steps.get(i).is_some_and(|s| s.id == id))
+        Some(self.0[at]).filter(|&i| name(i) == Some(id))
+    }
+
+    /// How many distinct ids.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn get(&self, steps: &[Step], id: &str) -> Option<usize> {
+        self.find(id, |i| steps.get(i).map(|s| s.id.as_str()))
     }
 }
 

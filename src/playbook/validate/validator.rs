@@ -13,7 +13,7 @@ use crate::playbook::decode::{Cx, Decode, Sp, Span};
 use crate::playbook::diagnostic::{Diagnostic, Diagnostics, SourceFile, did_you_mean};
 use crate::playbook::duration::HumanDuration;
 use crate::playbook::graph::StepGraph;
-use crate::playbook::model::Playbook;
+use crate::playbook::model::{Playbook, StepIndex};
 use crate::playbook::raw::{DurationStr, RawPlaybook, RawStep};
 use crate::playbook::references::{Scope, Steps, TemplateUse};
 use crate::playbook::template::{Template, Usage};
@@ -593,21 +593,15 @@ fn nested_outputs(playbook: &Playbook, uses: &[TemplateUse], out: &mut Vec<Neste
 #[derive(Debug, Default)]
 pub(crate) struct StepIds {
     pub(crate) by_index: Vec<Option<String>>,
-    /// The position of each distinct id's first step, sorted by id: a lookup halves its way to
-    /// the id. A table of copied ids was 75 bytes a step at validation's peak (#18).
-    sorted: Vec<usize>,
+    /// Each distinct id's first step, by id: a table of copied ids was 75 bytes a step at
+    /// validation's peak (#18).
+    sorted: StepIndex,
 }
 
 impl StepIds {
     /// The ids by position (`None`: a step without a valid id).
     pub(crate) fn new(by_index: Vec<Option<String>>) -> Self {
-        let name = |i: usize| by_index[i].as_deref().unwrap_or_default();
-        let mut sorted: Vec<usize> = (0..by_index.len())
-            .filter(|&i| by_index[i].is_some())
-            .collect();
-        // Stable: of steps sharing an id, the first comes first, and is the one kept.
-        sorted.sort_by(|&a, &b| name(a).cmp(name(b)));
-        sorted.dedup_by(|later, kept| name(*later) == name(*kept));
+        let sorted = StepIndex::of(by_index.len(), |i| by_index[i].as_deref());
         Self { by_index, sorted }
     }
 
@@ -617,9 +611,8 @@ impl StepIds {
 
     /// The position of the (first) step with this id.
     pub(crate) fn get(&self, id: &str) -> Option<usize> {
-        let name = |i: usize| self.by_index[i].as_deref().unwrap_or_default();
-        let at = self.sorted.binary_search_by(|&i| name(i).cmp(id)).ok()?;
-        Some(self.sorted[at])
+        self.sorted
+            .find(id, |i| self.by_index.get(i).and_then(Option::as_deref))
     }
 
     /// How many distinct ids.
