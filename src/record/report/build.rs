@@ -348,16 +348,21 @@ fn step_row(
         (Some(b), Some(d)) if d > b => Some(d - b),
         _ => None,
     };
-    let last = rec.attempts.last();
+    let last = rec.last_attempt.as_ref();
     let planned = playbook.and_then(|p| p.step_index(&rec.id).map(|i| &p.steps[i]));
     StepRow {
         id: rec.id.clone(),
         host: rec.host.clone(),
-        title: rec.title.clone().filter(|t| *t != rec.id),
+        title: rec
+            .title
+            .as_deref()
+            .filter(|t| *t != rec.id)
+            .map(str::to_owned),
         action: rec
             .action
-            .clone()
-            .or_else(|| planned.map(|s| s.action.key().to_owned())),
+            .as_deref()
+            .map_or_else(|| planned.map(|s| s.action.key()), Some)
+            .map(str::to_owned),
         status,
         reason: rec
             .reason
@@ -371,7 +376,7 @@ fn step_row(
         duration_ms,
         budget_ms,
         over_budget_ms,
-        attempts: rec.attempts.len(),
+        attempts: rec.attempts as usize,
         exit_code: rec.exit_code.or_else(|| last.and_then(|a| a.exit_code)),
         group_empty: rec.group_empty,
         pgid: rec.pgid.map(|(g, _)| g),
