@@ -105,7 +105,14 @@ pub(crate) fn write(
     runs_roots: &[PathBuf],
     known: Option<&Arc<Playbook>>,
 ) -> Result<(), WriteError> {
-    let built = with_input(folder, runs_roots, known, report::build)?;
+    with_input(folder, runs_roots, known, |input| {
+        write_both(folder, &report::build(input))
+    })?
+}
+
+/// Writes both renderings of `built` beside their files, flushes them to disk and renames
+/// them over the reports.
+fn write_both(folder: &RunFolder, built: &report::Built<'_>) -> Result<(), WriteError> {
     let md = built.markdown();
     let md_file = Staged::write(folder, ReportFormat::Md, |out| out.write_all(md.as_bytes()))?;
     drop(md);

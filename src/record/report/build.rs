@@ -5,6 +5,7 @@
 use crate::record::log_tail;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -17,7 +18,7 @@ use crate::record::replay::{RollbackRecord, RunState, StepRecord};
 use super::model::{
     ApprovalRow, CheckRow, Comparison, Failure, Gap, Header, InputRow, Measure, NotificationRow,
     Outcome, OutputRow, PlanFacts, PlannedStep, RecoveryPoint, Report, ReportInput, RollbackRow,
-    Slower, Status, StepRow, TAIL_LINES, Verdict,
+    Slower, Status, StepRow, StepRows, TAIL_LINES, Verdict,
 };
 
 /// A step counts as slower than in the previous run beyond this ratio (and [`SLOWER_FLOOR_MS`]).
@@ -25,8 +26,8 @@ const SLOWER_PERCENT: u64 = 20;
 /// Differences below this are process-start jitter, not a slower step.
 const SLOWER_FLOOR_MS: u64 = 50;
 
-impl Report {
-    pub(super) fn build(input: &ReportInput<'_>) -> Self {
+impl<'a> Report<'a> {
+    pub(super) fn build(input: &ReportInput<'a>) -> Self {
         let state = input.state;
         let header = header(input);
         // The playbook as the run had it: its `for_each` lists made from the run's vars.
@@ -38,34 +39,37 @@ impl Report {
             .started_at
             .or_else(|| state.steps.values().find_map(|s| s.started))
             .or(state.last_ts);
-        let steps = step_rows(state, playbook, run_start);
+        let steps = StepRows::new(
+            state,
+            plan.as_ref().map(|p| Arc::clone(&p.playbook)),
+            run_start,
+        );
         let include_logs = playbook.map_or(IncludeLogs::default(), |p| p.report.include_logs);
         let failures = steps
             .iter()
             .filter(|s| s.status.is_failure())
             .map(|s| Failure {
-                step: s.id.to_string(),
+                step: s.id.to_owned(),
                 status: s.status,
                 exit_code: s.exit_code,
-                reason: s.reason.clone(),
+                reason: s.reason.map(str::to_owned),
                 attempts: s.attempts,
                 group_empty: s.group_empty,
                 pgid: s.pgid,
                 log: (include_logs != IncludeLogs::None && s.started_at.is_some())
-                    .then(|| log_tail::tail(input.logs, &s.id, TAIL_LINES)),
+                    .then(|| log_tail::tail(input.logs, s.id, TAIL_LINES)),
             })
             .collect();
         let all_logs = if include_logs == IncludeLogs::All {
             steps
                 .iter()
                 .filter(|s| s.started_at.is_some())
-                .map(|s| log_tail::tail(input.logs, &s.id, TAIL_LINES))
+                .map(|s| log_tail::tail(input.logs, s.id, TAIL_LINES))
                 .filter(|t| !t.missing)
                 .collect()
         } else {
             Vec::new()
         };
-        let plan = plan.as_ref().map(|p| plan_facts(p, state, &steps));
         Self {
             title: title(playbook, &header),
             outcome: outcome(state, playbook, &header, run_start),
@@ -79,7 +83,11 @@ impl Report {
             logs_link: logs_link(input.logs, input.report_path_hint),
             header,
             steps,
-            plan,
+            plan: plan.map(|plan| PlanFacts {
+                rto_objective_ms: plan.rto_objective_ms(),
+                exceeds_rto: plan.exceeds_rto(),
+                plan,
+            }),
             include_logs,
             failures,
             all_logs,
@@ -254,138 +262,164 @@ fn recovery_point(
     })
 }
 
-fn step_rows(
-    state: &RunState,
-    playbook: Option<&Playbook>,
-    run_start: Option<DateTime<Utc>>,
-) -> Vec<StepRow> {
-    // Found once for all rows: a scan of these per step is quadratic in a long run that was
-    // resumed or rolled back.
-    let rerun: HashSet<&str> = state
-        .resumed
-        .iter()
-        .flat_map(|r| r.rerun.iter().map(String::as_str))
-        .collect();
-    let mut rollbacks: HashMap<&str, Vec<&RollbackRecord>> = HashMap::new();
-    for rb in &state.rollbacks {
-        rollbacks.entry(rb.step.as_str()).or_default().push(rb);
-    }
-    let mut rows: Vec<StepRow> = state
-        .steps
-        .values()
-        .map(|rec| {
-            let of_step = rollbacks
-                .get(rec.id.as_str())
-                .map_or(&[][..], Vec::as_slice);
-            step_row(state, playbook, rec, run_start, &rerun, of_step)
-        })
-        .collect();
-    // A run that never finished has steps the journal never mentions.
-    if state.finished.is_none()
-        && state.interrupted.is_none()
-        && let Some(p) = playbook
-    {
-        for step in &p.steps {
-            if !state.steps.contains_key(step.id.as_str()) {
-                rows.push(StepRow {
-                    id: step.id.clone(),
-                    host: None,
-                    title: step.title.clone(),
-                    action: Some(step.action.key().to_owned()),
-                    status: Status::NotStarted,
-                    reason: None,
-                    started_at: None,
-                    offset_ms: None,
-                    duration_ms: None,
-                    budget_ms: step.budget.map(HumanDuration::as_millis),
-                    over_budget_ms: None,
-                    attempts: 0,
-                    exit_code: None,
-                    group_empty: None,
-                    pgid: None,
-                    rerun_after_resume: false,
-                    rollback_ok: None,
-                    would_run: None,
-                    waited_ms: None,
-                    cleanup: step.always,
-                    for_each: step.is_group(),
-                });
-            }
+impl<'a> StepRows<'a> {
+    fn new(
+        state: &'a RunState,
+        playbook: Option<std::sync::Arc<Playbook>>,
+        run_start: Option<DateTime<Utc>>,
+    ) -> Self {
+        // Found once for all rows: a scan of these per step is quadratic in a long run that was
+        // resumed or rolled back.
+        let rerun: HashSet<&str> = state
+            .resumed
+            .iter()
+            .flat_map(|r| r.rerun.iter().map(String::as_str))
+            .collect();
+        let mut rollbacks: HashMap<&str, Vec<&RollbackRecord>> = HashMap::new();
+        for rb in &state.rollbacks {
+            rollbacks.entry(rb.step.as_str()).or_default().push(rb);
+        }
+        // A run that never finished has steps the journal never mentions.
+        let unmentioned = state.finished.is_none() && state.interrupted.is_none();
+        Self {
+            state,
+            playbook,
+            run_start,
+            rerun,
+            rollbacks,
+            unmentioned,
         }
     }
-    rows
-}
 
-fn step_row(
-    state: &RunState,
-    playbook: Option<&Playbook>,
-    rec: &StepRecord,
-    run_start: Option<DateTime<Utc>>,
-    rerun: &HashSet<&str>,
-    of_step: &[&RollbackRecord],
-) -> StepRow {
-    // Rollbacks of this step that ran after it finished.
-    let rollbacks = || {
-        of_step
+    /// The rows, made one at a time.
+    pub(super) fn iter(&self) -> impl Iterator<Item = StepRow<'_>> {
+        let state = self.state;
+        let recorded = state.steps.values().map(|rec| self.row(rec));
+        let unmentioned = self
+            .playbook
+            .as_deref()
+            .filter(|_| self.unmentioned)
+            .into_iter()
+            .flat_map(|p| &p.steps)
+            .filter(|step| !state.steps.contains_key(step.id.as_str()))
+            .map(|step| StepRow {
+                id: &step.id,
+                host: None,
+                title: step.title.as_deref(),
+                action: Some(step.action.key()),
+                status: Status::NotStarted,
+                reason: None,
+                started_at: None,
+                offset_ms: None,
+                duration_ms: None,
+                budget_ms: step.budget.map(HumanDuration::as_millis),
+                over_budget_ms: None,
+                attempts: 0,
+                exit_code: None,
+                group_empty: None,
+                pgid: None,
+                rerun_after_resume: false,
+                rollback_ok: None,
+                would_run: None,
+                waited_ms: None,
+                cleanup: step.always,
+                for_each: step.is_group(),
+            });
+        recorded.chain(unmentioned)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// Rollbacks of the step of `rec` that ran after it finished.
+    fn rollbacks_after<'s>(
+        &'s self,
+        rec: &'s StepRecord,
+    ) -> impl Iterator<Item = &'a RollbackRecord> + 's {
+        self.rollbacks
+            .get(rec.id.as_str())
+            .map_or(&[][..], Vec::as_slice)
             .iter()
+            .copied()
             .filter(|rb| rec.finished.is_none_or(|f| rb.started >= f))
-    };
-    let status = match rec.status {
-        Some(StepStatus::Ok) if rollbacks().any(|rb| rb.ok == Some(true)) => Status::RolledBack,
-        Some(s) => Status::from_journal(s),
-        None => Status::Unfinished,
-    };
-    let duration_ms = match (rec.duration_ms, rec.started) {
-        (Some(d), _) => Some(d),
-        (None, Some(started)) if rec.in_flight => state.last_ts.map(|l| millis_between(started, l)),
-        _ => None,
-    };
-    let budget_ms = playbook
-        .and_then(|p| p.step_index(&rec.id).map(|i| &p.steps[i]))
-        .and_then(|s| s.budget.map(HumanDuration::as_millis))
-        .or(rec.budget_exceeded_ms.map(|(budget, _)| budget));
-    let over_budget_ms = match (budget_ms, duration_ms) {
-        (Some(b), Some(d)) if d > b => Some(d - b),
-        _ => None,
-    };
-    let last = rec.last_attempt.as_ref();
-    let planned = playbook.and_then(|p| p.step_index(&rec.id).map(|i| &p.steps[i]));
-    StepRow {
-        id: rec.id.clone(),
-        host: rec.host.clone(),
-        title: rec
-            .title
+    }
+
+    fn status(&self, rec: &StepRecord) -> Status {
+        match rec.status {
+            Some(StepStatus::Ok) if self.rollbacks_after(rec).any(|rb| rb.ok == Some(true)) => {
+                Status::RolledBack
+            }
+            Some(s) => Status::from_journal(s),
+            None => Status::Unfinished,
+        }
+    }
+
+    /// The status of the row of step `id`: a step the journal does not have has a "not
+    /// started" row, or none.
+    fn status_of(&self, id: &str) -> Status {
+        self.state
+            .steps
+            .get(id)
+            .map_or(Status::NotStarted, |rec| self.status(rec))
+    }
+
+    fn row<'s>(&'s self, rec: &'s StepRecord) -> StepRow<'s> {
+        let state = self.state;
+        let duration_ms = match (rec.duration_ms, rec.started) {
+            (Some(d), _) => Some(d),
+            (None, Some(started)) if rec.in_flight => {
+                state.last_ts.map(|l| millis_between(started, l))
+            }
+            _ => None,
+        };
+        let planned = self
+            .playbook
             .as_deref()
-            .filter(|t| *t != rec.id)
-            .map(str::to_owned),
-        action: rec
-            .action
-            .as_deref()
-            .map_or_else(|| planned.map(|s| s.action.key()), Some)
-            .map(str::to_owned),
-        status,
-        reason: rec
-            .reason
-            .clone()
-            .or_else(|| last.and_then(|a| a.reason.clone())),
-        started_at: rec.started,
-        offset_ms: rec
-            .started
-            .zip(run_start)
-            .map(|(s, r)| millis_between(r, s)),
-        duration_ms,
-        budget_ms,
-        over_budget_ms,
-        attempts: rec.attempts as usize,
-        exit_code: rec.exit_code.or_else(|| last.and_then(|a| a.exit_code)),
-        group_empty: rec.group_empty,
-        pgid: rec.pgid.map(|(g, _)| g),
-        rerun_after_resume: rerun.contains(&rec.id.as_str()),
-        cleanup: rec.always || planned.is_some_and(|s| s.always),
-        for_each: planned.is_some_and(Step::is_group),
-        rollback_ok: rollbacks().filter_map(|rb| rb.ok).reduce(|a, b| a && b),
-        would_run: rec.would_run.clone(),
-        waited_ms: confirm_wait(state, rec),
+            .and_then(|p| p.step_index(&rec.id).map(|i| &p.steps[i]));
+        let budget_ms = planned
+            .and_then(|s| s.budget.map(HumanDuration::as_millis))
+            .or(rec.budget_exceeded_ms.map(|(budget, _)| budget));
+        let over_budget_ms = match (budget_ms, duration_ms) {
+            (Some(b), Some(d)) if d > b => Some(d - b),
+            _ => None,
+        };
+        let last = rec.last_attempt.as_ref();
+        StepRow {
+            id: &rec.id,
+            host: rec.host.as_deref(),
+            title: rec.title.as_deref().filter(|t| *t != rec.id),
+            action: rec
+                .action
+                .as_deref()
+                .or_else(|| planned.map(|s| s.action.key())),
+            status: self.status(rec),
+            reason: rec
+                .reason
+                .as_deref()
+                .or_else(|| last.and_then(|a| a.reason.as_deref())),
+            started_at: rec.started,
+            offset_ms: rec
+                .started
+                .zip(self.run_start)
+                .map(|(s, r)| millis_between(r, s)),
+            duration_ms,
+            budget_ms,
+            over_budget_ms,
+            attempts: rec.attempts as usize,
+            exit_code: rec.exit_code.or_else(|| last.and_then(|a| a.exit_code)),
+            group_empty: rec.group_empty,
+            pgid: rec.pgid.map(|(g, _)| g),
+            rerun_after_resume: self.rerun.contains(&rec.id.as_str()),
+            cleanup: rec.always || planned.is_some_and(|s| s.always),
+            for_each: planned.is_some_and(Step::is_group),
+            rollback_ok: self
+                .rollbacks_after(rec)
+                .filter_map(|rb| rb.ok)
+                .reduce(|a, b| a && b),
+            would_run: rec.would_run.as_deref(),
+            waited_ms: confirm_wait(state, rec),
+        }
     }
 }
 
@@ -421,40 +455,26 @@ fn run_vars(playbook: &Playbook, state: &RunState) -> indexmap::IndexMap<String,
         .collect()
 }
 
-/// `rows`: the step rows of `state`, whose first rows are its steps in their order.
-fn plan_facts(plan: &Plan, state: &RunState, rows: &[StepRow]) -> PlanFacts {
-    let playbook = &plan.playbook;
-    let id = |i: usize| playbook.steps[i].id.to_string();
-    let steps = plan
-        .steps
-        .iter()
-        .map(|ps| {
-            let step = &playbook.steps[ps.index];
-            // The journal's steps lead the rows, in order: its index finds the row without a
-            // table of every id (#18); a step it does not have has no row but a "not started"
-            // one, whose status is the default.
-            let row = state.steps.get_index_of(step.id.as_str()).map(|i| &rows[i]);
-            debug_assert!(row.is_none_or(|r| r.id == step.id));
-            PlannedStep {
-                id: step.id.clone(),
-                action: step.action.key(),
-                budget_ms: step.budget.map(HumanDuration::as_millis),
-                start_ms: ps.earliest_start_ms,
-                finish_ms: ps.earliest_finish_ms,
-                skip: ps.skip.as_ref().map(ToString::to_string),
-                critical: plan.is_critical(ps.index),
-                read_only: step.read_only,
-                status: row.map_or(Status::NotStarted, |r| r.status),
-            }
+impl Report<'_> {
+    /// The plan's rows, made one at a time; none without a plan.
+    pub(super) fn planned_steps(&self) -> impl Iterator<Item = PlannedStep<'_>> {
+        self.plan.iter().flat_map(move |facts| {
+            let plan = &facts.plan;
+            plan.steps.iter().map(move |ps| {
+                let step = &plan.playbook.steps[ps.index];
+                PlannedStep {
+                    id: &step.id,
+                    action: step.action.key(),
+                    budget_ms: step.budget.map(HumanDuration::as_millis),
+                    start_ms: ps.earliest_start_ms,
+                    finish_ms: ps.earliest_finish_ms,
+                    skip: ps.skip.as_ref(),
+                    critical: plan.is_critical(ps.index),
+                    read_only: step.read_only,
+                    status: self.steps.status_of(&step.id),
+                }
+            })
         })
-        .collect();
-    PlanFacts {
-        planned_rto_ms: plan.planned_rto_ms,
-        rto_objective_ms: plan.rto_objective_ms(),
-        exceeds_rto: plan.exceeds_rto(),
-        critical_path: plan.critical_path.iter().map(|&i| id(i)).collect(),
-        unbudgeted: plan.unbudgeted.iter().map(|&i| id(i)).collect(),
-        steps,
     }
 }
 
@@ -597,13 +617,13 @@ fn notification_rows(state: &RunState) -> Vec<NotificationRow> {
         .collect()
 }
 
-fn comparison(previous: &RunState, now: &RunState, rows: &[StepRow]) -> Comparison {
+fn comparison(previous: &RunState, now: &RunState, rows: &StepRows<'_>) -> Comparison {
     let finished_ok = |s: Status| matches!(s, Status::Ok | Status::RolledBack);
     let slower = rows
         .iter()
         .filter(|r| finished_ok(r.status))
         .filter_map(|r| {
-            let then = previous.steps.get(r.id.as_str())?;
+            let then = previous.steps.get(r.id)?;
             let then_ms = then
                 .duration_ms
                 .filter(|_| then.status == Some(StepStatus::Ok))?;

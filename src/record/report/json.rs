@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use indexmap::IndexMap;
 use serde::Serialize;
-use serde::ser::SerializeMap as _;
+use serde::ser::{SerializeMap as _, SerializeStruct as _};
 use serde_json::{Value, json};
 
 use crate::playbook::model::IncludeLogs;
 
 use super::md::{how, phase};
-use super::model::{Measure, PlanFacts, Report};
+use super::model::{Measure, PlanFacts, PlannedStep, Report};
 use crate::record::log_tail::LogTail;
 
 /// The version of this document's shape.
@@ -67,12 +67,27 @@ pub(super) fn value(r: &Report) -> Value {
 struct Document<'a> {
     head: Vec<(&'static str, Value)>,
     plan: Option<PlanDoc<'a>>,
-    steps: Vec<StepDoc<'a>>,
+    steps: StepDocs<'a>,
     tail: Vec<(&'static str, Value)>,
 }
 
+/// A sequence serialized as its items are made: the rows that grow with the playbook are never
+/// all held at once (#18).
+struct Seq<F>(F);
+
+impl<F, I> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
 impl<'a> Document<'a> {
-    fn of(r: &'a Report) -> Self {
+    fn of(r: &'a Report<'a>) -> Self {
         Self {
             head: vec![
                 ("format_version", json!(FORMAT_VERSION)),
@@ -80,8 +95,8 @@ impl<'a> Document<'a> {
                 ("run", run(r)),
                 ("outcome", outcome(r)),
             ],
-            plan: r.plan.as_ref().map(PlanDoc::of),
-            steps: steps(r),
+            plan: r.plan.as_ref().map(|p| PlanDoc::of(r, p)),
+            steps: StepDocs::of(r),
             tail: vec![
                 ("checks", checks(r)),
                 ("approvals", approvals(r)),
@@ -171,7 +186,7 @@ fn outcome(r: &Report) -> Value {
             "rpo_measured_from": opt_ts(rp.rpo_from),
             "rpo_measured_from_incident_start": rp.rpo_from_incident,
         })),
-        "planned_rto_ms": r.plan.as_ref().map(|p| p.planned_rto_ms),
+        "planned_rto_ms": r.plan.as_ref().map(PlanFacts::planned_rto_ms),
         "interrupted": o.interrupted.as_ref().map(|(at, signal)| json!({
             "at": ts(*at),
             "signal": signal,
@@ -199,14 +214,31 @@ fn outcome(r: &Report) -> Value {
     })
 }
 
-#[derive(Serialize)]
+/// The plan, its rows made as they are written.
 struct PlanDoc<'a> {
-    planned_rto_ms: u64,
-    rto_objective_ms: Option<u64>,
-    exceeds_rto: bool,
-    critical_path: &'a [String],
-    unbudgeted: &'a [String],
-    steps: Vec<PlannedStepDoc<'a>>,
+    report: &'a Report<'a>,
+    plan: &'a PlanFacts,
+}
+
+impl<'a> PlanDoc<'a> {
+    fn of(report: &'a Report<'a>, plan: &'a PlanFacts) -> Self {
+        Self { report, plan }
+    }
+}
+
+impl Serialize for PlanDoc<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let p = self.plan;
+        let mut doc = serializer.serialize_struct("PlanDoc", 6)?;
+        doc.serialize_field("planned_rto_ms", &p.planned_rto_ms())?;
+        doc.serialize_field("rto_objective_ms", &p.rto_objective_ms)?;
+        doc.serialize_field("exceeds_rto", &p.exceeds_rto)?;
+        doc.serialize_field("critical_path", &Seq(|| p.critical_path()))?;
+        doc.serialize_field("unbudgeted", &Seq(|| p.unbudgeted()))?;
+        let steps = || self.report.planned_steps().map(PlannedStepDoc::of);
+        doc.serialize_field("steps", &Seq(steps))?;
+        doc.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -216,35 +248,24 @@ struct PlannedStepDoc<'a> {
     budget_ms: Option<u64>,
     planned_start_ms: u64,
     planned_finish_ms: u64,
-    skip: Option<&'a str>,
+    skip: Option<String>,
     critical: bool,
     read_only: bool,
     status: &'a str,
 }
 
-impl<'a> PlanDoc<'a> {
-    fn of(p: &'a PlanFacts) -> Self {
+impl<'a> PlannedStepDoc<'a> {
+    fn of(s: PlannedStep<'a>) -> Self {
         Self {
-            planned_rto_ms: p.planned_rto_ms,
-            rto_objective_ms: p.rto_objective_ms,
-            exceeds_rto: p.exceeds_rto,
-            critical_path: &p.critical_path,
-            unbudgeted: &p.unbudgeted,
-            steps: p
-                .steps
-                .iter()
-                .map(|s| PlannedStepDoc {
-                    id: &s.id,
-                    action: s.action,
-                    budget_ms: s.budget_ms,
-                    planned_start_ms: s.start_ms,
-                    planned_finish_ms: s.finish_ms,
-                    skip: s.skip.as_deref(),
-                    critical: s.critical,
-                    read_only: s.read_only,
-                    status: s.status.as_str(),
-                })
-                .collect(),
+            id: s.id,
+            action: s.action,
+            budget_ms: s.budget_ms,
+            planned_start_ms: s.start_ms,
+            planned_finish_ms: s.finish_ms,
+            skip: s.skip.map(ToString::to_string),
+            critical: s.critical,
+            read_only: s.read_only,
+            status: s.status.as_str(),
         }
     }
 }
@@ -275,42 +296,56 @@ struct StepDoc<'a> {
     host: Option<&'a str>,
 }
 
-fn steps(r: &Report) -> Vec<StepDoc<'_>> {
-    // Each step's outputs, in the report's order, found once (not a scan of every output
-    // for every step). A name given twice keeps its place and takes the later value.
-    let mut outputs: HashMap<&str, IndexMap<&str, &str>> = HashMap::new();
-    for o in &r.outputs {
-        outputs
-            .entry(o.step.as_str())
-            .or_default()
-            .insert(o.name.as_str(), o.value.as_str());
+/// The step rows, made as they are written, each with its outputs.
+struct StepDocs<'a> {
+    report: &'a Report<'a>,
+    outputs: HashMap<&'a str, IndexMap<&'a str, &'a str>>,
+}
+
+impl<'a> StepDocs<'a> {
+    fn of(r: &'a Report<'a>) -> Self {
+        // Each step's outputs, in the report's order, found once (not a scan of every output
+        // for every step). A name given twice keeps its place and takes the later value.
+        let mut outputs: HashMap<&str, IndexMap<&str, &str>> = HashMap::new();
+        for o in &r.outputs {
+            outputs
+                .entry(o.step.as_str())
+                .or_default()
+                .insert(o.name.as_str(), o.value.as_str());
+        }
+        Self { report: r, outputs }
     }
-    r.steps
-        .iter()
-        .map(|s| StepDoc {
-            id: &s.id,
-            title: s.title.as_deref(),
-            action: s.action.as_deref(),
-            status: s.status.as_str(),
-            reason: s.reason.as_deref(),
-            started_at: Ts(s.started_at),
-            start_offset_ms: s.offset_ms,
-            // A step that never started has no duration (the Markdown shows `—`).
-            duration_ms: s.started_at.and(s.duration_ms),
-            budget_ms: s.budget_ms,
-            over_budget_ms: s.over_budget_ms,
-            attempts: s.attempts,
-            exit_code: s.exit_code,
-            rerun_after_resume: s.rerun_after_resume,
-            cleanup: s.cleanup,
-            for_each: s.for_each,
-            instance_of: s.instance_of(),
-            rollback_ok: s.rollback_ok,
-            would_run: s.would_run.as_deref(),
-            outputs: outputs.get(s.id.as_str()).cloned().unwrap_or_default(),
-            host: s.host.as_deref(),
-        })
-        .collect()
+}
+
+impl Serialize for StepDocs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let rows = || {
+            self.report.steps.iter().map(|s| StepDoc {
+                id: s.id,
+                title: s.title,
+                action: s.action,
+                status: s.status.as_str(),
+                reason: s.reason,
+                started_at: Ts(s.started_at),
+                start_offset_ms: s.offset_ms,
+                // A step that never started has no duration (the Markdown shows `—`).
+                duration_ms: s.started_at.and(s.duration_ms),
+                budget_ms: s.budget_ms,
+                over_budget_ms: s.over_budget_ms,
+                attempts: s.attempts,
+                exit_code: s.exit_code,
+                rerun_after_resume: s.rerun_after_resume,
+                cleanup: s.cleanup,
+                for_each: s.for_each,
+                instance_of: s.instance_of(),
+                rollback_ok: s.rollback_ok,
+                would_run: s.would_run,
+                outputs: self.outputs.get(s.id).cloned().unwrap_or_default(),
+                host: s.host,
+            })
+        };
+        serializer.collect_seq(rows())
+    }
 }
 
 fn checks(r: &Report) -> Value {

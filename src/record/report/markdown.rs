@@ -16,26 +16,30 @@ use super::mermaid;
 use super::model::{Measure, Report, Status, StepRow};
 
 /// Renders the report.
-pub(super) fn render(r: &Report) -> String {
+pub(super) fn render(r: &Report<'_>) -> String {
     let mut md = Md::default();
-    header(&mut md, r);
-    outcome(&mut md, r);
-    if r.header.dry_run {
-        plan(&mut md, r);
-    }
-    timeline(&mut md, r);
-    evidence::outputs(&mut md, r);
-    checks(&mut md, r);
-    approvals(&mut md, r);
-    failures(&mut md, r);
-    notifications(&mut md, r);
-    comparison(&mut md, r);
-    signoff(&mut md, r);
+    sections(&mut md, r);
     let mut out = md.0;
     while out.ends_with("\n\n") {
         out.pop();
     }
     out
+}
+
+fn sections(md: &mut Md, r: &Report<'_>) {
+    header(md, r);
+    outcome(md, r);
+    if r.header.dry_run {
+        plan(md, r);
+    }
+    timeline(md, r);
+    evidence::outputs(md, r);
+    checks(md, r);
+    approvals(md, r);
+    failures(md, r);
+    notifications(md, r);
+    comparison(md, r);
+    signoff(md, r);
 }
 
 fn header(md: &mut Md, r: &Report) {
@@ -120,9 +124,8 @@ fn causes(r: &Report) -> Vec<String> {
     for s in r.steps.iter().filter(|s| s.status == Status::Failed) {
         let reason = s
             .reason
-            .as_deref()
             .map_or_else(|| "no reason recorded".to_owned(), text);
-        notes.push(format!("{} failed: {reason}.", code(&s.id)));
+        notes.push(format!("{} failed: {reason}.", code(s.id)));
     }
     for c in r
         .checks
@@ -275,7 +278,7 @@ fn outcome(md: &mut Md, r: &Report) {
         let what = if duration_only { "duration" } else { "RTO" };
         md.para(&format!(
             "Planned {what} (the critical path of budgets): {}.",
-            format_human(p.planned_rto_ms)
+            format_human(p.planned_rto_ms())
         ));
     }
 }
@@ -292,34 +295,30 @@ fn plan(md: &mut Md, r: &Report) {
         };
         md.para(&format!(
             "Planned RTO: {} (critical path {}){verdict}.",
-            format_human(p.planned_rto_ms),
-            p.critical_path
-                .iter()
-                .map(|i| code(i))
-                .collect::<Vec<_>>()
-                .join(" → ")
+            format_human(p.planned_rto_ms()),
+            p.critical_path().map(code).collect::<Vec<_>>().join(" → ")
         ));
-        if !p.unbudgeted.is_empty() {
+        if p.unbudgeted().len() > 0 {
             md.para(&format!(
                 "Without a budget (counted as 0): {}.",
-                id_list(&p.unbudgeted)
+                id_list(p.unbudgeted())
             ));
         }
-        let rows = p.steps.iter().map(|s| {
+        let rows = r.planned_steps().map(|s| {
             let (start, finish) = if s.skip.is_some() {
                 ("—".to_owned(), "—".to_owned())
             } else {
                 (offset(Some(s.start_ms)), offset(Some(s.finish_ms)))
             };
-            let dry = match (&s.skip, s.status) {
-                (Some(why), _) => format!("skipped: {}", cell(why)),
+            let dry = match (s.skip, s.status) {
+                (Some(why), _) => format!("skipped: {}", cell(&why.to_string())),
                 (None, Status::Skipped) => "would run".to_owned(),
                 (None, Status::NotStarted) => "not reached".to_owned(),
                 (None, st) if s.read_only => format!("ran (`read_only`): {}", st.as_str()),
                 (None, st) => st.as_str().to_owned(),
             };
             vec![
-                cell_code(&s.id),
+                cell_code(s.id),
                 s.action.to_owned(),
                 human(s.budget_ms),
                 start,
@@ -346,24 +345,23 @@ fn plan(md: &mut Md, r: &Report) {
     } else {
         md.para("The plan needs the run folder's `playbook.toml`, which no longer validates; the commands below come from the journal.");
     }
-    let would: Vec<&StepRow> = r.steps.iter().filter(|s| s.would_run.is_some()).collect();
-    if would.is_empty() {
+    let would = || r.steps.iter().filter(|s| s.would_run.is_some());
+    if would().next().is_none() {
         return;
     }
     md.heading(3, "What it would run");
-    for s in would {
+    for s in would() {
         let budget = s
             .budget_ms
             .map_or_else(String::new, |b| format!(" (budget {})", format_human(b)));
-        md.para(&format!("{}{budget}:", code(&s.id)));
-        let info = if s.action.as_deref() == Some("run") {
+        md.para(&format!("{}{budget}:", code(s.id)));
+        let info = if s.action == Some("run") {
             "sh"
         } else {
             "text"
         };
         let lines: Vec<String> = s
             .would_run
-            .as_deref()
             .unwrap_or_default()
             .lines()
             .map(str::to_owned)
@@ -372,10 +370,10 @@ fn plan(md: &mut Md, r: &Report) {
     }
 }
 
-fn step_cell(s: &StepRow) -> String {
-    match &s.title {
-        Some(t) => format!("{} — {}", cell_code(&s.id), cell(t)),
-        None => cell_code(&s.id),
+fn step_cell(s: &StepRow<'_>) -> String {
+    match s.title {
+        Some(t) => format!("{} — {}", cell_code(s.id), cell(t)),
+        None => cell_code(s.id),
     }
 }
 
@@ -387,9 +385,9 @@ fn status_cell(s: Status) -> String {
     }
 }
 
-fn step_notes(s: &StepRow) -> String {
+fn step_notes(s: &StepRow<'_>) -> String {
     let mut notes = Vec::new();
-    if let Some(host) = &s.host {
+    if let Some(host) = s.host {
         notes.push(format!("on {}", cell_code(host)));
     }
     if s.cleanup {
@@ -401,7 +399,7 @@ fn step_notes(s: &StepRow) -> String {
     if s.status == Status::RolledBack {
         notes.push("rolled back".to_owned());
     }
-    if let Some(reason) = &s.reason
+    if let Some(reason) = s.reason
         && s.would_run.is_none()
     {
         notes.push(cell(reason));
@@ -447,13 +445,13 @@ fn timeline(md: &mut Md, r: &Report) {
             "—".to_owned()
         };
         vec![
-            step_cell(s),
+            step_cell(&s),
             status_cell(s.status),
             offset(s.offset_ms),
             duration,
             budget,
             attempts,
-            step_notes(s),
+            step_notes(&s),
         ]
     });
     md.table(
@@ -467,16 +465,16 @@ fn timeline(md: &mut Md, r: &Report) {
     }
     if let Some(chart) = mermaid::actual(r) {
         md.block(&chart);
-        let never: Vec<String> = r
-            .steps
-            .iter()
-            .filter(|s| s.started_at.is_none() && !s.for_each)
-            .map(|s| s.id.to_string())
-            .collect();
-        if !never.is_empty() {
+        let never = || {
+            r.steps
+                .iter()
+                .filter(|s| s.started_at.is_none() && !s.for_each)
+                .map(|s| s.id)
+        };
+        if never().next().is_some() {
             md.para(&format!(
                 "Not in the chart (never started): {}.",
-                id_list(&never)
+                id_list(never())
             ));
         }
     }

@@ -78,8 +78,11 @@ pub(super) fn human(ms: Option<u64>) -> String {
     ms.map_or_else(|| "—".to_owned(), format_human)
 }
 
-pub(super) fn id_list(ids: &[String]) -> String {
-    ids.iter().map(|i| code(i)).collect::<Vec<_>>().join(", ")
+pub(super) fn id_list<S: AsRef<str>>(ids: impl IntoIterator<Item = S>) -> String {
+    ids.into_iter()
+        .map(|i| code(i.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) fn phase(p: CheckPhase) -> &'static str {

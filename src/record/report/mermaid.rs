@@ -125,14 +125,15 @@ pub(super) fn actual(report: &Report) -> Option<String> {
             );
         }
     }
-    let ran: Vec<_> = report
-        .steps
-        .iter()
-        .filter_map(|s| Some((s, s.started_at?, s.finished_at()?)))
-        .collect();
-    if !ran.is_empty() {
+    let ran = || {
+        report
+            .steps
+            .iter()
+            .filter_map(|s| Some((s, s.started_at?, s.finished_at()?)))
+    };
+    if ran().next().is_some() {
         chart.section("Steps");
-        for (s, from, to) in ran {
+        for (s, from, to) in ran() {
             let tag = match s.status {
                 Status::Ok => Some("done"),
                 Status::RolledBack => Some("active"),
@@ -179,12 +180,12 @@ pub(super) fn actual(report: &Report) -> Option<String> {
 /// A dry run's plan: each step from its earliest start for as long as its budget, the critical
 /// path `crit`, steps without a budget as milestones.
 pub(super) fn planned(report: &Report) -> Option<String> {
-    let plan = report.plan.as_ref()?;
+    report.plan.as_ref()?;
     let start = report.header.started_at?;
     let at = |ms: u64| start + Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX));
     let mut chart = Chart::new("Planned timings (UTC, every budget held)");
     chart.section("Plan");
-    for p in plan.steps.iter().filter(|p| p.skip.is_none()) {
+    for p in report.planned_steps().filter(|p| p.skip.is_none()) {
         let label = match p.budget_ms {
             Some(b) => format!("{} ({})", p.id, format_human(b)),
             None => format!("{} (no budget)", p.id),

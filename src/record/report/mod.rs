@@ -33,16 +33,17 @@ pub(crate) fn json(input: &ReportInput<'_>) -> serde_json::Value {
     json::value(&model::Report::build(input))
 }
 
-/// A report built once, for both renderings.
-pub(crate) struct Built(model::Report);
+/// A report built once, for both renderings. It borrows the run's record: its step rows are
+/// made from it as they are written.
+pub(crate) struct Built<'a>(model::Report<'a>);
 
 /// Builds the report of `input`.
 #[must_use]
-pub(crate) fn build(input: &ReportInput<'_>) -> Built {
+pub(crate) fn build<'a>(input: &ReportInput<'a>) -> Built<'a> {
     Built(model::Report::build(input))
 }
 
-impl Built {
+impl Built<'_> {
     /// The Markdown, ending in a newline.
     #[must_use]
     pub(crate) fn markdown(&self) -> String {

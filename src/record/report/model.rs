@@ -6,8 +6,9 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::event::{ApprovalHow, CheckPhase, Mode, StepStatus};
+use crate::plan::Plan;
 use crate::playbook::model::{IncludeLogs, Playbook};
-use crate::record::replay::RunState;
+use crate::record::replay::{RollbackRecord, RunState};
 
 use crate::record::log_tail::LogTail;
 
@@ -234,17 +235,18 @@ pub(super) struct Outcome {
     pub(super) record_failures: Vec<(DateTime<Utc>, String, String)>,
 }
 
-/// Section 3: one row of the timeline.
-#[derive(Debug, Clone)]
-pub(super) struct StepRow {
-    /// Held in place, as the journal's record and the model step hold it.
-    pub(super) id: compact_str::CompactString,
+/// Section 3: one row of the timeline, made from the journal's record of the step (and the
+/// playbook's step) when a section writes it, borrowing their text: at 10,000 steps a table of
+/// them was a fifth of the report's memory (#18).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StepRow<'a> {
+    pub(super) id: &'a str,
     /// The host it ran on (`on`); `None`: the runner.
-    pub(super) host: Option<String>,
-    pub(super) title: Option<String>,
-    pub(super) action: Option<String>,
+    pub(super) host: Option<&'a str>,
+    pub(super) title: Option<&'a str>,
+    pub(super) action: Option<&'a str>,
     pub(super) status: Status,
-    pub(super) reason: Option<String>,
+    pub(super) reason: Option<&'a str>,
     pub(super) started_at: Option<DateTime<Utc>>,
     pub(super) offset_ms: Option<u64>,
     /// For an unfinished step: until the journal's last event.
@@ -260,7 +262,7 @@ pub(super) struct StepRow {
     /// Whether its rollback ran after it finished, and succeeded (`rolled_back` for a completed
     /// step; a failed step keeps `failed`).
     pub(super) rollback_ok: Option<bool>,
-    pub(super) would_run: Option<String>,
+    pub(super) would_run: Option<&'a str>,
     /// How long its `confirm` waited for an answer (not part of `duration_ms`).
     pub(super) waited_ms: Option<u64>,
     /// A cleanup step (`always = true`).
@@ -269,10 +271,27 @@ pub(super) struct StepRow {
     pub(super) for_each: bool,
 }
 
-impl StepRow {
+/// What the step rows are made from, found once for all of them (see [`StepRow`]): the
+/// journal's records lead, in its order, then (for a run that never finished) the playbook's
+/// steps the journal never mentions.
+#[derive(Debug)]
+pub(super) struct StepRows<'a> {
+    pub(super) state: &'a RunState,
+    /// The playbook as the run had it (its `for_each` lists made), when it validates.
+    pub(super) playbook: Option<std::sync::Arc<Playbook>>,
+    pub(super) run_start: Option<DateTime<Utc>>,
+    /// Steps run again after a resume.
+    pub(super) rerun: std::collections::HashSet<&'a str>,
+    /// Each step's rollbacks, in the journal's order.
+    pub(super) rollbacks: std::collections::HashMap<&'a str, Vec<&'a RollbackRecord>>,
+    /// Whether the playbook's steps the journal never mentions have rows.
+    pub(super) unmentioned: bool,
+}
+
+impl<'a> StepRow<'a> {
     /// For an instance `ID[KEY]`: the `for_each` step's id.
-    pub(super) fn instance_of(&self) -> Option<&str> {
-        crate::playbook::model::Instance::of_name(&self.id)
+    pub(super) fn instance_of(&self) -> Option<&'a str> {
+        crate::playbook::model::Instance::of_name(self.id)
     }
 
     pub(super) fn finished_at(&self) -> Option<DateTime<Utc>> {
@@ -280,26 +299,46 @@ impl StepRow {
     }
 }
 
-/// A dry run's (or any run's) plan, when the playbook is available.
+/// A dry run's (or any run's) plan, when the playbook is available; its rows are made as they
+/// are written ([`PlannedStep`]).
 #[derive(Debug, Clone)]
 pub(super) struct PlanFacts {
-    pub(super) planned_rto_ms: u64,
+    pub(super) plan: Plan,
     pub(super) rto_objective_ms: Option<u64>,
     pub(super) exceeds_rto: bool,
-    pub(super) critical_path: Vec<String>,
-    pub(super) steps: Vec<PlannedStep>,
-    pub(super) unbudgeted: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
-pub(super) struct PlannedStep {
-    pub(super) id: compact_str::CompactString,
+impl PlanFacts {
+    pub(super) fn planned_rto_ms(&self) -> u64 {
+        self.plan.planned_rto_ms
+    }
+
+    fn ids<'s>(&'s self, steps: &'s [usize]) -> impl ExactSizeIterator<Item = &'s str> + Clone {
+        steps
+            .iter()
+            .map(|&i| self.plan.playbook.steps[i].id.as_str())
+    }
+
+    /// The ids of the critical path, first to last.
+    pub(super) fn critical_path(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        self.ids(&self.plan.critical_path)
+    }
+
+    /// The ids of the steps that will run without a budget.
+    pub(super) fn unbudgeted(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        self.ids(&self.plan.unbudgeted)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PlannedStep<'a> {
+    pub(super) id: &'a str,
     /// The action key: `run`, `http`, …
     pub(super) action: &'static str,
     pub(super) budget_ms: Option<u64>,
     pub(super) start_ms: u64,
     pub(super) finish_ms: u64,
-    pub(super) skip: Option<String>,
+    pub(super) skip: Option<&'a crate::plan::Skip>,
     pub(super) critical: bool,
     pub(super) read_only: bool,
     pub(super) status: Status,
@@ -463,12 +502,13 @@ pub(super) struct Slower {
 }
 
 /// The whole report.
-#[derive(Debug, Clone)]
-pub(super) struct Report {
+#[derive(Debug)]
+pub(super) struct Report<'a> {
     pub(super) title: String,
     pub(super) header: Header,
     pub(super) outcome: Outcome,
-    pub(super) steps: Vec<StepRow>,
+    /// Iterated with [`StepRows::iter`].
+    pub(super) steps: StepRows<'a>,
     pub(super) plan: Option<PlanFacts>,
     /// Every step's outputs, in the timeline's order: the evidence (backup names, checksums,
     /// counts).
