@@ -3,7 +3,6 @@
 //! the end of a run (`report.md` and `report.json`) and `runbook report` are this one function,
 //! so they agree.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -113,9 +112,7 @@ pub(crate) fn write(
 /// Writes both renderings of `built` beside their files, flushes them to disk and renames
 /// them over the reports.
 fn write_both(folder: &RunFolder, built: &report::Built<'_>) -> Result<(), WriteError> {
-    let md = built.markdown();
-    let md_file = Staged::write(folder, ReportFormat::Md, |out| out.write_all(md.as_bytes()))?;
-    drop(md);
+    let md_file = Staged::write(folder, ReportFormat::Md, |out| built.write_markdown(out))?;
     let json_file = match Staged::write(folder, ReportFormat::Json, |out| built.write_json(out)) {
         Ok(staged) => staged,
         Err(e) => {

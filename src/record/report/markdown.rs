@@ -16,17 +16,21 @@ use super::mermaid;
 use super::model::{Measure, Report, Status, StepRow};
 
 /// Renders the report.
+#[cfg(test)]
 pub(super) fn render(r: &Report<'_>) -> String {
     let mut md = Md::default();
     sections(&mut md, r);
-    let mut out = md.0;
-    while out.ends_with("\n\n") {
-        out.pop();
-    }
-    out
+    md.finish().expect("a held document is not written out")
 }
 
-fn sections(md: &mut Md, r: &Report<'_>) {
+/// Writes the report to `out` as it is rendered, ending in one newline.
+pub(super) fn write(r: &Report<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut md = Md::to(out);
+    sections(&mut md, r);
+    md.finish().map(drop)
+}
+
+fn sections(md: &mut Md<'_>, r: &Report<'_>) {
     header(md, r);
     outcome(md, r);
     if r.header.dry_run {
