@@ -281,9 +281,22 @@ impl<'a> StepRows<'a> {
         }
         // A run that never finished has steps the journal never mentions.
         let unmentioned = state.finished.is_none() && state.interrupted.is_none();
+        // Each record's playbook step, looked up once: the rows are made several times over.
+        let planned = state
+            .steps
+            .keys()
+            .map(|id| {
+                playbook
+                    .as_deref()
+                    .and_then(|p| p.step_index(id))
+                    .and_then(|i| u32::try_from(i).ok())
+                    .unwrap_or(u32::MAX)
+            })
+            .collect();
         Self {
             state,
             playbook,
+            planned,
             run_start,
             rerun,
             rollbacks,
@@ -294,7 +307,11 @@ impl<'a> StepRows<'a> {
     /// The rows, made one at a time.
     pub(super) fn iter(&self) -> impl Iterator<Item = StepRow<'_>> {
         let state = self.state;
-        let recorded = state.steps.values().map(|rec| self.row(rec));
+        let recorded = state
+            .steps
+            .values()
+            .zip(self.planned.iter())
+            .map(|(rec, &planned)| self.row(rec, planned));
         let unmentioned = self
             .playbook
             .as_deref()
@@ -364,7 +381,8 @@ impl<'a> StepRows<'a> {
             .map_or(Status::NotStarted, |rec| self.status(rec))
     }
 
-    fn row<'s>(&'s self, rec: &'s StepRecord) -> StepRow<'s> {
+    /// The row of `rec`, whose playbook step is at `planned` (`u32::MAX`: none).
+    fn row<'s>(&'s self, rec: &'s StepRecord, planned: u32) -> StepRow<'s> {
         let state = self.state;
         let duration_ms = match (rec.duration_ms, rec.started) {
             (Some(d), _) => Some(d),
@@ -376,7 +394,7 @@ impl<'a> StepRows<'a> {
         let planned = self
             .playbook
             .as_deref()
-            .and_then(|p| p.step_index(&rec.id).map(|i| &p.steps[i]));
+            .and_then(|p| p.steps.get(planned as usize));
         let budget_ms = planned
             .and_then(|s| s.budget.map(HumanDuration::as_millis))
             .or(rec.budget_exceeded_ms.map(|(budget, _)| budget));

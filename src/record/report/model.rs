@@ -279,6 +279,9 @@ pub(super) struct StepRows<'a> {
     pub(super) state: &'a RunState,
     /// The playbook as the run had it (its `for_each` lists made), when it validates.
     pub(super) playbook: Option<std::sync::Arc<Playbook>>,
+    /// The position of each journal record's step in `playbook`, in the journal's order
+    /// (`u32::MAX`: not there).
+    pub(super) planned: Box<[u32]>,
     pub(super) run_start: Option<DateTime<Utc>>,
     /// Steps run again after a resume.
     pub(super) rerun: std::collections::HashSet<&'a str>,
