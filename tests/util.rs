@@ -1,5 +1,6 @@
 //! A small builder for running the real binary in a scratch folder.
 
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -67,6 +68,44 @@ pub(crate) struct Test {
     args: Vec<String>,
     env: Vec<(String, String)>,
     cwd: Option<PathBuf>,
+}
+
+impl Drop for Test {
+    /// Ends every process a step of this test started that is still alive (a test that kills
+    /// runbook with SIGKILL leaves its step running, as nothing can stop it then), before the
+    /// folder goes: a step waiting for a file in it would otherwise wait for ever.
+    fn drop(&mut self) {
+        kill_leftovers(self.dir.path());
+    }
+}
+
+/// Kills (SIGKILL) the processes whose `RUNBOOK_RUN_DIR` is under `dir`, found in `/proc`.
+pub(crate) fn kill_leftovers(dir: &Path) {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let under = environ
+            .split(|&b| b == 0)
+            .filter_map(|var| var.strip_prefix(b"RUNBOOK_RUN_DIR="))
+            .any(|run_dir| Path::new(std::ffi::OsStr::from_bytes(run_dir)).starts_with(dir));
+        if under {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 impl Test {
