@@ -33,34 +33,39 @@ fn with_input<R>(
 ) -> Result<R, ReplayError> {
     // The copy in the run folder is what ran; a report needs it for budgets and sign-off, and
     // renders without it (from the journal alone) if it no longer validates. It is read once,
-    // through the same guards as any playbook (a regular file, of bounded size), and validated
-    // on a thread of its own while this one replays the journal: the two are independent, and
-    // at 10,000 steps each is a third of the report's time.
-    let playbook = || {
-        crate::playbook::find::read(&folder.playbook())
-            .ok()
-            .and_then(|file| {
-                let sha256 = format!("{:x}", Sha256::digest(file.text.as_bytes()));
-                match known.filter(|p| p.sha256 == sha256) {
-                    Some(p) => Some(Arc::clone(p)),
-                    None => crate::playbook::validate(&file).ok().map(|v| v.playbook),
+    // through the same guards as any playbook (a regular file, of bounded size). When it is not
+    // the text `known` was validated from, it is validated on a thread of its own while this one
+    // replays the journal: the two are independent, and at 10,000 steps each is a third of the
+    // report's time. At the end of a run it is that text, and no thread is started (one is a
+    // tenth of a millisecond: a run of one step takes five).
+    let file = crate::playbook::find::read(&folder.playbook()).ok();
+    let reused = known
+        .zip(file.as_ref())
+        .filter(|(p, file)| p.sha256 == format!("{:x}", Sha256::digest(file.text.as_bytes())))
+        .map(|(p, _)| Arc::clone(p));
+    let (state, playbook) = match (reused, file) {
+        (Some(playbook), _) => (RunState::load(&folder.journal()), Some(playbook)),
+        (None, None) => (RunState::load(&folder.journal()), None),
+        (None, Some(file)) => {
+            let validate = || crate::playbook::validate(&file).ok().map(|v| v.playbook);
+            std::thread::scope(|scope| {
+                // Without a thread to spare (a limit on processes), the same work, one after
+                // the other.
+                match std::thread::Builder::new().spawn_scoped(scope, validate) {
+                    Ok(validating) => {
+                        let state = RunState::load(&folder.journal());
+                        // A panic while validating is a bug, and stays one: never read as
+                        // "invalid".
+                        let playbook = validating
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                        (state, playbook)
+                    }
+                    Err(_) => (RunState::load(&folder.journal()), validate()),
                 }
             })
-    };
-    let (state, playbook) = std::thread::scope(|scope| {
-        // Without a thread to spare (a limit on processes), the same work, one after the other.
-        match std::thread::Builder::new().spawn_scoped(scope, playbook) {
-            Ok(validating) => {
-                let state = RunState::load(&folder.journal());
-                // A panic while validating is a bug, and stays one: never read as "invalid".
-                let playbook = validating
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (state, playbook)
-            }
-            Err(_) => (RunState::load(&folder.journal()), playbook()),
         }
-    });
+    };
     let state = state?;
     let started = state.started.as_ref().map(|s| (s.playbook.clone(), s.ts));
     // The run itself is passed over: its journal is read already, and it cannot be its own
