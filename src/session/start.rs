@@ -83,12 +83,7 @@ pub(crate) fn user() -> Option<String> {
     std::env::var("USER")
         .ok()
         .filter(|u| !u.trim().is_empty())
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-        })
+        .or_else(crate::engine::answer::own_user_name)
 }
 
 /// This machine's name, as the journal and the lock record it.

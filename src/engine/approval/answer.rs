@@ -225,7 +225,21 @@ pub(crate) fn user_name(uid: u32) -> String {
 /// The OS user this process runs as (its real uid).
 #[must_use]
 pub(crate) fn own_user() -> String {
-    user_name(nix::unistd::getuid().as_raw())
+    own_user_name().unwrap_or_else(|| nix::unistd::getuid().to_string())
+}
+
+/// The name of the account this process runs as, if it has one; looked up once: each lookup
+/// reads `/etc/passwd` (or asks NSS), and a run asks several times.
+#[must_use]
+pub(crate) fn own_user_name() -> Option<String> {
+    static OWN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| {
+        nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+    })
+    .clone()
 }
 
 #[cfg(test)]
