@@ -13,6 +13,9 @@ use handlebars::{
 };
 use serde_json::Value;
 
+mod json_paths;
+use json_paths::json_paths;
+
 /// A template string that compiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -446,37 +449,6 @@ impl Renderer {
             .render_template(&json_paths(&template.source, context), context)
             .map_err(|e| RenderFailure::from_error(&e))
     }
-}
-
-/// The source with each `{{PATH}}` whose value in `context` is an array or a table written
-/// `{{json PATH}}`: such a value renders as JSON (`["n8n","veritas"]`), where Handlebars
-/// would write `[n8n, veritas]` or `[object]`.
-fn json_paths<'s>(source: &'s str, context: &Value) -> std::borrow::Cow<'s, str> {
-    static PATH: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(^|[^{])\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
-            .expect("a valid regex")
-    });
-    let structured = |path: &str| {
-        let mut at = context;
-        for segment in path.split('.') {
-            let next = match at {
-                Value::Object(map) => map.get(segment),
-                Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-                _ => None,
-            };
-            let Some(next) = next else { return false };
-            at = next;
-        }
-        matches!(at, Value::Array(_) | Value::Object(_))
-    };
-    PATH.replace_all(source, |c: &regex::Captures<'_>| {
-        let (before, path) = (&c[1], &c[2]);
-        if structured(path) {
-            format!("{before}{{{{json {path}}}}}")
-        } else {
-            c[0].to_owned()
-        }
-    })
 }
 
 /// Why a template could not be rendered, in words for the person running the playbook.
