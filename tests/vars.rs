@@ -15,6 +15,7 @@ id = "show"
 run = """
 echo 'host={{vars.host}}:{{vars.port}}'
 echo 'databases={{vars.databases}}'
+echo 'pair={{vars.host}}{{vars.databases}}'
 echo 'each={{#each vars.databases}}{{this}};{{/each}}'
 echo 'user={{vars.db.user}} db={{vars.db}}'
 echo 'tiers={{#each vars.tiers}}{{name}}:{{port}};{{/each}} count={{len vars.tiers}}'
@@ -43,6 +44,7 @@ fn lists_and_tables_render_as_json_and_iterate() {
         out,
         "host=localhost:5432\n\
          databases=[\"control_plane\"]\n\
+         pair=localhost[\"control_plane\"]\n\
          each=control_plane;\n\
          user=postgres db={\"user\":\"postgres\",\"sslmode\":\"disable\"}\n\
          tiers=api:8080;web:80; count=2"

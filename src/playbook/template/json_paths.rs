@@ -1,10 +1,11 @@
 //! `{{PATH}}` of an array or a table written `{{json PATH}}` before a template is rendered.
 //!
 //! A scan, not a regular expression: compiling the one this replaced (Unicode classes) was a
-//! tenth of the CPU time of a run of one step (#18). It rewrites exactly what
-//! `(^|[^{])\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}` replaced, match for match (a property
-//! test holds the two together), including its one quirk: the character before `{{` belongs
-//! to the match, so a path right after another rewritten-or-kept match is left alone.
+//! tenth of the CPU time of a run of one step (#18). It rewrites each match of
+//! `\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}` that does not follow a `{` (a triple-stash
+//! `{{{PATH}}}` is left alone), which a property test holds it to. The regex it replaced took the
+//! character before `{{` into its match, so a path right after another (`{{a}}{{list}}`) was
+//! never rewritten and rendered as `[x, y]`.
 
 use std::borrow::Cow;
 
@@ -15,37 +16,22 @@ use serde_json::Value;
 /// would write `[n8n, veritas]` or `[object]`.
 pub(super) fn json_paths<'s>(source: &'s str, context: &Value) -> Cow<'s, str> {
     let mut out: Option<String> = None;
-    // Where the text not yet copied to `out` starts, and where the last match ended.
+    // Where the text not yet copied to `out` starts, and where to look for `{{` next.
     let mut copied = 0;
-    let mut last_end = 0;
     let mut from = 0;
     while let Some(found) = source[from..].find("{{") {
         let open = from + found;
         from = open + 1;
-        // The match starts at the text's start, or at the character before `{{`, which
-        // must not be `{` nor part of the match before.
-        let start = if open == 0 {
-            0
-        } else {
-            let (at, before) = source[..open]
-                .char_indices()
-                .next_back()
-                .expect("a character before a position past 0");
-            if before == '{' || at < last_end {
-                continue;
-            }
-            at
-        };
+        if source[..open].ends_with('{') {
+            continue;
+        }
         let Some((path, end)) = path_in_braces(source, open) else {
             continue;
         };
-        last_end = end;
         from = end;
         if structured(context, path) {
             let out = out.get_or_insert_with(|| String::with_capacity(source.len() + 16));
-            let before = &source[start..open];
-            out.push_str(&source[copied..start]);
-            out.push_str(before);
+            out.push_str(&source[copied..open]);
             out.push_str("{{json ");
             out.push_str(path);
             out.push_str("}}");
@@ -100,16 +86,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// What the scan replaced, kept here as the reference it is held to.
+    /// The rewrite as a regex says it, the reference the scan is held to.
     fn by_regex<'s>(source: &'s str, context: &Value) -> Cow<'s, str> {
-        let re = regex::Regex::new(r"(^|[^{])\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
-            .expect("a valid regex");
+        let re =
+            regex::Regex::new(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}").expect("a valid regex");
         re.replace_all(source, |c: &regex::Captures<'_>| {
-            let (before, path) = (&c[1], &c[2]);
-            if structured(context, path) {
-                format!("{before}{{{{json {path}}}}}")
+            let whole = c.get(0).expect("the match");
+            let path = &c[1];
+            if !source[..whole.start()].ends_with('{') && structured(context, path) {
+                format!("{{{{json {path}}}}}")
             } else {
-                c[0].to_owned()
+                whole.as_str().to_owned()
             }
         })
     }
@@ -135,7 +122,11 @@ mod tests {
                 "é{{steps.s.outputs.list}}",
                 "é{{json steps.s.outputs.list}}",
             ),
-            ("{{vars.dbs}}{{vars.t}}", "{{json vars.dbs}}{{vars.t}}"),
+            ("{{vars.dbs}}{{vars.t}}", "{{json vars.dbs}}{{json vars.t}}"),
+            (
+                "{{vars.name}}{{vars.dbs}}",
+                "{{vars.name}}{{json vars.dbs}}",
+            ),
             ("{{vars.db-list}}", "{{json vars.db-list}}"),
             ("{{vars.dbs", "{{vars.dbs"),
             ("", ""),
