@@ -17,7 +17,6 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use command_fds::{CommandFdExt as _, FdMapping};
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::Signal;
@@ -40,16 +39,19 @@ const READ_CHUNK: usize = 64 * 1024;
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// How long after KILL the group may take to disappear before it is reported as not empty.
 const KILL_SETTLE: Duration = Duration::from_secs(2);
-/// The descriptor on which `sh` finds the script.
-const SCRIPT_FD: i32 = 3;
-/// What `sh -c` runs: source the script from [`SCRIPT_FD`] (a sealed memfd), so that it never
-/// is an argument. `$0` stays `sh` and line numbers are the script's own; sh names the file in
-/// its errors (`sh: 2: /proc/self/fd/3: foo: not found`). Sourcing costs no extra process (a
-/// `$(cat <&3)` bootstrap doubled the cost of spawning a step). The descriptor, and sh's own copy
-/// of it, stay open in the step's processes: readable only by the same user (through
-/// `/proc/PID/fd`), who can read those processes' memory and environment anyway; what the rule
-/// guards against is other users reading the process list.
-const READ_SCRIPT: &str = ". /proc/self/fd/3";
+/// What `sh -c` runs. The script comes in on stdin (a sealed memfd), which the shell moves to
+/// descriptor 3 before it puts `/dev/null` on stdin, then sources it from there, so that it
+/// never is an argument. The shell doing the move, not a `pre_exec` hook mapping the descriptor,
+/// lets std spawn with `posix_spawn` (a `vfork`, where a hook forces a `fork` that copies the
+/// page tables of a multi-threaded runbook: a quarter of a `true` step's cost, #18). The script
+/// itself sees stdin at `/dev/null`, as the contract says. `$0` stays `sh` and line numbers are
+/// the script's own; sh names the file in its errors (`sh: 2: /proc/self/fd/3: foo: not
+/// found`). Sourcing costs no extra process (a `$(cat <&3)` bootstrap doubled the cost of
+/// spawning a step). The descriptor, and sh's own copy of it, stay open in the step's
+/// processes: readable only by the same user (through `/proc/PID/fd`), who can read those
+/// processes' memory and environment anyway; what the rule guards against is other users
+/// reading the process list.
+const READ_SCRIPT: &str = "exec 3<&0 </dev/null; . /proc/self/fd/3";
 
 /// How long output is still read once the group is gone: a process that left the group
 /// (`setsid`) may hold the pipes open, and must not keep the step alive.
@@ -187,8 +189,8 @@ pub(crate) enum ProcessError {
 
 /// Runs `spec` to the end, streaming its output to `sink`.
 ///
-/// The child gets stdin from `/dev/null`, its own process group, the script on a file
-/// descriptor and a tag in its environment ([`TAG_VAR`]) that its descendants inherit. On
+/// The script sees stdin from `/dev/null`; the child gets its own process group, the script on a
+/// file descriptor and a tag in its environment ([`TAG_VAR`]) that its descendants inherit. On
 /// timeout or `cancel` every process it started (its group, descendants out of the group, tagged
 /// orphans) gets TERM, then KILL after `spec.grace`; the result says how many and whether any
 /// is left. If the direct child exits while its group still holds the output pipes open, output
@@ -224,16 +226,11 @@ pub(crate) async fn run<S: OutputSink + ?Sized>(
         .envs(spec.env.iter().map(|(key, value)| (key, value)))
         .env(TAG_VAR, tag.env_value())
         .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(script))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        .fd_mappings(vec![FdMapping {
-            parent_fd: script,
-            child_fd: SCRIPT_FD,
-        }])
-        .expect("a single mapping cannot collide");
+        .kill_on_drop(true);
     let spawned = command.spawn();
     // The command owns runbook's copy of the script's descriptor: closed now, the child's is
     // the only one left.
@@ -354,7 +351,7 @@ fn sh(env: &[(String, String)]) -> PathBuf {
 
 /// The script in a sealed memfd, positioned at its start: readable by the child through the
 /// descriptor, never written to disk, and unchangeable once sealed. Created close-on-exec, so
-/// only the child gets it (mapped to [`SCRIPT_FD`]).
+/// only the child gets it (as its stdin, see [`READ_SCRIPT`]).
 fn script_fd(script: &str) -> io::Result<OwnedFd> {
     let fd = memfd_create(
         c"runbook-script",
@@ -664,6 +661,16 @@ mod tests {
         let (finished, capture) = run_capture(&spec("cat; echo done", Path::new("/"))).await;
         assert_eq!(finished.exit, Exit::Success);
         assert_eq!(text(capture.stdout_head()), "done\n");
+    }
+
+    /// The shell moved the script from stdin to descriptor 3 before the script ran: stdin is
+    /// `/dev/null` itself, and descriptor 3 reads the script from its start.
+    #[tokio::test]
+    async fn the_script_is_on_descriptor_3_and_stdin_is_dev_null() {
+        let script = "readlink /proc/self/fd/0; head -c 8 <&3";
+        let (finished, capture) = run_capture(&spec(script, Path::new("/"))).await;
+        assert_eq!(finished.exit, Exit::Success);
+        assert_eq!(text(capture.stdout_head()), "/dev/null\nreadlink");
     }
 
     // See: #18
