@@ -4,7 +4,8 @@
 //!   `sh -c true` 1,000 times (plain), and against a loop doing what the contract requires per
 //!   step (own process group, stdin null, output piped into a log file, one JSON line appended
 //!   and fsync'd);
-//! - startup plus one `true` step, against one plain spawn;
+//! - startup plus one `true` step, against one plain spawn and against a process doing the least
+//!   a one-step run must do by the contract (the contract floor of start-up, [`contract_one`]);
 //! - a 100-wide fan-out of `sleep 0.05` with `--max-parallel 100`, against 50 ms plus spawn cost;
 //! - peak memory of `runbook` while a step prints 1 GB.
 //!
@@ -37,6 +38,22 @@ fn measure(n: usize, mut f: impl FnMut()) -> Duration {
             })
             .collect(),
     )
+}
+
+/// Median wall times of each of `fs` over `n` rounds after one warm-up, taking turns within a
+/// round, so that a machine slowing down meanwhile slows all of them alike.
+fn measure_alternating<const N: usize>(n: usize, mut fs: [&mut dyn FnMut(); N]) -> [Duration; N] {
+    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(n));
+    for round in 0..=n {
+        for (f, times) in fs.iter_mut().zip(&mut times) {
+            let t = Instant::now();
+            f();
+            if round > 0 {
+                times.push(t.elapsed());
+            }
+        }
+    }
+    times.map(median)
 }
 
 fn plain_spawns(n: usize) {
@@ -74,6 +91,69 @@ fn contract_spawns(n: usize, dir: &Path) {
         writeln!(journal, r#"{{"ts":"2026-11-23T00:00:00.000Z","event":"step_finished","step":"s{i}","status":"ok"}}"#).expect("append");
         journal.sync_data().expect("fsync");
     }
+}
+
+/// The contract floor of start-up: what a run of one `true` step must do, done by hand in a
+/// process of its own (this benchmark's binary, started again with `--contract-one DIR`): take
+/// the playbook's lock, make the run folder with the playbook's copy, append the start to the
+/// journal and `fdatasync` it before the step, run the step into its log file in its own group
+/// with stdin null, append the end and `fdatasync` it, write both reports (each to a partial
+/// file, `fdatasync`'d, renamed), release the lock. No validation, plan or rendering.
+fn contract_one(runs: &Path) {
+    let locks = runs.join(".locks");
+    std::fs::create_dir_all(&locks).expect("locks");
+    let lock = locks.join("one.lock");
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock)
+        .expect("lock");
+    let run = runs.join("run");
+    std::fs::create_dir(&run).expect("run folder");
+    std::fs::create_dir(run.join("logs")).expect("logs");
+    std::fs::write(run.join("playbook.toml"), "[playbook]\nname = \"one\"\n").expect("copy");
+    let mut journal = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.join("journal.jsonl"))
+        .expect("journal");
+    journal
+        .write_all(b"{\"event\":\"run_started\"}\n{\"event\":\"step_started\"}\n")
+        .expect("append");
+    journal.sync_data().expect("fdatasync");
+    let log = std::fs::File::create(run.join("logs").join("s0.log")).expect("log");
+    let status = Command::new("sh")
+        .args(["-c", "true"])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("dup"))
+        .stderr(log)
+        .status()
+        .expect("sh runs");
+    assert!(status.success());
+    journal
+        .write_all(b"{\"event\":\"step_finished\"}\n{\"event\":\"run_finished\"}\n")
+        .expect("append");
+    journal.sync_data().expect("fdatasync");
+    for name in ["report.md", "report.json"] {
+        let partial = run.join(format!(".{name}.partial"));
+        let mut file = std::fs::File::create(&partial).expect("report");
+        file.write_all(b"the report\n").expect("write");
+        file.sync_data().expect("fdatasync");
+        std::fs::rename(&partial, run.join(name)).expect("rename");
+    }
+    std::fs::remove_file(lock).expect("unlock");
+}
+
+/// Starts this binary again to do [`contract_one`] in a fresh folder under `dir`.
+fn contract_one_process(dir: &Path) {
+    let status = Command::new(std::env::current_exe().expect("own path"))
+        .arg("--contract-one")
+        .arg(fresh(dir))
+        .stdin(Stdio::null())
+        .status()
+        .expect("the floor runs");
+    assert!(status.success());
 }
 
 fn write_playbook(dir: &Path, name: &str, steps: &str) -> PathBuf {
@@ -142,6 +222,11 @@ fn ms(d: Duration) -> f64 {
     reason = "the measurements, then the table, top to bottom"
 )]
 fn main() {
+    let mut args = std::env::args_os().skip_while(|a| a != "--contract-one");
+    if args.next().is_some() {
+        contract_one(Path::new(&args.next().expect("--contract-one DIR")));
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
     let out = d.join("out");
@@ -163,8 +248,14 @@ fn main() {
     });
 
     let one_pb = write_playbook(d, "one", &independent(1, "true"));
-    let one_spawn = measure(21, || plain_spawns(1));
-    let one_t = measure(21, || run(&one_pb, &out, &["--json"]));
+    let [one_spawn, one_floor, one_t] = measure_alternating(
+        41,
+        [
+            &mut || plain_spawns(1),
+            &mut || contract_one_process(d),
+            &mut || run(&one_pb, &out, &["--json"]),
+        ],
+    );
 
     let fan_pb = write_playbook(d, "fan", &independent(100, "sleep 0.05"));
     let fan_base = measure(rounds, || {
@@ -238,9 +329,15 @@ fn main() {
         ms(one_spawn)
     );
     println!(
-        "| `runbook run`: startup + one `true` step | {:.2} ms | {:.2} |",
+        "| baseline: a process doing what a one-step run must (the contract floor) | {:.2} ms | {:.2} |",
+        ms(one_floor),
+        ms(one_floor) / ms(one_spawn)
+    );
+    println!(
+        "| `runbook run`: startup + one `true` step | {:.2} ms | {:.2} ({:.2} vs the contract floor) |",
         ms(one_t),
-        ms(one_t) / ms(one_spawn)
+        ms(one_t) / ms(one_spawn),
+        ms(one_t) / ms(one_floor)
     );
     println!(
         "| baseline: 100 × `sleep 0.05` in parallel | {:.0} ms | 1.00 |",
