@@ -66,6 +66,19 @@ fn plain_spawns(n: usize) {
     }
 }
 
+/// One `true` step as the contract runs it: in its own group, stdin null, output into `log`.
+fn contract_step(log: std::fs::File) {
+    let status = Command::new("sh")
+        .args(["-c", "true"])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("dup"))
+        .stderr(log)
+        .status()
+        .expect("sh runs");
+    assert!(status.success());
+}
+
 /// What the contract requires per step, done by hand: own group, null stdin, output to the
 /// step's own log file, one JSON line appended and fsync'd. Each round gets a fresh folder, as
 /// each run does.
@@ -79,15 +92,7 @@ fn contract_spawns(n: usize, dir: &Path) {
         .expect("journal");
     for i in 0..n {
         let log = std::fs::File::create(dir.join("logs").join(format!("s{i}.log"))).expect("log");
-        let status = Command::new("sh")
-            .args(["-c", "true"])
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup"))
-            .stderr(log)
-            .status()
-            .expect("sh runs");
-        assert!(status.success());
+        contract_step(log);
         writeln!(journal, r#"{{"ts":"2026-11-23T00:00:00.000Z","event":"step_finished","step":"s{i}","status":"ok"}}"#).expect("append");
         journal.sync_data().expect("fsync");
     }
@@ -122,15 +127,7 @@ fn contract_one(runs: &Path) {
         .expect("append");
     journal.sync_data().expect("fdatasync");
     let log = std::fs::File::create(run.join("logs").join("s0.log")).expect("log");
-    let status = Command::new("sh")
-        .args(["-c", "true"])
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("dup"))
-        .stderr(log)
-        .status()
-        .expect("sh runs");
-    assert!(status.success());
+    contract_step(log);
     journal
         .write_all(b"{\"event\":\"step_finished\"}\n{\"event\":\"run_finished\"}\n")
         .expect("append");
