@@ -3,6 +3,7 @@
 //! writer starts on a fresh line after it; any other broken line is an error, never skipped.
 
 use compact_str::CompactString;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -312,8 +313,12 @@ impl RunState {
             }
             i += 1;
             // Lossy line by line is lossy on the whole text: a line ends at an ASCII byte,
-            // which no invalid sequence spans.
-            let line = String::from_utf8_lossy(&bytes);
+            // which no invalid sequence spans. A valid line (all of them, but for damage) is
+            // checked by `from_utf8`, several times faster than the lossy scan (#18).
+            let line = match std::str::from_utf8(&bytes) {
+                Ok(line) => Cow::Borrowed(line),
+                Err(_) => String::from_utf8_lossy(&bytes),
+            };
             let content = line.trim_end();
             if content.is_empty() {
                 continue;
