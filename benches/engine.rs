@@ -28,16 +28,8 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 
 /// Median wall time of `f` over `n` runs after one warm-up.
 fn measure(n: usize, mut f: impl FnMut()) -> Duration {
-    f();
-    median(
-        (0..n)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .collect(),
-    )
+    let [t] = measure_alternating(n, [&mut f]);
+    t
 }
 
 /// Median wall times of each of `fs` over `n` rounds after one warm-up, taking turns within a
